@@ -1,0 +1,91 @@
+package eventstore
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors. Match them with [errors.Is]; every error the Store returns
+// for one of these conditions wraps the matching sentinel.
+var (
+	// ErrWrongExpectedVersion reports that a stream was not at the version an
+	// append expected. The error is also a *[WrongExpectedVersionError] that
+	// carries the stream, the expectation and the actual version. Nothing was written.
+	ErrWrongExpectedVersion = errors.New("wrong expected version")
+
+	// ErrInvalidArgument reports bad input: a malformed stream ID, event type,
+	// payload, option or position, or an append over a backend limit. Nothing
+	// was written. The more specific errors below also match it.
+	ErrInvalidArgument = errors.New("invalid argument")
+
+	// ErrClosed reports a call on a Store after Close.
+	ErrClosed = errors.New("store is closed")
+
+	// ErrNotSupported reports an operation the driver cannot do. It also
+	// matches [errors.ErrUnsupported].
+	ErrNotSupported error = notSupportedError{}
+)
+
+// Specific invalid-argument errors. Each matches [ErrInvalidArgument] too.
+var (
+	ErrInvalidStreamID  error = &argumentError{"invalid stream id"}
+	ErrInvalidEventType error = &argumentError{"invalid event type"}
+	ErrInvalidPayload   error = &argumentError{"invalid payload"}
+	ErrEventTooLarge    error = &argumentError{"event too large"}
+	ErrBatchTooLarge    error = &argumentError{"batch too large"}
+	ErrInvalidPosition  error = &argumentError{"invalid position"}
+	ErrInvalidVersion   error = &argumentError{"invalid version"}
+)
+
+// argumentError is a kind of invalid argument; it matches ErrInvalidArgument.
+type argumentError struct{ msg string }
+
+func (e *argumentError) Error() string        { return e.msg }
+func (e *argumentError) Is(target error) bool { return target == ErrInvalidArgument }
+
+type notSupportedError struct{}
+
+func (notSupportedError) Error() string { return "not supported" }
+func (notSupportedError) Is(target error) bool {
+	return target == errors.ErrUnsupported
+}
+
+// WrongExpectedVersionError is the error an append returns when the stream's
+// version did not satisfy the expectation. It matches [ErrWrongExpectedVersion].
+// Drivers return it (as a pointer) from Append; Err may hold the native cause.
+type WrongExpectedVersionError struct {
+	Stream   string
+	Expected ExpectedVersion
+	Actual   uint64 // the stream's version when the append was rejected
+	Err      error  // the native error, if any
+}
+
+func (e *WrongExpectedVersionError) Error() string {
+	return fmt.Sprintf("wrong expected version: want %s, have %d", e.Expected, e.Actual)
+}
+
+// Is reports whether target is ErrWrongExpectedVersion.
+func (e *WrongExpectedVersionError) Is(target error) bool { return target == ErrWrongExpectedVersion }
+
+// Unwrap returns the native cause, if any.
+func (e *WrongExpectedVersionError) Unwrap() error { return e.Err }
+
+// HandlerError is returned by [Store.Subscribe] when the handler failed. The
+// subscription's checkpoint stays before Event, so a restart delivers it again.
+type HandlerError struct {
+	Subscription string
+	Event        RecordedEvent
+	Err          error
+}
+
+func (e *HandlerError) Error() string {
+	return fmt.Sprintf("handler failed on %q version %d at %s: %v", e.Event.StreamID, e.Event.Version, e.Event.Position, e.Err)
+}
+
+// Unwrap returns the handler's error.
+func (e *HandlerError) Unwrap() error { return e.Err }
+
+// invalid builds an error matching kind (one of the Err* argument errors).
+func invalid(kind error, format string, args ...any) error {
+	return fmt.Errorf("%w: %s", kind, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,60 @@
+// Package redact masks secrets in URLs before they reach an error or a log.
+package redact
+
+import (
+	"net/url"
+	"strings"
+)
+
+const mask = "xxxxx"
+
+// secretParams are query parameters whose values are masked (lower case).
+var secretParams = []string{"password", "passwd", "pwd", "secret", "token", "key", "credential", "signature"}
+
+// URL returns rawURL with the userinfo password and the values of secret-looking
+// query parameters replaced by "xxxxx". An unparsable URL is reduced to its
+// scheme, so a secret in it cannot leak.
+func URL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		if i := strings.Index(rawURL, ":"); i > 0 && i < 20 {
+			return rawURL[:i] + ":" + mask
+		}
+		return mask
+	}
+	return String(u)
+}
+
+// String is URL for a parsed URL; u is not modified.
+func String(u *url.URL) string {
+	c := *u
+	if c.User != nil {
+		if _, has := c.User.Password(); has {
+			c.User = url.UserPassword(c.User.Username(), mask)
+		}
+	}
+	if c.RawQuery != "" {
+		q := c.Query()
+		changed := false
+		for k := range q {
+			if isSecret(k) {
+				q[k] = []string{mask}
+				changed = true
+			}
+		}
+		if changed {
+			c.RawQuery = q.Encode()
+		}
+	}
+	return c.String()
+}
+
+func isSecret(param string) bool {
+	p := strings.ToLower(param)
+	for _, s := range secretParams {
+		if strings.Contains(p, s) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,367 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Store is the portable event store applications use. It validates input,
+// fills defaults, wraps errors and runs subscriptions once for every driver.
+// A Store is safe for concurrent use. Create one with [Open] or [New].
+type Store struct {
+	driver  Driver
+	watcher Watcher // nil when the driver cannot signal new events
+	limits  Limits
+	logger  *slog.Logger
+
+	// mu guards closing and closed. Calls into the driver hold it for
+	// reading, so Close, which takes it for writing, waits for them before
+	// closing the driver.
+	mu      sync.RWMutex
+	closing bool // no new subscriptions
+	closed  bool // no new driver calls
+
+	subs       sync.WaitGroup // running Subscribe calls
+	stop       context.Context
+	cancelStop context.CancelFunc
+	closeOnce  sync.Once
+	closeErr   error
+}
+
+// New returns a Store over a driver. Drivers' typed constructors return a
+// Driver to pass here. The Store takes ownership of d: Close closes it.
+func New(d Driver, opts Options) *Store {
+	s := &Store{driver: d, logger: opts.Logger}
+	if s.logger == nil {
+		s.logger = slog.New(slog.DiscardHandler)
+	}
+	s.watcher, _ = d.(Watcher)
+	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
+	if opts.MaxEventSize > 0 {
+		s.limits.MaxEventSize = opts.MaxEventSize
+	}
+	if lr, ok := d.(LimitReporter); ok {
+		dl := lr.Limits()
+		if dl.MaxEventSize > 0 && dl.MaxEventSize < s.limits.MaxEventSize {
+			s.limits.MaxEventSize = dl.MaxEventSize
+		}
+		s.limits.MaxAppendEvents = dl.MaxAppendEvents
+		s.limits.MaxAppendSize = dl.MaxAppendSize
+	}
+	s.stop, s.cancelStop = context.WithCancel(context.Background())
+	return s
+}
+
+// Limits returns the limits appends are checked against.
+func (s *Store) Limits() Limits { return s.limits }
+
+// acquire marks a driver call in flight; it fails with ErrClosed after Close.
+func (s *Store) acquire() error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) release() { s.mu.RUnlock() }
+
+// Close stops running subscriptions, waits for their handlers and for calls in
+// flight to return, then closes the driver. A second Close returns nil. After
+// Close every other method fails with [ErrClosed].
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
+		// Subscriptions stop first, so they can still save their checkpoints.
+		s.cancelStop()
+		s.subs.Wait()
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		if err := s.driver.Close(); err != nil {
+			s.closeErr = fmt.Errorf("eventstore: close: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// As gives access to the driver's native client: pass a pointer to a variable
+// of one of the types the driver's documentation lists. It reports whether
+// the driver set it; it is false for nil and for types the driver does not know.
+func (s *Store) As(target any) bool {
+	if target == nil {
+		return false
+	}
+	a, ok := s.driver.(Aser)
+	return ok && a.As(target)
+}
+
+// Append writes events to the end of stream, all or none, if the stream is at
+// the expected version. Zero event IDs are replaced by new random ones.
+//
+// Errors: [ErrWrongExpectedVersion] (also a *[WrongExpectedVersionError]) when
+// the expectation fails; [ErrInvalidArgument] or one of its specific forms for
+// a bad stream ID, no events, a bad event, or a batch over [Store.Limits];
+// [ErrClosed] after Close; the context's error when ctx is done. In every
+// error case nothing was written, except that a driver cannot always tell
+// whether a write that timed out reached the server: retrying with the same
+// event IDs is then safe (it returns the original result).
+func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...Event) (AppendResult, error) {
+	if err := ValidateStreamID(stream); err != nil {
+		return AppendResult{}, appendErr(stream, err)
+	}
+	if expected.kind > StreamExistsKind {
+		return AppendResult{}, appendErr(stream, invalid(ErrInvalidVersion, "unknown expected version kind %d", expected.kind))
+	}
+	evs, err := validateEvents(events, s.limits)
+	if err != nil {
+		return AppendResult{}, appendErr(stream, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return AppendResult{}, appendErr(stream, err)
+	}
+	if err := s.acquire(); err != nil {
+		return AppendResult{}, appendErr(stream, err)
+	}
+	defer s.release()
+	req := AppendRequest{Stream: stream, Expected: expected, Events: evs, RecordedAt: Now()}
+	res, err := s.driver.Append(ctx, req)
+	if err != nil {
+		return AppendResult{}, appendErr(stream, err)
+	}
+	res.EventIDs = make([]uuid.UUID, len(evs))
+	for i, e := range evs {
+		res.EventIDs[i] = e.ID
+	}
+	return res, nil
+}
+
+// Now returns the current time as the store records it: UTC, truncated to
+// microseconds. Drivers use it to stamp events.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+
+func appendErr(stream string, err error) error {
+	return fmt.Errorf("eventstore: append %q: %w", stream, err)
+}
+
+func fmtErr(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// StreamVersion returns the version of stream: the number of events in it, 0
+// when it has none. It reads no events.
+func (s *Store) StreamVersion(ctx context.Context, stream string) (uint64, error) {
+	if err := ValidateStreamID(stream); err != nil {
+		return 0, fmt.Errorf("eventstore: stream version %q: %w", stream, err)
+	}
+	if err := s.acquire(); err != nil {
+		return 0, fmt.Errorf("eventstore: stream version %q: %w", stream, err)
+	}
+	defer s.release()
+	v, err := s.driver.StreamVersion(ctx, stream)
+	if err != nil {
+		return 0, fmt.Errorf("eventstore: stream version %q: %w", stream, err)
+	}
+	return v, nil
+}
+
+// pageSize is how many events a read fetches from the driver at a time. Reads
+// go in keyed pages so a slow loop body never pins a connection.
+const pageSize = 512
+
+// ReadStream returns the events of one stream, in version order (or reverse
+// with Backwards). A stream with no events yields nothing. On failure the
+// sequence yields one error and ends. Ranging again reads again.
+func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOptions) iter.Seq2[RecordedEvent, error] {
+	return func(yield func(RecordedEvent, error) bool) {
+		fail := func(err error) { yield(RecordedEvent{}, fmt.Errorf("eventstore: read stream %q: %w", stream, err)) }
+		if err := ValidateStreamID(stream); err != nil {
+			fail(err)
+			return
+		}
+		if opts.Limit < 0 {
+			fail(invalid(ErrInvalidArgument, "negative limit %d", opts.Limit))
+			return
+		}
+		q := StreamQuery{Stream: stream, From: opts.From, Backwards: opts.Backwards}
+		if !q.Backwards && q.From == 0 {
+			q.From = 1
+		}
+		remaining := opts.Limit
+		for {
+			q.Limit = pageSize
+			if opts.Limit > 0 && remaining < pageSize {
+				q.Limit = remaining
+			}
+			page, err := s.readStreamPage(ctx, q)
+			if err != nil {
+				fail(err)
+				return
+			}
+			for _, ev := range page {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			remaining -= len(page)
+			if len(page) < q.Limit || (opts.Limit > 0 && remaining == 0) {
+				return
+			}
+			last := page[len(page)-1].Version
+			if q.Backwards {
+				if last <= 1 {
+					return
+				}
+				q.From = last - 1
+			} else {
+				q.From = last + 1
+			}
+		}
+	}
+}
+
+func (s *Store) readStreamPage(ctx context.Context, q StreamQuery) ([]RecordedEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	return s.driver.ReadStream(ctx, q)
+}
+
+// ReadAll returns events of the global log in position order (or reverse
+// with Backwards), filtered by opts.Filter. On failure the sequence yields one
+// error and ends. Ranging again reads again.
+func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[RecordedEvent, error] {
+	return func(yield func(RecordedEvent, error) bool) {
+		fail := func(err error) { yield(RecordedEvent{}, fmt.Errorf("eventstore: read all: %w", err)) }
+		if err := validateReadAll(opts); err != nil {
+			fail(err)
+			return
+		}
+		q := AllQuery{After: opts.After, Before: opts.Before, Backwards: opts.Backwards, Filter: opts.Filter}
+		remaining := opts.Limit
+		for {
+			q.Limit = pageSize
+			if opts.Limit > 0 && remaining < pageSize {
+				q.Limit = remaining
+			}
+			page, err := s.readAllPage(ctx, q)
+			if err != nil {
+				fail(err)
+				return
+			}
+			for _, ev := range page {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			remaining -= len(page)
+			if len(page) < q.Limit || (opts.Limit > 0 && remaining == 0) {
+				return
+			}
+			if q.Backwards {
+				q.Before = page[len(page)-1].Position
+			} else {
+				q.After = page[len(page)-1].Position
+			}
+		}
+	}
+}
+
+func validateReadAll(opts ReadAllOptions) error {
+	if opts.Limit < 0 {
+		return invalid(ErrInvalidArgument, "negative limit %d", opts.Limit)
+	}
+	if !opts.Before.IsZero() && opts.Before.Compare(opts.After) <= 0 {
+		return invalid(ErrInvalidPosition, "empty range: before %s is not after %s", opts.Before, opts.After)
+	}
+	return validateFilter(opts.Filter)
+}
+
+func validateFilter(f Filter) error {
+	for _, c := range f.Categories {
+		if err := ValidateStreamID(c); err != nil {
+			return fmt.Errorf("filter category: %w", err)
+		}
+	}
+	for _, t := range f.EventTypes {
+		if err := ValidateEventType(t); err != nil {
+			return fmt.Errorf("filter event type: %w", err)
+		}
+	}
+	return nil
+}
+
+func (s *Store) readAllPage(ctx context.Context, q AllQuery) ([]RecordedEvent, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.acquire(); err != nil {
+		return nil, err
+	}
+	defer s.release()
+	return s.driver.ReadAll(ctx, q)
+}
+
+// SaveSnapshot stores a snapshot of stream at snap.Version. The stream must
+// have reached that version ([ErrInvalidVersion] otherwise). A snapshot with a
+// lower version than the stored one is ignored, so the latest state wins.
+func (s *Store) SaveSnapshot(ctx context.Context, stream string, snap Snapshot) error {
+	wrap := func(err error) error { return fmt.Errorf("eventstore: save snapshot %q: %w", stream, err) }
+	if err := ValidateStreamID(stream); err != nil {
+		return wrap(err)
+	}
+	if snap.Version == 0 {
+		return wrap(invalid(ErrInvalidVersion, "snapshot version must be at least 1"))
+	}
+	if len(snap.Data) > s.limits.MaxEventSize {
+		return wrap(invalid(ErrEventTooLarge, "snapshot of %d bytes, over the limit of %d", len(snap.Data), s.limits.MaxEventSize))
+	}
+	if err := ctx.Err(); err != nil {
+		return wrap(err)
+	}
+	if err := s.acquire(); err != nil {
+		return wrap(err)
+	}
+	defer s.release()
+	// Streams only grow, so a version seen here cannot be taken back.
+	v, err := s.driver.StreamVersion(ctx, stream)
+	if err != nil {
+		return wrap(err)
+	}
+	if snap.Version > v {
+		return wrap(invalid(ErrInvalidVersion, "snapshot version %d is beyond the stream's version %d", snap.Version, v))
+	}
+	if err := s.driver.SaveSnapshot(ctx, stream, snap); err != nil {
+		return wrap(err)
+	}
+	return nil
+}
+
+// LoadSnapshot returns the latest snapshot of stream; ok is false when none
+// was saved.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (snap Snapshot, ok bool, err error) {
+	wrap := func(err error) error { return fmt.Errorf("eventstore: load snapshot %q: %w", stream, err) }
+	if err := ValidateStreamID(stream); err != nil {
+		return Snapshot{}, false, wrap(err)
+	}
+	if err := s.acquire(); err != nil {
+		return Snapshot{}, false, wrap(err)
+	}
+	defer s.release()
+	snap, ok, err = s.driver.LoadSnapshot(ctx, stream)
+	if err != nil {
+		return Snapshot{}, false, wrap(err)
+	}
+	return snap, ok, nil
+}

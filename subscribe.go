@@ -1,0 +1,268 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"time"
+)
+
+// Handler handles one event of a subscription. Returning an error stops the
+// subscription; the event is delivered again when it restarts. ctx is done
+// when the subscription is being stopped.
+type Handler func(ctx context.Context, ev RecordedEvent) error
+
+// Subscription defaults.
+const (
+	DefaultBatchSize    = 100
+	DefaultPollInterval = time.Second
+	// firstPoll is the first back-off step of a subscription that polls.
+	firstPoll = 5 * time.Millisecond
+)
+
+// Subscribe delivers events of the global log to h, in position order, one at
+// a time from the calling goroutine: first the events already stored (catch-up),
+// then new ones as they are appended (live). It blocks until ctx is done, the
+// Store is closed, reading fails, or h returns an error.
+//
+// Delivery is pull-based: at most opts.BatchSize events are held at once, so a
+// slow handler slows reading instead of growing memory. With opts.Name set,
+// the subscription saves a durable checkpoint after each batch and when it
+// stops, and a later Subscribe with the same name (and group member) resumes
+// after it. Delivery is at least once: events handled after the last saved
+// checkpoint (for example before a crash) are delivered again.
+//
+// It returns a *[HandlerError] wrapping the handler's error, an error matching
+// the context's error when ctx is done, [ErrClosed] when the Store is closed,
+// [ErrInvalidArgument] for bad options, or the read or checkpoint error.
+func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler) error {
+	sub, err := s.newSubscription(opts, h)
+	if err != nil {
+		return fmt.Errorf("eventstore: subscribe %q: %w", opts.Name, err)
+	}
+	s.mu.RLock()
+	if s.closing {
+		s.mu.RUnlock()
+		return fmt.Errorf("eventstore: subscribe %q: %w", opts.Name, ErrClosed)
+	}
+	s.subs.Add(1)
+	s.mu.RUnlock()
+	defer s.subs.Done()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopOnClose := context.AfterFunc(s.stop, cancel)
+	defer stopOnClose()
+
+	err = sub.run(ctx)
+	if s.stop.Err() != nil && ctx.Err() != nil && !errors.As(err, new(*HandlerError)) {
+		err = ErrClosed
+	}
+	return fmt.Errorf("eventstore: subscription %q: %w", opts.Name, err)
+}
+
+// subscription is one running Subscribe call.
+type subscription struct {
+	store      *Store
+	opts       SubscribeOptions
+	handler    Handler
+	checkpoint string // checkpoint name; empty when not durable
+}
+
+func (s *Store) newSubscription(opts SubscribeOptions, h Handler) (*subscription, error) {
+	if h == nil {
+		return nil, invalid(ErrInvalidArgument, "nil handler")
+	}
+	if opts.Name != "" {
+		if err := validateName(ErrInvalidArgument, "subscription name", opts.Name); err != nil {
+			return nil, err
+		}
+	}
+	g := opts.Group
+	switch {
+	case g.Size < 0 || g.Member < 0:
+		return nil, invalid(ErrInvalidArgument, "negative group member or size: %+v", g)
+	case g.Size <= 1 && g.Member != 0:
+		return nil, invalid(ErrInvalidArgument, "group member %d without a group size", g.Member)
+	case g.Size > 1 && g.Member >= g.Size:
+		return nil, invalid(ErrInvalidArgument, "group member %d is not below the group size %d", g.Member, g.Size)
+	case opts.BatchSize < 0:
+		return nil, invalid(ErrInvalidArgument, "negative batch size %d", opts.BatchSize)
+	case opts.PollInterval < 0:
+		return nil, invalid(ErrInvalidArgument, "negative poll interval %s", opts.PollInterval)
+	}
+	if err := validateFilter(opts.Filter); err != nil {
+		return nil, err
+	}
+	if opts.BatchSize == 0 {
+		opts.BatchSize = DefaultBatchSize
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = DefaultPollInterval
+	}
+	sub := &subscription{store: s, opts: opts, handler: h}
+	if opts.Name != "" {
+		sub.checkpoint = CheckpointName(opts.Name, g)
+	}
+	return sub, nil
+}
+
+// CheckpointName returns the name under which a subscription's checkpoint is
+// stored: the subscription name, followed by "[member/size]" for a member of a
+// consumer group. Changing a group's size starts new checkpoints.
+func CheckpointName(name string, g Group) string {
+	if g.Size <= 1 {
+		return name
+	}
+	return fmt.Sprintf("%s[%d/%d]", name, g.Member, g.Size)
+}
+
+// GroupMember returns which member of a consumer group of size members
+// receives the events of stream.
+func GroupMember(stream string, size int) int {
+	if size <= 1 {
+		return 0
+	}
+	h := fnv.New32a()
+	h.Write([]byte(stream))
+	return int(h.Sum32() % uint32(size))
+}
+
+func (sub *subscription) run(ctx context.Context) error {
+	s := sub.store
+	var wake <-chan struct{}
+	if s.watcher != nil {
+		if err := s.acquire(); err != nil {
+			return err
+		}
+		ch, err := s.watcher.Watch(ctx)
+		s.release()
+		if err != nil {
+			s.logger.Warn("live wake-up unavailable, polling", "subscription", sub.opts.Name, "error", err)
+		} else {
+			wake = ch
+		}
+	}
+	after, err := sub.start(ctx)
+	if err != nil {
+		return err
+	}
+	saved := after
+	save := func(ctx context.Context) error {
+		if sub.checkpoint == "" || after == saved {
+			return nil
+		}
+		if err := s.acquire(); err != nil {
+			return err
+		}
+		defer s.release()
+		if err := s.driver.SaveCheckpoint(ctx, sub.checkpoint, after); err != nil {
+			return fmt.Errorf("save checkpoint %s: %w", after, err)
+		}
+		saved = after
+		return nil
+	}
+	// saveOnStop saves under its own short deadline: ctx may already be done.
+	saveOnStop := func(cause error) error {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := save(sctx); err != nil {
+			s.logger.Error("checkpoint not saved on stop", "subscription", sub.opts.Name, "position", after.String(), "error", err)
+			return errors.Join(cause, err)
+		}
+		return cause
+	}
+
+	q := AllQuery{Limit: sub.opts.BatchSize, Filter: sub.opts.Filter}
+	wait := firstPoll
+	for {
+		q.After = after
+		page, err := s.readAllPage(ctx, q)
+		if err != nil {
+			if ctx.Err() != nil {
+				return saveOnStop(ctx.Err())
+			}
+			return saveOnStop(fmt.Errorf("read: %w", err))
+		}
+		for _, ev := range page {
+			if g := sub.opts.Group; g.Size > 1 && GroupMember(ev.StreamID, g.Size) != g.Member {
+				after = ev.Position
+				continue
+			}
+			if err := sub.handler(ctx, ev); err != nil {
+				return saveOnStop(&HandlerError{Subscription: sub.opts.Name, Event: ev, Err: err})
+			}
+			after = ev.Position
+			if ctx.Err() != nil {
+				return saveOnStop(ctx.Err())
+			}
+		}
+		if err := save(ctx); err != nil {
+			if ctx.Err() != nil {
+				return saveOnStop(ctx.Err())
+			}
+			return err
+		}
+		if len(page) == q.Limit {
+			wait = firstPoll
+			continue // more may be waiting: no need to sleep
+		}
+		if len(page) > 0 {
+			wait = firstPoll
+		}
+		if err := sub.sleep(ctx, wake, &wait); err != nil {
+			return saveOnStop(err)
+		}
+	}
+}
+
+// sleep waits for a wake-up signal or the poll timer. Without signals the
+// timer backs off from firstPoll to PollInterval; with them it stays at
+// PollInterval as a safety net.
+func (sub *subscription) sleep(ctx context.Context, wake <-chan struct{}, wait *time.Duration) error {
+	d := *wait
+	if wake != nil {
+		d = sub.opts.PollInterval
+	} else {
+		*wait = min(*wait*2, sub.opts.PollInterval)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-wake:
+	case <-t.C:
+	}
+	return nil
+}
+
+// start returns the position after which delivery begins.
+func (sub *subscription) start(ctx context.Context) (Position, error) {
+	s := sub.store
+	if err := s.acquire(); err != nil {
+		return Position{}, err
+	}
+	defer s.release()
+	if sub.checkpoint != "" {
+		pos, ok, err := s.driver.LoadCheckpoint(ctx, sub.checkpoint)
+		if err != nil {
+			return Position{}, fmt.Errorf("load checkpoint: %w", err)
+		}
+		if ok {
+			return pos, nil
+		}
+	}
+	if !sub.opts.FromEnd {
+		return sub.opts.After, nil
+	}
+	last, err := s.driver.ReadAll(ctx, AllQuery{Backwards: true, Limit: 1})
+	if err != nil {
+		return Position{}, fmt.Errorf("find the end of the log: %w", err)
+	}
+	if len(last) == 0 {
+		return Position{}, nil
+	}
+	return last[0].Position, nil
+}

@@ -1,0 +1,105 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// MaxNameLength is the longest stream ID, event type or subscription name, in bytes.
+const MaxNameLength = 255
+
+// ValidateStreamID reports whether id is a valid stream ID: 1–255 bytes of
+// valid UTF-8 without control characters, not starting with "$" (reserved for
+// system streams). The error matches [ErrInvalidStreamID].
+func ValidateStreamID(id string) error { return validateName(ErrInvalidStreamID, "stream id", id) }
+
+// ValidateEventType reports whether t is a valid event type (same rules as a
+// stream ID). The error matches [ErrInvalidEventType].
+func ValidateEventType(t string) error { return validateName(ErrInvalidEventType, "event type", t) }
+
+func validateName(kind error, what, s string) error {
+	switch {
+	case s == "":
+		return invalid(kind, "%s is empty", what)
+	case len(s) > MaxNameLength:
+		return invalid(kind, "%s is %d bytes, over %d", what, len(s), MaxNameLength)
+	case !utf8.ValidString(s):
+		return invalid(kind, "%s %q is not valid UTF-8", what, s)
+	case s[0] == '$':
+		return invalid(kind, "%s %q starts with \"$\", which is reserved for system names", what, s)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return invalid(kind, "%s %q contains control character %U", what, s, r)
+		}
+	}
+	return nil
+}
+
+// validateEvents checks a batch against the rules and limits, and returns a
+// copy with zero IDs replaced by new random ones.
+func validateEvents(events []Event, lim Limits) ([]Event, error) {
+	if len(events) == 0 {
+		return nil, invalid(ErrInvalidArgument, "no events to append")
+	}
+	if lim.MaxAppendEvents > 0 && len(events) > lim.MaxAppendEvents {
+		return nil, invalid(ErrBatchTooLarge, "%d events, over the limit of %d per append", len(events), lim.MaxAppendEvents)
+	}
+	out := make([]Event, len(events))
+	seen := make(map[uuid.UUID]int, len(events))
+	total := 0
+	for i, e := range events {
+		if err := ValidateEventType(e.Type); err != nil {
+			return nil, eventErr(i, err)
+		}
+		switch e.ContentType {
+		case JSON:
+			if len(e.Data) > 0 && (!utf8.Valid(e.Data) || !json.Valid(e.Data)) {
+				return nil, eventErr(i, invalid(ErrInvalidPayload, "data is not valid UTF-8 JSON; use ContentType Binary for other bytes"))
+			}
+		case Binary:
+		default:
+			return nil, eventErr(i, invalid(ErrInvalidPayload, "unknown content type %d", e.ContentType))
+		}
+		if len(e.Metadata) > 0 && !isJSONObject(e.Metadata) {
+			return nil, eventErr(i, invalid(ErrInvalidPayload, "metadata is not a JSON object"))
+		}
+		size := len(e.Data) + len(e.Metadata)
+		if size > lim.MaxEventSize {
+			return nil, eventErr(i, invalid(ErrEventTooLarge, "%d bytes of data and metadata, over the limit of %d", size, lim.MaxEventSize))
+		}
+		total += size
+		if e.ID == uuid.Nil {
+			e.ID = uuid.New()
+		}
+		if j, dup := seen[e.ID]; dup {
+			return nil, eventErr(i, invalid(ErrInvalidArgument, "event id %s repeats event %d of the batch", e.ID, j))
+		}
+		seen[e.ID] = i
+		out[i] = e
+	}
+	if lim.MaxAppendSize > 0 && total > lim.MaxAppendSize {
+		return nil, invalid(ErrBatchTooLarge, "%d bytes in one append, over the limit of %d", total, lim.MaxAppendSize)
+	}
+	return out, nil
+}
+
+func eventErr(i int, err error) error { return fmtErr("event %d: %w", i, err) }
+
+// isJSONObject reports whether b is valid JSON whose top-level value is an object.
+func isJSONObject(b []byte) bool {
+	if !utf8.Valid(b) || !json.Valid(b) {
+		return false
+	}
+	for _, c := range b {
+		switch c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		}
+		return c == '{'
+	}
+	return false
+}
