@@ -1,0 +1,30 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestURL(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"password", "postgres://user:s3cret@localhost:5432/db", "postgres://user:xxxxx@localhost:5432/db"},
+		{"user only", "postgres://user@localhost/db", "postgres://user@localhost/db"},
+		{"secret query", "dynamodb://t?region=x&aws_secret_access_key=s3cret", "dynamodb://t?aws_secret_access_key=xxxxx&region=x"},
+		{"password query", "postgres://localhost/db?password=s3cret", "postgres://localhost/db?password=xxxxx"},
+		{"no secret", "sqlite:events.db", "sqlite:events.db"},
+		{"unparsable", "postgres://user:s3cret@[::1/db", "postgres:xxxxx"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := URL(tc.in)
+			if got != tc.want {
+				t.Errorf("URL(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+			if strings.Contains(got, "s3cret") {
+				t.Errorf("URL(%q) = %q still holds the secret", tc.in, got)
+			}
+		})
+	}
+}
