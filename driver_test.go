@@ -1,0 +1,55 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/eventkit/eventstore"
+	_ "github.com/eventkit/eventstore/drivers/memory"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRegisterPanics(t *testing.T) {
+	opener := func(context.Context, *url.URL) (eventstore.Driver, error) { return nil, errors.New("unused") }
+	assert.PanicsWithValue(t, "eventstore: Register opener is nil", func() { eventstore.Register("test-nil", nil) })
+	eventstore.Register("Test-Dup", opener)
+	assert.Panics(t, func() { eventstore.Register("test-dup", opener) }, "schemes are case-insensitive")
+	assert.Contains(t, eventstore.Schemes(), "test-dup")
+}
+
+func TestOpenUnknownScheme(t *testing.T) {
+	_, err := eventstore.Open(t.Context(), "nosuch://user:s3cret@host/db")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
+	assert.Contains(t, err.Error(), "memory", "the error lists the registered schemes")
+	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+func TestOpenMalformedURLHidesPassword(t *testing.T) {
+	_, err := eventstore.Open(t.Context(), "memory://user:s3cret@[::1")
+	require.Error(t, err)
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
+	assert.NotContains(t, err.Error(), "s3cret")
+}
+
+func TestOpenDriverErrorHidesPassword(t *testing.T) {
+	_, err := eventstore.Open(t.Context(), "MEMORY://user:s3cret@somehost")
+	require.Error(t, err, "memory:// takes no host")
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
+	assert.False(t, strings.Contains(err.Error(), "s3cret"), "error %q leaks the password", err)
+}
+
+func TestOpenMemory(t *testing.T) {
+	s, err := eventstore.Open(t.Context(), "memory://")
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Append(t.Context(), "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+	v, err := s.StreamVersion(t.Context(), "Order-1")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), v)
+}

@@ -1,0 +1,122 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+
+	"github.com/eventkit/eventstore"
+	_ "github.com/eventkit/eventstore/drivers/memory"
+)
+
+func Example() {
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, "memory://") // or "sqlite:events.db", "postgres://…"
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+
+	_, err = store.Append(ctx, "Account-42", eventstore.NoStream,
+		eventstore.NewEvent("Opened", []byte(`{"owner":"Ada"}`)),
+		eventstore.NewEvent("Deposited", []byte(`{"amount":100}`)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for ev, err := range store.ReadStream(ctx, "Account-42", eventstore.ReadStreamOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ev.Version, ev.Type, string(ev.Data))
+	}
+	// Output:
+	// 1 Opened {"owner":"Ada"}
+	// 2 Deposited {"amount":100}
+}
+
+func ExampleStore_Append_wrongExpectedVersion() {
+	ctx := context.Background()
+	store, _ := eventstore.Open(ctx, "memory://")
+	defer store.Close()
+
+	store.Append(ctx, "Account-42", eventstore.NoStream, eventstore.NewEvent("Opened", nil))
+	// A writer that read the stream at version 0 loses the race.
+	_, err := store.Append(ctx, "Account-42", eventstore.NoStream, eventstore.NewEvent("Opened", nil))
+	var wrong *eventstore.WrongExpectedVersionError
+	if errors.As(err, &wrong) {
+		fmt.Println(errors.Is(err, eventstore.ErrWrongExpectedVersion), wrong.Expected, wrong.Actual)
+	}
+	fmt.Println(err)
+	// Output:
+	// true no-stream 1
+	// eventstore: append "Account-42": wrong expected version: want no-stream, have 1
+}
+
+func ExampleStore_ReadAll() {
+	ctx := context.Background()
+	store, _ := eventstore.Open(ctx, "memory://")
+	defer store.Close()
+
+	store.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	store.Append(ctx, "Account-7", eventstore.NoStream, eventstore.NewEvent("Opened", nil))
+	store.Append(ctx, "Order-2", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+
+	opts := eventstore.ReadAllOptions{Filter: eventstore.Filter{Categories: []string{"Order"}}}
+	for ev, err := range store.ReadAll(ctx, opts) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ev.Position, ev.StreamID, ev.Type)
+	}
+	// Output:
+	// 1/0 Order-1 Placed
+	// 3/0 Order-2 Placed
+}
+
+func ExampleStore_Subscribe() {
+	ctx, stop := context.WithCancel(context.Background())
+	store, _ := eventstore.Open(ctx, "memory://")
+	defer store.Close()
+
+	store.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	store.Append(ctx, "Order-1", eventstore.Exact(1), eventstore.NewEvent("Shipped", nil))
+
+	// A durable projection: its checkpoint is kept in the store under its name.
+	err := store.Subscribe(ctx, eventstore.SubscribeOptions{Name: "shipping-report"},
+		func(_ context.Context, ev eventstore.RecordedEvent) error {
+			fmt.Println(ev.StreamID, ev.Version, ev.Type)
+			if ev.Type == "Shipped" {
+				stop() // a real projection runs until shutdown
+			}
+			return nil
+		})
+	fmt.Println(errors.Is(err, context.Canceled))
+	// Output:
+	// Order-1 1 Placed
+	// Order-1 2 Shipped
+	// true
+}
+
+func ExampleStore_SaveSnapshot() {
+	ctx := context.Background()
+	store, _ := eventstore.Open(ctx, "memory://")
+	defer store.Close()
+
+	store.Append(ctx, "Account-42", eventstore.NoStream,
+		eventstore.NewEvent("Deposited", []byte(`{"amount":100}`)),
+		eventstore.NewEvent("Deposited", []byte(`{"amount":50}`)))
+	store.SaveSnapshot(ctx, "Account-42", eventstore.Snapshot{Version: 2, Data: []byte(`{"balance":150}`)})
+
+	snap, ok, _ := store.LoadSnapshot(ctx, "Account-42")
+	fmt.Println(ok, snap.Version, string(snap.Data))
+	// Replay only what came after the snapshot.
+	for ev, err := range store.ReadStream(ctx, "Account-42", eventstore.ReadStreamOptions{From: snap.Version + 1}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("replay", ev.Version)
+	}
+	// Output:
+	// true 2 {"balance":150}
+}

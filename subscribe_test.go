@@ -1,0 +1,136 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/drivers/memory"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// pollingDriver is the memory driver without its Watcher capability, so the
+// subscription engine must fall back to polling.
+type pollingDriver struct{ eventstore.Driver }
+
+func TestSubscribePollsWithBackOff(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := eventstore.New(pollingDriver{memory.New()}, eventstore.Options{})
+		defer s.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		got := make(chan eventstore.RecordedEvent, 10)
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Subscribe(ctx, eventstore.SubscribeOptions{PollInterval: time.Second}, func(_ context.Context, ev eventstore.RecordedEvent) error {
+				got <- ev
+				return nil
+			})
+		}()
+		// Idle for a long time: the back-off must have reached its cap.
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		start := time.Now()
+		_, err := s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+		require.NoError(t, err)
+		ev := <-got
+		waited := time.Since(start)
+		assert.Equal(t, "Order-1", ev.StreamID)
+		assert.LessOrEqual(t, waited, time.Second, "a polling subscription waits at most PollInterval")
+		assert.Greater(t, waited, time.Duration(0), "without a Watcher the event is found by the poll timer")
+
+		// Right after an event the poll restarts from the shortest step.
+		start = time.Now()
+		_, err = s.Append(ctx, "Order-1", eventstore.Exact(1), eventstore.NewEvent("Paid", nil))
+		require.NoError(t, err)
+		<-got
+		assert.Less(t, time.Since(start), 100*time.Millisecond, "polling backs off again from a short step after activity")
+
+		cancel()
+		err = <-done
+		assert.ErrorIs(t, err, context.Canceled)
+	})
+}
+
+func TestSubscribeWakesAtOnceWithWatcher(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := eventstore.New(memory.New(), eventstore.Options{})
+		defer s.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		got := make(chan eventstore.RecordedEvent, 1)
+		go s.Subscribe(ctx, eventstore.SubscribeOptions{}, func(_ context.Context, ev eventstore.RecordedEvent) error {
+			got <- ev
+			return nil
+		})
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		start := time.Now()
+		_, err := s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+		require.NoError(t, err)
+		<-got
+		assert.Equal(t, time.Duration(0), time.Since(start), "a Watcher wakes the subscription without waiting for a timer")
+	})
+}
+
+func TestCloseStopsSubscriptionAndSavesCheckpoint(t *testing.T) {
+	d := memory.New()
+	s := eventstore.New(d, eventstore.Options{})
+	ctx := t.Context()
+	_, err := s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil), eventstore.NewEvent("Paid", nil))
+	require.NoError(t, err)
+	handled := make(chan struct{}, 2)
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Subscribe(ctx, eventstore.SubscribeOptions{Name: "projector"}, func(context.Context, eventstore.RecordedEvent) error {
+			handled <- struct{}{}
+			return nil
+		})
+	}()
+	for range 2 {
+		select {
+		case <-handled:
+		case <-time.After(10 * time.Second):
+			t.Fatal("events not delivered")
+		}
+	}
+	require.NoError(t, s.Close())
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, eventstore.ErrClosed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the subscription")
+	}
+	pos, ok, err := d.LoadCheckpoint(ctx, "projector")
+	require.NoError(t, err)
+	require.True(t, ok, "the checkpoint is saved before the driver closes")
+	assert.Equal(t, eventstore.Position{Commit: 2}, pos)
+	assert.NoError(t, s.Close(), "a second Close returns nil")
+}
+
+func TestSubscribeHandlerErrorKeepsCheckpointBeforeEvent(t *testing.T) {
+	d := memory.New()
+	s := eventstore.New(d, eventstore.Options{})
+	defer s.Close()
+	ctx := t.Context()
+	_, err := s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil), eventstore.NewEvent("Paid", nil))
+	require.NoError(t, err)
+	boom := errors.New("boom")
+	err = s.Subscribe(ctx, eventstore.SubscribeOptions{Name: "p"}, func(_ context.Context, ev eventstore.RecordedEvent) error {
+		if ev.Version == 2 {
+			return boom
+		}
+		return nil
+	})
+	var he *eventstore.HandlerError
+	require.ErrorAs(t, err, &he)
+	assert.ErrorIs(t, err, boom)
+	assert.Equal(t, uint64(2), he.Event.Version)
+	pos, ok, err := d.LoadCheckpoint(ctx, "p")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, eventstore.Position{Commit: 1}, pos, "the checkpoint stays on the last handled event")
+}
