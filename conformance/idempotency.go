@@ -1,0 +1,217 @@
+package conformance
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/eventkit/eventstore"
+)
+
+// Rules of docs/semantics.md "Idempotent retries": retrying an append with
+// the same event IDs in the same order returns the original result and
+// writes nothing; anything else that reuses the first ID conflicts.
+
+func init() { ruleSets = append(ruleSets, idempotencyRules) }
+
+func idempotencyRules() []rule {
+	return []rule{
+		{name: "RetryReturnsOriginalResult", run: testRetryImmediately},
+		{name: "RetryWithGeneratedIDsReturnsOriginalResult", run: testRetryWithGeneratedIDs},
+		{name: "RetryExactAfterLaterAppends", run: testRetryExactAfterLaterAppends},
+		{name: "RetryAnyAfterLaterAppends", requires: DurableIdempotencyAny, run: testRetryAnyAfterLaterAppends},
+		{name: "RetryWithDifferentLaterIDConflicts", run: testRetryDifferentLaterID},
+		{name: "RetryWithLongerBatchConflicts", run: testRetryLongerBatch},
+		{name: "RetryAtOtherExactVersionConflicts", run: testRetryOtherExactVersion},
+		{name: "StaleAppendWithNewIDsConflicts", run: testStaleNewIDs},
+		{name: "DuplicateIDsInBatchRejected", run: testDuplicateIDsInBatch},
+	}
+}
+
+// retryCase is an append made to a stream already holding prior events,
+// then retried.
+type retryCase struct {
+	name     string
+	prior    int // events in the stream before the append
+	expected eventstore.ExpectedVersion
+}
+
+// retryCases covers every kind of expectation.
+func retryCases() []retryCase {
+	return []retryCase{
+		{"NoStream", 0, eventstore.NoStream},
+		{"Exact(0)", 0, eventstore.Exact(0)},
+		{"Exact(3)", 3, eventstore.Exact(3)},
+		{"AnyOnNewStream", 0, eventstore.Any},
+		{"Any", 3, eventstore.Any},
+		{"StreamExists", 3, eventstore.StreamExists},
+	}
+}
+
+// setUpRetry makes a stream with tc.prior events, appends a batch of 3 with
+// tc.expected and returns the stream, the batch and the result.
+func setUpRetry(f *fixture, tc retryCase) (string, []eventstore.Event, eventstore.AppendResult) {
+	f.t.Helper()
+	s := stream("")
+	if tc.prior > 0 {
+		f.mustAppend(s, eventstore.NoStream, events(tc.prior, "Prior")...)
+	}
+	batch := events(3, "Retried")
+	return s, batch, f.mustAppend(s, tc.expected, batch...)
+}
+
+// checkRetry retries batch at expected and checks it returns orig and writes nothing.
+func checkRetry(f *fixture, doing, s string, expected eventstore.ExpectedVersion, batch []eventstore.Event, orig eventstore.AppendResult) {
+	t := f.t
+	t.Helper()
+	before := f.state(s)
+	res, err := f.store.Append(f.ctx, s, expected, batch...)
+	if err != nil {
+		t.Fatalf("%s: want the original result, got %v", doing, err)
+	}
+	if res.Version != orig.Version || res.Position != orig.Position || !sameIDs(idStrings(res.EventIDs), idStrings(orig.EventIDs)) {
+		t.Errorf("%s: want the original result {Version: %d, Position: %s, EventIDs: %v}, got {Version: %d, Position: %s, EventIDs: %v}",
+			doing, orig.Version, orig.Position, orig.EventIDs, res.Version, res.Position, res.EventIDs)
+	}
+	f.checkNothingWritten(doing, before)
+}
+
+func testRetryImmediately(t *testing.T, f *fixture) {
+	for _, tc := range retryCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			f := f.sub(t)
+			s, batch, orig := setUpRetry(f, tc)
+			doing := fmt.Sprintf("retry an append of 3 events at %s to a stream at version %d", expectationName(tc.expected), tc.prior)
+			checkRetry(f, doing, s, tc.expected, batch, orig)
+			checkRetry(f, doing+" a second time", s, tc.expected, batch, orig)
+			// The stream is not wedged by the retries.
+			next := f.mustAppend(s, eventstore.Exact(orig.Version), events(1, "Next")...)
+			if next.Version != orig.Version+1 {
+				t.Errorf("append after the retries: want version %d, got %d", orig.Version+1, next.Version)
+			}
+		})
+	}
+}
+
+func testRetryWithGeneratedIDs(t *testing.T, f *fixture) {
+	s := stream("")
+	batch := events(2, "Generated")
+	batch[0].ID, batch[1].ID = noID, noID
+	orig := f.mustAppend(s, eventstore.NoStream, batch...)
+	// The client learns the IDs from the result and retries with them.
+	for i := range batch {
+		batch[i].ID = orig.EventIDs[i]
+	}
+	checkRetry(f, "retry at NoStream an append whose IDs the store generated, with those IDs", s, eventstore.NoStream, batch, orig)
+}
+
+func testRetryExactAfterLaterAppends(t *testing.T, f *fixture) {
+	for _, tc := range retryCases() {
+		if tc.expected.Kind() != eventstore.ExactVersion {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			f := f.sub(t)
+			s, batch, orig := setUpRetry(f, tc)
+			f.mustAppend(s, eventstore.Exact(orig.Version), events(2, "Later")...)
+			doing := fmt.Sprintf("retry an append of 3 events at %s after 2 later events", expectationName(tc.expected))
+			checkRetry(f, doing, s, tc.expected, batch, orig)
+			f.mustAppend(s, eventstore.Any, events(1, "Later")...)
+			checkRetry(f, doing+" and 1 more", s, tc.expected, batch, orig)
+		})
+	}
+}
+
+func testRetryAnyAfterLaterAppends(t *testing.T, f *fixture) {
+	for _, tc := range retryCases() {
+		if tc.expected.Kind() == eventstore.ExactVersion {
+			continue
+		}
+		t.Run(tc.name, func(t *testing.T) {
+			f := f.sub(t)
+			s, batch, orig := setUpRetry(f, tc)
+			// Another writer appends in between.
+			f.mustAppend(s, eventstore.Any, events(2, "Later")...)
+			doing := fmt.Sprintf("retry an append of 3 events at %s after 2 later events", expectationName(tc.expected))
+			checkRetry(f, doing, s, tc.expected, batch, orig)
+		})
+	}
+}
+
+// checkRetryConflicts appends batch at expected and checks it is rejected as
+// a wrong expected version for a stream at version actual, writing nothing.
+func checkRetryConflicts(f *fixture, doing, s string, expected eventstore.ExpectedVersion, actual uint64, batch []eventstore.Event) {
+	f.t.Helper()
+	before := f.state(s)
+	_, err := f.store.Append(f.ctx, s, expected, batch...)
+	checkWrongVersion(f.t, doing, err, s, expected, actual)
+	f.checkNothingWritten(doing, before)
+}
+
+func testRetryDifferentLaterID(t *testing.T, f *fixture) {
+	for _, tc := range retryCases() {
+		for _, changed := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s/Event%d", tc.name, changed), func(t *testing.T) {
+				f := f.sub(t)
+				s, batch, orig := setUpRetry(f, tc)
+				retry := append([]eventstore.Event(nil), batch...)
+				retry[changed] = eventstore.NewEvent("Retried", []byte(`{}`))
+				doing := fmt.Sprintf("retry at %s an append of 3 events with event %d's ID changed", expectationName(tc.expected), changed)
+				checkRetryConflicts(f, doing, s, tc.expected, orig.Version, retry)
+				// Nor does the rejection spoil a true retry.
+				checkRetry(f, "after that was rejected, retry with the original IDs", s, tc.expected, batch, orig)
+			})
+		}
+	}
+}
+
+func testRetryLongerBatch(t *testing.T, f *fixture) {
+	for _, tc := range retryCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			f := f.sub(t)
+			s, batch, orig := setUpRetry(f, tc)
+			longer := append(append([]eventstore.Event(nil), batch...), events(1, "Extra")...)
+			doing := fmt.Sprintf("retry at %s an append of 3 events with a 4th event added", expectationName(tc.expected))
+			checkRetryConflicts(f, doing, s, tc.expected, orig.Version, longer)
+		})
+	}
+}
+
+func testRetryOtherExactVersion(t *testing.T, f *fixture) {
+	s := stream("")
+	f.mustAppend(s, eventstore.NoStream, events(2, "Prior")...)
+	batch := events(2, "Retried")
+	f.mustAppend(s, eventstore.Exact(2), batch...)
+	// The batch sits at versions 3 and 4: a retry must expect version 2.
+	for _, exp := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.Exact(1), eventstore.Exact(3), eventstore.Exact(4), eventstore.Exact(9)} {
+		doing := fmt.Sprintf("append at %s the 2 events already at versions 3 and 4 of a stream at version 4", expectationName(exp))
+		checkRetryConflicts(f, doing, s, exp, 4, batch)
+	}
+}
+
+func testStaleNewIDs(t *testing.T, f *fixture) {
+	s := stream("")
+	first := f.mustAppend(s, eventstore.NoStream, events(2, "First")...)
+	f.mustAppend(s, eventstore.Exact(first.Version), events(2, "Second")...)
+	for _, exp := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.Exact(2)} {
+		doing := fmt.Sprintf("append new events at the stale %s to a stream at version 4", expectationName(exp))
+		checkRetryConflicts(f, doing, s, exp, 4, events(2, "Stale"))
+	}
+	// Reusing an ID of the stream anywhere but first does not make a retry.
+	reuse := events(2, "Stale")
+	reuse[1].ID = f.readStream(s)[0].ID
+	checkRetryConflicts(f, "append at the stale Exact(2) a batch whose 2nd ID is already at version 1", s, eventstore.Exact(2), 4, reuse)
+}
+
+func testDuplicateIDsInBatch(t *testing.T, f *fixture) {
+	s := stream("")
+	f.mustAppend(s, eventstore.NoStream, events(1, "Prior")...)
+	for _, exp := range []eventstore.ExpectedVersion{eventstore.Exact(1), eventstore.Any} {
+		batch := events(3, "Twice")
+		batch[2].ID = batch[0].ID
+		doing := fmt.Sprintf("append at %s a batch of 3 events whose 1st and 3rd share an ID", expectationName(exp))
+		before := f.state(s)
+		_, err := f.store.Append(f.ctx, s, exp, batch...)
+		checkInvalid(t, doing, err, eventstore.ErrInvalidArgument)
+		f.checkNothingWritten(doing, before)
+	}
+}
