@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/eventkit/eventstore"
+)
+
+// jsonEvent is the --json form of an event: one object per line.
+type jsonEvent struct {
+	Stream      string `json:"stream"`
+	Version     uint64 `json:"version"`
+	Position    string `json:"position"` // the checkpoint form, "COMMIT/PREPARE"
+	ID          string `json:"id"`
+	Type        string `json:"type"`
+	ContentType string `json:"content_type"` // "json" or "binary"
+	// Data is the JSON value itself for JSON events, a base64 string for
+	// binary ones, and null when the event has no data.
+	Data any `json:"data"`
+	// Metadata is the metadata object, or null when there is none.
+	Metadata   json.RawMessage `json:"metadata"`
+	RecordedAt string          `json:"recorded_at"` // RFC 3339 with fractional seconds, UTC
+}
+
+func toJSONEvent(ev eventstore.RecordedEvent) jsonEvent {
+	j := jsonEvent{
+		Stream:      ev.StreamID,
+		Version:     ev.Version,
+		Position:    ev.Position.String(),
+		ID:          ev.ID.String(),
+		Type:        ev.Type,
+		ContentType: ev.ContentType.String(),
+		RecordedAt:  ev.RecordedAt.UTC().Format(time.RFC3339Nano),
+	}
+	switch {
+	case len(ev.Data) == 0:
+		j.Data = nil
+	case ev.ContentType == eventstore.JSON && json.Valid(ev.Data):
+		j.Data = json.RawMessage(ev.Data)
+	default:
+		j.Data = base64.StdEncoding.EncodeToString(ev.Data)
+	}
+	if len(ev.Metadata) > 0 && json.Valid(ev.Metadata) {
+		j.Metadata = json.RawMessage(ev.Metadata)
+	}
+	return j
+}
+
+// newJSONEncoder returns an encoder writing one compact object per line,
+// leaving <, > and & as they are.
+func newJSONEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+// eventPrinter prints events in the readable or the --json form.
+type eventPrinter struct {
+	w    io.Writer
+	json bool
+	enc  *json.Encoder
+	buf  []byte
+}
+
+func newEventPrinter(w io.Writer, asJSON bool) *eventPrinter {
+	p := &eventPrinter{w: w, json: asJSON}
+	if asJSON {
+		p.enc = newJSONEncoder(w)
+	}
+	return p
+}
+
+// print writes ev as one line, in a single Write.
+func (p *eventPrinter) print(ev eventstore.RecordedEvent) error {
+	if p.json {
+		return p.enc.Encode(toJSONEvent(ev))
+	}
+	p.buf = appendReadable(p.buf[:0], ev)
+	_, err := p.w.Write(p.buf)
+	return err
+}
+
+// appendReadable appends the readable form of ev and a newline:
+//
+//	POSITION  STREAM@VERSION  TYPE  RECORDED_AT  DATA  [meta=METADATA]
+//
+// JSON data is printed compactly, binary data as base64: with a "base64:"
+// prefix. Names with spaces or quotes are quoted.
+func appendReadable(b []byte, ev eventstore.RecordedEvent) []byte {
+	b = append(b, ev.Position.String()...)
+	b = append(b, "  "...)
+	b = append(b, quoteIfNeeded(ev.StreamID)...)
+	b = append(b, '@')
+	b = strconv.AppendUint(b, ev.Version, 10)
+	b = append(b, "  "...)
+	b = append(b, quoteIfNeeded(ev.Type)...)
+	b = append(b, "  "...)
+	b = ev.RecordedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = append(b, "  "...)
+	b = appendData(b, ev.ContentType, ev.Data)
+	if len(ev.Metadata) > 0 {
+		b = append(b, "  meta="...)
+		b = appendData(b, eventstore.JSON, ev.Metadata)
+	}
+	return append(b, '\n')
+}
+
+func appendData(b []byte, ct eventstore.ContentType, data []byte) []byte {
+	switch {
+	case len(data) == 0:
+		return append(b, "(empty)"...)
+	case ct == eventstore.JSON && json.Valid(data):
+		// Compact keeps key order and drops only insignificant whitespace,
+		// so the event stays on one line. JSON strings hold no raw control
+		// characters, so nothing reaches the terminal unescaped.
+		var c bytes.Buffer
+		if err := json.Compact(&c, data); err != nil {
+			return append(b, "(invalid JSON)"...)
+		}
+		return append(b, c.Bytes()...)
+	default:
+		b = append(b, "base64:"...)
+		return base64.StdEncoding.AppendEncode(b, data)
+	}
+}
+
+// quoteIfNeeded quotes s when it holds characters that would make the
+// readable line ambiguous.
+func quoteIfNeeded(s string) string {
+	if strings.ContainsAny(s, " \t\"'`\\") || strings.ContainsRune(s, '\u00a0') {
+		return strconv.Quote(s)
+	}
+	return s
+}
