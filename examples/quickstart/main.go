@@ -1,0 +1,502 @@
+// Command quickstart is a tour of the event store through a small bank.
+//
+// Each account is a stream ("Account-alice") of events: AccountOpened,
+// MoneyDeposited and MoneyWithdrawn. The program
+//
+//  1. opens a store by URL,
+//  2. opens accounts and moves money, appending with expected versions,
+//  3. shows two tellers racing on one account: the conflict is detected and
+//     the loser retries,
+//  4. rebuilds an account by reading its stream, then faster from a snapshot,
+//  5. keeps a projection of every balance, fed by a subscription that catches
+//     up with the log and then sees a new event live.
+//
+// It needs no set-up: by default it uses a SQLite file in a temporary
+// directory, removed at exit. Switching backend is switching URL; nothing else
+// changes:
+//
+//	go run ./examples/quickstart
+//	go run ./examples/quickstart --url memory://
+//	EVENTSTORE_URL=postgres://localhost/events go run ./examples/quickstart
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/eventkit/eventstore"
+
+	// Drivers register their URL scheme when imported.
+	_ "github.com/eventkit/eventstore/drivers/memory"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "quickstart:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	flags := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	storeURL := flags.String("url", os.Getenv("EVENTSTORE_URL"),
+		"event store URL (default $EVENTSTORE_URL, else a SQLite file in a temporary directory)")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if *storeURL == "" {
+		*storeURL = "memory://"
+	}
+
+	// 1. Open the store. The URL's scheme picks the driver.
+	store, err := eventstore.Open(ctx, *storeURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	step(out, 1, "opened %s", redacted(*storeURL))
+
+	// 2. Open two accounts and move some money. Every change goes through
+	// execute: load the account, decide, append at the version we loaded.
+	bank := &Bank{store: store}
+	for _, acc := range []struct{ id, owner string }{{"alice", "Alice"}, {"bob", "Bob"}} {
+		if _, err := bank.Execute(ctx, acc.id, OpenAccount(acc.owner)); err != nil {
+			return err
+		}
+	}
+	for month := range 12 {
+		if _, err := bank.Execute(ctx, "alice", Deposit(3000_00)); err != nil {
+			return err
+		}
+		if _, err := bank.Execute(ctx, "alice", Withdraw(int64(1500_00+month*10_00))); err != nil {
+			return err
+		}
+	}
+	if _, err := bank.Execute(ctx, "bob", Deposit(200_00)); err != nil {
+		return err
+	}
+	step(out, 2, "opened 2 accounts; alice's salary came in and her rent went out for 12 months")
+	// A command that breaks a rule appends nothing.
+	_, err = bank.Execute(ctx, "bob", Withdraw(1000_00))
+	if !errors.Is(err, ErrInsufficientFunds) {
+		return fmt.Errorf("want %v, got %v", ErrInsufficientFunds, err)
+	}
+	fmt.Fprintf(out, "   refused: %v\n", err)
+
+	// 3. Two tellers serve Bob at once. Both load his account at the same
+	// version; the first append wins, the second is rejected because the
+	// stream moved on, and nothing of it is written.
+	tellerA, err := bank.Load(ctx, "bob")
+	if err != nil {
+		return err
+	}
+	tellerB, err := bank.Load(ctx, "bob")
+	if err != nil {
+		return err
+	}
+	if _, err := bank.Append(ctx, tellerA, Deposit(50_00)); err != nil {
+		return err
+	}
+	_, err = bank.Append(ctx, tellerB, Withdraw(150_00))
+	var conflict *eventstore.WrongExpectedVersionError
+	if !errors.As(err, &conflict) {
+		return fmt.Errorf("want a conflict, got %v", err)
+	}
+	step(out, 3, "teller B loaded %s at version %d, teller A appended first: conflict (want %s, have %d)",
+		conflict.Stream, tellerB.Version, conflict.Expected, conflict.Actual)
+	// Teller B retries the whole command: reload, decide again, append.
+	// Execute does exactly this, a few times, whenever it meets a conflict.
+	if _, err := bank.Execute(ctx, "bob", Withdraw(150_00)); err != nil {
+		return err
+	}
+	bob, err := bank.Load(ctx, "bob")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   teller B retried: %s has %s at version %d\n", bob.ID, money(bob.Balance), bob.Version)
+
+	// 4. Rebuild Alice's account by reading her stream from the start, save
+	// a snapshot of it, and rebuild again from the snapshot: only the events
+	// after the snapshot's version are read.
+	alice, read, err := bank.Rebuild(ctx, "alice", false)
+	if err != nil {
+		return err
+	}
+	if err := bank.SaveSnapshot(ctx, alice); err != nil {
+		return err
+	}
+	var last eventstore.AppendResult // of the newest event in the store
+	for _, c := range []Command{Deposit(120_00), Withdraw(20_00)} {
+		if last, err = bank.Execute(ctx, "alice", c); err != nil {
+			return err
+		}
+	}
+	full, fullRead, err := bank.Rebuild(ctx, "alice", false)
+	if err != nil {
+		return err
+	}
+	fast, fastRead, err := bank.Rebuild(ctx, "alice", true)
+	if err != nil {
+		return err
+	}
+	if fast != full {
+		return fmt.Errorf("rebuilt from the snapshot %+v, from the events %+v", fast, full)
+	}
+	step(out, 4, "rebuilt %s: %d events read from the start; snapshot saved at version %d",
+		alice.ID, read, alice.Version)
+	fmt.Fprintf(out, "   after 2 more events: %d events read without the snapshot, %d with it; both give %s at version %d\n",
+		fullRead, fastRead, money(fast.Balance), fast.Version)
+
+	// 5. A projection keeps every balance up to date from a subscription:
+	// it catches up with the events already stored, then receives new ones
+	// live. It runs in its own goroutine until we cancel it.
+	balances := NewBalances()
+	subCtx, cancelSub := context.WithCancel(ctx)
+	subDone := make(chan error, 1)
+	go func() {
+		subDone <- store.Subscribe(subCtx, eventstore.SubscribeOptions{
+			Filter: eventstore.Filter{Categories: []string{"Account"}},
+		}, balances.Handle)
+	}()
+	// stopProjection stops the subscription and waits for it to return. It
+	// runs once, here or on an early return.
+	stopProjection := sync.OnceValue(func() error {
+		cancelSub()
+		if err := <-subDone; !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("projection: %w", err)
+		}
+		return nil
+	})
+	defer stopProjection()
+
+	if err := balances.WaitFor(ctx, last.Position); err != nil {
+		return err
+	}
+	step(out, 5, "projection caught up to position %s: %s", last.Position, balances)
+
+	// A new event while the subscription is live.
+	res, err := bank.Append(ctx, bob, Deposit(75_00))
+	if err != nil {
+		return err
+	}
+	if err := balances.WaitFor(ctx, res.Position); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "   live deposit to bob at position %s seen: %s\n", res.Position, balances)
+
+	if err := stopProjection(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(out, "final balances:")
+	for _, id := range balances.Accounts() {
+		fmt.Fprintf(out, "   %-14s %12s\n", id, money(balances.Balance(id)))
+	}
+	return nil
+}
+
+// ---- The domain: accounts and commands ----
+
+// Event types, and the JSON payloads they carry. Amounts are in cents.
+const (
+	Opened    = "AccountOpened"
+	Deposited = "MoneyDeposited"
+	Withdrawn = "MoneyWithdrawn"
+)
+
+type openedData struct {
+	Owner string `json:"owner"`
+}
+
+type amountData struct {
+	Amount int64 `json:"amount"`
+}
+
+// Account is the state of one account, rebuilt from its events.
+type Account struct {
+	ID      string // the stream ID, "Account-<id>"
+	Owner   string
+	Balance int64  // cents
+	Version uint64 // the stream version this state reflects
+}
+
+// Apply folds one recorded event into the account.
+func (a *Account) Apply(ev eventstore.RecordedEvent) error {
+	switch ev.Type {
+	case Opened:
+		var d openedData
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			return err
+		}
+		a.Owner = d.Owner
+	case Deposited, Withdrawn:
+		var d amountData
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			return err
+		}
+		if ev.Type == Withdrawn {
+			d.Amount = -d.Amount
+		}
+		a.Balance += d.Amount
+	}
+	a.Version = ev.Version
+	return nil
+}
+
+// Command decides, from the current state, which event to append, or refuses.
+type Command func(Account) (eventstore.Event, error)
+
+// ErrInsufficientFunds refuses a withdrawal larger than the balance.
+var ErrInsufficientFunds = errors.New("insufficient funds")
+
+// OpenAccount opens an account that is not open yet.
+func OpenAccount(owner string) Command {
+	return func(a Account) (eventstore.Event, error) {
+		if a.Version > 0 {
+			return eventstore.Event{}, fmt.Errorf("%s is already open", a.ID)
+		}
+		return newEvent(Opened, openedData{Owner: owner})
+	}
+}
+
+// Deposit adds money to an open account.
+func Deposit(cents int64) Command {
+	return func(a Account) (eventstore.Event, error) {
+		if a.Version == 0 {
+			return eventstore.Event{}, fmt.Errorf("%s is not open", a.ID)
+		}
+		return newEvent(Deposited, amountData{Amount: cents})
+	}
+}
+
+// Withdraw takes money from an account that has enough.
+func Withdraw(cents int64) Command {
+	return func(a Account) (eventstore.Event, error) {
+		if a.Balance < cents {
+			return eventstore.Event{}, fmt.Errorf("withdraw %s from %s: %w (balance %s)", money(cents), a.ID, ErrInsufficientFunds, money(a.Balance))
+		}
+		return newEvent(Withdrawn, amountData{Amount: cents})
+	}
+}
+
+func newEvent(eventType string, data any) (eventstore.Event, error) {
+	b, err := json.Marshal(data)
+	if err != nil {
+		return eventstore.Event{}, err
+	}
+	return eventstore.NewEvent(eventType, b), nil
+}
+
+// ---- The application service: loading, appending, snapshots ----
+
+// Bank runs commands against accounts stored in an event store.
+type Bank struct {
+	store *eventstore.Store
+}
+
+func streamID(id string) string { return "Account-" + id }
+
+// Load rebuilds an account from its snapshot, if any, and the events after it.
+func (b *Bank) Load(ctx context.Context, id string) (Account, error) {
+	a, _, err := b.Rebuild(ctx, id, true)
+	return a, err
+}
+
+// Rebuild rebuilds an account and says how many events it read. With
+// useSnapshot it starts from the latest snapshot instead of the first event.
+func (b *Bank) Rebuild(ctx context.Context, id string, useSnapshot bool) (Account, int, error) {
+	a := Account{ID: streamID(id)}
+	if useSnapshot {
+		snap, ok, err := b.store.LoadSnapshot(ctx, a.ID)
+		if err != nil {
+			return Account{}, 0, err
+		}
+		if ok {
+			if err := json.Unmarshal(snap.Data, &a); err != nil {
+				return Account{}, 0, err
+			}
+		}
+	}
+	// From is inclusive: read the events after the state we have.
+	n := 0
+	for ev, err := range b.store.ReadStream(ctx, a.ID, eventstore.ReadStreamOptions{From: a.Version + 1}) {
+		if err != nil {
+			return Account{}, 0, err
+		}
+		if err := a.Apply(ev); err != nil {
+			return Account{}, 0, err
+		}
+		n++
+	}
+	return a, n, nil
+}
+
+// SaveSnapshot stores the account's state as of its version.
+func (b *Bank) SaveSnapshot(ctx context.Context, a Account) error {
+	data, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	return b.store.SaveSnapshot(ctx, a.ID, eventstore.Snapshot{Version: a.Version, Data: data})
+}
+
+// Append runs c against the state a and appends its event, expecting the
+// stream to be still at a.Version. If someone appended in between, it fails
+// with an error matching eventstore.ErrWrongExpectedVersion and writes nothing.
+func (b *Bank) Append(ctx context.Context, a Account, c Command) (eventstore.AppendResult, error) {
+	ev, err := c(a)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return b.store.Append(ctx, a.ID, eventstore.Exact(a.Version), ev)
+}
+
+// Execute loads the account, runs c and appends, retrying from the load when
+// another writer got there first: the command is decided again on fresh state.
+func (b *Bank) Execute(ctx context.Context, id string, c Command) (eventstore.AppendResult, error) {
+	const attempts = 3
+	for i := 1; ; i++ {
+		a, err := b.Load(ctx, id)
+		if err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		res, err := b.Append(ctx, a, c)
+		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && i < attempts {
+			continue
+		}
+		return res, err
+	}
+}
+
+// ---- The read side: a projection of balances ----
+
+// Balances is a projection: the balance of every account, kept up to date by
+// a subscription. It lives in memory, so it subscribes from the start on each
+// run (no Name, no checkpoint). A projection stored in a database would use a
+// named subscription, which resumes after its checkpoint.
+type Balances struct {
+	mu       sync.Mutex // protects everything below
+	balances map[string]int64
+	last     eventstore.Position // of the last event handled
+	changed  chan struct{}       // signalled after each event, capacity 1
+}
+
+// NewBalances returns an empty projection.
+func NewBalances() *Balances {
+	return &Balances{balances: map[string]int64{}, changed: make(chan struct{}, 1)}
+}
+
+// Handle is the subscription's handler.
+func (p *Balances) Handle(_ context.Context, ev eventstore.RecordedEvent) error {
+	var d amountData
+	if ev.Type == Deposited || ev.Type == Withdrawn {
+		if err := json.Unmarshal(ev.Data, &d); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	switch ev.Type {
+	case Opened:
+		p.balances[ev.StreamID] = 0
+	case Deposited:
+		p.balances[ev.StreamID] += d.Amount
+	case Withdrawn:
+		p.balances[ev.StreamID] -= d.Amount
+	}
+	p.last = ev.Position
+	p.mu.Unlock()
+	select {
+	case p.changed <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// WaitFor waits until the projection has handled the event at pos, giving up
+// after ten seconds.
+func (p *Balances) WaitFor(ctx context.Context, pos eventstore.Position) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		p.mu.Lock()
+		done := !p.last.Less(pos)
+		p.mu.Unlock()
+		if done {
+			return nil
+		}
+		select {
+		case <-p.changed:
+		case <-ctx.Done():
+			return fmt.Errorf("projection did not reach position %s: %w", pos, ctx.Err())
+		}
+	}
+}
+
+// Accounts returns the stream IDs of the accounts, sorted.
+func (p *Balances) Accounts() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ids := make([]string, 0, len(p.balances))
+	for id := range p.balances {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// Balance returns the balance of an account's stream.
+func (p *Balances) Balance(streamID string) int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.balances[streamID]
+}
+
+func (p *Balances) String() string {
+	s := ""
+	for i, id := range p.Accounts() {
+		if i > 0 {
+			s += ", "
+		}
+		s += id + " " + money(p.Balance(id))
+	}
+	return s
+}
+
+// ---- Helpers ----
+
+// money formats cents as units and hundredths.
+func money(cents int64) string {
+	sign := ""
+	if cents < 0 {
+		sign, cents = "-", -cents
+	}
+	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
+}
+
+// redacted returns a URL fit to print: without its password.
+func redacted(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	if _, hasPassword := u.User.Password(); !hasPassword {
+		return rawURL
+	}
+	return u.Redacted()
+}
+
+func step(out io.Writer, n int, format string, args ...any) {
+	fmt.Fprintf(out, "%d. "+format+"\n", append([]any{n}, args...)...)
+}
