@@ -75,22 +75,29 @@ func checkStreamEvents(t testing.TB, doing, s string, got []eventstore.RecordedE
 }
 
 // sameEvents checks got equals want event for event (stream, version,
-// position, ID, type, content type, data, metadata, recorded time).
+// position, ID, type, content type, data, metadata, recorded time), and
+// reports the first difference.
 func sameEvents(t testing.TB, doing string, got, want []eventstore.RecordedEvent) {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("%s: want %d events %s, got %d events %s", doing, len(want), describe(want), len(got), describe(got))
+	for i := range max(len(got), len(want)) {
+		switch {
+		case i == len(got):
+			t.Errorf("%s: want %d events, got %d: the first missing is %s (want %s)", doing, len(want), len(got), describeOne(want[i]), describe(want))
+		case i == len(want):
+			t.Errorf("%s: want %d events, got %d: the first extra is %s (want %s)", doing, len(want), len(got), describeOne(got[i]), describe(want))
+		case !equalEvents(got[i], want[i]):
+			t.Errorf("%s: event %d: want %s, got %s (want %d events %s, got %d)", doing, i, describeOne(want[i]), describeOne(got[i]), len(want), describe(want), len(got))
+		default:
+			continue
+		}
 		return
 	}
-	for i := range got {
-		g, w := got[i], want[i]
-		if g.StreamID != w.StreamID || g.Version != w.Version || g.Position != w.Position || g.ID != w.ID ||
-			g.Type != w.Type || g.ContentType != w.ContentType || !bytes.Equal(g.Data, w.Data) ||
-			!bytes.Equal(g.Metadata, w.Metadata) || !g.RecordedAt.Equal(w.RecordedAt) {
-			t.Errorf("%s: event %d: want %s, got %s (want %d events %s)", doing, i, describeOne(w), describeOne(g), len(want), describe(want))
-			return
-		}
-	}
+}
+
+func equalEvents(g, w eventstore.RecordedEvent) bool {
+	return g.StreamID == w.StreamID && g.Version == w.Version && g.Position == w.Position && g.ID == w.ID &&
+		g.Type == w.Type && g.ContentType == w.ContentType && bytes.Equal(g.Data, w.Data) &&
+		bytes.Equal(g.Metadata, w.Metadata) && g.RecordedAt.Equal(w.RecordedAt)
 }
 
 // describeOne names an event in failure messages.
