@@ -5,6 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# PostgreSQL: use EVENTSTORE_POSTGRES_URL when set, else start a throw-away
+# cluster (scripts/postgres.sh) and stop it on exit, whatever happens. Under
+# CI=true a cluster that cannot start fails the run; otherwise the PostgreSQL
+# tests skip, saying why.
+if [[ -z "${EVENTSTORE_POSTGRES_URL:-}" ]]; then
+	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/eventstore-pg.XXXXXX")
+	trap 'scripts/postgres.sh stop "$pgdir"' EXIT
+	trap 'exit 130' INT TERM # run the EXIT trap on Ctrl-C and kill too
+	if url=$(scripts/postgres.sh start "$pgdir"); then
+		export EVENTSTORE_POSTGRES_URL=$url
+	elif [[ "${CI:-}" == "true" ]]; then
+		echo "PostgreSQL could not be started (CI=true: failing)" >&2
+		exit 1
+	else
+		echo "PostgreSQL could not be started: its tests will skip" >&2
+	fi
+fi
+
 test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 go vet ./...
 go test -race -count=1 -timeout 15m ./...

@@ -1,0 +1,257 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// appendSQL appends a batch in one statement, so in one implicit transaction
+// and one round trip. It reads the stream's version, looks for a retry (the
+// batch's first event ID already in the stream) and, when there is none and
+// the expectation holds, inserts every event from unnest-ed arrays.
+//
+// The check is atomic with the write: a concurrent append that takes the same
+// version makes the insert wait for it and then fail on
+// events_stream_version_key (23505), after which Append runs the statement
+// again and sees the winner. A successful insert of version n+1 therefore saw
+// version n committed before its transaction took an ID, so a stream's events
+// are in version order in the global log too.
+//
+// It returns the version it saw, the version of the retried event (or NULL),
+// and the position and version of the last event written (or NULLs).
+//
+// Parameters: $1 stream, $2 expectation kind (0 exact, 1 any, 2 stream
+// exists), $3 expected version, $4 first event ID, $5–$9 the events' IDs,
+// types, content types, data and metadata, $10 the recorded time.
+const appendSQL = `WITH cur AS (
+	SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = $1
+), dup AS (
+	SELECT version FROM {{schema}}.events WHERE event_id = $4 AND stream_id = $1 ORDER BY version DESC LIMIT 1
+), ins AS (
+	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
+	SELECT x.tx_id, $1, cur.v + e.ord, e.id, e.typ, e.ct, e.data, e.meta, $10
+	FROM cur,
+		(SELECT pg_current_xact_id()::text::bigint + xid_offset AS tx_id FROM {{schema}}.meta) x,
+		unnest($5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS e(id, typ, ct, data, meta, ord)
+	WHERE NOT EXISTS (SELECT FROM dup)
+		AND CASE $2::integer WHEN 1 THEN true WHEN 2 THEN cur.v > 0 ELSE cur.v = $3 END
+	ORDER BY e.ord
+	RETURNING tx_id, seq, version
+), last AS (
+	SELECT tx_id, seq, version FROM ins ORDER BY version DESC LIMIT 1
+)
+SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
+FROM (SELECT) one LEFT JOIN last ON true`
+
+// appendNotifySQL is appendSQL that also sends the notification inside the
+// append's transaction ($11 is the channel). See notifyInTx.
+const appendNotifySQL = `WITH cur AS (
+	SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = $1
+), dup AS (
+	SELECT version FROM {{schema}}.events WHERE event_id = $4 AND stream_id = $1 ORDER BY version DESC LIMIT 1
+), ins AS (
+	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
+	SELECT x.tx_id, $1, cur.v + e.ord, e.id, e.typ, e.ct, e.data, e.meta, $10
+	FROM cur,
+		(SELECT pg_current_xact_id()::text::bigint + xid_offset AS tx_id FROM {{schema}}.meta) x,
+		unnest($5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS e(id, typ, ct, data, meta, ord)
+	WHERE NOT EXISTS (SELECT FROM dup)
+		AND CASE $2::integer WHEN 1 THEN true WHEN 2 THEN cur.v > 0 ELSE cur.v = $3 END
+	ORDER BY e.ord
+	RETURNING tx_id, seq, version
+), last AS (
+	SELECT tx_id, seq, version FROM ins ORDER BY version DESC LIMIT 1
+), note AS (
+	SELECT pg_notify($11, tx_id::text) FROM last
+)
+SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
+FROM (SELECT) one LEFT JOIN last ON true, (SELECT count(*) FROM note) n`
+
+// retriedSQL reads the events a retried append would have written.
+const retriedSQL = `SELECT version, event_id, tx_id, seq FROM {{schema}}.events
+WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
+
+// maxAttempts bounds how often Append runs its statement when the server
+// reports a conflict it may resolve by trying again: a concurrent append won
+// the version (23505), a serialization failure (40001) or a deadlock (40P01).
+const maxAttempts = 8
+
+// notifyInTx selects where the wake-up notification is sent. Inside the
+// append's transaction NOTIFY takes a database-wide lock that PostgreSQL
+// holds until the commit is flushed, which serializes the commits of all
+// concurrent appends (BenchmarkNotify measures it); after the commit, in its
+// own statement on the same connection, it costs one more round trip and
+// holds that lock only briefly. A notification lost to a crash between the
+// two only delays subscribers until their next poll.
+var notifyInTx = false
+
+// Append implements [eventstore.Driver].
+func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	n := len(req.Events)
+	ids := make([][16]byte, n)
+	types := make([]string, n)
+	cts := make([]int16, n)
+	data := make([][]byte, n)
+	meta := make([][]byte, n)
+	for i, e := range req.Events {
+		ids[i] = e.ID
+		types[i] = e.Type
+		cts[i] = int16(e.ContentType)
+		data[i] = nonNil(e.Data)
+		meta[i] = nonNil(e.Metadata)
+	}
+	kind, expected := 0, int64(req.Expected.Version())
+	switch req.Expected.Kind() {
+	case eventstore.AnyVersion:
+		kind = 1
+	case eventstore.StreamExistsKind:
+		kind = 2
+	}
+	args := []any{req.Stream, kind, expected, ids[0], ids, types, cts, data, meta, req.RecordedAt}
+
+	var conflict error // the last 23505 seen, kept as the native cause
+	for attempt := 1; ; attempt++ {
+		res, err := d.appendOnce(ctx, req, args)
+		if err == nil {
+			return res, nil
+		}
+		if w, ok := err.(*eventstore.WrongExpectedVersionError); ok {
+			if w.Err == nil {
+				w.Err = conflict
+			}
+			return eventstore.AppendResult{}, w
+		}
+		c := classify(err)
+		if c == classVersionTaken {
+			conflict = err
+		}
+		if c != classVersionTaken && c != classRetry {
+			return eventstore.AppendResult{}, appendError(err)
+		}
+		if attempt == maxAttempts {
+			if c == classVersionTaken {
+				actual, verr := d.StreamVersion(ctx, req.Stream)
+				if verr != nil {
+					return eventstore.AppendResult{}, appendError(err)
+				}
+				return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{
+					Stream: req.Stream, Expected: req.Expected, Actual: actual, Err: err}
+			}
+			return eventstore.AppendResult{}, fmt.Errorf("postgres: append: gave up after %d attempts: %w", attempt, wrapNative(err))
+		}
+		if d.retryHook != nil {
+			d.retryHook(err)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+	}
+}
+
+// backoff waits a little before attempt+1, longer after each attempt, with
+// jitter so racing appenders spread out.
+func backoff(ctx context.Context, attempt int) error {
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// appendOnce runs the append statement once, then sends the wake-up
+// notification (unless it went inside the transaction). It returns a
+// *WrongExpectedVersionError when the expectation fails or a retry does not
+// match, and the native error otherwise.
+func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, args []any) (eventstore.AppendResult, error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	defer conn.Release()
+	var (
+		current          int64
+		dup              *int64
+		txID, seq, lastV *int64
+	)
+	if notifyInTx {
+		err = conn.QueryRow(ctx, d.sql.appendNotify, append(args, d.sql.channel)...).Scan(&current, &dup, &txID, &seq, &lastV)
+	} else {
+		err = conn.QueryRow(ctx, d.sql.append, args...).Scan(&current, &dup, &txID, &seq, &lastV)
+	}
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if txID != nil {
+		if !notifyInTx {
+			// The events are committed: a failure to notify only delays
+			// subscribers until their next poll, so it is not an error.
+			_, _ = conn.Exec(ctx, d.sql.notify, d.sql.channel, strconv.FormatInt(*txID, 10))
+		}
+		return eventstore.AppendResult{
+			Version:  uint64(*lastV),
+			Position: eventstore.Position{Commit: uint64(*txID), Prepare: uint64(*seq)},
+		}, nil
+	}
+	mismatch := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: uint64(current)}
+	if dup == nil {
+		return eventstore.AppendResult{}, mismatch
+	}
+	return d.retried(ctx, conn.Conn(), req, *dup, mismatch)
+}
+
+// retried checks whether an append whose first event ID is already in the
+// stream (at version first) is a retry of an append that succeeded: the
+// stream holds the batch's IDs in order from there, and for an exact
+// expectation the first one is right after the expected version. Then it
+// returns the original result; otherwise mismatch.
+func (d *Driver) retried(ctx context.Context, conn *pgx.Conn, req eventstore.AppendRequest, first int64, mismatch error) (eventstore.AppendResult, error) {
+	if req.Expected.Kind() == eventstore.ExactVersion && uint64(first) != req.Expected.Version()+1 {
+		return eventstore.AppendResult{}, mismatch
+	}
+	rows, err := conn.Query(ctx, d.sql.retried, req.Stream, first, len(req.Events))
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	var (
+		i              int
+		res            eventstore.AppendResult
+		version        int64
+		id             [16]byte
+		txID, seq      int64
+		matchesOrdered = true
+	)
+	_, err = pgx.ForEachRow(rows, []any{&version, &id, &txID, &seq}, func() error {
+		if i >= len(req.Events) || uuid.UUID(id) != req.Events[i].ID {
+			matchesOrdered = false
+		}
+		i++
+		res = eventstore.AppendResult{Version: uint64(version), Position: eventstore.Position{Commit: uint64(txID), Prepare: uint64(seq)}}
+		return nil
+	})
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if !matchesOrdered || i != len(req.Events) {
+		return eventstore.AppendResult{}, mismatch
+	}
+	return res, nil
+}
+
+// nonNil returns b, or an empty slice for nil: pgx sends a nil slice as NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

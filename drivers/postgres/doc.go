@@ -1,0 +1,69 @@
+// Package postgres is the PostgreSQL driver of the event store, built on
+// github.com/jackc/pgx/v5 (pgxpool). It needs PostgreSQL 13 or later
+// (pg_current_xact_id); it is tested on 15.
+//
+//	store, err := eventstore.Open(ctx, "postgres://app:secret@db:5432/app?schema=orders")
+//
+// or, reusing a pool the application configured:
+//
+//	d, err := postgres.New(ctx, pool, postgres.Options{Schema: "orders"})
+//	store := eventstore.New(d, eventstore.Options{})
+//
+// The driver keeps its tables in one schema, created and upgraded from
+// embedded, versioned SQL when it opens, under an advisory lock (several
+// processes may open the same new schema at once). Two stores in two schemas
+// of one database are fully isolated.
+//
+// # URLs
+//
+// "postgres://" and "postgresql://" URLs as pgx reads them. The query
+// parameter "schema" selects the schema (default "eventstore"; lower-case
+// letters, digits and _, at most 48 bytes). Parameters with the prefix
+// "eventstore_" are reserved for the driver, and an unknown one is rejected.
+// Every other parameter goes to pgx unchanged: libpq's (sslmode,
+// connect_timeout, application_name…), pgxpool's (pool_max_conns…), and any
+// other name is sent to the server as a setting (statement_timeout…), which
+// the server rejects when it does not know it. Errors never show the password.
+//
+// # As
+//
+// [eventstore.Store.As] accepts a **pgxpool.Pool and sets it to the driver's
+// pool. A pool passed to [New] is not closed by the driver.
+//
+// # Positions and the visibility fence
+//
+// An event's position is {Commit: transaction ID, Prepare: sequence}, from
+// pg_current_xact_id() of the appending transaction and a sequence in version
+// order. Reads of the global log return only events whose transaction ID is
+// below pg_snapshot_xmin(pg_current_snapshot()): every transaction below it
+// has ended, so nothing can appear there later, and a reader that has seen a
+// position never misses an event that commits afterwards. The cost: the
+// global log (and live subscriptions) wait behind the oldest open write
+// transaction in the whole cluster, of any application. Stream reads do not
+// wait. docs/postgres.md has the argument, the measurements, and what a dump
+// and restore into another cluster does to positions.
+//
+// # Live subscriptions
+//
+// The driver implements [eventstore.Watcher] with LISTEN/NOTIFY on one
+// dedicated connection per driver; see [Driver.Watch]. The subscription's
+// poll (PollInterval) is the fallback when that connection is down.
+//
+// # Errors
+//
+// A concurrent append that took the expected version (SQLSTATE 23505 on the
+// events_stream_version_key constraint) becomes a
+// *[eventstore.WrongExpectedVersionError] with the actual version;
+// serialization failures (40001) and deadlocks (40P01) are retried a bounded
+// number of times. Errors wrap the native one, so errors.As reaches a
+// *pgconn.PgError. A connection lost during an append is reported as such:
+// the append wrote all of its events or none, and a retry with the same event
+// IDs tells which.
+//
+// # Limits
+//
+// At most 256 MiB of data and metadata per event and per append (one
+// protocol message carries an append). Positions are not dense. Reads of the
+// global log with a filter walk the log in position order and skip what does
+// not match; there is no index per category or event type.
+package postgres

@@ -1,0 +1,87 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// errorClass is what the driver does about a native error.
+type errorClass int
+
+const (
+	classOther errorClass = iota
+	// classVersionTaken: 23505 on events_stream_version_key. A concurrent
+	// append took the version; running the append again sees it and either
+	// succeeds (Any, StreamExists, a retry of that very append) or returns a
+	// *WrongExpectedVersionError with the actual version.
+	classVersionTaken
+	// classRetry: 40001 serialization_failure (for example under
+	// default_transaction_isolation=serializable) or 40P01
+	// deadlock_detected. The server rolled the transaction back; it is run
+	// again a bounded number of times.
+	classRetry
+	// classConnLost: the connection broke after the statement may have
+	// reached the server. The append wrote all of its events or none, and
+	// the driver cannot tell which.
+	classConnLost
+)
+
+// The SQLSTATE codes and the constraint the driver acts on.
+const (
+	codeUniqueViolation      = "23505"
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+	streamVersionConstraint  = "events_stream_version_key"
+)
+
+// classify maps a native error to what the driver does about it. This is the
+// only place that inspects native errors; it compares codes and constraint
+// names, never message text.
+func classify(err error) errorClass {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == codeUniqueViolation && pgErr.ConstraintName == streamVersionConstraint:
+			return classVersionTaken
+		case pgErr.Code == codeSerializationFailure || pgErr.Code == codeDeadlockDetected:
+			return classRetry
+		case pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC":
+			// e.g. 57P01 terminating connection due to administrator command
+			return classConnLost
+		}
+		return classOther
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return classOther
+	}
+	var connectErr *pgconn.ConnectError
+	if pgconn.SafeToRetry(err) || errors.As(err, &connectErr) {
+		return classOther // never reached the server: nothing was written
+	}
+	// Anything else (EOF, a reset or timed-out socket) broke the connection
+	// while the server may have been working on the statement.
+	return classConnLost
+}
+
+// appendError wraps an append's native error; a lost connection says what
+// the caller can and cannot know.
+func appendError(err error) error {
+	if classify(err) == classConnLost {
+		return fmt.Errorf("postgres: append: connection lost: the append wrote all of its events or none; "+
+			"retry with the same event IDs to find out: %w", err)
+	}
+	return wrapNative(err)
+}
+
+// wrapNative prefixes a native error with the driver's name, keeping it
+// reachable with errors.As (a *pgconn.PgError, for example) and keeping
+// context errors recognisable with errors.Is.
+func wrapNative(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("postgres: %w", err)
+}

@@ -1,0 +1,77 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConformance(t *testing.T) {
+	pool := newPool(t)
+	conformance.Run(t, conformance.HarnessFunc(func(t testing.TB) eventstore.Driver {
+		return newDriver(t, pool, postgres.Options{})
+	}))
+}
+
+// newPool returns a pool on the test server, closed when t ends.
+func newPool(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	url := testenv.MustHavePostgres(t)
+	pool, err := pgxpool.New(t.Context(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// randomSchema returns a fresh schema name.
+func randomSchema() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "test_" + hex.EncodeToString(b[:])
+}
+
+// newDriver opens a driver on pool in a fresh random schema (unless opts
+// names one) and drops the schema when t ends. The driver itself is closed
+// by whoever wraps it in a Store, or at cleanup.
+func newDriver(t testing.TB, pool *pgxpool.Pool, opts postgres.Options) *postgres.Driver {
+	t.Helper()
+	if opts.Schema == "" {
+		opts.Schema = randomSchema()
+	}
+	d, err := postgres.New(t.Context(), pool, opts)
+	require.NoError(t, err)
+	dropSchemaAtCleanup(t, pool, opts.Schema)
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// dropSchemaAtCleanup drops schema when t ends, under its own deadline:
+// t.Context() is already done then.
+func dropSchemaAtCleanup(t testing.TB, pool *pgxpool.Pool, schema string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+}
+
+// newStore returns a Store over a fresh driver, closed when t ends.
+func newStore(t testing.TB, pool *pgxpool.Pool) (*eventstore.Store, *postgres.Driver) {
+	t.Helper()
+	d := newDriver(t, pool, postgres.Options{})
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s, d
+}

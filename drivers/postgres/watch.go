@@ -1,0 +1,249 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+)
+
+// Watch implements [eventstore.Watcher]. The driver keeps one dedicated
+// connection (outside the pool) that LISTENs on the schema's channel; every
+// append notifies it with its transaction ID. A notification only wakes
+// watchers once the visibility fence has passed that transaction, so a woken
+// subscription finds the new events; while a transaction elsewhere in the
+// cluster holds the fence back, the listener re-checks it with back-off up to
+// 50 ms and wakes watchers as soon as it moves.
+//
+// The first Watch starts the listener and returns once it listens (or fails:
+// the Store then polls). When the connection is lost the listener wakes every
+// watcher, reconnects with back-off and wakes them again once it listens, so
+// events appended meanwhile are read; the subscriptions' poll covers the gap.
+func (d *Driver) Watch(ctx context.Context) (<-chan struct{}, error) {
+	return d.listener.watch(ctx)
+}
+
+// Listener timings.
+const (
+	fenceRecheckMax  = 50 * time.Millisecond
+	reconnectBackoff = 100 * time.Millisecond
+	reconnectMax     = 5 * time.Second
+)
+
+// listener owns the listening connection and the watchers' channels.
+type listener struct {
+	d      *Driver
+	ctx    context.Context // done when the driver closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the listening goroutine
+
+	mu       sync.Mutex // protects everything below
+	watchers map[chan struct{}]struct{}
+	started  bool
+	closed   bool
+	ready    chan struct{} // closed once the first LISTEN succeeded or failed
+	firstErr error         // why the first LISTEN failed
+	pid      uint32        // backend PID of the listening connection, 0 when none
+}
+
+func (l *listener) init(d *Driver) {
+	l.d = d
+	l.ctx, l.cancel = context.WithCancel(context.Background())
+	l.watchers = map[chan struct{}]struct{}{}
+	l.ready = make(chan struct{})
+}
+
+func (l *listener) watch(ctx context.Context) (<-chan struct{}, error) {
+	ch := make(chan struct{}, 1)
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil, errors.New("postgres: watch: driver is closed")
+	}
+	if !l.started {
+		l.started = true
+		l.wg.Go(l.run)
+	}
+	ready := l.ready
+	l.mu.Unlock()
+
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.firstErr != nil {
+		// Let a later Watch try again, with a fresh listener.
+		err := l.firstErr
+		l.firstErr, l.started, l.ready = nil, false, make(chan struct{})
+		return nil, err
+	}
+	l.watchers[ch] = struct{}{}
+	context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		delete(l.watchers, ch)
+		l.mu.Unlock()
+	})
+	return ch, nil
+}
+
+// wake signals every watcher; a watcher with a signal pending keeps one.
+func (l *listener) wake() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for ch := range l.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (l *listener) close() {
+	l.mu.Lock()
+	l.closed = true
+	l.mu.Unlock()
+	l.cancel()
+	l.wg.Wait()
+}
+
+// run connects, listens and serves notifications until the driver closes,
+// reconnecting with back-off when the connection is lost.
+func (l *listener) run() {
+	first := true
+	wait := reconnectBackoff
+	for {
+		conn, err := l.connect(l.ctx)
+		if first {
+			first = false
+			l.mu.Lock()
+			if err != nil {
+				l.firstErr = err
+			}
+			close(l.ready)
+			l.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+		if err == nil {
+			wait = reconnectBackoff
+			l.setPID(conn.PgConn().PID())
+			// Events may have been appended while nobody listened.
+			l.wake()
+			err = l.serve(l.ctx, conn)
+			l.setPID(0)
+			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			conn.Close(cctx)
+			cancel()
+		}
+		if l.ctx.Err() != nil {
+			return
+		}
+		l.d.logger.Warn("postgres: listening connection lost; subscriptions poll until it is back",
+			"driver", "postgres", "error", err)
+		l.wake()
+		t := time.NewTimer(wait)
+		select {
+		case <-l.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(wait*2, reconnectMax)
+	}
+}
+
+func (l *listener) setPID(pid uint32) {
+	l.mu.Lock()
+	l.pid = pid
+	l.mu.Unlock()
+}
+
+// connect opens a dedicated connection with the pool's settings and LISTENs.
+func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
+	cfg := l.d.pool.Config().ConnConfig.Copy()
+	// Time-outs while waiting for notifications must not close the
+	// connection: use deadlines, not cancel requests.
+	cfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.DeadlineContextWatcherHandler{Conn: c.Conn()}
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, cfg)
+	if err != nil {
+		return nil, wrapNative(err)
+	}
+	if _, err := conn.Exec(cctx, "LISTEN "+quoteIdent(l.d.sql.channel)); err != nil {
+		conn.Close(cctx)
+		return nil, wrapNative(err)
+	}
+	return conn, nil
+}
+
+// serve waits for notifications. Each carries the notifying transaction's
+// position part (tx_id); once the fence has passed the highest one seen, the
+// watchers are woken. While it has not, the fence is re-checked with
+// back-off, and every time it moves the watchers are woken, since earlier
+// transactions may have become readable.
+func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
+	var (
+		pending   int64 // highest notified tx_id not yet below the fence; 0: none
+		lastFence int64
+		wait      time.Duration
+	)
+	for {
+		wctx, cancel := ctx, context.CancelFunc(func() {})
+		if pending != 0 {
+			wctx, cancel = context.WithTimeout(ctx, wait)
+		}
+		n, err := conn.WaitForNotification(wctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err == nil:
+			if tx, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil {
+				pending = max(pending, tx)
+			} else {
+				l.wake() // not ours to parse: wake anyway
+			}
+			if pending != 0 {
+				wait = time.Millisecond
+			}
+		case pending != 0 && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
+			wait = min(wait*2, fenceRecheckMax)
+		default:
+			return err
+		}
+		if pending == 0 {
+			continue
+		}
+		var fence int64
+		if err := conn.QueryRow(ctx, l.d.sql.fence).Scan(&fence); err != nil {
+			return err
+		}
+		if fence > pending {
+			pending = 0
+			l.wake()
+		} else if fence > lastFence {
+			l.wake()
+		}
+		lastFence = fence
+	}
+}
+
+// listenerPID returns the backend PID of the listening connection, 0 when
+// it is not connected. Tests use it to kill the connection.
+func (d *Driver) listenerPID() uint32 {
+	d.listener.mu.Lock()
+	defer d.listener.mu.Unlock()
+	return d.listener.pid
+}
