@@ -1,0 +1,222 @@
+package postgres_test
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// withQuery returns rawURL with extra query parameters.
+func withQuery(t testing.TB, rawURL string, kv ...string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	require.NoError(t, err)
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func TestOpenURL(t *testing.T) {
+	base := testenv.MustHavePostgres(t)
+	pool := newPool(t)
+	for _, scheme := range []string{"postgres", "postgresql", "PostgreSQL"} {
+		t.Run(scheme, func(t *testing.T) {
+			schema := randomSchema()
+			dropSchemaAtCleanup(t, pool, schema)
+			u, err := url.Parse(withQuery(t, base, "schema", schema, "application_name", "eventstore-test"))
+			require.NoError(t, err)
+			u.Scheme = scheme
+			s, err := eventstore.Open(t.Context(), u.String())
+			require.NoError(t, err)
+			defer s.Close()
+			_, err = s.Append(t.Context(), "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)))
+			require.NoError(t, err)
+
+			var p *pgxpool.Pool
+			require.True(t, s.As(&p), "As(**pgxpool.Pool)")
+			var n int
+			require.NoError(t, p.QueryRow(t.Context(), "SELECT count(*) FROM "+schema+".events").Scan(&n))
+			assert.Equal(t, 1, n, "the event is in the schema named by the URL")
+			var app string
+			require.NoError(t, p.QueryRow(t.Context(), "SHOW application_name").Scan(&app))
+			assert.Equal(t, "eventstore-test", app, "pgx's own parameters pass through")
+			assert.False(t, s.As(nil))
+			var wrong *int
+			assert.False(t, s.As(&wrong))
+		})
+	}
+}
+
+func TestOpenRejectsBadParameters(t *testing.T) {
+	base := testenv.MustHavePostgres(t)
+	for _, tc := range []struct{ name, url string }{
+		{"UnknownParameterOfOurs", withQuery(t, base, "eventstore_schema", "x")},
+		{"SchemaWithUpperCase", withQuery(t, base, "schema", "Orders")},
+		{"SchemaWithQuote", withQuery(t, base, "schema", `a";DROP TABLE x;--`)},
+		{"SchemaTooLong", withQuery(t, base, "schema", strings.Repeat("a", 49))},
+		{"SchemaReserved", withQuery(t, base, "schema", "pg_catalog")},
+		{"SchemaEmpty", withQuery(t, base, "schema", "")},
+		{"SchemaTwice", base + "&schema=a&schema=b"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := eventstore.Open(t.Context(), tc.url)
+			if s != nil {
+				s.Close()
+			}
+			require.ErrorIs(t, err, eventstore.ErrInvalidArgument)
+		})
+	}
+}
+
+func TestValidateSchema(t *testing.T) {
+	for _, ok := range []string{"eventstore", "a", "_x", "orders_2", strings.Repeat("a", 48)} {
+		assert.NoError(t, postgres.ValidateSchema(ok), ok)
+	}
+	for _, bad := range []string{"", "A", "1a", "a-b", "a b", `a"b`, "pg_x", "é", strings.Repeat("a", 49)} {
+		assert.ErrorIs(t, postgres.ValidateSchema(bad), eventstore.ErrInvalidArgument, bad)
+	}
+}
+
+// closedPort returns a local TCP port nothing listens on.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := l.Addr().(*net.TCPAddr).Port
+	require.NoError(t, l.Close())
+	return strconv.Itoa(port)
+}
+
+func TestPasswordNeverInErrorsOrLogs(t *testing.T) {
+	const password = "s3cr3t-P4ss"
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	port := closedPort(t)
+	urls := []string{
+		"postgres://app:" + password + "@127.0.0.1:" + port + "/db?sslmode=disable&connect_timeout=2",
+		"postgresql://app:" + password + "@127.0.0.1:" + port + "/db?sslmode=disable&connect_timeout=2&schema=x",
+		"postgres://app:" + password + "@127.0.0.1:" + port + "/db?sslmode=disable&eventstore_bad=1",
+		"postgres://app:" + password + "@127.0.0.1:" + port + "/db?sslmode=bogus",
+		"postgres://app:" + password + "@127.0.0.1:" + port + "/db?password=" + password + "&sslmode=disable&connect_timeout=2",
+		"postgres://app:" + password + "@[::1:bad/db",
+	}
+	for _, u := range urls {
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		s, err := eventstore.OpenWith(ctx, u, eventstore.Options{Logger: logger})
+		cancel()
+		if s != nil {
+			s.Close()
+		}
+		require.Error(t, err, "open %s", u)
+		assert.NotContains(t, err.Error(), password, "error of open")
+		d, err := postgres.Open(t.Context(), u, postgres.Options{Logger: logger})
+		require.Error(t, err)
+		require.Nil(t, d)
+		assert.NotContains(t, err.Error(), password, "error of postgres.Open")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.NotContains(t, logs.String(), password, "logs")
+}
+
+func TestNewDoesNotClosePool(t *testing.T) {
+	pool := newPool(t)
+	d := newDriver(t, pool, postgres.Options{})
+	s := eventstore.New(d, eventstore.Options{})
+	_, err := s.Append(t.Context(), "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close(), "second Close")
+	require.NoError(t, pool.Ping(t.Context()), "the caller's pool is still open")
+}
+
+func TestSchemasAreIsolated(t *testing.T) {
+	pool := newPool(t)
+	a, _ := newStore(t, pool)
+	b, _ := newStore(t, pool)
+	ctx := t.Context()
+	_, err := a.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("InA", nil))
+	require.NoError(t, err)
+	_, err = b.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("InB", nil), eventstore.NewEvent("InB", nil))
+	require.NoError(t, err)
+	require.NoError(t, a.SaveSnapshot(ctx, "Order-1", eventstore.Snapshot{Version: 1, Data: []byte("a")}))
+
+	va, err := a.StreamVersion(ctx, "Order-1")
+	require.NoError(t, err)
+	vb, err := b.StreamVersion(ctx, "Order-1")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), va)
+	assert.Equal(t, uint64(2), vb)
+	for ev, err := range b.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		assert.Equal(t, "InB", ev.Type)
+	}
+	_, ok, err := b.LoadSnapshot(ctx, "Order-1")
+	require.NoError(t, err)
+	assert.False(t, ok, "a snapshot saved in schema a is not in schema b")
+}
+
+// Processes opening the same new schema at once take turns on the advisory
+// lock: every open succeeds and the schema is created once.
+func TestConcurrentOpensOfANewSchema(t *testing.T) {
+	base := testenv.MustHavePostgres(t)
+	pool := newPool(t)
+	schema := randomSchema()
+	dropSchemaAtCleanup(t, pool, schema)
+	const n = 8
+	start := make(chan struct{})
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			<-start
+			// Each opener has its own pool, as separate processes would.
+			d, err := postgres.Open(t.Context(), base, postgres.Options{Schema: schema})
+			if err == nil {
+				s := eventstore.New(d, eventstore.Options{})
+				_, err = s.Append(t.Context(), "Open-"+randomSchema(), eventstore.NoStream, eventstore.NewEvent("Opened", nil))
+				s.Close()
+			}
+			errs <- err
+		})
+	}
+	close(start)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	var versions, events int
+	require.NoError(t, pool.QueryRow(t.Context(), "SELECT count(*) FROM "+schema+".schema_migrations").Scan(&versions))
+	require.NoError(t, pool.QueryRow(t.Context(), "SELECT count(*) FROM "+schema+".events").Scan(&events))
+	assert.Equal(t, postgres.SchemaVersion(), versions, "each migration applied once")
+	assert.Equal(t, n, events)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}

@@ -1,0 +1,103 @@
+package postgres_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// noPoll is a poll interval no test waits for: a subscription that receives
+// a live event under it was woken by a notification.
+const noPoll = time.Hour
+
+func TestWatchWakesSubscriptions(t *testing.T) {
+	pool := newPool(t)
+	s, _ := newStore(t, pool)
+	sub := subscribe(t, s, eventstore.SubscribeOptions{PollInterval: noPoll})
+	for i := range 3 {
+		_, err := s.Append(t.Context(), fmt.Sprintf("Live-%d", i), eventstore.NoStream, eventstore.NewEvent("Live", nil))
+		require.NoError(t, err)
+		got := receive(t, sub, 1, "a live event")
+		assert.Equal(t, fmt.Sprintf("Live-%d", i), got[0].StreamID)
+	}
+}
+
+// An unrelated write transaction holds the visibility fence back. The
+// listener notices when it ends and wakes the subscription, which then
+// receives the event appended meanwhile, without waiting for a poll.
+func TestWatchWakesWhenTheFenceMoves(t *testing.T) {
+	pool := newPool(t)
+	s, _ := newStore(t, pool)
+	sub := subscribe(t, s, eventstore.SubscribeOptions{PollInterval: noPoll})
+	unrelated, _ := beginHolder(t, pool)
+	var xid string
+	require.NoError(t, unrelated.QueryRow(t.Context(), "SELECT pg_current_xact_id()::text").Scan(&xid))
+	_, err := s.Append(t.Context(), "Blocked-1", eventstore.NoStream, eventstore.NewEvent("Blocked", nil))
+	require.NoError(t, err)
+	select {
+	case ev := <-sub.events:
+		t.Fatalf("%s delivered while an older transaction was open", ev.StreamID)
+	default:
+	}
+	require.NoError(t, unrelated.Commit(t.Context()))
+	got := receive(t, sub, 1, "the event once the older transaction ended")
+	assert.Equal(t, "Blocked-1", got[0].StreamID)
+}
+
+// The listening connection is killed (pg_terminate_backend) between appends.
+// The listener reconnects, the subscription goes on, and a durable
+// subscription restarted afterwards neither loses nor repeats an event.
+func TestWatchSurvivesListenerKill(t *testing.T) {
+	pool := newPool(t)
+	s, d := newStore(t, pool)
+	ctx := t.Context()
+	opts := eventstore.SubscribeOptions{Name: "live", PollInterval: noPoll}
+	sub := subscribe(t, s, opts)
+	appendOne := func(stream string) {
+		t.Helper()
+		_, err := s.Append(ctx, stream, eventstore.NoStream, eventstore.NewEvent("Live", nil))
+		require.NoError(t, err)
+	}
+	appendOne("Before-1")
+	got := receive(t, sub, 1, "before the kill")
+
+	for round := range 3 {
+		pid := postgres.ListenerPID(d)
+		require.NotZero(t, pid)
+		var killed bool
+		require.NoError(t, pool.QueryRow(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&killed))
+		require.True(t, killed)
+		// Appended while the listener is down or reconnecting: the
+		// reconnected listener wakes the subscription.
+		appendOne(fmt.Sprintf("During-%d", round))
+		require.Eventually(t, func() bool {
+			p := postgres.ListenerPID(d)
+			return p != 0 && p != pid
+		}, 30*time.Second, 10*time.Millisecond, "the listener reconnects")
+		got = append(got, receive(t, sub, 1, "appended during the outage")...)
+		appendOne(fmt.Sprintf("After-%d", round))
+		got = append(got, receive(t, sub, 1, "appended after the reconnect")...)
+	}
+	require.NoError(t, sub.stop())
+
+	appendOne("WhileStopped-1")
+	sub2 := subscribe(t, s, opts)
+	got = append(got, receive(t, sub2, 1, "after the restart")...)
+	require.NoError(t, sub2.stop())
+	select {
+	case ev := <-sub2.events:
+		t.Fatalf("delivered twice: %s", ev.StreamID)
+	default:
+	}
+	var all []eventstore.RecordedEvent
+	for ev, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		all = append(all, ev)
+	}
+	assert.Equal(t, ids(all), ids(got), "every event once, in order")
+}
