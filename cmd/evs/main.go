@@ -30,6 +30,7 @@ import (
 
 	// The backends this binary can open, by URL scheme.
 	_ "github.com/eventkit/eventstore/drivers/memory"
+	_ "github.com/eventkit/eventstore/drivers/postgres"
 )
 
 // Exit statuses.
