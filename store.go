@@ -235,7 +235,9 @@ func (s *Store) readStreamPage(ctx context.Context, q StreamQuery) ([]RecordedEv
 		return nil, err
 	}
 	defer s.release()
-	return s.driver.ReadStream(ctx, q)
+	page, err := s.driver.ReadStream(ctx, q)
+	// A driver that returns more than asked must not break the paging above.
+	return page[:min(len(page), q.Limit)], err
 }
 
 // ReadAll returns events of the global log in position order (or reverse
@@ -310,7 +312,9 @@ func (s *Store) readAllPage(ctx context.Context, q AllQuery) ([]RecordedEvent, e
 		return nil, err
 	}
 	defer s.release()
-	return s.driver.ReadAll(ctx, q)
+	page, err := s.driver.ReadAll(ctx, q)
+	// A driver that returns more than asked must not break the paging above.
+	return page[:min(len(page), q.Limit)], err
 }
 
 // SaveSnapshot stores a snapshot of stream at snap.Version. The stream must
