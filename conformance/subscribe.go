@@ -29,6 +29,8 @@ func subscribeRules() []rule {
 		{name: "SubscribeInvalidOptions", run: testSubscribeInvalidOptions},
 		{name: "SubscribeContextDone", run: testSubscribeContextDone},
 		{name: "SubscribeStopsOnClose", run: testSubscribeStopsOnClose},
+		{name: "SubscribeLiveWakesWithoutPolling", run: testSubscribeWakes},
+		{name: "SubscribeByPolling", run: testSubscribeByPolling},
 	}
 }
 
@@ -556,4 +558,52 @@ func testSubscribeStopsOnClose(t *testing.T, f *fixture) {
 	if err := waitFor(t, done, subPatience, "Subscribe on a closed store to return"); !errors.Is(err, eventstore.ErrClosed) {
 		t.Errorf("Subscribe on a closed store: want an error matching ErrClosed, got %v", err)
 	}
+}
+
+// checkLive subscribes to f.store with opts, checks catch-up, then appends
+// twice and checks each append arrives.
+func (f *fixture) checkLive(what string, opts eventstore.SubscribeOptions) {
+	f.t.Helper()
+	s := stream("Live")
+	f.mustAppend(s, eventstore.NoStream, events(3, "Before")...)
+	r := f.subscribe(subConfig{what: what, opts: opts})
+	sameEvents(f.t, what+": catch up", r.wait(3), f.readAll())
+	for i := range 2 {
+		f.mustAppend(s, eventstore.Exact(uint64(3+i)), events(1, "Live")...)
+		log := f.readAll()
+		sameEvents(f.t, fmt.Sprintf("%s: caught up, then live append %d", what, i+1), r.wait(len(log)), log)
+	}
+	r.stop()
+}
+
+func testSubscribeWakes(t *testing.T, f *fixture) {
+	d := f.harness.NewDriver(t)
+	if _, ok := d.(eventstore.Watcher); !ok {
+		t.Skipf("the driver does not implement eventstore.Watcher: its subscriptions poll (see SubscribeByPolling)")
+	}
+	g := *f
+	g.store = eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() {
+		if err := g.store.Close(); err != nil {
+			t.Errorf("Store.Close: %v", err)
+		}
+	})
+	// With an hour between polls, only the driver's signal can deliver
+	// live events before the rule gives up.
+	g.checkLive("subscription with PollInterval 1h on a driver that signals new events", eventstore.SubscribeOptions{PollInterval: time.Hour})
+}
+
+// pollOnly hides a driver's optional capabilities (such as Watcher) from
+// the Store, which then takes its fallback paths.
+type pollOnly struct{ eventstore.Driver }
+
+func testSubscribeByPolling(t *testing.T, f *fixture) {
+	g := *f
+	g.store = eventstore.New(pollOnly{f.harness.NewDriver(t)}, eventstore.Options{})
+	t.Cleanup(func() {
+		if err := g.store.Close(); err != nil {
+			t.Errorf("Store.Close: %v", err)
+		}
+	})
+	g.checkLive("subscription polling every 10ms at most (the driver's Watcher hidden)", eventstore.SubscribeOptions{PollInterval: 10 * time.Millisecond})
 }
