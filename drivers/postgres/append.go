@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"time"
 
 	"github.com/eventkit/eventstore"
@@ -38,7 +37,7 @@ const appendSQL = `WITH cur AS (
 	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
 	SELECT x.tx_id, $1, cur.v + e.ord, e.id, e.typ, e.ct, e.data, e.meta, $10
 	FROM cur,
-		(SELECT pg_current_xact_id()::text::bigint + xid_offset AS tx_id FROM {{schema}}.meta) x,
+		(SELECT pg_current_xact_id()::text::bigint + (SELECT xid_offset FROM {{schema}}.meta) AS tx_id) x,
 		unnest($5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS e(id, typ, ct, data, meta, ord)
 	WHERE NOT EXISTS (SELECT FROM dup)
 		AND CASE $2::integer WHEN 1 THEN true WHEN 2 THEN cur.v > 0 ELSE cur.v = $3 END
@@ -60,7 +59,7 @@ const appendNotifySQL = `WITH cur AS (
 	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
 	SELECT x.tx_id, $1, cur.v + e.ord, e.id, e.typ, e.ct, e.data, e.meta, $10
 	FROM cur,
-		(SELECT pg_current_xact_id()::text::bigint + xid_offset AS tx_id FROM {{schema}}.meta) x,
+		(SELECT pg_current_xact_id()::text::bigint + (SELECT xid_offset FROM {{schema}}.meta) AS tx_id) x,
 		unnest($5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS e(id, typ, ct, data, meta, ord)
 	WHERE NOT EXISTS (SELECT FROM dup)
 		AND CASE $2::integer WHEN 1 THEN true WHEN 2 THEN cur.v > 0 ELSE cur.v = $3 END
@@ -74,6 +73,13 @@ const appendNotifySQL = `WITH cur AS (
 SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
 FROM (SELECT) one LEFT JOIN last ON true, (SELECT count(*) FROM note) n`
 
+// notifySQL sends the wake-up notification after an append committed, in a
+// transaction of its own. NOTIFY gives that transaction an ID, so its commit
+// would wait for a WAL flush like the append's: synchronous_commit is turned
+// off for it, as losing a wake-up in a crash only delays subscribers until
+// their next poll.
+const notifySQL = `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`
+
 // retriedSQL reads the events a retried append would have written.
 const retriedSQL = `SELECT version, event_id, tx_id, seq FROM {{schema}}.events
 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
@@ -86,10 +92,11 @@ const maxAttempts = 8
 // notifyInTx selects where the wake-up notification is sent. Inside the
 // append's transaction NOTIFY takes a database-wide lock that PostgreSQL
 // holds until the commit is flushed, which serializes the commits of all
-// concurrent appends (BenchmarkNotify measures it); after the commit, in its
-// own statement on the same connection, it costs one more round trip and
-// holds that lock only briefly. A notification lost to a crash between the
-// two only delays subscribers until their next poll.
+// concurrent appends (BenchmarkNotify measures it). So by default an append
+// hands its transaction ID to the driver's notifier after the commit, which
+// sends one NOTIFY for everything committed since its last one, on its own,
+// off the append's path. A notification lost to a crash in between only
+// delays subscribers until their next poll.
 var notifyInTx = false
 
 // Append implements [eventstore.Driver].
@@ -194,9 +201,7 @@ func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, a
 	}
 	if txID != nil {
 		if !notifyInTx {
-			// The events are committed: a failure to notify only delays
-			// subscribers until their next poll, so it is not an error.
-			_, _ = conn.Exec(ctx, d.sql.notify, d.sql.channel, strconv.FormatInt(*txID, 10))
+			d.notifier.announce(*txID)
 		}
 		return eventstore.AppendResult{
 			Version:  uint64(*lastV),

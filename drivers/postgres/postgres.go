@@ -58,6 +58,7 @@ type Driver struct {
 	retryHook func(err error)
 
 	listener listener
+	notifier notifier
 }
 
 var (
@@ -121,6 +122,7 @@ func newDriver(ctx context.Context, pool *pgxpool.Pool, own bool, opts Options) 
 		return nil, fmt.Errorf("postgres: open schema %q: %w", schema, wrapNative(err))
 	}
 	d.listener.init(d)
+	d.notifier.start(d)
 	return d, nil
 }
 
@@ -167,6 +169,7 @@ func (d *Driver) Limits() eventstore.Limits {
 // Close stops the listening connection and, when the driver created the
 // pool ([Open]), closes the pool. It is idempotent.
 func (d *Driver) Close() error {
+	d.notifier.close()
 	d.listener.close()
 	if d.ownPool {
 		d.pool.Close()
@@ -254,10 +257,19 @@ func (d *Driver) migrate(ctx context.Context) error {
 		}
 		// New transactions get IDs of at least pg_snapshot_xmax (the next
 		// ID): make sure they land after every stored event.
-		_, err := tx.Exec(ctx, `UPDATE `+q+`.meta SET xid_offset = m.want
+		if _, err := tx.Exec(ctx, `UPDATE `+q+`.meta SET xid_offset = m.want
 			FROM (SELECT max(tx_id) + 1 - pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS want FROM `+q+`.events) m
-			WHERE m.want > xid_offset`)
-		return err
+			WHERE m.want > xid_offset`); err != nil {
+			return err
+		}
+		if current == 0 {
+			// Statistics for the new tables, so the planner's generic plans
+			// (which pgx's prepared statements get after five runs) are
+			// right from the start instead of after autovacuum's first pass.
+			_, err := tx.Exec(ctx, `ANALYZE `+q+`.meta, `+q+`.events`)
+			return err
+		}
+		return nil
 	})
 }
 
@@ -280,7 +292,7 @@ func newStatements(schema string) statements {
 		append:         r.Replace(appendSQL),
 		appendNotify:   r.Replace(appendNotifySQL),
 		retried:        r.Replace(retriedSQL),
-		notify:         `SELECT pg_notify($1, $2)`,
+		notify:         notifySQL,
 		streamVersion:  r.Replace(`SELECT coalesce(max(version), 0) FROM {{schema}}.events WHERE stream_id = $1`),
 		readStreamFwd:  r.Replace(readStreamFwdSQL),
 		readStreamBwd:  r.Replace(readStreamBwdSQL),

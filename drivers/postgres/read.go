@@ -25,14 +25,14 @@ WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3`
 // has ended, so no event below it can still appear. Readers only return
 // events below it, so once a reader has seen a position every event that
 // becomes visible later comes after it (docs/postgres.md has the argument).
-const fenceSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint + xid_offset FROM {{schema}}.meta`
+const fenceSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT xid_offset FROM {{schema}}.meta)`
 
 // snapshotSQL returns the fence and the horizon of the statement's snapshot:
 // pg_snapshot_xmax is the next transaction ID, so every event committed
 // before the snapshot has a tx_id below the horizon.
-const snapshotSQL = `SELECT pg_snapshot_xmin(c)::text::bigint + m.xid_offset AS fence,
-	pg_snapshot_xmax(c)::text::bigint + m.xid_offset AS horizon
-FROM pg_current_snapshot() c, {{schema}}.meta m`
+const snapshotSQL = `SELECT pg_snapshot_xmin(c)::text::bigint + o.v AS fence,
+	pg_snapshot_xmax(c)::text::bigint + o.v AS horizon
+FROM pg_current_snapshot() c, (SELECT xid_offset AS v FROM {{schema}}.meta) o`
 
 const saveSnapshotSQL = `INSERT INTO {{schema}}.snapshots (stream_id, version, data) VALUES ($1, $2, $3)
 ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, data = excluded.data

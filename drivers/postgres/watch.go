@@ -247,3 +247,63 @@ func (d *Driver) listenerPID() uint32 {
 	defer d.listener.mu.Unlock()
 	return d.listener.pid
 }
+
+// notifier sends the wake-up notifications of committed appends from one
+// goroutine: each NOTIFY carries the highest transaction ID announced since
+// the previous one, so under load many appends share one notification.
+type notifier struct {
+	d      *Driver
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	kick   chan struct{}
+
+	mu      sync.Mutex // protects pending
+	pending int64      // highest tx_id not yet notified; 0: none
+}
+
+func (n *notifier) start(d *Driver) {
+	n.d = d
+	n.kick = make(chan struct{}, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	n.cancel = cancel
+	n.wg.Go(func() { n.run(ctx) })
+}
+
+// announce queues a notification for a committed transaction.
+func (n *notifier) announce(txID int64) {
+	n.mu.Lock()
+	n.pending = max(n.pending, txID)
+	n.mu.Unlock()
+	select {
+	case n.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (n *notifier) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.kick:
+		}
+		n.mu.Lock()
+		tx := n.pending
+		n.pending = 0
+		n.mu.Unlock()
+		if tx == 0 {
+			continue
+		}
+		// A failed notification only delays subscribers until their next
+		// poll; the listener's reconnects and the poll cover it.
+		if _, err := n.d.pool.Exec(ctx, n.d.sql.notify, n.d.sql.channel, strconv.FormatInt(tx, 10)); err != nil && ctx.Err() == nil {
+			n.d.logger.Debug("postgres: wake-up notification failed", "driver", "postgres", "error", err)
+		}
+	}
+}
+
+// close stops the notifier; a notification still queued is dropped.
+func (n *notifier) close() {
+	n.cancel()
+	n.wg.Wait()
+}
