@@ -41,22 +41,29 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler)
 	if err != nil {
 		return fmt.Errorf("eventstore: subscribe %q: %w", opts.Name, err)
 	}
-	s.mu.RLock()
+	// Close cancels ctx synchronously, before it waits, so once Close has
+	// begun every handler's context is done.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.mu.Lock()
 	if s.closing {
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		return fmt.Errorf("eventstore: subscribe %q: %w", opts.Name, ErrClosed)
 	}
 	s.subs.Add(1)
-	s.mu.RUnlock()
-	defer s.subs.Done()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stopOnClose := context.AfterFunc(s.stop, cancel)
-	defer stopOnClose()
+	s.nextSub++
+	id := s.nextSub
+	s.cancelSubs[id] = cancel
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.cancelSubs, id)
+		s.mu.Unlock()
+		s.subs.Done()
+	}()
 
 	err = sub.run(ctx)
-	if s.stop.Err() != nil && ctx.Err() != nil && !errors.As(err, new(*HandlerError)) {
+	if ctx.Err() != nil && s.isClosing() && !errors.As(err, new(*HandlerError)) {
 		err = ErrClosed
 	}
 	return fmt.Errorf("eventstore: subscription %q: %w", opts.Name, err)
@@ -257,12 +264,35 @@ func (sub *subscription) start(ctx context.Context) (Position, error) {
 	if !sub.opts.FromEnd {
 		return sub.opts.After, nil
 	}
-	last, err := s.driver.ReadAll(ctx, AllQuery{Backwards: true, Limit: 1})
+	end, err := s.endOfLog(ctx)
 	if err != nil {
 		return Position{}, fmt.Errorf("find the end of the log: %w", err)
 	}
-	if len(last) == 0 {
-		return Position{}, nil
+	return end, nil
+}
+
+// endOfLog returns the position of the newest event, zero when the log is
+// empty. It reads the newest event backwards; a driver without backwards
+// reads (ErrNotSupported) is read forwards to the end instead.
+func (s *Store) endOfLog(ctx context.Context) (Position, error) {
+	last, err := s.driver.ReadAll(ctx, AllQuery{Backwards: true, Limit: 1})
+	if !errors.Is(err, ErrNotSupported) {
+		if err != nil || len(last) == 0 {
+			return Position{}, err
+		}
+		return last[0].Position, nil
 	}
-	return last[0].Position, nil
+	var end Position
+	for {
+		page, err := s.driver.ReadAll(ctx, AllQuery{After: end, Limit: pageSize})
+		if err != nil {
+			return Position{}, err
+		}
+		if len(page) > 0 {
+			end = page[len(page)-1].Position
+		}
+		if len(page) < pageSize {
+			return end, nil
+		}
+	}
 }

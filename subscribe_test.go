@@ -134,3 +134,47 @@ func TestSubscribeHandlerErrorKeepsCheckpointBeforeEvent(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, eventstore.Position{Commit: 1}, pos, "the checkpoint stays on the last handled event")
 }
+
+// forwardsOnly is the memory driver without backwards reads of the log, like
+// a driver that declares read-all-backwards unsupported.
+type forwardsOnly struct{ *memory.Driver }
+
+func (d forwardsOnly) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+	if q.Backwards {
+		return nil, eventstore.ErrNotSupported
+	}
+	return d.Driver.ReadAll(ctx, q)
+}
+
+func TestSubscribeFromEndWithoutBackwardsReads(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := eventstore.New(forwardsOnly{memory.New()}, eventstore.Options{})
+		defer s.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		// More than one page of the log to skip.
+		for i := range 11 {
+			evs := make([]eventstore.Event, 100)
+			for j := range evs {
+				evs[j] = eventstore.NewEvent("Old", nil)
+			}
+			_, err := s.Append(ctx, "Order-1", eventstore.Exact(uint64(i*100)), evs...)
+			require.NoError(t, err)
+		}
+		got := make(chan eventstore.RecordedEvent, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Subscribe(ctx, eventstore.SubscribeOptions{FromEnd: true}, func(_ context.Context, ev eventstore.RecordedEvent) error {
+				got <- ev
+				return nil
+			})
+		}()
+		synctest.Wait() // the subscription has found the end and waits for events
+		res, err := s.Append(ctx, "Order-2", eventstore.NoStream, eventstore.NewEvent("New", nil))
+		require.NoError(t, err)
+		ev := <-got
+		assert.Equal(t, res.Position, ev.Position, "FromEnd delivers only events appended after it started")
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+}
