@@ -27,11 +27,12 @@ type Store struct {
 	closing bool // no new subscriptions
 	closed  bool // no new driver calls
 
-	subs       sync.WaitGroup // running Subscribe calls
-	stop       context.Context
-	cancelStop context.CancelFunc
-	closeOnce  sync.Once
-	closeErr   error
+	cancelSubs map[uint64]context.CancelFunc // running Subscribe calls, guarded by mu
+	nextSub    uint64                        // guarded by mu
+
+	subs      sync.WaitGroup // running Subscribe calls
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New returns a Store over a driver. Drivers' typed constructors return a
@@ -54,7 +55,7 @@ func New(d Driver, opts Options) *Store {
 		s.limits.MaxAppendEvents = dl.MaxAppendEvents
 		s.limits.MaxAppendSize = dl.MaxAppendSize
 	}
-	s.stop, s.cancelStop = context.WithCancel(context.Background())
+	s.cancelSubs = map[uint64]context.CancelFunc{}
 	return s
 }
 
@@ -73,16 +74,25 @@ func (s *Store) acquire() error {
 
 func (s *Store) release() { s.mu.RUnlock() }
 
+// isClosing reports whether Close has begun.
+func (s *Store) isClosing() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.closing
+}
+
 // Close stops running subscriptions, waits for their handlers and for calls in
 // flight to return, then closes the driver. A second Close returns nil. After
 // Close every other method fails with [ErrClosed].
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		// Subscriptions stop first, so they can still save their checkpoints.
 		s.mu.Lock()
 		s.closing = true
+		for _, cancel := range s.cancelSubs {
+			cancel()
+		}
 		s.mu.Unlock()
-		// Subscriptions stop first, so they can still save their checkpoints.
-		s.cancelStop()
 		s.subs.Wait()
 		s.mu.Lock()
 		s.closed = true
