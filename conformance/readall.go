@@ -3,6 +3,7 @@ package conformance
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ func readAllRules() []rule {
 		{name: "ReadAllBackwards", requires: ReadAllBackwards, run: testReadAllBackwards},
 		{name: "ReadAllBackwardsFilter", requires: ReadAllBackwards, run: testReadAllBackwardsFilter},
 		{name: "ReadAllBackwardsPaging", requires: ReadAllBackwards, run: testReadAllBackwardsPaging},
+		{name: "ReadAllBackwardsUnsupportedFails", run: testReadAllBackwardsUnsupported},
 	}
 }
 
@@ -439,4 +441,13 @@ func testReadAllBackwardsPaging(t *testing.T, f *fixture) {
 	}
 	seq := f.store.ReadAll(f.ctx, eventstore.ReadAllOptions{Backwards: true})
 	sameEvents(t, "read the newest 600 events backwards, then break", takeN(t, seq, 600), reversed(log)[:600])
+}
+
+func testReadAllBackwardsUnsupported(t *testing.T, f *fixture) {
+	if _, unsupported := f.harness.Unsupported()[ReadAllBackwards]; !unsupported {
+		t.Skipf("%s: supported by this driver, so the rules that read backwards run instead", ReadAllBackwards)
+	}
+	f.mustAppend(stream(""), eventstore.NoStream, events(3, "Happened")...)
+	checkReadFails(t, "ReadAll Backwards on a driver that declares read-all-backwards unsupported",
+		f.store.ReadAll(f.ctx, eventstore.ReadAllOptions{Backwards: true}), eventstore.ErrNotSupported, errors.ErrUnsupported)
 }
