@@ -526,6 +526,8 @@ func testSubscribeStopsOnClose(t *testing.T, f *fixture) {
 			return nil
 		},
 	})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(releaseOnce) // before the subscription's own cleanup waits for it
 	waitFor(t, entered, subPatience, "the handler to receive event 3")
 
 	closed := make(chan error, 1)
@@ -536,9 +538,9 @@ func testSubscribeStopsOnClose(t *testing.T, f *fixture) {
 	select {
 	case err := <-closed:
 		t.Errorf("Close returned (%v) while a subscription's handler was still running: it must wait for handlers", err)
-		close(release)
+		releaseOnce()
 	default:
-		close(release)
+		releaseOnce()
 		if err := waitFor(t, closed, subPatience, "Close to return once the blocked handler returned"); err != nil {
 			t.Errorf("Close with running subscriptions: %v", err)
 		}
