@@ -22,11 +22,11 @@ const (
 	groupStreams = 30
 )
 
-// groupShare is what member of a group of groupSize must have received of log.
-func groupShare(log []eventstore.RecordedEvent, member int) []eventstore.RecordedEvent {
+// groupShare is what member of a group of size members must have received of log.
+func groupShare(log []eventstore.RecordedEvent, member, size int) []eventstore.RecordedEvent {
 	var out []eventstore.RecordedEvent
 	for _, ev := range log {
-		if eventstore.GroupMember(ev.StreamID, groupSize) == member {
+		if eventstore.GroupMember(ev.StreamID, size) == member {
 			out = append(out, ev)
 		}
 	}
@@ -64,7 +64,7 @@ func testSubscribeConsumerGroup(t *testing.T, f *fixture) {
 	check := func(doing string, log []eventstore.RecordedEvent, from []int) {
 		t.Helper()
 		for i, r := range members {
-			want := groupShare(log, i)[from[i]:]
+			want := groupShare(log, i, groupSize)[from[i]:]
 			sameEvents(t, fmt.Sprintf("%s: %s: want the events of exactly the streams with GroupMember(stream, %d) == %d, in log order",
 				doing, r.what, groupSize, i), r.wait(len(want)), want)
 		}
@@ -73,7 +73,7 @@ func testSubscribeConsumerGroup(t *testing.T, f *fixture) {
 	check("catch up on 3 rounds of appends to 30 streams", log, make([]int, groupSize))
 	total := 0
 	for i := range members {
-		total += len(groupShare(log, i))
+		total += len(groupShare(log, i, groupSize))
 	}
 	if total != len(log) {
 		t.Errorf("the %d members of a group share %d events of %d: want every event in exactly one share", groupSize, total, len(log))
@@ -96,4 +96,11 @@ func testSubscribeConsumerGroup(t *testing.T, f *fixture) {
 	for _, r := range members {
 		r.stop()
 	}
+
+	// Changing the size of the group starts new checkpoints.
+	opts := eventstore.SubscribeOptions{Name: name, Group: eventstore.Group{Member: 0, Size: 2}}
+	r := f.subscribe(subConfig{what: fmt.Sprintf("subscription %q member 0 of 2, after a group of %d handled everything", name, groupSize), opts: opts})
+	want := groupShare(log, 0, 2)
+	sameEvents(t, r.what+": want its whole share from the start", r.wait(len(want)), want)
+	r.stop()
 }
