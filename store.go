@@ -20,15 +20,17 @@ type Store struct {
 	limits  Limits
 	logger  *slog.Logger
 
-	// mu guards closing and closed. Calls into the driver hold it for
-	// reading, so Close, which takes it for writing, waits for them before
-	// closing the driver.
-	mu      sync.RWMutex
-	closing bool // no new subscriptions
-	closed  bool // no new driver calls
+	// mu guards closed. Calls into the driver hold it for reading, so Close,
+	// which takes it for writing, waits for them before closing the driver.
+	mu     sync.RWMutex
+	closed bool // no new driver calls
 
-	cancelSubs map[uint64]context.CancelFunc // running Subscribe calls, guarded by mu
-	nextSub    uint64                        // guarded by mu
+	// subMu protects closing, cancelSubs and nextSub. It is separate from
+	// mu, which a long driver call may hold for reading.
+	subMu      sync.Mutex
+	closing    bool                          // no new subscriptions
+	cancelSubs map[uint64]context.CancelFunc // running Subscribe calls
+	nextSub    uint64
 
 	subs      sync.WaitGroup // running Subscribe calls
 	closeOnce sync.Once
@@ -76,8 +78,8 @@ func (s *Store) release() { s.mu.RUnlock() }
 
 // isClosing reports whether Close has begun.
 func (s *Store) isClosing() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
 	return s.closing
 }
 
@@ -87,12 +89,12 @@ func (s *Store) isClosing() bool {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		// Subscriptions stop first, so they can still save their checkpoints.
-		s.mu.Lock()
+		s.subMu.Lock()
 		s.closing = true
 		for _, cancel := range s.cancelSubs {
 			cancel()
 		}
-		s.mu.Unlock()
+		s.subMu.Unlock()
 		s.subs.Wait()
 		s.mu.Lock()
 		s.closed = true
@@ -169,6 +171,9 @@ func fmtErr(format string, args ...any) error { return fmt.Errorf(format, args..
 // when it has none. It reads no events.
 func (s *Store) StreamVersion(ctx context.Context, stream string) (uint64, error) {
 	if err := ValidateStreamID(stream); err != nil {
+		return 0, fmt.Errorf("eventstore: stream version %q: %w", stream, err)
+	}
+	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("eventstore: stream version %q: %w", stream, err)
 	}
 	if err := s.acquire(); err != nil {
@@ -367,6 +372,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, stream string, snap Snapshot) 
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (snap Snapshot, ok bool, err error) {
 	wrap := func(err error) error { return fmt.Errorf("eventstore: load snapshot %q: %w", stream, err) }
 	if err := ValidateStreamID(stream); err != nil {
+		return Snapshot{}, false, wrap(err)
+	}
+	if err := ctx.Err(); err != nil {
 		return Snapshot{}, false, wrap(err)
 	}
 	if err := s.acquire(); err != nil {

@@ -45,20 +45,20 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler)
 	// begun every handler's context is done.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s.mu.Lock()
+	s.subMu.Lock()
 	if s.closing {
-		s.mu.Unlock()
+		s.subMu.Unlock()
 		return fmt.Errorf("eventstore: subscribe %q: %w", opts.Name, ErrClosed)
 	}
 	s.subs.Add(1)
 	s.nextSub++
 	id := s.nextSub
 	s.cancelSubs[id] = cancel
-	s.mu.Unlock()
+	s.subMu.Unlock()
 	defer func() {
-		s.mu.Lock()
+		s.subMu.Lock()
 		delete(s.cancelSubs, id)
-		s.mu.Unlock()
+		s.subMu.Unlock()
 		s.subs.Done()
 	}()
 

@@ -178,3 +178,46 @@ func TestSubscribeFromEndWithoutBackwardsReads(t *testing.T) {
 		assert.ErrorIs(t, <-done, context.Canceled)
 	})
 }
+
+// slowAppendDriver is the memory driver whose appends wait for a gate, so a
+// test can keep an append in flight.
+type slowAppendDriver struct {
+	*memory.Driver
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (d slowAppendDriver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	d.entered <- struct{}{}
+	<-d.gate
+	return d.Driver.Append(ctx, req)
+}
+
+func TestSubscriptionStopsWhileAnAppendIsInFlight(t *testing.T) {
+	d := slowAppendDriver{memory.New(), make(chan struct{}, 1), make(chan struct{})}
+	s := eventstore.New(d, eventstore.Options{})
+	defer s.Close()
+	appended := make(chan error, 1)
+	go func() {
+		_, err := s.Append(t.Context(), "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+		appended <- err
+	}()
+	<-d.entered
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Subscribe(ctx, eventstore.SubscribeOptions{Name: "p"}, func(context.Context, eventstore.RecordedEvent) error { return nil })
+	}()
+	cancel()
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(10 * time.Second):
+		t.Fatal("a subscription could not stop while another call was in flight")
+	}
+	v, err := s.StreamVersion(t.Context(), "Order-1")
+	require.NoError(t, err, "other calls go on while an append is in flight")
+	assert.Equal(t, uint64(0), v)
+	close(d.gate)
+	require.NoError(t, <-appended)
+}
