@@ -1,0 +1,128 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+
+	"github.com/eventkit/eventstore"
+	"github.com/google/uuid"
+)
+
+// Append implements [eventstore.Driver].
+//
+// The append runs in one write transaction that takes the file's write lock
+// first (BEGIN IMMEDIATE), then reads the stream's version, checks the
+// expectation and inserts the events with a reused prepared statement. While
+// it runs no other connection, in this process or another, can write, so the
+// positions SQLite assigns (the rowid, MAX+1) follow commit order: a reader
+// that has seen position P never later sees a new event below P.
+func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	var (
+		res     eventstore.AppendResult
+		written bool
+	)
+	err := d.write(ctx, func(w *writer) error {
+		var err error
+		res, written, err = d.appendTx(ctx, w, req)
+		return err
+	})
+	if err != nil {
+		return eventstore.AppendResult{}, mapError(err, nil)
+	}
+	if written {
+		d.watch.appended(int64(res.Position.Commit))
+	}
+	return res, nil
+}
+
+// appendTx does the work of Append inside the write transaction. written is
+// false for a recognised retry, which writes nothing.
+func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendRequest) (res eventstore.AppendResult, written bool, err error) {
+	var (
+		current   int64
+		retryFrom sql.NullInt64
+	)
+	if err := w.head.QueryRowContext(ctx, req.Stream, req.Events[0].ID[:]).Scan(&current, &retryFrom); err != nil {
+		return res, false, err
+	}
+	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: uint64(current)}
+	if retryFrom.Valid {
+		res, err := retried(ctx, w, req, uint64(retryFrom.Int64), conflict)
+		return res, false, err
+	}
+	if !req.Expected.Matches(uint64(current)) {
+		return res, false, conflict
+	}
+	category := eventstore.Category(req.Stream)
+	recordedAt := req.RecordedAt.UnixMicro()
+	var last sql.Result
+	for i, e := range req.Events {
+		// database/sql does not check ctx between statements on a
+		// connection, and go-sqlite3 may run a statement whose context is
+		// already done: stop at once instead.
+		if err := ctx.Err(); err != nil {
+			return res, false, err
+		}
+		last, err = w.insert.ExecContext(ctx,
+			req.Stream, current+int64(i)+1, category, e.ID[:], e.Type, int64(e.ContentType),
+			nonNil(e.Data), nonNil(e.Metadata), recordedAt)
+		if err != nil {
+			return res, false, mapError(err, conflict)
+		}
+	}
+	pos, err := last.LastInsertId()
+	if err != nil {
+		return res, false, err
+	}
+	return eventstore.AppendResult{
+		Version:  uint64(current) + uint64(len(req.Events)),
+		Position: eventstore.Position{Commit: uint64(pos)},
+	}, true, nil
+}
+
+// retried handles an append whose first event ID is already in the stream,
+// at version from: if the stream holds the batch's IDs in order from there
+// (and, for an exact expectation, from is right after it) the append already
+// happened and its original result is returned; otherwise it conflicts. See
+// docs/semantics.md, "Idempotent retries".
+func retried(ctx context.Context, w *writer, req eventstore.AppendRequest, from uint64, conflict error) (eventstore.AppendResult, error) {
+	if req.Expected.Kind() == eventstore.ExactVersion && from != req.Expected.Version()+1 {
+		return eventstore.AppendResult{}, conflict
+	}
+	to := from + uint64(len(req.Events)) - 1
+	rows, err := w.retryRange.QueryContext(ctx, req.Stream, int64(from), int64(to))
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	defer rows.Close()
+	var (
+		n   int
+		id  uuid.UUID
+		pos int64
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &pos); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		if n >= len(req.Events) || id != req.Events[n].ID {
+			return eventstore.AppendResult{}, conflict
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if n != len(req.Events) {
+		return eventstore.AppendResult{}, conflict
+	}
+	return eventstore.AppendResult{Version: to, Position: eventstore.Position{Commit: uint64(pos)}}, nil
+}
+
+// nonNil returns b, or an empty slice for nil: go-sqlite3 binds a nil slice
+// as NULL, and payloads are never NULL.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}

@@ -1,0 +1,81 @@
+// Package sqlite is the SQLite driver: an event store in one database file,
+// on github.com/mattn/go-sqlite3 (cgo). It needs no server, which makes it
+// the default for the quickstart, tests and single-machine applications.
+// Several processes may use one file at once.
+//
+// Open a file with [Open] and pass the driver to [eventstore.New], reuse a
+// *sql.DB with [New], or import the package for its URL scheme:
+//
+//	import _ "github.com/eventkit/eventstore/drivers/sqlite"
+//
+//	store, err := eventstore.Open(ctx, "sqlite:///var/data/events.db")
+//
+// The schema is created when the file is opened, from SQL files embedded in
+// the package and numbered by version; the version is kept in PRAGMA
+// user_version, so a later release upgrades an existing file in place. A
+// file written by a newer release is refused with [ErrSchemaVersion].
+//
+// # URLs
+//
+//	sqlite:relative/path.db
+//	sqlite:///absolute/path.db
+//	sqlite:///absolute/path.db?synchronous=normal&busy_timeout=10s
+//
+// The path may be percent-encoded (a "#" in a file name must be). Query
+// parameters set [Options]:
+//
+//   - synchronous: full (the default) or normal; see [Synchronous].
+//   - busy_timeout: how long a write waits for another process's write lock,
+//     a Go duration such as 5s (the default).
+//   - watch_interval: how often waiting live subscriptions check the file
+//     for other processes' events, such as 10ms (the default).
+//   - max_read_conns: read connections in the pool (default 4).
+//
+// A host ("sqlite://data/events.db"), a user, a fragment, an in-memory
+// database (":memory:") or any other parameter is rejected with
+// [eventstore.ErrInvalidArgument].
+//
+// # Durability and concurrency
+//
+// The file is in WAL mode: readers never block the writer nor each other.
+// Every write transaction takes the write lock up front (BEGIN IMMEDIATE),
+// waiting up to the busy timeout while another process holds it, so two
+// writers never deadlock on upgrading a read lock. By default commits are
+// synchronous=FULL: an append that returned survives a power loss.
+//
+// Global order has no gaps a reader could skip: one write transaction runs
+// at a time per file, and positions (the rowid, assigned as the largest
+// position plus one) are assigned inside it, so commit order is position
+// order. A reader that has seen position P never later sees a new event
+// before P.
+//
+// Live subscriptions are woken at once by appends through the same driver,
+// and within WatchInterval by other processes: while a subscription waits,
+// the driver reads MAX(position) at that interval.
+//
+// # As
+//
+// [eventstore.Store.As] with a **sql.DB target gives the connection pool
+// (the one passed to [New], or the one [Open] created). Use it to read, or
+// for your own tables in the same file; begin write transactions IMMEDIATE
+// (the pool of [Open] does that for BeginTx).
+//
+// # Errors
+//
+// A UNIQUE constraint violation on the (stream, version) key becomes a
+// *[eventstore.WrongExpectedVersionError]. SQLITE_BUSY is returned wrapped:
+// since writes wait for the lock, it means another connection held the
+// write lock longer than the busy timeout, or a bug. Errors unwrap to
+// go-sqlite3's sqlite3.Error.
+//
+// # Limits
+//
+// An event's data and metadata together may have up to 999,000,000 bytes
+// (SQLite's maximum row size is 1,000,000,000 bytes); the Store's own 1 MiB
+// default applies unless raised. Positions are {Commit: n, Prepare: 0} with n
+// counting events from 1. Writes to one file are serialised: throughput is
+// that of one writer, bounded by the disk's sync rate for small appends
+// (batch events into one append for more). Events are never deleted: do not
+// delete rows from the events table, or positions may be reused. The file
+// must be on a local disk: WAL mode does not work over network file systems.
+package sqlite

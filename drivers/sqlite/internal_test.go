@@ -1,0 +1,219 @@
+package sqlite
+
+import (
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"testing/fstest"
+
+	"github.com/eventkit/eventstore"
+	sqlite3 "github.com/mattn/go-sqlite3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func isInvalid(err error) bool { return errors.Is(err, eventstore.ErrInvalidArgument) }
+
+// TestSchemaUpgradesVersionOneFile opens a file created with schema version 1
+// with a driver that knows a second version: the upgrade runs once, keeps
+// the events, and records the new version.
+func TestSchemaUpgradesVersionOneFile(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "events.db")
+	v1 := migrations[:1]
+	d, err := open(ctx, path, Options{}, v1)
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+
+	fsys := fstest.MapFS{
+		"schema/002_test.sql": {Data: []byte("CREATE TABLE upgrade_marker (x INTEGER) STRICT;\nINSERT INTO upgrade_marker VALUES (42);")},
+	}
+	for _, m := range migrations {
+		fsys["schema/"+m.name] = &fstest.MapFile{Data: []byte(m.sql)}
+	}
+	v2, err := loadMigrations(fsys)
+	require.NoError(t, err)
+	require.Len(t, v2, len(migrations)+1)
+
+	for range 2 { // the second open finds the file up to date
+		d, err = open(ctx, path, Options{}, v2)
+		require.NoError(t, err)
+		var version, marker, events int
+		require.NoError(t, d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version))
+		require.NoError(t, d.db.QueryRowContext(ctx, "SELECT COUNT(*), MAX(x) FROM upgrade_marker").Scan(new(int), &marker))
+		require.NoError(t, d.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM events").Scan(&events))
+		assert.Equal(t, len(v2), version)
+		assert.Equal(t, 42, marker)
+		assert.Equal(t, 1, events)
+		var n int
+		require.NoError(t, d.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM upgrade_marker").Scan(&n))
+		assert.Equal(t, 1, n, "the migration ran more than once")
+		require.NoError(t, d.Close())
+	}
+
+	// The version-1 driver now refuses the file.
+	_, err = open(ctx, path, Options{}, v1)
+	require.ErrorIs(t, err, ErrSchemaVersion)
+}
+
+func TestLoadMigrationsRejectsGaps(t *testing.T) {
+	t.Parallel()
+	for name, fsys := range map[string]fstest.MapFS{
+		"gap":     {"schema/001_a.sql": {}, "schema/003_c.sql": {}},
+		"badname": {"schema/1_a.sql": {}},
+		"empty":   {},
+	} {
+		_, err := loadMigrations(fsys)
+		assert.Error(t, err, name)
+	}
+}
+
+// TestMigrationFailureRollsBack: a failing migration leaves the file at its
+// old version with none of the new version's changes.
+func TestMigrationFailureRollsBack(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "events.db")
+	bad := append(migrations[:len(migrations):len(migrations)], migration{
+		version: len(migrations) + 1, name: "bad", sql: "CREATE TABLE half (x); SELECT no_such_function();",
+	})
+	_, err := open(ctx, path, Options{}, bad)
+	require.Error(t, err)
+	db, err := sql.Open("sqlite3", "file:"+path)
+	require.NoError(t, err)
+	defer db.Close()
+	var version, tables int
+	require.NoError(t, db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version))
+	require.NoError(t, db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_schema WHERE name IN ('half', 'events')").Scan(&tables))
+	assert.Equal(t, 0, version)
+	assert.Equal(t, 0, tables)
+}
+
+// TestUniqueViolationMapsToWrongExpectedVersion provokes the native error for
+// real: inserting an existing (stream, version) with the driver's own insert
+// statement inside its write transaction.
+func TestUniqueViolationMapsToWrongExpectedVersion(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "events.db"), Options{})
+	require.NoError(t, err)
+	defer d.Close()
+	s := eventstore.New(d, eventstore.Options{})
+	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+
+	conflict := &eventstore.WrongExpectedVersionError{Stream: "Order-1", Expected: eventstore.NoStream, Actual: 1}
+	err = d.write(ctx, func(w *writer) error {
+		_, err := w.insert.ExecContext(ctx, "Order-1", 1, "Order", make([]byte, 16), "Placed", 0, []byte{}, []byte{}, 0)
+		return mapError(err, conflict)
+	})
+	require.ErrorIs(t, err, eventstore.ErrWrongExpectedVersion)
+	var wev *eventstore.WrongExpectedVersionError
+	require.ErrorAs(t, err, &wev)
+	assert.Equal(t, uint64(1), wev.Actual)
+	var se sqlite3.Error
+	require.ErrorAs(t, err, &se, "the native cause stays reachable")
+	assert.Equal(t, sqlite3.ErrConstraintUnique, se.ExtendedCode)
+
+	// Without a conflict to report (not an insert of events), a constraint
+	// error passes through as it is.
+	err = d.write(ctx, func(w *writer) error {
+		_, err := w.insert.ExecContext(ctx, "Order-1", 1, "Order", make([]byte, 16), "Placed", 0, []byte{}, []byte{}, 0)
+		return mapError(err, nil)
+	})
+	require.ErrorAs(t, err, &se)
+	assert.NotErrorIs(t, err, eventstore.ErrWrongExpectedVersion)
+}
+
+func TestWriterConnectionSettings(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	for _, tc := range []struct {
+		sync Synchronous
+		want int
+	}{{SynchronousFull, 2}, {SynchronousNormal, 1}} {
+		path := filepath.Join(t.TempDir(), "events.db")
+		// Through New, the pool's own settings are the defaults of
+		// go-sqlite3 (synchronous NORMAL); the write connection's are ours.
+		db, err := sql.Open("sqlite3", "file:"+path)
+		require.NoError(t, err)
+		d, err := New(ctx, db, Options{Synchronous: tc.sync})
+		require.NoError(t, err)
+		var sync, busy int
+		var mode string
+		require.NoError(t, d.w.conn.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync))
+		require.NoError(t, d.w.conn.QueryRowContext(ctx, "PRAGMA busy_timeout").Scan(&busy))
+		require.NoError(t, d.w.conn.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode))
+		assert.Equal(t, tc.want, sync, tc.sync.String())
+		assert.Equal(t, 0, busy, "the driver waits for the write lock itself")
+		assert.Equal(t, "wal", mode)
+		require.NoError(t, d.Close())
+		require.NoError(t, db.Close())
+	}
+}
+
+// TestQueryPlans pins that reads walk a key or an index in order: no query
+// scans the events table or sorts it.
+func TestQueryPlans(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "events.db"), Options{})
+	require.NoError(t, err)
+	defer d.Close()
+	plan := func(query string, args ...any) string {
+		rows, err := d.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+		require.NoError(t, err)
+		defer rows.Close()
+		var lines []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+			lines = append(lines, detail)
+		}
+		require.NoError(t, rows.Err())
+		return strings.Join(lines, "\n")
+	}
+	type check struct {
+		name, query string
+		args        []any
+		want        string
+	}
+	checks := []check{
+		{"head", queryHead, []any{"s", []byte{1}}, "USING INDEX events_event_id (event_id=?)"},
+		{"head", queryHead, []any{"s", []byte{1}}, "USING COVERING INDEX sqlite_autoindex_events_1 (stream=?)"},
+		{"retryRange", queryRetryRange, []any{"s", 1, 2}, "USING INDEX sqlite_autoindex_events_1 (stream=? AND version>? AND version<?)"},
+		{"streamForwards", queryStreamForwards, []any{"s", 1, 10}, "USING INDEX sqlite_autoindex_events_1 (stream=? AND version>?)"},
+		{"streamBackwards", queryStreamBackwards, []any{"s", 1, 10}, "USING INDEX sqlite_autoindex_events_1 (stream=? AND version<?)"},
+		{"allForwards", queryAllForwards, []any{0, 10, 10}, "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+		{"allBackwards", queryAllBackwards, []any{0, 10, 10}, "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
+		{"streamVersion", queryStreamVersion, []any{"s"}, "USING COVERING INDEX sqlite_autoindex_events_1 (stream=?)"},
+	}
+	for _, f := range []eventstore.Filter{
+		{Categories: []string{"A"}},
+		{Categories: []string{"A", "B", "C"}},
+		{EventTypes: []string{"T"}},
+		{EventTypes: []string{"T", "U"}},
+		{Categories: []string{"A"}, EventTypes: []string{"T", "U"}},
+	} {
+		for _, backwards := range []bool{false, true} {
+			q, args := filteredQuery(f, backwards, 0, 100, 10)
+			index := "events_category (category=? AND rowid>? AND rowid<?)"
+			if len(f.Categories) == 0 {
+				index = "events_type (type=? AND rowid>? AND rowid<?)"
+			}
+			checks = append(checks, check{"filtered", q, args, "SEARCH events USING INDEX " + index})
+		}
+	}
+	for _, c := range checks {
+		p := plan(c.query, c.args...)
+		assert.Contains(t, p, c.want, "%s: %s", c.name, c.query)
+		assert.NotContains(t, p, "SCAN events", "%s: %s", c.name, c.query)
+	}
+}

@@ -1,0 +1,268 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventkit/eventstore"
+)
+
+// readStmts are the read statements, prepared on the pool: database/sql
+// prepares each once per connection and reuses it.
+type readStmts struct {
+	streamForwards  *sql.Stmt
+	streamBackwards *sql.Stmt
+	allForwards     *sql.Stmt
+	allBackwards    *sql.Stmt
+	streamVersion   *sql.Stmt
+	maxPosition     *sql.Stmt
+	loadSnapshot    *sql.Stmt
+	loadCheckpoint  *sql.Stmt
+
+	mu       sync.Mutex           // protects filtered
+	filtered map[string]*sql.Stmt // filtered global-log reads, by query text
+}
+
+// maxFilteredStmts bounds how many filter shapes keep a prepared statement.
+const maxFilteredStmts = 64
+
+const (
+	streamColumns = "position, version, event_id, type, content_type, data, metadata, recorded_at"
+	allColumns    = "stream, " + streamColumns
+)
+
+// The read statements. Each walks a key or an index in order: see
+// TestQueryPlans.
+const (
+	queryStreamForwards  = "SELECT " + streamColumns + " FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
+	queryStreamBackwards = "SELECT " + streamColumns + " FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
+	queryAllForwards     = "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ? ORDER BY position LIMIT ?"
+	queryAllBackwards    = "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ? ORDER BY position DESC LIMIT ?"
+	queryStreamVersion   = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?"
+	queryMaxPosition     = "SELECT COALESCE(MAX(position), 0) FROM events"
+	queryLoadSnapshot    = "SELECT version, data FROM snapshots WHERE stream = ?"
+	queryLoadCheckpoint  = "SELECT position_commit, position_prepare FROM checkpoints WHERE name = ?"
+)
+
+func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
+	var err error
+	prep := func(query string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = db.PrepareContext(ctx, query)
+		return st
+	}
+	r.streamForwards = prep(queryStreamForwards)
+	r.streamBackwards = prep(queryStreamBackwards)
+	r.allForwards = prep(queryAllForwards)
+	r.allBackwards = prep(queryAllBackwards)
+	r.streamVersion = prep(queryStreamVersion)
+	r.maxPosition = prep(queryMaxPosition)
+	r.loadSnapshot = prep(queryLoadSnapshot)
+	r.loadCheckpoint = prep(queryLoadCheckpoint)
+	r.filtered = map[string]*sql.Stmt{}
+	return mapError(err, nil)
+}
+
+func (r *readStmts) close() {
+	for _, st := range []*sql.Stmt{r.streamForwards, r.streamBackwards, r.allForwards, r.allBackwards,
+		r.streamVersion, r.maxPosition, r.loadSnapshot, r.loadCheckpoint} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, st := range r.filtered {
+		st.Close()
+	}
+	r.filtered = nil
+}
+
+// query runs a filtered read, with a statement prepared once per query text
+// while fewer than maxFilteredStmts shapes have been seen.
+func (d *Driver) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	r := &d.read
+	r.mu.Lock()
+	st, ok := r.filtered[query]
+	r.mu.Unlock()
+	if !ok {
+		var err error
+		if st, err = d.db.PrepareContext(ctx, query); err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		switch old, dup := r.filtered[query]; {
+		case dup:
+			st.Close()
+			st = old
+		case len(r.filtered) < maxFilteredStmts:
+			r.filtered[query] = st
+		default:
+			r.mu.Unlock()
+			defer st.Close()
+			return st.QueryContext(ctx, args...)
+		}
+		r.mu.Unlock()
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// ReadStream implements [eventstore.Driver].
+func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	if q.Backwards {
+		from := int64(math.MaxInt64)
+		if q.From > 0 && q.From < math.MaxInt64 {
+			from = int64(q.From)
+		}
+		rows, err = d.read.streamBackwards.QueryContext(ctx, q.Stream, from, q.Limit)
+	} else {
+		if q.From > math.MaxInt64 {
+			return nil, nil
+		}
+		rows, err = d.read.streamForwards.QueryContext(ctx, q.Stream, int64(q.From), q.Limit)
+	}
+	if err != nil {
+		return nil, mapError(err, nil)
+	}
+	out, err := scanEvents(rows, q.Stream, q.Limit)
+	return out, mapError(err, nil)
+}
+
+// ReadAll implements [eventstore.Driver]. It reads one page by position (the
+// rowid): without a filter it walks the table's own key; with a category or
+// event type filter it walks the events_category or events_type index, whose
+// entries are in (value, position) order, merging several values with UNION
+// ALL. Neither scans or sorts the log.
+func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+	after, before := bounds(q.After, q.Before)
+	if after >= before-1 {
+		return nil, nil
+	}
+	var (
+		rows *sql.Rows
+		err  error
+	)
+	switch {
+	case q.Filter.IsEmpty() && q.Backwards:
+		rows, err = d.read.allBackwards.QueryContext(ctx, after, before, q.Limit)
+	case q.Filter.IsEmpty():
+		rows, err = d.read.allForwards.QueryContext(ctx, after, before, q.Limit)
+	default:
+		query, args := filteredQuery(q.Filter, q.Backwards, after, before, q.Limit)
+		rows, err = d.query(ctx, query, args...)
+	}
+	if err != nil {
+		return nil, mapError(err, nil)
+	}
+	out, err := scanEvents(rows, "", q.Limit)
+	return out, mapError(err, nil)
+}
+
+// bounds turns the positions of a query into an open interval of rowids:
+// events with after < position < before. Positions here are {n, 0}, so an
+// event is after {c, p} when n > c, and before {c, p} when n < c, or n <= c
+// for p > 0.
+func bounds(after, before eventstore.Position) (lo, hi int64) {
+	lo = clamp(after.Commit)
+	hi = math.MaxInt64
+	if !before.IsZero() {
+		hi = clamp(before.Commit)
+		if before.Prepare > 0 && hi < math.MaxInt64 {
+			hi++
+		}
+	}
+	return lo, hi
+}
+
+func clamp(n uint64) int64 {
+	if n > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return int64(n)
+}
+
+// filteredQuery builds a filtered page read. Each category (or, without
+// categories, each event type) gets its own sub-select walking its index in
+// position order with the page's LIMIT; several are merged with UNION ALL
+// and limited again, so a page reads at most values × limit index entries.
+func filteredQuery(f eventstore.Filter, backwards bool, after, before int64, limit int) (string, []any) {
+	order := "position"
+	if backwards {
+		order = "position DESC"
+	}
+	column, index, values := "category", "events_category", f.Categories
+	var typeFilter string
+	var typeArgs []any
+	if len(values) == 0 {
+		column, index, values = "type", "events_type", f.EventTypes
+	} else if len(f.EventTypes) > 0 {
+		typeFilter = " AND type IN (?" + strings.Repeat(", ?", len(f.EventTypes)-1) + ")"
+		for _, t := range f.EventTypes {
+			typeArgs = append(typeArgs, t)
+		}
+	}
+	sub := "SELECT " + allColumns + " FROM events INDEXED BY " + index +
+		" WHERE " + column + " = ? AND position > ? AND position < ?" + typeFilter +
+		" ORDER BY " + order + " LIMIT ?"
+	var args []any
+	for _, v := range values {
+		args = append(args, v, after, before)
+		args = append(args, typeArgs...)
+		args = append(args, limit)
+	}
+	if len(values) == 1 {
+		return sub, args
+	}
+	parts := make([]string, len(values))
+	for i := range parts {
+		parts[i] = "SELECT * FROM (" + sub + ")"
+	}
+	return strings.Join(parts, " UNION ALL ") + " ORDER BY " + order + " LIMIT ?", append(args, limit)
+}
+
+// scanEvents reads rows of streamColumns, or of allColumns when stream is "".
+func scanEvents(rows *sql.Rows, stream string, limit int) ([]eventstore.RecordedEvent, error) {
+	defer rows.Close()
+	out := make([]eventstore.RecordedEvent, 0, min(limit, 512))
+	var (
+		pos, version, contentType, recordedAt int64
+	)
+	for rows.Next() {
+		ev := eventstore.RecordedEvent{StreamID: stream}
+		var err error
+		if stream == "" {
+			err = rows.Scan(&ev.StreamID, &pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt)
+		} else {
+			err = rows.Scan(&pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt)
+		}
+		if err != nil {
+			return nil, err
+		}
+		ev.Position = eventstore.Position{Commit: uint64(pos)}
+		ev.Version = uint64(version)
+		ev.ContentType = eventstore.ContentType(contentType)
+		ev.RecordedAt = time.UnixMicro(recordedAt).UTC()
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// StreamVersion implements [eventstore.Driver].
+func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
+	var v int64
+	if err := d.read.streamVersion.QueryRowContext(ctx, stream).Scan(&v); err != nil {
+		return 0, mapError(err, nil)
+	}
+	return uint64(v), nil
+}

@@ -1,0 +1,498 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	sqlite3 "github.com/mattn/go-sqlite3"
+)
+
+// Synchronous is the durability of a commit: SQLite's PRAGMA synchronous for
+// the connection that writes events.
+type Synchronous uint8
+
+const (
+	// SynchronousFull syncs the write-ahead log to disk on every commit: an
+	// append that returned is on disk, even after a power loss. The default.
+	SynchronousFull Synchronous = iota
+	// SynchronousNormal syncs only at WAL checkpoints. Appends are faster,
+	// and a crash of the process loses nothing, but a power loss or an
+	// operating system crash can lose the most recent appends (never corrupt
+	// the file). Choose it only when the events can be recreated.
+	SynchronousNormal
+)
+
+// String returns "full" or "normal", the URL parameter values.
+func (s Synchronous) String() string {
+	switch s {
+	case SynchronousFull:
+		return "full"
+	case SynchronousNormal:
+		return "normal"
+	}
+	return "Synchronous(" + strconv.Itoa(int(s)) + ")"
+}
+
+func (s Synchronous) pragma() string {
+	if s == SynchronousNormal {
+		return "NORMAL"
+	}
+	return "FULL"
+}
+
+// Defaults for the zero [Options].
+const (
+	DefaultBusyTimeout   = 5 * time.Second
+	DefaultWatchInterval = 10 * time.Millisecond
+	DefaultMaxReadConns  = 4
+)
+
+// Options configures the driver. The zero value is ready to use.
+type Options struct {
+	// Synchronous is the durability of commits. The zero value is
+	// [SynchronousFull].
+	Synchronous Synchronous
+	// BusyTimeout is how long a write waits for the file's write lock while
+	// another process (or another connection) holds it, and how long a read
+	// waits on a locked file. Zero means [DefaultBusyTimeout].
+	BusyTimeout time.Duration
+	// WatchInterval is how often the driver checks the file for events
+	// written by other processes while a live subscription is waiting.
+	// Appends through this driver wake subscriptions at once. Zero means
+	// [DefaultWatchInterval].
+	WatchInterval time.Duration
+	// MaxReadConns caps the connections [Open] opens for reads (one more is
+	// kept for writes). Zero means [DefaultMaxReadConns]. [New] ignores it.
+	MaxReadConns int
+}
+
+func (o Options) withDefaults() (Options, error) {
+	switch {
+	case o.Synchronous > SynchronousNormal:
+		return o, fmt.Errorf("sqlite: %w: unknown synchronous setting %d", eventstore.ErrInvalidArgument, o.Synchronous)
+	case o.BusyTimeout < 0 || o.WatchInterval < 0 || o.MaxReadConns < 0:
+		return o, fmt.Errorf("sqlite: %w: negative option in %+v", eventstore.ErrInvalidArgument, o)
+	}
+	if o.BusyTimeout == 0 {
+		o.BusyTimeout = DefaultBusyTimeout
+	}
+	if o.WatchInterval == 0 {
+		o.WatchInterval = DefaultWatchInterval
+	}
+	if o.MaxReadConns == 0 {
+		o.MaxReadConns = DefaultMaxReadConns
+	}
+	return o, nil
+}
+
+// ErrSchemaVersion reports a database file whose schema version is newer
+// than this driver knows: it was written by a newer release, and opening it
+// with this one could damage it.
+var ErrSchemaVersion = errors.New("unsupported schema version")
+
+// Driver is the SQLite driver. Create it with [Open] or [New] (or open the
+// "sqlite" URL scheme with [eventstore.Open]) and pass it to [eventstore.New].
+type Driver struct {
+	db     *sql.DB
+	ownsDB bool
+	opts   Options
+
+	// writeSem is the right to use the write connection: one write
+	// transaction at a time in this process. Other processes are kept out
+	// by the file's write lock.
+	writeSem chan struct{}
+	w        *writer // guarded by writeSem; nil when it must be (re)opened
+
+	read readStmts
+
+	watch watchState
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var (
+	_ eventstore.Driver        = (*Driver)(nil)
+	_ eventstore.Watcher       = (*Driver)(nil)
+	_ eventstore.Aser          = (*Driver)(nil)
+	_ eventstore.LimitReporter = (*Driver)(nil)
+)
+
+// Open opens (creating it if needed) the SQLite database file at path and
+// brings its schema up to date. The file is put in WAL mode; connections use
+// opts' busy timeout and synchronous setting. The driver owns the
+// connections and closes them in Close.
+//
+// Errors: [eventstore.ErrInvalidArgument] for an empty or in-memory path or
+// bad options, [ErrSchemaVersion] for a file written by a newer release, or
+// the error opening the file.
+func Open(ctx context.Context, path string, opts Options) (*Driver, error) {
+	return open(ctx, path, opts, migrations)
+}
+
+func open(ctx context.Context, path string, opts Options, ms []migration) (*Driver, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := checkPath(path); err != nil {
+		return nil, err
+	}
+	db, err := sql.Open("sqlite3", dsn(path, opts))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	db.SetMaxOpenConns(1 + opts.MaxReadConns)
+	db.SetMaxIdleConns(1 + opts.MaxReadConns)
+	d, err := newDriver(ctx, db, true, opts, ms)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
+	}
+	return d, nil
+}
+
+// New returns a driver over an existing go-sqlite3 *sql.DB for a database
+// file, bringing its schema up to date and putting the file in WAL mode. The
+// driver keeps one of the pool's connections for writes, with opts' busy
+// timeout and synchronous setting, and reads through the others as the pool
+// is configured; the pool must allow at least two connections. The driver
+// does not close db.
+//
+// Errors: [eventstore.ErrInvalidArgument] when db is nil, is not a go-sqlite3
+// pool, allows a single connection, or is not a file in WAL mode;
+// [ErrSchemaVersion] for a file written by a newer release.
+func New(ctx context.Context, db *sql.DB, opts Options) (*Driver, error) {
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if db == nil {
+		return nil, fmt.Errorf("sqlite: %w: nil *sql.DB", eventstore.ErrInvalidArgument)
+	}
+	if _, ok := db.Driver().(*sqlite3.SQLiteDriver); !ok {
+		return nil, fmt.Errorf("sqlite: %w: the *sql.DB does not use github.com/mattn/go-sqlite3 but %T", eventstore.ErrInvalidArgument, db.Driver())
+	}
+	if db.Stats().MaxOpenConnections == 1 {
+		return nil, fmt.Errorf("sqlite: %w: the *sql.DB allows one connection; the driver keeps one for writes and needs another to read", eventstore.ErrInvalidArgument)
+	}
+	d, err := newDriver(ctx, db, false, opts, migrations)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return d, nil
+}
+
+func newDriver(ctx context.Context, db *sql.DB, owns bool, opts Options, ms []migration) (*Driver, error) {
+	d := &Driver{db: db, ownsDB: owns, opts: opts, writeSem: make(chan struct{}, 1)}
+	d.watch.watchers = map[chan struct{}]struct{}{}
+	w, err := d.openWriter(ctx, ms)
+	if err != nil {
+		return nil, err
+	}
+	d.w = w
+	if err := d.read.prepare(ctx, db); err != nil {
+		d.w.discard()
+		d.read.close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// checkPath rejects what is not a plain file path: the driver needs a file
+// for WAL mode and passes the path to SQLite itself.
+func checkPath(path string) error {
+	switch {
+	case path == "":
+		return fmt.Errorf("sqlite: %w: empty database path", eventstore.ErrInvalidArgument)
+	case path == ":memory:" || strings.HasPrefix(path, "file:"):
+		return fmt.Errorf("sqlite: %w: %q: want a file path (an in-memory database cannot use WAL mode or be shared by connections)", eventstore.ErrInvalidArgument, path)
+	case strings.ContainsRune(path, 0):
+		return fmt.Errorf("sqlite: %w: database path contains NUL", eventstore.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// dsn returns the go-sqlite3 data source name for a file: an SQLite URI, so
+// that "?" or "#" in the path stay part of it.
+func dsn(path string, opts Options) string {
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", opts.Synchronous.pragma())
+	q.Set("_busy_timeout", strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10))
+	q.Set("_txlock", "immediate") // for users of As(*sql.DB) who begin transactions
+	return "file:" + escapePath(filepath.Clean(path)) + "?" + q.Encode()
+}
+
+// escapePath percent-encodes the bytes SQLite's URI parser would take for
+// syntax ('?', '#', '%') and those outside printable ASCII.
+func escapePath(p string) string {
+	var b strings.Builder
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if c == '?' || c == '#' || c == '%' || c <= ' ' || c >= 0x7f {
+			fmt.Fprintf(&b, "%%%02X", c)
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// writer is the connection every write goes through, with its prepared
+// statements. It is used by one goroutine at a time (see Driver.writeSem).
+type writer struct {
+	conn *sql.Conn
+
+	begin, commit, rollback *sql.Stmt
+	// head returns a stream's version and the version of an event ID in it.
+	head           *sql.Stmt
+	insert         *sql.Stmt
+	retryRange     *sql.Stmt
+	saveSnapshot   *sql.Stmt
+	saveCheckpoint *sql.Stmt
+}
+
+// The write statements, prepared once on the write connection.
+const (
+	// queryHead returns a stream's version and the (last) version of an
+	// event ID in it. The planner has no statistics and would walk the
+	// stream's whole (stream, version) key for the event ID.
+	queryHead = `SELECT
+		(SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1),
+		(SELECT MAX(version) FROM events INDEXED BY events_event_id WHERE event_id = ?2 AND stream = ?1)`
+	queryInsert = `INSERT INTO events
+		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	queryRetryRange = `SELECT event_id, position FROM events
+		WHERE stream = ? AND version >= ? AND version <= ? ORDER BY version`
+	querySaveSnapshot = `INSERT INTO snapshots (stream, version, data) VALUES (?, ?, ?)
+		ON CONFLICT (stream) DO UPDATE SET version = excluded.version, data = excluded.data
+		WHERE excluded.version >= snapshots.version`
+	querySaveCheckpoint = `INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET position_commit = excluded.position_commit, position_prepare = excluded.position_prepare`
+)
+
+// openWriter takes a connection from the pool for writes, configures it,
+// migrates the schema and prepares the write statements.
+func (d *Driver) openWriter(ctx context.Context, ms []migration) (*writer, error) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, mapError(err, nil)
+	}
+	w := &writer{conn: conn}
+	if err := d.setupWriter(ctx, w, ms); err != nil {
+		w.discard()
+		return nil, err
+	}
+	return w, nil
+}
+
+func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) error {
+	// PRAGMA statements take no parameters; the values are ours.
+	busy := "PRAGMA busy_timeout = " + strconv.FormatInt(d.opts.BusyTimeout.Milliseconds(), 10)
+	if _, err := w.conn.ExecContext(ctx, busy); err != nil {
+		return mapError(err, nil)
+	}
+	var mode string
+	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+		return mapError(err, nil)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("%w: the database cannot use WAL mode (journal mode %q); use a file on a local disk", eventstore.ErrInvalidArgument, mode)
+	}
+	if _, err := w.conn.ExecContext(ctx, "PRAGMA synchronous = "+d.opts.Synchronous.pragma()); err != nil {
+		return mapError(err, nil)
+	}
+	// From here on the driver waits for the write lock itself (see begin).
+	if _, err := w.conn.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
+		return mapError(err, nil)
+	}
+	var err error
+	prep := func(query string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var st *sql.Stmt
+		st, err = w.conn.PrepareContext(ctx, query)
+		return st
+	}
+	w.begin = prep("BEGIN IMMEDIATE")
+	w.commit = prep("COMMIT")
+	w.rollback = prep("ROLLBACK")
+	if err != nil {
+		return mapError(err, nil)
+	}
+	if err := d.migrate(ctx, w, ms); err != nil {
+		return err
+	}
+	w.head = prep(queryHead)
+	w.insert = prep(queryInsert)
+	w.retryRange = prep(queryRetryRange)
+	w.saveSnapshot = prep(querySaveSnapshot)
+	w.saveCheckpoint = prep(querySaveCheckpoint)
+	return mapError(err, nil)
+}
+
+// discard closes the statements and drops the connection from the pool
+// rather than returning it: its settings or an open transaction must not
+// leak to other users of the pool.
+func (w *writer) discard() {
+	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.insert, w.retryRange, w.saveSnapshot, w.saveCheckpoint} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	w.conn.Raw(func(any) error { return driver.ErrBadConn })
+	w.conn.Close()
+}
+
+// inTx reports whether the connection is inside a transaction (or broken).
+func (w *writer) inTx() bool {
+	in := true
+	w.conn.Raw(func(dc any) error {
+		if c, ok := dc.(*sqlite3.SQLiteConn); ok {
+			in = !c.AutoCommit()
+		}
+		return nil
+	})
+	return in
+}
+
+// Backoff of begin while another connection holds the write lock.
+const (
+	firstBusyWait = 50 * time.Microsecond
+	maxBusyWait   = 2 * time.Millisecond
+)
+
+// begin starts a write transaction, taking the file's write lock up front
+// (BEGIN IMMEDIATE) so that it never has to upgrade a read lock, which can
+// fail with SQLITE_BUSY at once. While another connection holds the lock it
+// retries, with short jittered sleeps, for up to BusyTimeout. It polls itself
+// instead of using SQLite's busy handler, whose sleeps grow to 100 ms: a
+// process appending in a loop frees the lock only for microseconds between
+// transactions, so a waiter should look often, and a done ctx should end
+// the wait at once.
+func (d *Driver) begin(ctx context.Context, w *writer) error {
+	deadline := time.Now().Add(d.opts.BusyTimeout)
+	wait := firstBusyWait
+	for {
+		_, err := w.begin.ExecContext(ctx)
+		if err == nil {
+			return nil
+		}
+		var se sqlite3.Error
+		if !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || !time.Now().Before(deadline) {
+			return err
+		}
+		t := time.NewTimer(wait/2 + rand.N(wait))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, maxBusyWait)
+	}
+}
+
+// write runs fn inside a write transaction on the write connection and
+// commits it; an error from fn, a failed commit or a done ctx rolls it back,
+// so a write is all or nothing.
+func (d *Driver) write(ctx context.Context, fn func(w *writer) error) error {
+	select {
+	case d.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-d.writeSem }()
+	if d.w == nil {
+		w, err := d.openWriter(ctx, migrations)
+		if err != nil {
+			return err
+		}
+		d.w = w
+	}
+	w := d.w
+	if err := d.begin(ctx, w); err != nil {
+		return err
+	}
+	err := fn(w)
+	if err == nil {
+		// A done ctx rolls back even if the statements got through: the
+		// caller has given up and may retry.
+		err = ctx.Err()
+	}
+	if err == nil {
+		_, err = w.commit.ExecContext(ctx)
+	}
+	if err != nil {
+		d.abort(ctx, w)
+	}
+	return err
+}
+
+// abort rolls back the write transaction, if one is still open, under its
+// own deadline: ctx may be done. If the connection is still inside a
+// transaction afterwards it is dropped and the next write opens another.
+func (d *Driver) abort(ctx context.Context, w *writer) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if w.inTx() {
+		w.rollback.ExecContext(rctx)
+	}
+	if w.inTx() {
+		w.discard()
+		d.w = nil
+	}
+}
+
+// Close implements [eventstore.Driver]. It stops the watch poller and
+// releases the connections; it closes the *sql.DB only when [Open] created it.
+// A second Close returns nil.
+func (d *Driver) Close() error {
+	d.closeOnce.Do(func() {
+		d.watch.close()
+		d.writeSem <- struct{}{} // wait for a write in flight; none starts after this
+		if d.w != nil {
+			d.w.discard()
+			d.w = nil
+		}
+		d.read.close()
+		if d.ownsDB {
+			d.closeErr = d.db.Close()
+		}
+	})
+	return d.closeErr
+}
+
+// As implements [eventstore.Aser]: a **sql.DB target receives the pool. Use
+// it for reads and for your own tables; begin write transactions with
+// BEGIN IMMEDIATE (the pool of [Open] does so for BeginTx).
+func (d *Driver) As(target any) bool {
+	if p, ok := target.(**sql.DB); ok && p != nil {
+		*p = d.db
+		return true
+	}
+	return false
+}
+
+// maxEventSize keeps a row (data, metadata and the other columns) under
+// SQLite's default maximum length of a string or BLOB, 1,000,000,000 bytes.
+const maxEventSize = 999_000_000
+
+// Limits implements [eventstore.LimitReporter].
+func (d *Driver) Limits() eventstore.Limits {
+	return eventstore.Limits{MaxEventSize: maxEventSize}
+}
