@@ -3,9 +3,11 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	_ "github.com/eventkit/eventstore/drivers/memory"
@@ -16,9 +18,11 @@ import (
 func TestRegisterPanics(t *testing.T) {
 	opener := func(context.Context, *url.URL) (eventstore.Driver, error) { return nil, errors.New("unused") }
 	assert.PanicsWithValue(t, "eventstore: Register opener is nil", func() { eventstore.Register("test-nil", nil) })
-	eventstore.Register("Test-Dup", opener)
-	assert.Panics(t, func() { eventstore.Register("test-dup", opener) }, "schemes are case-insensitive")
-	assert.Contains(t, eventstore.Schemes(), "test-dup")
+	// The registry is global: a fresh scheme per run keeps -count=N working.
+	scheme := fmt.Sprintf("test-dup-%d", time.Now().UnixNano())
+	eventstore.Register(strings.ToUpper(scheme), opener)
+	assert.Panics(t, func() { eventstore.Register(scheme, opener) }, "schemes are case-insensitive")
+	assert.Contains(t, eventstore.Schemes(), scheme)
 }
 
 func TestOpenUnknownScheme(t *testing.T) {
