@@ -333,7 +333,7 @@ func BenchmarkLiveLatency(b *testing.B) {
 		defer wg.Wait()
 		defer cancel()
 		wg.Go(func() {
-			bn.store.Subscribe(ctx, eventstore.SubscribeOptions{FromEnd: true}, func(_ context.Context, ev eventstore.RecordedEvent) error {
+			bn.store.Subscribe(ctx, eventstore.SubscribeOptions{}, func(_ context.Context, ev eventstore.RecordedEvent) error {
 				received <- ev
 				return nil
 			})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -47,7 +48,9 @@ func subscribe(t testing.TB, s *eventstore.Store, opts eventstore.SubscribeOptio
 			}
 			return err
 		case <-time.After(30 * time.Second):
-			return fmt.Errorf("subscription did not stop")
+			buf := make([]byte, 1<<20)
+			t.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+			return fmt.Errorf("subscription did not stop in 30s")
 		}
 	}
 	t.Cleanup(func() { stop() })

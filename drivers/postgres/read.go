@@ -25,14 +25,14 @@ WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3`
 // has ended, so no event below it can still appear. Readers only return
 // events below it, so once a reader has seen a position every event that
 // becomes visible later comes after it (docs/postgres.md has the argument).
-const fenceSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT xid_offset FROM {{schema}}.meta)`
+const fenceSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1)`
 
 // snapshotSQL returns the fence and the horizon of the statement's snapshot:
 // pg_snapshot_xmax is the next transaction ID, so every event committed
 // before the snapshot has a tx_id below the horizon.
-const snapshotSQL = `SELECT pg_snapshot_xmin(c)::text::bigint + o.v AS fence,
-	pg_snapshot_xmax(c)::text::bigint + o.v AS horizon
-FROM pg_current_snapshot() c, (SELECT xid_offset AS v FROM {{schema}}.meta) o`
+const snapshotSQL = `SELECT pg_snapshot_xmin(c)::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS fence,
+	pg_snapshot_xmax(c)::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS horizon
+FROM pg_current_snapshot() c`
 
 const saveSnapshotSQL = `INSERT INTO {{schema}}.snapshots (stream_id, version, data) VALUES ($1, $2, $3)
 ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, data = excluded.data
@@ -90,10 +90,9 @@ func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventsto
 	return page, err
 }
 
-// readAllQuery builds the statement for q. The events come with the fence,
-// the horizon and whether a committed event in range is held back, computed
-// once from the statement's snapshot; a LEFT JOIN keeps that row when no
-// event matches.
+// readAllQuery builds the statement for q. The events come with the
+// horizon and whether a committed event is held back, computed once from the
+// statement's snapshot; a LEFT JOIN keeps that row when no event matches.
 func (d *Driver) readAllQuery(q eventstore.AllQuery) (string, []any) {
 	var cond strings.Builder
 	args := make([]any, 0, 8)
@@ -118,11 +117,13 @@ func (d *Driver) readAllQuery(q eventstore.AllQuery) (string, []any) {
 		order = ` ORDER BY tx_id DESC, seq DESC`
 	}
 	events := quoteIdent(d.schema) + `.events`
-	query := `WITH s AS MATERIALIZED (` + d.sql.snapshot + `), f AS MATERIALIZED (
-	SELECT s.fence, s.horizon, EXISTS (SELECT FROM ` + events + ` WHERE tx_id >= s.fence` + cond.String() + `) AS blocked FROM s
-)
-SELECT f.horizon, f.blocked, e.* FROM f LEFT JOIN LATERAL (
-	SELECT ` + eventColumns + ` FROM ` + events + ` WHERE tx_id < f.fence` + cond.String() + order + ` LIMIT ` + arg(q.Limit) + `
+	// blocked is true when some committed event is at or above the fence.
+	// It ignores the range and the filter, so it may make a read wait for
+	// nothing, but it is one probe of the primary key; a filtered probe
+	// could scan far when the filter is selective.
+	query := `WITH s AS MATERIALIZED (` + d.sql.snapshot + `)
+SELECT s.horizon, coalesce((SELECT max(tx_id) FROM ` + events + `) >= s.fence, false), e.* FROM s LEFT JOIN LATERAL (
+	SELECT ` + eventColumns + ` FROM ` + events + ` WHERE tx_id < s.fence` + cond.String() + order + ` LIMIT ` + arg(q.Limit) + `
 ) e ON true`
 	return query, args
 }
