@@ -9,7 +9,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, conformance.HarnessFunc(func(testing.TB) eventstore.Driver { return memory.New() }))
+	conformance.Run(t, reopenHarness{func(testing.TB) eventstore.Driver { return memory.New() }})
 }
 
 // limited is the memory driver reporting backend limits like DynamoDB's
@@ -24,4 +24,13 @@ func (limited) Limits() eventstore.Limits {
 // event at the limit passes, anything over it is rejected whole.
 func TestConformanceWithLimits(t *testing.T) {
 	conformance.Run(t, conformance.HarnessFunc(func(testing.TB) eventstore.Driver { return limited{memory.New()} }))
+}
+
+// reopenHarness lets the durability rules "reopen" a memory store: every
+// open returns the same driver, whose Close keeps its contents.
+type reopenHarness struct{ conformance.HarnessFunc }
+
+func (reopenHarness) NewStorage(testing.TB) func() eventstore.Driver {
+	d := memory.New()
+	return func() eventstore.Driver { return d }
 }
