@@ -33,13 +33,19 @@ func buildEVS(t *testing.T) string {
 	return bin
 }
 
-// TestBinary runs the real program: exit statuses, stdout and stderr as a
-// shell sees them, and Ctrl-C.
+// TestBinary runs the real program on its default store, sqlite:events.db in
+// the working directory: exit statuses, stdout and stderr as a shell sees
+// them, events kept between processes, and tail following another process's
+// appends until Ctrl-C.
 func TestBinary(t *testing.T) {
 	bin := buildEVS(t)
 	dir := t.TempDir()
-	storeURL := "memory://"
-
+	command := func(t *testing.T, args ...string) *exec.Cmd {
+		cmd := exec.CommandContext(t.Context(), bin, args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), urlEnv+"=") // the default URL
+		return cmd
+	}
 	exitCode := func(err error) int {
 		var ee *exec.ExitError
 		if errors.As(err, &ee) {
@@ -57,17 +63,17 @@ func TestBinary(t *testing.T) {
 	}{
 		{"no arguments", nil, exitUsage, "", "Usage:"},
 		{"bad flag", []string{"read", "--nope", "S-1"}, exitUsage, "", "flag provided but not defined"},
-		{"missing type", []string{"append", "--url", storeURL, "S-1", "{}"}, exitUsage, "", "missing --type"},
-		{"bad stream ID", []string{"append", "--url", storeURL, "$et", "--type", "T", "{}"}, exitFailure, "", `"$et": invalid stream id`},
-		{"wrong expected version", []string{"append", "--url", storeURL, "S-1", "--type", "T", "--expected", "2", "{}"}, exitFailure, "", "want 2, have 0"},
-		{"append", []string{"append", "--url", storeURL, "S-1", "--type", "T", "{}"}, exitOK, "appended T to S-1: version 1", ""},
-		{"init", []string{"init", "--url", storeURL}, exitOK, "store ready", ""},
+		{"missing type", []string{"append", "S-1", "{}"}, exitUsage, "", "missing --type"},
+		{"init", []string{"init"}, exitOK, "store ready: sqlite:events.db (backend sqlite)", ""},
+		{"bad stream ID", []string{"append", "$et", "--type", "T", "{}"}, exitFailure, "", `"$et": invalid stream id`},
+		{"wrong expected version", []string{"append", "S-1", "--type", "T", "--expected", "2", "{}"}, exitFailure, "", "want 2, have 0"},
+		{"append", []string{"append", "S-1", "--type", "T", `{"n":1}`}, exitOK, "appended T to S-1: version 1", ""},
+		{"read in another process", []string{"read", "S-1"}, exitOK, `S-1@1  T  `, ""},
+		{"stale expected version", []string{"append", "S-1", "--type", "T", "--expected", "no-stream", "{}"}, exitFailure, "", "want no-stream, have 1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cmd := exec.CommandContext(t.Context(), bin, tc.args...)
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), urlEnv+"=")
+			cmd := command(t, tc.args...)
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			assert.Equal(t, tc.code, exitCode(cmd.Run()), "exit status; stderr: %s", stderr.String())
@@ -77,25 +83,38 @@ func TestBinary(t *testing.T) {
 				assert.Contains(t, stdout.String(), tc.stdout)
 			}
 			assert.Contains(t, stderr.String(), tc.stderr)
+			if tc.name == "init" {
+				assert.FileExists(t, filepath.Join(dir, "events.db"), "init creates the default store")
+			}
 		})
 	}
 
 	t.Run("json is one object per line", func(t *testing.T) {
-		cmd := exec.CommandContext(t.Context(), bin, "append", "--url", storeURL, "--json", "S-1", "--type", "T", "-")
+		cmd := command(t, "append", "--json", "J-1", "--type", "T", "-")
 		cmd.Stdin = strings.NewReader("{\n  \"pretty\": true\n}\n")
 		out, err := cmd.Output()
 		require.NoError(t, err)
 		assert.Equal(t, 1, strings.Count(string(out), "\n"))
-		assert.True(t, strings.HasPrefix(string(out), `{"stream":"S-1","version":1,`), "%s", out)
+		assert.True(t, strings.HasPrefix(string(out), `{"stream":"J-1","version":1,`), "%s", out)
 	})
 
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run("tail stops on "+sig.String(), func(t *testing.T) {
-			cmd := exec.CommandContext(t.Context(), bin, "tail", "--url", storeURL)
-			cmd.Dir = dir
+		t.Run("tail follows another process and stops on "+sig.String(), func(t *testing.T) {
+			category := "Tail_" + sig.String() // each run starts with an empty category
+			cmd := command(t, "tail", "--category", category)
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
 			stderr, err := cmd.StderrPipe()
 			require.NoError(t, err)
 			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { cmd.Process.Kill() }) // if the test fails before Wait
+			lines := make(chan string, 10)
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+			}()
 			// The start message comes after the signal handler is installed.
 			started := make(chan string, 1)
 			go func() {
@@ -104,11 +123,20 @@ func TestBinary(t *testing.T) {
 			}()
 			select {
 			case line := <-started:
-				require.Contains(t, line, "following")
+				require.Contains(t, line, "following sqlite:events.db")
 			case <-time.After(30 * time.Second):
-				cmd.Process.Kill()
 				t.Fatal("tail printed no start message within 30s")
 			}
+
+			stream := category + "-1"
+			require.NoError(t, command(t, "append", stream, "--type", "Happened", "{}").Run())
+			select {
+			case line := <-lines:
+				assert.Contains(t, line, stream+"@1  Happened")
+			case <-time.After(30 * time.Second):
+				t.Fatal("tail printed no event within 30s of another process appending one")
+			}
+
 			require.NoError(t, cmd.Process.Signal(sig))
 			assert.NoError(t, cmd.Wait(), "tail exits with status 0 on %s", sig)
 		})

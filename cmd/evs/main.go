@@ -31,6 +31,7 @@ import (
 	// The backends this binary can open, by URL scheme.
 	_ "github.com/eventkit/eventstore/drivers/memory"
 	_ "github.com/eventkit/eventstore/drivers/postgres"
+	_ "github.com/eventkit/eventstore/drivers/sqlite"
 )
 
 // Exit statuses.
@@ -174,7 +175,7 @@ func usagef(format string, args ...any) error {
 func describe(err error) string {
 	var wrong *eventstore.WrongExpectedVersionError
 	if errors.As(err, &wrong) {
-		return fmt.Sprintf("append %q: wrong expected version: want %s, have %d (the stream changed: read it again, or use --expected any)",
+		return fmt.Sprintf("append %q: wrong expected version: want %s, have %d (read the stream for its current version, or use --expected any)",
 			wrong.Stream, wrong.Expected, wrong.Actual)
 	}
 	return strings.TrimPrefix(err.Error(), "eventstore: ")
