@@ -13,7 +13,7 @@
 //
 // It needs no set-up: by default it uses a SQLite file in a temporary
 // directory, removed at exit. Switching backend is switching URL; nothing else
-// changes:
+// changes (the store must be empty):
 //
 //	go run ./examples/quickstart
 //	go run ./examples/quickstart --url memory://
@@ -21,6 +21,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -30,6 +31,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -38,6 +40,8 @@ import (
 
 	// Drivers register their URL scheme when imported.
 	_ "github.com/eventkit/eventstore/drivers/memory"
+	_ "github.com/eventkit/eventstore/drivers/postgres"
+	_ "github.com/eventkit/eventstore/drivers/sqlite"
 )
 
 func main() {
@@ -57,7 +61,12 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if *storeURL == "" {
-		*storeURL = "memory://"
+		dir, err := os.MkdirTemp("", "quickstart-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		*storeURL = "sqlite://" + filepath.ToSlash(filepath.Join(dir, "events.db"))
 	}
 
 	// 1. Open the store. The URL's scheme picks the driver.
@@ -71,6 +80,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// 2. Open two accounts and move some money. Every change goes through
 	// execute: load the account, decide, append at the version we loaded.
 	bank := &Bank{store: store}
+	if v, err := store.StreamVersion(ctx, streamID("alice")); err != nil || v > 0 {
+		return cmp.Or(err, fmt.Errorf("%s already has events: run the quickstart on an empty store", streamID("alice")))
+	}
 	for _, acc := range []struct{ id, owner string }{{"alice", "Alice"}, {"bob", "Bob"}} {
 		if _, err := bank.Execute(ctx, acc.id, OpenAccount(acc.owner)); err != nil {
 			return err

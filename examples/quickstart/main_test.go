@@ -1,40 +1,112 @@
 package main
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestQuickstart runs the program on each backend that needs no server and
-// checks what it prints: the same program, only the URL differs.
+// TestQuickstart runs the program on each backend and checks what it prints:
+// the same program, only the URL differs.
 func TestQuickstart(t *testing.T) {
 	tests := []struct {
 		name string
-		args []string
+		url  func(t *testing.T) string
 	}{
-		{"memory", []string{"--url", "memory://"}},
+		{"memory", func(*testing.T) string { return "memory://" }},
+		{"sqlite", func(t *testing.T) string {
+			return "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "events.db"))
+		}},
+		{"postgres", postgresURL},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var out strings.Builder
-			require.NoError(t, run(t.Context(), tc.args, &out))
-			got := out.String()
-			assert.Contains(t, got, "insufficient funds")
-			assert.Contains(t, got, "conflict (want 2, have 3)")
-			assert.Contains(t, got, "27 events read without the snapshot, 2 with it")
-			assert.True(t, strings.HasSuffix(got, "final balances:\n"+
+			out := quickstart(t, "--url", tc.url(t))
+			assert.Contains(t, out, "insufficient funds")
+			assert.Contains(t, out, "conflict (want 2, have 3)")
+			assert.Contains(t, out, "27 events read without the snapshot, 2 with it")
+			assert.Contains(t, out, "live deposit to bob")
+			assert.True(t, strings.HasSuffix(out, "final balances:\n"+
 				"   Account-alice      17440.00\n"+
-				"   Account-bob          175.00\n"), "output ends with the final balances:\n%s", got)
+				"   Account-bob          175.00\n"), "output ends with the final balances:\n%s", out)
 		})
 	}
 }
 
+// TestQuickstartDefault runs the program as `make demo` does: on a SQLite
+// file in a temporary directory that is gone when it ends.
+func TestQuickstartDefault(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("EVENTSTORE_URL", "")
+	out := quickstart(t)
+	assert.Contains(t, out, "1. opened sqlite:///")
+	assert.Contains(t, out, "Account-bob          175.00\n")
+	left, err := os.ReadDir(tmp)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the temporary directory is removed")
+}
+
+func TestQuickstartNeedsAnEmptyStore(t *testing.T) {
+	u := "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "events.db"))
+	quickstart(t, "--url", u)
+	err := run(t.Context(), []string{"--url", u}, &strings.Builder{})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "run the quickstart on an empty store")
+}
+
 func TestQuickstartBadURL(t *testing.T) {
 	var out strings.Builder
-	err := run(t.Context(), []string{"--url", "postgres://user:s3cret@db.invalid/x"}, &out)
+	err := run(t.Context(), []string{"--url", "nosuch://user:s3cret@localhost/x"}, &out)
 	require.Error(t, err)
 	assert.NotContains(t, err.Error()+out.String(), "s3cret")
+}
+
+// quickstart runs the program with args and returns what it printed.
+func quickstart(t *testing.T, args ...string) string {
+	t.Helper()
+	var out strings.Builder
+	require.NoError(t, run(t.Context(), args, &out), "output so far:\n%s", out.String())
+	return out.String()
+}
+
+// postgresURL returns the test server's URL with a fresh schema, dropped
+// when t ends. Without a server it skips t (fails it under CI=true).
+func postgresURL(t *testing.T) string {
+	base := testenv.MustHavePostgres(t)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "quickstart_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		// t.Context() is done by now: use a bounded context of our own.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		pool, err := pgxpool.New(ctx, base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer pool.Close()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("schema", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
 }
