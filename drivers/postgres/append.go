@@ -89,15 +89,21 @@ WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
 // the version (23505), a serialization failure (40001) or a deadlock (40P01).
 const maxAttempts = 8
 
-// notifyInTx selects where the wake-up notification is sent. Inside the
+// notifyMode selects where the wake-up notification is sent. Inside the
 // append's transaction NOTIFY takes a database-wide lock that PostgreSQL
 // holds until the commit is flushed, which serializes the commits of all
-// concurrent appends (BenchmarkNotify measures it). So by default an append
-// hands its transaction ID to the driver's notifier after the commit, which
-// sends one NOTIFY for everything committed since its last one, on its own,
-// off the append's path. A notification lost to a crash in between only
-// delays subscribers until their next poll.
-var notifyInTx = false
+// concurrent appends (BenchmarkNotify measures it). So an append hands its
+// transaction ID to the driver's notifier after the commit, which sends one
+// NOTIFY for everything committed since its last one, on its own, off the
+// append's path. A notification lost to a crash in between only delays
+// subscribers until their next poll. The other modes exist for the benchmark.
+var notifyMode = notifyAfterCommit
+
+const (
+	notifyAfterCommit = iota
+	notifyInTx
+	notifyNever // measures what notifying costs; subscriptions then poll
+)
 
 // Append implements [eventstore.Driver].
 func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
@@ -191,7 +197,7 @@ func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, a
 		dup              *int64
 		txID, seq, lastV *int64
 	)
-	if notifyInTx {
+	if notifyMode == notifyInTx {
 		err = conn.QueryRow(ctx, d.sql.appendNotify, append(args, d.sql.channel)...).Scan(&current, &dup, &txID, &seq, &lastV)
 	} else {
 		err = conn.QueryRow(ctx, d.sql.append, args...).Scan(&current, &dup, &txID, &seq, &lastV)
@@ -200,7 +206,7 @@ func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, a
 		return eventstore.AppendResult{}, err
 	}
 	if txID != nil {
-		if !notifyInTx {
+		if notifyMode == notifyAfterCommit {
 			d.notifier.announce(*txID)
 		}
 		return eventstore.AppendResult{

@@ -418,37 +418,35 @@ func BenchmarkLiveLatency(b *testing.B) {
 
 // BenchmarkNotify settles where appends send their notification: inside the
 // append's transaction NOTIFY holds a database-wide lock until the commit is
-// flushed, serializing the commits of concurrent appends; after the commit
-// it does not. The figures are in docs/postgres.md ("Benchmarks").
+// flushed, serializing the commits of concurrent appends; after the commit,
+// from the driver's notifier, it does not. "never" is the cost of not
+// notifying at all. The figures are in docs/postgres.md ("Benchmarks").
 func BenchmarkNotify(b *testing.B) {
-	for _, inTx := range []bool{true, false} {
-		name := "after-commit"
-		if inTx {
-			name = "in-tx"
-		}
-		b.Run(name, func(b *testing.B) {
-			old := postgres.SetNotifyInTx(inTx)
-			defer postgres.SetNotifyInTx(old)
-			bn := newBench(b)
-			const clients, perClient = 8, 200
-			events := 0
-			for b.Loop() {
-				var wg sync.WaitGroup
-				for c := range clients {
-					stream := fmt.Sprintf("Order-%s-%d", uuid.NewString()[:8], c)
-					wg.Go(func() {
-						for i := range perClient {
-							if _, err := bn.store.Append(b.Context(), stream, eventstore.Exact(uint64(i)), benchEvents(1)...); err != nil {
-								b.Error(err)
-								return
+	for _, mode := range []string{"in-tx", "after-commit", "never"} {
+		for _, clients := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/clients=%d", mode, clients), func(b *testing.B) {
+				defer postgres.SetNotifyMode(mode)()
+				bn := newBench(b)
+				const perClient = 200
+				events := 0
+				for b.Loop() {
+					var wg sync.WaitGroup
+					for c := range clients {
+						stream := fmt.Sprintf("Order-%s-%d", uuid.NewString()[:8], c)
+						wg.Go(func() {
+							for i := range perClient {
+								if _, err := bn.store.Append(b.Context(), stream, eventstore.Exact(uint64(i)), benchEvents(1)...); err != nil {
+									b.Error(err)
+									return
+								}
 							}
-						}
-					})
+						})
+					}
+					wg.Wait()
+					events += clients * perClient
 				}
-				wg.Wait()
-				events += clients * perClient
-			}
-			report(b, events)
-		})
+				report(b, events)
+			})
+		}
 	}
 }

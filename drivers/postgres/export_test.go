@@ -9,6 +9,11 @@ func ListenerPID(d *Driver) uint32 { return d.listenerPID() }
 // SetRetryHook makes d call f with the error before each retried append attempt.
 func SetRetryHook(d *Driver, f func(err error)) { d.retryHook = f }
 
-// SetNotifyInTx selects where appends send their notification (see
-// notifyInTx) and returns the previous setting. Not safe while appends run.
-func SetNotifyInTx(v bool) (old bool) { old, notifyInTx = notifyInTx, v; return old }
+// SetNotifyMode selects where appends send their notification: "in-tx",
+// "after-commit" or "never" (see notifyMode). It returns a func restoring the
+// previous mode. Not safe while appends run.
+func SetNotifyMode(mode string) (restore func()) {
+	old := notifyMode
+	notifyMode = map[string]int{"in-tx": notifyInTx, "after-commit": notifyAfterCommit, "never": notifyNever}[mode]
+	return func() { notifyMode = old }
+}

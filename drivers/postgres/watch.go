@@ -249,8 +249,11 @@ func (d *Driver) listenerPID() uint32 {
 }
 
 // notifier sends the wake-up notifications of committed appends from one
-// goroutine: each NOTIFY carries the highest transaction ID announced since
-// the previous one, so under load many appends share one notification.
+// goroutine. Each NOTIFY is a small transaction of its own on the server, so
+// it sends at most one every notifyGap, carrying the highest transaction ID
+// announced since the previous one: under load many appends share one
+// notification. Watchers in this process do not wait for it: announce wakes
+// them at once (their read waits for in-flight transactions itself).
 type notifier struct {
 	d      *Driver
 	cancel context.CancelFunc
@@ -261,6 +264,10 @@ type notifier struct {
 	pending int64      // highest tx_id not yet notified; 0: none
 }
 
+// notifyGap is the least time between two notifications of one driver.
+// BenchmarkNotify measures what a notification per append would cost.
+const notifyGap = 5 * time.Millisecond
+
 func (n *notifier) start(d *Driver) {
 	n.d = d
 	n.kick = make(chan struct{}, 1)
@@ -269,8 +276,10 @@ func (n *notifier) start(d *Driver) {
 	n.wg.Go(func() { n.run(ctx) })
 }
 
-// announce queues a notification for a committed transaction.
+// announce queues a notification for a committed transaction and wakes this
+// process's watchers.
 func (n *notifier) announce(txID int64) {
+	n.d.listener.wake()
 	n.mu.Lock()
 	n.pending = max(n.pending, txID)
 	n.mu.Unlock()
@@ -281,11 +290,21 @@ func (n *notifier) announce(txID int64) {
 }
 
 func (n *notifier) run(ctx context.Context) {
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.kick:
+		}
+		if wait := notifyGap - time.Since(last); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
 		n.mu.Lock()
 		tx := n.pending
@@ -294,8 +313,9 @@ func (n *notifier) run(ctx context.Context) {
 		if tx == 0 {
 			continue
 		}
-		// A failed notification only delays subscribers until their next
-		// poll; the listener's reconnects and the poll cover it.
+		last = time.Now()
+		// A failed notification only delays other processes' subscribers
+		// until their next poll.
 		if _, err := n.d.pool.Exec(ctx, n.d.sql.notify, n.d.sql.channel, strconv.FormatInt(tx, 10)); err != nil && ctx.Err() == nil {
 			n.d.logger.Debug("postgres: wake-up notification failed", "driver", "postgres", "error", err)
 		}
