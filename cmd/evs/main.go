@@ -96,15 +96,19 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "-help", "--help":
-		if len(rest) > 0 {
-			if c := lookup(rest[0]); c != nil {
-				fs := newFlagSet(c, new(commonFlags))
-				c.setup(fs)
-				printUsage(stderr, c, fs)
-				return exitOK
-			}
+		if len(rest) == 0 {
+			usage(stderr)
+			return exitOK
 		}
-		usage(stderr)
+		c := lookup(rest[0])
+		if c == nil {
+			fmt.Fprintf(stderr, "evs help: unknown command %q\n", rest[0])
+			usage(stderr)
+			return exitUsage
+		}
+		fs := newFlagSet(c, new(commonFlags))
+		c.setup(fs)
+		printUsage(stderr, c, fs)
 		return exitOK
 	}
 	c := lookup(name)

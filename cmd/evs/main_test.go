@@ -270,6 +270,7 @@ func TestExitCodes(t *testing.T) {
 		{"unknown command", []string{"frobnicate"}, "", exitUsage, `unknown command "frobnicate"`},
 		{"help", []string{"help"}, "", exitOK, "Usage:"},
 		{"help for a command", []string{"help", "append"}, "", exitOK, "-expected"},
+		{"help for an unknown command", []string{"help", "frobnicate"}, "", exitUsage, `unknown command "frobnicate"`},
 		{"-h on a command", []string{"read", "-h"}, "", exitOK, "Usage: evs read"},
 		{"unknown flag", []string{"read", "--url", u, "--bogus", "S-1"}, "", exitUsage, "flag provided but not defined: -bogus"},
 		{"flag without value", []string{"read", "S-1", "--limit"}, "", exitUsage, "flag needs an argument"},
