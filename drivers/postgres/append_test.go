@@ -55,6 +55,18 @@ func TestAppendBatchRoundTrips(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(100), res.Version)
 	assert.LessOrEqual(t, counter.n.Load()-before, int64(2), "statements sent for a 100-event append")
+
+	// The batch shares one transaction ID and takes seq in version order.
+	var prev eventstore.RecordedEvent
+	for ev, err := range s.ReadStream(t.Context(), "Batch-1", eventstore.ReadStreamOptions{}) {
+		require.NoError(t, err)
+		if ev.Version > 1 {
+			require.Equal(t, prev.Position.Commit, ev.Position.Commit, "one transaction ID per append")
+			require.Greater(t, ev.Position.Prepare, prev.Position.Prepare, "seq follows the version")
+		}
+		prev = ev
+	}
+	assert.Equal(t, res.Position, prev.Position)
 }
 
 // rawEvent inserts an event into the store's table inside tx, the way an
