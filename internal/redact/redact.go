@@ -22,7 +22,25 @@ func URL(rawURL string) string {
 		}
 		return mask
 	}
+	if !hasSecret(u) {
+		return rawURL // as given: re-encoding would change it (memory:// → memory:)
+	}
 	return String(u)
+}
+
+// hasSecret reports whether String would mask anything in u.
+func hasSecret(u *url.URL) bool {
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			return true
+		}
+	}
+	for k := range u.Query() {
+		if isSecret(k) {
+			return true
+		}
+	}
+	return false
 }
 
 // String is URL for a parsed URL; u is not modified.

@@ -14,6 +14,7 @@ func TestURL(t *testing.T) {
 		{"secret query", "dynamodb://t?region=x&aws_secret_access_key=s3cret", "dynamodb://t?aws_secret_access_key=xxxxx&region=x"},
 		{"password query", "postgres://localhost/db?password=s3cret", "postgres://localhost/db?password=xxxxx"},
 		{"no secret", "sqlite:events.db", "sqlite:events.db"},
+		{"kept as given", "memory://", "memory://"},
 		{"unparsable", "postgres://user:s3cret@[::1/db", "postgres:xxxxx"},
 	}
 	for _, tc := range tests {
