@@ -1,5 +1,7 @@
 package postgres
 
+import "github.com/eventkit/eventstore"
+
 // Hooks for the external tests (package postgres_test).
 
 // ListenerPID returns the backend PID of d's listening connection, 0 when
@@ -16,4 +18,19 @@ func SetNotifyMode(mode string) (restore func()) {
 	old := notifyMode
 	notifyMode = map[string]int{"in-tx": notifyInTx, "after-commit": notifyAfterCommit, "never": notifyNever}[mode]
 	return func() { notifyMode = old }
+}
+
+// AppendSQL returns the append statement and its arguments for stream,
+// expectation kind (0 exact, 1 any, 2 stream exists) and version, for
+// benchmarks that run the driver's own SQL through plain pgx.
+func AppendSQL(d *Driver) string { return d.sql.append }
+
+// ReadStreamSQL returns the forward stream read: $1 stream, $2 from, $3 limit.
+func ReadStreamSQL(d *Driver) string { return d.sql.readStreamFwd }
+
+// ReadAllSQL returns the read of the global log after $1/$2 (limit $3) with
+// no filter, as ReadAll sends it.
+func ReadAllSQL(d *Driver) string {
+	q, _ := d.readAllQuery(eventstore.AllQuery{After: eventstore.Position{Commit: 1, Prepare: 1}, Limit: 1})
+	return q
 }
