@@ -34,3 +34,10 @@ func ReadAllSQL(d *Driver) string {
 	q, _ := d.readAllQuery(eventstore.AllQuery{After: eventstore.Position{Commit: 1, Prepare: 1}, Limit: 1})
 	return q
 }
+
+// ParseConfig is parseConfig for the fuzz test.
+func ParseConfig(connString string) (schema string, err error) {
+	var opts Options
+	_, err = parseConfig(connString, &opts)
+	return opts.Schema, err
+}
