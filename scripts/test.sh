@@ -5,14 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Services started below register how to stop them in on_exit; they are
+# stopped on exit, whatever happens (failure, Ctrl-C, kill).
+on_exit=()
+stop_services() { for cmd in "${on_exit[@]}"; do eval "$cmd" || true; done; }
+trap stop_services EXIT
+trap 'exit 130' INT TERM
+
 # PostgreSQL: use EVENTSTORE_POSTGRES_URL when set, else start a throw-away
-# cluster (scripts/postgres.sh) and stop it on exit, whatever happens. Under
-# CI=true a cluster that cannot start fails the run; otherwise the PostgreSQL
-# tests skip, saying why.
+# cluster (scripts/postgres.sh). Under CI=true a cluster that cannot start
+# fails the run; otherwise the PostgreSQL tests skip, saying why.
 if [[ -z "${EVENTSTORE_POSTGRES_URL:-}" ]]; then
 	pgdir=$(mktemp -d "${TMPDIR:-/tmp}/eventstore-pg.XXXXXX")
-	trap 'scripts/postgres.sh stop "$pgdir"' EXIT
-	trap 'exit 130' INT TERM # run the EXIT trap on Ctrl-C and kill too
+	on_exit+=("scripts/postgres.sh stop '$pgdir'")
 	if url=$(scripts/postgres.sh start "$pgdir"); then
 		export EVENTSTORE_POSTGRES_URL=$url
 	elif [[ "${CI:-}" == "true" ]]; then
