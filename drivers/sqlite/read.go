@@ -140,10 +140,10 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 }
 
 // ReadAll implements [eventstore.Driver]. It reads one page by position (the
-// rowid): without a filter it walks the table's own key; with a category or
-// event type filter it walks the events_category or events_type index, whose
-// entries are in (value, position) order, merging several values with UNION
-// ALL. Neither scans or sorts the log.
+// rowid): without a category filter it walks the table's own key; with one
+// it walks the events_category index, whose entries are in (category,
+// position) order, merging several categories with UNION ALL. No query
+// sorts the log; see filteredQuery for filters on event types alone.
 func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
 	after, before := bounds(q.After, q.Before)
 	if after >= before-1 {
@@ -192,39 +192,44 @@ func clamp(n uint64) int64 {
 	return int64(n)
 }
 
-// filteredQuery builds a filtered page read. Each category (or, without
-// categories, each event type) gets its own sub-select walking its index in
-// position order with the page's LIMIT; several are merged with UNION ALL
-// and limited again, so a page reads at most values × limit index entries.
+// filteredQuery builds a filtered page read. With categories, each category
+// gets its own sub-select walking the events_category index in position
+// order with the page's LIMIT (event types, if any, filter the rows found);
+// several are merged with UNION ALL and limited again, so a page reads at
+// most categories × limit index entries. With event types only, the query
+// walks the log by position and keeps the matching rows: it reads every
+// event between the page's bounds and its last match, but sorts nothing.
 func filteredQuery(f eventstore.Filter, backwards bool, after, before int64, limit int) (string, []any) {
 	order := "position"
 	if backwards {
 		order = "position DESC"
 	}
-	column, index, values := "category", "events_category", f.Categories
 	var typeFilter string
 	var typeArgs []any
-	if len(values) == 0 {
-		column, index, values = "type", "events_type", f.EventTypes
-	} else if len(f.EventTypes) > 0 {
+	if len(f.EventTypes) > 0 {
 		typeFilter = " AND type IN (?" + strings.Repeat(", ?", len(f.EventTypes)-1) + ")"
 		for _, t := range f.EventTypes {
 			typeArgs = append(typeArgs, t)
 		}
 	}
-	sub := "SELECT " + allColumns + " FROM events INDEXED BY " + index +
-		" WHERE " + column + " = ? AND position > ? AND position < ?" + typeFilter +
+	if len(f.Categories) == 0 {
+		query := "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ?" + typeFilter +
+			" ORDER BY " + order + " LIMIT ?"
+		return query, append(append([]any{after, before}, typeArgs...), limit)
+	}
+	sub := "SELECT " + allColumns + " FROM events INDEXED BY events_category" +
+		" WHERE category = ? AND position > ? AND position < ?" + typeFilter +
 		" ORDER BY " + order + " LIMIT ?"
 	var args []any
-	for _, v := range values {
-		args = append(args, v, after, before)
+	for _, c := range f.Categories {
+		args = append(args, c, after, before)
 		args = append(args, typeArgs...)
 		args = append(args, limit)
 	}
-	if len(values) == 1 {
+	if len(f.Categories) == 1 {
 		return sub, args
 	}
-	parts := make([]string, len(values))
+	parts := make([]string, len(f.Categories))
 	for i := range parts {
 		parts[i] = "SELECT * FROM (" + sub + ")"
 	}

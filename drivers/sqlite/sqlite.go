@@ -258,7 +258,7 @@ type writer struct {
 	begin, commit, rollback *sql.Stmt
 	// head returns a stream's version and the version of an event ID in it.
 	head           *sql.Stmt
-	insert         *sql.Stmt
+	insert         [len(insertRows)]*sql.Stmt // INSERTs of insertRows[i] events
 	retryRange     *sql.Stmt
 	saveSnapshot   *sql.Stmt
 	saveCheckpoint *sql.Stmt
@@ -267,14 +267,13 @@ type writer struct {
 // The write statements, prepared once on the write connection.
 const (
 	// queryHead returns a stream's version and the (last) version of an
-	// event ID in it. The planner has no statistics and would walk the
+	// event ID in it. The planner has no statistics and could walk the
 	// stream's whole (stream, version) key for the event ID.
 	queryHead = `SELECT
 		(SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1),
-		(SELECT MAX(version) FROM events INDEXED BY events_event_id WHERE event_id = ?2 AND stream = ?1)`
-	queryInsert = `INSERT INTO events
-		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		(SELECT MAX(version) FROM events INDEXED BY events_stream_event_id WHERE stream = ?1 AND event_id = ?2)`
+	queryInsertInto = `INSERT INTO events
+		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at) VALUES `
 	queryRetryRange = `SELECT event_id, position FROM events
 		WHERE stream = ? AND version >= ? AND version <= ? ORDER BY version`
 	querySaveSnapshot = `INSERT INTO snapshots (stream, version, data) VALUES (?, ?, ?)
@@ -283,6 +282,18 @@ const (
 	querySaveCheckpoint = `INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES (?, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET position_commit = excluded.position_commit, position_prepare = excluded.position_prepare`
 )
+
+// insertRows are the row counts of the prepared multi-row INSERTs, largest
+// first and ending with 1; insertColumns is the number of values per row.
+var insertRows = [...]int{64, 16, 4, 1}
+
+const insertColumns = 9
+
+// insertQuery returns an INSERT of rows events.
+func insertQuery(rows int) string {
+	row := "(?" + strings.Repeat(", ?", insertColumns-1) + ")"
+	return queryInsertInto + row + strings.Repeat(", "+row, rows-1)
+}
 
 // openWriter takes a connection from the pool for writes, configures it,
 // migrates the schema and prepares the write statements.
@@ -338,7 +349,9 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 		return err
 	}
 	w.head = prep(queryHead)
-	w.insert = prep(queryInsert)
+	for i, n := range insertRows {
+		w.insert[i] = prep(insertQuery(n))
+	}
 	w.retryRange = prep(queryRetryRange)
 	w.saveSnapshot = prep(querySaveSnapshot)
 	w.saveCheckpoint = prep(querySaveCheckpoint)
@@ -349,7 +362,7 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 // rather than returning it: its settings or an open transaction must not
 // leak to other users of the pool.
 func (w *writer) discard() {
-	for _, st := range []*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.insert, w.retryRange, w.saveSnapshot, w.saveCheckpoint} {
+	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.retryRange, w.saveSnapshot, w.saveCheckpoint}, w.insert[:]...) {
 		if st != nil {
 			st.Close()
 		}

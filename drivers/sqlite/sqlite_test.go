@@ -468,7 +468,7 @@ func TestCancelledAppendIsAllOrNothing(t *testing.T) {
 		require.Less(t, n, int64(100000), "the append never completed")
 	}
 	t.Logf("cancelled at %d steps, then committed", cancelled)
-	assert.Greater(t, cancelled, 50, "cancellation should have hit the append inside its transaction")
+	assert.Greater(t, cancelled, 10, "cancellation should have hit the append inside its transaction")
 }
 
 // TestWatchSeesOtherWriters checks live wake-up from another driver on the
