@@ -1,0 +1,280 @@
+package conformance
+
+// Shared benchmark workloads. A driver's bench_test.go runs each one against
+// a Store and against a raw-client twin doing the same work in the same run,
+// as sibling sub-benchmarks:
+//
+//	func BenchmarkAppend(b *testing.B) {
+//		b.Run("batch=100/store", func(b *testing.B) {
+//			conformance.RunAppend(b, 100, 1, conformance.StoreAppend(newStore(b)))
+//		})
+//		b.Run("batch=100/raw", func(b *testing.B) {
+//			conformance.RunAppend(b, 100, 1, newRaw(b).append)
+//		})
+//	}
+//
+// Every b.Loop iteration does a fixed amount of work (several appends, a
+// whole read), so `-benchtime 1x` still measures something. Throughput is
+// reported as events/s, live latency as p50-ms and p99-ms.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+)
+
+// BenchData is the payload of every benchmark event: a small JSON document
+// of a typical size (82 bytes).
+var BenchData = []byte(`{"orderId":"0f8fad5b-d9cb-469f-a165-70867728950e","total":4200,"currency":"EUR"}`)
+
+// BenchEventType is the type of every benchmark event.
+const BenchEventType = "OrderPlaced"
+
+// BenchEvents returns n JSON events with fresh IDs, type BenchEventType and
+// data BenchData.
+func BenchEvents(n int) []eventstore.Event {
+	evs := make([]eventstore.Event, n)
+	for i := range evs {
+		evs[i] = eventstore.NewEvent(BenchEventType, BenchData)
+	}
+	return evs
+}
+
+// BenchStream returns a fresh stream ID in category cat.
+func BenchStream(cat string) string { return cat + "-" + randomHex() }
+
+func randomHex() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// AppendFunc appends events to stream, which must be at version expected
+// (0: a new stream), all or none.
+type AppendFunc func(ctx context.Context, stream string, expected uint64, events []eventstore.Event) error
+
+// ReadStreamFunc reads a whole stream forwards and returns how many events
+// it read.
+type ReadStreamFunc func(ctx context.Context, stream string) (int, error)
+
+// ReadAllFunc reads the whole global log forwards and returns how many
+// events it read.
+type ReadAllFunc func(ctx context.Context) (int, error)
+
+// StoreAppend appends through a Store.
+func StoreAppend(s *eventstore.Store) AppendFunc {
+	return func(ctx context.Context, stream string, expected uint64, events []eventstore.Event) error {
+		_, err := s.Append(ctx, stream, eventstore.Exact(expected), events...)
+		return err
+	}
+}
+
+// StoreReadStream reads through a Store.
+func StoreReadStream(s *eventstore.Store) ReadStreamFunc {
+	return func(ctx context.Context, stream string) (int, error) {
+		n := 0
+		for _, err := range s.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}) {
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+		return n, nil
+	}
+}
+
+// StoreReadAll reads through a Store.
+func StoreReadAll(s *eventstore.Store) ReadAllFunc {
+	return func(ctx context.Context) (int, error) {
+		n := 0
+		for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+		return n, nil
+	}
+}
+
+// reportThroughput reports events/s over the benchmark's elapsed time.
+func reportThroughput(b *testing.B, events int) {
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// RunAppend measures appends of batch events each, from clients goroutines
+// at once, each appending to its own new stream at exact expected versions.
+// One iteration is 1,000 events per client (at most 100 appends per client).
+func RunAppend(b *testing.B, batch, clients int, appendFn AppendFunc) {
+	appends := min(100, max(1, 1000/batch))
+	events := 0
+	for b.Loop() {
+		var wg sync.WaitGroup
+		for range clients {
+			stream := BenchStream("Bench")
+			wg.Go(func() {
+				for i := range appends {
+					if err := appendFn(b.Context(), stream, uint64(i*batch), BenchEvents(batch)); err != nil {
+						b.Errorf("append %d of %d events to %s: %v", i, batch, stream, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		if b.Failed() {
+			b.FailNow()
+		}
+		events += clients * appends * batch
+	}
+	reportThroughput(b, events)
+}
+
+// seed appends n events to stream in batches of at most maxBatch.
+func seed(b *testing.B, appendFn AppendFunc, stream string, n, maxBatch int) {
+	b.Helper()
+	for v := 0; v < n; {
+		k := min(maxBatch, n-v)
+		if err := appendFn(b.Context(), stream, uint64(v), BenchEvents(k)); err != nil {
+			b.Fatalf("seed %s at version %d: %v", stream, v, err)
+		}
+		v += k
+	}
+}
+
+// RunReadStream seeds a stream of n events (untimed, in appends of at most
+// maxBatch) and measures reading it whole; one iteration is one read.
+func RunReadStream(b *testing.B, n, maxBatch int, appendFn AppendFunc, read ReadStreamFunc) {
+	stream := BenchStream("Bench")
+	seed(b, appendFn, stream, n, maxBatch)
+	events := 0
+	for b.Loop() {
+		got, err := read(b.Context(), stream)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got != n {
+			b.Fatalf("read %d events of a stream of %d", got, n)
+		}
+		events += got
+	}
+	reportThroughput(b, events)
+}
+
+// RunReadAll seeds n events in streams of 1,000 (untimed, in appends of at
+// most maxBatch) into an empty store and measures reading the whole log;
+// one iteration is one read.
+func RunReadAll(b *testing.B, n, maxBatch int, appendFn AppendFunc, read ReadAllFunc) {
+	for done := 0; done < n; done += 1000 {
+		seed(b, appendFn, BenchStream("Bench"), min(1000, n-done), maxBatch)
+	}
+	events := 0
+	for b.Loop() {
+		got, err := read(b.Context())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if got != n {
+			b.Fatalf("read %d events of a log of %d", got, n)
+		}
+		events += got
+	}
+	reportThroughput(b, events)
+}
+
+// LiveEventsPerOp is how many events one iteration of RunLive appends and
+// waits for.
+const LiveEventsPerOp = 50
+
+// RunLive measures live delivery: for each event it appends one event to
+// stream with appendFn and waits until delivered receives a value, which a
+// subscriber already running (live on stream) must send once per event
+// handled, and close if it stops. It reports the percentiles of the time from calling append to
+// the handler, p50-ms and p99-ms.
+func RunLive(b *testing.B, stream string, appendFn AppendFunc, delivered <-chan struct{}) {
+	var lat []time.Duration
+	version := uint64(0)
+	for b.Loop() {
+		for range LiveEventsPerOp {
+			start := time.Now()
+			if err := appendFn(b.Context(), stream, version, BenchEvents(1)); err != nil {
+				b.Fatal(err)
+			}
+			version++
+			select {
+			case _, ok := <-delivered:
+				if !ok {
+					b.Fatalf("the subscriber stopped before event %d", version)
+				}
+			case <-time.After(10 * time.Second):
+				b.Fatalf("event %d was not delivered within 10s", version)
+			}
+			lat = append(lat, time.Since(start))
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		i := int(p*float64(len(lat))+0.5) - 1
+		return float64(lat[min(max(i, 0), len(lat)-1)]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+}
+
+// BenchmarkAppend runs [RunAppend] against a Store.
+func BenchmarkAppend(b *testing.B, s *eventstore.Store, batch, clients int) {
+	RunAppend(b, batch, clients, StoreAppend(s))
+}
+
+// BenchmarkReadStream runs [RunReadStream] against a Store.
+func BenchmarkReadStream(b *testing.B, s *eventstore.Store, n int) {
+	RunReadStream(b, n, maxBatch(s), StoreAppend(s), StoreReadStream(s))
+}
+
+// BenchmarkReadAll runs [RunReadAll] against a Store, which must be empty.
+func BenchmarkReadAll(b *testing.B, s *eventstore.Store, n int) {
+	RunReadAll(b, n, maxBatch(s), StoreAppend(s), StoreReadAll(s))
+}
+
+// maxBatch is the largest seeding append a store takes, up to 1,000 events.
+func maxBatch(s *eventstore.Store) int {
+	if m := s.Limits().MaxAppendEvents; m > 0 && m < 1000 {
+		return m
+	}
+	return 1000
+}
+
+// BenchmarkLive runs [RunLive] against a Store: a subscription filtered on
+// a fresh category, so it is live at once however much the store holds.
+func BenchmarkLive(b *testing.B, s *eventstore.Store) {
+	stream := BenchStream("Live" + randomHex())
+	ctx, cancel := context.WithCancel(b.Context())
+	delivered := make(chan struct{})
+	subErr := make(chan error, 1)
+	go func() {
+		defer close(delivered)
+		opts := eventstore.SubscribeOptions{Filter: eventstore.Filter{Categories: []string{eventstore.Category(stream)}}}
+		subErr <- s.Subscribe(ctx, opts, func(ctx context.Context, _ eventstore.RecordedEvent) error {
+			select {
+			case delivered <- struct{}{}:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-subErr; !errors.Is(err, context.Canceled) {
+			b.Errorf("subscription: %v", err)
+		}
+	})
+	RunLive(b, stream, StoreAppend(s), delivered)
+}
