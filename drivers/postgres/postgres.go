@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -59,6 +61,8 @@ type Driver struct {
 
 	listener listener
 	notifier notifier
+	// instance tells this driver's notifications from other processes'.
+	instance string
 }
 
 var (
@@ -121,6 +125,9 @@ func newDriver(ctx context.Context, pool *pgxpool.Pool, own bool, opts Options) 
 	if err := d.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("postgres: open schema %q: %w", schema, wrapNative(err))
 	}
+	var id [6]byte
+	rand.Read(id[:])
+	d.instance = hex.EncodeToString(id[:])
 	d.listener.init(d)
 	d.notifier.start(d)
 	return d, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,9 +189,10 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// serve waits for notifications. Each carries the notifying transaction's
-// position part (tx_id); once the fence has passed the highest one seen, the
-// watchers are woken. While it has not, the fence is re-checked with
+// serve waits for notifications. Each carries "tx_id/instance": the highest
+// transaction ID the sending driver announced, and which driver sent it
+// (its own are skipped: announce woke this process's watchers already). Once
+// the fence has passed the highest tx_id seen, the watchers are woken. While it has not, the fence is re-checked with
 // back-off, and every time it moves the watchers are woken, since earlier
 // transactions may have become readable.
 func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
@@ -210,7 +212,13 @@ func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err == nil:
-			if tx, perr := strconv.ParseInt(n.Payload, 10, 64); perr == nil {
+			txText, from, _ := strings.Cut(n.Payload, "/")
+			if from == l.d.instance {
+				// Our own notifier: this process's watchers were woken
+				// when the append committed.
+				break
+			}
+			if tx, perr := strconv.ParseInt(txText, 10, 64); perr == nil {
 				pending = max(pending, tx)
 			} else {
 				l.wake() // not ours to parse: wake anyway
@@ -316,7 +324,8 @@ func (n *notifier) run(ctx context.Context) {
 		last = time.Now()
 		// A failed notification only delays other processes' subscribers
 		// until their next poll.
-		if _, err := n.d.pool.Exec(ctx, n.d.sql.notify, n.d.sql.channel, strconv.FormatInt(tx, 10)); err != nil && ctx.Err() == nil {
+		payload := strconv.FormatInt(tx, 10) + "/" + n.d.instance
+		if _, err := n.d.pool.Exec(ctx, n.d.sql.notify, n.d.sql.channel, payload); err != nil && ctx.Err() == nil {
 			n.d.logger.Debug("postgres: wake-up notification failed", "driver", "postgres", "error", err)
 		}
 	}
