@@ -25,4 +25,21 @@ if [[ -z "${EVENTSTORE_POSTGRES_URL:-}" ]]; then
 		echo "PostgreSQL could not be started: its tests will skip" >&2
 	fi
 fi
+
+# DynamoDB Local: use EVENTSTORE_DYNAMODB_ENDPOINT when set, else install it
+# once into the cache and start it in memory (scripts/dynamodb.sh). Under
+# CI=true a DynamoDB Local that cannot start fails the run; otherwise the
+# DynamoDB tests skip, saying why.
+if [[ -z "${EVENTSTORE_DYNAMODB_ENDPOINT:-}" ]]; then
+	ddbdir=$(mktemp -d "${TMPDIR:-/tmp}/eventstore-ddb.XXXXXX")
+	on_exit+=("scripts/dynamodb.sh stop '$ddbdir'")
+	if endpoint=$(scripts/dynamodb.sh start "$ddbdir"); then
+		export EVENTSTORE_DYNAMODB_ENDPOINT=$endpoint
+	elif [[ "${CI:-}" == "true" ]]; then
+		echo "DynamoDB Local could not be started (CI=true: failing)" >&2
+		exit 1
+	else
+		echo "DynamoDB Local could not be started: its tests will skip" >&2
+	fi
+fi
 go test -run '^$' -bench "${BENCH:-.}" -benchtime "${BENCHTIME:-1x}" -count 1 -timeout 30m ./... | tee bench.out

@@ -1,0 +1,189 @@
+package dynamodb
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/eventkit/eventstore"
+	"github.com/google/uuid"
+)
+
+// maxConflicts bounds how often one append is evaluated again after
+// concurrent appends to its stream took the versions it wanted (only Any and
+// StreamExists appends can lose more than once).
+const maxConflicts = 100
+
+// Append implements [eventstore.Driver]. It first looks the batch's first
+// event ID up in the stream (a strongly consistent query of the by_id
+// index), so a retry of an append that already succeeded returns the original
+// result. Otherwise it finds the version to write at (for Any and
+// StreamExists, by reading the stream's version) and hands the append to the
+// committer, which writes it in one transaction. When a concurrent append took
+// the versions first, the append is evaluated again: it returns a
+// *[eventstore.WrongExpectedVersionError] with the actual version, or, for Any
+// and StreamExists, tries at the new version.
+func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	var conflict error // the native error of the last conflict
+	for attempt := 0; ; attempt++ {
+		res, found, err := d.retried(ctx, req, conflict)
+		if err != nil || found {
+			return res, err
+		}
+		var first uint64
+		check := false
+		if req.Expected.Kind() == eventstore.ExactVersion {
+			v := req.Expected.Version()
+			if attempt > 0 {
+				actual, err := d.streamVersion(ctx, req.Stream)
+				if err != nil {
+					return eventstore.AppendResult{}, wrapNative(err)
+				}
+				if actual != v {
+					return eventstore.AppendResult{}, wrongVersion(req, actual, conflict)
+				}
+			}
+			first, check = v+1, v > 0
+		} else {
+			actual, err := d.streamVersion(ctx, req.Stream)
+			if err != nil {
+				return eventstore.AppendResult{}, wrapNative(err)
+			}
+			if !req.Expected.Matches(actual) {
+				return eventstore.AppendResult{}, wrongVersion(req, actual, conflict)
+			}
+			first = actual + 1
+		}
+		o := d.committer.submit(ctx, newRequest(req.Stream, first, check, req.Events, req.RecordedAt))
+		switch {
+		case o.err != nil && !o.conflict:
+			return eventstore.AppendResult{}, o.err
+		case !o.conflict:
+			return eventstore.AppendResult{
+				Version:  first + uint64(len(req.Events)) - 1,
+				Position: eventstore.Position{Commit: o.last},
+			}, nil
+		}
+		conflict = o.err
+		if attempt >= maxConflicts {
+			return eventstore.AppendResult{}, fmt.Errorf("dynamodb: gave up after %d concurrent appends took the versions first: %w", attempt+1, o.err)
+		}
+	}
+}
+
+func wrongVersion(req eventstore.AppendRequest, actual uint64, native error) error {
+	return &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: actual, Err: native}
+}
+
+// retried recognises a retry of an append that already succeeded: the
+// batch's first event ID is in the stream. If, from one of its occurrences,
+// the stream holds the batch's IDs in order (and, for an exact expectation,
+// the first one at the expected version + 1), it returns the original result
+// with found set. If the ID is in the stream otherwise, the append conflicts.
+// The lookup does not depend on how long ago the append was made (unlike a
+// ClientRequestToken, which DynamoDB remembers for ten minutes).
+func (d *Driver) retried(ctx context.Context, req eventstore.AppendRequest, native error) (eventstore.AppendResult, bool, error) {
+	versions, err := d.versionsOf(ctx, req.Stream, req.Events[0].ID)
+	if err != nil || len(versions) == 0 {
+		return eventstore.AppendResult{}, false, wrapNative(err)
+	}
+	for _, v := range versions {
+		if req.Expected.Kind() == eventstore.ExactVersion && v != req.Expected.Version()+1 {
+			continue
+		}
+		stored, err := d.idsFrom(ctx, req.Stream, v, len(req.Events))
+		if err != nil {
+			return eventstore.AppendResult{}, false, wrapNative(err)
+		}
+		if len(stored) != len(req.Events) {
+			continue
+		}
+		same := true
+		for i, e := range req.Events {
+			if stored[i].id != e.ID {
+				same = false
+				break
+			}
+		}
+		if same {
+			last := stored[len(stored)-1]
+			return eventstore.AppendResult{Version: last.version, Position: eventstore.Position{Commit: last.pos}}, true, nil
+		}
+	}
+	actual, err := d.streamVersion(ctx, req.Stream)
+	if err != nil {
+		return eventstore.AppendResult{}, false, wrapNative(err)
+	}
+	return eventstore.AppendResult{}, false, wrongVersion(req, actual, native)
+}
+
+// versionsOf returns the versions at which an event ID occurs in a stream,
+// from a strongly consistent query of the by_id index.
+func (d *Driver) versionsOf(ctx context.Context, stream string, id uuid.UUID) ([]uint64, error) {
+	in := &awsdynamodb.QueryInput{
+		IndexName:              aws.String(indexByID),
+		KeyConditionExpression: aws.String("pk = :s AND id = :i"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": str(stream), ":i": bin(bytes.Clone(id[:])),
+		},
+	}
+	var versions []uint64
+	for {
+		out, err := d.query(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		for _, item := range out.Items {
+			v, err := getNum(item, attrSK)
+			if err != nil {
+				return nil, err
+			}
+			versions = append(versions, v)
+		}
+		if out.LastEvaluatedKey == nil {
+			return versions, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// storedID is the identity of a stored event.
+type storedID struct {
+	version, pos uint64
+	id           uuid.UUID
+}
+
+// idsFrom returns the IDs and positions of up to n events of a stream from
+// version from on.
+func (d *Driver) idsFrom(ctx context.Context, stream string, from uint64, n int) ([]storedID, error) {
+	out, err := d.query(ctx, &awsdynamodb.QueryInput{
+		KeyConditionExpression: aws.String("pk = :s AND sk BETWEEN :a AND :b"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": str(stream), ":a": num(from), ":b": num(from + uint64(n) - 1),
+		},
+		ProjectionExpression: aws.String("sk, id, p"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]storedID, 0, len(out.Items))
+	for _, item := range out.Items {
+		var s storedID
+		if s.version, err = getNum(item, attrSK); err != nil {
+			return nil, err
+		}
+		if s.pos, err = getNum(item, attrPos); err != nil {
+			return nil, err
+		}
+		b, ok := item[attrID].(*types.AttributeValueMemberB)
+		if !ok || len(b.Value) != len(s.id) {
+			return nil, fmt.Errorf("event %q version %d: bad id", stream, s.version)
+		}
+		copy(s.id[:], b.Value)
+		ids = append(ids, s)
+	}
+	return ids, nil
+}

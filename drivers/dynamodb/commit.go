@@ -1,0 +1,379 @@
+package dynamodb
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/eventkit/eventstore"
+	"github.com/google/uuid"
+)
+
+// The committer writes appends to the table. Each append is one
+// TransactWriteItems that puts the append's log entry keyed by the next free
+// position, checks that the stream is at the expected version, and puts the
+// event items (each conditional on attribute_not_exists, so two writers can
+// never take the same version). The last log entry is what a writer reads to
+// find the next free position (its start plus its count): the log is its own
+// counter, and positions are dense and in commit order.
+//
+// The log entry is keyed by its first position and put on condition
+// attribute_not_exists: every entry starts where the one before it ends, so a
+// writer whose idea of the head is stale computes a start that an entry
+// already has, and fails, however many events either append holds. (Keyed by
+// the last position, appends of different sizes starting at the same
+// position would both succeed and overlap.)
+//
+// Every append to a table contends for the head of the log, so a driver
+// sends one transaction at a time: a single goroutine takes the appends
+// queued while the previous transaction was in flight and commits them
+// together (group commit), up to DynamoDB's 100 items and 4 MB per
+// transaction, one append per stream. Writers in other processes race for
+// the same positions; the loser finds the new head and tries again.
+
+// request is one append handed to the committer: events to write at versions
+// first, first+1, … of stream.
+type request struct {
+	stream string
+	first  uint64
+	// check asks the transaction to check that version first-1 exists.
+	// Appends that read the stream's version do not need it: a version,
+	// once seen, never goes away.
+	check   bool
+	events  []eventstore.Event
+	at      time.Time
+	actions int // transaction items: the log entry, the check, the events
+	size    int // estimated bytes of those items
+
+	state atomic.Int32 // reqPending → reqTaken (by the committer) or reqAbandoned (by the caller)
+	done  chan outcome // buffered: the committer never blocks on it
+}
+
+const (
+	reqPending int32 = iota
+	reqTaken
+	reqAbandoned
+)
+
+// outcome is what became of a request.
+type outcome struct {
+	last     uint64 // position of the last event, when written
+	conflict bool   // the stream was not at version first-1: nothing written
+	err      error  // the native cause of a conflict, or the failure
+}
+
+func newRequest(stream string, first uint64, check bool, events []eventstore.Event, at time.Time) *request {
+	r := &request{stream: stream, first: first, check: check, events: events, at: at, done: make(chan outcome, 1)}
+	r.actions = 1 + len(events)
+	if check {
+		r.actions++
+	}
+	r.size = logItemSize(stream, events)
+	for _, e := range events {
+		r.size += eventItemSize(e)
+	}
+	return r
+}
+
+// committer owns the goroutine that sends appends.
+type committer struct {
+	d      *Driver
+	in     chan *request
+	ctx    context.Context // done when the driver closes
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	// Owned by the run goroutine.
+	next    uint64 // the next free position; 0 when it must be looked up
+	pending []*request
+}
+
+// maxHeadRaces bounds how often one group of appends loses the race for the
+// head of the log to other processes before the appends fail.
+const maxHeadRaces = 100
+
+func (c *committer) start(d *Driver) {
+	c.d = d
+	c.in = make(chan *request)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.wg.Go(c.run)
+}
+
+func (c *committer) stop() {
+	c.cancel()
+	c.wg.Wait()
+}
+
+// submit hands r to the committer and waits for its outcome. When ctx is
+// done first the caller gets ctx's error: if r had not been taken yet it is
+// dropped, otherwise its transaction commits whole or not at all.
+func (c *committer) submit(ctx context.Context, r *request) outcome {
+	select {
+	case c.in <- r:
+	case <-ctx.Done():
+		return outcome{err: ctx.Err()}
+	case <-c.ctx.Done():
+		return outcome{err: eventstore.ErrClosed}
+	}
+	select {
+	case o := <-r.done:
+		return o
+	case <-ctx.Done():
+		r.state.CompareAndSwap(reqPending, reqAbandoned)
+		return outcome{err: ctx.Err()}
+	}
+}
+
+func (c *committer) run() {
+	for {
+		if len(c.pending) == 0 {
+			select {
+			case r := <-c.in:
+				c.pending = append(c.pending, r)
+			case <-c.ctx.Done():
+				return
+			}
+		}
+	drain:
+		for {
+			select {
+			case r := <-c.in:
+				c.pending = append(c.pending, r)
+			default:
+				break drain
+			}
+		}
+		if c.ctx.Err() != nil {
+			for _, r := range c.pending {
+				r.done <- outcome{err: eventstore.ErrClosed}
+			}
+			return
+		}
+		if group := c.take(); len(group) > 0 {
+			c.commit(group)
+		}
+	}
+}
+
+// take removes from the queue the requests of the next transaction, in
+// arrival order: as many as fit in one transaction, one per stream (two
+// appends to one stream would race for the same versions). Abandoned
+// requests are dropped.
+func (c *committer) take() []*request {
+	var group []*request
+	actions, size := 0, 0
+	streams := map[string]bool{}
+	rest := c.pending[:0]
+	for _, r := range c.pending {
+		fits := len(group) == 0 ||
+			(actions+r.actions <= maxTxnItems && size+r.size <= maxTxnSize && !streams[r.stream])
+		if fits && r.state.CompareAndSwap(reqPending, reqTaken) {
+			group = append(group, r)
+			actions += r.actions
+			size += r.size
+			streams[r.stream] = true
+			continue
+		}
+		if r.state.Load() != reqAbandoned {
+			rest = append(rest, r)
+		}
+	}
+	clear(c.pending[len(rest):])
+	c.pending = rest
+	return group
+}
+
+// itemRole says what a transaction item does for its request.
+type itemRole int
+
+const (
+	roleLog   itemRole = iota // the log entry: the positions
+	roleCheck                 // the check that the previous version exists
+	roleEvent                 // an event item: a version
+)
+
+// txn is one TransactWriteItems for a group of requests.
+type txn struct {
+	items []types.TransactWriteItem
+	owner []int      // request index of each item
+	role  []itemRole // role of each item
+	last  []uint64   // position of each request's last event
+}
+
+// build lays out the group's transaction at positions from c.next on.
+func (c *committer) build(group []*request) txn {
+	d := c.d
+	var t txn
+	table := aws.String(d.table)
+	notExists := aws.String("attribute_not_exists(pk)")
+	pos := c.next
+	for i, r := range group {
+		last := pos + uint64(len(r.events)) - 1
+		t.last = append(t.last, last)
+		add := func(item types.TransactWriteItem, role itemRole) {
+			t.items = append(t.items, item)
+			t.owner = append(t.owner, i)
+			t.role = append(t.role, role)
+		}
+		add(types.TransactWriteItem{Put: &types.Put{
+			TableName: table, ConditionExpression: notExists,
+			Item: logItem(pos/d.bucketSize, pos, r.stream, r.first, r.events),
+		}}, roleLog)
+		if r.check {
+			add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+				TableName: table, ConditionExpression: aws.String("attribute_exists(pk)"),
+				Key: key(r.stream, r.first-1),
+			}}, roleCheck)
+		}
+		for j, e := range r.events {
+			add(types.TransactWriteItem{Put: &types.Put{
+				TableName: table, ConditionExpression: notExists,
+				Item: eventItem(r.stream, r.first+uint64(j), pos+uint64(j), e, r.at),
+			}}, roleEvent)
+		}
+		pos = last + 1
+	}
+	return t
+}
+
+// commit writes a group of requests and delivers each one's outcome.
+func (c *committer) commit(group []*request) {
+	d := c.d
+	token := newToken()
+	transient, races := 0, 0
+	for len(group) > 0 {
+		if c.next == 0 {
+			next, err := d.nextPosition(c.ctx)
+			if err != nil {
+				deliver(group, outcome{err: err})
+				return
+			}
+			c.next = next
+		}
+		t := c.build(group)
+		_, err := d.client.TransactWriteItems(c.ctx, &awsdynamodb.TransactWriteItemsInput{
+			TransactItems: t.items, ClientRequestToken: aws.String(token),
+		}, noRetry)
+		if err == nil {
+			for i, r := range group {
+				r.done <- outcome{last: t.last[i]}
+			}
+			lastStart := t.last[len(t.last)-1] - uint64(len(group[len(group)-1].events)) + 1
+			d.bucketHint.Store(max(d.bucketHint.Load(), lastStart/d.bucketSize))
+			c.next = t.last[len(t.last)-1] + 1
+			d.notify()
+			return
+		}
+		reasons, cancelled := cancellationReasons(err, len(t.items))
+		if !cancelled {
+			switch classify(err) {
+			case classRetry:
+				// The outcome may be unknown (a 5xx, a broken connection):
+				// send the same transaction with the same token, which
+				// DynamoDB applies at most once.
+				transient++
+				if transient >= d.maxAttempts {
+					c.next = 0
+					deliver(group, outcome{err: wrapNative(err)})
+					return
+				}
+				d.retrying("TransactWriteItems", transient, err)
+				if serr := sleep(c.ctx, backoffDelay(transient)); serr != nil {
+					deliver(group, outcome{err: eventstore.ErrClosed})
+					return
+				}
+				continue
+			case classInvalid:
+				if len(group) > 1 {
+					// One append made the group invalid: find out which.
+					for _, r := range group {
+						c.commit([]*request{r})
+					}
+					return
+				}
+			}
+			c.next = 0 // the transaction may have been applied
+			deliver(group, outcome{err: wrapNative(err)})
+			return
+		}
+		// Cancelled: nothing was written. Sort the requests out by the
+		// reasons of their items.
+		token = newToken()
+		headTaken, retry := false, false
+		keep := group[:0]
+		verdict := make([]errorClass, len(group))
+		for i := range verdict {
+			verdict[i] = classNone
+		}
+		for i, cls := range reasons {
+			r := t.owner[i]
+			switch {
+			case cls == classConflict && t.role[i] == roleLog:
+				headTaken = true
+			case cls == classRetry:
+				retry = true
+			case cls != classNone && verdict[r] != classConflict:
+				verdict[r] = cls
+			}
+		}
+		for i, r := range group {
+			switch verdict[i] {
+			case classConflict:
+				r.done <- outcome{conflict: true, err: err}
+			case classInvalid:
+				r.done <- outcome{err: wrapNative(err)}
+			case classOther:
+				r.done <- outcome{err: wrapNative(err)}
+			default:
+				keep = append(keep, r)
+			}
+		}
+		clear(group[len(keep):])
+		group = keep
+		switch {
+		case len(group) == 0:
+		case len(group) == len(verdict) && !headTaken && !retry:
+			// Cancelled without a reason this driver can act on.
+			deliver(group, outcome{err: wrapNative(err)})
+			return
+		case headTaken:
+			// Another writer took the head of the log.
+			c.next = 0
+			races++
+			if races > maxHeadRaces {
+				deliver(group, outcome{err: fmt.Errorf("dynamodb: lost the race for the head of the log %d times: %w", races, err)})
+				return
+			}
+			if serr := sleep(c.ctx, rand.N(time.Duration(min(races, 10))*time.Millisecond)); serr != nil {
+				deliver(group, outcome{err: eventstore.ErrClosed})
+				return
+			}
+		case retry:
+			transient++
+			if transient >= d.maxAttempts {
+				deliver(group, outcome{err: wrapNative(err)})
+				return
+			}
+			d.retrying("TransactWriteItems", transient, err)
+			if serr := sleep(c.ctx, backoffDelay(transient)); serr != nil {
+				deliver(group, outcome{err: eventstore.ErrClosed})
+				return
+			}
+		}
+	}
+}
+
+func deliver(group []*request, o outcome) {
+	for _, r := range group {
+		r.done <- o
+	}
+}
+
+// newToken returns a fresh ClientRequestToken (at most 36 characters).
+func newToken() string { return uuid.NewString() }

@@ -1,0 +1,89 @@
+// Package dynamodb is the Amazon DynamoDB driver of the event store, built on
+// github.com/aws/aws-sdk-go-v2/service/dynamodb. One table holds one store.
+//
+//	store, err := eventstore.Open(ctx, "dynamodb://orders?region=eu-west-1")
+//
+// or, reusing a client the application configured:
+//
+//	d, err := dynamodb.New(ctx, client, "orders", dynamodb.Options{})
+//	store := eventstore.New(d, eventstore.Options{})
+//
+// # URLs
+//
+// "dynamodb://TABLE" with the query parameters
+//
+//   - region: the AWS region (default: AWS_REGION or the shared configuration)
+//   - endpoint: an http:// or https:// endpoint instead of the region's, such
+//     as DynamoDB Local's "http://127.0.0.1:8000"
+//   - create_table: "true" creates the table when it is missing (see
+//     [CreateTableInput] for its schema) and waits until it is ACTIVE
+//   - max_attempts: [Options.MaxAttempts]
+//
+// Any other parameter is rejected with [eventstore.ErrInvalidArgument].
+// Credentials come from the default AWS chain (environment, shared files, IAM
+// role), never from the URL, and never appear in errors or logs.
+//
+// # As
+//
+// [eventstore.Store.As] accepts a **dynamodb.Client (of
+// github.com/aws/aws-sdk-go-v2/service/dynamodb) and sets it to the driver's
+// client. A client passed to [New] is not closed by the driver.
+//
+// # Table layout and the global log
+//
+// Events are items keyed by stream ID (partition key "pk") and version (sort
+// key "sk"). An append is one TransactWriteItems: each event's put is
+// conditional on attribute_not_exists, so two writers can never take the same
+// version, and with an exact expectation a condition check on the previous
+// version makes sure the stream is exactly there. The same transaction puts
+// one log entry in the partition "$log#N" with sort key the position of the
+// append's last event, also conditional on attribute_not_exists. Writers
+// find the next free position by reading the last log entry, so positions
+// are dense, gap-free and in commit order: Position{Commit: n, Prepare: 0}
+// for the n-th event of the store. A reader walks the log entries in order
+// and knows which position comes next: it never skips an event that commits
+// later, it waits for one whose items are not visible yet. The local
+// secondary index "by_id" finds an event ID in a stream with a strongly
+// consistent read, so a retried append returns its original result however
+// long ago it was made. docs/dynamodb.md has the whole layout and argument.
+//
+// # Throughput
+//
+// Every append of a table writes the head of one log partition, so appends
+// are serialised: a driver sends one transaction at a time and commits the
+// appends that queued meanwhile together (up to 100 items and 4 MB, one per
+// stream); drivers in other processes race for the head and the loser tries
+// again. The ceiling is therefore about one transaction per round trip,
+// shared by every writer of the table; docs/dynamodb.md has the measurements
+// and how to scale past one hot key.
+//
+// # Live subscriptions
+//
+// DynamoDB does not push changes here. The driver implements
+// [eventstore.Watcher] for appends made through the same Driver, which wake
+// its subscriptions at once; appends from other processes are found by the
+// subscription's poll (SubscribeOptions.PollInterval).
+//
+// # Errors and retries
+//
+// A concurrent append that took the expected version (a
+// ConditionalCheckFailed cancellation reason on the stream's items) becomes
+// a *[eventstore.WrongExpectedVersionError] with the actual version.
+// Throttling (ProvisionedThroughputExceeded, ThrottlingError), transaction
+// conflicts (TransactionConflict) and 5xx responses are retried with
+// exponential back-off and jitter, up to [Options.MaxAttempts] tries, after
+// which the native error is returned wrapped (errors.As reaches it).
+// ValidationException becomes [eventstore.ErrInvalidArgument].
+//
+// # Limits
+//
+// DynamoDB stores an item of at most 400 KB and writes at most 100 items and
+// 4 MB in one transaction. An event is one item that also holds its keys,
+// type and bookkeeping, and an append also writes its log entry, so
+// [Driver.Limits] reports 408,064 bytes of data and metadata per event, 98
+// events per append and 4,007,936 bytes per append; the Store rejects larger
+// appends whole with [eventstore.ErrEventTooLarge] or
+// [eventstore.ErrBatchTooLarge] before anything is sent. Because of the local
+// secondary index, one stream holds at most 10 GB. Snapshots are limited like
+// events.
+package dynamodb

@@ -1,0 +1,200 @@
+package dynamodb
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/eventkit/eventstore"
+)
+
+// Options configures a [Driver]. The zero value is ready to use.
+type Options struct {
+	// CreateTable creates the table with the driver's key schema (see the
+	// package documentation) when it does not exist, and waits until it is
+	// ACTIVE. Without it a missing table is an error.
+	CreateTable bool
+	// MaxAttempts is how many times one DynamoDB request is tried when the
+	// service throttles it (ProvisionedThroughputExceeded, ThrottlingError),
+	// cancels a transaction for a TransactionConflict, or fails with a 5xx
+	// or a broken connection. Between tries the driver backs off
+	// exponentially with jitter. Zero means [DefaultMaxAttempts].
+	MaxAttempts int
+	// Logger receives what an operator acts on (requests being retried).
+	// Nil discards.
+	Logger *slog.Logger
+
+	// logBucketSize overrides the positions per log partition when the
+	// driver creates the table's layout item; tests use it to cross
+	// partition boundaries often. Zero means defaultLogBucketSize.
+	logBucketSize uint64
+}
+
+// DefaultMaxAttempts is the default [Options.MaxAttempts].
+const DefaultMaxAttempts = 10
+
+// Driver is the DynamoDB driver. Create one with [New] or [Open] (or
+// [eventstore.Open] with a dynamodb:// URL) and pass it to [eventstore.New].
+// It is safe for concurrent use.
+type Driver struct {
+	client *awsdynamodb.Client
+	table  string
+	logger *slog.Logger
+	// bucketSize is the number of positions per log partition, read from
+	// the table's layout item.
+	bucketSize  uint64
+	maxAttempts int
+	// closeClient, when set, releases what Open created.
+	closeClient func()
+
+	// bucketHint is a log partition known to hold items (or 0): where the
+	// search for the head of the log starts. It only grows.
+	bucketHint atomic.Uint64
+
+	committer committer
+
+	mu       sync.Mutex // protects watchers
+	watchers map[chan struct{}]struct{}
+
+	closeOnce sync.Once
+	// retryHook, when set by tests, is called before each retried request.
+	retryHook func(op string, err error)
+}
+
+var (
+	_ eventstore.Driver        = (*Driver)(nil)
+	_ eventstore.Watcher       = (*Driver)(nil)
+	_ eventstore.Aser          = (*Driver)(nil)
+	_ eventstore.LimitReporter = (*Driver)(nil)
+)
+
+// New returns a driver that keeps the store in an existing table of client,
+// or creates it with opts.CreateTable. The client is not closed by the
+// driver: the caller keeps owning it. New checks the table's key schema and
+// writes the table's layout item on first use; it fails if the service is
+// unreachable, the table is missing (without CreateTable) or has another
+// schema. The driver's requests use its own retry policy ([Options.MaxAttempts])
+// instead of the client's retryer, so their bounds hold and transaction
+// conflicts are retried too.
+func New(ctx context.Context, client *awsdynamodb.Client, table string, opts Options) (*Driver, error) {
+	if client == nil {
+		return nil, fmt.Errorf("dynamodb: new: %w: nil client", eventstore.ErrInvalidArgument)
+	}
+	return newDriver(ctx, client, table, opts, nil)
+}
+
+func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, opts Options, closeClient func()) (*Driver, error) {
+	if err := ValidateTableName(table); err != nil {
+		return nil, fmt.Errorf("dynamodb: open: %w", err)
+	}
+	if opts.MaxAttempts < 0 {
+		return nil, fmt.Errorf("dynamodb: open: %w: negative MaxAttempts %d", eventstore.ErrInvalidArgument, opts.MaxAttempts)
+	}
+	d := &Driver{
+		client:      client,
+		table:       table,
+		logger:      opts.Logger,
+		maxAttempts: opts.MaxAttempts,
+		closeClient: closeClient,
+		watchers:    map[chan struct{}]struct{}{},
+	}
+	if d.logger == nil {
+		d.logger = slog.New(slog.DiscardHandler)
+	}
+	if d.maxAttempts == 0 {
+		d.maxAttempts = DefaultMaxAttempts
+	}
+	if err := d.ensureTable(ctx, opts.CreateTable); err != nil {
+		return nil, fmt.Errorf("dynamodb: open table %q: %w", table, err)
+	}
+	bucket := opts.logBucketSize
+	if bucket == 0 {
+		bucket = defaultLogBucketSize
+	}
+	size, err := d.ensureLayout(ctx, bucket)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb: open table %q: %w", table, err)
+	}
+	d.bucketSize = size
+	d.committer.start(d)
+	return d, nil
+}
+
+// Table returns the name of the driver's table.
+func (d *Driver) Table() string { return d.table }
+
+// As implements [eventstore.Aser]: a **dynamodb.Client target (of
+// github.com/aws/aws-sdk-go-v2/service/dynamodb) receives the client.
+func (d *Driver) As(target any) bool {
+	if c, ok := target.(**awsdynamodb.Client); ok && c != nil {
+		*c = d.client
+		return true
+	}
+	return false
+}
+
+// Limits implements [eventstore.LimitReporter] with DynamoDB's own limits:
+// an event is one item of at most 400 KB, an append is one transaction of at
+// most 100 items and 4 MB. Each event's item also holds its keys, type and
+// bookkeeping, and an append adds one item to the global log (and checks the
+// item before it), so the limits reported are below the service's.
+func (d *Driver) Limits() eventstore.Limits {
+	return eventstore.Limits{
+		MaxEventSize:    maxItemSize - eventItemOverhead,
+		MaxAppendEvents: maxTxnItems - 2,
+		MaxAppendSize:   maxTxnSize - maxTxnItems*eventItemOverhead - maxLogItemSize,
+	}
+}
+
+// Watch implements [eventstore.Watcher]: every append through this driver
+// signals every watcher once it has committed. Appends by other drivers or
+// processes are not signalled; subscriptions find them by polling
+// (SubscribeOptions.PollInterval).
+func (d *Driver) Watch(ctx context.Context) (<-chan struct{}, error) {
+	ch := make(chan struct{}, 1)
+	d.mu.Lock()
+	d.watchers[ch] = struct{}{}
+	d.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		d.mu.Lock()
+		delete(d.watchers, ch)
+		d.mu.Unlock()
+	})
+	return ch, nil
+}
+
+// notify signals every watcher without blocking.
+func (d *Driver) notify() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for ch := range d.watchers {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Close stops the driver's committer and, when the driver created its client
+// ([Open]), releases the client's idle connections. A client passed to [New]
+// is left alone. It is idempotent.
+func (d *Driver) Close() error {
+	d.closeOnce.Do(func() {
+		d.committer.stop()
+		if d.closeClient != nil {
+			d.closeClient()
+		}
+	})
+	return nil
+}
+
+// noRetry makes one SDK call a single attempt: the driver retries itself
+// (see [Driver.call]), with bounds that must not multiply with the client's.
+func noRetry(o *awsdynamodb.Options) {
+	o.Retryer = aws.NopRetryer{}
+	o.RetryMaxAttempts = 0
+}

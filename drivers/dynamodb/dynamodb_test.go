@@ -1,0 +1,117 @@
+package dynamodb_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/drivers/dynamodb"
+	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConformance(t *testing.T) {
+	conformance.Run(t, harness{client: newClient(t, nil)})
+}
+
+// TestConformanceSmallLogPartitions runs the suite with 100 positions per log
+// partition (the smallest allowed), so appends and reads cross partitions
+// all the time.
+func TestConformanceSmallLogPartitions(t *testing.T) {
+	var opts dynamodb.Options
+	dynamodb.SetLogBucketSize(&opts, 100)
+	conformance.Run(t, harness{client: newClient(t, nil), opts: opts})
+}
+
+// harness gives each rule a driver on a table of its own, and reopens a
+// table with a new driver as a restarted process would.
+type harness struct {
+	client *awsdynamodb.Client
+	opts   dynamodb.Options
+}
+
+func (h harness) NewDriver(t testing.TB) eventstore.Driver { return newDriver(t, h.client, h.opts) }
+
+func (h harness) Unsupported() map[conformance.Feature]string { return nil }
+
+func (h harness) NewStorage(t testing.TB) func() eventstore.Driver {
+	table := randomTable()
+	opts := h.opts
+	opts.CreateTable = true
+	deleteTableAtCleanup(t, h.client, table)
+	return func() eventstore.Driver {
+		d, err := dynamodb.New(t.Context(), h.client, table, opts)
+		require.NoError(t, err)
+		return d
+	}
+}
+
+// newClient returns a client for the test server with dummy static
+// credentials in us-east-1. A non-nil transport sits in front of the network.
+func newClient(t testing.TB, transport http.RoundTripper) *awsdynamodb.Client {
+	t.Helper()
+	endpoint := testenv.MustHaveDynamoDB(t)
+	opts := awsdynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	}
+	if transport != nil {
+		opts.HTTPClient = &http.Client{Transport: transport}
+	}
+	return awsdynamodb.New(opts)
+}
+
+// randomTable returns a fresh table name.
+func randomTable() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "test-" + hex.EncodeToString(b[:])
+}
+
+// newDriver opens a driver on a fresh table, created for it and deleted when
+// t ends. The driver itself is closed by whoever wraps it in a Store, or at
+// cleanup.
+func newDriver(t testing.TB, client *awsdynamodb.Client, opts dynamodb.Options) *dynamodb.Driver {
+	t.Helper()
+	table := randomTable()
+	opts.CreateTable = true
+	d, err := dynamodb.New(t.Context(), client, table, opts)
+	require.NoError(t, err)
+	deleteTableAtCleanup(t, client, table)
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+// deleteTableAtCleanup deletes table when t ends, under its own deadline:
+// t.Context() is already done then.
+func deleteTableAtCleanup(t testing.TB, client *awsdynamodb.Client, table string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
+		var notFound *types.ResourceNotFoundException
+		if err != nil && !errors.As(err, &notFound) {
+			t.Errorf("delete table %s: %v", table, err)
+		}
+	})
+}
+
+// newStore returns a Store over a fresh driver, closed when t ends.
+func newStore(t testing.TB, client *awsdynamodb.Client, opts dynamodb.Options) (*eventstore.Store, *dynamodb.Driver) {
+	t.Helper()
+	d := newDriver(t, client, opts)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s, d
+}

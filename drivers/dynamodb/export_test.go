@@ -1,0 +1,27 @@
+package dynamodb
+
+import (
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/eventkit/eventstore"
+)
+
+// Hooks for the external tests (package dynamodb_test).
+
+// SetLogBucketSize makes a driver that creates a table's layout item use n
+// positions per log partition (at least 100), so tests cross partitions.
+func SetLogBucketSize(opts *Options, n uint64) { opts.logBucketSize = n }
+
+// LogBucketSize returns the positions per log partition of d's table.
+func LogBucketSize(d *Driver) uint64 { return d.bucketSize }
+
+// SetRetryHook makes d call f before each retried request.
+func SetRetryHook(d *Driver, f func(op string, err error)) { d.retryHook = f }
+
+// LogItem is the log entry d writes for an append of events to stream,
+// starting at version first, at positions start….
+func LogItem(d *Driver, start uint64, stream string, first uint64, events []eventstore.Event) map[string]types.AttributeValue {
+	return logItem(start/d.bucketSize, start, stream, first, events)
+}
+
+// EventItem is the item of an event at a version and position.
+var EventItem = eventItem

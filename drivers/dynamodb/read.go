@@ -1,0 +1,485 @@
+package dynamodb
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/eventkit/eventstore"
+)
+
+// Reads are strongly consistent queries: a read sees every append that
+// returned before it started.
+
+// query runs one Query page with the driver's retries.
+func (d *Driver) query(ctx context.Context, in *awsdynamodb.QueryInput) (*awsdynamodb.QueryOutput, error) {
+	in.TableName = aws.String(d.table)
+	in.ConsistentRead = aws.Bool(true) // also on the local secondary index
+	var out *awsdynamodb.QueryOutput
+	err := d.call(ctx, "Query", func(ctx context.Context) error {
+		var err error
+		out, err = d.client.Query(ctx, in, noRetry)
+		return err
+	})
+	return out, err
+}
+
+// ReadStream implements [eventstore.Driver] with one strongly consistent
+// Query of the stream's partition per page of at most 1 MB.
+func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+	in := &awsdynamodb.QueryInput{
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(q.Stream)},
+		ScanIndexForward:          aws.Bool(!q.Backwards),
+	}
+	switch {
+	case q.Backwards && q.From == 0:
+		in.KeyConditionExpression = aws.String("pk = :s")
+	case q.Backwards:
+		in.KeyConditionExpression = aws.String("pk = :s AND sk <= :v")
+		in.ExpressionAttributeValues[":v"] = num(q.From)
+	default:
+		in.KeyConditionExpression = aws.String("pk = :s AND sk >= :v")
+		in.ExpressionAttributeValues[":v"] = num(q.From)
+	}
+	var out []eventstore.RecordedEvent
+	for len(out) < q.Limit {
+		in.Limit = aws.Int32(int32(min(q.Limit-len(out), 1000)))
+		page, err := d.query(ctx, in)
+		if err != nil {
+			return nil, wrapNative(err)
+		}
+		for _, item := range page.Items {
+			ev, err := decodeEvent(item)
+			if err != nil {
+				return nil, fmt.Errorf("dynamodb: read %q: %w", q.Stream, err)
+			}
+			out = append(out, ev)
+		}
+		if page.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+	return out, nil
+}
+
+// StreamVersion implements [eventstore.Driver]: the sort key of the stream's
+// last item, from a strongly consistent query that reads one key.
+func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
+	v, err := d.streamVersion(ctx, stream)
+	return v, wrapNative(err)
+}
+
+func (d *Driver) streamVersion(ctx context.Context, stream string) (uint64, error) {
+	out, err := d.query(ctx, &awsdynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :s"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(stream)},
+		ProjectionExpression:      aws.String(attrSK),
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+	})
+	if err != nil || len(out.Items) == 0 {
+		return 0, err
+	}
+	return getNum(out.Items[0], attrSK)
+}
+
+// lastEntry returns the last log entry of a log partition; ok is false when
+// the partition is empty.
+func (d *Driver) lastEntry(ctx context.Context, bucket uint64) (e logEntry, ok bool, err error) {
+	out, err := d.query(ctx, &awsdynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :l"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":l": str(logPK(bucket))},
+		ScanIndexForward:          aws.Bool(false),
+		Limit:                     aws.Int32(1),
+	})
+	if err != nil || len(out.Items) == 0 {
+		return logEntry{}, false, err
+	}
+	e, err = decodeLogEntry(out.Items[0])
+	return e, err == nil, err
+}
+
+// head returns the last entry of the log; ok is false when the log is empty.
+//
+// Log partitions fill in order: partition k holds the entries whose first
+// position p has p / bucketSize == k, and each entry starts where the one
+// before it ends, so partitions are never skipped. The search starts from the
+// driver's hint (a partition known to hold entries): when the next entry
+// would still start in that partition, no later one holds anything;
+// otherwise it probes later partitions, doubling the step, then bisects.
+func (d *Driver) head(ctx context.Context) (logEntry, bool, error) {
+	b := d.bucketHint.Load()
+	e, ok, err := d.lastEntry(ctx, b)
+	if err != nil || !ok {
+		return e, ok, err
+	}
+	if e.last()+1 < (b+1)*d.bucketSize {
+		return e, true, nil
+	}
+	lo, hi := b, b+1 // lo holds entries; does hi?
+	for step := uint64(1); ; step *= 2 {
+		he, ok, err := d.lastEntry(ctx, hi)
+		if err != nil {
+			return logEntry{}, false, err
+		}
+		if !ok {
+			break
+		}
+		lo, e = hi, he
+		hi = lo + step
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		me, ok, err := d.lastEntry(ctx, mid)
+		if err != nil {
+			return logEntry{}, false, err
+		}
+		if ok {
+			lo, e = mid, me
+		} else {
+			hi = mid
+		}
+	}
+	d.bucketHint.Store(max(d.bucketHint.Load(), lo))
+	return e, true, nil
+}
+
+// entryCovering returns the visible log entry that starts at or before
+// position p and closest to it; ok is false when there is none. The caller
+// checks it reaches p.
+func (d *Driver) entryCovering(ctx context.Context, p uint64) (logEntry, bool, error) {
+	b := p / d.bucketSize
+	for {
+		out, err := d.query(ctx, &awsdynamodb.QueryInput{
+			KeyConditionExpression:    aws.String("pk = :l AND sk <= :p"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":l": str(logPK(b)), ":p": num(p)},
+			ScanIndexForward:          aws.Bool(false),
+			Limit:                     aws.Int32(1),
+		})
+		if err != nil {
+			return logEntry{}, false, err
+		}
+		if len(out.Items) > 0 {
+			e, err := decodeLogEntry(out.Items[0])
+			return e, err == nil, err
+		}
+		// An entry starting in the previous partition may reach into this one.
+		if b == 0 || p-b*d.bucketSize >= maxTxnItems {
+			return logEntry{}, false, nil
+		}
+		b--
+	}
+}
+
+// nextPosition returns the first free position of the log.
+func (d *Driver) nextPosition(ctx context.Context) (uint64, error) {
+	e, ok, err := d.head(ctx)
+	if err != nil {
+		return 0, wrapNative(err)
+	}
+	if !ok {
+		return 1, nil
+	}
+	return e.last() + 1, nil
+}
+
+// ReadAll implements [eventstore.Driver]. It reads log entries in position
+// order with strongly consistent queries, keeps the events that the range and
+// filter select (the entries carry stream and event types, so non-matching
+// events are never fetched), and fetches those with strongly consistent
+// BatchGetItem calls.
+//
+// No skipping: positions are dense, so a reader knows which position comes
+// next. Log entries appear in position order (each writer read the entry
+// before its own). The event items of an entry may become visible a moment
+// after the entry, as DynamoDB applies a transaction's items one by one: a
+// forward read that finds an event of an entry missing waits briefly for it,
+// and if it is still missing returns only the events before it, so a reader
+// that then reads after its last position still gets it.
+func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+	var keys []eventKey
+	var err error
+	if q.Backwards {
+		keys, err = d.scanLogBackward(ctx, q)
+	} else {
+		keys, err = d.scanLogForward(ctx, q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return d.fetchEvents(ctx, keys, !q.Backwards)
+}
+
+// eventKey names an event selected from the log.
+type eventKey struct {
+	stream  string
+	version uint64
+	pos     uint64
+}
+
+// selector applies a read's range, filter and limit to log entries.
+type selector struct {
+	q     eventstore.AllQuery
+	after uint64 // events at positions ≤ after are excluded
+	below uint64 // events at positions ≥ below are excluded; 0: no bound
+	keys  []eventKey
+}
+
+func newSelector(q eventstore.AllQuery) *selector {
+	s := &selector{q: q, after: q.After.Commit}
+	// Positions of this driver have Prepare 0: {c, p>0} lies between c and
+	// c+1.
+	if !q.Before.IsZero() {
+		s.below = q.Before.Commit
+		if q.Before.Prepare > 0 {
+			s.below++
+		}
+	}
+	return s
+}
+
+func (s *selector) full() bool { return len(s.keys) >= s.q.Limit }
+
+// inRange reports whether position p is inside the read's range.
+func (s *selector) inRange(p uint64) bool { return p > s.after && (s.below == 0 || p < s.below) }
+
+// add selects the events of e at positions within the range, in the given
+// direction, until the limit.
+func (s *selector) add(e logEntry, forward bool) {
+	cat := eventstore.Category(e.stream)
+	if len(s.q.Filter.Categories) > 0 && !slices.Contains(s.q.Filter.Categories, cat) {
+		return
+	}
+	for k := range e.count {
+		i := k
+		if !forward {
+			i = e.count - 1 - k
+		}
+		p := e.start + i
+		if !s.inRange(p) || (len(s.q.Filter.EventTypes) > 0 && !slices.Contains(s.q.Filter.EventTypes, e.types[i])) {
+			continue
+		}
+		if s.full() {
+			return
+		}
+		s.keys = append(s.keys, eventKey{stream: e.stream, version: e.first + i, pos: p})
+	}
+}
+
+// logPage is how many log entries one query asks for.
+const logPage = 500
+
+// scanLogForward selects events from the log entries after q.After, in
+// position order, stopping at the first position no visible entry covers.
+func (d *Driver) scanLogForward(ctx context.Context, q eventstore.AllQuery) ([]eventKey, error) {
+	s := newSelector(q)
+	next := s.after + 1 // the next position the log must cover
+	bucket := next / d.bucketSize
+	in := &awsdynamodb.QueryInput{
+		KeyConditionExpression: aws.String("pk = :l AND sk >= :p"),
+		Limit:                  aws.Int32(int32(min(q.Limit, logPage))),
+	}
+	if !q.Filter.IsEmpty() {
+		in.Limit = aws.Int32(logPage)
+	}
+	first := true
+	for !s.full() && (s.below == 0 || next < s.below) {
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":l": str(logPK(bucket)), ":p": num(next)}
+		out, err := d.query(ctx, in)
+		if err != nil {
+			return nil, wrapNative(err)
+		}
+		entries := make([]logEntry, len(out.Items))
+		for i, item := range out.Items {
+			if entries[i], err = decodeLogEntry(item); err != nil {
+				return nil, fmt.Errorf("dynamodb: read all: %w", err)
+			}
+		}
+		if first && next > 1 && (len(entries) == 0 || entries[0].start != next) {
+			// The read starts inside an append (after a page that ended
+			// there): continue with the entry covering next.
+			first = false
+			e, ok, err := d.entryCovering(ctx, next)
+			if err != nil {
+				return nil, wrapNative(err)
+			}
+			if !ok || e.last() < next {
+				return s.keys, nil // next is not visible yet
+			}
+			s.add(e, true)
+			next = e.last() + 1
+			bucket = next / d.bucketSize
+			continue
+		}
+		first = false
+		for _, e := range entries {
+			if e.start != next {
+				// Position next is not visible yet: an append in flight
+				// took it. Stop here; a later read continues from it.
+				return s.keys, nil
+			}
+			if s.below != 0 && e.start >= s.below {
+				return s.keys, nil
+			}
+			s.add(e, true)
+			next = e.last() + 1
+			if s.full() {
+				return s.keys, nil
+			}
+		}
+		if out.LastEvaluatedKey != nil {
+			continue // more entries in this partition
+		}
+		if next/d.bucketSize == bucket {
+			break // the entry starting at next is not visible yet
+		}
+		bucket = next / d.bucketSize
+	}
+	return s.keys, nil
+}
+
+// scanLogBackward selects events from the log entries before q.Before (or
+// from the head), newest first, down to q.After.
+func (d *Driver) scanLogBackward(ctx context.Context, q eventstore.AllQuery) ([]eventKey, error) {
+	s := newSelector(q)
+	h, ok, err := d.head(ctx)
+	if err != nil || !ok {
+		return nil, wrapNative(err)
+	}
+	expect := h.last() // the position the next entry (going down) must cover
+	if s.below != 0 && s.below-1 < expect {
+		expect = s.below - 1
+	}
+	bucket := expect / d.bucketSize
+	in := &awsdynamodb.QueryInput{
+		KeyConditionExpression: aws.String("pk = :l AND sk <= :p"),
+		ScanIndexForward:       aws.Bool(false),
+		Limit:                  aws.Int32(logPage),
+	}
+	for !s.full() && expect > s.after {
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":l": str(logPK(bucket)), ":p": num(expect)}
+		out, err := d.query(ctx, in)
+		if err != nil {
+			return nil, wrapNative(err)
+		}
+		for _, item := range out.Items {
+			e, err := decodeLogEntry(item)
+			if err != nil {
+				return nil, fmt.Errorf("dynamodb: read all: %w", err)
+			}
+			if e.start > expect || e.last() < expect {
+				return nil, fmt.Errorf("dynamodb: read all: the log has no entry for position %d", expect)
+			}
+			s.add(e, false)
+			expect = e.start - 1
+			if s.full() || expect <= s.after {
+				return s.keys, nil
+			}
+		}
+		if out.LastEvaluatedKey != nil {
+			continue
+		}
+		if bucket == 0 {
+			break
+		}
+		bucket = min(bucket-1, expect/d.bucketSize)
+	}
+	return s.keys, nil
+}
+
+// fetchEvents reads the events named by keys with strongly consistent
+// BatchGetItem calls and returns them in the order of keys. Events of an
+// append whose log entry is visible but whose items are not yet get a brief
+// wait; forwards, a read then ends before the first one still missing,
+// backwards (where the missing event is older than what the reader has)
+// it fails.
+func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey, forward bool) ([]eventstore.RecordedEvent, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	type id struct {
+		stream  string
+		version uint64
+	}
+	got := make(map[id]eventstore.RecordedEvent, len(keys))
+	missing := keys
+	for wait := 0; ; wait++ {
+		for chunk := range slices.Chunk(missing, maxBatchGet) {
+			items, err := d.batchGet(ctx, chunk)
+			if err != nil {
+				return nil, wrapNative(err)
+			}
+			for _, item := range items {
+				ev, err := decodeEvent(item)
+				if err != nil {
+					return nil, fmt.Errorf("dynamodb: read all: %w", err)
+				}
+				got[id{ev.StreamID, ev.Version}] = ev
+			}
+		}
+		missing = slices.DeleteFunc(slices.Clone(missing), func(k eventKey) bool {
+			_, ok := got[id{k.stream, k.version}]
+			return ok
+		})
+		if len(missing) == 0 || wait >= missingWaits {
+			break
+		}
+		if err := sleep(ctx, backoffDelay(wait+1)); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]eventstore.RecordedEvent, 0, len(keys))
+	for _, k := range keys {
+		ev, ok := got[id{k.stream, k.version}]
+		if !ok {
+			if forward {
+				break
+			}
+			return nil, fmt.Errorf("dynamodb: read all: the log names %q version %d at position %d, which does not exist", k.stream, k.version, k.pos)
+		}
+		if ev.Position.Commit != k.pos {
+			return nil, fmt.Errorf("dynamodb: read all: %q version %d is at position %d, the log says %d", k.stream, k.version, ev.Position.Commit, k.pos)
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// missingWaits is how many times a read waits for events of a committed
+// append to become visible (about a second in all).
+const missingWaits = 6
+
+// batchGet reads up to maxBatchGet events, strongly consistent, returning the
+// items found in any order; it asks again for keys DynamoDB left unprocessed.
+func (d *Driver) batchGet(ctx context.Context, keys []eventKey) ([]map[string]types.AttributeValue, error) {
+	ks := make([]map[string]types.AttributeValue, len(keys))
+	for i, k := range keys {
+		ks[i] = key(k.stream, k.version)
+	}
+	req := map[string]types.KeysAndAttributes{d.table: {Keys: ks, ConsistentRead: aws.Bool(true)}}
+	var items []map[string]types.AttributeValue
+	for attempt := 1; len(req) > 0; attempt++ {
+		var out *awsdynamodb.BatchGetItemOutput
+		err := d.call(ctx, "BatchGetItem", func(ctx context.Context) error {
+			var err error
+			out, err = d.client.BatchGetItem(ctx, &awsdynamodb.BatchGetItemInput{RequestItems: req}, noRetry)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, out.Responses[d.table]...)
+		req = out.UnprocessedKeys
+		if len(req) > 0 && attempt > 1 {
+			// Unprocessed keys without progress mean throttling.
+			if err := sleep(ctx, backoffDelay(attempt-1)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return items, nil
+}

@@ -1,0 +1,191 @@
+package dynamodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/eventkit/eventstore"
+)
+
+var tableNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{3,255}$`)
+
+// ValidateTableName reports whether name is a DynamoDB table name: 3–255
+// characters of a–z, A–Z, 0–9, '_', '-' and '.'. The error matches
+// [eventstore.ErrInvalidArgument].
+func ValidateTableName(name string) error {
+	if !tableNameRE.MatchString(name) {
+		return fmt.Errorf("%w: table name %q: want 3 to 255 characters of a-z, A-Z, 0-9, '_', '-' and '.'", eventstore.ErrInvalidArgument, name)
+	}
+	return nil
+}
+
+// CreateTableInput returns the request that creates a table for the driver:
+// on-demand capacity, a string partition key "pk", a number sort key "sk",
+// and a local secondary index "by_id" on the binary attribute "id" projecting
+// only keys. Applications that create their tables with infrastructure tools
+// declare the same schema (billing mode and tags are theirs to choose).
+func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
+	return &awsdynamodb.CreateTableInput{
+		TableName:   aws.String(table),
+		BillingMode: types.BillingModePayPerRequest,
+		AttributeDefinitions: []types.AttributeDefinition{
+			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
+			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeN},
+			{AttributeName: aws.String(attrID), AttributeType: types.ScalarAttributeTypeB},
+		},
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrSK), KeyType: types.KeyTypeRange},
+		},
+		LocalSecondaryIndexes: []types.LocalSecondaryIndex{{
+			IndexName: aws.String(indexByID),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrID), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+		}},
+	}
+}
+
+// ensureTable checks the table exists with the driver's schema, creating it
+// first when create is set, and waits until it is ACTIVE.
+func (d *Driver) ensureTable(ctx context.Context, create bool) error {
+	desc, err := d.describeTable(ctx)
+	var notFound *types.ResourceNotFoundException
+	if errors.As(err, &notFound) && create {
+		err = d.call(ctx, "CreateTable", func(ctx context.Context) error {
+			_, err := d.client.CreateTable(ctx, CreateTableInput(d.table), noRetry)
+			return err
+		})
+		var inUse *types.ResourceInUseException
+		if err != nil && !errors.As(err, &inUse) { // in use: another process created it first
+			return wrapNative(err)
+		}
+		desc, err = d.describeTable(ctx)
+	}
+	if errors.As(err, &notFound) {
+		return fmt.Errorf("dynamodb: the table does not exist: create it with Options.CreateTable "+
+			"(URL parameter create_table=true) or with the schema of CreateTableInput: %w", err)
+	}
+	if err != nil {
+		return wrapNative(err)
+	}
+	for wait := 1; desc.TableStatus != types.TableStatusActive; wait++ {
+		if desc.TableStatus != types.TableStatusCreating && desc.TableStatus != types.TableStatusUpdating {
+			return fmt.Errorf("dynamodb: the table is %s", desc.TableStatus)
+		}
+		if err := sleep(ctx, min(backoffDelay(wait), backoffMax)); err != nil {
+			return err
+		}
+		if desc, err = d.describeTable(ctx); err != nil {
+			return wrapNative(err)
+		}
+	}
+	return checkSchema(desc)
+}
+
+func (d *Driver) describeTable(ctx context.Context) (*types.TableDescription, error) {
+	var out *awsdynamodb.DescribeTableOutput
+	err := d.call(ctx, "DescribeTable", func(ctx context.Context) error {
+		var err error
+		out, err = d.client.DescribeTable(ctx, &awsdynamodb.DescribeTableInput{TableName: aws.String(d.table)}, noRetry)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Table, nil
+}
+
+// checkSchema reports whether a table has the keys and index the driver needs.
+func checkSchema(t *types.TableDescription) error {
+	want := CreateTableInput("")
+	attrType := map[string]types.ScalarAttributeType{}
+	for _, a := range t.AttributeDefinitions {
+		attrType[aws.ToString(a.AttributeName)] = a.AttributeType
+	}
+	for _, a := range want.AttributeDefinitions {
+		if got := attrType[aws.ToString(a.AttributeName)]; got != a.AttributeType {
+			return schemaErr("attribute %q has type %q, want %q", aws.ToString(a.AttributeName), got, a.AttributeType)
+		}
+	}
+	if !sameKeys(t.KeySchema, want.KeySchema) {
+		return schemaErr("the key schema is not pk (HASH), sk (RANGE)")
+	}
+	for _, lsi := range t.LocalSecondaryIndexes {
+		if aws.ToString(lsi.IndexName) == indexByID {
+			if !sameKeys(lsi.KeySchema, want.LocalSecondaryIndexes[0].KeySchema) {
+				return schemaErr("index %q is not on pk (HASH), id (RANGE)", indexByID)
+			}
+			return nil
+		}
+	}
+	return schemaErr("the local secondary index %q is missing", indexByID)
+}
+
+func sameKeys(got, want []types.KeySchemaElement) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if aws.ToString(got[i].AttributeName) != aws.ToString(want[i].AttributeName) || got[i].KeyType != want[i].KeyType {
+			return false
+		}
+	}
+	return true
+}
+
+func schemaErr(format string, args ...any) error {
+	return fmt.Errorf("%w: the table was not created for this driver: %s (see CreateTableInput)", eventstore.ErrInvalidArgument, fmt.Sprintf(format, args...))
+}
+
+// ensureLayout reads the table's layout item, writing it first in a new
+// table, and returns the positions per log partition it records.
+func (d *Driver) ensureLayout(ctx context.Context, bucket uint64) (uint64, error) {
+	for range 2 {
+		var out *awsdynamodb.GetItemOutput
+		err := d.call(ctx, "GetItem", func(ctx context.Context) error {
+			var err error
+			out, err = d.client.GetItem(ctx, &awsdynamodb.GetItemInput{
+				TableName: aws.String(d.table), Key: key(layoutPK, 0), ConsistentRead: aws.Bool(true),
+			}, noRetry)
+			return err
+		})
+		if err != nil {
+			return 0, wrapNative(err)
+		}
+		if out.Item != nil {
+			v, err := getNum(out.Item, attrLayout)
+			if err != nil {
+				return 0, fmt.Errorf("dynamodb: layout item: %w", err)
+			}
+			if v != layoutVersion {
+				return 0, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layout %d", v, layoutVersion)
+			}
+			size, err := getNum(out.Item, attrBucket)
+			if err != nil || size < maxTxnItems {
+				return 0, fmt.Errorf("dynamodb: layout item: bad log partition size %d: %v", size, err)
+			}
+			return size, nil
+		}
+		item := key(layoutPK, 0)
+		item[attrLayout] = num(layoutVersion)
+		item[attrBucket] = num(bucket)
+		err = d.call(ctx, "PutItem", func(ctx context.Context) error {
+			_, err := d.client.PutItem(ctx, &awsdynamodb.PutItemInput{
+				TableName: aws.String(d.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			}, noRetry)
+			return err
+		})
+		if err != nil && classify(err) != classConflict { // conflict: another driver wrote it first
+			return 0, wrapNative(err)
+		}
+	}
+	return 0, fmt.Errorf("dynamodb: layout item vanished")
+}

@@ -1,0 +1,160 @@
+package dynamodb
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/eventkit/eventstore"
+)
+
+// Scheme is the URL scheme this driver registers with [eventstore.Open].
+const Scheme = "dynamodb"
+
+func init() { eventstore.Register(Scheme, openURL) }
+
+func openURL(ctx context.Context, u *url.URL) (eventstore.Driver, error) {
+	d, err := openParsed(ctx, u, Options{})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// The query parameters of a dynamodb:// URL.
+const (
+	paramRegion      = "region"
+	paramEndpoint    = "endpoint"
+	paramCreateTable = "create_table"
+	paramMaxAttempts = "max_attempts"
+)
+
+var knownParams = []string{paramCreateTable, paramEndpoint, paramMaxAttempts, paramRegion}
+
+// urlConfig is what a dynamodb:// URL says. It holds no credentials: they
+// come from the default AWS chain.
+type urlConfig struct {
+	Table    string
+	Region   string // empty: from the AWS configuration (AWS_REGION, profile)
+	Endpoint string // empty: the service's endpoint for the region
+	Options  Options
+}
+
+// parseURL reads "dynamodb://TABLE?region=…&endpoint=…&create_table=true&max_attempts=N".
+// Unknown or repeated parameters, and credentials in the URL, are rejected
+// with errors matching eventstore.ErrInvalidArgument; the errors quote
+// parameter names, never values.
+func parseURL(u *url.URL) (urlConfig, error) {
+	bad := func(format string, args ...any) (urlConfig, error) {
+		return urlConfig{}, fmt.Errorf("%w: %s", eventstore.ErrInvalidArgument, fmt.Sprintf(format, args...))
+	}
+	if !strings.EqualFold(u.Scheme, Scheme) {
+		return bad("scheme %q: want %s://TABLE", u.Scheme, Scheme)
+	}
+	if u.User != nil {
+		return bad("credentials do not belong in the URL: they come from the default AWS chain (environment, shared files, IAM role)")
+	}
+	if u.Opaque != "" || (u.Path != "" && u.Path != "/") || u.Fragment != "" {
+		return bad("want %s://TABLE?parameters, with the table name as the host", Scheme)
+	}
+	c := urlConfig{Table: u.Host}
+	if err := ValidateTableName(c.Table); err != nil {
+		return urlConfig{}, err
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return bad("malformed query")
+	}
+	for k, vs := range q {
+		if !slices.Contains(knownParams, k) {
+			return bad("unknown parameter %q (known: %s)", k, strings.Join(knownParams, ", "))
+		}
+		if len(vs) != 1 {
+			return bad("parameter %q given %d times", k, len(vs))
+		}
+	}
+	c.Region = q.Get(paramRegion)
+	if q.Has(paramRegion) && c.Region == "" {
+		return bad("empty %s", paramRegion)
+	}
+	if q.Has(paramEndpoint) {
+		c.Endpoint = q.Get(paramEndpoint)
+		e, err := url.Parse(c.Endpoint)
+		if err != nil || (e.Scheme != "http" && e.Scheme != "https") || e.Host == "" || e.User != nil {
+			return bad("%s: want an http:// or https:// URL without credentials", paramEndpoint)
+		}
+	}
+	if q.Has(paramCreateTable) {
+		if c.Options.CreateTable, err = strconv.ParseBool(q.Get(paramCreateTable)); err != nil {
+			return bad("%s: want true or false", paramCreateTable)
+		}
+	}
+	if q.Has(paramMaxAttempts) {
+		n, err := strconv.Atoi(q.Get(paramMaxAttempts))
+		if err != nil || n < 1 {
+			return bad("%s: want a positive number", paramMaxAttempts)
+		}
+		c.Options.MaxAttempts = n
+	}
+	return c, nil
+}
+
+// Open opens the table named by a dynamodb:// URL (see the package
+// documentation) with a
+// client of its own, configured from the default AWS configuration
+// (credentials from the environment, shared files or an IAM role; region from
+// the URL or the configuration). opts adds to what the URL sets. Close
+// releases the client's connections. Errors never contain credentials.
+func Open(ctx context.Context, rawURL string, opts Options) (*Driver, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb: open: %w: malformed URL", eventstore.ErrInvalidArgument)
+	}
+	return openParsed(ctx, u, opts)
+}
+
+func openParsed(ctx context.Context, u *url.URL, opts Options) (*Driver, error) {
+	c, err := parseURL(u)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb: open: %w", err)
+	}
+	c.Options.CreateTable = c.Options.CreateTable || opts.CreateTable
+	if c.Options.MaxAttempts == 0 {
+		c.Options.MaxAttempts = opts.MaxAttempts
+	}
+	c.Options.Logger = opts.Logger
+	c.Options.logBucketSize = opts.logBucketSize
+
+	// A transport of our own, so Close can release its connections, with
+	// room for the connections of concurrent appends and reads.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 64
+	loadOpts := []func(*config.LoadOptions) error{config.WithHTTPClient(&http.Client{Transport: tr})}
+	if c.Region != "" {
+		loadOpts = append(loadOpts, config.WithRegion(c.Region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, loadOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("dynamodb: open: load the AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, fmt.Errorf("dynamodb: open: %w: no region: set the %s parameter or AWS_REGION", eventstore.ErrInvalidArgument, paramRegion)
+	}
+	client := awsdynamodb.NewFromConfig(cfg, func(o *awsdynamodb.Options) {
+		if c.Endpoint != "" {
+			o.BaseEndpoint = &c.Endpoint
+		}
+	})
+	d, err := newDriver(ctx, client, c.Table, c.Options, tr.CloseIdleConnections)
+	if err != nil {
+		tr.CloseIdleConnections()
+		return nil, err
+	}
+	return d, nil
+}
