@@ -28,8 +28,10 @@ import (
 // benchDir is where each sub-benchmark's files go.
 func benchDir(b *testing.B) string { return b.TempDir() }
 
-func benchStore(b *testing.B) *eventstore.Store {
-	d, err := sqlite.Open(b.Context(), filepath.Join(benchDir(b), "events.db"), sqlite.Options{})
+func benchStore(b *testing.B) *eventstore.Store { return benchStoreWith(b, sqlite.Options{}) }
+
+func benchStoreWith(b *testing.B, opts sqlite.Options) *eventstore.Store {
+	d, err := sqlite.Open(b.Context(), filepath.Join(benchDir(b), "events.db"), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -63,9 +65,12 @@ const rawSchema = `CREATE TABLE IF NOT EXISTS raw_events (
 
 const rawColumns = "position, stream, version, event_id, type, data, metadata, recorded_at"
 
-func newRaw(b *testing.B) *raw {
+func newRaw(b *testing.B) *raw { return newRawWith(b, "FULL") }
+
+// newRawWith opens the twin with PRAGMA synchronous set to sync.
+func newRawWith(b *testing.B, sync string) *raw {
 	path := filepath.Join(benchDir(b), "raw.db")
-	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=FULL&_busy_timeout=5000&_txlock=immediate"
+	dsn := "file:" + path + "?_journal_mode=WAL&_synchronous=" + sync + "&_busy_timeout=5000&_txlock=immediate"
 	w, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		b.Fatal(err)
@@ -250,6 +255,13 @@ func BenchmarkAppend(b *testing.B) {
 			conformance.RunAppend(b, c.batch, c.clients, newRaw(b).append)
 		})
 	}
+	// The durability trade-off of synchronous=normal (docs/sqlite.md).
+	b.Run("batch=1/synchronous=normal/store", func(b *testing.B) {
+		conformance.BenchmarkAppend(b, benchStoreWith(b, sqlite.Options{Synchronous: sqlite.SynchronousNormal}), 1, 1)
+	})
+	b.Run("batch=1/synchronous=normal/raw", func(b *testing.B) {
+		conformance.RunAppend(b, 1, 1, newRawWith(b, "NORMAL").append)
+	})
 }
 
 func BenchmarkReadStream(b *testing.B) {
