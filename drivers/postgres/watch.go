@@ -13,13 +13,16 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
-// Watch implements [eventstore.Watcher]. The driver keeps one dedicated
-// connection (outside the pool) that LISTENs on the schema's channel; every
-// append notifies it with its transaction ID. A notification only wakes
-// watchers once the visibility fence has passed that transaction, so a woken
-// subscription finds the new events; while a transaction elsewhere in the
-// cluster holds the fence back, the listener re-checks it with back-off up to
-// 50 ms and wakes watchers as soon as it moves.
+// Watch implements [eventstore.Watcher]. An append wakes the watchers of
+// its own driver as soon as it commits; other processes learn of it through
+// LISTEN/NOTIFY. Each driver keeps one dedicated connection (outside the
+// pool) that LISTENs on the schema's channel, and a notifier that sends, at
+// most every 5 ms, the highest transaction ID appended since its last
+// notification. A notification from another driver only wakes watchers once
+// the visibility fence has passed that transaction, so a woken subscription
+// finds the new events; while a transaction elsewhere in the cluster holds
+// the fence back, the listener re-checks it with back-off up to 50 ms and
+// wakes watchers as soon as it moves.
 //
 // The first Watch starts the listener and returns once it listens (or fails:
 // the Store then polls). When the connection is lost the listener wakes every
