@@ -61,7 +61,7 @@ type Driver struct {
 
 	listener listener
 	notifier notifier
-	// instance tells this driver's notifications from other processes'.
+	// instance tells this driver's notifications from other drivers'.
 	instance string
 }
 
