@@ -220,3 +220,36 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// A schema migrated by a newer driver is refused rather than misread; an
+// existing schema at this driver's version opens without applying anything.
+func TestSchemaVersions(t *testing.T) {
+	pool := newPool(t)
+	schema := randomSchema()
+	newDriver(t, pool, postgres.Options{Schema: schema})
+	d2, err := postgres.New(t.Context(), pool, postgres.Options{Schema: schema})
+	require.NoError(t, err, "reopen")
+	d2.Close()
+	var applied int
+	require.NoError(t, pool.QueryRow(t.Context(), "SELECT count(*) FROM "+schema+".schema_migrations").Scan(&applied))
+	assert.Equal(t, postgres.SchemaVersion(), applied)
+
+	_, err = pool.Exec(t.Context(), "INSERT INTO "+schema+".schema_migrations (version, name) VALUES (9999, '9999_future.sql')")
+	require.NoError(t, err)
+	_, err = postgres.New(t.Context(), pool, postgres.Options{Schema: schema})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "newer than this driver")
+}
+
+// A keyword/value connection string works too (with the schema in Options).
+func TestOpenKeywordValue(t *testing.T) {
+	u, err := url.Parse(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	pool := newPool(t)
+	schema := randomSchema()
+	dropSchemaAtCleanup(t, pool, schema)
+	dsn := "host=" + u.Hostname() + " port=" + u.Port() + " user=" + u.User.Username() + " dbname=" + strings.TrimPrefix(u.Path, "/") + " sslmode=disable"
+	d, err := postgres.Open(t.Context(), dsn, postgres.Options{Schema: schema})
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+}
