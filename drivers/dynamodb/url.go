@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/eventkit/eventstore"
@@ -131,11 +132,12 @@ func openParsed(ctx context.Context, u *url.URL, opts Options) (*Driver, error) 
 	c.Options.Logger = opts.Logger
 	c.Options.logBucketSize = opts.logBucketSize
 
-	// A transport of our own, so Close can release its connections, with
-	// room for the connections of concurrent appends and reads.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
-	loadOpts := []func(*config.LoadOptions) error{config.WithHTTPClient(&http.Client{Transport: tr})}
+	// The SDK's buildable client (the configuration may add a CA bundle
+	// to it), with room for the connections of concurrent appends and
+	// reads, frozen into a plain *http.Client so that Close can release its
+	// connections.
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = 64 })
+	loadOpts := []func(*config.LoadOptions) error{config.WithHTTPClient(hc)}
 	if c.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(c.Region))
 	}
@@ -146,14 +148,24 @@ func openParsed(ctx context.Context, u *url.URL, opts Options) (*Driver, error) 
 	if cfg.Region == "" {
 		return nil, fmt.Errorf("dynamodb: open: %w: no region: set the %s parameter or AWS_REGION", eventstore.ErrInvalidArgument, paramRegion)
 	}
+	frozen := cfg.HTTPClient
+	if b, ok := frozen.(*awshttp.BuildableClient); ok {
+		frozen = b.Freeze()
+	}
+	closeIdle := func() {
+		if c, ok := frozen.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+	}
 	client := awsdynamodb.NewFromConfig(cfg, func(o *awsdynamodb.Options) {
+		o.HTTPClient = frozen
 		if c.Endpoint != "" {
 			o.BaseEndpoint = &c.Endpoint
 		}
 	})
-	d, err := newDriver(ctx, client, c.Table, c.Options, tr.CloseIdleConnections)
+	d, err := newDriver(ctx, client, c.Table, c.Options, closeIdle)
 	if err != nil {
-		tr.CloseIdleConnections()
+		closeIdle()
 		return nil, err
 	}
 	return d, nil

@@ -35,12 +35,31 @@ func hasSecret(u *url.URL) bool {
 			return true
 		}
 	}
-	for k := range u.Query() {
+	for k, vs := range u.Query() {
 		if isSecret(k) {
 			return true
 		}
+		for _, v := range vs {
+			if _, ok := maskInner(v); ok {
+				return true
+			}
+		}
 	}
 	return false
+}
+
+// maskInner masks the password of a URL given as a parameter value (an
+// endpoint, say); ok is false when v holds none.
+func maskInner(v string) (string, bool) {
+	inner, err := url.Parse(v)
+	if err != nil || inner.User == nil {
+		return v, false
+	}
+	if _, has := inner.User.Password(); !has {
+		return v, false
+	}
+	inner.User = url.UserPassword(inner.User.Username(), mask)
+	return inner.String(), true
 }
 
 // String is URL for a parsed URL; u is not modified.
@@ -54,10 +73,17 @@ func String(u *url.URL) string {
 	if c.RawQuery != "" {
 		q := c.Query()
 		changed := false
-		for k := range q {
+		for k, vs := range q {
 			if isSecret(k) {
 				q[k] = []string{mask}
 				changed = true
+				continue
+			}
+			for i, v := range vs {
+				if m, ok := maskInner(v); ok {
+					vs[i] = m
+					changed = true
+				}
 			}
 		}
 		if changed {

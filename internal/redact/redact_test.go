@@ -13,6 +13,7 @@ func TestURL(t *testing.T) {
 		{"user only", "postgres://user@localhost/db", "postgres://user@localhost/db"},
 		{"secret query", "dynamodb://t?region=x&aws_secret_access_key=s3cret", "dynamodb://t?aws_secret_access_key=xxxxx&region=x"},
 		{"password query", "postgres://localhost/db?password=s3cret", "postgres://localhost/db?password=xxxxx"},
+		{"URL in query", "dynamodb://t?endpoint=http%3A%2F%2Fu%3As3cret%40localhost%3A8000", "dynamodb://t?endpoint=http%3A%2F%2Fu%3Axxxxx%40localhost%3A8000"},
 		{"no secret", "sqlite:events.db", "sqlite:events.db"},
 		{"kept as given", "memory://", "memory://"},
 		{"unparsable", "postgres://user:s3cret@[::1/db", "postgres:xxxxx"},
