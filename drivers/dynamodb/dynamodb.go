@@ -56,6 +56,7 @@ type Driver struct {
 	bucketHint atomic.Uint64
 
 	committer committer
+	cuts      cutCache
 
 	mu       sync.Mutex // protects watchers
 	watchers map[chan struct{}]struct{}

@@ -25,3 +25,12 @@ func LogItem(d *Driver, start uint64, stream string, first uint64, events []even
 
 // EventItem is the item of an event at a version and position.
 var EventItem = eventItem
+
+// LogItemAt is the log entry of an append in a table with bucketSize
+// positions per log partition.
+func LogItemAt(bucketSize, start uint64, stream string, first uint64, events []eventstore.Event) map[string]types.AttributeValue {
+	return logItem(start/bucketSize, start, stream, first, events)
+}
+
+// DecodeEvent decodes an event item.
+var DecodeEvent = decodeEvent

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -227,6 +228,7 @@ type selector struct {
 	after uint64 // events at positions ≤ after are excluded
 	below uint64 // events at positions ≥ below are excluded; 0: no bound
 	keys  []eventKey
+	cut   *logEntry // the entry the selection ended inside, if it did
 }
 
 func newSelector(q eventstore.AllQuery) *selector {
@@ -264,14 +266,57 @@ func (s *selector) add(e logEntry, forward bool) {
 			continue
 		}
 		if s.full() {
+			if forward {
+				s.cut = &e
+			}
 			return
 		}
 		s.keys = append(s.keys, eventKey{stream: e.stream, version: e.first + i, pos: p})
 	}
 }
 
-// logPage is how many log entries one query asks for.
-const logPage = 500
+// cutCache remembers the log entries recent forward reads ended inside, by
+// the position after the last event they returned, so that reading the next
+// page (the Store reads in pages; subscriptions poll after their last event)
+// needs no query to find the entry it starts in. Entries never change once
+// visible, so a remembered one is always right.
+type cutCache struct {
+	mu    sync.Mutex // protects m and order
+	m     map[uint64]logEntry
+	order []uint64 // keys, oldest first
+}
+
+const cutCacheSize = 64
+
+func (c *cutCache) get(next uint64) (logEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[next]
+	return e, ok
+}
+
+func (c *cutCache) put(next uint64, e logEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[uint64]logEntry{}
+	}
+	if _, ok := c.m[next]; ok {
+		return
+	}
+	if len(c.order) == cutCacheSize {
+		delete(c.m, c.order[0])
+		c.order = c.order[1:]
+	}
+	c.m[next] = e
+	c.order = append(c.order, next)
+}
+
+// firstLogPage and logPage bound how many log entries one query asks for.
+const (
+	firstLogPage = 16
+	logPage      = 512
+)
 
 // scanLogForward selects events from the log entries after q.After, in
 // position order, stopping at the first position no visible entry covers.
@@ -279,15 +324,29 @@ func (d *Driver) scanLogForward(ctx context.Context, q eventstore.AllQuery) ([]e
 	s := newSelector(q)
 	next := s.after + 1 // the next position the log must cover
 	bucket := next / d.bucketSize
-	in := &awsdynamodb.QueryInput{
-		KeyConditionExpression: aws.String("pk = :l AND sk >= :p"),
-		Limit:                  aws.Int32(int32(min(q.Limit, logPage))),
+	in := &awsdynamodb.QueryInput{KeyConditionExpression: aws.String("pk = :l AND sk >= :p")}
+	// Entries hold up to 100 events: ask for few at first, more as the
+	// read goes on, and never for more than the events still wanted (when
+	// nothing is filtered out).
+	pageLimit := firstLogPage
+	first := next > 1
+	if e, ok := d.cuts.get(next); ok {
+		// The previous page ended inside this entry.
+		s.add(e, true)
+		next, bucket, first = e.last()+1, (e.last()+1)/d.bucketSize, false
 	}
-	if !q.Filter.IsEmpty() {
-		in.Limit = aws.Int32(logPage)
-	}
-	first := true
+	defer func() {
+		if s.cut != nil {
+			d.cuts.put(s.keys[len(s.keys)-1].pos+1, *s.cut)
+		}
+	}()
 	for !s.full() && (s.below == 0 || next < s.below) {
+		limit := pageLimit
+		if q.Filter.IsEmpty() {
+			limit = min(limit, q.Limit-len(s.keys))
+		}
+		pageLimit = min(pageLimit*4, logPage)
+		in.Limit = aws.Int32(int32(limit))
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":l": str(logPK(bucket)), ":p": num(next)}
 		out, err := d.query(ctx, in)
 		if err != nil {
@@ -299,7 +358,7 @@ func (d *Driver) scanLogForward(ctx context.Context, q eventstore.AllQuery) ([]e
 				return nil, fmt.Errorf("dynamodb: read all: %w", err)
 			}
 		}
-		if first && next > 1 && (len(entries) == 0 || entries[0].start != next) {
+		if first && (len(entries) == 0 || entries[0].start != next) {
 			// The read starts inside an append (after a page that ended
 			// there): continue with the entry covering next.
 			first = false
@@ -358,9 +417,15 @@ func (d *Driver) scanLogBackward(ctx context.Context, q eventstore.AllQuery) ([]
 	in := &awsdynamodb.QueryInput{
 		KeyConditionExpression: aws.String("pk = :l AND sk <= :p"),
 		ScanIndexForward:       aws.Bool(false),
-		Limit:                  aws.Int32(logPage),
 	}
+	pageLimit := firstLogPage
 	for !s.full() && expect > s.after {
+		limit := pageLimit
+		if q.Filter.IsEmpty() {
+			limit = min(limit, q.Limit-len(s.keys))
+		}
+		pageLimit = min(pageLimit*4, logPage)
+		in.Limit = aws.Int32(int32(limit))
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":l": str(logPK(bucket)), ":p": num(expect)}
 		out, err := d.query(ctx, in)
 		if err != nil {
