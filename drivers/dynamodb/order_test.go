@@ -84,6 +84,13 @@ func TestNoSkipWithAppendInFlight(t *testing.T) {
 		t.Fatalf("the subscription delivered %s version %d at %s before the held append's events were visible", ev.StreamID, ev.Version, ev.Position)
 	default:
 	}
+	// Backwards from the head, the top append is visible but the held one
+	// below it is not: the read fails rather than leave a hole.
+	for _, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{Backwards: true}) {
+		require.Error(t, err, "reading backwards across the held append")
+		assert.Contains(t, err.Error(), "not visible")
+		break
+	}
 
 	// The held transaction's events become visible.
 	for i, e := range inFlight {
@@ -214,4 +221,37 @@ func TestHeadFoundAcrossManyPartitions(t *testing.T) {
 	for i, ev := range all {
 		require.Equal(t, uint64(i+1), ev.Position.Commit)
 	}
+}
+
+// TestBackwardsLeavesOutAppendsInFlight: an append whose log entry is at the
+// top of the log but whose events are not visible yet is left out of
+// backward reads (the log is read as it was before it), so a subscription
+// from the end starts before it and gets it once it is visible.
+func TestBackwardsLeavesOutAppendsInFlight(t *testing.T) {
+	client := newClient(t, nil)
+	store, d := newStore(t, client, dynamodb.Options{})
+	ctx := t.Context()
+	_, err := store.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil), eventstore.NewEvent("Paid", nil))
+	require.NoError(t, err)
+	held := eventstore.NewEvent("Held", nil)
+	putRaw(t, client, d.Table(), dynamodb.LogItem(d, 3, "Order-2", 1, []eventstore.Event{held}))
+
+	var back []eventstore.RecordedEvent
+	for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{Backwards: true}) {
+		require.NoError(t, err)
+		back = append(back, ev)
+	}
+	assert.Equal(t, []string{"Order-1/2@2/0", "Order-1/1@1/0"}, describe(back))
+
+	// The end of the log as a subscription FromEnd finds it (the newest
+	// event, read backwards), then a forward read after it once the held
+	// events are visible.
+	var end eventstore.Position
+	for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{Backwards: true, Limit: 1}) {
+		require.NoError(t, err)
+		end = ev.Position
+	}
+	require.Equal(t, eventstore.Position{Commit: 2}, end, "the end of the log, before the held append")
+	putRaw(t, client, d.Table(), dynamodb.EventItem("Order-2", 1, 3, held, eventstore.Now()))
+	assert.Equal(t, []string{"Order-2/1@3/0"}, describe(readAllAfter(t, store, end)))
 }

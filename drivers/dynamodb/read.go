@@ -198,21 +198,57 @@ func (d *Driver) nextPosition(ctx context.Context) (uint64, error) {
 // next. Log entries appear in position order (each writer read the entry
 // before its own). The event items of an entry may become visible a moment
 // after the entry, as DynamoDB applies a transaction's items one by one: a
-// forward read that finds an event of an entry missing waits briefly for it,
-// and if it is still missing returns only the events before it, so a reader
-// that then reads after its last position still gets it.
+// read that finds an event missing waits briefly for it. If it is still
+// missing, a forward read returns only the events before it, so a reader
+// that then reads after its last position still gets it; a backward read
+// leaves out the appends at the top of the log that are not visible yet (it
+// reads the log as it was before them) and fails if one is missing below
+// an event it returns.
 func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
-	var keys []eventKey
-	var err error
-	if q.Backwards {
-		keys, err = d.scanLogBackward(ctx, q)
-	} else {
-		keys, err = d.scanLogForward(ctx, q)
+	if !q.Backwards {
+		keys, err := d.scanLogForward(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := d.fetchEvents(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		for i, ev := range evs {
+			if ev.Version == 0 {
+				return evs[:i], nil // not visible yet: stop before it
+			}
+		}
+		return evs, nil
 	}
-	if err != nil {
-		return nil, err
+	for {
+		keys, err := d.scanLogBackward(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := d.fetchEvents(ctx, keys)
+		if err != nil {
+			return nil, err
+		}
+		top := 0 // events at the top not visible yet
+		for top < len(evs) && evs[top].Version == 0 {
+			top++
+		}
+		for i := top; i < len(evs); i++ {
+			if evs[i].Version == 0 {
+				k := keys[i]
+				return nil, fmt.Errorf("dynamodb: read all: %q version %d at position %d is in the log but not visible", k.stream, k.version, k.pos)
+			}
+		}
+		if top == 0 {
+			return evs, nil
+		}
+		// Read the log below the appends in flight.
+		q.Before = eventstore.Position{Commit: keys[top-1].pos}
+		if q.Before.Commit <= q.After.Commit+1 {
+			return nil, nil
+		}
 	}
-	return d.fetchEvents(ctx, keys, !q.Backwards)
 }
 
 // eventKey names an event selected from the log.
@@ -457,12 +493,10 @@ func (d *Driver) scanLogBackward(ctx context.Context, q eventstore.AllQuery) ([]
 }
 
 // fetchEvents reads the events named by keys with strongly consistent
-// BatchGetItem calls and returns them in the order of keys. Events of an
-// append whose log entry is visible but whose items are not yet get a brief
-// wait; forwards, a read then ends before the first one still missing,
-// backwards (where the missing event is older than what the reader has)
-// it fails.
-func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey, forward bool) ([]eventstore.RecordedEvent, error) {
+// BatchGetItem calls and returns them in the order of keys. An event not
+// visible yet (its append's log entry is, its items not yet) gets a brief
+// wait; if it is still missing its place holds a zero RecordedEvent.
+func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]eventstore.RecordedEvent, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
@@ -497,19 +531,16 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey, forward bool)
 			return nil, err
 		}
 	}
-	out := make([]eventstore.RecordedEvent, 0, len(keys))
-	for _, k := range keys {
+	out := make([]eventstore.RecordedEvent, len(keys))
+	for i, k := range keys {
 		ev, ok := got[id{k.stream, k.version}]
 		if !ok {
-			if forward {
-				break
-			}
-			return nil, fmt.Errorf("dynamodb: read all: the log names %q version %d at position %d, which does not exist", k.stream, k.version, k.pos)
+			continue
 		}
 		if ev.Position.Commit != k.pos {
 			return nil, fmt.Errorf("dynamodb: read all: %q version %d is at position %d, the log says %d", k.stream, k.version, ev.Position.Commit, k.pos)
 		}
-		out = append(out, ev)
+		out[i] = ev
 	}
 	return out, nil
 }
