@@ -12,7 +12,8 @@ import (
 //
 // The append runs in one write transaction that takes the file's write lock
 // first (BEGIN IMMEDIATE), then reads the stream's version, checks the
-// expectation and inserts the events with a reused prepared statement. While
+// expectation, records where the append begins (one row in appends, which
+// finds retries) and inserts the events with reused prepared statements. While
 // it runs no other connection, in this process or another, can write, so the
 // positions SQLite assigns (the rowid, MAX+1) follow commit order: a reader
 // that has seen position P never later sees a new event below P.
@@ -51,7 +52,21 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 		return res, false, err
 	}
 	if !req.Expected.Matches(uint64(current)) {
+		// An exact expectation names the version the batch went to if this
+		// is a retry, so a retry of the end of an earlier batch is found
+		// too, by the (stream, version) key. This costs nothing unless the
+		// expectation fails.
+		if req.Expected.Kind() == eventstore.ExactVersion && uint64(current) > req.Expected.Version() {
+			res, err := retried(ctx, w, req, req.Expected.Version()+1, conflict)
+			return res, false, err
+		}
 		return res, false, conflict
+	}
+	if err := ctx.Err(); err != nil {
+		return res, false, err
+	}
+	if _, err := w.insertAppend.ExecContext(ctx, req.Stream, req.Events[0].ID[:], current+1); err != nil {
+		return res, false, mapError(err, conflict)
 	}
 	// The events go in with multi-row INSERTs of 64, 16, 4 and 1 rows (a
 	// 100-event append is four statements), each prepared once: per
@@ -93,11 +108,12 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 	}, true, nil
 }
 
-// retried handles an append whose first event ID is already in the stream,
-// at version from: if the stream holds the batch's IDs in order from there
-// (and, for an exact expectation, from is right after it) the append already
-// happened and its original result is returned; otherwise it conflicts. See
-// docs/semantics.md, "Idempotent retries".
+// retried handles an append that may repeat events already in the stream
+// from version from on (its first event ID began an earlier append there, or
+// its exact expectation points there): if the stream holds the batch's IDs
+// in order from there (and, for an exact expectation, from is right after
+// it) the append already happened and its original result is returned;
+// otherwise it conflicts. See docs/semantics.md, "Idempotent retries".
 func retried(ctx context.Context, w *writer, req eventstore.AppendRequest, from uint64, conflict error) (eventstore.AppendResult, error) {
 	if req.Expected.Kind() == eventstore.ExactVersion && from != req.Expected.Version()+1 {
 		return eventstore.AppendResult{}, conflict

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,22 +18,18 @@ import (
 func isInvalid(err error) bool { return errors.Is(err, eventstore.ErrInvalidArgument) }
 
 // TestSchemaUpgradesVersionOneFile opens a file created with schema version 1
-// with a driver that knows a second version: the upgrade runs once, keeps
-// the events, and records the new version.
+// with a driver that knows every version and one more: the upgrades run once,
+// keep the events, and record the new version.
 func TestSchemaUpgradesVersionOneFile(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "events.db")
-	v1 := migrations[:1]
-	d, err := open(ctx, path, Options{}, v1)
-	require.NoError(t, err)
-	s := eventstore.New(d, eventstore.Options{})
-	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)))
-	require.NoError(t, err)
-	require.NoError(t, s.Close())
+	v1 := newVersion1File(t, path)
+	v1.append("Order-1", newEvents(1, "Placed"))
+	require.NoError(t, v1.db.Close())
 
 	fsys := fstest.MapFS{
-		"schema/002_test.sql": {Data: []byte("CREATE TABLE upgrade_marker (x INTEGER) STRICT;\nINSERT INTO upgrade_marker VALUES (42);")},
+		fmt.Sprintf("schema/%03d_test.sql", len(migrations)+1): {Data: []byte("CREATE TABLE upgrade_marker (x INTEGER) STRICT;\nINSERT INTO upgrade_marker VALUES (42);")},
 	}
 	for _, m := range migrations {
 		fsys["schema/"+m.name] = &fstest.MapFile{Data: []byte(m.sql)}
@@ -42,7 +39,7 @@ func TestSchemaUpgradesVersionOneFile(t *testing.T) {
 	require.Len(t, v2, len(migrations)+1)
 
 	for range 2 { // the second open finds the file up to date
-		d, err = open(ctx, path, Options{}, v2)
+		d, err := open(ctx, path, Options{}, v2)
 		require.NoError(t, err)
 		var version, marker, events int
 		require.NoError(t, d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version))
@@ -57,8 +54,8 @@ func TestSchemaUpgradesVersionOneFile(t *testing.T) {
 		require.NoError(t, d.Close())
 	}
 
-	// The version-1 driver now refuses the file.
-	_, err = open(ctx, path, Options{}, v1)
+	// A driver that knows only the versions before now refuses the file.
+	_, err = open(ctx, path, Options{}, migrations)
 	require.ErrorIs(t, err, ErrSchemaVersion)
 }
 
@@ -186,7 +183,7 @@ func TestQueryPlans(t *testing.T) {
 		want        string
 	}
 	checks := []check{
-		{"head", queryHead, []any{"s", []byte{1}}, "USING INDEX events_stream_event_id (stream=? AND event_id=?)"},
+		{"head", queryHead, []any{"s", []byte{1}}, "SEARCH appends USING PRIMARY KEY (stream=? AND first_event_id=?)"},
 		{"head", queryHead, []any{"s", []byte{1}}, "USING COVERING INDEX sqlite_autoindex_events_1 (stream=?)"},
 		{"retryRange", queryRetryRange, []any{"s", 1, 2}, "USING INDEX sqlite_autoindex_events_1 (stream=? AND version>? AND version<?)"},
 		{"streamForwards", queryStreamForwards, []any{"s", 1, 10}, "USING INDEX sqlite_autoindex_events_1 (stream=? AND version>?)"},

@@ -256,9 +256,11 @@ type writer struct {
 	conn *sql.Conn
 
 	begin, commit, rollback *sql.Stmt
-	// head returns a stream's version and the version of an event ID in it.
+	// head returns a stream's version and the version of an append's first
+	// event ID in it.
 	head           *sql.Stmt
 	insert         [len(insertRows)]*sql.Stmt // INSERTs of insertRows[i] events
+	insertAppend   *sql.Stmt
 	retryRange     *sql.Stmt
 	saveSnapshot   *sql.Stmt
 	saveCheckpoint *sql.Stmt
@@ -266,13 +268,13 @@ type writer struct {
 
 // The write statements, prepared once on the write connection.
 const (
-	// queryHead returns a stream's version and the (last) version of an
-	// event ID in it. The planner has no statistics and could walk the
-	// stream's whole (stream, version) key for the event ID.
+	// queryHead returns a stream's version and the version of the first
+	// event of the earlier append to it that began with an event ID, if any.
 	queryHead = `SELECT
 		(SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1),
-		(SELECT MAX(version) FROM events INDEXED BY events_stream_event_id WHERE stream = ?1 AND event_id = ?2)`
-	queryInsertInto = `INSERT INTO events
+		(SELECT first_version FROM appends WHERE stream = ?1 AND first_event_id = ?2)`
+	queryInsertAppend = `INSERT INTO appends (stream, first_event_id, first_version) VALUES (?, ?, ?)`
+	queryInsertInto   = `INSERT INTO events
 		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at) VALUES `
 	queryRetryRange = `SELECT event_id, position FROM events
 		WHERE stream = ? AND version >= ? AND version <= ? ORDER BY version`
@@ -352,6 +354,7 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 	for i, n := range insertRows {
 		w.insert[i] = prep(insertQuery(n))
 	}
+	w.insertAppend = prep(queryInsertAppend)
 	w.retryRange = prep(queryRetryRange)
 	w.saveSnapshot = prep(querySaveSnapshot)
 	w.saveCheckpoint = prep(querySaveCheckpoint)
@@ -362,7 +365,7 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 // rather than returning it: its settings or an open transaction must not
 // leak to other users of the pool.
 func (w *writer) discard() {
-	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.retryRange, w.saveSnapshot, w.saveCheckpoint}, w.insert[:]...) {
+	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.insertAppend, w.retryRange, w.saveSnapshot, w.saveCheckpoint}, w.insert[:]...) {
 		if st != nil {
 			st.Close()
 		}
