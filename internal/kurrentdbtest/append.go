@@ -31,6 +31,16 @@ var empty = &shared.Empty{}
 // answers once. Size limits are checked while the events arrive.
 func (svc *streamsService) Append(call grpc.ClientStreamingServer[api.AppendReq, api.AppendResp]) error {
 	ctx := call.Context()
+	svc.log.mu.Lock()
+	hold := svc.log.hold
+	svc.log.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	first, err := call.Recv()
 	if err != nil {
 		return err

@@ -205,6 +205,23 @@ func (s *Server) ClearIdempotencyCache() {
 	s.log.cache.clear()
 }
 
+// HoldAppends makes every append wait, before it reads its request, until
+// release is called, as an overloaded server does: tests use it to see a
+// client deadline expire. An append whose caller gives up meanwhile writes
+// nothing.
+func (s *Server) HoldAppends() (release func()) {
+	hold := make(chan struct{})
+	s.log.mu.Lock()
+	s.log.hold = hold
+	s.log.mu.Unlock()
+	return sync.OnceFunc(func() {
+		s.log.mu.Lock()
+		s.log.hold = nil
+		s.log.mu.Unlock()
+		close(hold)
+	})
+}
+
 // featuresService answers ServerFeatures.GetSupportedMethods.
 type featuresService struct {
 	sf.UnimplementedServerFeaturesServer

@@ -77,6 +77,7 @@ type store struct {
 	streams map[string]*streamState
 	cache   idCache
 	changed chan struct{} // closed and replaced after every write
+	hold    chan struct{} // when set, appends wait until it is closed
 }
 
 func newStore(opts Options) *store {
