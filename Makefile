@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED = 1
 
-.PHONY: test demo bench lint vet
+.PHONY: test demo bench lint vet test-kurrentdb
 
 test:
 	CI=$${CI:-true} ./scripts/test.sh
@@ -12,6 +12,14 @@ demo:
 
 bench:
 	./scripts/bench.sh
+
+# The KurrentDB driver against a real server (`docker compose up -d
+# kurrentdb`): the conformance suite, then the benchmarks. `make test` runs
+# the driver against an in-process double instead (docs/kurrentdb.md).
+EVENTSTORE_KURRENTDB_URL ?= kurrentdb://127.0.0.1:2113?tls=false
+test-kurrentdb:
+	EVENTSTORE_KURRENTDB_URL='$(EVENTSTORE_KURRENTDB_URL)' $(GO) test -race -count=1 -run RealServer ./drivers/kurrentdb/
+	EVENTSTORE_KURRENTDB_URL='$(EVENTSTORE_KURRENTDB_URL)' $(GO) test -count=1 -run '^$$' -bench . -benchtime $${BENCHTIME:-1x} ./drivers/kurrentdb/
 
 vet:
 	$(GO) vet ./...

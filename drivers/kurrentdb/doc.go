@@ -1,0 +1,93 @@
+// Package kurrentdb is the KurrentDB (formerly EventStoreDB) driver of the
+// event store, built on github.com/kurrent-io/KurrentDB-Client-Go (the v1
+// gRPC Streams API). It needs a server that sends caught-up messages to
+// subscriptions: KurrentDB/EventStoreDB 24.2 or later.
+//
+//	store, err := eventstore.Open(ctx, "kurrentdb://127.0.0.1:2113?tls=false")
+//
+// or, reusing a client the application configured:
+//
+//	d, err := kurrentdb.New(client, kurrentdb.Options{Namespace: "orders"})
+//	store := eventstore.New(d, eventstore.Options{})
+//
+// # URLs
+//
+// Connection strings as the client reads them, with the schemes
+// "kurrentdb", "kurrent", "kdb" and "esdb", each also with "+discover"
+// (gossip discovery): a host without a port means 2113, "a:2113,b:2113"
+// lists gossip seeds, "user:pass@" gives credentials (sent only over TLS).
+// The client's parameters, case-insensitive: tls (default true),
+// tlsVerifyCert, tlsCAFile, userCertFile, userKeyFile, nodePreference,
+// maxDiscoverAttempts, discoveryInterval, gossipTimeout, keepAliveInterval,
+// keepAliveTimeout, defaultDeadline. The driver's own: namespace (see
+// [Options.Namespace]), maxAppendSize and maxAppendEventSize (the server's
+// limits, see [Options]). Any other parameter is rejected. Errors never
+// show the password.
+//
+// [Open] and the URL opener build the client themselves, with a no-op
+// logger (the client's default one prints), and never dial: the first call
+// connects. When the client gives up on an unreachable server (it closes
+// itself after a failed discovery and then reports
+// kurrentdb.ErrorCodeConnectionClosed), the driver builds a new one and
+// retries the call once. A client passed to [New] is neither rebuilt nor
+// closed; [NewFromConfig] takes a configuration instead.
+//
+// # As
+//
+// [eventstore.Store.As] accepts a **kurrentdb.Client and sets it to the
+// client in use.
+//
+// # Mapping
+//
+// Versions count from 1, KurrentDB revisions from 0: the event at version N
+// has revision N−1, and an append expecting Exact(n) expects revision n−1
+// (NoStream expects no_stream, StreamExists stream_exists, Any any). A
+// position is KurrentDB's (commit, prepare) pair of log offsets: increasing
+// in log order, with gaps. RecordedAt is the server's clock, truncated to
+// microseconds: KurrentDB does not take a time from the client.
+//
+// $all also holds what a portable reader does not see, and the driver
+// hides it from ReadAll and subscriptions: events of system streams and of
+// system types ("$…": settings, stream metadata, links, tombstones,
+// statistics), the driver's internal streams, and in a namespace every
+// other stream. Category filters become stream-name prefix filters that
+// the server evaluates on $all (no system projection is needed); since a
+// prefix also matches longer categories ("Order" and "Orders-1"), the
+// driver checks the category too. Event-type filters become event-type
+// prefixes, checked exactly. Forwards reads with a filter or in a
+// namespace run as a filtered subscription that ends when it catches up.
+//
+// Snapshots of stream S are in the stream [SnapshotStream](ns, S), and
+// the checkpoint of subscription N in [CheckpointStream](ns, N), each with
+// $maxCount 1. Their names start with a control character (U+001F), so no
+// stream ID can collide with them.
+//
+// # Idempotency
+//
+// Retries with the same event IDs are recognised by the server: durably
+// for NoStream and Exact(n), and for Any and StreamExists only while the
+// server's in-memory cache of recent event IDs holds them (it is bounded
+// and empty after a restart or leader change), so a late retry with Any
+// can write the events twice; see docs/kurrentdb.md. The server would also
+// write again a batch whose IDs are already in the stream when the append
+// expects the stream's current version; the event store's rules make that
+// a wrong expected version, so before an Exact(n) append the driver checks
+// the first ID against versions 1..n, from a cache of the IDs it has
+// written or read (a read of the stream otherwise).
+//
+// # Live subscriptions
+//
+// The driver implements [eventstore.Watcher] with a native subscription to
+// $all; see [Driver.Watch]. It resubscribes after the connection drops.
+//
+// # Limits
+//
+// The server limits an event (MaxAppendEventSize: 16 MiB by default since
+// 25.1, unlimited before) and an append (MaxAppendSize: 1 MiB in 24.10 and
+// 25.0, 256 MiB since 25.1), counting data, metadata and twice the UTF-16
+// length of the type; the driver checks both before sending, with the
+// values in [Options] (by default 16 MiB and 1 MiB, which any server
+// accepts). One event is also one gRPC message of at most 16,767,216
+// bytes. [Driver.Limits] reports an event limit 1 KiB below the smallest
+// of these, to leave room for the type.
+package kurrentdb

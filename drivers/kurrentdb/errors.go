@@ -1,0 +1,78 @@
+package kurrentdb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// This file is the only place that inspects the client's errors. It
+// compares types and codes, never message text, and reaches the client's
+// *kurrentdb.Error with errors.As: the client wraps it in most paths
+// ("failed to perform delete, details: %w"), so kurrentdb.FromError, which
+// does not unwrap, would report ErrorCodeUnknown.
+//
+// What the driver does with each code:
+//
+//   - ErrorCodeWrongExpectedVersion on an append: a
+//     *eventstore.WrongExpectedVersionError, with the actual version read
+//     after the rejection (the client does not expose the server's).
+//   - ErrorCodeResourceNotFound on a stream read: the stream has no events
+//     (never written, or deleted by another tool): an empty read.
+//   - ErrorCodeConnectionClosed that the driver did not cause: the client
+//     gave up on the server for good; the driver builds a new client and
+//     tries again (see call).
+//   - ErrorUnavailable, or a subscription dropped with Unavailable: the
+//     connection broke or the server restarted; reads, and appends the
+//     server recognises when retried, are tried again (see call).
+//   - ErrorCodeDeadlineExceeded: the client's own deadline (10 s for
+//     appends by default) expired; the error also matches
+//     context.DeadlineExceeded.
+//   - Anything else is returned wrapped, and a call whose context is done
+//     fails with an error matching the context's error.
+
+// hasCode reports whether err holds a *kurrentdb.Error with code.
+func hasCode(err error, code kdb.ErrorCode) bool {
+	var e *kdb.Error
+	return errors.As(err, &e) && e.Code() == code
+}
+
+// unavailable reports whether err says the server could not be reached:
+// ErrorUnavailable from a call, or the raw Unavailable status a dropped
+// subscription carries.
+func unavailable(err error) bool {
+	return hasCode(err, kdb.ErrorUnavailable) || status.Code(err) == codes.Unavailable
+}
+
+// wrapError returns a native error as the driver reports it, keeping it
+// reachable with errors.As.
+func wrapError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		// The client turns a cancelled call into ErrorCodeUnknown holding
+		// a gRPC status: say why, so errors.Is finds context.Canceled.
+		return fmt.Errorf("kurrentdb: %w: %w", ctxErr, err)
+	}
+	if hasCode(err, kdb.ErrorCodeDeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+		return fmt.Errorf("kurrentdb: %w: %w", context.DeadlineExceeded, err)
+	}
+	return fmt.Errorf("kurrentdb: %w", err)
+}
+
+// errDropped is returned for a subscription the server ended.
+var errDropped = errors.New("subscription dropped")
+
+// droppedError describes the error a subscription was dropped with: the
+// client hands over the raw gRPC status, not a *kurrentdb.Error.
+func droppedError(err error) error {
+	if err == nil {
+		return errDropped
+	}
+	return fmt.Errorf("%w: %w", errDropped, err)
+}
