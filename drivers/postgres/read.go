@@ -77,8 +77,11 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
 	query, args := d.readAllQuery(q)
 	page, horizon, blocked, err := d.readAllOnce(ctx, query, args, q.Limit)
-	if err != nil || !blocked || len(page) == q.Limit || d.readWait < 0 {
+	if err != nil || !blocked || len(page) == q.Limit {
 		return page, err
+	}
+	if d.readWait < 0 {
+		return page, nil
 	}
 	if err := d.waitFence(ctx, horizon); err != nil {
 		if ctx.Err() != nil {

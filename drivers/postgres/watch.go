@@ -35,6 +35,7 @@ func (d *Driver) Watch(ctx context.Context) (<-chan struct{}, error) {
 // Listener timings.
 const (
 	fenceRecheckMax  = 50 * time.Millisecond
+	ownCheckDelay    = 10 * time.Millisecond
 	reconnectBackoff = 100 * time.Millisecond
 	reconnectMax     = 5 * time.Second
 )
@@ -121,7 +122,7 @@ func (l *listener) close() {
 // run connects, listens and serves notifications until the driver closes,
 // reconnecting with back-off when the connection is lost.
 func (l *listener) run() {
-	first := true
+	first, reconnected := true, false
 	wait := reconnectBackoff
 	for {
 		conn, err := l.connect(l.ctx)
@@ -140,8 +141,11 @@ func (l *listener) run() {
 		if err == nil {
 			wait = reconnectBackoff
 			l.setPID(conn.PgConn().PID())
-			// Events may have been appended while nobody listened.
-			l.wake()
+			if reconnected {
+				// Events may have been appended while nobody listened.
+				l.wake()
+			}
+			reconnected = true
 			err = l.serve(l.ctx, conn)
 			l.setPID(0)
 			cctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -193,11 +197,15 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // serve waits for notifications. Each carries "tx_id/instance": the highest
-// transaction ID the sending driver announced, and which driver sent it
-// (its own are skipped: announce woke this process's watchers already). Once
-// the fence has passed the highest tx_id seen, the watchers are woken. While it has not, the fence is re-checked with
-// back-off, and every time it moves the watchers are woken, since earlier
-// transactions may have become readable.
+// transaction ID the sending driver announced, and which driver sent it.
+// Once the fence has passed the highest tx_id seen, the watchers are woken;
+// while it has not, the fence is re-checked with back-off, and every time it
+// moves the watchers are woken, since earlier transactions may have become
+// readable. This driver's own notifications are checked only after
+// ownCheckDelay: its watchers were woken when the append committed, and an
+// immediate check would compete with the read that wake-up started; the
+// later check catches appends that were held back longer than that read
+// waited.
 func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
 	var (
 		pending   int64 // highest notified tx_id not yet below the fence; 0: none
@@ -216,26 +224,24 @@ func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
 			return ctx.Err()
 		case err == nil:
 			txText, from, _ := strings.Cut(n.Payload, "/")
-			if from == l.d.instance {
-				// Our own notifier: this process's watchers were woken
-				// when the append committed.
-				break
-			}
-			if tx, perr := strconv.ParseInt(txText, 10, 64); perr == nil {
-				pending = max(pending, tx)
-			} else {
+			tx, perr := strconv.ParseInt(txText, 10, 64)
+			if perr != nil {
 				l.wake() // not ours to parse: wake anyway
+				continue
 			}
-			if pending != 0 {
-				wait = time.Millisecond
+			if from == l.d.instance {
+				if pending == 0 {
+					wait = ownCheckDelay
+				}
+				pending = max(pending, tx)
+				continue // checked when the wait runs out
 			}
+			pending = max(pending, tx)
+			wait = time.Millisecond
 		case pending != 0 && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
 			wait = min(wait*2, fenceRecheckMax)
 		default:
 			return err
-		}
-		if pending == 0 {
-			continue
 		}
 		var fence int64
 		if err := conn.QueryRow(ctx, l.d.sql.fence).Scan(&fence); err != nil {
