@@ -44,7 +44,8 @@ type Options struct {
 	// (--max-append-size and --max-append-event-size), in bytes, counted as
 	// the server counts them: data, metadata and twice the UTF-16 length of
 	// the event type. Appends over them are rejected before anything is
-	// sent. Zero means DefaultMaxAppendSize and DefaultMaxAppendEventSize.
+	// sent. Zero means DefaultMaxAppendSize and DefaultMaxAppendEventSize;
+	// other values must be above 1 KiB.
 	MaxAppendSize      int
 	MaxAppendEventSize int
 	// Logger receives what an operator acts on: the client rebuilt after
@@ -59,8 +60,10 @@ func (o *Options) validate() error {
 			return err
 		}
 	}
-	if o.MaxAppendSize < 0 || o.MaxAppendEventSize < 0 {
-		return fmt.Errorf("kurrentdb: %w: negative size limit", eventstore.ErrInvalidArgument)
+	for _, n := range []int{o.MaxAppendSize, o.MaxAppendEventSize} {
+		if n != 0 && n <= eventOverhead {
+			return fmt.Errorf("kurrentdb: %w: size limit %d: want more than %d bytes", eventstore.ErrInvalidArgument, n, eventOverhead)
+		}
 	}
 	if o.MaxAppendSize == 0 {
 		o.MaxAppendSize = DefaultMaxAppendSize

@@ -47,6 +47,22 @@ func TestNewLeavesTheClientOpen(t *testing.T) {
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
 }
 
+func TestNewFromConfig(t *testing.T) {
+	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+	cfg, err := kdb.ParseConnectionString(srv.URL())
+	require.NoError(t, err)
+	d, err := kurrentdb.NewFromConfig(cfg, kurrentdb.Options{MaxAppendSize: 256 << 20})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	defer s.Close()
+	_, err = s.Append(t.Context(), "Order-1", eventstore.NoStream, newEvents(1)...)
+	require.NoError(t, err)
+	assert.Equal(t, 256<<20, s.Limits().MaxAppendSize)
+
+	_, err = kurrentdb.NewFromConfig(nil, kurrentdb.Options{})
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
+}
+
 // Stores in different namespaces of one server see only their own
 // streams, snapshots and checkpoints; a store without a namespace sees
 // every user stream.

@@ -76,6 +76,7 @@ func TestParseConnStringRejects(t *testing.T) {
 		"kurrentdb://h?namespace=a/b",
 		"kurrentdb://h?namespace=$sys",
 		"kurrentdb://h?maxAppendSize=0",
+		"kurrentdb://h?maxAppendSize=1024",
 		"kurrentdb://h?maxAppendEventSize=-5",
 		"kurrentdb://h?maxAppendSize=1MiB",
 		"kurrentdb://h?defaultDeadline=soon",
@@ -97,6 +98,8 @@ func TestParseConnStringRejects(t *testing.T) {
 	}
 	_, err := Open(t.Context(), "kurrentdb://h?namespace=a", Options{Namespace: "b"})
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "namespace in the URL and the options")
+	_, err = Open(t.Context(), "kurrentdb://h", Options{MaxAppendEventSize: -1})
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "a negative limit")
 }
 
 func TestParseConnStringHidesPasswords(t *testing.T) {
