@@ -26,4 +26,4 @@ vet:
 
 lint: vet
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
-	@if command -v staticcheck >/dev/null; then staticcheck ./...; else echo "staticcheck not installed: skipped"; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.6.1 ./...
