@@ -1,0 +1,61 @@
+package migrate_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/eventkit/eventstore/drivers/sqlite"
+	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+)
+
+// openSQLite opens (or reopens) a SQLite store at path. The caller closes it;
+// a cleanup closes it too (a second Close is a no-op).
+func openSQLite(t testing.TB, path string) *eventstore.Store {
+	t.Helper()
+	d, err := sqlite.Open(t.Context(), path, sqlite.Options{})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newSQLite returns an empty SQLite store in t's temporary directory.
+func newSQLite(t testing.TB) *eventstore.Store {
+	t.Helper()
+	return openSQLite(t, filepath.Join(t.TempDir(), "events.db"))
+}
+
+// newPostgres returns an empty PostgreSQL store in a fresh schema of the test
+// server (internal/testenv: skipped without one, failed under CI=true); the
+// schema is dropped when t ends.
+func newPostgres(t testing.TB) *eventstore.Store {
+	t.Helper()
+	url := testenv.MustHavePostgres(t)
+	pool, err := pgxpool.New(t.Context(), url)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "test_migrate_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	d, err := postgres.New(t.Context(), pool, postgres.Options{Schema: schema})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s
+}

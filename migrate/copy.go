@@ -1,0 +1,315 @@
+package migrate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/eventkit/eventstore"
+)
+
+// DefaultBatchSize is the most events Copy writes in one append when
+// [Options.BatchSize] is zero.
+const DefaultBatchSize = 500
+
+// Options configures [Copy]. The zero value copies every event from the start
+// of the source's log, in appends of up to [DefaultBatchSize] events, without
+// snapshots.
+type Options struct {
+	// BatchSize caps the events of one append. Zero means
+	// [DefaultBatchSize]; the destination's [eventstore.Limits] also apply.
+	BatchSize int
+	// After starts reading the source's log after this position. Zero: from
+	// the start, which is always safe (events already copied are compared and
+	// skipped). A later start is only a speed-up for a caller who knows every
+	// event up to After is already in the destination; otherwise Copy fails
+	// with a *[GapError].
+	After eventstore.Position
+	// Snapshots copies the latest snapshot of each stream Copy read, after
+	// the events.
+	Snapshots bool
+	// Progress, when set, is called after every append and at the end with
+	// the totals so far. It runs on Copy's goroutine: it must return quickly.
+	Progress func(Stats)
+}
+
+// Stats counts what [Copy] did.
+type Stats struct {
+	Read      int // source events read
+	Copied    int // events appended to the destination
+	Skipped   int // events the destination already held, compared equal
+	Appends   int // appends made
+	Streams   int // distinct streams read
+	Snapshots int // snapshots copied
+	// Last is the source position of the last event read and handled (copied
+	// or skipped); zero when none was.
+	Last eventstore.Position
+}
+
+// ErrConflict reports that the destination holds an event that differs from
+// the source's at the same stream and version. Errors that match it are
+// *[ConflictError] values.
+var ErrConflict = errors.New("destination holds a different event")
+
+// ConflictError says where the destination differs from the source. Copy
+// stops at the first one; it has overwritten nothing.
+type ConflictError struct {
+	Stream  string
+	Version uint64
+	What    string // which field differs: "event id", "type", "content type", "data", "metadata"
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("stream %q version %d: destination holds a different event (%s differs)", e.Stream, e.Version, e.What)
+}
+
+// Is reports whether target is [ErrConflict].
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// GapError reports a source event whose stream's earlier events are not in
+// the destination, as happens when [Options.After] skips events that were
+// never copied.
+type GapError struct {
+	Stream      string
+	Version     uint64 // the source event's version
+	DstVersion  uint64 // the destination stream's version
+	SourceStart eventstore.Position
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("stream %q: source event at version %d but the destination is at version %d (events %d to %d are missing; copy from an earlier position than %s)",
+		e.Stream, e.Version, e.DstVersion, e.DstVersion+1, e.Version-1, e.SourceStart)
+}
+
+// Copy appends to dst every event of src's global log (after opts.After) that
+// dst does not have yet, in the source's order; see the package documentation
+// for what it keeps and how it resumes. It returns what it did, also on
+// failure.
+//
+// Errors: a *[ConflictError] (matching [ErrConflict]) when dst holds a
+// different event at a version; a *[GapError] when dst misses earlier events
+// of a stream; a wrapped [eventstore.ErrWrongExpectedVersion] when something
+// else writes to a stream of dst during the copy; the context's error when
+// ctx is done; any read or append error of either store. Appends are atomic,
+// so a failure leaves dst at a batch boundary and a rerun continues from it.
+func Copy(ctx context.Context, dst, src *eventstore.Store, opts Options) (Stats, error) {
+	c := copier{
+		ctx:      ctx,
+		dst:      dst,
+		opts:     opts,
+		limits:   dst.Limits(),
+		versions: map[string]uint64{},
+	}
+	if c.opts.BatchSize <= 0 {
+		c.opts.BatchSize = DefaultBatchSize
+	}
+	if c.limits.MaxAppendEvents > 0 {
+		c.opts.BatchSize = min(c.opts.BatchSize, c.limits.MaxAppendEvents)
+	}
+	err := c.run(src)
+	if err == nil && opts.Snapshots {
+		err = c.snapshots(src)
+	}
+	if opts.Progress != nil {
+		opts.Progress(c.stats)
+	}
+	if err != nil {
+		return c.stats, fmt.Errorf("migrate: copy: %w", err)
+	}
+	return c.stats, nil
+}
+
+// copier is the state of one Copy call; it is used by one goroutine.
+type copier struct {
+	ctx    context.Context
+	dst    *eventstore.Store
+	opts   Options
+	limits eventstore.Limits
+	stats  Stats
+
+	// versions caches the destination's version of each stream read so far
+	// (nothing else writes to them during a copy); streams keeps read order.
+	versions map[string]uint64
+	streams  []string
+
+	// pending are consecutive events of one stream, all new to dst.
+	pending     []eventstore.RecordedEvent
+	pendingSize int
+	// present are consecutive events of one stream that dst already has,
+	// to be compared in one read.
+	present []eventstore.RecordedEvent
+}
+
+func (c *copier) run(src *eventstore.Store) error {
+	for ev, err := range src.ReadAll(c.ctx, eventstore.ReadAllOptions{After: c.opts.After}) {
+		if err != nil {
+			return err
+		}
+		c.stats.Read++
+		if err := c.add(ev); err != nil {
+			return err
+		}
+	}
+	if err := c.flushPresent(); err != nil {
+		return err
+	}
+	return c.flush()
+}
+
+// add queues ev either to be compared with dst's copy or to be appended.
+func (c *copier) add(ev eventstore.RecordedEvent) error {
+	have, ok := c.versions[ev.StreamID]
+	if !ok {
+		// Before asking dst, settle what is queued: it may be this stream's.
+		if err := c.flushPresent(); err != nil {
+			return err
+		}
+		if err := c.flush(); err != nil {
+			return err
+		}
+		v, err := c.dst.StreamVersion(c.ctx, ev.StreamID)
+		if err != nil {
+			return err
+		}
+		have = v
+		c.versions[ev.StreamID] = v
+		c.streams = append(c.streams, ev.StreamID)
+		c.stats.Streams++
+	}
+	switch {
+	case ev.Version <= have:
+		if err := c.flush(); err != nil {
+			return err
+		}
+		if len(c.present) > 0 && !follows(c.present[len(c.present)-1], ev) || len(c.present) >= pageLimit {
+			if err := c.flushPresent(); err != nil {
+				return err
+			}
+		}
+		c.present = append(c.present, ev)
+		return nil
+	case ev.Version == have+1:
+		if err := c.flushPresent(); err != nil {
+			return err
+		}
+		size := len(ev.Data) + len(ev.Metadata)
+		if len(c.pending) > 0 && (!follows(c.pending[len(c.pending)-1], ev) ||
+			len(c.pending) >= c.opts.BatchSize ||
+			c.limits.MaxAppendSize > 0 && c.pendingSize+size > c.limits.MaxAppendSize) {
+			if err := c.flush(); err != nil {
+				return err
+			}
+		}
+		c.pending = append(c.pending, ev)
+		c.pendingSize += size
+		// Count it now so the next event of the stream is seen as next.
+		c.versions[ev.StreamID] = ev.Version
+		return nil
+	default:
+		return &GapError{Stream: ev.StreamID, Version: ev.Version, DstVersion: have, SourceStart: c.opts.After}
+	}
+}
+
+// pageLimit caps how many already-present events are compared per read.
+const pageLimit = 512
+
+func follows(prev, ev eventstore.RecordedEvent) bool {
+	return prev.StreamID == ev.StreamID && prev.Version+1 == ev.Version
+}
+
+// flush appends the pending events with the exact version the first needs.
+func (c *copier) flush() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	first := c.pending[0]
+	events := make([]eventstore.Event, len(c.pending))
+	for i, ev := range c.pending {
+		events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata}
+	}
+	if _, err := c.dst.Append(c.ctx, first.StreamID, eventstore.Exact(first.Version-1), events...); err != nil {
+		// The cache no longer says what dst holds; a rerun asks again.
+		delete(c.versions, first.StreamID)
+		return err
+	}
+	last := c.pending[len(c.pending)-1]
+	c.stats.Copied += len(c.pending)
+	c.stats.Appends++
+	c.stats.Last = last.Position
+	c.pending = c.pending[:0]
+	c.pendingSize = 0
+	if c.opts.Progress != nil {
+		c.opts.Progress(c.stats)
+	}
+	return nil
+}
+
+// flushPresent reads dst's copy of the queued present events and compares.
+func (c *copier) flushPresent() error {
+	if len(c.present) == 0 {
+		return nil
+	}
+	first := c.present[0]
+	i := 0
+	for got, err := range c.dst.ReadStream(c.ctx, first.StreamID, eventstore.ReadStreamOptions{From: first.Version, Limit: len(c.present)}) {
+		if err != nil {
+			return err
+		}
+		want := c.present[i]
+		if what := diffEvent(want, got); what != "" {
+			return &ConflictError{Stream: want.StreamID, Version: want.Version, What: what}
+		}
+		i++
+	}
+	if i != len(c.present) {
+		// Streams only grow, so dst cannot have lost the events it counted.
+		return fmt.Errorf("stream %q: destination returned %d of its events %d to %d", first.StreamID, i, first.Version, first.Version+uint64(len(c.present))-1)
+	}
+	c.stats.Skipped += len(c.present)
+	c.stats.Last = c.present[len(c.present)-1].Position
+	c.present = c.present[:0]
+	return nil
+}
+
+// snapshots copies the latest snapshot of every stream read, where dst has
+// the version it claims (a source stream may have grown since it was read).
+func (c *copier) snapshots(src *eventstore.Store) error {
+	for _, stream := range c.streams {
+		snap, ok, err := src.LoadSnapshot(c.ctx, stream)
+		if err != nil {
+			return err
+		}
+		if !ok || snap.Version > c.versions[stream] {
+			continue
+		}
+		if have, ok, err := c.dst.LoadSnapshot(c.ctx, stream); err != nil {
+			return err
+		} else if ok && have.Version >= snap.Version {
+			continue
+		}
+		if err := c.dst.SaveSnapshot(c.ctx, stream, snap); err != nil {
+			return err
+		}
+		c.stats.Snapshots++
+	}
+	return nil
+}
+
+// diffEvent names the first field in which a and b differ as events (stream
+// and version aside), or returns "".
+func diffEvent(a, b eventstore.RecordedEvent) string {
+	switch {
+	case a.ID != b.ID:
+		return "event id"
+	case a.Type != b.Type:
+		return "type"
+	case a.ContentType != b.ContentType:
+		return "content type"
+	case !bytes.Equal(a.Data, b.Data):
+		return "data"
+	case !bytes.Equal(a.Metadata, b.Metadata):
+		return "metadata"
+	}
+	return ""
+}

@@ -1,0 +1,31 @@
+// Package migrate copies the events of one [eventstore.Store] into another,
+// whatever their drivers, and verifies that two stores hold the same events.
+//
+// # Copy
+//
+// [Copy] reads the source's global log in order and appends each run of
+// consecutive events of one stream to the destination in one append, with the
+// exact expected version the first of them needs. It keeps stream IDs,
+// versions, event IDs, event types, content types, data and metadata byte for
+// byte, and the relative global order. Positions are the destination's own.
+// Recorded times are the destination's append times: the portable Append
+// cannot set them (docs/migration.md proposes a driver capability that can).
+//
+// # Resuming
+//
+// Copy keeps no separate checkpoint: the destination's streams are the
+// checkpoint. An event at version v of stream S is copied only when the
+// destination's version of S is v-1; when the destination already has version
+// v, its event there is compared with the source's and skipped if equal. So a
+// copy that was cancelled or killed at any point is resumed by running it
+// again: nothing is lost and nothing is written twice, because every append
+// carries an exact expected version. A destination that holds a different
+// event at some version stops the copy with a *[ConflictError] naming the
+// stream and version; nothing is overwritten.
+//
+// # Verify
+//
+// [Verify] reads both stores' global logs, compares each stream's version and a
+// SHA-256 digest of its events, then the relative order of the logs, and
+// reports the first difference precisely (stream, version, field).
+package migrate

@@ -1,0 +1,341 @@
+package migrate_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/drivers/memory"
+	"github.com/eventkit/eventstore/migrate"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestCopyAcrossBackends copies a generated data set memory → SQLite →
+// PostgreSQL → memory, with snapshots, and verifies each hop. A second copy
+// over the same pair writes nothing.
+func TestCopyAcrossBackends(t *testing.T) {
+	events, streams := datasetSize()
+	src, ds := newSource(t, 1, events, streams)
+	hops := []struct {
+		name string
+		open func(testing.TB) *eventstore.Store
+	}{
+		{"sqlite", newSQLite},
+		{"postgres", newPostgres},
+		{"memory", newMemory},
+	}
+	prev := src
+	for _, hop := range hops {
+		dst := hop.open(t)
+		ok := t.Run(hop.name, func(t *testing.T) {
+			ctx := t.Context()
+			st, err := migrate.Copy(ctx, dst, prev, migrate.Options{Snapshots: true})
+			require.NoError(t, err)
+			assert.Equal(t, events, st.Read)
+			assert.Equal(t, events, st.Copied)
+			assert.Equal(t, 0, st.Skipped)
+			assert.Equal(t, streams, st.Streams)
+			assert.Equal(t, len(ds.snapshots), st.Snapshots)
+			requireEqualStores(t, src, dst)
+			for id, want := range ds.snapshots {
+				got, ok, err := dst.LoadSnapshot(ctx, id)
+				require.NoError(t, err)
+				require.True(t, ok, "snapshot of %q", id)
+				require.Equal(t, want.Version, got.Version, "snapshot of %q", id)
+				require.Equal(t, string(want.Data), string(got.Data), "snapshot of %q", id)
+			}
+
+			again, err := migrate.Copy(ctx, dst, prev, migrate.Options{Snapshots: true})
+			require.NoError(t, err)
+			assert.Equal(t, 0, again.Copied)
+			assert.Equal(t, events, again.Skipped)
+			assert.Equal(t, 0, again.Snapshots)
+			requireEqualStores(t, src, dst)
+		})
+		if !ok {
+			return
+		}
+		prev = dst
+	}
+}
+
+// TestCopyResumesAfterCancel cancels copies into a SQLite file at random
+// points (between appends and, by a timer, inside them), reopening the
+// destination each time as a restarted process would, and proves the reruns
+// end with an identical copy holding each event once.
+func TestCopyResumesAfterCancel(t *testing.T) {
+	events, streams := datasetSize()
+	src, _ := newSource(t, 2, events, streams)
+	path := filepath.Join(t.TempDir(), "events.db")
+	rng := rand.New(rand.NewPCG(7, 11))
+	var copied, attempts, cancelled int
+	for {
+		attempts++
+		require.Less(t, attempts, 10_000, "copy never finished")
+		dst := openSQLite(t, path)
+		ctx, cancel := context.WithCancel(t.Context())
+		opts := migrate.Options{BatchSize: 1 + rng.IntN(8)}
+		n := rng.IntN(400)
+		var timer *time.Timer
+		if attempts%2 == 0 {
+			// Cancel between appends, after a random number of them.
+			opts.Progress = func(st migrate.Stats) {
+				if st.Appends >= n {
+					cancel()
+				}
+			}
+		} else {
+			// Cancel wherever the copy is, often inside an append, a
+			// random delay after its first append.
+			delay := time.Duration(rng.IntN(50_000)) * time.Microsecond
+			opts.Progress = func(st migrate.Stats) {
+				if st.Appends == 1 && timer == nil {
+					timer = time.AfterFunc(delay, cancel)
+				}
+			}
+		}
+		st, err := migrate.Copy(ctx, dst, src, opts)
+		if timer != nil {
+			timer.Stop()
+		}
+		cancel()
+		copied += st.Copied
+		require.NoError(t, dst.Close())
+		if err == nil {
+			break
+		}
+		require.ErrorIs(t, err, context.Canceled)
+		cancelled++
+	}
+	t.Logf("%d attempts, %d cancelled, %d events counted as copied", attempts, cancelled, copied)
+	require.Positive(t, cancelled)
+	// An append cancelled after it committed is not counted, never more.
+	require.LessOrEqual(t, copied, events)
+
+	dst := openSQLite(t, path)
+	requireEqualStores(t, src, dst)
+	seen := map[uuid.UUID]bool{}
+	n := 0
+	for ev, err := range dst.ReadAll(t.Context(), eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		require.False(t, seen[ev.ID], "event %s twice", ev.ID)
+		seen[ev.ID] = true
+		n++
+	}
+	require.Equal(t, events, n)
+}
+
+// TestCopyConflict puts a different event in the destination at a version
+// the source has: Copy stops naming the stream and version and overwrites
+// nothing.
+func TestCopyConflict(t *testing.T) {
+	base := eventstore.Event{ID: uuid.New(), Type: "Second", Data: []byte(`{"a":1}`), Metadata: []byte(`{"m":1}`)}
+	tests := []struct {
+		name   string
+		change func(*eventstore.Event)
+		what   string
+	}{
+		{"event id", func(e *eventstore.Event) { e.ID = uuid.New() }, "event id"},
+		{"type", func(e *eventstore.Event) { e.Type = "Other" }, "type"},
+		{"content type", func(e *eventstore.Event) { e.ContentType = eventstore.Binary }, "content type"},
+		{"data", func(e *eventstore.Event) { e.Data = []byte(`{"a": 1}`) }, "data"},
+		{"metadata", func(e *eventstore.Event) { e.Metadata = nil }, "metadata"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			src, dst := newMemory(t), newMemory(t)
+			first := eventstore.NewEvent("First", []byte(`{}`))
+			third := eventstore.NewEvent("Third", []byte(`{}`))
+			_, err := src.Append(ctx, "Other-1", eventstore.NoStream, eventstore.NewEvent("X", nil))
+			require.NoError(t, err)
+			_, err = src.Append(ctx, "Order-1", eventstore.NoStream, first, base, third)
+			require.NoError(t, err)
+			theirs := base
+			tc.change(&theirs)
+			_, err = dst.Append(ctx, "Order-1", eventstore.NoStream, first, theirs)
+			require.NoError(t, err)
+			before := readStream(t, dst, "Order-1")
+
+			_, err = migrate.Copy(ctx, dst, src, migrate.Options{})
+			require.ErrorIs(t, err, migrate.ErrConflict)
+			var ce *migrate.ConflictError
+			require.ErrorAs(t, err, &ce)
+			assert.Equal(t, "Order-1", ce.Stream)
+			assert.Equal(t, uint64(2), ce.Version)
+			assert.Equal(t, tc.what, ce.What)
+			assert.Contains(t, err.Error(), `"Order-1" version 2`)
+			assert.Equal(t, before, readStream(t, dst, "Order-1"), "destination stream changed")
+		})
+	}
+}
+
+func readStream(t testing.TB, s *eventstore.Store, stream string) []eventstore.RecordedEvent {
+	t.Helper()
+	var evs []eventstore.RecordedEvent
+	for ev, err := range s.ReadStream(t.Context(), stream, eventstore.ReadStreamOptions{}) {
+		require.NoError(t, err)
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// TestCopyGap starts after events the destination never got: Copy refuses
+// rather than append at the wrong versions.
+func TestCopyGap(t *testing.T) {
+	ctx := t.Context()
+	src, dst := newMemory(t), newMemory(t)
+	res, err := src.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("A", nil))
+	require.NoError(t, err)
+	_, err = src.Append(ctx, "Order-1", eventstore.Exact(1), eventstore.NewEvent("B", nil))
+	require.NoError(t, err)
+
+	_, err = migrate.Copy(ctx, dst, src, migrate.Options{After: res.Position})
+	var ge *migrate.GapError
+	require.ErrorAs(t, err, &ge)
+	assert.Equal(t, "Order-1", ge.Stream)
+	assert.Equal(t, uint64(2), ge.Version)
+	assert.Equal(t, uint64(0), ge.DstVersion)
+	v, err := dst.StreamVersion(ctx, "Order-1")
+	require.NoError(t, err)
+	assert.Zero(t, v)
+
+	// From the start it works, and After then only skips what is there.
+	_, err = migrate.Copy(ctx, dst, src, migrate.Options{})
+	require.NoError(t, err)
+	st, err := migrate.Copy(ctx, dst, src, migrate.Options{After: res.Position})
+	require.NoError(t, err)
+	assert.Equal(t, 1, st.Skipped)
+}
+
+// limited is the memory driver reporting limits on appends.
+type limited struct{ *memory.Driver }
+
+func (limited) Limits() eventstore.Limits {
+	return eventstore.Limits{MaxEventSize: 1000, MaxAppendEvents: 7, MaxAppendSize: 2500}
+}
+
+// TestCopyBatches checks that consecutive events of a stream go in one
+// append up to the batch size and the destination's limits.
+func TestCopyBatches(t *testing.T) {
+	tests := []struct {
+		name    string
+		dst     func() eventstore.Driver
+		batch   int
+		size    int // bytes of data per event
+		appends int
+	}{
+		{"default batch", func() eventstore.Driver { return memory.New() }, 0, 10, 2},
+		{"batch size", func() eventstore.Driver { return memory.New() }, 10, 10, 12},
+		{"max append events", func() eventstore.Driver { return limited{memory.New()} }, 0, 10, 16},
+		{"max append size", func() eventstore.Driver { return limited{memory.New()} }, 0, 900, 52},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			src := newMemory(t)
+			dst := eventstore.New(tc.dst(), eventstore.Options{})
+			t.Cleanup(func() { dst.Close() })
+			// 101 events of one stream, then one of another.
+			var evs []eventstore.Event
+			for range 101 {
+				evs = append(evs, eventstore.Event{ID: uuid.New(), Type: "T", ContentType: eventstore.Binary, Data: make([]byte, tc.size)})
+			}
+			_, err := src.Append(ctx, "Big-1", eventstore.NoStream, evs...)
+			require.NoError(t, err)
+			_, err = src.Append(ctx, "Small-1", eventstore.NoStream, evs[0])
+			require.NoError(t, err)
+
+			st, err := migrate.Copy(ctx, dst, src, migrate.Options{BatchSize: tc.batch})
+			require.NoError(t, err)
+			assert.Equal(t, 102, st.Copied)
+			assert.Equal(t, tc.appends, st.Appends)
+			requireEqualStores(t, src, dst)
+		})
+	}
+}
+
+// TestVerifyFindsFirstDifference builds stores that differ in one way each
+// and checks Verify names the stream, version and field.
+func TestVerifyFindsFirstDifference(t *testing.T) {
+	a1 := eventstore.NewEvent("A", []byte(`{"x":1}`))
+	a2 := eventstore.NewEvent("B", []byte(`{"x":2}`))
+	b1 := eventstore.NewEvent("C", nil)
+	changed := a2
+	changed.Data = []byte(`{"x":3}`)
+	type app struct {
+		stream string
+		events []eventstore.Event
+	}
+	tests := []struct {
+		name string
+		b    []app
+		want migrate.Difference
+	}{
+		{"equal", []app{{"S-a", []eventstore.Event{a1, a2}}, {"S-b", []eventstore.Event{b1}}}, migrate.Difference{}},
+		{"missing stream", []app{{"S-a", []eventstore.Event{a1, a2}}}, migrate.Difference{Stream: "S-b", What: "missing in b"}},
+		{"extra stream", []app{{"S-a", []eventstore.Event{a1, a2}}, {"S-b", []eventstore.Event{b1}}, {"S-c", []eventstore.Event{b1}}}, migrate.Difference{Stream: "S-c", What: "missing in a"}},
+		{"missing event", []app{{"S-a", []eventstore.Event{a1}}, {"S-b", []eventstore.Event{b1}}}, migrate.Difference{Stream: "S-a", Version: 2, What: "missing in b"}},
+		{"extra event", []app{{"S-a", []eventstore.Event{a1, a2}}, {"S-b", []eventstore.Event{b1, a1}}}, migrate.Difference{Stream: "S-b", Version: 2, What: "missing in a"}},
+		{"data", []app{{"S-a", []eventstore.Event{a1, changed}}, {"S-b", []eventstore.Event{b1}}}, migrate.Difference{Stream: "S-a", Version: 2, What: "data"}},
+		{"order", []app{{"S-b", []eventstore.Event{b1}}, {"S-a", []eventstore.Event{a1, a2}}}, migrate.Difference{Stream: "S-a", Version: 1, What: "order", Other: `"S-b"@1`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := t.Context()
+			a, b := newMemory(t), newMemory(t)
+			_, err := a.Append(ctx, "S-a", eventstore.NoStream, a1, a2)
+			require.NoError(t, err)
+			_, err = a.Append(ctx, "S-b", eventstore.NoStream, b1)
+			require.NoError(t, err)
+			for _, ap := range tc.b {
+				_, err := b.Append(ctx, ap.stream, eventstore.NoStream, ap.events...)
+				require.NoError(t, err)
+			}
+			r, err := migrate.Verify(ctx, a, b)
+			require.NoError(t, err)
+			if tc.want == (migrate.Difference{}) {
+				require.True(t, r.Equal, "%s", r)
+				assert.Equal(t, r.DigestA, r.DigestB)
+				assert.Equal(t, 2, r.Streams)
+				assert.Equal(t, 3, r.Events)
+				return
+			}
+			require.False(t, r.Equal)
+			require.NotNil(t, r.Difference)
+			assert.Equal(t, tc.want, *r.Difference, "%s", r)
+		})
+	}
+}
+
+// TestCopyStopsOnForeignWrite checks that a destination stream written by
+// someone else after Copy looked at it fails the append rather than
+// interleaving: every append carries an exact expected version.
+func TestCopyStopsOnForeignWrite(t *testing.T) {
+	ctx := t.Context()
+	src, dst := newMemory(t), newMemory(t)
+	_, err := src.Append(ctx, "S-1", eventstore.NoStream, eventstore.NewEvent("A", nil))
+	require.NoError(t, err)
+	_, err = src.Append(ctx, "S-2", eventstore.NoStream, eventstore.NewEvent("A", nil))
+	require.NoError(t, err)
+	_, err = src.Append(ctx, "S-1", eventstore.Exact(1), eventstore.NewEvent("B", nil))
+	require.NoError(t, err)
+	var once bool
+	_, err = migrate.Copy(ctx, dst, src, migrate.Options{Progress: func(st migrate.Stats) {
+		if st.Appends == 1 && !once {
+			once = true
+			_, err := dst.Append(ctx, "S-1", eventstore.Exact(1), eventstore.NewEvent("Foreign", nil))
+			require.NoError(t, err)
+		}
+	}})
+	require.ErrorIs(t, err, eventstore.ErrWrongExpectedVersion)
+	// A rerun sees the foreign event as a conflict.
+	_, err = migrate.Copy(ctx, dst, src, migrate.Options{})
+	require.ErrorIs(t, err, migrate.ErrConflict)
+	assert.Equal(t, "Foreign", readStream(t, dst, "S-1")[1].Type)
+}
