@@ -80,7 +80,8 @@ func TestCopyResumesAfterCancel(t *testing.T) {
 		dst := openSQLite(t, path)
 		ctx, cancel := context.WithCancel(t.Context())
 		opts := migrate.Options{BatchSize: 1 + rng.IntN(8)}
-		n := rng.IntN(400)
+		// About ten of each kind of cancel over the data set's appends.
+		n := 1 + rng.IntN(events/15)
 		var timer *time.Timer
 		if attempts%2 == 0 {
 			// Cancel between appends, after a random number of them.
@@ -92,7 +93,7 @@ func TestCopyResumesAfterCancel(t *testing.T) {
 		} else {
 			// Cancel wherever the copy is, often inside an append, a
 			// random delay after its first append.
-			delay := time.Duration(rng.IntN(50_000)) * time.Microsecond
+			delay := time.Duration(rng.IntN(300_000)) * time.Microsecond
 			opts.Progress = func(st migrate.Stats) {
 				if st.Appends == 1 && timer == nil {
 					timer = time.AfterFunc(delay, cancel)
