@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/drivers/kurrentdb"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/eventkit/eventstore/drivers/sqlite"
+	"github.com/eventkit/eventstore/internal/kurrentdbtest"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -54,6 +56,18 @@ func newPostgres(t testing.TB) *eventstore.Store {
 		}
 	})
 	d, err := postgres.New(t.Context(), pool, postgres.Options{Schema: schema})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newKurrentDB returns an empty KurrentDB store on an in-process double of
+// the server (internal/kurrentdbtest), as the driver's own tests use.
+func newKurrentDB(t testing.TB) *eventstore.Store {
+	t.Helper()
+	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+	d, err := kurrentdb.Open(t.Context(), srv.URL(), kurrentdb.Options{})
 	require.NoError(t, err)
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })

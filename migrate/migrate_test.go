@@ -16,7 +16,7 @@ import (
 )
 
 // TestCopyAcrossBackends copies a generated data set memory → SQLite →
-// PostgreSQL → memory, with snapshots, and verifies each hop. A second copy
+// PostgreSQL → KurrentDB (the in-process double) → memory, with snapshots, and verifies each hop. A second copy
 // over the same pair writes nothing.
 func TestCopyAcrossBackends(t *testing.T) {
 	events, streams := datasetSize()
@@ -27,6 +27,7 @@ func TestCopyAcrossBackends(t *testing.T) {
 	}{
 		{"sqlite", newSQLite},
 		{"postgres", newPostgres},
+		{"kurrentdb-double", newKurrentDB},
 		{"memory", newMemory},
 	}
 	prev := src
