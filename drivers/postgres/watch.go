@@ -323,25 +323,44 @@ func (n *notifier) run(ctx context.Context) {
 			case <-t.C:
 			}
 		}
-		n.mu.Lock()
-		tx := n.pending
-		n.pending = 0
-		n.mu.Unlock()
-		if tx == 0 {
-			continue
+		// A notification already taken from the queue is sent even if the
+		// driver is closing meanwhile: close waits for it, bounded.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyOnClose)
+		if n.send(sctx) {
+			last = time.Now()
 		}
-		last = time.Now()
-		// A failed notification only delays other processes' subscribers
-		// until their next poll.
-		payload := strconv.FormatInt(tx, 10) + "/" + n.d.instance
-		if _, err := n.d.pool.Exec(ctx, n.d.sql.notify, n.d.sql.channel, payload); err != nil && ctx.Err() == nil {
-			n.d.logger.Debug("postgres: wake-up notification failed", "driver", "postgres", "error", err)
-		}
+		cancel()
 	}
 }
 
-// close stops the notifier; a notification still queued is dropped.
+// send sends the queued notification, if any, and reports whether there was
+// one. A failed notification only delays other processes' subscribers until
+// their next poll.
+func (n *notifier) send(ctx context.Context) bool {
+	n.mu.Lock()
+	tx := n.pending
+	n.pending = 0
+	n.mu.Unlock()
+	if tx == 0 {
+		return false
+	}
+	payload := strconv.FormatInt(tx, 10) + "/" + n.d.instance
+	if _, err := n.d.pool.Exec(ctx, n.d.sql.notify, n.d.sql.channel, payload); err != nil && ctx.Err() == nil {
+		n.d.logger.Debug("postgres: wake-up notification failed", "driver", "postgres", "error", err)
+	}
+	return true
+}
+
+// notifyOnClose bounds the last notification a closing driver sends.
+const notifyOnClose = time.Second
+
+// close stops the notifier, then sends a notification still queued under a
+// short deadline: a short-lived process (a CLI, a job) that appends and
+// closes at once must still wake other processes' subscribers.
 func (n *notifier) close() {
 	n.cancel()
 	n.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), notifyOnClose)
+	defer cancel()
+	n.send(ctx)
 }

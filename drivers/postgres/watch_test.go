@@ -135,3 +135,23 @@ func TestWatchSurvivesListenerKill(t *testing.T) {
 	}
 	assert.Equal(t, ids(all), ids(got), "every event once, in order")
 }
+
+// A short-lived process (a CLI, a job) appends and closes at once: its
+// queued notification is still sent, so subscribers elsewhere wake without
+// waiting for their poll.
+func TestCloseSendsTheQueuedNotification(t *testing.T) {
+	pool := newPool(t)
+	schema := randomSchema()
+	d := newDriver(t, pool, postgres.Options{Schema: schema})
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	sub := subscribe(t, s, eventstore.SubscribeOptions{PollInterval: noPoll})
+	for i := range 3 {
+		writer := eventstore.New(newDriver(t, pool, postgres.Options{Schema: schema}), eventstore.Options{})
+		_, err := writer.Append(t.Context(), fmt.Sprintf("Job-%d", i), eventstore.NoStream, eventstore.NewEvent("Ran", nil))
+		require.NoError(t, err)
+		require.NoError(t, writer.Close())
+		got := receive(t, sub, 1, "the event of a driver that closed right after appending")
+		assert.Equal(t, fmt.Sprintf("Job-%d", i), got[0].StreamID)
+	}
+}
