@@ -41,6 +41,14 @@ func newSQLite(t testing.TB) *eventstore.Store {
 // schema is dropped when t ends.
 func newPostgres(t testing.TB) *eventstore.Store {
 	t.Helper()
+	return postgresStorage(t)()
+}
+
+// postgresStorage makes a fresh schema on the test server, dropped when t
+// ends, and returns a func that opens a new Store on it, as a restarted
+// process would. Each Store is closed when t ends, if not before.
+func postgresStorage(t testing.TB) func() *eventstore.Store {
+	t.Helper()
 	url := testenv.MustHavePostgres(t)
 	pool, err := pgxpool.New(t.Context(), url)
 	require.NoError(t, err)
@@ -55,11 +63,13 @@ func newPostgres(t testing.TB) *eventstore.Store {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	d, err := postgres.New(t.Context(), pool, postgres.Options{Schema: schema})
-	require.NoError(t, err)
-	s := eventstore.New(d, eventstore.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
+	return func() *eventstore.Store {
+		d, err := postgres.New(t.Context(), pool, postgres.Options{Schema: schema})
+		require.NoError(t, err)
+		s := eventstore.New(d, eventstore.Options{})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
 }
 
 // newKurrentDB returns an empty KurrentDB store on an in-process double of

@@ -65,20 +65,37 @@ func TestCopyAcrossBackends(t *testing.T) {
 	}
 }
 
-// TestCopyResumesAfterCancel cancels copies into a SQLite file at random
-// points (between appends and, by a timer, inside them), reopening the
-// destination each time as a restarted process would, and proves the reruns
-// end with an identical copy holding each event once.
+// TestCopyResumesAfterCancel cancels copies into SQLite and PostgreSQL at
+// random points (between appends and, by a timer, inside them), opening the
+// destination anew each time as a restarted process would, and proves the
+// reruns end with an identical copy holding each event once.
 func TestCopyResumesAfterCancel(t *testing.T) {
 	events, streams := datasetSize()
 	src, _ := newSource(t, 2, events, streams)
-	path := filepath.Join(t.TempDir(), "events.db")
-	rng := rand.New(rand.NewPCG(7, 11))
+	tests := []struct {
+		name    string
+		storage func(testing.TB) func() *eventstore.Store
+	}{
+		{"sqlite", func(t testing.TB) func() *eventstore.Store {
+			path := filepath.Join(t.TempDir(), "events.db")
+			return func() *eventstore.Store { return openSQLite(t, path) }
+		}},
+		{"postgres", postgresStorage},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			testResume(t, src, events, tc.storage(t), uint64(i))
+		})
+	}
+}
+
+func testResume(t *testing.T, src *eventstore.Store, events int, open func() *eventstore.Store, seed uint64) {
+	rng := rand.New(rand.NewPCG(7, seed))
 	var copied, attempts, cancelled int
 	for {
 		attempts++
 		require.Less(t, attempts, 10_000, "copy never finished")
-		dst := openSQLite(t, path)
+		dst := open()
 		ctx, cancel := context.WithCancel(t.Context())
 		opts := migrate.Options{BatchSize: 1 + rng.IntN(8)}
 		// About ten of each kind of cancel over the data set's appends.
@@ -119,7 +136,7 @@ func TestCopyResumesAfterCancel(t *testing.T) {
 	// An append cancelled after it committed is not counted, never more.
 	require.LessOrEqual(t, copied, events)
 
-	dst := openSQLite(t, path)
+	dst := open()
 	requireEqualStores(t, src, dst)
 	seen := map[uuid.UUID]bool{}
 	n := 0
