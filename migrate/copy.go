@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 
 	"github.com/eventkit/eventstore"
 )
@@ -100,6 +101,7 @@ func Copy(ctx context.Context, dst, src *eventstore.Store, opts Options) (Stats,
 		opts:     opts,
 		limits:   dst.Limits(),
 		versions: map[string]uint64{},
+		seen:     map[string]bool{},
 	}
 	if c.opts.BatchSize <= 0 {
 		c.opts.BatchSize = DefaultBatchSize
@@ -128,10 +130,21 @@ type copier struct {
 	limits eventstore.Limits
 	stats  Stats
 
-	// versions caches the destination's version of each stream read so far
-	// (nothing else writes to them during a copy); streams keeps read order.
+	// versions caches the destination's version of streams read so far
+	// (nothing else writes to them during a copy). When allKnown, a stream
+	// missing from it is at version 0 in dst; otherwise dst is asked.
 	versions map[string]uint64
-	streams  []string
+	allKnown bool
+	// streams lists the streams read, in read order; seen holds them.
+	streams []string
+	seen    map[string]bool
+
+	// While lockstep, dst's global log is read alongside the source's: as long
+	// as it holds the same events in the same order (what an earlier Copy
+	// wrote), they are skipped without a stream read each.
+	lockstep bool
+	dstLog   func() (eventstore.RecordedEvent, error, bool)
+	stopLog  func()
 
 	// pending are consecutive events of one stream, all new to dst.
 	pending     []eventstore.RecordedEvent
@@ -142,6 +155,11 @@ type copier struct {
 }
 
 func (c *copier) run(src *eventstore.Store) error {
+	if c.opts.After.IsZero() {
+		next, stop := iter.Pull2(c.dst.ReadAll(c.ctx, eventstore.ReadAllOptions{}))
+		defer stop()
+		c.lockstep, c.dstLog, c.stopLog = true, next, stop
+	}
 	for ev, err := range src.ReadAll(c.ctx, eventstore.ReadAllOptions{After: c.opts.After}) {
 		if err != nil {
 			return err
@@ -159,7 +177,22 @@ func (c *copier) run(src *eventstore.Store) error {
 
 // add queues ev either to be compared with dst's copy or to be appended.
 func (c *copier) add(ev eventstore.RecordedEvent) error {
+	if !c.seen[ev.StreamID] {
+		c.seen[ev.StreamID] = true
+		c.streams = append(c.streams, ev.StreamID)
+		c.stats.Streams++
+	}
+	if c.lockstep {
+		done, err := c.step(ev)
+		if done || err != nil {
+			return err
+		}
+	}
 	have, ok := c.versions[ev.StreamID]
+	if !ok && c.allKnown {
+		have, ok = 0, true
+		c.versions[ev.StreamID] = 0
+	}
 	if !ok {
 		// Before asking dst, settle what is queued: it may be this stream's.
 		if err := c.flushPresent(); err != nil {
@@ -174,8 +207,6 @@ func (c *copier) add(ev eventstore.RecordedEvent) error {
 		}
 		have = v
 		c.versions[ev.StreamID] = v
-		c.streams = append(c.streams, ev.StreamID)
-		c.stats.Streams++
 	}
 	switch {
 	case ev.Version <= have:
@@ -209,6 +240,32 @@ func (c *copier) add(ev eventstore.RecordedEvent) error {
 	default:
 		return &GapError{Stream: ev.StreamID, Version: ev.Version, DstVersion: have, SourceStart: c.opts.After}
 	}
+}
+
+// step compares ev with the next event of dst's log and reports whether it
+// was there (and so skipped). At the end of dst's log every stream's version
+// in dst is known: the ones met, and 0 for the others. At the first event
+// that differs, the lockstep ends and so does what it learnt of versions: dst
+// may hold further events of those streams later in its log.
+func (c *copier) step(ev eventstore.RecordedEvent) (bool, error) {
+	got, err, ok := c.dstLog()
+	if err != nil {
+		return false, err
+	}
+	if ok && got.StreamID == ev.StreamID && got.Version == ev.Version && diffEvent(ev, got) == "" {
+		c.versions[ev.StreamID] = ev.Version
+		c.stats.Skipped++
+		c.stats.Last = ev.Position
+		return true, nil
+	}
+	c.lockstep = false
+	c.stopLog()
+	if ok {
+		clear(c.versions)
+	} else {
+		c.allKnown = true
+	}
+	return false, nil
 }
 
 // pageLimit caps how many already-present events are compared per read.
@@ -280,12 +337,21 @@ func (c *copier) snapshots(src *eventstore.Store) error {
 		if err != nil {
 			return err
 		}
-		if !ok || snap.Version > c.versions[stream] {
+		if !ok {
 			continue
 		}
-		if have, ok, err := c.dst.LoadSnapshot(c.ctx, stream); err != nil {
+		have, known := c.versions[stream]
+		if !known {
+			if have, err = c.dst.StreamVersion(c.ctx, stream); err != nil {
+				return err
+			}
+		}
+		if snap.Version > have {
+			continue
+		}
+		if cur, ok, err := c.dst.LoadSnapshot(c.ctx, stream); err != nil {
 			return err
-		} else if ok && have.Version >= snap.Version {
+		} else if ok && cur.Version >= snap.Version {
 			continue
 		}
 		if err := c.dst.SaveSnapshot(c.ctx, stream, snap); err != nil {

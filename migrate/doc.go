@@ -19,9 +19,12 @@
 // v, its event there is compared with the source's and skipped if equal. So a
 // copy that was cancelled or killed at any point is resumed by running it
 // again: nothing is lost and nothing is written twice, because every append
-// carries an exact expected version. A destination that holds a different
-// event at some version stops the copy with a *[ConflictError] naming the
-// stream and version; nothing is overwritten.
+// carries an exact expected version. The check is cheap: the destination's
+// log is read alongside the source's while they agree, and only a
+// destination with streams of its own costs a query per stream. A
+// destination that holds a different event at some version stops the copy
+// with a *[ConflictError] naming the stream and version; nothing is
+// overwritten.
 //
 // # Verify
 //

@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"testing"
@@ -230,6 +231,71 @@ func TestCopyGap(t *testing.T) {
 	st, err := migrate.Copy(ctx, dst, src, migrate.Options{After: res.Position})
 	require.NoError(t, err)
 	assert.Equal(t, 1, st.Skipped)
+}
+
+// TestCopyMerge copies into a destination that also holds a stream of its
+// own, written before the copy began or between two partial copies (so a
+// rerun meets it after the events it copied): it is left alone and the
+// source's streams arrive whole.
+func TestCopyMerge(t *testing.T) {
+	for _, before := range []bool{true, false} {
+		t.Run(fmt.Sprintf("before=%v", before), func(t *testing.T) {
+			ctx := t.Context()
+			src, ds := newSource(t, 4, 1_000, 50)
+			dst := newMemory(t)
+			own := func() {
+				_, err := dst.Append(ctx, "Mine-1", eventstore.NoStream, eventstore.NewEvent("Own", nil))
+				require.NoError(t, err)
+			}
+			if before {
+				own()
+			}
+			stop, cancel := context.WithCancel(ctx)
+			defer cancel()
+			_, err := migrate.Copy(stop, dst, src, migrate.Options{Snapshots: true, Progress: func(st migrate.Stats) {
+				if st.Copied >= 400 {
+					cancel()
+				}
+			}})
+			require.ErrorIs(t, err, context.Canceled)
+			if !before {
+				own()
+			}
+
+			st, err := migrate.Copy(ctx, dst, src, migrate.Options{Snapshots: true})
+			require.NoError(t, err)
+			assert.Equal(t, ds.events, st.Copied+st.Skipped)
+			assert.GreaterOrEqual(t, st.Skipped, 400)
+			assert.Equal(t, len(ds.snapshots), st.Snapshots)
+			for _, id := range ds.streams {
+				require.Equal(t, readStreamContent(t, src, id), readStreamContent(t, dst, id), id)
+			}
+			evs := readStream(t, dst, "Mine-1")
+			require.Len(t, evs, 1)
+			assert.Equal(t, "Own", evs[0].Type)
+			r, err := migrate.Verify(ctx, src, dst)
+			require.NoError(t, err)
+			require.NotNil(t, r.Difference)
+			assert.Equal(t, migrate.Difference{Stream: "Mine-1", What: "missing in a"}, *r.Difference)
+		})
+	}
+}
+
+// readStreamContent returns a stream's events without what a store assigns
+// (positions, recorded times).
+func readStreamContent(t testing.TB, s *eventstore.Store, stream string) []eventstore.RecordedEvent {
+	t.Helper()
+	evs := readStream(t, s, stream)
+	for i := range evs {
+		evs[i].Position, evs[i].RecordedAt = eventstore.Position{}, time.Time{}
+		if len(evs[i].Metadata) == 0 {
+			evs[i].Metadata = nil
+		}
+		if len(evs[i].Data) == 0 {
+			evs[i].Data = nil
+		}
+	}
+	return evs
 }
 
 // limited is the memory driver reporting limits on appends.
