@@ -16,9 +16,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestCopyAcrossBackends copies a generated data set memory → SQLite →
-// PostgreSQL → KurrentDB (the in-process double) → memory, with snapshots, and verifies each hop. A second copy
-// over the same pair writes nothing.
+// TestCopyAcrossBackends copies a generated data set around the backends,
+// each pair in both directions: memory → SQLite → PostgreSQL → KurrentDB (the
+// in-process double) → memory → KurrentDB → PostgreSQL → SQLite → memory
+// (under -short only the first four hops). Every hop copies snapshots too and
+// is verified equal to the source; a second copy over the same pair writes
+// nothing.
 func TestCopyAcrossBackends(t *testing.T) {
 	events, streams := datasetSize()
 	src, ds := newSource(t, 1, events, streams)
@@ -26,10 +29,17 @@ func TestCopyAcrossBackends(t *testing.T) {
 		name string
 		open func(testing.TB) *eventstore.Store
 	}{
-		{"sqlite", newSQLite},
-		{"postgres", newPostgres},
-		{"kurrentdb-double", newKurrentDB},
-		{"memory", newMemory},
+		{"memory-to-sqlite", newSQLite},
+		{"sqlite-to-postgres", newPostgres},
+		{"postgres-to-kurrentdb", newKurrentDB},
+		{"kurrentdb-to-memory", newMemory},
+		{"memory-to-kurrentdb", newKurrentDB},
+		{"kurrentdb-to-postgres", newPostgres},
+		{"postgres-to-sqlite", newSQLite},
+		{"sqlite-to-memory", newMemory},
+	}
+	if testing.Short() {
+		hops = hops[:4]
 	}
 	prev := src
 	for _, hop := range hops {
