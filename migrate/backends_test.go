@@ -4,11 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/drivers/dynamodb"
 	"github.com/eventkit/eventstore/drivers/kurrentdb"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/eventkit/eventstore/drivers/sqlite"
@@ -78,6 +84,36 @@ func newKurrentDB(t testing.TB) *eventstore.Store {
 	t.Helper()
 	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
 	d, err := kurrentdb.Open(t.Context(), srv.URL(), kurrentdb.Options{})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// newDynamoDB returns an empty DynamoDB store on a fresh table of the test
+// server (DynamoDB Local through internal/testenv: skipped without one,
+// failed under CI=true); the table is deleted when t ends.
+func newDynamoDB(t testing.TB) *eventstore.Store {
+	t.Helper()
+	endpoint := testenv.MustHaveDynamoDB(t)
+	client := awsdynamodb.New(awsdynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	var b [6]byte
+	rand.Read(b[:])
+	table := "test-migrate-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
+		var notFound *types.ResourceNotFoundException
+		if err != nil && !errors.As(err, &notFound) {
+			t.Errorf("delete table %s: %v", table, err)
+		}
+	})
+	d, err := dynamodb.New(t.Context(), client, table, dynamodb.Options{CreateTable: true})
 	require.NoError(t, err)
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
