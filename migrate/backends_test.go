@@ -20,7 +20,6 @@ import (
 	"github.com/eventkit/eventstore/drivers/sqlite"
 	"github.com/eventkit/eventstore/internal/kurrentdbtest"
 	"github.com/eventkit/eventstore/internal/testenv"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 )
@@ -55,20 +54,10 @@ func newPostgres(t testing.TB) *eventstore.Store {
 // process would. Each Store is closed when t ends, if not before.
 func postgresStorage(t testing.TB) func() *eventstore.Store {
 	t.Helper()
-	url := testenv.MustHavePostgres(t)
-	pool, err := pgxpool.New(t.Context(), url)
+	schema, _ := testenv.PostgresSchema(t, "test_migrate")
+	pool, err := pgxpool.New(t.Context(), testenv.MustHavePostgres(t))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "test_migrate_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
 	return func() *eventstore.Store {
 		d, err := postgres.New(t.Context(), pool, postgres.Options{Schema: schema})
 		require.NoError(t, err)

@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore/internal/testenv"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -86,28 +81,6 @@ func TestBackends(t *testing.T) {
 // postgresURL returns the test server's URL with a fresh schema, dropped
 // when t ends. Without a server it skips t (fails it under CI=true).
 func postgresURL(t *testing.T) string {
-	base := testenv.MustHavePostgres(t)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "evs_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		// t.Context() is done by now: use a bounded context of our own.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		pool, err := pgxpool.New(ctx, base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer pool.Close()
-		if _, err := pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	require.NoError(t, err)
-	q := u.Query()
-	q.Set("schema", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	_, url := testenv.PostgresSchema(t, "evs_test")
+	return url
 }
