@@ -29,29 +29,13 @@ import (
 // Parameters: $1 stream, $2 expectation kind (0 exact, 1 any, 2 stream
 // exists), $3 expected version, $4 first event ID, $5–$9 the events' IDs,
 // types, content types, data and metadata, $10 the recorded time.
-const appendSQL = `WITH cur AS (
-	SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = $1
-), dup AS (
-	SELECT version FROM {{schema}}.events WHERE event_id = $4 AND stream_id = $1 ORDER BY version DESC LIMIT 1
-), ins AS (
-	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
-	SELECT x.tx_id, $1, cur.v + e.ord, e.id, e.typ, e.ct, e.data, e.meta, $10
-	FROM cur,
-		(SELECT pg_current_xact_id()::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS tx_id) x,
-		unnest($5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS e(id, typ, ct, data, meta, ord)
-	WHERE NOT EXISTS (SELECT FROM dup)
-		AND CASE $2::integer WHEN 1 THEN true WHEN 2 THEN cur.v > 0 ELSE cur.v = $3 END
-	ORDER BY e.ord
-	RETURNING tx_id, seq, version
-), last AS (
-	SELECT tx_id, seq, version FROM ins ORDER BY version DESC LIMIT 1
-)
+const appendSQL = appendCTEs + `
 SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
 FROM (SELECT) one LEFT JOIN last ON true`
 
-// appendNotifySQL is appendSQL that also sends the notification inside the
-// append's transaction ($11 is the channel). See notifyInTx.
-const appendNotifySQL = `WITH cur AS (
+// appendCTEs is the part appendSQL and appendNotifySQL share: read the
+// version, look for a retry, insert.
+const appendCTEs = `WITH cur AS (
 	SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = $1
 ), dup AS (
 	SELECT version FROM {{schema}}.events WHERE event_id = $4 AND stream_id = $1 ORDER BY version DESC LIMIT 1
@@ -67,7 +51,11 @@ const appendNotifySQL = `WITH cur AS (
 	RETURNING tx_id, seq, version
 ), last AS (
 	SELECT tx_id, seq, version FROM ins ORDER BY version DESC LIMIT 1
-), note AS (
+)`
+
+// appendNotifySQL is appendSQL that also sends the notification inside the
+// append's transaction ($11 is the channel). See notifyInTx.
+const appendNotifySQL = appendCTEs + `, note AS (
 	SELECT pg_notify($11, tx_id::text) FROM last
 )
 SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
