@@ -33,6 +33,10 @@ type Options struct {
 	// Progress, when set, is called after every append and at the end with
 	// the totals so far. It runs on Copy's goroutine: it must return quickly.
 	Progress func(Stats)
+	// DryRun reads and compares as a copy would, but writes nothing: Stats
+	// count what a copy would append (Copied, Appends) and conflicts and gaps
+	// are reported as they would be. Snapshots are counted, not saved.
+	DryRun bool
 }
 
 // Stats counts what [Copy] did.
@@ -285,7 +289,11 @@ func (c *copier) flush() error {
 	for i, ev := range c.pending {
 		events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata}
 	}
-	if _, err := c.dst.Append(c.ctx, first.StreamID, eventstore.Exact(first.Version-1), events...); err != nil {
+	if c.opts.DryRun {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+	} else if _, err := c.dst.Append(c.ctx, first.StreamID, eventstore.Exact(first.Version-1), events...); err != nil {
 		// The cache no longer says what dst holds; a rerun asks again.
 		delete(c.versions, first.StreamID)
 		return err
@@ -354,8 +362,10 @@ func (c *copier) snapshots(src *eventstore.Store) error {
 		} else if ok && cur.Version >= snap.Version {
 			continue
 		}
-		if err := c.dst.SaveSnapshot(c.ctx, stream, snap); err != nil {
-			return err
+		if !c.opts.DryRun {
+			if err := c.dst.SaveSnapshot(c.ctx, stream, snap); err != nil {
+				return err
+			}
 		}
 		c.stats.Snapshots++
 	}

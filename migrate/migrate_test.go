@@ -458,3 +458,44 @@ func TestCopyStopsOnForeignWrite(t *testing.T) {
 	require.ErrorIs(t, err, migrate.ErrConflict)
 	assert.Equal(t, "Foreign", readStream(t, dst, "S-1")[1].Type)
 }
+
+// TestCopyDryRun counts what a copy would do, reports a conflict as a copy
+// would, and writes nothing.
+func TestCopyDryRun(t *testing.T) {
+	ctx := t.Context()
+	src, ds := newSource(t, 7, 500, 40)
+	empty := newMemory(t)
+	st, err := migrate.Copy(ctx, empty, src, migrate.Options{DryRun: true, Snapshots: true})
+	require.NoError(t, err)
+	assert.Equal(t, ds.events, st.Copied)
+	assert.Equal(t, len(ds.snapshots), st.Snapshots)
+	assert.Positive(t, st.Appends)
+	for ev, err := range empty.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		t.Fatalf("dry run wrote %s@%d", ev.StreamID, ev.Version)
+	}
+	for stream := range ds.snapshots {
+		_, ok, err := empty.LoadSnapshot(ctx, stream)
+		require.NoError(t, err)
+		assert.False(t, ok, "dry run saved a snapshot of %s", stream)
+	}
+
+	// Over a finished copy it has nothing to do.
+	dst := newMemory(t)
+	_, err = migrate.Copy(ctx, dst, src, migrate.Options{})
+	require.NoError(t, err)
+	st, err = migrate.Copy(ctx, dst, src, migrate.Options{DryRun: true})
+	require.NoError(t, err)
+	assert.Zero(t, st.Copied)
+	assert.Equal(t, ds.events, st.Skipped)
+
+	// A conflict is found without writing.
+	other := newMemory(t)
+	_, err = other.Append(ctx, ds.streams[0], eventstore.NoStream, eventstore.NewEvent("Foreign", []byte(`{}`)))
+	require.NoError(t, err)
+	_, err = migrate.Copy(ctx, other, src, migrate.Options{DryRun: true})
+	require.ErrorIs(t, err, migrate.ErrConflict)
+	v, err := other.StreamVersion(ctx, ds.streams[0])
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), v)
+}
