@@ -37,6 +37,12 @@ type Options struct {
 	// count what a copy would append (Copied, Appends) and conflicts and gaps
 	// are reported as they would be. Snapshots are counted, not saved.
 	DryRun bool
+	// Follow keeps the copy going after it has caught up: new source events
+	// are copied as they are appended, in batches of what has arrived, until
+	// ctx is done. Copy then returns the context's error (wrapped); it is
+	// the normal end of a follow. See docs/migration.md for a cut-over.
+	// Snapshots are copied once, when the copy first catches up.
+	Follow bool
 }
 
 // Stats counts what [Copy] did.
@@ -50,6 +56,9 @@ type Stats struct {
 	// Last is the source position of the last event read and handled (copied
 	// or skipped); zero when none was.
 	Last eventstore.Position
+	// Live is set in follow mode once the copy has caught up with the
+	// source's log: events counted from then on were copied live.
+	Live bool
 }
 
 // ErrConflict reports that the destination holds an event that differs from
@@ -117,6 +126,9 @@ func Copy(ctx context.Context, dst, src *eventstore.Store, opts Options) (Stats,
 	if err == nil && opts.Snapshots {
 		err = c.snapshots(src)
 	}
+	if err == nil && opts.Follow {
+		err = c.follow(src)
+	}
 	if opts.Progress != nil {
 		opts.Progress(c.stats)
 	}
@@ -156,6 +168,9 @@ type copier struct {
 	// present are consecutive events of one stream that dst already has,
 	// to be compared in one read.
 	present []eventstore.RecordedEvent
+
+	// arrived carries the source's new events in follow mode.
+	arrived chan eventstore.RecordedEvent
 }
 
 func (c *copier) run(src *eventstore.Store) error {
@@ -171,6 +186,81 @@ func (c *copier) run(src *eventstore.Store) error {
 		c.stats.Read++
 		if err := c.add(ev); err != nil {
 			return err
+		}
+	}
+	if err := c.flushPresent(); err != nil {
+		return err
+	}
+	return c.flush()
+}
+
+// follow copies what src's log gets after c.stats.Last until c.ctx is done.
+// A subscription feeds a channel; each turn takes what has arrived, up to a
+// batch, and writes it before taking more, so a slow destination slows the
+// subscription instead of growing memory.
+func (c *copier) follow(src *eventstore.Store) error {
+	if c.lockstep {
+		// dst's log may go on past what the catch-up compared, so what the
+		// lockstep learnt of versions no longer holds.
+		c.lockstep, c.allKnown = false, false
+		c.stopLog()
+		clear(c.versions)
+	}
+	c.stats.Live = true
+	if c.opts.Progress != nil {
+		c.opts.Progress(c.stats)
+	}
+	ctx, cancel := context.WithCancel(c.ctx)
+	defer cancel()
+	c.arrived = make(chan eventstore.RecordedEvent, c.opts.BatchSize)
+	arrived := c.arrived
+	stopped := make(chan error, 1)
+	go func() {
+		stopped <- src.Subscribe(ctx, eventstore.SubscribeOptions{After: c.stats.Last, BatchSize: c.opts.BatchSize},
+			func(ctx context.Context, ev eventstore.RecordedEvent) error {
+				select {
+				case arrived <- ev:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			})
+	}()
+	for {
+		select {
+		case ev := <-arrived:
+			if err := c.addLive(ev); err != nil {
+				cancel()
+				<-stopped
+				return err
+			}
+		case err := <-stopped:
+			if c.ctx.Err() != nil {
+				return c.ctx.Err()
+			}
+			return err
+		}
+	}
+}
+
+// addLive handles ev and whatever else has arrived meanwhile, up to a batch,
+// then writes it.
+func (c *copier) addLive(ev eventstore.RecordedEvent) error {
+	for n := 1; ; n++ {
+		c.stats.Read++
+		if err := c.add(ev); err != nil {
+			return err
+		}
+		if n == c.opts.BatchSize {
+			break
+		}
+		var more bool
+		select {
+		case ev, more = <-c.arrived:
+		default:
+		}
+		if !more {
+			break
 		}
 	}
 	if err := c.flushPresent(); err != nil {

@@ -26,6 +26,15 @@
 // with a *[ConflictError] naming the stream and version; nothing is
 // overwritten.
 //
+// # Follow
+//
+// With [Options.Follow], Copy does not return once it has caught up: it
+// subscribes to the source's log after the last event it handled and copies
+// new events as they arrive, in batches of what has arrived, until ctx is
+// done. [Stats.Live] tells a progress display it has caught up. An
+// application can so switch backends while it runs; docs/migration.md lists
+// the cut-over steps.
+//
 // # Verify
 //
 // [Verify] reads both stores' global logs, compares each stream's version and a

@@ -1,0 +1,142 @@
+package migrate_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/migrate"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// progress records the latest Stats a Copy reported and signals each report.
+type progress struct {
+	mu     sync.Mutex
+	last   migrate.Stats
+	signal chan struct{}
+}
+
+func newProgress() *progress { return &progress{signal: make(chan struct{}, 1)} }
+
+func (p *progress) report(st migrate.Stats) {
+	p.mu.Lock()
+	p.last = st
+	p.mu.Unlock()
+	select {
+	case p.signal <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits until the reported stats satisfy ok.
+func (p *progress) waitFor(t *testing.T, what string, ok func(migrate.Stats) bool) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		p.mu.Lock()
+		st := p.last
+		p.mu.Unlock()
+		if ok(st) {
+			return
+		}
+		select {
+		case <-p.signal:
+		case <-deadline:
+			t.Fatalf("waiting for %s: last progress %+v", what, st)
+		}
+	}
+}
+
+// TestCopyFollow copies a store, then keeps copying while four writers
+// append to old and new streams, until cancelled; a second follow resumes
+// after events appended while nothing was copying.
+func TestCopyFollow(t *testing.T) {
+	src, ds := newSource(t, 11, 1_000, 60)
+	dst := newSQLite(t)
+	follow := func(t *testing.T, write func(), want int) {
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		p := newProgress()
+		done := make(chan error, 1)
+		go func() {
+			_, err := migrate.Copy(ctx, dst, src, migrate.Options{Follow: true, BatchSize: 50, Progress: p.report})
+			done <- err
+		}()
+		p.waitFor(t, "catch-up", func(st migrate.Stats) bool { return st.Live })
+		write()
+		p.waitFor(t, "live copy", func(st migrate.Stats) bool { return st.Copied+st.Skipped == want })
+		cancel()
+		select {
+		case err := <-done:
+			require.ErrorIs(t, err, context.Canceled)
+		case <-time.After(30 * time.Second):
+			t.Fatal("Copy did not return after cancel")
+		}
+		requireEqualStores(t, src, dst)
+	}
+	total := ds.events
+	t.Run("live", func(t *testing.T) {
+		total += 4 * 150
+		follow(t, func() { appendConcurrently(t, src, ds.streams, 4, 150) }, total)
+	})
+	t.Run("resume", func(t *testing.T) {
+		appendConcurrently(t, src, ds.streams, 2, 100)
+		total += 2*100 + 50
+		follow(t, func() { appendConcurrently(t, src, ds.streams, 1, 50) }, total)
+	})
+}
+
+// appendConcurrently has writers goroutines append n single events each,
+// to existing streams and to new streams of their own, interleaved.
+func appendConcurrently(t *testing.T, s *eventstore.Store, streams []string, writers, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(n)))
+			for i := range n {
+				stream := streams[rng.IntN(len(streams))]
+				if i%3 == 0 {
+					stream = fmt.Sprintf("Live-%d-%d", w, i%7)
+				}
+				if _, err := s.Append(t.Context(), stream, eventstore.Any, genEvent(rng)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
+// TestCopyFollowStopsOnConflict: a destination write that contradicts the
+// source ends a follow with the conflict, not silently.
+func TestCopyFollowStopsOnConflict(t *testing.T) {
+	ctx := t.Context()
+	src, dst := newMemory(t), newMemory(t)
+	p := newProgress()
+	done := make(chan error, 1)
+	go func() {
+		_, err := migrate.Copy(ctx, dst, src, migrate.Options{Follow: true, Progress: p.report})
+		done <- err
+	}()
+	p.waitFor(t, "catch-up", func(st migrate.Stats) bool { return st.Live })
+	_, err := dst.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Foreign", []byte(`{}`)))
+	require.NoError(t, err)
+	_, err = src.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Created", []byte(`{}`)))
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, migrate.ErrConflict)
+	case <-time.After(30 * time.Second):
+		t.Fatal("follow did not stop")
+	}
+}
