@@ -74,13 +74,18 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 	}
 	d.streams[req.Stream] = stream
 	last := d.log[len(d.log)-1]
+	d.signal()
+	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+}
+
+// signal wakes every watcher; d.mu is held.
+func (d *Driver) signal() {
 	for ch := range d.watchers {
 		select {
 		case ch <- struct{}{}:
 		default:
 		}
 	}
-	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
 }
 
 // retried recognises a retry of an append that already succeeded: the batch's

@@ -68,35 +68,15 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 	if _, err := w.insertAppend.ExecContext(ctx, req.Stream, req.Events[0].ID[:], current+1); err != nil {
 		return res, false, mapError(err, conflict)
 	}
-	// The events go in with multi-row INSERTs of 64, 16, 4 and 1 rows (a
-	// 100-event append is four statements), each prepared once: per
-	// statement, database/sql and go-sqlite3 cost about as much as SQLite
-	// spends inserting a row.
 	category := eventstore.Category(req.Stream)
 	recordedAt := req.RecordedAt.UnixMicro()
-	args := make([]any, 0, insertColumns*min(len(req.Events), insertRows[0]))
-	var last sql.Result
-	for i := 0; i < len(req.Events); {
-		k := 0
-		for insertRows[k] > len(req.Events)-i {
-			k++
-		}
-		args = args[:0]
-		for j := i; j < i+insertRows[k]; j++ {
-			e := &req.Events[j]
-			args = append(args, req.Stream, current+int64(j)+1, category, e.ID[:], e.Type, int64(e.ContentType),
-				nonNil(e.Data), nonNil(e.Metadata), recordedAt)
-		}
-		// database/sql does not check ctx between statements on a
-		// connection, and go-sqlite3 may run a statement whose context is
-		// already done: stop at once instead.
-		if err := ctx.Err(); err != nil {
-			return res, false, err
-		}
-		if last, err = w.insert[k].ExecContext(ctx, args...); err != nil {
-			return res, false, mapError(err, conflict)
-		}
-		i += insertRows[k]
+	last, err := w.insertEvents(ctx, len(req.Events), func(args []any, j int) []any {
+		e := &req.Events[j]
+		return append(args, req.Stream, current+int64(j)+1, category, e.ID[:], e.Type, int64(e.ContentType),
+			nonNil(e.Data), nonNil(e.Metadata), recordedAt)
+	})
+	if err != nil {
+		return res, false, mapError(err, conflict)
 	}
 	pos, err := last.LastInsertId()
 	if err != nil {
@@ -154,4 +134,36 @@ func nonNil(b []byte) []byte {
 		return []byte{}
 	}
 	return b
+}
+
+// insertEvents inserts n events, whose columns row appends to args, with
+// multi-row INSERTs of 64, 16, 4 and 1 rows (100 events are four
+// statements), each prepared once: per statement, database/sql and
+// go-sqlite3 cost about as much as SQLite spends inserting a row. It returns
+// the last statement's result.
+func (w *writer) insertEvents(ctx context.Context, n int, row func(args []any, j int) []any) (sql.Result, error) {
+	args := make([]any, 0, insertColumns*min(n, insertRows[0]))
+	var last sql.Result
+	for i := 0; i < n; {
+		k := 0
+		for insertRows[k] > n-i {
+			k++
+		}
+		args = args[:0]
+		for j := i; j < i+insertRows[k]; j++ {
+			args = row(args, j)
+		}
+		// database/sql does not check ctx between statements on a
+		// connection, and go-sqlite3 may run a statement whose context is
+		// already done: stop at once instead.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		var err error
+		if last, err = w.insert[k].ExecContext(ctx, args...); err != nil {
+			return nil, err
+		}
+		i += insertRows[k]
+	}
+	return last, nil
 }

@@ -1,0 +1,260 @@
+package conformance
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+)
+
+// Rules of docs/semantics.md "Importing events": a driver that implements
+// eventstore.Importer writes events recorded elsewhere with their versions,
+// IDs and recorded times, all or none, in the order given. A driver without
+// it must report ErrNotSupported and write nothing.
+
+func init() { ruleSets = append(ruleSets, importRules) }
+
+func importRules() []rule {
+	return []rule{
+		{name: "ImportKeepsEverything", run: importer(testImportKeepsEverything)},
+		{name: "ImportContinuesStream", run: importer(testImportContinuesStream)},
+		{name: "ImportWrongVersionWritesNothing", run: importer(testImportWrongVersion)},
+		{name: "ImportInvalidWritesNothing", run: importer(testImportInvalid)},
+		{name: "ImportWakesSubscribers", run: importer(testImportWakes)},
+		{name: "ImportRacesAppend", run: importer(testImportRacesAppend)},
+		{name: "ImportNotSupported", run: testImportNotSupported},
+	}
+}
+
+// importer runs a rule only for drivers that implement eventstore.Importer.
+func importer(run func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture) {
+	return func(t *testing.T, f *fixture) {
+		if !f.canImport() {
+			t.Skip("the driver does not implement eventstore.Importer (ImportNotSupported checks that Import says so)")
+		}
+		run(t, f)
+	}
+}
+
+// canImport reports whether the harness's drivers implement Importer.
+func (f *fixture) canImport() bool {
+	_, ok := f.harness.NewDriver(f.t).(eventstore.Importer)
+	return ok
+}
+
+// recorded returns events to import: version from, from+1… of stream s,
+// with IDs, payloads and times in the past.
+func recorded(s string, from uint64, n int, at time.Time) []eventstore.RecordedEvent {
+	evs := make([]eventstore.RecordedEvent, n)
+	for i, e := range events(n, "Imported") {
+		evs[i] = eventstore.RecordedEvent{StreamID: s, Version: from + uint64(i), ID: e.ID, Type: e.Type,
+			ContentType: e.ContentType, Data: e.Data, RecordedAt: at.Add(time.Duration(i) * time.Hour)}
+	}
+	return evs
+}
+
+// mustImport imports and fails the rule on error.
+func (f *fixture) mustImport(evs []eventstore.RecordedEvent) {
+	f.t.Helper()
+	if err := f.store.Import(f.ctx, evs); err != nil {
+		f.t.Fatalf("Import of %d events: %v", len(evs), err)
+	}
+}
+
+// withoutPositions returns evs as a read should return them, positions
+// aside: recorded times truncated to microseconds, in UTC.
+func withoutPositions(evs []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+	out := make([]eventstore.RecordedEvent, len(evs))
+	for i, ev := range evs {
+		ev.Position = eventstore.Position{}
+		ev.RecordedAt = ev.RecordedAt.UTC().Truncate(time.Microsecond)
+		out[i] = ev
+	}
+	return out
+}
+
+func testImportKeepsEverything(t *testing.T, f *fixture) {
+	a, b := stream("Alpha"), stream("Beta")
+	// Nanoseconds are dropped (times keep microseconds); a zone is only a
+	// way of writing the instant.
+	at := time.Date(2001, 2, 3, 4, 5, 6, 123456789, time.FixedZone("X", 3600))
+	evs := []eventstore.RecordedEvent{
+		{StreamID: a, Version: 1, Type: "Opened", Data: []byte(` { "b":1,  "a":[1, 2] } `), Metadata: []byte(`{"$correlationId":"c1"}`)},
+		{StreamID: b, Version: 1, Type: "Ω-type", ContentType: eventstore.Binary, Data: []byte{0, 0xff, 0xfe, '\n', 0}},
+		{StreamID: a, Version: 2, Type: "Empty"},
+		{StreamID: b, Version: 2, Type: "Unicode", Data: []byte(`"客户 🙂"`)},
+		{StreamID: a, Version: 3, Type: "Closed", Data: []byte(`{}`)},
+	}
+	for i := range evs {
+		evs[i].ID = events(1, "x")[0].ID
+		evs[i].RecordedAt = at.Add(time.Duration(i) * 1500 * time.Microsecond)
+	}
+	f.mustImport(evs)
+
+	all := f.readAll()
+	sameEvents(t, "read all after importing 5 interleaved events of 2 streams (positions aside)", withoutPositions(all), withoutPositions(evs))
+	for i := 1; i < len(all); i++ {
+		if !all[i-1].Position.Less(all[i].Position) {
+			t.Errorf("read all after an import: position %s of event %d is not after %s", all[i].Position, i, all[i-1].Position)
+		}
+	}
+	var wantA, wantB []eventstore.RecordedEvent
+	for _, ev := range all {
+		if ev.StreamID == a {
+			wantA = append(wantA, ev)
+		} else {
+			wantB = append(wantB, ev)
+		}
+	}
+	sameEvents(t, "read stream A after the import", f.readStream(a), wantA)
+	sameEvents(t, "read stream B after the import", f.readStream(b), wantB)
+	if v := f.version(a); v != 3 {
+		t.Errorf("StreamVersion of the imported stream A: want 3, got %d", v)
+	}
+}
+
+func testImportContinuesStream(t *testing.T, f *fixture) {
+	s := stream("")
+	appended := events(2, "Appended")
+	f.mustAppend(s, eventstore.NoStream, appended...)
+	imported := recorded(s, 3, 2, time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+	f.mustImport(imported)
+	after := events(1, "After")
+	res := f.mustAppend(s, eventstore.Exact(4), after...)
+	if res.Version != 5 {
+		t.Errorf("append at Exact(4) after importing versions 3 and 4: want version 5, got %d", res.Version)
+	}
+	f.checkStreamIDs("append 2, import versions 3-4, append 1", s,
+		append(append(idsOfEvents(appended), idsOf(imported)...), idsOfEvents(after)...))
+}
+
+func testImportWrongVersion(t *testing.T, f *fixture) {
+	s := stream("")
+	f.mustAppend(s, eventstore.NoStream, events(2, "Appended")...)
+	at := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, first := range []uint64{1, 2, 4} {
+		other := stream("Other")
+		// The other stream comes first in the request: it must not be
+		// written either.
+		req := append(recorded(other, 1, 2, at), recorded(s, first, 2, at)...)
+		before := f.state(s)
+		err := f.store.Import(f.ctx, req)
+		doing := fmt.Sprintf("import of a new stream and of a stream at version 2 from version %d", first)
+		var wrong *eventstore.WrongExpectedVersionError
+		switch {
+		case !errors.Is(err, eventstore.ErrWrongExpectedVersion):
+			t.Fatalf("%s: want an error matching ErrWrongExpectedVersion, got %v", doing, err)
+		case !errors.As(err, &wrong):
+			t.Fatalf("%s: want a *WrongExpectedVersionError, got %T", doing, err)
+		case wrong.Stream != s || wrong.Actual != 2 || wrong.Expected != eventstore.Exact(first-1):
+			t.Errorf("%s: want stream %q, expected %s, actual 2 in the error, got %q, %s, %d", doing, s, eventstore.Exact(first-1), wrong.Stream, wrong.Expected, wrong.Actual)
+		}
+		f.checkNothingWritten(doing, before)
+		if v := f.version(other); v != 0 {
+			t.Errorf("%s: the other stream of the request went to version %d: want nothing written", doing, v)
+		}
+	}
+}
+
+func testImportInvalid(t *testing.T, f *fixture) {
+	s := stream("")
+	f.mustAppend(s, eventstore.NoStream, events(1, "Appended")...)
+	at := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	valid := func() []eventstore.RecordedEvent { return recorded(s, 2, 3, at) }
+	tests := []struct {
+		name   string
+		change func([]eventstore.RecordedEvent) []eventstore.RecordedEvent
+		want   error
+	}{
+		{"no events", func([]eventstore.RecordedEvent) []eventstore.RecordedEvent { return nil }, eventstore.ErrInvalidArgument},
+		{"zero event id", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[1].ID = [16]byte{}; return e }, eventstore.ErrInvalidArgument},
+		{"repeated event id", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].ID = e[0].ID; return e }, eventstore.ErrInvalidArgument},
+		{"version 0", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[0].Version = 0; return e }, eventstore.ErrInvalidVersion},
+		{"versions skip", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].Version = 5; return e }, eventstore.ErrInvalidVersion},
+		{"versions repeat", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].Version = 3; return e }, eventstore.ErrInvalidVersion},
+		{"stream id with $", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[1].StreamID = "$system"; return e }, eventstore.ErrInvalidStreamID},
+		{"stream id with NUL", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].StreamID = "a\x00b"; return e }, eventstore.ErrInvalidStreamID},
+		{"empty type", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[1].Type = ""; return e }, eventstore.ErrInvalidEventType},
+		{"JSON data that is not JSON", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].Data = []byte(`{"a":`); return e }, eventstore.ErrInvalidPayload},
+		{"metadata not an object", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[0].Metadata = []byte(`[1]`); return e }, eventstore.ErrInvalidPayload},
+		{"invalid UTF-8 in JSON data", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[0].Data = []byte("\"\xff\""); return e }, eventstore.ErrInvalidPayload},
+		{"event over the size limit", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+			e[1].ContentType, e[1].Data = eventstore.Binary, make([]byte, f.store.Limits().MaxEventSize+1)
+			return e
+		}, eventstore.ErrEventTooLarge},
+	}
+	for _, tc := range tests {
+		before := f.state(s)
+		err := f.store.Import(f.ctx, tc.change(valid()))
+		doing := "import with " + tc.name
+		checkInvalid(t, doing, err, tc.want)
+		f.checkNothingWritten(doing, before)
+	}
+}
+
+func testImportWakes(t *testing.T, f *fixture) {
+	s := stream("Live")
+	f.mustAppend(s, eventstore.NoStream, events(2, "Before")...)
+	opts := eventstore.SubscribeOptions{}
+	if _, ok := f.harness.NewDriver(t).(eventstore.Watcher); ok {
+		// Only the driver's signal can then deliver the import in time.
+		opts.PollInterval = time.Hour
+	}
+	r := f.subscribe(subConfig{what: "subscription from the start", opts: opts})
+	sameEvents(t, "catch up", r.wait(2), f.readAll())
+	f.mustImport(append(recorded(s, 3, 2, time.Now()), recorded(stream("Live"), 1, 1, time.Now())...))
+	log := f.readAll()
+	sameEvents(t, "caught up, then an import of 3 events", r.wait(len(log)), log)
+	r.stop()
+}
+
+func testImportRacesAppend(t *testing.T, f *fixture) {
+	const rounds = 3
+	s := stream("")
+	var version uint64
+	for round := range rounds {
+		outs := race(t, appenders, func(i int) appendOutcome {
+			if i%2 == 0 {
+				batch := events(1+i%3, "Appended")
+				res, err := f.store.Append(f.ctx, s, eventstore.Exact(version), batch...)
+				return appendOutcome{appender: i, batch: batch, res: res, err: err}
+			}
+			imp := recorded(s, version+1, 1+i%3, time.Now())
+			return appendOutcome{appender: i, err: f.store.Import(f.ctx, imp)}
+		})
+		winners := 0
+		for _, o := range outs {
+			switch {
+			case o.err == nil:
+				winners++
+			case !errors.Is(o.err, eventstore.ErrWrongExpectedVersion):
+				t.Fatalf("round %d: appends and imports race at version %d; %d failed with %v, want ErrWrongExpectedVersion", round, version, o.appender, o.err)
+			}
+		}
+		if winners != 1 {
+			t.Fatalf("round %d: appends and imports race at version %d: %d won, want exactly one", round, version, winners)
+		}
+		evs := f.readStream(s)
+		for i, ev := range evs {
+			if ev.Version != uint64(i+1) {
+				t.Fatalf("round %d: event %d of the stream has version %d: versions must be 1, 2, 3…", round, i, ev.Version)
+			}
+		}
+		version = uint64(len(evs))
+	}
+}
+
+func testImportNotSupported(t *testing.T, f *fixture) {
+	if f.canImport() {
+		t.Skip("the driver implements eventstore.Importer: the other Import rules apply")
+	}
+	s := stream("")
+	before := f.state(s)
+	err := f.store.Import(f.ctx, recorded(s, 1, 2, time.Now()))
+	if !errors.Is(err, eventstore.ErrNotSupported) {
+		t.Fatalf("Import on a driver without eventstore.Importer: want an error matching ErrNotSupported, got %v", err)
+	}
+	f.checkNothingWritten("an Import that is not supported", before)
+}

@@ -1,0 +1,46 @@
+package memory
+
+import (
+	"context"
+	"slices"
+
+	"github.com/eventkit/eventstore"
+	"github.com/google/uuid"
+)
+
+var _ eventstore.Importer = (*Driver)(nil)
+
+// Import implements [eventstore.Importer].
+func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	checked := map[string]bool{}
+	for _, e := range req.Events {
+		if checked[e.StreamID] {
+			continue
+		}
+		checked[e.StreamID] = true
+		if current := uint64(len(d.streams[e.StreamID])); current != e.Version-1 {
+			return &eventstore.WrongExpectedVersionError{Stream: e.StreamID, Expected: eventstore.Exact(e.Version - 1), Actual: current}
+		}
+	}
+	for _, e := range req.Events {
+		idx := len(d.log)
+		e.Position = eventstore.Position{Commit: uint64(idx) + 1}
+		e.Data = slices.Clone(e.Data)
+		e.Metadata = slices.Clone(e.Metadata)
+		d.log = append(d.log, e)
+		d.streams[e.StreamID] = append(d.streams[e.StreamID], idx)
+		ids := d.ids[e.StreamID]
+		if ids == nil {
+			ids = map[uuid.UUID]int{}
+			d.ids[e.StreamID] = ids
+		}
+		ids[e.ID] = idx
+	}
+	d.signal()
+	return nil
+}

@@ -1,0 +1,116 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Importer is an optional Driver capability: writing events recorded
+// elsewhere with their stream versions, event IDs and recorded times, as a
+// migration does. Without it, [Store.Import] returns [ErrNotSupported] and
+// callers fall back to Append, which stamps its own times.
+type Importer interface {
+	// Import writes req.Events in order, all or none, giving them positions
+	// in that order (with the same no-skip guarantee as Append). For each
+	// stream in the request, the stream's version must be one less than the
+	// version of its first event in the request; otherwise Import returns a
+	// *WrongExpectedVersionError for such a stream (Expected is Exact of
+	// that version, Actual the stream's) and writes nothing. Recorded times
+	// are stored as given. Watchers are signalled as after an append.
+	Import(ctx context.Context, req ImportRequest) error
+}
+
+// ImportRequest is a validated import. Every event has a valid stream ID and
+// type, a non-zero ID unique in the request, a payload that Append would
+// accept, a version of at least 1 that follows the previous event of its
+// stream in the request (if any), and a UTC recorded time at microsecond
+// precision; the limits the driver reported hold for the whole request.
+// Position is ignored.
+type ImportRequest struct {
+	Events []RecordedEvent
+}
+
+// Import writes events that were recorded elsewhere, such as another store
+// being migrated, keeping each event's stream, version, ID, type, content
+// type, data, metadata and recorded time (a zero RecordedAt means now).
+// Events of several streams may interleave; the import writes them in the
+// order given, all or none, and they get this store's positions in that
+// order. Each stream's events in the slice must have consecutive versions,
+// the first of them one more than the stream's version in the store.
+//
+// Errors: [ErrNotSupported] when the driver cannot import (the memory,
+// SQLite and PostgreSQL drivers can); [ErrWrongExpectedVersion] when a
+// stream is not at the version before its first event; [ErrInvalidArgument]
+// or a specific form of it for no events, a bad event, a zero or repeated
+// event ID, versions that are zero or not consecutive within a stream, or a
+// request over [Store.Limits] (which apply to the whole request as to one
+// append); [ErrClosed]; the context's error. In every error case nothing was
+// written.
+func (s *Store) Import(ctx context.Context, events []RecordedEvent) error {
+	im, ok := s.driver.(Importer)
+	if !ok {
+		return importErr(ErrNotSupported)
+	}
+	evs, err := validateImport(events, s.limits)
+	if err != nil {
+		return importErr(err)
+	}
+	if err := ctx.Err(); err != nil {
+		return importErr(err)
+	}
+	if err := s.acquire(); err != nil {
+		return importErr(err)
+	}
+	defer s.release()
+	if err := im.Import(ctx, ImportRequest{Events: evs}); err != nil {
+		return importErr(err)
+	}
+	return nil
+}
+
+func importErr(err error) error { return fmt.Errorf("eventstore: import: %w", err) }
+
+// validateImport checks an import against the rules and limits, and returns
+// a copy with recorded times normalised.
+func validateImport(events []RecordedEvent, lim Limits) ([]RecordedEvent, error) {
+	if len(events) == 0 {
+		return nil, invalid(ErrInvalidArgument, "no events to import")
+	}
+	asAppend := make([]Event, len(events))
+	next := map[string]uint64{} // stream → the version its next event must have
+	for i, e := range events {
+		if err := ValidateStreamID(e.StreamID); err != nil {
+			return nil, eventErr(i, err)
+		}
+		if e.ID == uuid.Nil {
+			return nil, eventErr(i, invalid(ErrInvalidArgument, "zero event id: an imported event keeps its id"))
+		}
+		if e.Version == 0 {
+			return nil, eventErr(i, invalid(ErrInvalidVersion, "version 0: versions start at 1"))
+		}
+		if want, ok := next[e.StreamID]; ok && e.Version != want {
+			return nil, eventErr(i, invalid(ErrInvalidVersion, "stream %q: version %d follows version %d in the request", e.StreamID, e.Version, want-1))
+		}
+		next[e.StreamID] = e.Version + 1
+		asAppend[i] = Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
+	}
+	// The payload, size, limit and repeated-ID rules are Append's.
+	if _, err := validateEvents(asAppend, lim); err != nil {
+		return nil, err
+	}
+	now := Now()
+	out := make([]RecordedEvent, len(events))
+	for i, e := range events {
+		e.Position = Position{}
+		if e.RecordedAt.IsZero() {
+			e.RecordedAt = now
+		} else {
+			e.RecordedAt = e.RecordedAt.UTC().Truncate(time.Microsecond)
+		}
+		out[i] = e
+	}
+	return out, nil
+}
