@@ -179,7 +179,10 @@ func testImportInvalid(t *testing.T, f *fixture) {
 		{"empty type", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[1].Type = ""; return e }, eventstore.ErrInvalidEventType},
 		{"JSON data that is not JSON", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].Data = []byte(`{"a":`); return e }, eventstore.ErrInvalidPayload},
 		{"metadata not an object", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[0].Metadata = []byte(`[1]`); return e }, eventstore.ErrInvalidPayload},
-		{"invalid UTF-8 in JSON data", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[0].Data = []byte("\"\xff\""); return e }, eventstore.ErrInvalidPayload},
+		{"invalid UTF-8 in JSON data", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+			e[0].Data = []byte("\"\xff\"")
+			return e
+		}, eventstore.ErrInvalidPayload},
 		{"event over the size limit", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
 			e[1].ContentType, e[1].Data = eventstore.Binary, make([]byte, f.store.Limits().MaxEventSize+1)
 			return e
