@@ -27,12 +27,12 @@ WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3`
 // becomes visible later comes after it (docs/postgres.md has the argument).
 const fenceSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1)`
 
-// snapshotSQL returns the fence and the horizon of the statement's snapshot:
+// snapshotSQL is the start of the select list of readAllQuery's CTE: the
+// fence and the horizon of the statement's snapshot c (m is the meta row).
 // pg_snapshot_xmax is the next transaction ID, so every event committed
 // before the snapshot has a tx_id below the horizon.
-const snapshotSQL = `SELECT pg_snapshot_xmin(c)::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS fence,
-	pg_snapshot_xmax(c)::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS horizon
-FROM pg_current_snapshot() c`
+const snapshotSQL = `SELECT pg_snapshot_xmin(c)::text::bigint + m.xid_offset AS fence,
+	pg_snapshot_xmax(c)::text::bigint + m.xid_offset AS horizon`
 
 const saveSnapshotSQL = `INSERT INTO {{schema}}.snapshots (stream_id, version, data) VALUES ($1, $2, $3)
 ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, data = excluded.data
@@ -96,37 +96,49 @@ func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventsto
 // readAllQuery builds the statement for q. The events come with the
 // horizon and whether a committed event is held back, computed once from the
 // statement's snapshot; a LEFT JOIN keeps that row when no event matches.
+//
+// Every parameter enters through the materialized CTE s, so the planner
+// estimates the statement the same way whatever their values, and the
+// prepared statement settles on a generic plan after its first five runs.
+// With the parameters in the page's WHERE and LIMIT, a custom plan (for the
+// LIMIT it can see) always looked cheaper than the generic one (which
+// assumes 10% of the table), so every page was planned afresh: 0.15–0.25 ms,
+// as long as running it.
 func (d *Driver) readAllQuery(q eventstore.AllQuery) (string, []any) {
-	var cond strings.Builder
+	var cond, params strings.Builder
 	args := make([]any, 0, 8)
-	arg := func(v any) string {
+	arg := func(v any, typ string) string {
 		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
+		n := strconv.Itoa(len(args))
+		params.WriteString(`, $` + n + `::` + typ + ` AS p` + n)
+		return "s.p" + n
 	}
 	if !q.After.IsZero() {
-		cond.WriteString(` AND (tx_id, seq) > (` + arg(clamp(q.After.Commit)) + `, ` + arg(clamp(q.After.Prepare)) + `)`)
+		cond.WriteString(` AND (tx_id, seq) > (` + arg(clamp(q.After.Commit), "bigint") + `, ` + arg(clamp(q.After.Prepare), "bigint") + `)`)
 	}
 	if !q.Before.IsZero() {
-		cond.WriteString(` AND (tx_id, seq) < (` + arg(clamp(q.Before.Commit)) + `, ` + arg(clamp(q.Before.Prepare)) + `)`)
+		cond.WriteString(` AND (tx_id, seq) < (` + arg(clamp(q.Before.Commit), "bigint") + `, ` + arg(clamp(q.Before.Prepare), "bigint") + `)`)
 	}
 	if len(q.Filter.Categories) > 0 {
-		cond.WriteString(` AND split_part(stream_id, '-', 1) = ANY(` + arg(q.Filter.Categories) + `::text[])`)
+		cond.WriteString(` AND split_part(stream_id, '-', 1) = ANY(` + arg(q.Filter.Categories, "text[]") + `)`)
 	}
 	if len(q.Filter.EventTypes) > 0 {
-		cond.WriteString(` AND event_type = ANY(` + arg(q.Filter.EventTypes) + `::text[])`)
+		cond.WriteString(` AND event_type = ANY(` + arg(q.Filter.EventTypes, "text[]") + `)`)
 	}
 	order := ` ORDER BY tx_id, seq`
 	if q.Backwards {
 		order = ` ORDER BY tx_id DESC, seq DESC`
 	}
+	limit := arg(q.Limit, "integer")
 	events := quoteIdent(d.schema) + `.events`
 	// blocked is true when some committed event is at or above the fence.
 	// It ignores the range and the filter, so it may make a read wait for
 	// nothing, but it is one probe of the primary key; a filtered probe
 	// could scan far when the filter is selective.
-	query := `WITH s AS MATERIALIZED (` + d.sql.snapshot + `)
+	query := `WITH s AS MATERIALIZED (` + d.sql.snapshot + params.String() + `
+FROM pg_current_snapshot() c, ` + quoteIdent(d.schema) + `.meta m)
 SELECT s.horizon, coalesce((SELECT max(tx_id) FROM ` + events + `) >= s.fence, false), e.* FROM s LEFT JOIN LATERAL (
-	SELECT ` + eventColumns + ` FROM ` + events + ` WHERE tx_id < s.fence` + cond.String() + order + ` LIMIT ` + arg(q.Limit) + `
+	SELECT ` + eventColumns + ` FROM ` + events + ` WHERE tx_id < s.fence` + cond.String() + order + ` LIMIT ` + limit + `
 ) e ON true`
 	return query, args
 }

@@ -1,0 +1,57 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// The statements that run once per page settle on a generic plan, as pgx
+// prepares them: a statement planned afresh for every page spends as long in
+// the planner as in the executor (BenchmarkInterleaved/readall).
+func TestPagedReadsUseGenericPlans(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	cfg.MaxConns = 1 // every statement runs on the connection inspected below
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	d := newDriver(t, pool, postgres.Options{})
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+
+	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, conformance.BenchEvents(30)...)
+	require.NoError(t, err)
+	for range 8 {
+		n := 0
+		for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{After: eventstore.Position{Commit: 1, Prepare: 1}}) {
+			require.NoError(t, err)
+			n++
+		}
+		require.Equal(t, 30, n)
+		for _, err := range s.ReadStream(ctx, "Order-1", eventstore.ReadStreamOptions{}) {
+			require.NoError(t, err)
+		}
+	}
+	rows, err := pool.Query(ctx, `SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements
+		WHERE (statement LIKE '%pg_current_snapshot%' OR statement LIKE '%ORDER BY version LIMIT%')
+			AND statement NOT LIKE '%pg_prepared_statements%'`)
+	require.NoError(t, err)
+	found := 0
+	for rows.Next() {
+		var stmt string
+		var generic, custom int64
+		require.NoError(t, rows.Scan(&stmt, &generic, &custom))
+		found++
+		assert.Positive(t, generic, "custom plans only (%d) for %s", custom, stmt)
+	}
+	require.NoError(t, rows.Err())
+	assert.Equal(t, 2, found, "the read-all and read-stream statements")
+}
