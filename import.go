@@ -24,7 +24,7 @@ type Importer interface {
 }
 
 // ImportRequest is a validated import. Every event has a valid stream ID and
-// type, a non-zero ID unique in the request, a payload that Append would
+// type, a non-zero ID unique among its stream's events in the request, a payload that Append would
 // accept, a version of at least 1 that follows the previous event of its
 // stream in the request (if any), and a UTC recorded time at microsecond
 // precision; the limits the driver reported hold for the whole request.
@@ -44,8 +44,8 @@ type ImportRequest struct {
 // Errors: [ErrNotSupported] when the driver cannot import (the memory,
 // SQLite and PostgreSQL drivers can); [ErrWrongExpectedVersion] when a
 // stream is not at the version before its first event; [ErrInvalidArgument]
-// or a specific form of it for no events, a bad event, a zero or repeated
-// event ID, versions that are zero or not consecutive within a stream, or a
+// or a specific form of it for no events, a bad event, a zero event ID or
+// one repeated in a stream, versions that are zero or not consecutive within a stream, or a
 // request over [Store.Limits] (which apply to the whole request as to one
 // append); [ErrClosed]; the context's error. In every error case nothing was
 // written.
@@ -79,15 +79,31 @@ func validateImport(events []RecordedEvent, lim Limits) ([]RecordedEvent, error)
 	if len(events) == 0 {
 		return nil, invalid(ErrInvalidArgument, "no events to import")
 	}
-	asAppend := make([]Event, len(events))
+	if lim.MaxAppendEvents > 0 && len(events) > lim.MaxAppendEvents {
+		return nil, invalid(ErrBatchTooLarge, "%d events, over the limit of %d per append", len(events), lim.MaxAppendEvents)
+	}
+	type at struct {
+		stream string
+		id     uuid.UUID
+	}
 	next := map[string]uint64{} // stream → the version its next event must have
+	seen := make(map[at]int, len(events))
+	total := 0
 	for i, e := range events {
 		if err := ValidateStreamID(e.StreamID); err != nil {
 			return nil, eventErr(i, err)
 		}
+		if err := validateEvent(Event{Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}, lim); err != nil {
+			return nil, eventErr(i, err)
+		}
+		total += len(e.Data) + len(e.Metadata)
 		if e.ID == uuid.Nil {
 			return nil, eventErr(i, invalid(ErrInvalidArgument, "zero event id: an imported event keeps its id"))
 		}
+		if j, dup := seen[at{e.StreamID, e.ID}]; dup {
+			return nil, eventErr(i, invalid(ErrInvalidArgument, "event id %s repeats event %d of stream %q", e.ID, j, e.StreamID))
+		}
+		seen[at{e.StreamID, e.ID}] = i
 		if e.Version == 0 {
 			return nil, eventErr(i, invalid(ErrInvalidVersion, "version 0: versions start at 1"))
 		}
@@ -95,10 +111,8 @@ func validateImport(events []RecordedEvent, lim Limits) ([]RecordedEvent, error)
 			return nil, eventErr(i, invalid(ErrInvalidVersion, "stream %q: version %d follows version %d in the request", e.StreamID, e.Version, want-1))
 		}
 		next[e.StreamID] = e.Version + 1
-		asAppend[i] = Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
 	}
-	// The payload, size, limit and repeated-ID rules are Append's.
-	if _, err := validateEvents(asAppend, lim); err != nil {
+	if err := checkAppendSize(total, lim); err != nil {
 		return nil, err
 	}
 	now := Now()

@@ -52,26 +52,10 @@ func validateEvents(events []Event, lim Limits) ([]Event, error) {
 	seen := make(map[uuid.UUID]int, len(events))
 	total := 0
 	for i, e := range events {
-		if err := ValidateEventType(e.Type); err != nil {
+		if err := validateEvent(e, lim); err != nil {
 			return nil, eventErr(i, err)
 		}
-		switch e.ContentType {
-		case JSON:
-			if len(e.Data) > 0 && (!utf8.Valid(e.Data) || !json.Valid(e.Data)) {
-				return nil, eventErr(i, invalid(ErrInvalidPayload, "data is not valid UTF-8 JSON; use ContentType Binary for other bytes"))
-			}
-		case Binary:
-		default:
-			return nil, eventErr(i, invalid(ErrInvalidPayload, "unknown content type %d", e.ContentType))
-		}
-		if len(e.Metadata) > 0 && !isJSONObject(e.Metadata) {
-			return nil, eventErr(i, invalid(ErrInvalidPayload, "metadata is not a JSON object"))
-		}
-		size := len(e.Data) + len(e.Metadata)
-		if size > lim.MaxEventSize {
-			return nil, eventErr(i, invalid(ErrEventTooLarge, "%d bytes of data and metadata, over the limit of %d", size, lim.MaxEventSize))
-		}
-		total += size
+		total += len(e.Data) + len(e.Metadata)
 		if e.ID == uuid.Nil {
 			e.ID = uuid.New()
 		}
@@ -81,10 +65,41 @@ func validateEvents(events []Event, lim Limits) ([]Event, error) {
 		seen[e.ID] = i
 		out[i] = e
 	}
-	if lim.MaxAppendSize > 0 && total > lim.MaxAppendSize {
-		return nil, invalid(ErrBatchTooLarge, "%d bytes in one append, over the limit of %d", total, lim.MaxAppendSize)
+	if err := checkAppendSize(total, lim); err != nil {
+		return nil, err
 	}
 	return out, nil
+}
+
+// validateEvent checks one event's type, payload and size.
+func validateEvent(e Event, lim Limits) error {
+	if err := ValidateEventType(e.Type); err != nil {
+		return err
+	}
+	switch e.ContentType {
+	case JSON:
+		if len(e.Data) > 0 && (!utf8.Valid(e.Data) || !json.Valid(e.Data)) {
+			return invalid(ErrInvalidPayload, "data is not valid UTF-8 JSON; use ContentType Binary for other bytes")
+		}
+	case Binary:
+	default:
+		return invalid(ErrInvalidPayload, "unknown content type %d", e.ContentType)
+	}
+	if len(e.Metadata) > 0 && !isJSONObject(e.Metadata) {
+		return invalid(ErrInvalidPayload, "metadata is not a JSON object")
+	}
+	if size := len(e.Data) + len(e.Metadata); size > lim.MaxEventSize {
+		return invalid(ErrEventTooLarge, "%d bytes of data and metadata, over the limit of %d", size, lim.MaxEventSize)
+	}
+	return nil
+}
+
+// checkAppendSize checks the bytes of one append against the limit.
+func checkAppendSize(total int, lim Limits) error {
+	if lim.MaxAppendSize > 0 && total > lim.MaxAppendSize {
+		return invalid(ErrBatchTooLarge, "%d bytes in one append, over the limit of %d", total, lim.MaxAppendSize)
+	}
+	return nil
 }
 
 func eventErr(i int, err error) error { return fmtErr("event %d: %w", i, err) }

@@ -50,7 +50,8 @@ type Stats struct {
 	Read      int // source events read
 	Copied    int // events appended to the destination
 	Skipped   int // events the destination already held, compared equal
-	Appends   int // appends made
+	Appends   int // appends made (destinations without eventstore.Importer)
+	Imports   int // imports made: their events kept their recorded times
 	Streams   int // distinct streams read
 	Snapshots int // snapshots copied
 	// Last is the source position of the last event read and handled (copied
@@ -162,9 +163,13 @@ type copier struct {
 	dstLog   func() (eventstore.RecordedEvent, error, bool)
 	stopLog  func()
 
-	// pending are consecutive events of one stream, all new to dst.
+	// pending are events new to dst, in source order: of any streams when
+	// dst can import, else consecutive events of one stream.
 	pending     []eventstore.RecordedEvent
 	pendingSize int
+	// cannotImport is set once dst has said it cannot import: Copy then
+	// appends run by run.
+	cannotImport bool
 	// present are consecutive events of one stream that dst already has,
 	// to be compared in one read.
 	present []eventstore.RecordedEvent
@@ -319,7 +324,7 @@ func (c *copier) add(ev eventstore.RecordedEvent) error {
 			return err
 		}
 		size := len(ev.Data) + len(ev.Metadata)
-		if len(c.pending) > 0 && (!follows(c.pending[len(c.pending)-1], ev) ||
+		if len(c.pending) > 0 && (c.cannotImport && !follows(c.pending[len(c.pending)-1], ev) ||
 			len(c.pending) >= c.opts.BatchSize ||
 			c.limits.MaxAppendSize > 0 && c.pendingSize+size > c.limits.MaxAppendSize) {
 			if err := c.flush(); err != nil {
@@ -369,35 +374,83 @@ func follows(prev, ev eventstore.RecordedEvent) bool {
 	return prev.StreamID == ev.StreamID && prev.Version+1 == ev.Version
 }
 
-// flush appends the pending events with the exact version the first needs.
+// flush writes the pending events: in one import when dst can, keeping
+// their recorded times, else in one append per run of one stream, each with
+// the exact version its first event needs.
 func (c *copier) flush() error {
 	if len(c.pending) == 0 {
 		return nil
 	}
-	first := c.pending[0]
-	events := make([]eventstore.Event, len(c.pending))
-	for i, ev := range c.pending {
-		events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata}
-	}
-	if c.opts.DryRun {
-		if err := c.ctx.Err(); err != nil {
-			return err
-		}
-	} else if _, err := c.dst.Append(c.ctx, first.StreamID, eventstore.Exact(first.Version-1), events...); err != nil {
+	if err := c.write(); err != nil {
 		// The cache no longer says what dst holds; a rerun asks again.
-		delete(c.versions, first.StreamID)
+		for _, ev := range c.pending {
+			delete(c.versions, ev.StreamID)
+		}
+		c.allKnown = false
 		return err
 	}
-	last := c.pending[len(c.pending)-1]
-	c.stats.Copied += len(c.pending)
-	c.stats.Appends++
-	c.stats.Last = last.Position
 	c.pending = c.pending[:0]
 	c.pendingSize = 0
 	if c.opts.Progress != nil {
 		c.opts.Progress(c.stats)
 	}
 	return nil
+}
+
+// write writes c.pending and counts it.
+func (c *copier) write() error {
+	if c.opts.DryRun {
+		if err := c.ctx.Err(); err != nil {
+			return err
+		}
+		c.stats.Appends += len(runs(c.pending))
+		c.count(c.pending)
+		return nil
+	}
+	if !c.cannotImport {
+		err := c.dst.Import(c.ctx, c.pending)
+		if err == nil {
+			c.stats.Imports++
+			c.count(c.pending)
+			return nil
+		}
+		if !errors.Is(err, eventstore.ErrNotSupported) {
+			return err
+		}
+		c.cannotImport = true
+	}
+	for _, run := range runs(c.pending) {
+		first := run[0]
+		events := make([]eventstore.Event, len(run))
+		for i, ev := range run {
+			events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata}
+		}
+		if _, err := c.dst.Append(c.ctx, first.StreamID, eventstore.Exact(first.Version-1), events...); err != nil {
+			return err
+		}
+		c.stats.Appends++
+		c.count(run)
+	}
+	return nil
+}
+
+// count records evs as copied.
+func (c *copier) count(evs []eventstore.RecordedEvent) {
+	c.stats.Copied += len(evs)
+	c.stats.Last = evs[len(evs)-1].Position
+}
+
+// runs splits evs into runs of consecutive events of one stream.
+func runs(evs []eventstore.RecordedEvent) [][]eventstore.RecordedEvent {
+	var out [][]eventstore.RecordedEvent
+	start := 0
+	for i := 1; i <= len(evs); i++ {
+		if i == len(evs) || !follows(evs[i-1], evs[i]) {
+			out = append(out, evs[start:i])
+			start = i
+		}
+	}
+	return out
 }
 
 // flushPresent reads dst's copy of the queued present events and compares.

@@ -26,7 +26,9 @@ func Example() {
 	if err != nil {
 		log.Fatal(err) // a rerun continues where this one stopped
 	}
-	fmt.Printf("copied %d events of %d streams in %d appends\n", stats.Copied, stats.Streams, stats.Appends)
+	// Memory, SQLite and PostgreSQL destinations import, keeping recorded
+	// times; the others get appends.
+	fmt.Printf("copied %d events of %d streams in %d imports\n", stats.Copied, stats.Streams, stats.Imports)
 
 	report, err := migrate.Verify(ctx, src, dst)
 	if err != nil {
@@ -38,7 +40,7 @@ func Example() {
 	stats, _ = migrate.Copy(ctx, dst, src, migrate.Options{})
 	fmt.Printf("copied %d, skipped %d\n", stats.Copied, stats.Skipped)
 	// Output:
-	// copied 3 events of 2 streams in 2 appends
+	// copied 3 events of 2 streams in 1 imports
 	// true 2 3
 	// copied 0, skipped 3
 }

@@ -139,7 +139,7 @@ func testResume(t *testing.T, src *eventstore.Store, events int, open func() *ev
 		if attempts%2 == 0 {
 			// Cancel between appends, after a random number of them.
 			opts.Progress = func(st migrate.Stats) {
-				if st.Appends >= n {
+				if st.Appends+st.Imports >= n {
 					cancel()
 				}
 			}
@@ -148,7 +148,7 @@ func testResume(t *testing.T, src *eventstore.Store, events int, open func() *ev
 			// random delay after its first append.
 			delay := time.Duration(rng.IntN(300_000)) * time.Microsecond
 			opts.Progress = func(st migrate.Stats) {
-				if st.Appends == 1 && timer == nil {
+				if st.Appends+st.Imports >= 1 && timer == nil {
 					timer = time.AfterFunc(delay, cancel)
 				}
 			}
@@ -339,8 +339,17 @@ func (limited) Limits() eventstore.Limits {
 	return eventstore.Limits{MaxEventSize: 1000, MaxAppendEvents: 7, MaxAppendSize: 2500}
 }
 
-// TestCopyBatches checks that consecutive events of a stream go in one
-// append up to the batch size and the destination's limits.
+// noImport is the memory driver without its Importer: Copy appends.
+type noImport struct{ eventstore.Driver }
+
+// noImportLimited is limited without its Importer.
+type noImportLimited struct{ noImport }
+
+func (noImportLimited) Limits() eventstore.Limits { return limited{}.Limits() }
+
+// TestCopyBatches checks that Copy writes up to the batch size and the
+// destination's limits at once: in one import of any streams when the
+// destination can import, else in one append per run of a stream.
 func TestCopyBatches(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -348,11 +357,16 @@ func TestCopyBatches(t *testing.T) {
 		batch   int
 		size    int // bytes of data per event
 		appends int
+		imports int
 	}{
-		{"default batch", func() eventstore.Driver { return memory.New() }, 0, 10, 2},
-		{"batch size", func() eventstore.Driver { return memory.New() }, 10, 10, 12},
-		{"max append events", func() eventstore.Driver { return limited{memory.New()} }, 0, 10, 16},
-		{"max append size", func() eventstore.Driver { return limited{memory.New()} }, 0, 900, 52},
+		{"default batch", func() eventstore.Driver { return memory.New() }, 0, 10, 0, 1},
+		{"batch size", func() eventstore.Driver { return memory.New() }, 10, 10, 0, 11},
+		{"max append events", func() eventstore.Driver { return limited{memory.New()} }, 0, 10, 0, 15},
+		{"max append size", func() eventstore.Driver { return limited{memory.New()} }, 0, 900, 0, 51},
+		{"default batch, appends", func() eventstore.Driver { return noImport{memory.New()} }, 0, 10, 2, 0},
+		{"batch size, appends", func() eventstore.Driver { return noImport{memory.New()} }, 10, 10, 12, 0},
+		{"max append events, appends", func() eventstore.Driver { return noImportLimited{noImport{memory.New()}} }, 0, 10, 16, 0},
+		{"max append size, appends", func() eventstore.Driver { return noImportLimited{noImport{memory.New()}} }, 0, 900, 52, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -374,6 +388,7 @@ func TestCopyBatches(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, 102, st.Copied)
 			assert.Equal(t, tc.appends, st.Appends)
+			assert.Equal(t, tc.imports, st.Imports)
 			requireEqualStores(t, src, dst)
 		})
 	}
@@ -445,8 +460,8 @@ func TestCopyStopsOnForeignWrite(t *testing.T) {
 	_, err = src.Append(ctx, "S-1", eventstore.Exact(1), eventstore.NewEvent("B", nil))
 	require.NoError(t, err)
 	var once bool
-	_, err = migrate.Copy(ctx, dst, src, migrate.Options{Progress: func(st migrate.Stats) {
-		if st.Appends == 1 && !once {
+	_, err = migrate.Copy(ctx, dst, src, migrate.Options{BatchSize: 1, Progress: func(st migrate.Stats) {
+		if st.Appends+st.Imports == 1 && !once {
 			once = true
 			_, err := dst.Append(ctx, "S-1", eventstore.Exact(1), eventstore.NewEvent("Foreign", nil))
 			require.NoError(t, err)
@@ -498,4 +513,53 @@ func TestCopyDryRun(t *testing.T) {
 	v, err := other.StreamVersion(ctx, ds.streams[0])
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), v)
+}
+
+// TestCopyKeepsRecordedTimes: destinations that import keep the source's
+// recorded times; the others stamp their own, and Stats says which.
+func TestCopyKeepsRecordedTimes(t *testing.T) {
+	src, ds := newSource(t, 9, 600, 50)
+	hops := []struct {
+		name    string
+		open    func(testing.TB) *eventstore.Store
+		imports bool
+	}{
+		{"memory-to-sqlite", newSQLite, true},
+		{"sqlite-to-memory", newMemory, true},
+		{"memory-to-kurrentdb", newKurrentDB, false},
+	}
+	prev := src
+	for _, hop := range hops {
+		dst := hop.open(t)
+		t.Run(hop.name, func(t *testing.T) {
+			st, err := migrate.Copy(t.Context(), dst, prev, migrate.Options{})
+			require.NoError(t, err)
+			require.Equal(t, ds.events, st.Copied)
+			if !hop.imports {
+				assert.Zero(t, st.Imports)
+				assert.Positive(t, st.Appends)
+				return
+			}
+			assert.Zero(t, st.Appends)
+			assert.Positive(t, st.Imports)
+			want := readAll(t, src)
+			got := readAll(t, dst)
+			require.Len(t, got, len(want))
+			for i := range want {
+				require.True(t, want[i].RecordedAt.Equal(got[i].RecordedAt), "%s@%d: recorded at %s, copied as %s",
+					want[i].StreamID, want[i].Version, want[i].RecordedAt, got[i].RecordedAt)
+			}
+			prev = dst
+		})
+	}
+}
+
+func readAll(t testing.TB, s *eventstore.Store) []eventstore.RecordedEvent {
+	t.Helper()
+	var evs []eventstore.RecordedEvent
+	for ev, err := range s.ReadAll(t.Context(), eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		evs = append(evs, ev)
+	}
+	return evs
 }
