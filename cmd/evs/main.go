@@ -5,11 +5,14 @@
 //	evs read STREAM [--from N] [--limit N]     print a stream's events
 //	evs tail [--category C] [--type T]         follow the global log live
 //	evs stats                                  count events, streams and categories
+//	evs migrate --from URL --to URL [--verify] copy every event into another store
 //
-// Every command takes --url (default $EVENTSTORE_URL, else sqlite:events.db)
-// and --json, which prints one JSON object per line for scripts. Data goes to
+// Every command but migrate (which takes --from and --to) takes --url
+// (default $EVENTSTORE_URL, else sqlite:events.db), and every command takes
+// --json, which prints one JSON object per line for scripts. Data goes to
 // stdout and diagnostics to stderr. The exit status is 0 on success, 1 when
-// the command failed and 2 when it was called wrongly. docs/cli.md has the
+// the command failed and 2 when it was called wrongly (130 when Ctrl-C
+// interrupted a migrate that had not finished). docs/cli.md has the
 // details and examples.
 package main
 
@@ -83,6 +86,7 @@ var commands = []*command{
 	{"read", "STREAM [--from N] [--limit N] [--backwards] [--json]", "print the events of a stream", setupRead},
 	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
 	{"stats", "[--url URL] [--json]", "count events, streams and categories", setupStats},
+	{"migrate", "--from URL --to URL [--verify] [--follow] [--batch N] [--dry-run] [--snapshots] [--json]", "copy every event of one store into another, resumably, with progress", setupMigrate},
 }
 
 // run runs the evs command line args (without the program name) and returns
@@ -129,7 +133,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		cf.url = resolveURL(cf.url)
 		err = exec(ctx, e, cf, positional)
 	}
-	var ue *usageError
+	var (
+		ue *usageError
+		xe *exitError
+	)
 	switch {
 	case err == nil:
 		return exitOK
@@ -137,6 +144,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "evs %s: %s\n", c.name, ue.msg)
 		fmt.Fprintf(stderr, "run 'evs help %s' for usage\n", c.name)
 		return exitUsage
+	case errors.As(err, &xe):
+		fmt.Fprintf(stderr, "evs %s: %s\n", c.name, xe.msg)
+		return xe.code
 	}
 	fmt.Fprintf(stderr, "evs: %s\n", describe(err))
 	return exitFailure
@@ -160,7 +170,7 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nEvery command takes --url (default $%s, else %s) and --json.\n", urlEnv, defaultURL)
+	fmt.Fprintf(w, "\nEvery command takes --json, and all but migrate (--from, --to) take --url (default $%s, else %s).\n", urlEnv, defaultURL)
 	fmt.Fprintf(w, "Backends: %s. Run 'evs help COMMAND' for a command's flags.\n", strings.Join(eventstore.Schemes(), ", "))
 }
 
