@@ -178,7 +178,7 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 	res := migrateResult{
 		From: displayURL(f.from), To: displayURL(f.to), DryRun: f.dryRun, Follow: f.follow,
 		Total: total, Read: stats.Read, Copied: stats.Copied, Skipped: stats.Skipped,
-		Appends: stats.Appends, Streams: stats.Streams, Snapshots: stats.Snapshots,
+		Appends: stats.Appends, Imports: stats.Imports, Streams: stats.Streams, Snapshots: stats.Snapshots,
 		LastPosition: stats.Last.String(), Seconds: elapsed.Seconds(),
 	}
 	if stats.Live {
@@ -286,6 +286,7 @@ type migrateResult struct {
 	Copied    int `json:"copied"`  // with --dry-run: that a copy would append
 	Skipped   int `json:"skipped"` // already in the destination, compared equal
 	Appends   int `json:"appends"`
+	Imports   int `json:"imports"` // writes that kept the recorded times
 	Streams   int `json:"streams"`
 	Snapshots int `json:"snapshots"`
 	// Live counts the events copied after catching up, with --follow.
@@ -302,6 +303,20 @@ type verifyResult struct {
 	DigestFrom string `json:"digest_from"`
 	DigestTo   string `json:"digest_to"`
 	Difference string `json:"difference,omitempty"`
+}
+
+// writes says how the events were written: imports keep the source's
+// recorded times, appends (to a destination that cannot import) do not.
+func (r migrateResult) writes() string {
+	switch {
+	case r.Imports > 0 && r.Appends > 0:
+		return fmt.Sprintf(" in %d imports and %d appends", r.Imports, r.Appends)
+	case r.Imports > 0:
+		return fmt.Sprintf(" in %d imports (recorded times kept)", r.Imports)
+	case r.Appends > 0:
+		return fmt.Sprintf(" in %d appends (recorded times are the destination's)", r.Appends)
+	}
+	return ""
 }
 
 func (r migrateResult) print(e *env, asJSON bool) error {
@@ -322,6 +337,7 @@ func (r migrateResult) print(e *env, asJSON bool) error {
 		if r.Follow {
 			fmt.Fprintf(&b, " (%d of them live)", r.Live)
 		}
+		b.WriteString(r.writes())
 		fmt.Fprintf(&b, "; %d already in the destination; %d streams, %d snapshots; up to source position %s (%s%s)\n",
 			r.Skipped, r.Streams, r.Snapshots, r.LastPosition, took, rate)
 	}

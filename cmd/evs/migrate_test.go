@@ -151,10 +151,10 @@ func checkProgressLines(t testing.TB, stderr string, total int) {
 
 // migrated is the --json result of evs migrate.
 type migrated struct {
-	Total, Read, Copied, Skipped, Appends, Streams, Snapshots, Live int
-	DryRun                                                          bool   `json:"dry_run"`
-	LastPosition                                                    string `json:"last_position"`
-	Verify                                                          *struct {
+	Total, Read, Copied, Skipped, Appends, Imports, Streams, Snapshots, Live int
+	DryRun                                                                   bool   `json:"dry_run"`
+	LastPosition                                                             string `json:"last_position"`
+	Verify                                                                   *struct {
 		Equal           bool
 		Streams, Events int
 		DigestFrom      string `json:"digest_from"`
@@ -192,6 +192,10 @@ func TestMigrate(t *testing.T) {
 			assert.Equal(t, events, res[0].Total)
 			assert.Equal(t, events, res[0].Copied)
 			assert.Equal(t, 0, res[0].Skipped)
+			assert.Positive(t, res[0].Imports+res[0].Appends, "writes")
+			if d.name == "sqlite" {
+				assert.Zero(t, res[0].Appends, "SQLite imports, keeping recorded times")
+			}
 			assert.Equal(t, streams, res[0].Streams)
 			assert.Equal(t, snaps, res[0].Snapshots)
 			require.NotNil(t, res[0].Verify)
@@ -304,7 +308,7 @@ func TestMigrateFailures(t *testing.T) {
 		mustEVS(t, "", "append", "--url", dst, "Extra-1", "--type", "Placed", `{}`)
 		r := evs(t, "", "migrate", "--from", src, "--to", dst, "--verify")
 		assert.Equal(t, exitFailure, r.code, "stderr: %s", r.stderr)
-		assert.Contains(t, r.stdout, "copied 1 events; ")
+		assert.Contains(t, r.stdout, "copied 1 events in 1 imports (recorded times kept); ")
 		assert.Contains(t, r.stdout, `verify: different: stream "Extra-1": missing in the source`)
 		assert.Contains(t, r.stderr, `evs: verify: the stores differ: stream "Extra-1": missing in the source`)
 	})
@@ -370,7 +374,7 @@ wait:
 		}
 	}
 	assert.Contains(t, tail, "evs migrate: stopped following")
-	assert.Contains(t, stdout.String(), "copied 6 events (1 of them live); ")
+	assert.Contains(t, stdout.String(), "copied 6 events (1 of them live) in ")
 	assert.Contains(t, stdout.String(), "verify: equal: 3 streams, 6 events")
 }
 
