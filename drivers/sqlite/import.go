@@ -2,17 +2,19 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
+	"encoding/hex"
+	"encoding/json"
 
 	"github.com/eventkit/eventstore"
 )
 
 var _ eventstore.Importer = (*Driver)(nil)
 
-// Import implements [eventstore.Importer]: one write transaction checks the
-// version of every stream in the request, records where each stream's run
-// begins in the appends table (so a later retry of an append with those
-// IDs is recognised, as for an append), and inserts the events in order.
+// Import implements [eventstore.Importer]: one write transaction reads the
+// version of every stream in the request in one statement, records where
+// each stream's run begins in the appends table (so a later retry of an
+// append with those IDs is recognised, as for an append), and inserts the
+// events in order.
 func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error {
 	var last int64
 	err := d.write(ctx, func(w *writer) error {
@@ -30,26 +32,53 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 // importTx does the work of Import inside the write transaction and returns
 // the last event's position.
 func importTx(ctx context.Context, w *writer, req eventstore.ImportRequest) (int64, error) {
-	checked := make(map[string]bool)
-	for _, e := range req.Events {
-		if checked[e.StreamID] {
-			continue
+	// firsts are the first event of each stream, in request order.
+	var firsts []*eventstore.RecordedEvent
+	seen := make(map[string]bool)
+	for i := range req.Events {
+		if e := &req.Events[i]; !seen[e.StreamID] {
+			seen[e.StreamID] = true
+			firsts = append(firsts, e)
 		}
-		checked[e.StreamID] = true
-		var (
-			current   int64
-			retryFrom sql.NullInt64
-		)
-		if err := w.head.QueryRowContext(ctx, e.StreamID, e.ID[:]).Scan(&current, &retryFrom); err != nil {
+	}
+	streams := make([]string, len(firsts))
+	starts := make([][3]any, len(firsts))
+	for i, e := range firsts {
+		streams[i] = e.StreamID
+		starts[i] = [3]any{e.StreamID, hex.EncodeToString(e.ID[:]), e.Version}
+	}
+	streamsJSON, err := json.Marshal(streams)
+	if err != nil {
+		return 0, err
+	}
+	current := make([]uint64, len(firsts))
+	rows, err := w.importHeads.QueryContext(ctx, streamsJSON)
+	if err != nil {
+		return 0, err
+	}
+	for rows.Next() {
+		var i int
+		var v int64
+		if err := rows.Scan(&i, &v); err != nil {
+			rows.Close()
 			return 0, err
 		}
-		conflict := &eventstore.WrongExpectedVersionError{Stream: e.StreamID, Expected: eventstore.Exact(e.Version - 1), Actual: uint64(current)}
-		if uint64(current) != e.Version-1 {
-			return 0, conflict
+		current[i] = uint64(v)
+	}
+	if err := rows.Close(); err != nil {
+		return 0, err
+	}
+	for i, e := range firsts {
+		if current[i] != e.Version-1 {
+			return 0, &eventstore.WrongExpectedVersionError{Stream: e.StreamID, Expected: eventstore.Exact(e.Version - 1), Actual: current[i]}
 		}
-		if _, err := w.insertAppend.ExecContext(ctx, e.StreamID, e.ID[:], int64(e.Version)); err != nil {
-			return 0, mapError(err, conflict)
-		}
+	}
+	startsJSON, err := json.Marshal(starts)
+	if err != nil {
+		return 0, err
+	}
+	if _, err := w.importAppends.ExecContext(ctx, startsJSON); err != nil {
+		return 0, err
 	}
 	last, err := w.insertEvents(ctx, len(req.Events), func(args []any, j int) []any {
 		e := &req.Events[j]

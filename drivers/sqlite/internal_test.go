@@ -184,6 +184,7 @@ func TestQueryPlans(t *testing.T) {
 	}
 	checks := []check{
 		{"head", queryHead, []any{"s", []byte{1}}, "SEARCH appends USING PRIMARY KEY (stream=? AND first_event_id=?)"},
+		{"importHeads", queryImportHeads, []any{`["s","t"]`}, "USING COVERING INDEX sqlite_autoindex_events_1 (stream=?)"},
 		{"head", queryHead, []any{"s", []byte{1}}, "USING COVERING INDEX sqlite_autoindex_events_1 (stream=?)"},
 		{"retryRange", queryRetryRange, []any{"s", 1, 2}, "USING INDEX sqlite_autoindex_events_1 (stream=? AND version>? AND version<?)"},
 		{"streamForwards", queryStreamForwards, []any{"s", 1, 10}, "USING INDEX sqlite_autoindex_events_1 (stream=? AND version>?)"},

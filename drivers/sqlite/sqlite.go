@@ -261,6 +261,8 @@ type writer struct {
 	head           *sql.Stmt
 	insert         [len(insertRows)]*sql.Stmt // INSERTs of insertRows[i] events
 	insertAppend   *sql.Stmt
+	importHeads    *sql.Stmt
+	importAppends  *sql.Stmt
 	retryRange     *sql.Stmt
 	saveSnapshot   *sql.Stmt
 	saveCheckpoint *sql.Stmt
@@ -274,7 +276,19 @@ const (
 		(SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1),
 		(SELECT first_version FROM appends WHERE stream = ?1 AND first_event_id = ?2)`
 	queryInsertAppend = `INSERT INTO appends (stream, first_event_id, first_version) VALUES (?, ?, ?)`
-	queryInsertInto   = `INSERT INTO events
+	// queryImportHeads returns the version of each stream of a JSON array,
+	// with its index in the array: one statement for all of an import's
+	// streams.
+	queryImportHeads = `SELECT j.key, (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = j.value)
+		FROM json_each(?) j`
+	// queryImportAppends records where each stream's run of an import
+	// begins, from a JSON array of [stream, hex event ID, version]. A source
+	// may hold an event ID twice in a stream (SQLite recognises fewer
+	// retries than other drivers), so an existing row is kept.
+	queryImportAppends = `INSERT OR IGNORE INTO appends (stream, first_event_id, first_version)
+		SELECT json_extract(j.value, '$[0]'), unhex(json_extract(j.value, '$[1]')), json_extract(j.value, '$[2]')
+		FROM json_each(?) j`
+	queryInsertInto = `INSERT INTO events
 		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at) VALUES `
 	queryRetryRange = `SELECT event_id, position FROM events
 		WHERE stream = ? AND version >= ? AND version <= ? ORDER BY version`
@@ -355,6 +369,8 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 		w.insert[i] = prep(insertQuery(n))
 	}
 	w.insertAppend = prep(queryInsertAppend)
+	w.importHeads = prep(queryImportHeads)
+	w.importAppends = prep(queryImportAppends)
 	w.retryRange = prep(queryRetryRange)
 	w.saveSnapshot = prep(querySaveSnapshot)
 	w.saveCheckpoint = prep(querySaveCheckpoint)
@@ -365,7 +381,7 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 // rather than returning it: its settings or an open transaction must not
 // leak to other users of the pool.
 func (w *writer) discard() {
-	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.insertAppend, w.retryRange, w.saveSnapshot, w.saveCheckpoint}, w.insert[:]...) {
+	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.insertAppend, w.importHeads, w.importAppends, w.retryRange, w.saveSnapshot, w.saveCheckpoint}, w.insert[:]...) {
 		if st != nil {
 			st.Close()
 		}
