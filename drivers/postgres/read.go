@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"encoding/binary"
 	"math"
 	"strconv"
 	"strings"
@@ -149,6 +150,35 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		return nil, 0, false, wrapNative(err)
 	}
 	page = make([]eventstore.RecordedEvent, 0, min(limit, 512))
+	fds := rows.FieldDescriptions()
+	if len(fds) > 2 && binaryColumns(fds[:2], pgtype.Int8OID, pgtype.BoolOID) && binaryColumns(fds[2:], eventOIDs[:]...) {
+		var dec eventDecoder
+		first := true
+		for rows.Next() {
+			v := rows.RawValues()
+			if first {
+				first = false
+				if len(v[0]) != 8 || len(v[1]) != 1 {
+					rows.Close()
+					return nil, 0, false, errBadValue
+				}
+				horizon, blocked = int64(binary.BigEndian.Uint64(v[0])), v[1][0] != 0
+			}
+			if v[2] == nil {
+				continue // no event matched: only the snapshot's row
+			}
+			var ev eventstore.RecordedEvent
+			if err := dec.decode(v[2:], &ev); err != nil {
+				rows.Close()
+				return nil, 0, false, err
+			}
+			page = append(page, ev)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, 0, false, wrapNative(err)
+		}
+		return page, horizon, blocked, nil
+	}
 	var (
 		txID, seq, ver pgtype.Int8
 		stream, typ    pgtype.Text
@@ -210,6 +240,21 @@ func (d *Driver) waitFence(ctx context.Context, horizon int64) error {
 // scanEvents reads rows of eventColumns.
 func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 	out := make([]eventstore.RecordedEvent, 0, min(limit, 512))
+	if binaryColumns(rows.FieldDescriptions(), eventOIDs[:]...) {
+		var dec eventDecoder
+		for rows.Next() {
+			var ev eventstore.RecordedEvent
+			if err := dec.decode(rows.RawValues(), &ev); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, ev)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, wrapNative(err)
+		}
+		return out, nil
+	}
 	var (
 		ev             eventstore.RecordedEvent
 		txID, seq, ver int64

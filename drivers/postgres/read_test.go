@@ -55,3 +55,44 @@ func TestPagedReadsUseGenericPlans(t *testing.T) {
 	require.NoError(t, rows.Err())
 	assert.Equal(t, 2, found, "the read-all and read-stream statements")
 }
+
+// Reads decode binary rows themselves and fall back to pgx's Scan for other
+// formats: both give the same events, byte for byte.
+func TestReadsDecodeLikeScan(t *testing.T) {
+	url := testenv.MustHavePostgres(t)
+	ctx := t.Context()
+	schema := randomSchema()
+	var got [2][]eventstore.RecordedEvent
+	for i, mode := range []string{"cache_statement", "simple_protocol"} {
+		cfg, err := pgxpool.ParseConfig(url + "&default_query_exec_mode=" + mode)
+		require.NoError(t, err)
+		pool, err := pgxpool.NewWithConfig(ctx, cfg)
+		require.NoError(t, err)
+		t.Cleanup(pool.Close)
+		d := newDriver(t, pool, postgres.Options{Schema: schema})
+		s := eventstore.New(d, eventstore.Options{})
+		t.Cleanup(func() { s.Close() })
+		if i == 0 {
+			meta := []byte(`{"b": 1,  "a":"ü"}`)
+			_, err = s.Append(ctx, "Order-ü'\"; --", eventstore.NoStream,
+				eventstore.Event{Type: "Placed", Data: []byte(`{"z":1, "a" :2}`), Metadata: meta},
+				eventstore.Event{Type: "Binary", Data: []byte{0, 1, 2, 255}, ContentType: eventstore.Binary},
+				eventstore.Event{Type: "Empty"})
+			require.NoError(t, err)
+			_, err = s.Append(ctx, "Other-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+			require.NoError(t, err)
+		}
+		for ev, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+			require.NoError(t, err)
+			got[i] = append(got[i], ev)
+		}
+		for ev, err := range s.ReadStream(ctx, "Order-ü'\"; --", eventstore.ReadStreamOptions{Backwards: true}) {
+			require.NoError(t, err)
+			got[i] = append(got[i], ev)
+		}
+	}
+	require.Len(t, got[0], 4+3)
+	assert.Equal(t, got[1], got[0])
+	assert.Equal(t, []byte{}, got[0][2].Data, "empty data is empty, not nil")
+	assert.Equal(t, []byte{0, 1, 2, 255}, got[0][1].Data)
+}
