@@ -54,10 +54,32 @@ func (p *progress) waitFor(t *testing.T, what string, ok func(migrate.Stats) boo
 
 // TestCopyFollow copies a store, then keeps copying while four writers
 // append to old and new streams, until cancelled; a second follow resumes
-// after events appended while nothing was copying.
+// after events appended while nothing was copying. PostgreSQL as the source
+// wakes the follow by LISTEN/NOTIFY, SQLite and memory in-process.
 func TestCopyFollow(t *testing.T) {
-	src, ds := newSource(t, 11, 1_000, 60)
-	dst := newSQLite(t)
+	pairs := []struct {
+		name     string
+		src, dst func(testing.TB) *eventstore.Store
+	}{
+		{"memory-to-sqlite", nil, newSQLite},
+		{"postgres-to-sqlite", newPostgres, newSQLite},
+		{"sqlite-to-postgres", newSQLite, newPostgres},
+	}
+	for _, pair := range pairs {
+		t.Run(pair.name, func(t *testing.T) {
+			src, ds := newSource(t, 11, 1_000, 60)
+			if pair.src != nil {
+				seeded := pair.src(t)
+				_, err := migrate.Copy(t.Context(), seeded, src, migrate.Options{})
+				require.NoError(t, err)
+				src = seeded
+			}
+			testFollow(t, src, pair.dst(t), ds)
+		})
+	}
+}
+
+func testFollow(t *testing.T, src, dst *eventstore.Store, ds dataset) {
 	follow := func(t *testing.T, write func(), want int) {
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
