@@ -43,7 +43,8 @@ func setupMigrate(fs *flag.FlagSet) runFunc {
 	fs.StringVar(&f.to, "to", "", "destination store `URL`")
 	fs.BoolVar(&f.verify, "verify", false, "after the copy, compare both stores and fail (status 1) if they differ")
 	fs.BoolVar(&f.follow, "follow", false, "after catching up, keep copying new source events until Ctrl-C")
-	fs.IntVar(&f.batch, "batch", migrate.DefaultBatchSize, "append at most `N` events at a time")
+	fs.IntVar(&f.batch, "batch", migrate.DefaultBatchSize, "write at most `N` events at a time")
+	fs.Lookup("url").Usage = "not used: migrate takes --from and --to"
 	fs.BoolVar(&f.dryRun, "dry-run", false, "read and compare as a copy would, count what it would copy, write nothing")
 	fs.BoolVar(&f.snapshots, "snapshots", false, "also copy the latest snapshot of each stream")
 	return func(ctx context.Context, e *env, cf commonFlags, args []string) error {

@@ -118,12 +118,15 @@ func (p *progress) tick() {
 	p.draw(now)
 }
 
-// finish draws the final state and, on a terminal, ends the line, so that
-// what is printed next starts on a line of its own.
+// finish draws the final state, unless the last plain line already shows
+// it, and, on a terminal, ends the line, so that what is printed next starts
+// on a line of its own.
 func (p *progress) finish() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.draw(p.now())
+	if p.bar || p.changed || p.drawn.IsZero() {
+		p.draw(p.now())
+	}
 	p.endLine()
 }
 
