@@ -13,8 +13,9 @@ import (
 
 // appendSQL appends a batch in one statement, so in one implicit transaction
 // and one round trip. It reads the stream's version, looks for a retry (the
-// batch's first event ID already in the stream) and, when there is none and
-// the expectation holds, inserts every event from unnest-ed arrays.
+// batch's first event ID began an earlier append to the stream) and, when
+// there is none and the expectation holds, inserts every event from
+// unnest-ed arrays.
 //
 // The check is atomic with the write: a concurrent append that takes the same
 // version makes the insert wait for it and then fail on
@@ -34,14 +35,17 @@ SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, las
 FROM (SELECT) one LEFT JOIN last ON true`
 
 // appendCTEs is the part appendSQL and appendNotifySQL share: read the
-// version, look for a retry, insert.
+// version, look for a retry, insert. A retry is found by the batch's first
+// event ID among the first events of earlier appends (starts_append, one
+// entry per append in a partial index), as semantics.md allows; a batch
+// whose first ID sits inside an earlier batch is not recognised.
 const appendCTEs = `WITH cur AS (
 	SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = $1
 ), dup AS (
-	SELECT version FROM {{schema}}.events WHERE event_id = $4 AND stream_id = $1 ORDER BY version DESC LIMIT 1
+	SELECT version FROM {{schema}}.events WHERE event_id = $4 AND stream_id = $1 AND starts_append ORDER BY version DESC LIMIT 1
 ), ins AS (
-	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
-	SELECT x.tx_id, $1, cur.v + e.ord, e.id, e.typ, e.ct, e.data, e.meta, $10
+	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append)
+	SELECT x.tx_id, $1, cur.v + e.ord, e.id, e.typ, e.ct, e.data, e.meta, $10, e.ord = 1
 	FROM cur,
 		(SELECT pg_current_xact_id()::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS tx_id) x,
 		unnest($5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS e(id, typ, ct, data, meta, ord)
@@ -209,11 +213,11 @@ func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, a
 	return d.retried(ctx, conn.Conn(), req, *dup, mismatch)
 }
 
-// retried checks whether an append whose first event ID is already in the
-// stream (at version first) is a retry of an append that succeeded: the
-// stream holds the batch's IDs in order from there, and for an exact
-// expectation the first one is right after the expected version. Then it
-// returns the original result; otherwise mismatch.
+// retried checks whether an append whose first event ID began an earlier
+// append to the stream (at version first) is a retry of an append that
+// succeeded: the stream holds the batch's IDs in order from there, and for
+// an exact expectation the first one is right after the expected version.
+// Then it returns the original result; otherwise mismatch.
 func (d *Driver) retried(ctx context.Context, conn *pgx.Conn, req eventstore.AppendRequest, first int64, mismatch error) (eventstore.AppendResult, error) {
 	if req.Expected.Kind() == eventstore.ExactVersion && uint64(first) != req.Expected.Version()+1 {
 		return eventstore.AppendResult{}, mismatch
