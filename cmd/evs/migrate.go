@@ -185,7 +185,9 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 	if stats.Live {
 		res.Live = stats.Copied - p.liveFrom
 	}
-	stopped := err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled)
+	// Once ctx is done (Ctrl-C), whatever error Copy returns comes from it:
+	// drivers do not all wrap context.Canceled.
+	stopped := err != nil && ctx.Err() != nil
 	switch {
 	case stopped && f.follow:
 		// Ctrl-C is how a follow ends.
@@ -213,6 +215,9 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 		}
 		fmt.Fprintf(e.stderr, "evs migrate: verifying\n")
 		r, err := migrate.Verify(vctx, src, dst)
+		if err != nil && vctx.Err() != nil {
+			return &exitError{exitInterrupted, "interrupted while verifying; the copy itself is complete"}
+		}
 		if err != nil {
 			return err
 		}

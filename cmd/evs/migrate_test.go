@@ -526,3 +526,40 @@ func checkCopy(t *testing.T, srcURL, dstURL string) {
 		ids[ev.ID] = true
 	}
 }
+
+// TestMigrateFollowProcess follows a SQLite source from another process,
+// sees an event appended here copied live, and stops on Ctrl-C with status 0.
+func TestMigrateFollowProcess(t *testing.T) {
+	src, dst := sqliteURL(t, "src.db"), sqliteURL(t, "dst.db")
+	fillSource(t, src, 50, 5)
+	p := startEVS(t, "migrate", "--from", src, "--to", dst, "--follow", "--verify")
+	waitLine := func(what string, ok func(f map[string]string, live bool) bool) {
+		t.Helper()
+		deadline := time.After(60 * time.Second)
+		for {
+			select {
+			case line, open := <-p.lines:
+				require.Truef(t, open, "evs ended while waiting for %s", what)
+				if f, live, isProgress := progressLine(line); isProgress && ok(f, live) {
+					return
+				}
+			case <-deadline:
+				require.FailNowf(t, "timeout", "no progress line showing %s within 60s", what)
+			}
+		}
+	}
+	waitLine("caught up", func(f map[string]string, live bool) bool { return live && f["copied"] == "50" })
+
+	s, err := eventstore.Open(t.Context(), src)
+	require.NoError(t, err)
+	_, err = s.Append(t.Context(), "Late-1", eventstore.NoStream, eventstore.NewEvent("Happened", []byte(`{"late":true}`)))
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	waitLine("the live event", func(f map[string]string, live bool) bool { return live && f["since_live"] == "1" })
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGINT))
+	require.Equal(t, exitOK, p.wait(t), "Ctrl-C ends a follow with status 0; stderr: %s", p.stderr.String())
+	assert.Contains(t, p.stdout.String(), "copied 51 events (1 of them live)")
+	assert.Contains(t, p.stdout.String(), "verify: equal: 6 streams, 51 events")
+	checkCopy(t, src, dst)
+}
