@@ -189,14 +189,14 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 	// drivers do not all wrap context.Canceled.
 	stopped := err != nil && ctx.Err() != nil
 	switch {
-	case stopped && f.follow:
-		// Ctrl-C is how a follow ends.
+	case stopped && f.follow && stats.Live:
+		// Ctrl-C is how a follow ends, once it has caught up.
 		fmt.Fprintf(e.stderr, "evs migrate: stopped following\n")
 	case stopped && f.dryRun:
 		return &exitError{exitInterrupted, fmt.Sprintf("interrupted after checking %d of %d events; nothing was written", stats.Copied+stats.Skipped, total)}
 	case stopped:
 		return &exitError{exitInterrupted, fmt.Sprintf(
-			"interrupted: %d events copied and %d already there, up to source position %s; appends are atomic, so the destination stopped at a batch boundary: run the same command again to continue",
+			"interrupted: %d events copied and %d already there, up to source position %s; each write is atomic, so the destination stopped at a batch boundary: run the same command again to continue",
 			stats.Copied, stats.Skipped, stats.Last)}
 	case err != nil:
 		var conflict *migrate.ConflictError

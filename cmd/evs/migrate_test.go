@@ -318,14 +318,19 @@ func TestMigrateFailures(t *testing.T) {
 		assert.Contains(t, r.stderr, "the source holds no events")
 		assert.Contains(t, r.stdout, "copied 0 events")
 	})
-	t.Run("interrupted in process", func(t *testing.T) {
-		ctx, cancel := context.WithCancel(t.Context())
-		cancel()
-		var stdout, stderr strings.Builder
-		code := run(ctx, []string{"migrate", "--from", newStoreURL(t), "--to", newStoreURL(t)}, nil, &stdout, &stderr)
-		assert.Equal(t, exitInterrupted, code, "stderr: %s", stderr.String())
-		assert.Empty(t, stdout.String())
-	})
+	for _, flag := range []string{"--verify", "--follow", "--dry-run"} {
+		t.Run("interrupted before catching up with "+flag, func(t *testing.T) {
+			src := newStoreURL(t)
+			mustEVS(t, "", "append", "--url", src, "Order-1", "--type", "Placed", "{}")
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			var stdout, stderr strings.Builder
+			code := run(ctx, []string{"migrate", "--from", src, "--to", newStoreURL(t), flag}, nil, &stdout, &stderr)
+			assert.Equal(t, exitInterrupted, code, "stderr: %s", stderr.String())
+			assert.Contains(t, stderr.String(), "evs migrate: interrupted")
+			assert.Empty(t, stdout.String())
+		})
+	}
 }
 
 // TestMigrateFollow copies, then keeps copying what is appended to the
