@@ -70,6 +70,7 @@ var (
 	_ eventstore.Watcher       = (*Driver)(nil)
 	_ eventstore.Aser          = (*Driver)(nil)
 	_ eventstore.LimitReporter = (*Driver)(nil)
+	_ eventstore.Importer      = (*Driver)(nil)
 )
 
 // New returns a driver over an existing pool, which it does not close: the
@@ -287,6 +288,7 @@ func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
 // prepares and caches each text per connection.
 type statements struct {
 	append, appendNotify, retried, notify, streamVersion    string
+	importEvents                                            string
 	readStreamFwd, readStreamBwd, fence, snapshot           string
 	saveSnapshot, loadSnapshot, saveCheckpoint, loadCheckpt string
 	channel                                                 string
@@ -299,6 +301,7 @@ func newStatements(schema string) statements {
 		append:         r.Replace(appendSQL),
 		appendNotify:   r.Replace(appendNotifySQL),
 		retried:        r.Replace(retriedSQL),
+		importEvents:   r.Replace(importSQL),
 		notify:         notifySQL,
 		streamVersion:  r.Replace(`SELECT coalesce(max(version), 0) FROM {{schema}}.events WHERE stream_id = $1`),
 		readStreamFwd:  r.Replace(readStreamFwdSQL),
