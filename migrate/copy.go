@@ -10,6 +10,10 @@ import (
 	"github.com/eventkit/eventstore"
 )
 
+// ProgressEvery is how many events Copy reads between two calls of
+// [Options.Progress] when it is not writing.
+const ProgressEvery = 1000
+
 // DefaultBatchSize is the most events Copy writes in one append when
 // [Options.BatchSize] is zero.
 const DefaultBatchSize = 500
@@ -30,8 +34,9 @@ type Options struct {
 	// Snapshots copies the latest snapshot of each stream Copy read, after
 	// the events.
 	Snapshots bool
-	// Progress, when set, is called after every append and at the end with
-	// the totals so far. It runs on Copy's goroutine: it must return quickly.
+	// Progress, when set, is called after every write, every
+	// [ProgressEvery] events read (so a rerun that is skipping what is
+	// already there reports too), and at the end, with the totals so far. It runs on Copy's goroutine: it must return quickly.
 	Progress func(Stats)
 	// DryRun reads and compares as a copy would, but writes nothing: Stats
 	// count what a copy would append (Copied, Appends) and conflicts and gaps
@@ -191,6 +196,9 @@ func (c *copier) run(src *eventstore.Store) error {
 		c.stats.Read++
 		if err := c.add(ev); err != nil {
 			return err
+		}
+		if c.opts.Progress != nil && c.stats.Read%ProgressEvery == 0 {
+			c.opts.Progress(c.stats)
 		}
 	}
 	if err := c.flushPresent(); err != nil {

@@ -563,3 +563,22 @@ func readAll(t testing.TB, s *eventstore.Store) []eventstore.RecordedEvent {
 	}
 	return evs
 }
+
+// TestCopyReportsProgressWhileSkipping: a rerun over a finished copy writes
+// nothing, yet reports progress as it reads.
+func TestCopyReportsProgressWhileSkipping(t *testing.T) {
+	src, ds := newSource(t, 3, 2_500, 100)
+	dst := newMemory(t)
+	_, err := migrate.Copy(t.Context(), dst, src, migrate.Options{})
+	require.NoError(t, err)
+	var reports []migrate.Stats
+	st, err := migrate.Copy(t.Context(), dst, src, migrate.Options{Progress: func(st migrate.Stats) { reports = append(reports, st) }})
+	require.NoError(t, err)
+	require.Equal(t, ds.events, st.Skipped)
+	require.Len(t, reports, ds.events/migrate.ProgressEvery+1)
+	for i, r := range reports[:len(reports)-1] {
+		assert.Equal(t, (i+1)*migrate.ProgressEvery, r.Read)
+		assert.Equal(t, r.Read, r.Skipped)
+	}
+	assert.Equal(t, st, reports[len(reports)-1])
+}
