@@ -284,3 +284,72 @@ func BenchmarkReadAll(b *testing.B) {
 		conformance.RunReadAll(b, 10_000, 98, r.append, r.readAll)
 	})
 }
+
+// BenchmarkImport copies batches of MaxAppendEvents (98) events of 14
+// streams taking turns into a fresh table, as migrate.Copy does: …/import
+// sends each batch as one Store.Import (one transaction, and from the second
+// batch on one BatchGetItem of the streams' previous versions), …/append the
+// same events as one Store.Append per run of one stream, at the exact
+// version, one after another (what Copy did before the driver could
+// import). run=1 interleaves the streams event by event (98 runs of one
+// event per batch), run=7 in runs of 7 events (14 runs). Each iteration
+// writes 5 batches to new streams. Figures in docs/dynamodb.md.
+func BenchmarkImport(b *testing.B) {
+	const streams, batches = 14, 5
+	for _, run := range []int{1, 7} {
+		// batch returns batch k of a copy of streams named prefix-0…
+		batch := func(prefix string, k int) []eventstore.RecordedEvent {
+			evs := make([]eventstore.RecordedEvent, 0, 98)
+			perStream := 98 / streams // events of each stream per batch
+			for r := range perStream / run {
+				for s := range streams {
+					for i := range run {
+						v := uint64(k*perStream + r*run + i + 1)
+						evs = append(evs, eventstore.RecordedEvent{
+							StreamID: fmt.Sprintf("%s-%d", prefix, s), Version: v, ID: uuid.New(),
+							Type: conformance.BenchEventType, Data: conformance.BenchData, RecordedAt: eventstore.Now(),
+						})
+					}
+				}
+			}
+			return evs
+		}
+		b.Run(fmt.Sprintf("run=%d/import", run), func(b *testing.B) {
+			store := benchStore(b)
+			events := 0
+			for b.Loop() {
+				prefix := conformance.BenchStream("Import")
+				for k := range batches {
+					evs := batch(prefix, k)
+					if err := store.Import(b.Context(), evs); err != nil {
+						b.Fatal(err)
+					}
+					events += len(evs)
+				}
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
+		b.Run(fmt.Sprintf("run=%d/append", run), func(b *testing.B) {
+			store := benchStore(b)
+			events := 0
+			for b.Loop() {
+				prefix := conformance.BenchStream("Append")
+				for k := range batches {
+					evs := batch(prefix, k)
+					for start := 0; start < len(evs); start += run {
+						first := evs[start]
+						appended := make([]eventstore.Event, run)
+						for i, e := range evs[start : start+run] {
+							appended[i] = eventstore.Event{ID: e.ID, Type: e.Type, Data: e.Data}
+						}
+						if _, err := store.Append(b.Context(), first.StreamID, eventstore.Exact(first.Version-1), appended...); err != nil {
+							b.Fatal(err)
+						}
+					}
+					events += len(evs)
+				}
+			}
+			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,23 +37,54 @@ import (
 // together (group commit), up to DynamoDB's 100 items and 4 MB per
 // transaction, one append per stream. Writers in other processes race for
 // the same positions; the loser finds the new head and tries again.
+//
+// An import (see Import) is a request of several runs, possibly of several
+// streams, with one log entry for all of them. take treats it like an
+// append that touches all its streams: it joins a group only if no other
+// request of the group writes one of them, and it is never split, so its
+// events share the fate of one transaction; a cancellation reason on any of
+// its items settles the whole import, and the group's other requests are
+// sent again without it.
 
-// request is one append handed to the committer: events to write at versions
-// first, first+1, … of stream.
+// request is one append or import handed to the committer: runs of events
+// to write at consecutive positions, all or none.
 type request struct {
-	stream string
-	first  uint64
-	// check asks the transaction to check that version first-1 exists.
-	// Appends that read the stream's version do not need it: a version,
-	// once seen, never goes away.
+	// runs are consecutive events of one stream each, in position order:
+	// one for an append; an import has one per stretch of its events that
+	// belong to one stream, and a stream may have several.
+	runs []run
+	// streams are the distinct streams of runs.
+	streams []string
+	count   int // events in all runs
+	// check asks the transaction to check that version first-1 of an
+	// append's run exists. Appends that read the stream's version do not
+	// need it: a version, once seen, never goes away. Imports read it
+	// before they are submitted (see Import).
 	check   bool
-	events  []eventstore.Event
-	at      time.Time
 	actions int // transaction items: the log entry, the check, the events
 	size    int // estimated bytes of those items
 
 	state atomic.Int32 // reqPending → reqTaken (by the committer) or reqAbandoned (by the caller)
 	done  chan outcome // buffered: the committer never blocks on it
+}
+
+// run is events to write at versions first, first+1, … of stream.
+type run struct {
+	stream string
+	first  uint64
+	events []eventstore.Event
+	// at is the recorded time of every event of an append; an import
+	// gives each event its own in times.
+	at    time.Time
+	times []time.Time
+}
+
+// recordedAt returns the recorded time of the run's i-th event.
+func (r run) recordedAt(i int) time.Time {
+	if r.times != nil {
+		return r.times[i]
+	}
+	return r.at
 }
 
 const (
@@ -69,14 +101,31 @@ type outcome struct {
 }
 
 func newRequest(stream string, first uint64, check bool, events []eventstore.Event, at time.Time) *request {
-	r := &request{stream: stream, first: first, check: check, events: events, at: at, done: make(chan outcome, 1)}
-	r.actions = 1 + len(events)
+	return newRunsRequest([]run{{stream: stream, first: first, events: events, at: at}}, check)
+}
+
+// newRunsRequest returns a request for runs; check applies to a single run.
+func newRunsRequest(runs []run, check bool) *request {
+	r := &request{runs: runs, check: check, done: make(chan outcome, 1)}
+	seen := map[string]bool{}
+	for _, rn := range runs {
+		if !seen[rn.stream] {
+			seen[rn.stream] = true
+			r.streams = append(r.streams, rn.stream)
+		}
+		r.count += len(rn.events)
+		for _, e := range rn.events {
+			r.size += eventItemSize(e)
+		}
+	}
+	r.actions = 1 + r.count
 	if check {
 		r.actions++
 	}
-	r.size = logItemSize(stream, events)
-	for _, e := range events {
-		r.size += eventItemSize(e)
+	if len(runs) == 1 {
+		r.size += logItemSize(runs[0].stream, runs[0].events)
+	} else {
+		r.size += runsLogItemSize(runs)
 	}
 	return r
 }
@@ -162,8 +211,10 @@ func (c *committer) run() {
 }
 
 // take removes from the queue the requests of the next transaction, in
-// arrival order: as many as fit in one transaction, one per stream (two
-// appends to one stream would race for the same versions). Abandoned
+// arrival order: as many as fit in one transaction, at most one request per
+// stream (two appends to one stream would race for the same versions; an
+// import's several runs of one stream are one request). A request is never
+// split: an import's runs share one transaction and one fate. Abandoned
 // requests are dropped.
 func (c *committer) take() []*request {
 	var group []*request
@@ -172,12 +223,14 @@ func (c *committer) take() []*request {
 	rest := c.pending[:0]
 	for _, r := range c.pending {
 		fits := len(group) == 0 ||
-			(actions+r.actions <= maxTxnItems && size+r.size <= maxTxnSize && !streams[r.stream])
+			(actions+r.actions <= maxTxnItems && size+r.size <= maxTxnSize && !slices.ContainsFunc(r.streams, func(s string) bool { return streams[s] }))
 		if fits && r.state.CompareAndSwap(reqPending, reqTaken) {
 			group = append(group, r)
 			actions += r.actions
 			size += r.size
-			streams[r.stream] = true
+			for _, s := range r.streams {
+				streams[s] = true
+			}
 			continue
 		}
 		if r.state.Load() != reqAbandoned {
@@ -214,30 +267,36 @@ func (c *committer) build(group []*request) txn {
 	notExists := aws.String("attribute_not_exists(pk)")
 	pos := c.next
 	for i, r := range group {
-		last := pos + uint64(len(r.events)) - 1
+		last := pos + uint64(r.count) - 1
 		t.last = append(t.last, last)
 		add := func(item types.TransactWriteItem, role itemRole) {
 			t.items = append(t.items, item)
 			t.owner = append(t.owner, i)
 			t.role = append(t.role, role)
 		}
-		add(types.TransactWriteItem{Put: &types.Put{
-			TableName: table, ConditionExpression: notExists,
-			Item: logItem(pos/d.bucketSize, pos, r.stream, r.first, r.events),
-		}}, roleLog)
+		var entry map[string]types.AttributeValue
+		if len(r.runs) == 1 {
+			rn := r.runs[0]
+			entry = logItem(pos/d.bucketSize, pos, rn.stream, rn.first, rn.events)
+		} else {
+			entry = runsLogItem(pos/d.bucketSize, pos, r.runs)
+		}
+		add(types.TransactWriteItem{Put: &types.Put{TableName: table, ConditionExpression: notExists, Item: entry}}, roleLog)
 		if r.check {
 			add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 				TableName: table, ConditionExpression: aws.String("attribute_exists(pk)"),
-				Key: key(r.stream, r.first-1),
+				Key: key(r.runs[0].stream, r.runs[0].first-1),
 			}}, roleCheck)
 		}
-		for j, e := range r.events {
-			add(types.TransactWriteItem{Put: &types.Put{
-				TableName: table, ConditionExpression: notExists,
-				Item: eventItem(r.stream, r.first+uint64(j), pos+uint64(j), e, r.at),
-			}}, roleEvent)
+		for _, rn := range r.runs {
+			for j, e := range rn.events {
+				add(types.TransactWriteItem{Put: &types.Put{
+					TableName: table, ConditionExpression: notExists,
+					Item: eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j)),
+				}}, roleEvent)
+				pos++
+			}
 		}
-		pos = last + 1
 	}
 	return t
 }
@@ -264,7 +323,7 @@ func (c *committer) commit(group []*request) {
 			for i, r := range group {
 				r.done <- outcome{last: t.last[i]}
 			}
-			lastStart := t.last[len(t.last)-1] - uint64(len(group[len(group)-1].events)) + 1
+			lastStart := t.last[len(t.last)-1] - uint64(group[len(group)-1].count) + 1
 			d.bucketHint.Store(max(d.bucketHint.Load(), lastStart/d.bucketSize))
 			c.next = t.last[len(t.last)-1] + 1
 			d.notify()

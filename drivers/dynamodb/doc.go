@@ -37,7 +37,7 @@
 // version, and with an exact expectation a condition check on the previous
 // version makes sure the stream is exactly there. The same transaction puts
 // one log entry in the partition "$log#N" with sort key the position of the
-// append's last event, also conditional on attribute_not_exists. Writers
+// append's first event, also conditional on attribute_not_exists. Writers
 // find the next free position by reading the last log entry, so positions
 // are dense, gap-free and in commit order: Position{Commit: n, Prepare: 0}
 // for the n-th event of the store. A reader walks the log entries in order
@@ -46,6 +46,13 @@
 // secondary index "by_id" finds an event ID in a stream with a strongly
 // consistent read, so a retried append returns its original result however
 // long ago it was made. docs/dynamodb.md has the whole layout and argument.
+//
+// # Imports
+//
+// The driver implements [eventstore.Importer]: [Driver.Import] writes events
+// of any streams with their versions, IDs and recorded times in one
+// transaction, with one log entry listing the request's runs, so
+// migrations into DynamoDB keep recorded times.
 //
 // # Throughput
 //

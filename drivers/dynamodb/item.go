@@ -1,7 +1,9 @@
 package dynamodb
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -14,7 +16,7 @@ import (
 // and a number sort key "sk"; docs/dynamodb.md draws the layout.
 //
 //	event        pk = stream ID              sk = version (1, 2, …)
-//	log entry    pk = "$log#" + partition    sk = position of the append's first event
+//	log entry    pk = "$log#" + partition    sk = position of its first event
 //	layout       pk = "$layout"              sk = 0
 //	snapshot     pk = "$snapshot#" + stream  sk = 0
 //	checkpoint   pk = "$checkpoint#" + name  sk = 0
@@ -36,11 +38,16 @@ const (
 	attrAt      = "at" // N, recorded time in microseconds since the Unix epoch
 	attrPos     = "p"  // N, position (Commit) in the global log
 
-	// Log entries: one per append, covering positions sk … sk+n-1.
+	// Log entries: one per append or import, covering positions sk … sk+n-1.
 	attrStream  = "s"  // S, the stream appended to
 	attrVersion = "v"  // N, version of the append's first event
 	attrCount   = "n"  // N, number of events
 	attrTypes   = "ty" // L of S, the events' types in order (for filters)
+	// An import of several runs (consecutive events of one stream) has, in
+	// place of s and v, one element per run, in position order:
+	attrRunStreams  = "rs" // L of S, the run's stream
+	attrRunVersions = "rv" // L of N, the version of the run's first event
+	attrRunCounts   = "rn" // L of N, the run's number of events
 
 	// The layout item.
 	attrLayout = "layout" // N, layoutVersion
@@ -101,6 +108,20 @@ func logItemSize(stream string, events []eventstore.Event) int {
 	return n
 }
 
+// runsLogItemSize estimates the size of the log entry of an import of runs:
+// per run, its stream ID, two numbers of at most 21 bytes and the lists'
+// element overhead.
+func runsLogItemSize(runs []run) int {
+	n := 128
+	for _, r := range runs {
+		n += len(r.stream) + 48
+		for _, e := range r.events {
+			n += len(e.Type) + 4
+		}
+	}
+	return n
+}
+
 func str(s string) *types.AttributeValueMemberS { return &types.AttributeValueMemberS{Value: s} }
 
 func num(n uint64) *types.AttributeValueMemberN {
@@ -157,18 +178,60 @@ func logItem(bucket, start uint64, stream string, first uint64, events []eventst
 	}
 }
 
-// logEntry is a decoded log item: the append of events first…first+count-1
-// of stream at positions start … start+count-1.
+// runsLogItem encodes the log entry of an import of several runs whose
+// first event has position start. It has no "s" and "v" attributes, so a
+// driver from before imports fails to decode it instead of misreading it.
+func runsLogItem(bucket, start uint64, runs []run) map[string]types.AttributeValue {
+	var typs, streams, versions, counts []types.AttributeValue
+	for _, r := range runs {
+		streams = append(streams, str(r.stream))
+		versions = append(versions, num(r.first))
+		counts = append(counts, num(uint64(len(r.events))))
+		for _, e := range r.events {
+			typs = append(typs, str(e.Type))
+		}
+	}
+	return map[string]types.AttributeValue{
+		attrPK:          str(logPK(bucket)),
+		attrSK:          num(start),
+		attrCount:       num(uint64(len(typs))),
+		attrTypes:       &types.AttributeValueMemberL{Value: typs},
+		attrRunStreams:  &types.AttributeValueMemberL{Value: streams},
+		attrRunVersions: &types.AttributeValueMemberL{Value: versions},
+		attrRunCounts:   &types.AttributeValueMemberL{Value: counts},
+	}
+}
+
+// logEntry is a decoded log item: the events of an append (one run) or an
+// import (one or more runs) at positions start … start+count-1.
 type logEntry struct {
-	start  uint64
+	start uint64
+	count uint64
+	types []string
+	runs  []logRun // in position order; their counts add up to count
+}
+
+// logRun is a run of a log entry: events first … first+count-1 of stream,
+// at consecutive positions from the entry's start plus offset.
+type logRun struct {
 	stream string
 	first  uint64
 	count  uint64
-	types  []string
+	offset uint64
 }
 
 // last returns the position of the entry's last event.
 func (e logEntry) last() uint64 { return e.start + e.count - 1 }
+
+// event returns the stream and version of the entry's i-th event.
+func (e logEntry) event(i uint64) (string, uint64) {
+	r := e.runs[0]
+	if len(e.runs) > 1 {
+		k, _ := slices.BinarySearchFunc(e.runs, i, func(r logRun, i uint64) int { return cmp.Compare(r.offset+r.count-1, i) })
+		r = e.runs[k]
+	}
+	return r.stream, r.first + i - r.offset
+}
 
 func decodeLogEntry(item map[string]types.AttributeValue) (logEntry, error) {
 	var e logEntry
@@ -176,31 +239,97 @@ func decodeLogEntry(item map[string]types.AttributeValue) (logEntry, error) {
 	if e.start, err = getNum(item, attrSK); err != nil {
 		return e, err
 	}
-	if e.stream, err = getStr(item, attrStream); err != nil {
-		return e, err
-	}
-	if e.first, err = getNum(item, attrVersion); err != nil {
-		return e, err
-	}
 	if e.count, err = getNum(item, attrCount); err != nil {
 		return e, err
 	}
-	if e.start == 0 || e.count == 0 || e.count > maxTxnItems || e.first == 0 {
-		return e, fmt.Errorf("log entry at position %d: bad count %d or version %d", e.start, e.count, e.first)
+	if e.start == 0 || e.count == 0 || e.count > maxTxnItems {
+		return e, fmt.Errorf("log entry at position %d: bad count %d", e.start, e.count)
 	}
-	l, ok := item[attrTypes].(*types.AttributeValueMemberL)
-	if !ok || uint64(len(l.Value)) != e.count {
+	if e.types, err = getStrs(item, attrTypes); err != nil {
+		return e, err
+	}
+	if uint64(len(e.types)) != e.count {
 		return e, fmt.Errorf("log entry at position %d: want %d event types", e.start, e.count)
 	}
-	e.types = make([]string, len(l.Value))
+	if _, multi := item[attrRunStreams]; !multi {
+		r := logRun{count: e.count}
+		if r.stream, err = getStr(item, attrStream); err != nil {
+			return e, err
+		}
+		if r.first, err = getNum(item, attrVersion); err != nil {
+			return e, err
+		}
+		if r.first == 0 {
+			return e, fmt.Errorf("log entry at position %d: version 0", e.start)
+		}
+		e.runs = []logRun{r}
+		return e, nil
+	}
+	streams, err := getStrs(item, attrRunStreams)
+	if err != nil {
+		return e, err
+	}
+	versions, err := getNums(item, attrRunVersions)
+	if err != nil {
+		return e, err
+	}
+	counts, err := getNums(item, attrRunCounts)
+	if err != nil {
+		return e, err
+	}
+	if len(streams) == 0 || len(versions) != len(streams) || len(counts) != len(streams) {
+		return e, fmt.Errorf("log entry at position %d: %d run streams, %d versions, %d counts", e.start, len(streams), len(versions), len(counts))
+	}
+	e.runs = make([]logRun, len(streams))
+	offset := uint64(0)
+	for i := range streams {
+		if versions[i] == 0 || counts[i] == 0 || counts[i] > e.count-offset {
+			return e, fmt.Errorf("log entry at position %d: run %d has version %d and count %d", e.start, i, versions[i], counts[i])
+		}
+		e.runs[i] = logRun{stream: streams[i], first: versions[i], count: counts[i], offset: offset}
+		offset += counts[i]
+	}
+	if offset != e.count {
+		return e, fmt.Errorf("log entry at position %d: runs of %d events, want %d", e.start, offset, e.count)
+	}
+	return e, nil
+}
+
+// getStrs decodes a list of strings.
+func getStrs(item map[string]types.AttributeValue, name string) ([]string, error) {
+	l, ok := item[name].(*types.AttributeValueMemberL)
+	if !ok {
+		return nil, fmt.Errorf("item without list attribute %q", name)
+	}
+	out := make([]string, len(l.Value))
 	for i, v := range l.Value {
 		s, ok := v.(*types.AttributeValueMemberS)
 		if !ok {
-			return e, fmt.Errorf("log entry at position %d: event type %d is not a string", e.start, i)
+			return nil, fmt.Errorf("attribute %q: element %d is not a string", name, i)
 		}
-		e.types[i] = s.Value
+		out[i] = s.Value
 	}
-	return e, nil
+	return out, nil
+}
+
+// getNums decodes a list of numbers.
+func getNums(item map[string]types.AttributeValue, name string) ([]uint64, error) {
+	l, ok := item[name].(*types.AttributeValueMemberL)
+	if !ok {
+		return nil, fmt.Errorf("item without list attribute %q", name)
+	}
+	out := make([]uint64, len(l.Value))
+	for i, v := range l.Value {
+		n, ok := v.(*types.AttributeValueMemberN)
+		if !ok {
+			return nil, fmt.Errorf("attribute %q: element %d is not a number", name, i)
+		}
+		var err error
+		if out[i], err = strconv.ParseUint(n.Value, 10, 64); err != nil {
+			return nil, fmt.Errorf("attribute %q: element %d: %w", name, i, err)
+		}
+	}
+	return out, nil
 }
 
 // decodeEvent decodes an event item.

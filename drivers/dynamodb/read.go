@@ -288,10 +288,7 @@ func (s *selector) inRange(p uint64) bool { return p > s.after && (s.below == 0 
 // add selects the events of e at positions within the range, in the given
 // direction, until the limit.
 func (s *selector) add(e logEntry, forward bool) {
-	cat := eventstore.Category(e.stream)
-	if len(s.q.Filter.Categories) > 0 && !slices.Contains(s.q.Filter.Categories, cat) {
-		return
-	}
+	cats := s.q.Filter.Categories
 	for k := range e.count {
 		i := k
 		if !forward {
@@ -301,13 +298,17 @@ func (s *selector) add(e logEntry, forward bool) {
 		if !s.inRange(p) || (len(s.q.Filter.EventTypes) > 0 && !slices.Contains(s.q.Filter.EventTypes, e.types[i])) {
 			continue
 		}
+		stream, version := e.event(i)
+		if len(cats) > 0 && !slices.Contains(cats, eventstore.Category(stream)) {
+			continue
+		}
 		if s.full() {
 			if forward {
 				s.cut = &e
 			}
 			return
 		}
-		s.keys = append(s.keys, eventKey{stream: e.stream, version: e.first + i, pos: p})
+		s.keys = append(s.keys, eventKey{stream: stream, version: version, pos: p})
 	}
 }
 
@@ -508,7 +509,7 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]eventstore
 	missing := keys
 	for wait := 0; ; wait++ {
 		for chunk := range slices.Chunk(missing, maxBatchGet) {
-			items, err := d.batchGet(ctx, chunk)
+			items, err := d.batchGet(ctx, chunk, "")
 			if err != nil {
 				return nil, wrapNative(err)
 			}
@@ -551,12 +552,17 @@ const missingWaits = 6
 
 // batchGet reads up to maxBatchGet events, strongly consistent, returning the
 // items found in any order; it asks again for keys DynamoDB left unprocessed.
-func (d *Driver) batchGet(ctx context.Context, keys []eventKey) ([]map[string]types.AttributeValue, error) {
+// A non-empty projection names the attributes to read.
+func (d *Driver) batchGet(ctx context.Context, keys []eventKey, projection string) ([]map[string]types.AttributeValue, error) {
 	ks := make([]map[string]types.AttributeValue, len(keys))
 	for i, k := range keys {
 		ks[i] = key(k.stream, k.version)
 	}
-	req := map[string]types.KeysAndAttributes{d.table: {Keys: ks, ConsistentRead: aws.Bool(true)}}
+	ka := types.KeysAndAttributes{Keys: ks, ConsistentRead: aws.Bool(true)}
+	if projection != "" {
+		ka.ProjectionExpression = aws.String(projection)
+	}
+	req := map[string]types.KeysAndAttributes{d.table: ka}
 	var items []map[string]types.AttributeValue
 	for attempt := 1; len(req) > 0; attempt++ {
 		var out *awsdynamodb.BatchGetItemOutput
