@@ -98,6 +98,24 @@ func TestImportInterleavedStreams(t *testing.T) {
 		assert.Equal(t, "Invoice-1", ev.StreamID)
 		assert.Equal(t, uint64(i+1), ev.Version)
 	}
+	// Pages of 5 events start and end inside the import's log entry.
+	var paged []eventstore.RecordedEvent
+	for after := (eventstore.Position{}); ; {
+		n := 0
+		for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{After: after, Limit: 5}) {
+			require.NoError(t, err)
+			paged = append(paged, ev)
+			after = ev.Position
+			n++
+		}
+		if n == 0 {
+			break
+		}
+	}
+	require.Len(t, paged, len(all))
+	for i := range all {
+		assert.Equal(t, all[i].ID, paged[i].ID, "paged read, event %d", i)
+	}
 	back := 0
 	for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{Backwards: true}) {
 		require.NoError(t, err)
