@@ -42,7 +42,7 @@ type ImportRequest struct {
 // the first of them one more than the stream's version in the store.
 //
 // Errors: [ErrNotSupported] when the driver cannot import (the memory,
-// SQLite and PostgreSQL drivers can); [ErrWrongExpectedVersion] when a
+// SQLite, PostgreSQL and DynamoDB drivers can; KurrentDB cannot); [ErrWrongExpectedVersion] when a
 // stream is not at the version before its first event; [ErrInvalidArgument]
 // or a specific form of it for no events, a bad event, a zero event ID or
 // one repeated in a stream, versions that are zero or not consecutive within a stream, or a

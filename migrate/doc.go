@@ -6,8 +6,8 @@
 // [Copy] reads the source's global log in order and writes each batch of
 // new events to the destination: in one [eventstore.Store.Import] of any
 // number of streams when the destination's driver can import (memory,
-// SQLite, PostgreSQL), which also keeps the source's recorded times, and
-// otherwise in one append per run of consecutive events of one stream, with
+// SQLite, PostgreSQL, DynamoDB), which also keeps the source's recorded
+// times, and otherwise in one append per run of consecutive events of one stream, with
 // the exact expected version its first event needs (the destination then
 // stamps its own times). It keeps stream IDs, versions, event IDs, event
 // types, content types, data and metadata byte for byte, and the relative

@@ -26,8 +26,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err) // a rerun continues where this one stopped
 	}
-	// Memory, SQLite and PostgreSQL destinations import, keeping recorded
-	// times; the others get appends.
+	// Memory, SQLite, PostgreSQL and DynamoDB destinations import, keeping
+	// recorded times; KurrentDB gets appends.
 	fmt.Printf("copied %d events of %d streams in %d imports\n", stats.Copied, stats.Streams, stats.Imports)
 
 	report, err := migrate.Verify(ctx, src, dst)
