@@ -21,13 +21,11 @@ import (
 // every 1 to 5 events, so appends are small; "runs" is 100 streams of 100
 // events appended one stream after the other, so appends are full batches.
 //
-// Finding (two runs on the 2-core box, fsync on, -benchtime 2x; runs differ
-// by up to a third): interleaved copies at the destination's append rate
-// (SQLite 6.7k-8.4k, PostgreSQL 4.2k-4.9k events/s), runs near its
-// batch-insert rate (SQLite 69k-89k, PostgreSQL 40k-48k events/s, against
-// 76k and 60k for raw 100-row inserts in DESIGN.md). The resume pass reads
-// the destination's log alongside the source's: 270k-350k events/s on both
-// (a stream read per run of a stream instead gave 36k-80k interleaved).
+// Finding (one run, -benchtime 2x, 2-core box shared with other work, fsync
+// on): with imports, interleaved copies at 79k events/s into SQLite and 49k
+// into PostgreSQL, runs at 182k and 59k (against 7-8k and 4-5k interleaved
+// when every run of a stream was an append). The resume pass reads the
+// destination's log alongside the source's: 320k-570k events/s.
 func BenchmarkCopy(b *testing.B) {
 	shapes := []struct {
 		name string
