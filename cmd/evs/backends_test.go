@@ -2,12 +2,21 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/eventkit/eventstore/internal/kurrentdbtest"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -25,6 +34,8 @@ func TestBackends(t *testing.T) {
 			return "sqlite://" + filepath.ToSlash(filepath.Join(t.TempDir(), "events.db"))
 		}},
 		{"postgres", postgresURL},
+		{"dynamodb", dynamodbURL},
+		{"kurrentdb", kurrentdbURL},
 	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
@@ -83,4 +94,40 @@ func TestBackends(t *testing.T) {
 func postgresURL(t *testing.T) string {
 	_, url := testenv.PostgresSchema(t, "evs_test")
 	return url
+}
+
+// dynamodbURL returns a dynamodb:// URL for a fresh table on the test
+// server (DynamoDB Local), created by the first command and deleted when t
+// ends. Without a server it skips t (fails it under CI=true). The AWS SDK
+// takes credentials from the environment: DynamoDB Local accepts any.
+func dynamodbURL(t *testing.T) string {
+	endpoint := testenv.MustHaveDynamoDB(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	var b [6]byte
+	rand.Read(b[:])
+	table := "evs-test-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		client := awsdynamodb.New(awsdynamodb.Options{
+			Region:       "us-east-1",
+			BaseEndpoint: aws.String(endpoint),
+			Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		})
+		_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
+		var notFound *types.ResourceNotFoundException
+		if err != nil && !errors.As(err, &notFound) {
+			t.Errorf("delete table %s: %v", table, err)
+		}
+	})
+	q := url.Values{"region": {"us-east-1"}, "endpoint": {endpoint}, "create_table": {"true"}}
+	return "dynamodb://" + table + "?" + q.Encode()
+}
+
+// kurrentdbURL starts an in-process double of a KurrentDB server
+// (internal/kurrentdbtest), stopped when t ends, and returns its URL.
+func kurrentdbURL(t *testing.T) string {
+	return kurrentdbtest.Start(t, kurrentdbtest.Options{}).URL()
 }

@@ -32,6 +32,8 @@ import (
 	"github.com/eventkit/eventstore/internal/redact"
 
 	// The backends this binary can open, by URL scheme.
+	_ "github.com/eventkit/eventstore/drivers/dynamodb"
+	_ "github.com/eventkit/eventstore/drivers/kurrentdb"
 	_ "github.com/eventkit/eventstore/drivers/memory"
 	_ "github.com/eventkit/eventstore/drivers/postgres"
 	_ "github.com/eventkit/eventstore/drivers/sqlite"

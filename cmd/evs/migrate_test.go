@@ -178,6 +178,8 @@ func TestMigrate(t *testing.T) {
 			u.User = url.UserPassword(u.User.Username(), "pw-s3cret")
 			return u.String()
 		}},
+		{"dynamodb", dynamodbURL},
+		{"kurrentdb", kurrentdbURL},
 	}
 	for _, d := range destinations {
 		t.Run(d.name, func(t *testing.T) {
@@ -193,8 +195,10 @@ func TestMigrate(t *testing.T) {
 			assert.Equal(t, events, res[0].Copied)
 			assert.Equal(t, 0, res[0].Skipped)
 			assert.Positive(t, res[0].Imports+res[0].Appends, "writes")
-			if d.name == "sqlite" {
-				assert.Zero(t, res[0].Appends, "SQLite imports, keeping recorded times")
+			if d.name == "kurrentdb" {
+				assert.Zero(t, res[0].Imports, "KurrentDB cannot import")
+			} else {
+				assert.Zero(t, res[0].Appends, "%s imports, keeping recorded times", d.name)
 			}
 			assert.Equal(t, streams, res[0].Streams)
 			assert.Equal(t, snaps, res[0].Snapshots)
