@@ -50,10 +50,6 @@ type ImportRequest struct {
 // append); [ErrClosed]; the context's error. In every error case nothing was
 // written.
 func (s *Store) Import(ctx context.Context, events []RecordedEvent) error {
-	im, ok := s.driver.(Importer)
-	if !ok {
-		return importErr(ErrNotSupported)
-	}
 	evs, err := validateImport(events, s.limits)
 	if err != nil {
 		return importErr(err)
@@ -65,6 +61,10 @@ func (s *Store) Import(ctx context.Context, events []RecordedEvent) error {
 		return importErr(err)
 	}
 	defer s.release()
+	im, ok := s.driver.(Importer)
+	if !ok {
+		return importErr(ErrNotSupported)
+	}
 	if err := im.Import(ctx, ImportRequest{Events: evs}); err != nil {
 		return importErr(err)
 	}

@@ -75,6 +75,9 @@ func testCallsAfterClose(t *testing.T, f *fixture) {
 			_, err := f.store.Append(f.ctx, s, eventstore.Exact(2), events(1, "After")...)
 			return err
 		}},
+		{"Import", func() error {
+			return f.store.Import(f.ctx, recorded(s, 3, 1, time.Now()))
+		}},
 		{"AppendToNewStream", func() error {
 			_, err := f.store.Append(f.ctx, stream(""), eventstore.Any, events(1, "After")...)
 			return err
@@ -246,6 +249,16 @@ func testDoneContextWrites(t *testing.T, f *fixture) {
 			before := f.state(tc.stream)
 			doing := fmt.Sprintf("append 3 events at %s to a stream at version %d with a %s context", expectationName(tc.exp), before.version, c.name)
 			_, err := f.store.Append(c.ctx, tc.stream, tc.exp, events(3, "Done")...)
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s: want an error matching %v, got %v", doing, c.want, err)
+			}
+			f.checkNothingWritten(doing, before)
+		}
+
+		if f.canImport() {
+			before := f.state(existing)
+			doing := fmt.Sprintf("import of 2 events of a stream at version 2 and 1 of a new one with a %s context", c.name)
+			err := f.store.Import(c.ctx, append(recorded(existing, 3, 2, time.Now()), recorded(stream(""), 1, 1, time.Now())...))
 			if !errors.Is(err, c.want) {
 				t.Errorf("%s: want an error matching %v, got %v", doing, c.want, err)
 			}
