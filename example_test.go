@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	_ "github.com/eventkit/eventstore/drivers/memory"
+	"github.com/google/uuid"
 )
 
 func Example() {
@@ -119,4 +121,37 @@ func ExampleStore_SaveSnapshot() {
 	}
 	// Output:
 	// true 2 {"balance":150}
+}
+
+func ExampleStore_Import() {
+	ctx := context.Background()
+	store, _ := eventstore.Open(ctx, "memory://") // also SQLite, PostgreSQL, DynamoDB
+	defer store.Close()
+
+	// Events recorded elsewhere keep their versions, IDs and times; streams
+	// may interleave, and the import is all or nothing.
+	at := time.Date(2024, 3, 1, 9, 30, 0, 0, time.UTC)
+	err := store.Import(ctx, []eventstore.RecordedEvent{
+		{StreamID: "Account-42", Version: 1, ID: uuid.New(), Type: "Opened", RecordedAt: at},
+		{StreamID: "Account-7", Version: 1, ID: uuid.New(), Type: "Opened", RecordedAt: at.Add(time.Minute)},
+		{StreamID: "Account-42", Version: 2, ID: uuid.New(), Type: "Deposited", Data: []byte(`{"amount":100}`), RecordedAt: at.Add(time.Hour)},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ev.StreamID, ev.Version, ev.Type, ev.RecordedAt.Format(time.Kitchen))
+	}
+
+	// A stream must continue where it is: Account-42 is at version 2.
+	err = store.Import(ctx, []eventstore.RecordedEvent{{StreamID: "Account-42", Version: 2, ID: uuid.New(), Type: "Again"}})
+	fmt.Println(errors.Is(err, eventstore.ErrWrongExpectedVersion))
+	// Output:
+	// Account-42 1 Opened 9:30AM
+	// Account-7 1 Opened 9:31AM
+	// Account-42 2 Deposited 10:30AM
+	// true
 }
