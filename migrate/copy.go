@@ -207,7 +207,8 @@ func (c *copier) run(src *eventstore.Store) error {
 	return c.flush()
 }
 
-// follow copies what src's log gets after c.stats.Last until c.ctx is done.
+// follow copies what src's log gets after c.stats.Last (or Options.After,
+// when nothing came after it) until c.ctx is done.
 // A subscription feeds a channel; each turn takes what has arrived, up to a
 // batch, and writes it before taking more, so a slow destination slows the
 // subscription instead of growing memory.
@@ -225,11 +226,15 @@ func (c *copier) follow(src *eventstore.Store) error {
 	}
 	ctx, cancel := context.WithCancel(c.ctx)
 	defer cancel()
+	from := c.stats.Last
+	if from.IsZero() {
+		from = c.opts.After // nothing was read after it
+	}
 	c.arrived = make(chan eventstore.RecordedEvent, c.opts.BatchSize)
 	arrived := c.arrived
 	stopped := make(chan error, 1)
 	go func() {
-		stopped <- src.Subscribe(ctx, eventstore.SubscribeOptions{After: c.stats.Last, BatchSize: c.opts.BatchSize},
+		stopped <- src.Subscribe(ctx, eventstore.SubscribeOptions{After: from, BatchSize: c.opts.BatchSize},
 			func(ctx context.Context, ev eventstore.RecordedEvent) error {
 				select {
 				case arrived <- ev:

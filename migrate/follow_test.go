@@ -162,3 +162,31 @@ func TestCopyFollowStopsOnConflict(t *testing.T) {
 		t.Fatal("follow did not stop")
 	}
 }
+
+// TestCopyFollowFromAfter: a follow that starts after a position and reads
+// nothing in its catch-up goes on from that position, not from the start.
+func TestCopyFollowFromAfter(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	src, dst := newMemory(t), newMemory(t)
+	res, err := src.Append(ctx, "Old-1", eventstore.NoStream, eventstore.NewEvent("Old", nil))
+	require.NoError(t, err)
+	p := newProgress()
+	done := make(chan error, 1)
+	go func() {
+		_, err := migrate.Copy(ctx, dst, src, migrate.Options{Follow: true, After: res.Position, Progress: p.report})
+		done <- err
+	}()
+	p.waitFor(t, "catch-up", func(st migrate.Stats) bool { return st.Live })
+	_, err = src.Append(ctx, "New-1", eventstore.NoStream, eventstore.NewEvent("New", nil))
+	require.NoError(t, err)
+	p.waitFor(t, "the new event", func(st migrate.Stats) bool { return st.Copied == 1 })
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	v, err := dst.StreamVersion(t.Context(), "Old-1")
+	require.NoError(t, err)
+	assert.Zero(t, v, "the event before After was not copied")
+	v, err = dst.StreamVersion(t.Context(), "New-1")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(1), v)
+}
