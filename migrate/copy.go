@@ -421,12 +421,7 @@ func (c *copier) write() error {
 		return nil
 	}
 	if !c.cannotImport {
-		err := c.dst.Import(c.ctx, c.pending)
-		if err == nil {
-			c.stats.Imports++
-			c.count(c.pending)
-			return nil
-		}
+		err := c.importEvents(c.pending)
 		if !errors.Is(err, eventstore.ErrNotSupported) {
 			return err
 		}
@@ -444,6 +439,27 @@ func (c *copier) write() error {
 		c.stats.Appends++
 		c.count(run)
 	}
+	return nil
+}
+
+// importEvents imports evs and counts them. A destination may find a
+// request too large that its Limits allowed (a driver's own overhead per
+// request can depend on how the streams interleave): evs is then imported
+// in halves, each all or none.
+func (c *copier) importEvents(evs []eventstore.RecordedEvent) error {
+	err := c.dst.Import(c.ctx, evs)
+	if errors.Is(err, eventstore.ErrBatchTooLarge) && len(evs) > 1 {
+		half := len(evs) / 2
+		if err := c.importEvents(evs[:half]); err != nil {
+			return err
+		}
+		return c.importEvents(evs[half:])
+	}
+	if err != nil {
+		return err
+	}
+	c.stats.Imports++
+	c.count(evs)
 	return nil
 }
 

@@ -575,3 +575,32 @@ func TestCopyReportsProgressWhileSkipping(t *testing.T) {
 	}
 	assert.Equal(t, st, reports[len(reports)-1])
 }
+
+// picky is the memory driver refusing imports of more than max events, as a
+// driver whose per-request overhead depends on the events can, within the
+// limits it reports.
+type picky struct {
+	*memory.Driver
+	max int
+}
+
+func (p picky) Import(ctx context.Context, req eventstore.ImportRequest) error {
+	if len(req.Events) > p.max {
+		return fmt.Errorf("%d events: %w", len(req.Events), eventstore.ErrBatchTooLarge)
+	}
+	return p.Driver.Import(ctx, req)
+}
+
+// TestCopySplitsImportsTooLarge: an import the destination finds too large
+// is sent again in halves.
+func TestCopySplitsImportsTooLarge(t *testing.T) {
+	src, ds := newSource(t, 4, 1_000, 50)
+	dst := eventstore.New(picky{memory.New(), 70}, eventstore.Options{})
+	t.Cleanup(func() { dst.Close() })
+	st, err := migrate.Copy(t.Context(), dst, src, migrate.Options{BatchSize: 250})
+	require.NoError(t, err)
+	assert.Equal(t, ds.events, st.Copied)
+	assert.Equal(t, 16, st.Imports, "each batch of 250 in quarters of 62 or 63")
+	assert.Zero(t, st.Appends)
+	requireEqualStores(t, src, dst)
+}
