@@ -76,7 +76,8 @@ func withoutPositions(evs []eventstore.RecordedEvent) []eventstore.RecordedEvent
 }
 
 func testImportKeepsEverything(t *testing.T, f *fixture) {
-	a, b := stream("Alpha"), stream("Beta")
+	// Stream B's ID is full of quoting and SQL metacharacters: just data.
+	a, b := stream("Alpha"), stream(`Be'ta"; DROP TABLE events;--\%_[]{}`)
 	// Nanoseconds are dropped (times keep microseconds); a zone is only a
 	// way of writing the instant.
 	at := time.Date(2001, 2, 3, 4, 5, 6, 123456789, time.FixedZone("X", 3600))
@@ -109,7 +110,7 @@ func testImportKeepsEverything(t *testing.T, f *fixture) {
 		}
 	}
 	sameEvents(t, "read stream A after the import", f.readStream(a), wantA)
-	sameEvents(t, "read stream B after the import", f.readStream(b), wantB)
+	sameEvents(t, "read stream B (a hostile ID) after the import", f.readStream(b), wantB)
 	if v := f.version(a); v != 3 {
 		t.Errorf("StreamVersion of the imported stream A: want 3, got %d", v)
 	}
