@@ -528,6 +528,10 @@ func TestCopyKeepsRecordedTimes(t *testing.T) {
 			st, err := migrate.Copy(t.Context(), dst, prev, migrate.Options{})
 			require.NoError(t, err)
 			require.Equal(t, ds.events, st.Copied)
+			r, err := migrate.Verify(t.Context(), src, dst)
+			require.NoError(t, err)
+			require.True(t, r.Equal, "%s", r)
+			assert.Equal(t, hop.imports, r.RecordedTimesEqual, "Verify's RecordedTimesEqual")
 			if !hop.imports {
 				assert.Zero(t, st.Imports)
 				assert.Positive(t, st.Appends)

@@ -27,6 +27,12 @@ type Report struct {
 	DigestA, DigestB string
 	// Difference is the first difference found; nil when Equal.
 	Difference *Difference
+	// RecordedTimesEqual is true when, in addition to Equal, every event
+	// has the same recorded time (to the microsecond) in both stores, as
+	// after a copy into a destination that imports. Recorded times are not
+	// part of Equal: a copy into a store that cannot keep them (KurrentDB)
+	// holds the same events with times of its own.
+	RecordedTimesEqual bool
 }
 
 // String summarises the report in one line.
@@ -87,6 +93,7 @@ func Verify(ctx context.Context, a, b *eventstore.Store) (Report, error) {
 	}
 	r.Difference = d
 	r.Equal = d == nil
+	r.RecordedTimesEqual = r.Equal && bytes.Equal(sa.times, sb.times)
 	return r, nil
 }
 
@@ -102,11 +109,12 @@ type summary struct {
 	streams map[string]*streamSum
 	events  int
 	order   []byte // digest of (stream, version) in global order
+	times   []byte // digest of the recorded times in global order
 }
 
 func summarize(ctx context.Context, s *eventstore.Store) (summary, error) {
 	sm := summary{streams: map[string]*streamSum{}}
-	order := sha256.New()
+	order, times := sha256.New(), sha256.New()
 	var buf []byte
 	for ev, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
 		if err != nil {
@@ -123,9 +131,11 @@ func summarize(ctx context.Context, s *eventstore.Store) (summary, error) {
 		buf = appendString(buf[:0], ev.StreamID)
 		buf = binary.BigEndian.AppendUint64(buf, ev.Version)
 		order.Write(buf)
+		times.Write(binary.BigEndian.AppendUint64(buf[:0], uint64(ev.RecordedAt.UnixMicro())))
 		sm.events++
 	}
 	sm.order = order.Sum(nil)
+	sm.times = times.Sum(nil)
 	return sm, nil
 }
 

@@ -221,7 +221,8 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 		if err != nil {
 			return err
 		}
-		res.Verify = &verifyResult{Equal: r.Equal, Streams: r.Streams, Events: r.Events, DigestFrom: r.DigestA, DigestTo: r.DigestB}
+		res.Verify = &verifyResult{Equal: r.Equal, Streams: r.Streams, Events: r.Events, DigestFrom: r.DigestA, DigestTo: r.DigestB,
+			RecordedTimesEqual: r.RecordedTimesEqual}
 		if !r.Equal {
 			res.Verify.Difference = describeDifference(r.Difference)
 		}
@@ -309,6 +310,8 @@ type verifyResult struct {
 	DigestFrom string `json:"digest_from"`
 	DigestTo   string `json:"digest_to"`
 	Difference string `json:"difference,omitempty"`
+	// RecordedTimesEqual: equal, and every event's recorded time too.
+	RecordedTimesEqual bool `json:"recorded_times_equal"`
 }
 
 // writes says how the events were written: imports keep the source's
@@ -350,6 +353,11 @@ func (r migrateResult) print(e *env, asJSON bool) error {
 	if v := r.Verify; v != nil {
 		if v.Equal {
 			fmt.Fprintf(&b, "verify: equal: %d streams, %d events, digest %s\n", v.Streams, v.Events, v.DigestFrom)
+			if v.RecordedTimesEqual {
+				b.WriteString("verify: recorded times equal\n")
+			} else {
+				b.WriteString("verify: recorded times differ (the destination stamped its own: it cannot import)\n")
+			}
 		} else {
 			fmt.Fprintf(&b, "verify: different: %s\n", v.Difference)
 		}

@@ -160,6 +160,7 @@ type migrated struct {
 		DigestFrom      string `json:"digest_from"`
 		DigestTo        string `json:"digest_to"`
 		Difference      string
+		RecordedTimes   bool `json:"recorded_times_equal"`
 	}
 }
 
@@ -206,6 +207,7 @@ func TestMigrate(t *testing.T) {
 			assert.True(t, res[0].Verify.Equal, "verify: %+v", res[0].Verify)
 			assert.Equal(t, events, res[0].Verify.Events)
 			assert.Equal(t, res[0].Verify.DigestFrom, res[0].Verify.DigestTo)
+			assert.Equal(t, d.name != "kurrentdb", res[0].Verify.RecordedTimes, "recorded times kept where the destination imports")
 			checkProgressLines(t, r.stderr, events)
 			assert.NotContains(t, r.stdout+r.stderr, "s3cret")
 
