@@ -318,66 +318,59 @@ func BenchmarkImport(b *testing.B) {
 			}
 			return evs
 		}
-		b.Run(fmt.Sprintf("run=%d/import", run), func(b *testing.B) {
-			store := benchStore(b)
+		// copyBatches times writing every batch with write, 5 per iteration,
+		// each iteration to new streams.
+		copyBatches := func(b *testing.B, name string, write func([]eventstore.RecordedEvent) error) {
 			events := 0
 			for b.Loop() {
-				prefix := conformance.BenchStream("Import")
+				prefix := conformance.BenchStream(name)
 				for k := range batches {
 					evs := batch(prefix, k)
-					if err := store.Import(b.Context(), evs); err != nil {
+					if err := write(evs); err != nil {
 						b.Fatal(err)
 					}
 					events += len(evs)
 				}
 			}
 			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+		}
+		b.Run(fmt.Sprintf("run=%d/import", run), func(b *testing.B) {
+			store := benchStore(b)
+			copyBatches(b, "Import", func(evs []eventstore.RecordedEvent) error {
+				return store.Import(b.Context(), evs)
+			})
 		})
 		b.Run(fmt.Sprintf("run=%d/minimal", run), func(b *testing.B) {
 			r := newRaw(b)
-			events := 0
-			for b.Loop() {
-				prefix := conformance.BenchStream("Minimal")
-				for k := range batches {
-					evs := batch(prefix, k)
-					items := make([]types.TransactWriteItem, len(evs))
-					for i, e := range evs {
-						items[i] = types.TransactWriteItem{Put: &types.Put{
-							TableName: aws.String(r.table), ConditionExpression: aws.String("attribute_not_exists(pk)"),
-							Item: dynamodb.EventItem(e.StreamID, e.Version, 0, eventstore.Event{ID: e.ID, Type: e.Type, Data: e.Data}, e.RecordedAt),
-						}}
-					}
-					if _, err := r.client.TransactWriteItems(b.Context(), &awsdynamodb.TransactWriteItemsInput{
-						TransactItems: items, ClientRequestToken: aws.String(uuid.NewString()),
-					}); err != nil {
-						b.Fatal(err)
-					}
-					events += len(evs)
+			copyBatches(b, "Minimal", func(evs []eventstore.RecordedEvent) error {
+				items := make([]types.TransactWriteItem, len(evs))
+				for i, e := range evs {
+					items[i] = types.TransactWriteItem{Put: &types.Put{
+						TableName: aws.String(r.table), ConditionExpression: aws.String("attribute_not_exists(pk)"),
+						Item: dynamodb.EventItem(e.StreamID, e.Version, 0, eventstore.Event{ID: e.ID, Type: e.Type, Data: e.Data}, e.RecordedAt),
+					}}
 				}
-			}
-			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+				_, err := r.client.TransactWriteItems(b.Context(), &awsdynamodb.TransactWriteItemsInput{
+					TransactItems: items, ClientRequestToken: aws.String(uuid.NewString()),
+				})
+				return err
+			})
 		})
 		b.Run(fmt.Sprintf("run=%d/append", run), func(b *testing.B) {
 			store := benchStore(b)
-			events := 0
-			for b.Loop() {
-				prefix := conformance.BenchStream("Append")
-				for k := range batches {
-					evs := batch(prefix, k)
-					for start := 0; start < len(evs); start += run {
-						first := evs[start]
-						appended := make([]eventstore.Event, run)
-						for i, e := range evs[start : start+run] {
-							appended[i] = eventstore.Event{ID: e.ID, Type: e.Type, Data: e.Data}
-						}
-						if _, err := store.Append(b.Context(), first.StreamID, eventstore.Exact(first.Version-1), appended...); err != nil {
-							b.Fatal(err)
-						}
+			copyBatches(b, "Append", func(evs []eventstore.RecordedEvent) error {
+				for start := 0; start < len(evs); start += run {
+					first := evs[start]
+					appended := make([]eventstore.Event, run)
+					for i, e := range evs[start : start+run] {
+						appended[i] = eventstore.Event{ID: e.ID, Type: e.Type, Data: e.Data}
 					}
-					events += len(evs)
+					if _, err := store.Append(b.Context(), first.StreamID, eventstore.Exact(first.Version-1), appended...); err != nil {
+						return err
+					}
 				}
-			}
-			b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+				return nil
+			})
 		})
 	}
 }
