@@ -15,20 +15,12 @@ import (
 // and its revisions continue.
 func (svc *streamsService) Delete(ctx context.Context, req *api.DeleteReq) (*api.DeleteResp, error) {
 	o := req.GetOptions()
-	name := string(o.GetStreamIdentifier().GetStreamName())
-	expected, err := deleteExpected(o.GetExpectedStreamRevision())
+	pos, err := svc.remove(ctx, string(o.GetStreamIdentifier().GetStreamName()), o.GetExpectedStreamRevision(), true)
 	if err != nil {
 		return nil, err
 	}
-	s := svc.log
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkDelete(ctx, name, expected, true); err != nil {
-		return nil, err
-	}
-	rec := s.softDelete(name)
 	return &api.DeleteResp{PositionOption: &api.DeleteResp_Position_{Position: &api.DeleteResp_Position{
-		CommitPosition: rec.pos, PreparePosition: rec.pos,
+		CommitPosition: pos, PreparePosition: pos,
 	}}}, nil
 }
 
@@ -36,21 +28,32 @@ func (svc *streamsService) Delete(ctx context.Context, req *api.DeleteReq) (*api
 // ends the stream for good.
 func (svc *streamsService) Tombstone(ctx context.Context, req *api.TombstoneReq) (*api.TombstoneResp, error) {
 	o := req.GetOptions()
-	name := string(o.GetStreamIdentifier().GetStreamName())
-	expected, err := deleteExpected(o.GetExpectedStreamRevision())
+	pos, err := svc.remove(ctx, string(o.GetStreamIdentifier().GetStreamName()), o.GetExpectedStreamRevision(), false)
 	if err != nil {
 		return nil, err
+	}
+	return &api.TombstoneResp{PositionOption: &api.TombstoneResp_Position_{Position: &api.TombstoneResp_Position{
+		CommitPosition: pos, PreparePosition: pos,
+	}}}, nil
+}
+
+// remove checks the expectation of a delete (soft) or tombstone and writes
+// its record, returning the record's position.
+func (svc *streamsService) remove(ctx context.Context, name string, revision any, soft bool) (uint64, error) {
+	expected, err := deleteExpected(revision)
+	if err != nil {
+		return 0, err
 	}
 	s := svc.log
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.checkDelete(ctx, name, expected, false); err != nil {
-		return nil, err
+	if err := s.checkDelete(ctx, name, expected, soft); err != nil {
+		return 0, err
 	}
-	rec := s.tombstone(name)
-	return &api.TombstoneResp{PositionOption: &api.TombstoneResp_Position_{Position: &api.TombstoneResp_Position{
-		CommitPosition: rec.pos, PreparePosition: rec.pos,
-	}}}, nil
+	if soft {
+		return s.softDelete(name).pos, nil
+	}
+	return s.tombstone(name).pos, nil
 }
 
 // deleteExpected reads the expectation of a delete or tombstone request,
