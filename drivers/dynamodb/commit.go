@@ -336,15 +336,7 @@ func (c *committer) commit(group []*request) {
 				// The outcome may be unknown (a 5xx, a broken connection):
 				// send the same transaction with the same token, which
 				// DynamoDB applies at most once.
-				transient++
-				if transient >= d.maxAttempts {
-					c.next = 0
-					deliver(group, outcome{err: wrapNative(err)})
-					return
-				}
-				d.retrying("TransactWriteItems", transient, err)
-				if serr := sleep(c.ctx, backoffDelay(transient)); serr != nil {
-					deliver(group, outcome{err: eventstore.ErrClosed})
+				if !c.retryTransient(group, &transient, err, true) {
 					return
 				}
 				continue
@@ -414,18 +406,33 @@ func (c *committer) commit(group []*request) {
 				return
 			}
 		case retry:
-			transient++
-			if transient >= d.maxAttempts {
-				deliver(group, outcome{err: wrapNative(err)})
-				return
-			}
-			d.retrying("TransactWriteItems", transient, err)
-			if serr := sleep(c.ctx, backoffDelay(transient)); serr != nil {
-				deliver(group, outcome{err: eventstore.ErrClosed})
+			if !c.retryTransient(group, &transient, err, false) {
 				return
 			}
 		}
 	}
+}
+
+// retryTransient counts one more transient failure of the group's
+// transaction and waits before the next attempt. It returns false when the
+// group got its outcome instead: the attempts are used up, or the driver is
+// closing. unknown says the transaction may have been applied, so the head
+// of the log must be looked up again before anything else is sent.
+func (c *committer) retryTransient(group []*request, transient *int, err error, unknown bool) bool {
+	*transient++
+	if *transient >= c.d.maxAttempts {
+		if unknown {
+			c.next = 0
+		}
+		deliver(group, outcome{err: wrapNative(err)})
+		return false
+	}
+	c.d.retrying("TransactWriteItems", *transient, err)
+	if serr := sleep(c.ctx, backoffDelay(*transient)); serr != nil {
+		deliver(group, outcome{err: eventstore.ErrClosed})
+		return false
+	}
+	return true
 }
 
 func deliver(group []*request, o outcome) {
