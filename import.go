@@ -24,13 +24,18 @@ type Importer interface {
 }
 
 // ImportRequest is a validated import. Every event has a valid stream ID and
-// type, a non-zero ID unique among its stream's events in the request, a payload that Append would
-// accept, a version of at least 1 that follows the previous event of its
-// stream in the request (if any), and a UTC recorded time at microsecond
-// precision; the limits the driver reported hold for the whole request.
-// Position is ignored.
+// type, a non-zero ID unique among its stream's events in the request, a
+// payload that Append would accept, a version of at least 1 that follows the
+// previous event of its stream in the request (if any), and a UTC recorded
+// time at microsecond precision; the limits the driver reported hold for the
+// whole request. Position is ignored.
 type ImportRequest struct {
 	Events []RecordedEvent
+	// Firsts indexes into Events the first event of each stream, in the
+	// order the streams first appear: the versions a driver checks (each
+	// stream must be at the version before it) and where each stream's part
+	// of the import begins.
+	Firsts []int
 }
 
 // Import writes events that were recorded elsewhere, such as another store
@@ -50,7 +55,7 @@ type ImportRequest struct {
 // append); [ErrClosed]; the context's error. In every error case nothing was
 // written.
 func (s *Store) Import(ctx context.Context, events []RecordedEvent) error {
-	evs, err := validateImport(events, s.limits)
+	req, err := validateImport(events, s.limits)
 	if err != nil {
 		return importErr(err)
 	}
@@ -65,7 +70,7 @@ func (s *Store) Import(ctx context.Context, events []RecordedEvent) error {
 	if !ok {
 		return importErr(ErrNotSupported)
 	}
-	if err := im.Import(ctx, ImportRequest{Events: evs}); err != nil {
+	if err := im.Import(ctx, req); err != nil {
 		return importErr(err)
 	}
 	return nil
@@ -74,14 +79,16 @@ func (s *Store) Import(ctx context.Context, events []RecordedEvent) error {
 func importErr(err error) error { return fmt.Errorf("eventstore: import: %w", err) }
 
 // validateImport checks an import against the rules and limits, and returns
-// a copy with recorded times normalised.
-func validateImport(events []RecordedEvent, lim Limits) ([]RecordedEvent, error) {
+// the request: a copy of the events with recorded times normalised, and
+// where each stream's first event is.
+func validateImport(events []RecordedEvent, lim Limits) (ImportRequest, error) {
 	if len(events) == 0 {
-		return nil, invalid(ErrInvalidArgument, "no events to import")
+		return ImportRequest{}, invalid(ErrInvalidArgument, "no events to import")
 	}
 	if lim.MaxAppendEvents > 0 && len(events) > lim.MaxAppendEvents {
-		return nil, invalid(ErrBatchTooLarge, "%d events, over the limit of %d per append", len(events), lim.MaxAppendEvents)
+		return ImportRequest{}, invalid(ErrBatchTooLarge, "%d events, over the limit of %d per append", len(events), lim.MaxAppendEvents)
 	}
+	var firsts []int
 	type at struct {
 		stream string
 		id     uuid.UUID
@@ -91,29 +98,31 @@ func validateImport(events []RecordedEvent, lim Limits) ([]RecordedEvent, error)
 	total := 0
 	for i, e := range events {
 		if err := ValidateStreamID(e.StreamID); err != nil {
-			return nil, eventErr(i, err)
+			return ImportRequest{}, eventErr(i, err)
 		}
 		if err := validateEvent(Event{Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}, lim); err != nil {
-			return nil, eventErr(i, err)
+			return ImportRequest{}, eventErr(i, err)
 		}
 		total += len(e.Data) + len(e.Metadata)
 		if e.ID == uuid.Nil {
-			return nil, eventErr(i, invalid(ErrInvalidArgument, "zero event id: an imported event keeps its id"))
+			return ImportRequest{}, eventErr(i, invalid(ErrInvalidArgument, "zero event id: an imported event keeps its id"))
 		}
 		if j, dup := seen[at{e.StreamID, e.ID}]; dup {
-			return nil, eventErr(i, invalid(ErrInvalidArgument, "event id %s repeats event %d of stream %q", e.ID, j, e.StreamID))
+			return ImportRequest{}, eventErr(i, invalid(ErrInvalidArgument, "event id %s repeats event %d of stream %q", e.ID, j, e.StreamID))
 		}
 		seen[at{e.StreamID, e.ID}] = i
 		if e.Version == 0 {
-			return nil, eventErr(i, invalid(ErrInvalidVersion, "version 0: versions start at 1"))
+			return ImportRequest{}, eventErr(i, invalid(ErrInvalidVersion, "version 0: versions start at 1"))
 		}
-		if want, ok := next[e.StreamID]; ok && e.Version != want {
-			return nil, eventErr(i, invalid(ErrInvalidVersion, "stream %q: version %d follows version %d in the request", e.StreamID, e.Version, want-1))
+		if want, ok := next[e.StreamID]; !ok {
+			firsts = append(firsts, i)
+		} else if e.Version != want {
+			return ImportRequest{}, eventErr(i, invalid(ErrInvalidVersion, "stream %q: version %d follows version %d in the request", e.StreamID, e.Version, want-1))
 		}
 		next[e.StreamID] = e.Version + 1
 	}
 	if err := checkAppendSize(total, lim); err != nil {
-		return nil, err
+		return ImportRequest{}, err
 	}
 	now := Now()
 	out := make([]RecordedEvent, len(events))
@@ -126,5 +135,5 @@ func validateImport(events []RecordedEvent, lim Limits) ([]RecordedEvent, error)
 		}
 		out[i] = e
 	}
-	return out, nil
+	return ImportRequest{Events: out, Firsts: firsts}, nil
 }

@@ -17,12 +17,8 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	checked := map[string]bool{}
-	for _, e := range req.Events {
-		if checked[e.StreamID] {
-			continue
-		}
-		checked[e.StreamID] = true
+	for _, i := range req.Firsts {
+		e := req.Events[i]
 		if current := uint64(len(d.streams[e.StreamID])); current != e.Version-1 {
 			return &eventstore.WrongExpectedVersionError{Stream: e.StreamID, Expected: eventstore.Exact(e.Version - 1), Actual: current}
 		}

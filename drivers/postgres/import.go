@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/eventkit/eventstore"
@@ -50,8 +51,8 @@ SELECT bad.stream, bad.v, (SELECT max(tx_id) FROM ins) FROM (SELECT) one LEFT JO
 func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error {
 	n := len(req.Events)
 	var (
-		heads    []string
-		want     []int64
+		heads    = make([]string, len(req.Firsts))
+		want     = make([]int64, len(req.Firsts))
 		streams  = make([]string, n)
 		versions = make([]int64, n)
 		ids      = make([][16]byte, n)
@@ -62,14 +63,11 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 		at       = make([]time.Time, n)
 		starts   = make([]bool, n)
 	)
-	seen := make(map[string]bool)
+	for j, i := range req.Firsts {
+		e := req.Events[i]
+		heads[j], want[j], starts[i] = e.StreamID, clamp(e.Version-1), true
+	}
 	for i, e := range req.Events {
-		if !seen[e.StreamID] {
-			seen[e.StreamID] = true
-			heads = append(heads, e.StreamID)
-			want = append(want, clamp(e.Version-1))
-			starts[i] = true
-		}
 		streams[i] = e.StreamID
 		versions[i] = clamp(e.Version)
 		ids[i] = e.ID
@@ -90,7 +88,7 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 		err := d.pool.QueryRow(ctx, d.sql.importEvents, args...).Scan(&bad, &actual, &txID)
 		if err == nil {
 			if bad != nil {
-				return &eventstore.WrongExpectedVersionError{Stream: *bad, Expected: eventstore.Exact(uint64(want[indexOf(heads, *bad)])), Actual: uint64(*actual)}
+				return &eventstore.WrongExpectedVersionError{Stream: *bad, Expected: eventstore.Exact(uint64(want[slices.Index(heads, *bad)])), Actual: uint64(*actual)}
 			}
 			if txID != nil && notifyMode != notifyNever {
 				d.notifier.announce(*txID)
@@ -114,13 +112,4 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 			return err
 		}
 	}
-}
-
-func indexOf(xs []string, x string) int {
-	for i, s := range xs {
-		if s == x {
-			return i
-		}
-	}
-	return 0
 }

@@ -32,18 +32,12 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 // importTx does the work of Import inside the write transaction and returns
 // the last event's position.
 func importTx(ctx context.Context, w *writer, req eventstore.ImportRequest) (int64, error) {
-	// firsts are the first event of each stream, in request order.
-	var firsts []*eventstore.RecordedEvent
-	seen := make(map[string]bool)
-	for i := range req.Events {
-		if e := &req.Events[i]; !seen[e.StreamID] {
-			seen[e.StreamID] = true
-			firsts = append(firsts, e)
-		}
-	}
+	firsts := make([]*eventstore.RecordedEvent, len(req.Firsts))
 	streams := make([]string, len(firsts))
 	starts := make([][3]any, len(firsts))
-	for i, e := range firsts {
+	for i, k := range req.Firsts {
+		e := &req.Events[k]
+		firsts[i] = e
 		streams[i] = e.StreamID
 		starts[i] = [3]any{e.StreamID, hex.EncodeToString(e.ID[:]), e.Version}
 	}
