@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"testing"
@@ -24,6 +25,7 @@ func importRules() []rule {
 		{name: "ImportInvalidWritesNothing", run: importer(testImportInvalid)},
 		{name: "ImportWakesSubscribers", run: importer(testImportWakes)},
 		{name: "ImportRacesAppend", run: importer(testImportRacesAppend)},
+		{name: "CancelledImportWritesAllOrNothing", run: importer(testCancelledImportAllOrNothing)},
 		{name: "ImportNotSupported", run: testImportNotSupported},
 	}
 }
@@ -247,6 +249,82 @@ func testImportRacesAppend(t *testing.T, f *fixture) {
 			}
 		}
 		version = uint64(len(evs))
+	}
+}
+
+func testCancelledImportAllOrNothing(t *testing.T, f *fixture) {
+	// Each import continues two existing streams, interleaved, with a context
+	// cancelled at a random moment (see cancelSoon). It succeeds, or fails
+	// with the context's error, never another (say a version conflict made
+	// up from a cut-off read), and both streams then hold all of it or none.
+	// A server may still apply an import whose caller gave up: it can show up
+	// after the call returned, but whole.
+	const attempts, perStream = 40, 3
+	var written, cancelled int
+	for i := range attempts {
+		a, b := stream("CancelImport"), stream("CancelImport")
+		f.mustAppend(a, eventstore.NoStream, events(1, "Before")...)
+		f.mustAppend(b, eventstore.NoStream, events(1, "Before")...)
+		ra, rb := recorded(a, 2, perStream, time.Now()), recorded(b, 2, perStream, time.Now())
+		var imp []eventstore.RecordedEvent
+		for j := range perStream {
+			imp = append(imp, ra[j], rb[j])
+		}
+		ctx, cancel := cancelSoon(f.ctx, i)
+		err := f.store.Import(ctx, imp)
+		cancel()
+		doing := fmt.Sprintf("attempt %d: import %d events of 2 streams with a context cancelled at a random moment", i, len(imp))
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("%s: want success or an error matching context.Canceled, got %v", doing, err)
+		}
+		if err != nil {
+			cancelled++
+		}
+		n, ok := f.importedWhole(a, b, perStream)
+		switch {
+		case !ok:
+			t.Errorf("%s: failed with %v and left part of it: want all or none", doing, err)
+			continue
+		case err == nil && n == 0:
+			t.Errorf("%s: the import succeeded, but wrote nothing", doing)
+			continue
+		case n == 0:
+			// Not written (or not yet): the caller imports again. Should the
+			// first import land meanwhile, one of the two wins.
+			if err := f.store.Import(f.ctx, imp); err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+				t.Errorf("%s wrote nothing, then the same import: want success, got %v", doing, err)
+				continue
+			}
+		default:
+			written++
+		}
+		if n, ok := f.importedWhole(a, b, perStream); !ok || n != perStream {
+			t.Errorf("%s, then again if it wrote nothing: want all %d events of each stream, got %d", doing, perStream, n)
+			continue
+		}
+		f.checkStreamIDs(doing, a, append(idsOf(f.readStream(a)[:1]), idsOf(ra)...))
+		f.checkStreamIDs(doing, b, append(idsOf(f.readStream(b)[:1]), idsOf(rb)...))
+	}
+	t.Logf("%d imports with a cancelled context: %d failed, %d were written before a retry", attempts, cancelled, written)
+}
+
+// importedWhole reports how many events an import added to each of streams
+// a and b beyond their first, once both show the same number, 0 or all n.
+// Reading one stream after the other can straddle the import's commit, so
+// it reads again until they agree; a partial import never does, and after a
+// while it reports false.
+func (f *fixture) importedWhole(a, b string, n int) (int, bool) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		na, nb := len(f.readStream(a))-1, len(f.readStream(b))-1
+		if na == nb && (na == 0 || na == n) {
+			return na, true
+		}
+		if time.Now().After(deadline) {
+			f.t.Logf("streams %q and %q: %d and %d of %d imported events", a, b, na, nb, n)
+			return na, false
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

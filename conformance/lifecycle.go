@@ -283,6 +283,29 @@ func testDoneContextWrites(t *testing.T, f *fixture) {
 	f.mustAppend(existing, eventstore.Exact(2), events(1, "After")...)
 }
 
+// cancelSoon returns a context that attempt i cancels at a random moment,
+// in one of three ways by i: by a timer anywhere in the first 2ms, from
+// another goroutine after a random number of yields, or at once. The caller
+// must call cancel when the attempt is over.
+func cancelSoon(parent context.Context, i int) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(parent)
+	switch i % 3 {
+	case 0:
+		timer := time.AfterFunc(rand.N(2*time.Millisecond), cancel)
+		return ctx, func() { timer.Stop(); cancel() }
+	case 1:
+		go func() {
+			for range rand.IntN(50) {
+				runtime.Gosched()
+			}
+			cancel()
+		}()
+	default:
+		cancel()
+	}
+	return ctx, cancel
+}
+
 func testCancelledAppendAllOrNothing(t *testing.T, f *fixture) {
 	// Each append is cancelled at a random moment: before it starts, while it
 	// runs, or after it returned. Whatever the moment, the stream then holds
@@ -298,21 +321,7 @@ func testCancelledAppendAllOrNothing(t *testing.T, f *fixture) {
 		a := &tries[i]
 		a.stream = stream("Cancel")
 		a.batch = events(batchSize, "Cancelled")
-		ctx, cancel := context.WithCancel(f.ctx)
-		switch i % 3 {
-		case 0: // a timer: lands anywhere in the first 2ms
-			timer := time.AfterFunc(rand.N(2*time.Millisecond), cancel)
-			defer timer.Stop()
-		case 1: // another goroutine, after a random number of yields
-			go func() {
-				for range rand.IntN(50) {
-					runtime.Gosched()
-				}
-				cancel()
-			}()
-		default: // immediately
-			cancel()
-		}
+		ctx, cancel := cancelSoon(f.ctx, i)
 		_, a.err = f.store.Append(ctx, a.stream, eventstore.NoStream, a.batch...)
 		cancel()
 	}

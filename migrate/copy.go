@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"slices"
 
 	"github.com/eventkit/eventstore"
 )
@@ -107,12 +108,18 @@ func (e *GapError) Error() string {
 // for what it keeps and how it resumes. It returns what it did, also on
 // failure.
 //
+// A write refused because a stream of dst moved since Copy read its version
+// (the last write of an earlier, cancelled copy can land late on a server,
+// or another copy runs) is compared again: events now there and equal are
+// skipped.
+//
 // Errors: a *[ConflictError] (matching [ErrConflict]) when dst holds a
-// different event at a version; a *[GapError] when dst misses earlier events
-// of a stream; a wrapped [eventstore.ErrWrongExpectedVersion] when something
-// else writes to a stream of dst during the copy; the context's error when
-// ctx is done; any read or append error of either store. Appends are atomic,
-// so a failure leaves dst at a batch boundary and a rerun continues from it.
+// different event at a version, also one written by someone else during
+// the copy; a *[GapError] when dst misses earlier events of a stream; a
+// wrapped [eventstore.ErrWrongExpectedVersion] when a stream of dst moves
+// again while Copy compares; the context's error when ctx is done; any read
+// or write error of either store. Writes are atomic, so a failure leaves dst
+// at a batch boundary and a rerun continues from it.
 func Copy(ctx context.Context, dst, src *eventstore.Store, opts Options) (Stats, error) {
 	c := copier{
 		ctx:      ctx,
@@ -175,6 +182,9 @@ type copier struct {
 	// cannotImport is set once dst has said it cannot import: Copy then
 	// appends run by run.
 	cannotImport bool
+	// resyncing is set while pending events refused for a version are
+	// handled again (see resync): a second refusal is returned.
+	resyncing bool
 	// present are consecutive events of one stream that dst already has,
 	// to be compared in one read.
 	present []eventstore.RecordedEvent
@@ -394,12 +404,13 @@ func (c *copier) flush() error {
 	if len(c.pending) == 0 {
 		return nil
 	}
-	if err := c.write(); err != nil {
+	err := c.write()
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) && !c.resyncing {
+		return c.resync()
+	}
+	if err != nil {
 		// The cache no longer says what dst holds; a rerun asks again.
-		for _, ev := range c.pending {
-			delete(c.versions, ev.StreamID)
-		}
-		c.allKnown = false
+		c.forget(c.pending)
 		return err
 	}
 	c.pending = c.pending[:0]
@@ -408,6 +419,37 @@ func (c *copier) flush() error {
 		c.opts.Progress(c.stats)
 	}
 	return nil
+}
+
+// forget drops the cached destination versions of evs's streams.
+func (c *copier) forget(evs []eventstore.RecordedEvent) {
+	for _, ev := range evs {
+		delete(c.versions, ev.StreamID)
+	}
+	c.allKnown = false
+}
+
+// resync handles the pending events again after dst refused them for a
+// stream's version: a stream of dst moved since Copy learnt its version.
+// The usual cause is the last write of an earlier, cancelled copy, which a
+// server can still apply after its caller gave up; then the events are
+// there and compare equal. Anything else is reported as a *ConflictError,
+// or, should dst move again meanwhile, as the version error.
+func (c *copier) resync() error {
+	evs := slices.Clone(c.pending)
+	c.pending, c.pendingSize = c.pending[:0], 0
+	c.forget(evs)
+	c.resyncing = true
+	defer func() { c.resyncing = false }()
+	for _, ev := range evs {
+		if err := c.add(ev); err != nil {
+			return err
+		}
+	}
+	if err := c.flushPresent(); err != nil {
+		return err
+	}
+	return c.flush()
 }
 
 // write writes c.pending and counts it.
@@ -463,10 +505,12 @@ func (c *copier) importEvents(evs []eventstore.RecordedEvent) error {
 	return nil
 }
 
-// count records evs as copied.
+// count records evs, the first of the pending events, as copied: they are
+// no longer pending.
 func (c *copier) count(evs []eventstore.RecordedEvent) {
 	c.stats.Copied += len(evs)
 	c.stats.Last = evs[len(evs)-1].Position
+	c.pending = c.pending[len(evs):]
 }
 
 // runs splits evs into runs of consecutive events of one stream.

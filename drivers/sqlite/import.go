@@ -59,6 +59,12 @@ func importTx(ctx context.Context, w *writer, req eventstore.ImportRequest) (int
 		}
 		current[i] = uint64(v)
 	}
+	// A read cut off (a cancelled context interrupts it) ends the loop early:
+	// the versions not read would look like 0.
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return 0, err
+	}
 	if err := rows.Close(); err != nil {
 		return 0, err
 	}
