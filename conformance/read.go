@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -30,6 +31,7 @@ func readStreamRules() []rule {
 		{name: "StreamVersion", run: testStreamVersion},
 		{name: "ReadInvalidArguments", run: testReadInvalidArguments},
 		{name: "ReadWithDoneContext", run: testReadWithDoneContext},
+		{name: "ReadCancelledMidwayNeverEndsEarly", run: testReadCancelledMidway},
 	}
 }
 
@@ -384,5 +386,88 @@ func testReadWithDoneContext(t *testing.T, f *fixture) {
 	}
 	if _, _, err := f.store.LoadSnapshot(ctx, s); !errors.Is(err, context.Canceled) {
 		t.Errorf("LoadSnapshot with a cancelled context: want an error matching context.Canceled, got %v", err)
+	}
+}
+
+func testReadCancelledMidway(t *testing.T, f *fixture) {
+	// A read whose context is cancelled while it runs (see cancelSoon, and
+	// by the reader after a random number of events) yields all of what it
+	// would have, or the start of it and then one error matching
+	// context.Canceled. It never just ends early: a reader would take a
+	// cut-off read for the end of the stream or of the log.
+	const attempts = 40
+	s := stream("CancelRead")
+	for v := 0; v < pagedEvents; v += 50 {
+		f.mustAppend(s, eventstore.Exact(uint64(v)), events(50, "Read")...)
+		f.mustAppend(stream("Other"), eventstore.Any, events(1, "Noise")...)
+	}
+	reads := []struct {
+		name string
+		read func(ctx context.Context) iter.Seq2[eventstore.RecordedEvent, error]
+	}{
+		{"ReadStream", func(ctx context.Context) iter.Seq2[eventstore.RecordedEvent, error] {
+			return f.store.ReadStream(ctx, s, eventstore.ReadStreamOptions{})
+		}},
+		{"ReadStream backwards", func(ctx context.Context) iter.Seq2[eventstore.RecordedEvent, error] {
+			return f.store.ReadStream(ctx, s, eventstore.ReadStreamOptions{Backwards: true})
+		}},
+		{"ReadAll", func(ctx context.Context) iter.Seq2[eventstore.RecordedEvent, error] {
+			return f.store.ReadAll(ctx, eventstore.ReadAllOptions{})
+		}},
+		{"ReadAll of a category", func(ctx context.Context) iter.Seq2[eventstore.RecordedEvent, error] {
+			return f.store.ReadAll(ctx, eventstore.ReadAllOptions{Filter: eventstore.Filter{Categories: []string{"CancelRead"}}})
+		}},
+	}
+	for _, r := range reads {
+		want := idsOf(collect(t, r.read(f.ctx)))
+		var cut int
+		for i := range attempts {
+			ctx, cancel := context.WithCancel(f.ctx)
+			cancelAt := -1 // by the reader, after this many events
+			if i%4 == 3 {
+				cancelAt = 1 + rand.IntN(len(want)-1)
+			} else {
+				ctx, cancel = cancelSoon(f.ctx, i)
+			}
+			var got []string
+			var errs []error
+			for ev, err := range r.read(ctx) {
+				if err != nil {
+					errs = append(errs, err)
+					continue
+				}
+				if len(errs) > 0 {
+					t.Errorf("%s cancelled at a random moment: an event after the error %v", r.name, errs[0])
+				}
+				got = append(got, ev.ID.String())
+				if len(got) == cancelAt {
+					cancel()
+				}
+			}
+			cancel()
+			doing := fmt.Sprintf("attempt %d: %s of %d events, cancelled at a random moment", i, r.name, len(want))
+			switch {
+			case len(errs) > 1:
+				t.Errorf("%s: want at most one error, got %d: %v", doing, len(errs), errs)
+			case len(errs) == 1 && !errors.Is(errs[0], context.Canceled):
+				t.Errorf("%s: want an error matching context.Canceled, got %v", doing, errs[0])
+			case len(errs) == 0 && len(got) != len(want):
+				t.Errorf("%s: ended without an error after %d events", doing, len(got))
+			case !slices.Equal(got, want[:min(len(got), len(want))]):
+				t.Errorf("%s: the %d events read are not the start of the whole read", doing, len(got))
+			}
+			if len(errs) > 0 && len(got) > 0 {
+				cut++
+			}
+		}
+		t.Logf("%s: %d of %d cancelled reads were cut off after some events", r.name, cut, attempts)
+	}
+	for i := range attempts {
+		ctx, cancel := cancelSoon(f.ctx, i)
+		v, err := f.store.StreamVersion(ctx, s)
+		cancel()
+		if err != nil && !errors.Is(err, context.Canceled) || err == nil && v != pagedEvents {
+			t.Errorf("attempt %d: StreamVersion cancelled at a random moment: want %d or an error matching context.Canceled, got %d, %v", i, pagedEvents, v, err)
+		}
 	}
 }
