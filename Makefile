@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED = 1
 
-.PHONY: test demo bench lint vet test-kurrentdb
+.PHONY: test demo bench lint vet test-kurrentdb services-up services-down
 
 test:
 	CI=$${CI:-true} ./scripts/test.sh
@@ -20,6 +20,14 @@ EVENTSTORE_KURRENTDB_URL ?= kurrentdb://127.0.0.1:2113?tls=false
 test-kurrentdb:
 	EVENTSTORE_KURRENTDB_URL='$(EVENTSTORE_KURRENTDB_URL)' $(GO) test -race -count=1 -run RealServer ./drivers/kurrentdb/
 	EVENTSTORE_KURRENTDB_URL='$(EVENTSTORE_KURRENTDB_URL)' $(GO) test -count=1 -run '^$$' -bench . -benchtime $${BENCHTIME:-1x} ./drivers/kurrentdb/
+
+# PostgreSQL, DynamoDB Local and KurrentDB in Docker (docker-compose.yml), for
+# people who have it. `make test` does not need them.
+services-up:
+	docker compose up -d --wait
+
+services-down:
+	docker compose down
 
 vet:
 	$(GO) vet ./...
