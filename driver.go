@@ -27,6 +27,8 @@ type Driver interface {
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
 	// ReadStream returns up to q.Limit events of one stream starting at
 	// q.From. A stream with no events yields an empty page, not an error.
+	// Fewer than q.Limit events means no more follow (for both reads): the
+	// Store ends the read there.
 	ReadStream(ctx context.Context, q StreamQuery) ([]RecordedEvent, error)
 	// ReadAll returns up to q.Limit events of the global log in the range and
 	// direction of q that match q.Filter. Once a caller has seen position P,

@@ -23,6 +23,7 @@ func payloadRules() []rule {
 		{name: "MetadataRoundTripsByteForByte", run: testMetadataRoundTrips},
 		{name: "EventAtMaxSizeRoundTrips", run: testEventAtMaxSize},
 		{name: "EventOverMaxSizeRejected", run: testEventOverMaxSize},
+		{name: "LargeEventsReadWhole", run: testLargeEventsReadWhole},
 		{name: "RecordedAtIsUTCMicroseconds", run: testRecordedAt},
 		{name: "ReadEventsAreCopies", run: testReadEventsAreCopies},
 		{name: "AppendCopiesCallerPayloads", run: testAppendCopiesPayloads},
@@ -347,3 +348,50 @@ func testAppendCopiesPayloads(t *testing.T, f *fixture) {
 	checkPayload(t, "overwrite the caller's data and metadata after Append, then read", want, got[0])
 	checkPayload(t, "overwrite the caller's data and metadata after Append, then read all", want, f.readAll()[0])
 }
+
+func testLargeEventsReadWhole(t *testing.T, f *fixture) {
+	// Six events of the largest size an append takes, several megabytes in
+	// all: more than a backend's read page may hold (DynamoDB's is 1 MB).
+	// A short page from the driver means the end of the read, so a driver
+	// must keep reading until its page is full or the data ends.
+	const n = 6
+	lim := f.store.Limits()
+	size := lim.MaxEventSize
+	if lim.MaxAppendSize > 0 {
+		size = min(size, lim.MaxAppendSize)
+	}
+	s, other := stream("Large"), stream("Large")
+	var want []eventstore.RecordedEvent
+	for i := range n {
+		ev := eventstore.Event{ID: eventstore.NewEvent("", nil).ID, Type: "Large", ContentType: eventstore.Binary, Data: randomBytes(size)}
+		f.mustAppend(s, eventstore.Exact(uint64(i)), ev)
+		f.mustAppend(other, eventstore.Any, events(1, "Small")...)
+		want = append(want, eventstore.RecordedEvent{StreamID: s, Version: uint64(i + 1), ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data})
+	}
+	check := func(doing string, got, want []eventstore.RecordedEvent) {
+		t.Helper()
+		if len(got) != len(want) {
+			t.Errorf("%s: got %d events, want %d", doing, len(got), len(want))
+			return
+		}
+		for i := range want {
+			if got[i].ID != want[i].ID || !bytes.Equal(got[i].Data, want[i].Data) {
+				t.Errorf("%s: event %d is not the one appended as version %d, byte for byte", doing, i, want[i].Version)
+			}
+		}
+	}
+	doing := fmt.Sprintf("%d events of %d bytes", n, size)
+	check("read the stream of "+doing, f.readStream(s), want)
+	check("read the stream of "+doing+" backwards", collect(t, f.store.ReadStream(f.ctx, s, eventstore.ReadStreamOptions{Backwards: true})), reversed(want))
+	check("read the stream of "+doing+" with limit 4", collect(t, f.store.ReadStream(f.ctx, s, eventstore.ReadStreamOptions{Limit: 4})), want[:4])
+	var large []eventstore.RecordedEvent
+	for _, ev := range f.readAll() {
+		if ev.StreamID == s {
+			large = append(large, ev)
+		}
+	}
+	check("read all, with "+doing, large, want)
+	byType := collect(t, f.store.ReadAll(f.ctx, eventstore.ReadAllOptions{Filter: eventstore.Filter{EventTypes: []string{"Large"}}}))
+	check("read all of type Large, "+doing, byType, want)
+}
+
