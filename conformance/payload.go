@@ -394,4 +394,3 @@ func testLargeEventsReadWhole(t *testing.T, f *fixture) {
 	byType := collect(t, f.store.ReadAll(f.ctx, eventstore.ReadAllOptions{Filter: eventstore.Filter{EventTypes: []string{"Large"}}}))
 	check("read all of type Large, "+doing, byType, want)
 }
-
