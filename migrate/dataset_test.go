@@ -119,9 +119,11 @@ func genBytes(rng *rand.Rand) []byte {
 }
 
 // newMemory returns an empty memory store closed when t ends.
-func newMemory(t testing.TB) *eventstore.Store {
-	t.Helper()
-	s := eventstore.New(memory.New(), eventstore.Options{})
+func newMemory(t testing.TB) *eventstore.Store { return newStore(t, memory.New()) }
+
+// newStore returns a Store over d, closed at cleanup.
+func newStore(t testing.TB, d eventstore.Driver) *eventstore.Store {
+	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	return s
 }

@@ -363,8 +363,7 @@ func TestCopyBatches(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			src := newMemory(t)
-			dst := eventstore.New(tc.dst(), eventstore.Options{})
-			t.Cleanup(func() { dst.Close() })
+			dst := newStore(t, tc.dst())
 			// 101 events of one stream, then one of another.
 			var evs []eventstore.Event
 			for range 101 {
@@ -458,8 +457,7 @@ func TestCopyWhenDestinationMoves(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			src := newMemory(t)
-			dst := eventstore.New(tc.dst(), eventstore.Options{})
-			t.Cleanup(func() { dst.Close() })
+			dst := newStore(t, tc.dst())
 			a1, b1, a2 := eventstore.NewEvent("A", nil), eventstore.NewEvent("A", nil), eventstore.NewEvent("B", nil)
 			_, err := src.Append(ctx, "S-1", eventstore.NoStream, a1)
 			require.NoError(t, err)
