@@ -157,33 +157,40 @@ type storedID struct {
 }
 
 // idsFrom returns the IDs and positions of up to n events of a stream from
-// version from on.
+// version from on. A Query page reads at most 1 MB of items, projection or
+// not, so a batch of large events takes several pages.
 func (d *Driver) idsFrom(ctx context.Context, stream string, from uint64, n int) ([]storedID, error) {
-	out, err := d.query(ctx, &awsdynamodb.QueryInput{
+	in := &awsdynamodb.QueryInput{
 		KeyConditionExpression: aws.String("pk = :s AND sk BETWEEN :a AND :b"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":s": str(stream), ":a": num(from), ":b": num(from + uint64(n) - 1),
 		},
 		ProjectionExpression: aws.String("sk, id, p"),
-	})
-	if err != nil {
-		return nil, err
 	}
-	ids := make([]storedID, 0, len(out.Items))
-	for _, item := range out.Items {
-		var s storedID
-		if s.version, err = getNum(item, attrSK); err != nil {
+	ids := make([]storedID, 0, n)
+	for {
+		out, err := d.query(ctx, in)
+		if err != nil {
 			return nil, err
 		}
-		if s.pos, err = getNum(item, attrPos); err != nil {
-			return nil, err
+		for _, item := range out.Items {
+			var s storedID
+			if s.version, err = getNum(item, attrSK); err != nil {
+				return nil, err
+			}
+			if s.pos, err = getNum(item, attrPos); err != nil {
+				return nil, err
+			}
+			b, ok := item[attrID].(*types.AttributeValueMemberB)
+			if !ok || len(b.Value) != len(s.id) {
+				return nil, fmt.Errorf("event %q version %d: bad id", stream, s.version)
+			}
+			copy(s.id[:], b.Value)
+			ids = append(ids, s)
 		}
-		b, ok := item[attrID].(*types.AttributeValueMemberB)
-		if !ok || len(b.Value) != len(s.id) {
-			return nil, fmt.Errorf("event %q version %d: bad id", stream, s.version)
+		if out.LastEvaluatedKey == nil {
+			return ids, nil
 		}
-		copy(s.id[:], b.Value)
-		ids = append(ids, s)
+		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
-	return ids, nil
 }

@@ -139,3 +139,36 @@ func TestConflictFromTheServer(t *testing.T) {
 	require.ErrorAs(t, err, &wev)
 	assert.Zero(t, wev.Actual)
 }
+
+// TestRetryOfLargeBatch retries an append of events whose items add up to
+// more than the 1 MB DynamoDB reads per Query page (a projection does not
+// shrink what a page reads): the retry is recognised and returns the
+// original result for every expectation, instead of a
+// WrongExpectedVersionError because the IDs were read from the first page
+// only.
+func TestRetryOfLargeBatch(t *testing.T) {
+	client := newClient(t, nil)
+	store, _ := newStore(t, client, dynamodb.Options{})
+	for _, expected := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.Any, eventstore.StreamExists} {
+		t.Run(expected.String(), func(t *testing.T) {
+			stream := "Large-" + uuid.NewString()
+			if expected == eventstore.StreamExists {
+				_, err := store.Append(t.Context(), stream, eventstore.NoStream, eventstore.NewEvent("First", nil))
+				require.NoError(t, err)
+			}
+			batch := make([]eventstore.Event, 8)
+			for i := range batch {
+				batch[i] = eventstore.Event{ID: uuid.New(), Type: "Large", ContentType: eventstore.Binary, Data: make([]byte, 300_000)}
+			}
+			res, err := store.Append(t.Context(), stream, expected, batch...)
+			require.NoError(t, err)
+			again, err := store.Append(t.Context(), stream, expected, batch...)
+			require.NoError(t, err, "the retry is recognised")
+			assert.Equal(t, res.Version, again.Version)
+			assert.Equal(t, res.Position, again.Position)
+			v, err := store.StreamVersion(t.Context(), stream)
+			require.NoError(t, err)
+			assert.Equal(t, res.Version, v, "the retry wrote nothing")
+		})
+	}
+}
