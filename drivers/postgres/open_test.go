@@ -14,6 +14,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -239,6 +240,61 @@ func TestSchemaVersions(t *testing.T) {
 	_, err = postgres.New(t.Context(), pool, postgres.Options{Schema: schema})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "newer than this driver")
+}
+
+// An application often runs under a role that may use the store's tables
+// but not create anything: it must be able to open a schema that is already
+// up to date (an administrator's role created or upgraded it), and append,
+// read, subscribe and checkpoint through it.
+func TestOpenUpToDateSchemaWithoutCreatePrivilege(t *testing.T) {
+	pool := newPool(t)
+	ctx := t.Context()
+	schema := randomSchema()
+	newDriver(t, pool, postgres.Options{Schema: schema}) // the administrator's open
+	role := "app_" + schema
+	q := pgx.Identifier{schema}.Sanitize()
+	for _, stmt := range []string{
+		"CREATE ROLE " + role + " LOGIN PASSWORD 'app'",
+		"GRANT USAGE ON SCHEMA " + q + " TO " + role,
+		"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA " + q + " TO " + role,
+		"GRANT USAGE ON ALL SEQUENCES IN SCHEMA " + q + " TO " + role,
+	} {
+		_, err := pool.Exec(ctx, stmt)
+		require.NoError(t, err, stmt)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, stmt := range []string{"DROP OWNED BY " + role, "DROP ROLE " + role} {
+			if _, err := pool.Exec(ctx, stmt); err != nil {
+				t.Errorf("%s: %v", stmt, err)
+			}
+		}
+	})
+	var canCreate bool
+	require.NoError(t, pool.QueryRow(ctx, "SELECT has_database_privilege($1, current_database(), 'CREATE')", role).Scan(&canCreate))
+	require.False(t, canCreate, "precondition: the role cannot create schemas")
+
+	cfg := pool.Config()
+	cfg.ConnConfig.User, cfg.ConnConfig.Password = role, "app"
+	appPool, err := pgxpool.NewWithConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(appPool.Close)
+	d, err := postgres.New(ctx, appPool, postgres.Options{Schema: schema})
+	require.NoError(t, err, "open an up-to-date schema without CREATE privilege")
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)))
+	require.NoError(t, err)
+	sub := subscribe(t, s, eventstore.SubscribeOptions{Name: "app", PollInterval: noPoll})
+	got := receive(t, sub, 1, "the appended event")
+	assert.Equal(t, "Order-1", got[0].StreamID)
+	require.NoError(t, sub.stop())
+	pos, ok, err := d.LoadCheckpoint(ctx, "app")
+	require.NoError(t, err)
+	assert.True(t, ok, "the subscription saved its checkpoint")
+	assert.Equal(t, got[0].Position, pos)
+	require.NoError(t, s.SaveSnapshot(ctx, "Order-1", eventstore.Snapshot{Version: 1, Data: []byte("state")}))
 }
 
 // A keyword/value connection string works too (with the schema in Options).

@@ -229,31 +229,44 @@ func SchemaVersion() int { return len(migrations()) }
 // migrate creates the schema or upgrades it to SchemaVersion in one
 // transaction under a transaction-level advisory lock keyed by the schema
 // name, so processes opening the same schema at once take turns and all see a
-// complete schema. It also re-bases positions when the stored data is ahead of
-// the cluster's transaction IDs (after a dump and restore into another
-// cluster; see docs/postgres.md).
+// complete schema. A schema already at SchemaVersion gets no DDL, so a role
+// that may only use the tables (no CREATE privilege) can open it. It also
+// re-bases positions when the stored data is ahead of the cluster's
+// transaction IDs (after a dump and restore into another cluster; see
+// docs/postgres.md).
 func (d *Driver) migrate(ctx context.Context) error {
 	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('eventstore.migrate'), hashtext($1))`, d.schema); err != nil {
 			return err
 		}
 		q := quoteIdent(d.schema)
-		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+q); err != nil {
+		// One-off queries go unprepared: they would stay in the
+		// connection's statement cache for nothing.
+		once := pgx.QueryExecModeSimpleProtocol
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, once, q+`.schema_migrations`).Scan(&exists); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+q+`.schema_migrations (
-			version    integer     PRIMARY KEY,
-			name       text        NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-			return err
-		}
-		var current int
-		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+q+`.schema_migrations`).Scan(&current); err != nil {
-			return err
+		current := 0
+		if exists {
+			if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+q+`.schema_migrations`, once).Scan(&current); err != nil {
+				return err
+			}
 		}
 		ms := migrations()
 		if current > len(ms) {
 			return fmt.Errorf("schema version %d is newer than this driver's %d: upgrade the driver", current, len(ms))
+		}
+		if current < len(ms) {
+			if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+q); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+q+`.schema_migrations (
+				version    integer     PRIMARY KEY,
+				name       text        NOT NULL,
+				applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+				return err
+			}
 		}
 		for _, m := range ms[current:] {
 			if _, err := tx.Exec(ctx, strings.ReplaceAll(m.sql, "{{schema}}", q)); err != nil {
@@ -264,11 +277,18 @@ func (d *Driver) migrate(ctx context.Context) error {
 			}
 		}
 		// New transactions get IDs of at least pg_snapshot_xmax (the next
-		// ID): make sure they land after every stored event.
-		if _, err := tx.Exec(ctx, `UPDATE `+q+`.meta SET xid_offset = m.want
-			FROM (SELECT max(tx_id) + 1 - pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS want FROM `+q+`.events) m
-			WHERE m.want > xid_offset`); err != nil {
+		// ID): make sure they land after every stored event. The check is a
+		// read; only a restored schema needs the update (and its privilege).
+		var want *int64
+		if err := tx.QueryRow(ctx, `SELECT m.want FROM `+q+`.meta,
+			(SELECT max(tx_id) + 1 - pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS want FROM `+q+`.events) m
+			WHERE m.want > xid_offset`, once).Scan(&want); err != nil && err != pgx.ErrNoRows {
 			return err
+		}
+		if want != nil {
+			if _, err := tx.Exec(ctx, `UPDATE `+q+`.meta SET xid_offset = $1`, *want); err != nil {
+				return err
+			}
 		}
 		if current == 0 {
 			// Statistics for the new tables, so the planner's generic plans
