@@ -73,7 +73,8 @@
 // expects the stream's current version; the event store's rules make that
 // a wrong expected version, so before an Exact(n) append the driver checks
 // the first ID against versions 1..n, from a cache of the IDs it has
-// written or read (a read of the stream otherwise).
+// written or read (a read of the stream otherwise; always, for a stream of
+// more than 100,000 events, which the cache does not hold).
 //
 // # Live subscriptions
 //
