@@ -19,6 +19,7 @@ func idempotencyRules() []rule {
 	return []rule{
 		{name: "RetryReturnsOriginalResult", run: testRetryImmediately},
 		{name: "RetryWithGeneratedIDsReturnsOriginalResult", run: testRetryWithGeneratedIDs},
+		{name: "RetryOfLargeBatchReturnsOriginalResult", run: testRetryLargeBatch},
 		{name: "RetryExactAfterLaterAppends", run: testRetryExactAfterLaterAppends},
 		{name: "RetryAnyAfterLaterAppends", requires: DurableIdempotencyAny, run: testRetryAnyAfterLaterAppends},
 		{name: "RetryWithDifferentLaterIDConflicts", run: testRetryDifferentLaterID},
@@ -90,6 +91,37 @@ func testRetryImmediately(t *testing.T, f *fixture) {
 			if next.Version != orig.Version+1 {
 				t.Errorf("append after the retries: want version %d, got %d", orig.Version+1, next.Version)
 			}
+		})
+	}
+}
+
+func testRetryLargeBatch(t *testing.T, f *fixture) {
+	// A batch of several megabytes, within the limits: more than one page of
+	// what a backend reads back to recognise the retry (DynamoDB's 1 MB).
+	const n = 8
+	lim := f.store.Limits()
+	size := min(lim.MaxEventSize, 300_000)
+	if lim.MaxAppendSize > 0 {
+		// Room for a driver's own overhead per event (names, types).
+		size = min(size, lim.MaxAppendSize/n-1024)
+	}
+	if lim.MaxAppendEvents > 0 && lim.MaxAppendEvents < n {
+		t.Skipf("the driver takes at most %d events per append", lim.MaxAppendEvents)
+	}
+	for _, tc := range retryCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			f := f.sub(t)
+			s := stream("")
+			if tc.prior > 0 {
+				f.mustAppend(s, eventstore.NoStream, events(tc.prior, "Prior")...)
+			}
+			batch := make([]eventstore.Event, n)
+			for i := range batch {
+				batch[i] = eventstore.Event{ID: eventstore.NewEvent("", nil).ID, Type: "Large", ContentType: eventstore.Binary, Data: randomBytes(size)}
+			}
+			orig := f.mustAppend(s, tc.expected, batch...)
+			doing := fmt.Sprintf("retry an append of %d events of %d bytes at %s to a stream at version %d", n, size, expectationName(tc.expected), tc.prior)
+			checkRetry(f, doing, s, tc.expected, batch, orig)
 		})
 	}
 }
