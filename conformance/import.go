@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ func importRules() []rule {
 		{name: "ImportInvalidWritesNothing", run: importer(testImportInvalid)},
 		{name: "ImportWakesSubscribers", run: importer(testImportWakes)},
 		{name: "ImportRacesAppend", run: importer(testImportRacesAppend)},
+		{name: "ImportLargeEvents", run: importer(testImportLargeEvents)},
 		{name: "CancelledImportWritesAllOrNothing", run: importer(testCancelledImportAllOrNothing)},
 		{name: "ImportNotSupported", run: testImportNotSupported},
 	}
@@ -159,6 +161,57 @@ func testImportWrongVersion(t *testing.T, f *fixture) {
 			t.Errorf("%s: the other stream of the request went to version %d: want nothing written", doing, v)
 		}
 	}
+}
+
+func testImportLargeEvents(t *testing.T, f *fixture) {
+	// Megabytes in one import, within the limits: more than one page of
+	// what a backend reads back (DynamoDB's 1 MB). Imported again, it meets
+	// its own events: a version conflict, or success where the driver
+	// recognises them as its own, and nothing written either way.
+	const n = 8
+	lim := f.store.Limits()
+	size := min(lim.MaxEventSize, 300_000)
+	if lim.MaxAppendSize > 0 {
+		size = min(size, lim.MaxAppendSize/n-1024)
+	}
+	if lim.MaxAppendEvents > 0 && lim.MaxAppendEvents < n {
+		t.Skipf("the driver takes at most %d events per write", lim.MaxAppendEvents)
+	}
+	a, b := stream("Large"), stream("Large")
+	var req []eventstore.RecordedEvent
+	for i := range n {
+		s := a
+		if i%2 == 1 {
+			s = b
+		}
+		ev := recorded(s, uint64(i/2+1), 1, time.Now())[0]
+		ev.ContentType, ev.Data = eventstore.Binary, randomBytes(size)
+		req = append(req, ev)
+	}
+	f.mustImport(req)
+	doing := fmt.Sprintf("import %d events of %d bytes into two streams", n, size)
+	for _, s := range []string{a, b} {
+		var want []eventstore.RecordedEvent
+		for _, ev := range req {
+			if ev.StreamID == s {
+				want = append(want, ev)
+			}
+		}
+		got := f.readStream(s)
+		if len(got) != len(want) {
+			t.Fatalf("%s: stream %q holds %d events, want %d", doing, s, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].ID != want[i].ID || !bytes.Equal(got[i].Data, want[i].Data) {
+				t.Errorf("%s: stream %q version %d is not the imported event, byte for byte", doing, s, want[i].Version)
+			}
+		}
+	}
+	before := f.state(a)
+	if err := f.store.Import(f.ctx, req); err != nil && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		t.Errorf("%s, then the same import again: want success or an error matching ErrWrongExpectedVersion, got %v", doing, err)
+	}
+	f.checkNothingWritten(doing+", then the same import again", before)
 }
 
 func testImportInvalid(t *testing.T, f *fixture) {
