@@ -49,18 +49,24 @@ type listener struct {
 
 	mu       sync.Mutex // protects everything below
 	watchers map[chan struct{}]struct{}
-	started  bool
 	closed   bool
-	ready    chan struct{} // closed once the first LISTEN succeeded or failed
-	firstErr error         // why the first LISTEN failed
-	pid      uint32        // backend PID of the listening connection, 0 when none
+	start    *listenStart // the running listener's first LISTEN; nil when none runs
+	pid      uint32       // backend PID of the listening connection, 0 when none
+}
+
+// listenStart is the outcome of a listener's first LISTEN, which the Watch
+// calls made while it connects wait for. Each start of the listener has its
+// own, so a Watch that waited for a failed start fails too, even after a
+// later Watch has started the listener again.
+type listenStart struct {
+	done chan struct{} // closed once the first LISTEN succeeded or failed
+	err  error         // why it failed; set before done is closed
 }
 
 func (l *listener) init(d *Driver) {
 	l.d = d
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.watchers = map[chan struct{}]struct{}{}
-	l.ready = make(chan struct{})
 }
 
 func (l *listener) watch(ctx context.Context) (<-chan struct{}, error) {
@@ -70,26 +76,24 @@ func (l *listener) watch(ctx context.Context) (<-chan struct{}, error) {
 		l.mu.Unlock()
 		return nil, errors.New("postgres: watch: driver is closed")
 	}
-	if !l.started {
-		l.started = true
-		l.wg.Go(l.run)
+	start := l.start
+	if start == nil {
+		start = &listenStart{done: make(chan struct{})}
+		l.start = start
+		l.wg.Go(func() { l.run(start) })
 	}
-	ready := l.ready
 	l.mu.Unlock()
 
 	select {
-	case <-ready:
+	case <-start.done:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	if start.err != nil {
+		return nil, start.err // run has let a later Watch try again
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.firstErr != nil {
-		// Let a later Watch try again, with a fresh listener.
-		err := l.firstErr
-		l.firstErr, l.started, l.ready = nil, false, make(chan struct{})
-		return nil, err
-	}
 	l.watchers[ch] = struct{}{}
 	context.AfterFunc(ctx, func() {
 		l.mu.Lock()
@@ -120,8 +124,10 @@ func (l *listener) close() {
 }
 
 // run connects, listens and serves notifications until the driver closes,
-// reconnecting with back-off when the connection is lost.
-func (l *listener) run() {
+// reconnecting with back-off when the connection is lost. It reports the
+// first LISTEN through start; if that fails it returns, and the next Watch
+// starts another listener.
+func (l *listener) run(start *listenStart) {
 	first, reconnected := true, false
 	wait := reconnectBackoff
 	for {
@@ -130,9 +136,10 @@ func (l *listener) run() {
 			first = false
 			l.mu.Lock()
 			if err != nil {
-				l.firstErr = err
+				start.err = err
+				l.start = nil
 			}
-			close(l.ready)
+			close(start.done)
 			l.mu.Unlock()
 			if err != nil {
 				return
