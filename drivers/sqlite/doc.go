@@ -76,8 +76,8 @@
 // counting events from 1. Writes to one file are serialised: throughput is
 // that of one writer, bounded by the disk's sync rate for small appends
 // (batch events into one append for more). Reads of the log filtered by
-// category use an index; a filter on event types alone has none and walks
-// the log by position, reading the events it skips. Events are never
+// up to 32 categories use an index; a filter on more categories, or on
+// event types alone, walks the log by position, reading the events it skips. Events are never
 // deleted: do not delete rows from the events table, or positions may be
 // reused. The file must be on a local disk: WAL mode does not work over
 // network file systems.

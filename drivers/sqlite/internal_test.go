@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -199,11 +200,14 @@ func TestQueryPlans(t *testing.T) {
 		{EventTypes: []string{"T"}},
 		{EventTypes: []string{"T", "U"}},
 		{Categories: []string{"A"}, EventTypes: []string{"T", "U"}},
+		{Categories: names("C", maxMergedCategories+1)},
+		{EventTypes: names("T", maxListArgs+1)},
+		{Categories: names("C", maxMergedCategories), EventTypes: names("T", maxListArgs+1)},
 	} {
 		for _, backwards := range []bool{false, true} {
 			q, args := filteredQuery(f, backwards, 0, 100, 10)
 			want := "SEARCH events USING INDEX events_category (category=? AND rowid>? AND rowid<?)"
-			if len(f.Categories) == 0 {
+			if len(f.Categories) == 0 || len(f.Categories) > maxMergedCategories {
 				want = "SEARCH events USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"
 			}
 			checks = append(checks, check{"filtered", q, args, want})
@@ -217,4 +221,13 @@ func TestQueryPlans(t *testing.T) {
 			assert.NotContains(t, p, "TEMP B-TREE", "%s: %s", c.name, c.query)
 		}
 	}
+}
+
+// names returns n names made from prefix.
+func names(prefix string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = prefix + strconv.Itoa(i)
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"math"
 	"strings"
 	"sync"
@@ -192,13 +193,41 @@ func clamp(n uint64) int64 {
 	return int64(n)
 }
 
-// filteredQuery builds a filtered page read. With categories, each category
-// gets its own sub-select walking the events_category index in position
-// order with the page's LIMIT (event types, if any, filter the rows found);
-// several are merged with UNION ALL and limited again, so a page reads at
-// most categories × limit index entries. With event types only, the query
-// walks the log by position and keeps the matching rows: it reads every
-// event between the page's bounds and its last match, but sorts nothing.
+// Bounds that keep filtered reads within SQLite's limits (32,766 host
+// parameters, 500 terms in a compound SELECT) however long a filter's lists.
+const (
+	// maxListArgs is the longest list of names bound one parameter per name;
+	// a longer list is bound as one JSON array, read with json_each.
+	maxListArgs = 32
+	// maxMergedCategories is the most categories merged with UNION ALL. A
+	// page reads up to categories × limit index entries that way; with more
+	// categories, walking the log by position reads less.
+	maxMergedCategories = 32
+)
+
+// inList returns an SQL condition that column is one of names, and its
+// arguments: one parameter per name for short lists, one JSON array for
+// long ones.
+func inList(column string, names []string) (string, []any) {
+	if len(names) > maxListArgs {
+		b, _ := json.Marshal(names) // strings always marshal
+		return " AND " + column + " IN (SELECT value FROM json_each(?))", []any{string(b)}
+	}
+	args := make([]any, len(names))
+	for i, n := range names {
+		args[i] = n
+	}
+	return " AND " + column + " IN (?" + strings.Repeat(", ?", len(names)-1) + ")", args
+}
+
+// filteredQuery builds a filtered page read. With up to
+// maxMergedCategories categories, each category gets its own sub-select
+// walking the events_category index in position order with the page's LIMIT
+// (event types, if any, filter the rows found); several are merged with
+// UNION ALL and limited again, so a page reads at most categories × limit
+// index entries. With event types only, or more categories, the query walks
+// the log by position and keeps the matching rows: it reads every event
+// between the page's bounds and its last match, but sorts nothing.
 func filteredQuery(f eventstore.Filter, backwards bool, after, before int64, limit int) (string, []any) {
 	order := "position"
 	if backwards {
@@ -207,15 +236,20 @@ func filteredQuery(f eventstore.Filter, backwards bool, after, before int64, lim
 	var typeFilter string
 	var typeArgs []any
 	if len(f.EventTypes) > 0 {
-		typeFilter = " AND type IN (?" + strings.Repeat(", ?", len(f.EventTypes)-1) + ")"
-		for _, t := range f.EventTypes {
-			typeArgs = append(typeArgs, t)
-		}
+		typeFilter, typeArgs = inList("type", f.EventTypes)
 	}
-	if len(f.Categories) == 0 {
-		query := "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ?" + typeFilter +
+	if len(f.Categories) == 0 || len(f.Categories) > maxMergedCategories {
+		var catFilter string
+		var catArgs []any
+		if len(f.Categories) > 0 {
+			// "+" keeps SQLite from reading the categories through their
+			// index and sorting every match: the walk reads in order.
+			catFilter, catArgs = inList("+category", f.Categories)
+		}
+		query := "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ?" + catFilter + typeFilter +
 			" ORDER BY " + order + " LIMIT ?"
-		return query, append(append([]any{after, before}, typeArgs...), limit)
+		args := append([]any{after, before}, catArgs...)
+		return query, append(append(args, typeArgs...), limit)
 	}
 	sub := "SELECT " + allColumns + " FROM events INDEXED BY events_category" +
 		" WHERE category = ? AND position > ? AND position < ?" + typeFilter +

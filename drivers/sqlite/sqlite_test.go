@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -529,6 +530,11 @@ func TestFilteredReadAllPagesThroughIndexes(t *testing.T) {
 		{"TwoTypes", eventstore.Filter{EventTypes: []string{"Odd", "Even"}}},
 		{"CategoryAndType", eventstore.Filter{Categories: []string{"A", "B"}, EventTypes: []string{"Even"}}},
 		{"Nothing", eventstore.Filter{Categories: []string{"Z"}}},
+		// Long lists must not run into SQLite's limits on host parameters
+		// (32,766) or on the terms of a compound SELECT (500).
+		{"ManyCategories", eventstore.Filter{Categories: manyNames("Cat", 600, "C", "A")}},
+		{"ManyTypes", eventstore.Filter{EventTypes: manyNames("Type", 33000, "Odd")}},
+		{"ManyCategoriesAndTypes", eventstore.Filter{Categories: manyNames("Cat", 600, "B"), EventTypes: manyNames("Type", 100, "Even")}},
 	} {
 		for _, backwards := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/backwards=%t", tc.name, backwards), func(t *testing.T) {
@@ -565,6 +571,19 @@ func TestFilteredReadAllPagesThroughIndexes(t *testing.T) {
 			})
 		}
 	}
+}
+
+// manyNames returns n names made from prefix, with the names in also
+// spread among them.
+func manyNames(prefix string, n int, also ...string) []string {
+	names := make([]string, 0, n+len(also))
+	for i := range n {
+		names = append(names, fmt.Sprintf("%s%d", prefix, i))
+	}
+	for k, name := range also {
+		names = slices.Insert(names, (k+1)*len(names)/(len(also)+1), name)
+	}
+	return names
 }
 
 func TestCheckpointsKeepBothParts(t *testing.T) {
