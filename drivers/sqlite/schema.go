@@ -85,13 +85,22 @@ func (d *Driver) migrate(ctx context.Context, w *writer, ms []migration) error {
 		}
 		return v, nil
 	}
-	if v, err := version(); err != nil || v == latest {
+	// The write connection does not wait for locks itself (busy_timeout
+	// 0), and this read, outside a write transaction, meets one while
+	// another connection creates the file's WAL index: wait for it here.
+	var v int
+	err := d.whileBusy(ctx, func() error {
+		var err error
+		v, err = version()
+		return err
+	})
+	if err != nil || v == latest {
 		return err
 	}
 	if err := d.begin(ctx, w); err != nil {
 		return mapError(err, nil)
 	}
-	err := func() error {
+	err = func() error {
 		v, err := version()
 		if err != nil {
 			return err

@@ -314,7 +314,16 @@ func insertQuery(rows int) string {
 // openWriter takes a connection from the pool for writes, configures it,
 // migrates the schema and prepares the write statements.
 func (d *Driver) openWriter(ctx context.Context, ms []migration) (*writer, error) {
-	conn, err := d.db.Conn(ctx)
+	// Opening a connection switches a new file to WAL mode (the DSN's
+	// _journal_mode): while another connection (another process opening
+	// the file too) reads it, SQLite refuses that at once with SQLITE_BUSY
+	// instead of waiting, so wait here.
+	var conn *sql.Conn
+	err := d.whileBusy(ctx, func() error {
+		var err error
+		conn, err = d.db.Conn(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, mapError(err, nil)
 	}
@@ -333,7 +342,10 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 		return mapError(err, nil)
 	}
 	var mode string
-	if err := w.conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode); err != nil {
+	err := d.whileBusy(ctx, func() error { // see openWriter
+		return w.conn.QueryRowContext(ctx, "PRAGMA journal_mode = WAL").Scan(&mode)
+	})
+	if err != nil {
 		return mapError(err, nil)
 	}
 	if !strings.EqualFold(mode, "wal") {
@@ -346,7 +358,6 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 	if _, err := w.conn.ExecContext(ctx, "PRAGMA busy_timeout = 0"); err != nil {
 		return mapError(err, nil)
 	}
-	var err error
 	prep := func(query string) *sql.Stmt {
 		if err != nil {
 			return nil
@@ -417,10 +428,19 @@ const (
 // transactions, so a waiter should look often, and a done ctx should end
 // the wait at once.
 func (d *Driver) begin(ctx context.Context, w *writer) error {
+	return d.whileBusy(ctx, func() error {
+		_, err := w.begin.ExecContext(ctx)
+		return err
+	})
+}
+
+// whileBusy runs fn until it does not fail with SQLITE_BUSY, for up to
+// BusyTimeout, with the short jittered sleeps of begin in between.
+func (d *Driver) whileBusy(ctx context.Context, fn func() error) error {
 	deadline := time.Now().Add(d.opts.BusyTimeout)
 	wait := firstBusyWait
 	for {
-		_, err := w.begin.ExecContext(ctx)
+		err := fn()
 		if err == nil {
 			return nil
 		}

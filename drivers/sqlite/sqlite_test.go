@@ -265,6 +265,50 @@ func TestStorageColumns(t *testing.T) {
 	}, got)
 }
 
+// TestConcurrentOpensOfANewFile has several drivers (each with its own
+// connections, as separate processes have; half of them through New over a
+// plain pool) open one new file at once, from behind a gate, many times: each open must succeed (the first connection
+// switches the file to WAL mode, which SQLite refuses at once with
+// SQLITE_BUSY rather than wait when another connection is reading it), and
+// every driver can append.
+func TestConcurrentOpensOfANewFile(t *testing.T) {
+	t.Parallel()
+	const rounds, openers = 40, 6
+	for round := range rounds {
+		path := filepath.Join(t.TempDir(), "new.db")
+		gate := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range openers {
+			wg.Go(func() {
+				<-gate
+				var d *sqlite.Driver
+				var err error
+				if i%2 == 0 {
+					d, err = sqlite.Open(t.Context(), path, sqlite.Options{})
+				} else { // over a pool that does not ask for WAL mode itself
+					d, err = sqlite.New(t.Context(), rawDB(t, path), sqlite.Options{})
+				}
+				if err != nil {
+					t.Errorf("round %d: open %d: %v", round, i, err)
+					return
+				}
+				s := eventstore.New(d, eventstore.Options{})
+				defer s.Close()
+				if _, err := s.Append(t.Context(), fmt.Sprintf("Opener-%d", i), eventstore.NoStream, events(1, "Opened")...); err != nil {
+					t.Errorf("round %d: append %d: %v", round, i, err)
+				}
+			})
+		}
+		close(gate)
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		s := openStore(t, path, sqlite.Options{})
+		require.Len(t, readAll(t, s, eventstore.ReadAllOptions{}), openers, "round %d", round)
+	}
+}
+
 // TestRacingAppendersOnTwoDrivers races appenders through two drivers on one
 // file, so they meet on SQLite's write lock and not only on the in-process
 // writer: exactly one append at each expected version wins, the others get
