@@ -297,6 +297,49 @@ func TestOpenUpToDateSchemaWithoutCreatePrivilege(t *testing.T) {
 	require.NoError(t, s.SaveSnapshot(ctx, "Order-1", eventstore.Snapshot{Version: 1, Data: []byte("state")}))
 }
 
+// A database in another encoding than UTF8 (LATIN1 here) has that client
+// encoding by default, which pgx's simple protocol refuses: the driver must
+// not depend on it. Opening such a database works, and stream IDs, types
+// and payloads round-trip byte for byte (PostgreSQL keeps the bytes as they
+// came, since the client and the database encodings agree).
+func TestOpenDatabaseInAnotherEncoding(t *testing.T) {
+	pool := newPool(t)
+	ctx := t.Context()
+	name := randomSchema() + "_latin1"
+	_, err := pool.Exec(ctx, "CREATE DATABASE "+name+" ENCODING 'LATIN1' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	u.Path = "/" + name
+	for range 2 { // creates the schema, then opens it up to date
+		d, err := postgres.Open(ctx, u.String(), postgres.Options{})
+		require.NoError(t, err)
+		require.NoError(t, d.Close())
+	}
+	s, err := eventstore.Open(ctx, u.String())
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	ev := eventstore.Event{Type: "Placé-😀", Data: []byte(`{"ü":"😀"}`)}
+	_, err = s.Append(ctx, "Ordér-😀", eventstore.NoStream, ev)
+	require.NoError(t, err)
+	var got []eventstore.RecordedEvent
+	for e, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{Filter: eventstore.Filter{Categories: []string{"Ordér"}}}) {
+		require.NoError(t, err)
+		got = append(got, e)
+	}
+	require.Len(t, got, 1)
+	assert.Equal(t, "Ordér-😀", got[0].StreamID)
+	assert.Equal(t, ev.Type, got[0].Type)
+	assert.Equal(t, ev.Data, got[0].Data)
+}
+
 // A keyword/value connection string works too (with the schema in Options).
 func TestOpenKeywordValue(t *testing.T) {
 	u, err := url.Parse(testenv.MustHavePostgres(t))

@@ -241,8 +241,9 @@ func (d *Driver) migrate(ctx context.Context) error {
 		}
 		q := quoteIdent(d.schema)
 		// One-off queries go unprepared: they would stay in the
-		// connection's statement cache for nothing.
-		once := pgx.QueryExecModeSimpleProtocol
+		// connection's statement cache for nothing. (Not the simple
+		// protocol: pgx refuses it unless client_encoding is UTF8.)
+		once := pgx.QueryExecModeExec
 		var exists bool
 		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, once, q+`.schema_migrations`).Scan(&exists); err != nil {
 			return err
