@@ -23,6 +23,7 @@ func readAllRules() []rule {
 		{name: "ReadAllLimit", run: testReadAllLimit},
 		{name: "ReadAllFilter", run: testReadAllFilter},
 		{name: "ReadAllPaging", run: testReadAllPaging},
+		{name: "ReadAllFilterWithManyValues", run: testReadAllFilterManyValues},
 		{name: "ReadAllBreakThenRangeAgain", run: testReadAllBreak},
 		{name: "ReadAllBackwards", requires: ReadAllBackwards, run: testReadAllBackwards},
 		{name: "ReadAllBackwardsFilter", requires: ReadAllBackwards, run: testReadAllBackwardsFilter},
@@ -450,4 +451,41 @@ func testReadAllBackwardsUnsupported(t *testing.T, f *fixture) {
 	f.mustAppend(stream(""), eventstore.NoStream, events(3, "Happened")...)
 	checkReadFails(t, "ReadAll Backwards on a driver that declares read-all-backwards unsupported",
 		f.store.ReadAll(f.ctx, eventstore.ReadAllOptions{Backwards: true}), eventstore.ErrNotSupported, errors.ErrUnsupported)
+}
+
+func testReadAllFilterManyValues(t *testing.T, f *fixture) {
+	// A filter is the application's data: thousands of categories or types
+	// (a subscription per tenant, say) must work like a few, whatever a
+	// backend's limits on terms or parameters of one query.
+	const n = 40_000
+	m := f.seedLog()
+	st := m.streams
+	ourCat := []string{st.dash, st.twoDashes, st.bare}
+	many := func(prefix string, keep ...string) []string {
+		out := make([]string, 0, n+len(keep))
+		for i := range n {
+			out = append(out, fmt.Sprintf("%s%d", prefix, i))
+		}
+		return append(out, keep...)
+	}
+	cases := []struct {
+		name    string
+		filter  eventstore.Filter
+		streams []string
+		types   []string
+	}{
+		{"Categories", eventstore.Filter{Categories: many("Nothing", m.cat)}, ourCat, nil},
+		{"EventTypes", eventstore.Filter{EventTypes: many("Nothing", "Shipped")}, nil, []string{"Shipped"}},
+		{"Both", eventstore.Filter{Categories: many("Nothing", m.cat), EventTypes: many("Nothing", "Shipped")}, ourCat, []string{"Shipped"}},
+	}
+	for _, tc := range cases {
+		streams := tc.streams
+		if streams == nil {
+			streams = []string{st.dash, st.plural, st.twoDashes, st.noDash, st.bare, st.suffixed, st.lower,
+				st.underscore, st.underTrap, st.percent, st.percentTrap}
+		}
+		want := m.pick(streams, tc.types)
+		got := collect(t, f.store.ReadAll(f.ctx, eventstore.ReadAllOptions{Filter: tc.filter}))
+		sameEvents(t, fmt.Sprintf("ReadAll with a filter of %d categories and %d event types (%s)", len(tc.filter.Categories), len(tc.filter.EventTypes), tc.name), got, want)
+	}
 }
