@@ -79,7 +79,15 @@ WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
 // maxAttempts bounds how often Append runs its statement when the server
 // reports a conflict it may resolve by trying again: a concurrent append won
 // the version (23505), a serialization failure (40001) or a deadlock (40P01).
+// An append at Any or StreamExists that lost the version is not bounded: it
+// never fails for that (see Append).
 const maxAttempts = 8
+
+// lockStreamSQL takes a transaction-level advisory lock on a stream of a
+// schema ($1, $2). Appends at Any or StreamExists that lost a race for the
+// end of a stream take it before trying again, so they queue instead of
+// racing each other.
+const lockStreamSQL = `SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))`
 
 // notifyMode selects where the wake-up notification is sent. Inside the
 // append's transaction NOTIFY takes a database-wide lock that PostgreSQL
@@ -121,9 +129,15 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 	}
 	args := []any{req.Stream, kind, expected, ids[0], ids, types, cts, data, meta, req.RecordedAt}
 
-	var conflict error // the last 23505 seen, kept as the native cause
+	var (
+		conflict error // the last 23505 seen, kept as the native cause
+		// queue: an append at Any or StreamExists lost the end of the
+		// stream to another append; it tries again under the stream's lock.
+		queue  bool
+		capped int // attempts that count towards maxAttempts
+	)
 	for attempt := 1; ; attempt++ {
-		res, err := d.appendOnce(ctx, req, args)
+		res, err := d.appendOnce(ctx, req, args, queue)
 		if err == nil {
 			return res, nil
 		}
@@ -140,7 +154,21 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 		if c != classVersionTaken && c != classRetry {
 			return eventstore.AppendResult{}, appendError(err)
 		}
-		if attempt == maxAttempts {
+		if c == classVersionTaken && req.Expected.Kind() != eventstore.ExactVersion {
+			// Any and StreamExists (on a stream that has events) check no
+			// version: another append taking the next one is no reason to
+			// fail, however often it happens. Queueing on the stream's lock
+			// stops the losers racing each other; ctx bounds the wait.
+			queue = true
+			if d.retryHook != nil {
+				d.retryHook(err)
+			}
+			if err := ctx.Err(); err != nil {
+				return eventstore.AppendResult{}, err
+			}
+			continue
+		}
+		if capped++; capped == maxAttempts {
 			if c == classVersionTaken {
 				actual, verr := d.StreamVersion(ctx, req.Stream)
 				if verr != nil {
@@ -149,7 +177,7 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 				return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{
 					Stream: req.Stream, Expected: req.Expected, Actual: actual, Err: err}
 			}
-			return eventstore.AppendResult{}, fmt.Errorf("postgres: append: gave up after %d attempts: %w", attempt, wrapNative(err))
+			return eventstore.AppendResult{}, fmt.Errorf("postgres: append: gave up after %d attempts: %w", capped, wrapNative(err))
 		}
 		if d.retryHook != nil {
 			d.retryHook(err)
@@ -175,10 +203,13 @@ func backoff(ctx context.Context, attempt int) error {
 }
 
 // appendOnce runs the append statement once, then sends the wake-up
-// notification (unless it went inside the transaction). It returns a
-// *WrongExpectedVersionError when the expectation fails or a retry does not
-// match, and the native error otherwise.
-func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, args []any) (eventstore.AppendResult, error) {
+// notification (unless it went inside the transaction). With queue, the
+// statement runs in a read-committed transaction after taking the stream's
+// lock (lockStreamSQL), so its snapshot is taken once the appends queued
+// before it have committed. It returns a *WrongExpectedVersionError when the
+// expectation fails or a retry does not match, and the native error
+// otherwise.
+func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, args []any, queue bool) (eventstore.AppendResult, error) {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return eventstore.AppendResult{}, err
@@ -189,10 +220,19 @@ func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, a
 		dup              *int64
 		txID, seq, lastV *int64
 	)
+	query := d.sql.append
 	if notifyMode == notifyInTx {
-		err = conn.QueryRow(ctx, d.sql.appendNotify, append(args, d.sql.channel)...).Scan(&current, &dup, &txID, &seq, &lastV)
+		query, args = d.sql.appendNotify, append(args, d.sql.channel)
+	}
+	if queue {
+		err = pgx.BeginTxFunc(ctx, conn, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, lockStreamSQL, d.schema, req.Stream); err != nil {
+				return err
+			}
+			return tx.QueryRow(ctx, query, args...).Scan(&current, &dup, &txID, &seq, &lastV)
+		})
 	} else {
-		err = conn.QueryRow(ctx, d.sql.append, args...).Scan(&current, &dup, &txID, &seq, &lastV)
+		err = conn.QueryRow(ctx, query, args...).Scan(&current, &dup, &txID, &seq, &lastV)
 	}
 	if err != nil {
 		return eventstore.AppendResult{}, err

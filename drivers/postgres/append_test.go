@@ -304,3 +304,43 @@ func waitFor[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 		return zero
 	}
 }
+
+// Appends at Any (and StreamExists on a stream that has events) never fail
+// with ErrWrongExpectedVersion, however many appenders race for the end of
+// one stream: losing the version to another append only means trying again.
+// Many appenders on one stream make some lose more often in a row than a
+// fixed number of attempts allows.
+func TestAnyAppendsNeverLoseUnderContention(t *testing.T) {
+	pool := newPool(t)
+	s, _ := newStore(t, pool)
+	ctx := t.Context()
+	const appenders, perAppender = 24, 15
+	for _, exp := range []eventstore.ExpectedVersion{eventstore.Any, eventstore.StreamExists} {
+		stream := "Contended-" + exp.String()
+		_, err := s.Append(ctx, stream, eventstore.NoStream, eventstore.NewEvent("First", nil))
+		require.NoError(t, err)
+		gate := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, appenders)
+		for range appenders {
+			wg.Go(func() {
+				<-gate
+				for range perAppender {
+					if _, err := s.Append(ctx, stream, exp, eventstore.NewEvent("Raced", nil)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		close(gate)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("%s: an append at %s failed: %v", stream, exp, err)
+		}
+		v, err := s.StreamVersion(ctx, stream)
+		require.NoError(t, err)
+		assert.Equal(t, uint64(1+appenders*perAppender-len(errs)), v, "%s: every successful append is in the stream once", stream)
+	}
+}
