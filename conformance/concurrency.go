@@ -118,80 +118,90 @@ func testConcurrentExact(t *testing.T, f *fixture) {
 }
 
 func testConcurrentAny(t *testing.T, f *fixture) {
-	const perAppender, batchSize = 5, 2
-	for _, exp := range []eventstore.ExpectedVersion{eventstore.Any, eventstore.StreamExists} {
-		t.Run(expectationName(exp), func(t *testing.T) {
-			f := f.sub(t)
-			f.store = f.newStore() // the rule counts the whole log
-			s := stream("")
-			var prior uint64
-			if exp == eventstore.StreamExists {
-				prior = f.mustAppend(s, eventstore.NoStream, events(1, "First")...).Version
-			}
-			// written[i] holds appender i's batches with the first version
-			// each append reported.
-			type writtenBatch struct {
-				ids   []string
-				first uint64
-			}
-			written := make([][]writtenBatch, appenders)
-			outs := race(t, appenders, func(i int) appendOutcome {
-				for range perAppender {
-					batch := events(batchSize, "Raced")
-					res, err := f.store.Append(f.ctx, s, exp, batch...)
-					if err != nil {
-						return appendOutcome{appender: i, err: err}
-					}
-					if res.Version-res.FirstVersion()+1 != batchSize {
-						return appendOutcome{appender: i, err: fmt.Errorf("result versions %d..%d for a batch of %d", res.FirstVersion(), res.Version, batchSize)}
-					}
-					written[i] = append(written[i], writtenBatch{idsOfEvents(batch), res.FirstVersion()})
-				}
-				return appendOutcome{appender: i}
-			})
-			doing := fmt.Sprintf("%d appenders each append %d batches of %d at %s to one stream", appenders, perAppender, batchSize, expectationName(exp))
-			for _, o := range outs {
-				if o.err != nil {
-					t.Fatalf("%s: appender %d: want every append to succeed, got %v", doing, o.appender, o.err)
-				}
-			}
-			total := prior + appenders*perAppender*batchSize
-			got := f.readStream(s)
-			if uint64(len(got)) != total {
-				t.Fatalf("%s: stream holds %d events, want %d", doing, len(got), total)
-			}
-			seen := map[string]int{}
-			for i, ev := range got {
-				if ev.Version != uint64(i+1) {
-					t.Errorf("%s: event %d read back at version %d: versions must not repeat or skip", doing, i, ev.Version)
-				}
-				if i > 0 && !got[i-1].Position.Less(ev.Position) {
-					t.Errorf("%s: version %d at %s is not after version %d at %s", doing, ev.Version, ev.Position, i, got[i-1].Position)
-				}
-				seen[ev.ID.String()]++
-			}
-			// The results are read only after every goroutine has sent its outcome.
-			for i, batches := range written {
-				for _, b := range batches {
-					for j, id := range b.ids {
-						v := b.first + uint64(j)
-						switch {
-						case seen[id] != 1:
-							t.Errorf("%s: event %s of appender %d is in the stream %d times, want once", doing, id, i, seen[id])
-						case v < 1 || v > total || got[v-1].ID.String() != id:
-							t.Errorf("%s: appender %d's event %s: its append result puts it at version %d, but it is not there", doing, i, id, v)
-						}
-					}
-				}
-			}
-			if v := f.version(s); v != total {
-				t.Errorf("%s: StreamVersion %d, want %d", doing, v, total)
-			}
-			if n := len(f.readAll()); uint64(n) != total {
-				t.Errorf("%s: read all returned %d events, want %d", doing, n, total)
-			}
-		})
+	// Contention beyond the usual appenders too: a driver that retries a
+	// lost race a fixed number of times fails some of them.
+	for _, n := range []int{appenders, 3 * appenders} {
+		for _, exp := range []eventstore.ExpectedVersion{eventstore.Any, eventstore.StreamExists} {
+			testConcurrentAnyN(t, f, n, exp)
+		}
 	}
+}
+
+// testConcurrentAnyN races appenders goroutines, each appending batches at
+// exp to one stream.
+func testConcurrentAnyN(t *testing.T, f *fixture, appenders int, exp eventstore.ExpectedVersion) {
+	const perAppender, batchSize = 5, 2
+	t.Run(fmt.Sprintf("%s/appenders=%d", expectationName(exp), appenders), func(t *testing.T) {
+		f := f.sub(t)
+		f.store = f.newStore() // the rule counts the whole log
+		s := stream("")
+		var prior uint64
+		if exp == eventstore.StreamExists {
+			prior = f.mustAppend(s, eventstore.NoStream, events(1, "First")...).Version
+		}
+		// written[i] holds appender i's batches with the first version
+		// each append reported.
+		type writtenBatch struct {
+			ids   []string
+			first uint64
+		}
+		written := make([][]writtenBatch, appenders)
+		outs := race(t, appenders, func(i int) appendOutcome {
+			for range perAppender {
+				batch := events(batchSize, "Raced")
+				res, err := f.store.Append(f.ctx, s, exp, batch...)
+				if err != nil {
+					return appendOutcome{appender: i, err: err}
+				}
+				if res.Version-res.FirstVersion()+1 != batchSize {
+					return appendOutcome{appender: i, err: fmt.Errorf("result versions %d..%d for a batch of %d", res.FirstVersion(), res.Version, batchSize)}
+				}
+				written[i] = append(written[i], writtenBatch{idsOfEvents(batch), res.FirstVersion()})
+			}
+			return appendOutcome{appender: i}
+		})
+		doing := fmt.Sprintf("%d appenders each append %d batches of %d at %s to one stream", appenders, perAppender, batchSize, expectationName(exp))
+		for _, o := range outs {
+			if o.err != nil {
+				t.Fatalf("%s: appender %d: want every append to succeed, got %v", doing, o.appender, o.err)
+			}
+		}
+		total := prior + uint64(appenders*perAppender*batchSize)
+		got := f.readStream(s)
+		if uint64(len(got)) != total {
+			t.Fatalf("%s: stream holds %d events, want %d", doing, len(got), total)
+		}
+		seen := map[string]int{}
+		for i, ev := range got {
+			if ev.Version != uint64(i+1) {
+				t.Errorf("%s: event %d read back at version %d: versions must not repeat or skip", doing, i, ev.Version)
+			}
+			if i > 0 && !got[i-1].Position.Less(ev.Position) {
+				t.Errorf("%s: version %d at %s is not after version %d at %s", doing, ev.Version, ev.Position, i, got[i-1].Position)
+			}
+			seen[ev.ID.String()]++
+		}
+		// The results are read only after every goroutine has sent its outcome.
+		for i, batches := range written {
+			for _, b := range batches {
+				for j, id := range b.ids {
+					v := b.first + uint64(j)
+					switch {
+					case seen[id] != 1:
+						t.Errorf("%s: event %s of appender %d is in the stream %d times, want once", doing, id, i, seen[id])
+					case v < 1 || v > total || got[v-1].ID.String() != id:
+						t.Errorf("%s: appender %d's event %s: its append result puts it at version %d, but it is not there", doing, i, id, v)
+					}
+				}
+			}
+		}
+		if v := f.version(s); v != total {
+			t.Errorf("%s: StreamVersion %d, want %d", doing, v, total)
+		}
+		if n := len(f.readAll()); uint64(n) != total {
+			t.Errorf("%s: read all returned %d events, want %d", doing, n, total)
+		}
+	})
 }
 
 func testConcurrentDistinctStreams(t *testing.T, f *fixture) {
