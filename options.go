@@ -101,7 +101,8 @@ type SubscribeOptions struct {
 	// are delivered. Zero: from the start. Ignored when FromEnd is set.
 	After Position
 	// FromEnd starts at the current end of the log (only new events) when
-	// there is no checkpoint.
+	// there is no checkpoint. A durable subscription saves that start as its
+	// checkpoint at once, so a restart delivers what was appended meanwhile.
 	FromEnd bool
 	// Filter keeps only some events.
 	Filter Filter

@@ -151,13 +151,13 @@ func (sub *subscription) run(ctx context.Context) error {
 			wake = ch
 		}
 	}
-	after, err := sub.start(ctx)
+	after, unsaved, err := sub.start(ctx)
 	if err != nil {
 		return err
 	}
 	saved := after
 	save := func(ctx context.Context) error {
-		if sub.checkpoint == "" || after == saved {
+		if sub.checkpoint == "" || after == saved && !unsaved {
 			return nil
 		}
 		if err := s.acquire(); err != nil {
@@ -167,7 +167,7 @@ func (sub *subscription) run(ctx context.Context) error {
 		if err := s.driver.SaveCheckpoint(ctx, sub.checkpoint, after); err != nil {
 			return fmt.Errorf("save checkpoint %s: %w", after, err)
 		}
-		saved = after
+		saved, unsaved = after, false
 		return nil
 	}
 	// saveOnStop saves under its own short deadline: ctx may already be done.
@@ -245,30 +245,33 @@ func (sub *subscription) sleep(ctx context.Context, wake <-chan struct{}, wait *
 	return nil
 }
 
-// start returns the position after which delivery begins.
-func (sub *subscription) start(ctx context.Context) (Position, error) {
+// start returns the position after which delivery begins. unsaved is true
+// when a durable subscription must save it even before it handles an event:
+// the end of the log found for FromEnd, which a restart without a checkpoint
+// would find again further on, skipping what was appended in between.
+func (sub *subscription) start(ctx context.Context) (after Position, unsaved bool, err error) {
 	s := sub.store
 	if err := s.acquire(); err != nil {
-		return Position{}, err
+		return Position{}, false, err
 	}
 	defer s.release()
 	if sub.checkpoint != "" {
 		pos, ok, err := s.driver.LoadCheckpoint(ctx, sub.checkpoint)
 		if err != nil {
-			return Position{}, fmt.Errorf("load checkpoint: %w", err)
+			return Position{}, false, fmt.Errorf("load checkpoint: %w", err)
 		}
 		if ok {
-			return pos, nil
+			return pos, false, nil
 		}
 	}
 	if !sub.opts.FromEnd {
-		return sub.opts.After, nil
+		return sub.opts.After, false, nil
 	}
 	end, err := s.endOfLog(ctx)
 	if err != nil {
-		return Position{}, fmt.Errorf("find the end of the log: %w", err)
+		return Position{}, false, fmt.Errorf("find the end of the log: %w", err)
 	}
-	return end, nil
+	return end, sub.checkpoint != "", nil
 }
 
 // endOfLog returns the position of the newest event, zero when the log is

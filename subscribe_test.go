@@ -221,3 +221,56 @@ func TestSubscriptionStopsWhileAnAppendIsInFlight(t *testing.T) {
 	close(d.gate)
 	require.NoError(t, <-appended)
 }
+
+// A durable subscription that starts at the end of the log saves where it
+// started, so events appended while it is stopped are delivered when it
+// restarts, even when it handled nothing before it stopped.
+func TestSubscribeFromEndDurableKeepsItsStart(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		older int // events in the log before the subscription starts
+	}{
+		{"empty log", 0},
+		{"log with events", 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				s := eventstore.New(memory.New(), eventstore.Options{})
+				defer s.Close()
+				for range tc.older {
+					_, err := s.Append(t.Context(), "Order-1", eventstore.Any, eventstore.NewEvent("Old", nil))
+					require.NoError(t, err)
+				}
+				opts := eventstore.SubscribeOptions{Name: "p", FromEnd: true}
+				got := make(chan eventstore.RecordedEvent, 10)
+				handler := func(_ context.Context, ev eventstore.RecordedEvent) error {
+					got <- ev
+					return nil
+				}
+				ctx, cancel := context.WithCancel(t.Context())
+				done := make(chan error, 1)
+				go func() { done <- s.Subscribe(ctx, opts, handler) }()
+				synctest.Wait() // it has found the end and waits for events
+				cancel()
+				require.ErrorIs(t, <-done, context.Canceled)
+
+				// Appended while the subscription is stopped.
+				res, err := s.Append(t.Context(), "Order-2", eventstore.NoStream, eventstore.NewEvent("New", nil))
+				require.NoError(t, err)
+
+				ctx, cancel = context.WithCancel(t.Context())
+				defer cancel()
+				go func() { done <- s.Subscribe(ctx, opts, handler) }()
+				synctest.Wait()
+				select {
+				case ev := <-got:
+					assert.Equal(t, res.Position, ev.Position, "the restart delivers what was appended while it was stopped")
+				default:
+					t.Fatal("the event appended while the subscription was stopped was skipped")
+				}
+				cancel()
+				require.ErrorIs(t, <-done, context.Canceled)
+			})
+		})
+	}
+}
