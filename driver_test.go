@@ -57,3 +57,21 @@ func TestOpenMemory(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), v)
 }
+
+// A URL whose scheme no driver has may hold its password where no URL parser
+// looks for one: a keyword/value connection string, or a URL without "//".
+func TestOpenUnknownSchemeHidesPassword(t *testing.T) {
+	for _, raw := range []string{
+		"host=localhost user=app password=s3cret dbname=events",
+		"app:s3cret@localhost/events",
+		"nosuch:app:s3cret@localhost/events",
+	} {
+		t.Run(raw, func(t *testing.T) {
+			_, err := eventstore.Open(t.Context(), raw)
+			require.Error(t, err)
+			assert.ErrorIs(t, err, eventstore.ErrInvalidArgument)
+			assert.NotContains(t, err.Error(), "s3cret")
+			assert.Contains(t, err.Error(), "unknown scheme")
+		})
+	}
+}

@@ -315,6 +315,10 @@ func TestSecretsAreNotPrinted(t *testing.T) {
 	for _, args := range [][]string{
 		{"init", "--url", "postgres://user:" + secret + "@127.0.0.1:1/events?connect_timeout=5"},
 		{"stats", "--url", "nosuch://u:" + secret + "@h/x?token=" + secret},
+		// Connection strings whose scheme no driver has: a keyword/value
+		// string, and a URL without "//", hide their password too.
+		{"stats", "--url", "host=127.0.0.1 user=app password=" + secret + " dbname=events"},
+		{"read", "--url", "app:" + secret + "@127.0.0.1/events", "Order-1"},
 		{"tail", "--url", "postgres://user:" + secret + "@127.0.0.1:1/events?connect_timeout=5", "--json"},
 	} {
 		r := evs(t, "", args...)

@@ -277,6 +277,8 @@ func TestMigrateUsage(t *testing.T) {
 		{"unknown backend", []string{"--from", "nosuch://u:pw-s3cret@h/x", "--to", dst}, `--from nosuch://u:xxxxx@h/x: unknown backend "nosuch"`},
 		{"not a URL", []string{"--from", src, "--to", "events.db"}, "--to events.db: not a store URL"},
 		{"unparsable URL", []string{"--from", src, "--to", "postgres://u:pw-s3cret@h:port/x"}, "--to postgres:xxxxx: not a store URL"},
+		{"keyword/value connection string", []string{"--from", "host=h user=u password=pw-s3cret", "--to", dst}, "--from xxxxx: not a store URL"},
+		{"URL without //", []string{"--from", src, "--to", "u:pw-s3cret@h/x"}, `--to u:xxxxx: unknown backend "u"`},
 		{"parameter the driver rejects", []string{"--from", src, "--to", "sqlite:x.db?synchronous=sometimes&password=pw-s3cret"}, "destination: open sqlite:x.db?"},
 	}
 	for _, tc := range tests {

@@ -16,7 +16,7 @@ var secretParams = []string{"password", "passwd", "pwd", "secret", "token", "key
 // scheme, so a secret in it cannot leak.
 func URL(rawURL string) string {
 	u, err := url.Parse(rawURL)
-	if err != nil {
+	if err != nil || unreadable(u) {
 		if i := strings.Index(rawURL, ":"); i > 0 && i < 20 {
 			return rawURL[:i] + ":" + mask
 		}
@@ -26,6 +26,13 @@ func URL(rawURL string) string {
 		return rawURL // as given: re-encoding would change it (memory:// → memory:)
 	}
 	return String(u)
+}
+
+// unreadable reports whether u may hold a secret where a URL has none: a
+// keyword/value connection string ("host=h password=pw") parses as a path,
+// and "user:pw@host" without "//" as an opaque part.
+func unreadable(u *url.URL) bool {
+	return strings.ContainsAny(u.Opaque, "@=") || u.Scheme == "" && strings.ContainsAny(u.Path, "@=")
 }
 
 // hasSecret reports whether String would mask anything in u.

@@ -17,6 +17,10 @@ func TestURL(t *testing.T) {
 		{"no secret", "sqlite:events.db", "sqlite:events.db"},
 		{"kept as given", "memory://", "memory://"},
 		{"unparsable", "postgres://user:s3cret@[::1/db", "postgres:xxxxx"},
+		{"keyword/value string", "host=localhost user=u password=s3cret dbname=db", "xxxxx"},
+		{"no //", "postgres:user:s3cret@localhost/db", "postgres:xxxxx"},
+		{"no scheme, no //", "user:s3cret@localhost/db", "user:xxxxx"},
+		{"opaque with query", "sqlite:events.db?_txlock=immediate", "sqlite:events.db?_txlock=immediate"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
