@@ -10,7 +10,8 @@ import (
 
 // Handler handles one event of a subscription. Returning an error stops the
 // subscription; the event is delivered again when it restarts. ctx is done
-// when the subscription is being stopped.
+// when the subscription is being stopped; a handler that then returns ctx's
+// error has not failed: Subscribe returns as when it stops between events.
 type Handler func(ctx context.Context, ev RecordedEvent) error
 
 // Subscription defaults.
@@ -198,6 +199,11 @@ func (sub *subscription) run(ctx context.Context) error {
 				continue
 			}
 			if err := sub.handler(ctx, ev); err != nil {
+				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+					// The handler gave up because the subscription is
+					// stopping: not a failure. The event is delivered again.
+					return saveOnStop(ctx.Err())
+				}
 				return saveOnStop(&HandlerError{Subscription: sub.opts.Name, Event: ev, Err: err})
 			}
 			after = ev.Position

@@ -274,3 +274,34 @@ func TestSubscribeFromEndDurableKeepsItsStart(t *testing.T) {
 		})
 	}
 }
+
+// A handler that honours its context returns the context's error when Close
+// stops the subscription: that is the store closing, not a handler failure.
+func TestCloseWhileHandlerWaitsOnItsContext(t *testing.T) {
+	s := eventstore.New(memory.New(), eventstore.Options{})
+	_, err := s.Append(t.Context(), "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+	entered := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Subscribe(t.Context(), eventstore.SubscribeOptions{}, func(ctx context.Context, _ eventstore.RecordedEvent) error {
+			close(entered)
+			<-ctx.Done()
+			return ctx.Err()
+		})
+	}()
+	select {
+	case <-entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("event not delivered")
+	}
+	require.NoError(t, s.Close())
+	select {
+	case err := <-done:
+		assert.ErrorIs(t, err, eventstore.ErrClosed)
+		var he *eventstore.HandlerError
+		assert.False(t, errors.As(err, &he), "not a handler failure: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not stop the subscription")
+	}
+}
