@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +28,7 @@ func (c ContentType) String() string {
 	case Binary:
 		return "binary"
 	}
-	return "ContentType(" + string(rune('0'+c)) + ")"
+	return "ContentType(" + strconv.Itoa(int(c)) + ")"
 }
 
 // Event is an event to append.
