@@ -88,7 +88,8 @@ type AllQuery struct {
 type Watcher interface {
 	// Watch returns a channel that receives a value after events may have
 	// been appended (signals may coalesce; spurious ones are fine). The
-	// channel stops receiving when ctx is done.
+	// channel stops receiving when ctx is done. A driver that can signal no
+	// more (a lost connection) may close it: the subscription then polls.
 	Watch(ctx context.Context) (<-chan struct{}, error)
 }
 

@@ -224,7 +224,7 @@ func (sub *subscription) run(ctx context.Context) error {
 		if len(page) > 0 {
 			wait = firstPoll
 		}
-		if err := sub.sleep(ctx, wake, &wait); err != nil {
+		if err := sub.sleep(ctx, &wake, &wait); err != nil {
 			return saveOnStop(err)
 		}
 	}
@@ -232,10 +232,11 @@ func (sub *subscription) run(ctx context.Context) error {
 
 // sleep waits for a wake-up signal or the poll timer. Without signals the
 // timer backs off from firstPoll to PollInterval; with them it stays at
-// PollInterval as a safety net.
-func (sub *subscription) sleep(ctx context.Context, wake <-chan struct{}, wait *time.Duration) error {
+// PollInterval as a safety net. A wake channel the driver closed sends no
+// more signals: sleep sets *wake to nil, and the subscription polls.
+func (sub *subscription) sleep(ctx context.Context, wake *<-chan struct{}, wait *time.Duration) error {
 	d := *wait
-	if wake != nil {
+	if *wake != nil {
 		d = sub.opts.PollInterval
 	} else {
 		*wait = min(*wait*2, sub.opts.PollInterval)
@@ -245,7 +246,11 @@ func (sub *subscription) sleep(ctx context.Context, wake <-chan struct{}, wait *
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-wake:
+	case _, ok := <-*wake:
+		if !ok {
+			sub.store.logger.Warn("live wake-up channel closed, polling", "subscription", sub.opts.Name)
+			*wake = nil
+		}
 	case <-t.C:
 	}
 	return nil

@@ -305,3 +305,46 @@ func TestCloseWhileHandlerWaitsOnItsContext(t *testing.T) {
 		t.Fatal("Close did not stop the subscription")
 	}
 }
+
+// closingWatcher is the memory driver whose Watch channel is closed, as a
+// driver might do when it loses its notification connection.
+type closingWatcher struct {
+	*memory.Driver
+	reads    int
+	spinning chan struct{}
+}
+
+func (d *closingWatcher) Watch(context.Context) (<-chan struct{}, error) {
+	ch := make(chan struct{})
+	close(ch)
+	return ch, nil
+}
+
+func (d *closingWatcher) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+	if d.reads++; d.reads == 1000 {
+		close(d.spinning)
+	}
+	return d.Driver.ReadAll(ctx, q)
+}
+
+// A closed wake-up channel means no more signals: the subscription polls
+// instead of reading the log again and again.
+func TestSubscribeWithClosedWakeChannelPolls(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := &closingWatcher{Driver: memory.New(), spinning: make(chan struct{})}
+		s := eventstore.New(d, eventstore.Options{})
+		defer s.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Subscribe(ctx, eventstore.SubscribeOptions{}, func(context.Context, eventstore.RecordedEvent) error { return nil })
+		}()
+		select {
+		case <-d.spinning:
+			t.Error("the subscription reads the log in a loop without waiting")
+		case <-time.After(10 * time.Second):
+		}
+		cancel()
+		assert.ErrorIs(t, <-done, context.Canceled)
+	})
+}
