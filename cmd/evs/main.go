@@ -150,7 +150,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "evs %s: %s\n", c.name, xe.msg)
 		return xe.code
 	}
-	fmt.Fprintf(stderr, "evs: %s\n", describe(err))
+	fmt.Fprintf(stderr, "evs: %s\n", describe(c.name, err))
 	return exitFailure
 }
 
@@ -185,12 +185,12 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// describe turns an error into the message evs prints. The Store's errors
-// already name the operation and the stream; a wrong expected version gets a
-// message of its own that says what to do.
-func describe(err error) string {
+// describe turns an error of command cmd into the message evs prints. The
+// Store's errors already name the operation and the stream; a wrong expected
+// version of append gets a message of its own that says what to do.
+func describe(cmd string, err error) string {
 	var wrong *eventstore.WrongExpectedVersionError
-	if errors.As(err, &wrong) {
+	if cmd == "append" && errors.As(err, &wrong) {
 		return fmt.Sprintf("append %q: wrong expected version: want %s, have %d (read the stream for its current version, or use --expected any)",
 			wrong.Stream, wrong.Expected, wrong.Actual)
 	}

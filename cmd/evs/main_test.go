@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/url"
 	"strings"
@@ -519,4 +520,15 @@ func TestTailFromEnd(t *testing.T) {
 	assert.Contains(t, line, "  Order-2@", "only events appended after tail started: %q", line)
 	cancel()
 	assert.Equal(t, exitOK, <-code)
+}
+
+// The advice on a wrong expected version names append's flag; from migrate,
+// whose writes carry versions of their own, it would mislead.
+func TestDescribeWrongExpectedVersion(t *testing.T) {
+	wrong := &eventstore.WrongExpectedVersionError{Stream: "Order-1", Expected: eventstore.Exact(3), Actual: 5}
+	got := describe("append", fmt.Errorf("eventstore: append %q: %w", "Order-1", wrong))
+	assert.Contains(t, got, "--expected any")
+	got = describe("migrate", fmt.Errorf("migrate: copy: eventstore: import: %w", wrong))
+	assert.NotContains(t, got, "--expected")
+	assert.Contains(t, got, "wrong expected version: want 3, have 5")
 }
