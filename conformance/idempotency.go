@@ -99,15 +99,7 @@ func testRetryLargeBatch(t *testing.T, f *fixture) {
 	// A batch of several megabytes, within the limits: more than one page of
 	// what a backend reads back to recognise the retry (DynamoDB's 1 MB).
 	const n = 5
-	lim := f.store.Limits()
-	size := min(lim.MaxEventSize, 300_000)
-	if lim.MaxAppendSize > 0 {
-		// Room for a driver's own overhead per event (names, types).
-		size = min(size, lim.MaxAppendSize/n-1024)
-	}
-	if lim.MaxAppendEvents > 0 && lim.MaxAppendEvents < n {
-		t.Skipf("the driver takes at most %d events per append", lim.MaxAppendEvents)
-	}
+	size := f.largeEventSize(n)
 	for _, tc := range retryCases() {
 		if tc.name == "Exact(0)" || tc.name == "AnyOnNewStream" {
 			continue // as NoStream, for this rule
@@ -127,6 +119,23 @@ func testRetryLargeBatch(t *testing.T, f *fixture) {
 			checkRetry(f, doing, s, tc.expected, batch, orig)
 		})
 	}
+}
+
+// largeEventSize returns the size of data, up to 300 kB, that n events of
+// one write can each have within the store's limits, leaving room for a
+// driver's own overhead per event (names, types). It skips the rule when
+// the store takes fewer than n events per write.
+func (f *fixture) largeEventSize(n int) int {
+	f.t.Helper()
+	lim := f.store.Limits()
+	if lim.MaxAppendEvents > 0 && lim.MaxAppendEvents < n {
+		f.t.Skipf("the driver takes at most %d events per write", lim.MaxAppendEvents)
+	}
+	size := min(lim.MaxEventSize, 300_000)
+	if lim.MaxAppendSize > 0 {
+		size = min(size, lim.MaxAppendSize/n-1024)
+	}
+	return size
 }
 
 func testRetryWithGeneratedIDs(t *testing.T, f *fixture) {

@@ -169,14 +169,7 @@ func testImportLargeEvents(t *testing.T, f *fixture) {
 	// its own events: a version conflict, or success where the driver
 	// recognises them as its own, and nothing written either way.
 	const n = 8
-	lim := f.store.Limits()
-	size := min(lim.MaxEventSize, 300_000)
-	if lim.MaxAppendSize > 0 {
-		size = min(size, lim.MaxAppendSize/n-1024)
-	}
-	if lim.MaxAppendEvents > 0 && lim.MaxAppendEvents < n {
-		t.Skipf("the driver takes at most %d events per write", lim.MaxAppendEvents)
-	}
+	size := f.largeEventSize(n)
 	a, b := stream("Large"), stream("Large")
 	var req []eventstore.RecordedEvent
 	for i := range n {
