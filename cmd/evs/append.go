@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"unicode/utf8"
 
 	"github.com/eventkit/eventstore"
 	"github.com/google/uuid"
@@ -61,7 +63,8 @@ func setupAppend(fs *flag.FlagSet) runFunc {
 		return withStore(ctx, cf.url, func(s *eventstore.Store) error {
 			res, err := s.Append(ctx, stream, expected.v, ev)
 			if err != nil {
-				if errors.Is(err, eventstore.ErrInvalidPayload) && !binary {
+				// The hint is for data that is not JSON, not for bad metadata.
+				if errors.Is(err, eventstore.ErrInvalidPayload) && !binary && len(ev.Data) > 0 && !(utf8.Valid(ev.Data) && json.Valid(ev.Data)) {
 					return fmt.Errorf("%w (evs: --binary stores any bytes)", err)
 				}
 				return err

@@ -293,7 +293,9 @@ func TestExitCodes(t *testing.T) {
 		{"empty stream ID", []string{"append", "--url", u, "--type", "T", "", "{}"}, "", exitFailure, `append "": invalid stream id`},
 		{"reserved type", []string{"append", "--url", u, "S-1", "--type", "$T", "{}"}, "", exitFailure, "invalid event type"},
 		{"invalid JSON data", []string{"append", "--url", u, "S-1", "--type", "T", "not json"}, "", exitFailure, "--binary"},
+		{"JSON string of invalid UTF-8", []string{"append", "--url", u, "S-1", "--type", "T", "\"\xff\""}, "", exitFailure, "--binary"},
 		{"metadata not an object", []string{"append", "--url", u, "S-1", "--type", "T", "--metadata", "[1]", "{}"}, "", exitFailure, "metadata is not a JSON object"},
+		{"metadata not an object, with JSON data", []string{"append", "--url", u, "S-1", "--type", "T", "--metadata", "[1]", "{}"}, "", exitFailure, "metadata is not a JSON object\n"},
 		{"bad filter", []string{"tail", "--url", u, "--no-follow", "--category", "$sys"}, "", exitFailure, "invalid stream id"},
 		{"unknown backend", []string{"stats", "--url", "nosuch://x"}, "", exitFailure, `unknown scheme "nosuch"`},
 	}
