@@ -35,6 +35,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/eventkit/eventstore"
@@ -57,10 +58,14 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	flags := flag.NewFlagSet("migrate", flag.ContinueOnError)
-	toURL := flags.String("to", os.Getenv("EVENTSTORE_URL"),
+	toURL := flags.String("to", "",
 		"destination store URL (default $EVENTSTORE_URL, else a SQLite file in a temporary directory)")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	// Not the flag's default: the usage text would print it, password and all.
+	if *toURL == "" {
+		*toURL = os.Getenv("EVENTSTORE_URL")
 	}
 	dir, err := os.MkdirTemp("", "migrate-example-")
 	if err != nil {
@@ -225,16 +230,32 @@ func seed(ctx context.Context, s *eventstore.Store) (map[string]uint64, int, err
 	return versions, n, err
 }
 
-// redacted returns a URL fit to print: without its password.
+// redacted returns a URL fit to print: without its password, and with the
+// values of query parameters such as password or token masked.
 func redacted(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	if _, hasPassword := u.User.Password(); !hasPassword {
+	masked := false
+	if _, hasPassword := u.User.Password(); hasPassword {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		masked = true
+	}
+	q := u.Query()
+	for k := range q {
+		for _, secret := range []string{"password", "secret", "token", "key"} {
+			if strings.Contains(strings.ToLower(k), secret) {
+				q[k] = []string{"xxxxx"}
+				masked = true
+			}
+		}
+	}
+	if !masked {
 		return rawURL
 	}
-	return u.Redacted()
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func step(out io.Writer, n int, format string, args ...any) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,4 +68,34 @@ func example(t *testing.T, args ...string) string {
 	var out strings.Builder
 	require.NoError(t, run(t.Context(), args, &out), "output so far:\n%s", out.String())
 	return out.String()
+}
+
+// A password in $EVENTSTORE_URL or in a query parameter is not printed: not
+// in the usage text (whose flag default it is) nor in the program's output.
+func TestMigrateExampleHidesPasswords(t *testing.T) {
+	t.Run("usage", func(t *testing.T) {
+		t.Setenv("EVENTSTORE_URL", "postgres://user:s3cret@localhost/x")
+		r, w, err := os.Pipe()
+		require.NoError(t, err)
+		saved := os.Stderr
+		os.Stderr = w
+		got := make(chan string, 1)
+		go func() {
+			b, _ := io.ReadAll(r)
+			got <- string(b)
+		}()
+		runErr := run(t.Context(), []string{"-bogus"}, &strings.Builder{})
+		os.Stderr = saved
+		w.Close()
+		stderr := <-got
+		require.Error(t, runErr)
+		assert.Contains(t, stderr, "-to")
+		assert.NotContains(t, stderr, "s3cret")
+	})
+	t.Run("query parameter", func(t *testing.T) {
+		_, u := testenv.PostgresSchema(t, "migrate_example")
+		out := example(t, "--to", u+"&password=s3cret")
+		assert.Contains(t, out, "into postgres://")
+		assert.NotContains(t, out, "s3cret")
+	})
 }

@@ -33,6 +33,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,10 +56,14 @@ func main() {
 
 func run(ctx context.Context, args []string, out io.Writer) error {
 	flags := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	storeURL := flags.String("url", os.Getenv("EVENTSTORE_URL"),
+	storeURL := flags.String("url", "",
 		"event store URL (default $EVENTSTORE_URL, else a SQLite file in a temporary directory)")
 	if err := flags.Parse(args); err != nil {
 		return err
+	}
+	// Not the flag's default: the usage text would print it, password and all.
+	if *storeURL == "" {
+		*storeURL = os.Getenv("EVENTSTORE_URL")
 	}
 	if *storeURL == "" {
 		dir, err := os.MkdirTemp("", "quickstart-")
@@ -497,16 +502,32 @@ func money(cents int64) string {
 	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
 }
 
-// redacted returns a URL fit to print: without its password.
+// redacted returns a URL fit to print: without its password, and with the
+// values of query parameters such as password or token masked.
 func redacted(rawURL string) string {
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return "(unparsable URL)"
 	}
-	if _, hasPassword := u.User.Password(); !hasPassword {
+	masked := false
+	if _, hasPassword := u.User.Password(); hasPassword {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		masked = true
+	}
+	q := u.Query()
+	for k := range q {
+		for _, secret := range []string{"password", "secret", "token", "key"} {
+			if strings.Contains(strings.ToLower(k), secret) {
+				q[k] = []string{"xxxxx"}
+				masked = true
+			}
+		}
+	}
+	if !masked {
 		return rawURL
 	}
-	return u.Redacted()
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 func step(out io.Writer, n int, format string, args ...any) {

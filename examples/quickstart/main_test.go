@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,4 +81,40 @@ func quickstart(t *testing.T, args ...string) string {
 func postgresURL(t *testing.T) string {
 	_, url := testenv.PostgresSchema(t, "evs_test")
 	return url
+}
+
+// A password in $EVENTSTORE_URL or in a query parameter is not printed: not
+// in the usage text (whose flag default it is) nor in the program's output.
+func TestQuickstartHidesPasswords(t *testing.T) {
+	t.Run("usage", func(t *testing.T) {
+		t.Setenv("EVENTSTORE_URL", "postgres://user:s3cret@localhost/x")
+		stderr := captureStderr(t, func() {
+			require.Error(t, run(t.Context(), []string{"-bogus"}, &strings.Builder{}))
+		})
+		assert.Contains(t, stderr, "-url")
+		assert.NotContains(t, stderr, "s3cret")
+	})
+	t.Run("query parameter", func(t *testing.T) {
+		out := quickstart(t, "--url", postgresURL(t)+"&password=s3cret")
+		assert.Contains(t, out, "1. opened postgres://")
+		assert.NotContains(t, out, "s3cret")
+	})
+}
+
+// captureStderr returns what f writes to os.Stderr.
+func captureStderr(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	require.NoError(t, err)
+	saved := os.Stderr
+	os.Stderr = w
+	defer func() { os.Stderr = saved }()
+	got := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(r)
+		got <- string(b)
+	}()
+	f()
+	w.Close()
+	return <-got
 }
