@@ -154,6 +154,13 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 	return OpenWith(ctx, rawURL, Options{})
 }
 
+// RedactURL returns a store URL fit for a log line or an error: the
+// password and the values of secret-looking query parameters (password,
+// token, key…) become "xxxxx", and a string no URL parser reads (a
+// keyword/value connection string) is reduced to its scheme. Open's errors
+// already go through it.
+func RedactURL(rawURL string) string { return redact.URL(rawURL) }
+
 // OpenWith is [Open] with Store options.
 func OpenWith(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	u, err := url.Parse(rawURL)

@@ -155,3 +155,11 @@ func ExampleStore_Import() {
 	// Account-42 2 Deposited 10:30AM
 	// true
 }
+
+func ExampleRedactURL() {
+	fmt.Println(eventstore.RedactURL("postgres://app:s3cret@db.internal/events?sslmode=require"))
+	fmt.Println(eventstore.RedactURL("dynamodb://events?region=eu-west-1&secret_key=abc"))
+	// Output:
+	// postgres://app:xxxxx@db.internal/events?sslmode=require
+	// dynamodb://events?region=eu-west-1&secret_key=xxxxx
+}

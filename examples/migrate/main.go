@@ -31,11 +31,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/eventkit/eventstore"
@@ -115,7 +113,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	step(out, 2, "copied %d events and %d snapshot into %s (%d progress reports)",
-		stats.Copied, stats.Snapshots, redacted(*toURL), reports)
+		stats.Copied, stats.Snapshots, eventstore.RedactURL(*toURL), reports)
 
 	// 3. Verify: both logs are read and compared stream by stream.
 	report, err := migrate.Verify(ctx, src, dst)
@@ -228,34 +226,6 @@ func seed(ctx context.Context, s *eventstore.Store) (map[string]uint64, int, err
 	}
 	err := s.SaveSnapshot(ctx, "Account-alice", eventstore.Snapshot{Version: versions["Account-alice"], Data: []byte(`{"balance":6015}`)})
 	return versions, n, err
-}
-
-// redacted returns a URL fit to print: without its password, and with the
-// values of query parameters such as password or token masked.
-func redacted(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	masked := false
-	if _, hasPassword := u.User.Password(); hasPassword {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		masked = true
-	}
-	q := u.Query()
-	for k := range q {
-		for _, secret := range []string{"password", "secret", "token", "key"} {
-			if strings.Contains(strings.ToLower(k), secret) {
-				q[k] = []string{"xxxxx"}
-				masked = true
-			}
-		}
-	}
-	if !masked {
-		return rawURL
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func step(out io.Writer, n int, format string, args ...any) {

@@ -28,12 +28,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +78,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer store.Close()
-	step(out, 1, "opened %s", redacted(*storeURL))
+	step(out, 1, "opened %s", eventstore.RedactURL(*storeURL))
 
 	// 2. Open two accounts and move some money. Every change goes through
 	// execute: load the account, decide, append at the version we loaded.
@@ -500,34 +498,6 @@ func money(cents int64) string {
 		sign, cents = "-", -cents
 	}
 	return fmt.Sprintf("%s%d.%02d", sign, cents/100, cents%100)
-}
-
-// redacted returns a URL fit to print: without its password, and with the
-// values of query parameters such as password or token masked.
-func redacted(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return "(unparsable URL)"
-	}
-	masked := false
-	if _, hasPassword := u.User.Password(); hasPassword {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-		masked = true
-	}
-	q := u.Query()
-	for k := range q {
-		for _, secret := range []string{"password", "secret", "token", "key"} {
-			if strings.Contains(strings.ToLower(k), secret) {
-				q[k] = []string{"xxxxx"}
-				masked = true
-			}
-		}
-	}
-	if !masked {
-		return rawURL
-	}
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func step(out io.Writer, n int, format string, args ...any) {
