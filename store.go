@@ -85,7 +85,8 @@ func (s *Store) isClosing() bool {
 
 // Close stops running subscriptions, waits for their handlers and for calls in
 // flight to return, then closes the driver. A second Close returns nil. After
-// Close every other method fails with [ErrClosed].
+// Close every other method fails with [ErrClosed]. A handler must not call
+// Close: Close would wait for that handler to return.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		// Subscriptions stop first, so they can still save their checkpoints.
