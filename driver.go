@@ -107,6 +107,11 @@ type Aser interface {
 	As(target any) bool
 }
 
+// MustExistParam is the URL query parameter every driver takes: with
+// must_exist=true, [Open] fails with [ErrStoreNotFound] instead of creating
+// a store that does not exist. The values are "true" and "false" (the default).
+const MustExistParam = "must_exist"
+
 // Opener opens a driver from a URL whose scheme it was registered for.
 type Opener func(ctx context.Context, u *url.URL) (Driver, error)
 
@@ -150,6 +155,13 @@ func Schemes() []string {
 // "memory://". The driver's package must be imported (often as
 // `import _ ".../drivers/sqlite"`). An unknown scheme gives an error listing
 // the registered ones. Passwords never appear in its errors.
+//
+// Every driver takes the query parameter must_exist=true ([MustExistParam]):
+// the store is opened only if it already exists (its file, schema, table…),
+// nothing is created, and a missing store is an error matching
+// [ErrStoreNotFound]. Without it a driver may create what it needs (see each
+// driver's documentation). Tools that only read, such as a migration's
+// source, should set it.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	return OpenWith(ctx, rawURL, Options{})
 }

@@ -1,8 +1,11 @@
 package eventstore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/google/uuid"
 )
 
 // Sentinel errors. Match them with [errors.Is]; every error the Store returns
@@ -24,6 +27,18 @@ var (
 	// ErrNotSupported reports an operation the driver cannot do. It also
 	// matches [errors.ErrUnsupported].
 	ErrNotSupported error = notSupportedError{}
+
+	// ErrStoreNotFound reports that a store opened with the URL parameter
+	// must_exist=true (or a driver's MustExist option) does not exist: no
+	// database file, schema, table or server-side store of this driver.
+	// Nothing was created.
+	ErrStoreNotFound = errors.New("store not found")
+
+	// ErrDuplicateEventID reports an append that reuses the ID of an event
+	// the stream already holds, with different content (type, content type,
+	// data or metadata). It is not a retry of that append, so nothing was
+	// written. The error is also a *[DuplicateEventIDError].
+	ErrDuplicateEventID = errors.New("event id already used with different content")
 )
 
 // Specific invalid-argument errors. Each matches [ErrInvalidArgument] too.
@@ -69,6 +84,58 @@ func (e *WrongExpectedVersionError) Is(target error) bool { return target == Err
 
 // Unwrap returns the native cause, if any.
 func (e *WrongExpectedVersionError) Unwrap() error { return e.Err }
+
+// DuplicateEventIDError is the error an append returns when one of its event
+// IDs is stored in the stream with other content. It matches
+// [ErrDuplicateEventID].
+type DuplicateEventIDError struct {
+	Stream  string
+	ID      uuid.UUID
+	Version uint64 // the version of the stored event with that ID
+	Field   string // the first field that differs: "type", "content type", "data" or "metadata"
+}
+
+func (e *DuplicateEventIDError) Error() string {
+	return fmt.Sprintf("event id %s already used with different content: the stored event (version %d) has another %s; a retry must send the same events",
+		e.ID, e.Version, e.Field)
+}
+
+// Is reports whether target is ErrDuplicateEventID.
+func (e *DuplicateEventIDError) Is(target error) bool { return target == ErrDuplicateEventID }
+
+// CheckRetry compares the events of an append that a driver recognised as a
+// retry (by their IDs) with the events the stream holds under those IDs,
+// pairwise and in order. It returns nil when every pair has the same type,
+// content type, data and metadata, and a *DuplicateEventIDError for the first
+// that does not. Drivers call it before returning the original result of a
+// retried append. stored and events must have the same length.
+func CheckRetry(stream string, stored []RecordedEvent, events []Event) error {
+	for i, ev := range events {
+		if i >= len(stored) {
+			break
+		}
+		if field := differingField(stored[i], ev); field != "" {
+			return &DuplicateEventIDError{Stream: stream, ID: ev.ID, Version: stored[i].Version, Field: field}
+		}
+	}
+	return nil
+}
+
+// differingField names the first field in which ev differs from stored, or
+// returns "" when their content is the same. Empty and nil payloads are equal.
+func differingField(stored RecordedEvent, ev Event) string {
+	switch {
+	case stored.Type != ev.Type:
+		return "type"
+	case stored.ContentType != ev.ContentType:
+		return "content type"
+	case !bytes.Equal(stored.Data, ev.Data):
+		return "data"
+	case !bytes.Equal(stored.Metadata, ev.Metadata):
+		return "metadata"
+	}
+	return ""
+}
 
 // HandlerError is returned by [Store.Subscribe] when the handler failed. The
 // subscription's checkpoint stays before Event, so a restart delivers it again.

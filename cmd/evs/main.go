@@ -300,3 +300,29 @@ func displayURL(rawURL string) string {
 	}
 	return masked
 }
+
+// existingURL returns rawURL with must_exist=true added to its query, so
+// that opening it fails with eventstore.ErrStoreNotFound instead of creating
+// a store. Commands that only read use it. A URL that already sets the
+// parameter, or that does not parse, is returned unchanged.
+func existingURL(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil || q.Has(eventstore.MustExistParam) {
+		return rawURL
+	}
+	sep := "?"
+	if u.RawQuery != "" || u.ForceQuery {
+		sep = "&"
+		if strings.HasSuffix(rawURL, "?") || strings.HasSuffix(rawURL, "&") {
+			sep = ""
+		}
+	}
+	if u.Fragment != "" || u.RawFragment != "" {
+		return rawURL // a fragment is an error every driver reports
+	}
+	return rawURL + sep + eventstore.MustExistParam + "=true"
+}
