@@ -321,7 +321,7 @@ func (d *Driver) checkSchema(ctx context.Context, timeout time.Duration) (schema
 	once := pgx.QueryExecModeExec // see migrate
 	var st schemaState
 	var exists bool
-	if err := conn.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, once, q+`.schema_migrations`).Scan(&exists); err != nil {
+	if err := conn.QueryRow(ctx, schemaExistsSQL, once, d.schema).Scan(&exists); err != nil {
 		return st, err
 	}
 	if !exists {
@@ -342,6 +342,14 @@ func (d *Driver) checkSchema(ctx context.Context, timeout time.Duration) (schema
 	}
 	return st, nil
 }
+
+// schemaExistsSQL tells whether schema $1 has a schema_migrations table. It
+// scans pg_tables with the statement's snapshot rather than calling
+// to_regclass, which resolves the name through the backend's catalog cache
+// without a lock: after waiting for the advisory lock, that cache can still
+// hold "no such table" from a check made before another process created
+// the schema, and the creation would run twice.
+const schemaExistsSQL = `SELECT EXISTS (SELECT FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = 'schema_migrations')`
 
 // rebaseCheckSQL returns the offset xid_offset must be raised to, as one
 // row, or no row when it need not change (see migrate).
@@ -370,7 +378,7 @@ func (d *Driver) migrate(ctx context.Context, mustExist bool) error {
 		// protocol: pgx refuses it unless client_encoding is UTF8.)
 		once := pgx.QueryExecModeExec
 		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, once, q+`.schema_migrations`).Scan(&exists); err != nil {
+		if err := tx.QueryRow(ctx, schemaExistsSQL, once, d.schema).Scan(&exists); err != nil {
 			return err
 		}
 		current := 0
