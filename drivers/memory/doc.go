@@ -6,8 +6,14 @@
 //
 // # URLs
 //
-// "memory://" opens a new, empty store. It takes no host, path or query
-// parameters; each Open returns an independent store.
+// "memory://" opens a new, empty store; each Open returns an independent
+// store. It takes no host, path or user, and one query parameter:
+// must_exist=true fails with [eventstore.ErrStoreNotFound], since a memory
+// store exists only inside the driver that holds it and no URL can name one
+// (must_exist=false is the default). Any other parameter, a parameter given
+// twice, or a query that does not parse is rejected with
+// [eventstore.ErrInvalidArgument]. [New] always returns a new store: there is
+// nothing existing for it to open.
 //
 // # As
 //

@@ -20,7 +20,9 @@ type Driver struct {
 	watchers    map[chan struct{}]struct{}
 }
 
-// New returns an empty in-memory driver. Pass it to [eventstore.New].
+// New returns an empty in-memory driver. Pass it to [eventstore.New]. It
+// always creates a store, so it has no MustExist option: to share a store,
+// share the driver.
 func New() *Driver {
 	return &Driver{
 		streams:     map[string][]int{},

@@ -6,6 +6,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
 	"github.com/eventkit/eventstore/drivers/memory"
+	"github.com/stretchr/testify/require"
 )
 
 func TestConformance(t *testing.T) {
@@ -33,4 +34,38 @@ type reopenHarness struct{ conformance.HarnessFunc }
 func (reopenHarness) NewStorage(testing.TB) func() eventstore.Driver {
 	d := memory.New()
 	return func() eventstore.Driver { return d }
+}
+
+func TestOpenURL(t *testing.T) {
+	for _, tc := range []struct {
+		url  string
+		want error // nil: opens
+	}{
+		{"memory://", nil},
+		{"memory:", nil},
+		{"memory:///", nil},
+		{"memory://?must_exist=false", nil},
+		{"memory://?must_exist=true", eventstore.ErrStoreNotFound},
+		{"memory://?must_exist=yes", eventstore.ErrInvalidArgument},
+		{"memory://?must_exist=", eventstore.ErrInvalidArgument},
+		{"memory://?must_exist=true&must_exist=true", eventstore.ErrInvalidArgument},
+		{"memory://?must_exist=true;x=1", eventstore.ErrInvalidArgument},
+		{"memory://?must_exist=%zz", eventstore.ErrInvalidArgument},
+		{"memory://?other=1", eventstore.ErrInvalidArgument},
+		{"memory://host", eventstore.ErrInvalidArgument},
+		{"memory:///path", eventstore.ErrInvalidArgument},
+		{"memory://user@", eventstore.ErrInvalidArgument},
+		{"memory://#frag", eventstore.ErrInvalidArgument},
+	} {
+		t.Run(tc.url, func(t *testing.T) {
+			s, err := eventstore.Open(t.Context(), tc.url)
+			if tc.want != nil {
+				require.ErrorIs(t, err, tc.want)
+				require.Nil(t, s)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, s.Close())
+		})
+	}
 }

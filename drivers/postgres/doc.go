@@ -16,14 +16,26 @@
 //
 // # URLs
 //
-// "postgres://" and "postgresql://" URLs as pgx reads them. The query
-// parameter "schema" selects the schema (default "eventstore"; lower-case
-// letters, digits and _, at most 48 bytes). Parameters with the prefix
-// "eventstore_" are reserved for the driver, and an unknown one is rejected.
-// Every other parameter goes to pgx unchanged: libpq's (sslmode,
-// connect_timeout, application_name…), pgxpool's (pool_max_conns…), and any
-// other name is sent to the server as a setting (statement_timeout…), which
-// the server rejects when it does not know it. Errors never show the password.
+// "postgres://" and "postgresql://" URLs as pgx reads them. The driver's
+// query parameters:
+//
+//   - schema: the schema (default "eventstore"; lower-case letters, digits
+//     and _, at most 48 bytes); see [Options.Schema].
+//   - must_exist: true opens an existing store only, creating nothing (a
+//     missing one fails with [eventstore.ErrStoreNotFound], an older one
+//     with [ErrSchemaVersion]); false (the default) creates and upgrades.
+//     See [Options.MustExist].
+//
+// Parameters with the prefix "eventstore_" are reserved for the driver, and
+// an unknown one is rejected. Every other parameter goes to pgx unchanged:
+// libpq's (sslmode, connect_timeout, application_name…), pgxpool's
+// (pool_max_conns…), and any other name is sent to the server as a setting
+// (statement_timeout…), which the server rejects when it does not know it.
+// connect_timeout defaults to 10 seconds ([DefaultConnectTimeout]; see
+// [Options.ConnectTimeout]). A query that does not parse strictly (a ";"
+// separator, a bad %-escape) or that repeats a parameter is rejected with
+// [eventstore.ErrInvalidArgument] rather than partly dropped. Errors never
+// show the password.
 //
 // # As
 //
@@ -58,7 +70,9 @@
 // number of times. Errors wrap the native one, so errors.As reaches a
 // *pgconn.PgError. A connection lost during an append is reported as such:
 // the append wrote all of its events or none, and a retry with the same event
-// IDs tells which.
+// IDs tells which. A connection that could not be made (refused, timed out,
+// or refused by the server with a FATAL error such as 57P03 "starting up")
+// is reported as that: nothing was sent.
 //
 // # Limits
 //

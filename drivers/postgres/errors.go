@@ -27,6 +27,11 @@ const (
 	// reached the server. The append wrote all of its events or none, and
 	// the driver cannot tell which.
 	classConnLost
+	// classNotConnected: no connection could be made (refused, a timeout,
+	// TLS, authentication, a FATAL from the server such as 57P03 "starting
+	// up" or 3D000 "database does not exist"): nothing was sent, so nothing
+	// was written.
+	classNotConnected
 )
 
 // The SQLSTATE codes and the constraint the driver acts on.
@@ -41,6 +46,12 @@ const (
 // only place that inspects native errors; it compares codes and constraint
 // names, never message text.
 func classify(err error) errorClass {
+	// First: a failed connect wraps the server's FATAL *PgError, which
+	// would otherwise read as a connection lost mid-statement.
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return classNotConnected
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch {
@@ -57,8 +68,7 @@ func classify(err error) errorClass {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return classOther
 	}
-	var connectErr *pgconn.ConnectError
-	if pgconn.SafeToRetry(err) || errors.As(err, &connectErr) {
+	if pgconn.SafeToRetry(err) {
 		return classOther // never reached the server: nothing was written
 	}
 	// Anything else (EOF, a reset or timed-out socket) broke the connection
@@ -66,12 +76,23 @@ func classify(err error) errorClass {
 	return classConnLost
 }
 
-// appendError wraps an append's native error; a lost connection says what
-// the caller can and cannot know.
+// appendError wraps an append's native error; a lost connection or a failed
+// connect says what the caller can and cannot know.
 func appendError(err error) error {
-	if classify(err) == classConnLost {
-		return fmt.Errorf("postgres: append: connection lost: the append wrote all of its events or none; "+
-			"retry with the same event IDs to find out: %w", err)
+	return writeError("append", err)
+}
+
+// writeError wraps the native error of a write (op: "append", "import").
+func writeError(op string, err error) error {
+	switch classify(err) {
+	case classConnLost:
+		advice := ""
+		if op == "append" {
+			advice = "; retry with the same event IDs to find out"
+		}
+		return fmt.Errorf("postgres: %s: connection lost: the %s wrote all of its events or none%s: %w", op, op, advice, err)
+	case classNotConnected:
+		return fmt.Errorf("postgres: %s: could not connect: nothing was sent, nothing was written: %w", op, err)
 	}
 	return wrapNative(err)
 }

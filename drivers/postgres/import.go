@@ -97,10 +97,7 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 		}
 		c := classify(err)
 		if c != classVersionTaken && c != classRetry {
-			if c == classConnLost {
-				return fmt.Errorf("postgres: import: connection lost: the import wrote all of its events or none: %w", err)
-			}
-			return wrapNative(err)
+			return writeError("import", err)
 		}
 		if attempt == maxAttempts {
 			return fmt.Errorf("postgres: import: gave up after %d attempts: %w", attempt, wrapNative(err))

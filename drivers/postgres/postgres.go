@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -29,8 +30,25 @@ type Options struct {
 	// different schemas of one database are fully isolated. It must match
 	// [a-z_][a-z0-9_]* and be at most 48 bytes, and not start with "pg_".
 	// Empty means [DefaultSchema]. It is created and upgraded when the
-	// driver opens.
+	// driver opens, unless MustExist is set.
 	Schema string
+	// MustExist opens an existing store only: when the schema, or the
+	// store's tables in it, do not exist, opening fails with an error
+	// matching [eventstore.ErrStoreNotFound] and runs no CREATE. A store at
+	// an older schema version fails with [ErrSchemaVersion]: upgrading is
+	// DDL, so open it once without MustExist. The URL parameter is
+	// must_exist=true.
+	MustExist bool
+	// ConnectTimeout bounds each connection attempt of the pool [Open]
+	// creates (libpq's connect_timeout, per server address: the dial, TLS
+	// and authentication) and, with [New] too, the schema check when the
+	// driver opens, so a server that accepts connections but never answers
+	// cannot hang opening. Zero means the connection string's
+	// connect_timeout (or PGCONNECT_TIMEOUT), else [DefaultConnectTimeout];
+	// with [New], the pool's connect timeout, else the default. Negative
+	// means none: only ctx bounds the wait. A value that differs from the
+	// connection string's connect_timeout is an error.
+	ConnectTimeout time.Duration
 	// Logger receives what an operator acts on: the listening connection
 	// being lost and re-established. Nil discards.
 	Logger *slog.Logger
@@ -44,6 +62,14 @@ type Options struct {
 
 // DefaultReadWait is the default [Options.ReadWait].
 const DefaultReadWait = time.Second
+
+// DefaultConnectTimeout is the default [Options.ConnectTimeout].
+const DefaultConnectTimeout = 10 * time.Second
+
+// ErrSchemaVersion reports a schema whose version this driver cannot use
+// as it is: newer than the driver knows (written by a newer release), or,
+// with [Options.MustExist], older (it would need an upgrade).
+var ErrSchemaVersion = errors.New("unsupported schema version")
 
 // Driver is the PostgreSQL driver. Create one with [New] or [Open] (or
 // [eventstore.Open] with a postgres:// URL) and pass it to [eventstore.New].
@@ -77,18 +103,23 @@ var (
 // caller closes the pool after closing the Store. It creates or upgrades the
 // schema named in opts (under an advisory lock, so concurrent opens are safe)
 // and fails if the server is unreachable or the schema cannot be migrated.
+// With opts.MustExist it creates nothing: a missing store fails with an
+// error matching [eventstore.ErrStoreNotFound], an older one with
+// [ErrSchemaVersion].
 func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Driver, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("postgres: new: %w: nil pool", eventstore.ErrInvalidArgument)
 	}
-	return newDriver(ctx, pool, false, opts)
+	return newDriver(ctx, pool, false, opts, checkTimeout(opts, pool))
 }
 
 // Open connects to the server named by connString, a postgres:// or
 // postgresql:// URL or a keyword/value string as pgx accepts, and returns a
 // driver that owns its pool (Close closes it). A "schema" query parameter of
-// a URL sets [Options.Schema]; see the package documentation for the others.
-// Errors never contain the password.
+// a URL sets [Options.Schema] and "must_exist=true" [Options.MustExist]; see
+// the package documentation for the others. Connecting is bounded by
+// [DefaultConnectTimeout] unless the connection string or opts set another
+// timeout. Errors never contain the password.
 func Open(ctx context.Context, connString string, opts Options) (*Driver, error) {
 	cfg, err := parseConfig(connString, &opts)
 	if err != nil {
@@ -98,7 +129,7 @@ func Open(ctx context.Context, connString string, opts Options) (*Driver, error)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", err)
 	}
-	d, err := newDriver(ctx, pool, true, opts)
+	d, err := newDriver(ctx, pool, true, opts, cfg.ConnConfig.ConnectTimeout)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -106,7 +137,10 @@ func Open(ctx context.Context, connString string, opts Options) (*Driver, error)
 	return d, nil
 }
 
-func newDriver(ctx context.Context, pool *pgxpool.Pool, own bool, opts Options) (*Driver, error) {
+// newDriver checks (and unless opts.MustExist, creates or upgrades) the
+// schema, waiting at most checkTimeout (0: no limit) for the check's
+// queries, and returns the driver.
+func newDriver(ctx context.Context, pool *pgxpool.Pool, own bool, opts Options, checkTimeout time.Duration) (*Driver, error) {
 	schema := opts.Schema
 	if schema == "" {
 		schema = DefaultSchema
@@ -123,7 +157,7 @@ func newDriver(ctx context.Context, pool *pgxpool.Pool, own bool, opts Options) 
 	if d.readWait == 0 {
 		d.readWait = DefaultReadWait
 	}
-	if err := d.migrate(ctx); err != nil {
+	if err := d.open(ctx, opts.MustExist, checkTimeout); err != nil {
 		return nil, fmt.Errorf("postgres: open schema %q: %w", schema, wrapNative(err))
 	}
 	var id [6]byte
@@ -226,6 +260,105 @@ var migrations = sync.OnceValue(func() []migration {
 // SchemaVersion is the schema version this driver creates and upgrades to.
 func SchemaVersion() int { return len(migrations()) }
 
+// schemaState is what opening found, reading only.
+type schemaState struct {
+	version int  // 0: no store (no schema_migrations table)
+	rebase  bool // xid_offset must be raised (see migrate)
+}
+
+// open makes sure the schema is ready. A read-only check comes first, under
+// checkTimeout (0: ctx alone), so that a server that never answers cannot
+// hang opening, and so that an up-to-date schema is opened without the
+// advisory lock or any DDL. Only a schema that needs work (creation, an
+// upgrade, a rebase of positions) goes through migrate, which may wait for
+// another process's upgrade and may take long on a large store: ctx alone
+// bounds it. With mustExist, a missing store is ErrStoreNotFound and an
+// older one ErrSchemaVersion; nothing is created.
+func (d *Driver) open(ctx context.Context, mustExist bool, checkTimeout time.Duration) error {
+	st, err := d.checkSchema(ctx, checkTimeout)
+	if err != nil {
+		return err
+	}
+	if err := checkVersion(st.version, mustExist); err != nil {
+		return err
+	}
+	if st.version == len(migrations()) && !st.rebase {
+		return nil
+	}
+	return d.migrate(ctx, mustExist)
+}
+
+// checkVersion refuses a schema version this driver cannot open: newer than
+// it knows, or with mustExist missing (0) or older.
+func checkVersion(version int, mustExist bool) error {
+	latest := len(migrations())
+	switch {
+	case version > latest:
+		return fmt.Errorf("%w: schema version %d is newer than this driver's %d: upgrade the driver", ErrSchemaVersion, version, latest)
+	case mustExist && version == 0:
+		return fmt.Errorf("%w: the schema or its tables do not exist (must_exist is set, so nothing was created)", eventstore.ErrStoreNotFound)
+	case mustExist && version < latest:
+		return fmt.Errorf("%w: schema version %d is older than this driver's %d: upgrading it runs DDL, which must_exist does not do; open it once without must_exist", ErrSchemaVersion, version, latest)
+	}
+	return nil
+}
+
+// checkSchema reads the schema's version and whether positions need a
+// rebase, on one connection, without locks or writes. The connect is bounded
+// by the pool's connect timeout, the queries by timeout (0: ctx alone).
+func (d *Driver) checkSchema(ctx context.Context, timeout time.Duration) (schemaState, error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return schemaState{}, err
+	}
+	defer conn.Release()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	q := quoteIdent(d.schema)
+	once := pgx.QueryExecModeExec // see migrate
+	var st schemaState
+	var exists bool
+	if err := conn.QueryRow(ctx, schemaExistsSQL, once, d.schema).Scan(&exists); err != nil {
+		return st, err
+	}
+	if !exists {
+		return st, nil
+	}
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM `+q+`.schema_migrations`, once).Scan(&st.version); err != nil {
+		return st, err
+	}
+	if st.version != len(migrations()) {
+		return st, nil
+	}
+	err = conn.QueryRow(ctx, rebaseCheckSQL(q), once).Scan(new(int64))
+	switch {
+	case err == nil:
+		st.rebase = true
+	case !errors.Is(err, pgx.ErrNoRows):
+		return st, err
+	}
+	return st, nil
+}
+
+// schemaExistsSQL tells whether schema $1 has a schema_migrations table. It
+// scans pg_tables with the statement's snapshot rather than calling
+// to_regclass, which resolves the name through the backend's catalog cache
+// without a lock: after waiting for the advisory lock, that cache can still
+// hold "no such table" from a check made before another process created
+// the schema, and the creation would run twice.
+const schemaExistsSQL = `SELECT EXISTS (SELECT FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = 'schema_migrations')`
+
+// rebaseCheckSQL returns the offset xid_offset must be raised to, as one
+// row, or no row when it need not change (see migrate).
+func rebaseCheckSQL(q string) string {
+	return `SELECT m.want FROM ` + q + `.meta,
+			(SELECT max(tx_id) + 1 - pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS want FROM ` + q + `.events) m
+			WHERE m.want > xid_offset`
+}
+
 // migrate creates the schema or upgrades it to SchemaVersion in one
 // transaction under a transaction-level advisory lock keyed by the schema
 // name, so processes opening the same schema at once take turns and all see a
@@ -233,8 +366,8 @@ func SchemaVersion() int { return len(migrations()) }
 // that may only use the tables (no CREATE privilege) can open it. It also
 // re-bases positions when the stored data is ahead of the cluster's
 // transaction IDs (after a dump and restore into another cluster; see
-// docs/postgres.md).
-func (d *Driver) migrate(ctx context.Context) error {
+// docs/postgres.md). With mustExist it creates and upgrades nothing.
+func (d *Driver) migrate(ctx context.Context, mustExist bool) error {
 	return pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('eventstore.migrate'), hashtext($1))`, d.schema); err != nil {
 			return err
@@ -245,7 +378,7 @@ func (d *Driver) migrate(ctx context.Context) error {
 		// protocol: pgx refuses it unless client_encoding is UTF8.)
 		once := pgx.QueryExecModeExec
 		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, once, q+`.schema_migrations`).Scan(&exists); err != nil {
+		if err := tx.QueryRow(ctx, schemaExistsSQL, once, d.schema).Scan(&exists); err != nil {
 			return err
 		}
 		current := 0
@@ -255,8 +388,8 @@ func (d *Driver) migrate(ctx context.Context) error {
 			}
 		}
 		ms := migrations()
-		if current > len(ms) {
-			return fmt.Errorf("schema version %d is newer than this driver's %d: upgrade the driver", current, len(ms))
+		if err := checkVersion(current, mustExist); err != nil {
+			return err // things changed since the check
 		}
 		if current < len(ms) {
 			if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+q); err != nil {
@@ -281,9 +414,7 @@ func (d *Driver) migrate(ctx context.Context) error {
 		// ID): make sure they land after every stored event. The check is a
 		// read; only a restored schema needs the update (and its privilege).
 		var want *int64
-		if err := tx.QueryRow(ctx, `SELECT m.want FROM `+q+`.meta,
-			(SELECT max(tx_id) + 1 - pg_snapshot_xmax(pg_current_snapshot())::text::bigint AS want FROM `+q+`.events) m
-			WHERE m.want > xid_offset`, once).Scan(&want); err != nil && err != pgx.ErrNoRows {
+		if err := tx.QueryRow(ctx, rebaseCheckSQL(q), once).Scan(&want); err != nil && err != pgx.ErrNoRows {
 			return err
 		}
 		if want != nil {

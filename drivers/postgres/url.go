@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/internal/redact"
@@ -23,14 +26,24 @@ func init() {
 // Our query parameters. Every other parameter is pgx's: libpq's (sslmode,
 // connect_timeout, application_name…), pgxpool's (pool_max_conns…), or a
 // server setting sent at connect (search_path, statement_timeout…).
-const paramSchema = "schema"
+const (
+	paramSchema    = "schema"
+	paramMustExist = eventstore.MustExistParam
+)
 
 // ourParams lists the parameters the driver takes out of the URL; a
 // parameter with the reserved "eventstore_" prefix that is not listed is
 // rejected as a likely typo of ours rather than sent to the server.
-var ourParams = map[string]bool{paramSchema: true}
+var ourParams = map[string]bool{paramSchema: true, paramMustExist: true}
 
 const reservedPrefix = "eventstore_"
+
+// paramConnectTimeout is libpq's connect timeout in seconds, which pgx
+// reads from the URL, a keyword/value string or PGCONNECT_TIMEOUT.
+const paramConnectTimeout = "connect_timeout"
+
+// kvConnectTimeout finds connect_timeout in a keyword/value string.
+var kvConnectTimeout = regexp.MustCompile(`(^|\s)connect_timeout\s*=`)
 
 func openURL(ctx context.Context, u *url.URL) (eventstore.Driver, error) {
 	d, err := Open(ctx, u.String(), Options{})
@@ -41,19 +54,30 @@ func openURL(ctx context.Context, u *url.URL) (eventstore.Driver, error) {
 }
 
 // parseConfig splits our parameters off a connection string and parses the
-// rest with pgxpool. Errors never contain the password: pgx's own parse
-// errors redact it, and ours quote only the redacted URL.
+// rest with pgxpool, then sets the connect timeout (see
+// [Options.ConnectTimeout]). A URL's query must parse strictly: one that
+// url.ParseQuery refuses (a ';' separator, a bad %-escape) or that repeats a
+// parameter is rejected, since a lenient parser would drop pairs (sslmode
+// among them). Errors never contain the password: pgx's own parse errors
+// redact it, and ours quote only the redacted URL, or nothing of it.
 func parseConfig(connString string, opts *Options) (*pgxpool.Config, error) {
+	timeoutSet := kvConnectTimeout.MatchString(connString)
 	if u, err := url.Parse(connString); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
-		q := u.Query()
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			// The error (and the query) may quote part of a password.
+			why := "a bad %-escape"
+			if strings.Contains(u.RawQuery, ";") {
+				why = "';' is not a separator, use '&'"
+			}
+			return nil, fmt.Errorf("%w: malformed URL query: %s", eventstore.ErrInvalidArgument, why)
+		}
 		for k, vs := range q {
 			switch {
-			case ourParams[k]:
-				if len(vs) != 1 {
-					return nil, fmt.Errorf("%w: %s: parameter %q given %d times", eventstore.ErrInvalidArgument, redact.String(u), k, len(vs))
-				}
-			case strings.HasPrefix(strings.ToLower(k), reservedPrefix):
-				return nil, fmt.Errorf("%w: %s: unknown parameter %q (known: %s)", eventstore.ErrInvalidArgument, redact.String(u), k, paramSchema)
+			case len(vs) != 1:
+				return nil, fmt.Errorf("%w: %s: parameter %q given %d times", eventstore.ErrInvalidArgument, redact.String(u), k, len(vs))
+			case !ourParams[k] && strings.HasPrefix(strings.ToLower(k), reservedPrefix):
+				return nil, fmt.Errorf("%w: %s: unknown parameter %q (known: %s, %s)", eventstore.ErrInvalidArgument, redact.String(u), k, paramSchema, paramMustExist)
 			}
 		}
 		if q.Has(paramSchema) {
@@ -65,15 +89,57 @@ func parseConfig(connString string, opts *Options) (*pgxpool.Config, error) {
 				return nil, err
 			}
 			opts.Schema = s
-			q.Del(paramSchema)
 		}
+		if q.Has(paramMustExist) {
+			switch v := q.Get(paramMustExist); v {
+			case "true":
+				opts.MustExist = true
+			case "false":
+			default:
+				return nil, fmt.Errorf("%w: %s=%q: want true or false", eventstore.ErrInvalidArgument, paramMustExist, v)
+			}
+		}
+		for k := range ourParams {
+			q.Del(k)
+		}
+		timeoutSet = q.Has(paramConnectTimeout)
+		// Every pair of a strictly parsed query survives Encode.
 		u.RawQuery = q.Encode()
 		connString = u.String()
 	}
+	_, timeoutInEnv := os.LookupEnv("PGCONNECT_TIMEOUT")
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// pgx's parse errors redact the password themselves.
 		return nil, fmt.Errorf("%w: %w", eventstore.ErrInvalidArgument, err)
 	}
+	cc := cfg.ConnConfig
+	switch {
+	case opts.ConnectTimeout < 0:
+		cc.ConnectTimeout = 0
+	case opts.ConnectTimeout > 0:
+		if timeoutSet && cc.ConnectTimeout != opts.ConnectTimeout {
+			return nil, fmt.Errorf("%w: connect timeout %s in the connection string and %s in the options", eventstore.ErrInvalidArgument, cc.ConnectTimeout, opts.ConnectTimeout)
+		}
+		cc.ConnectTimeout = opts.ConnectTimeout
+	case !timeoutSet && !timeoutInEnv:
+		cc.ConnectTimeout = DefaultConnectTimeout
+	}
 	return cfg, nil
+}
+
+// checkTimeout returns how long opening may wait for the schema check on a
+// pool: the connect timeout of opts, else of the pool, else the default; 0
+// for none.
+func checkTimeout(opts Options, pool *pgxpool.Pool) time.Duration {
+	switch {
+	case opts.ConnectTimeout < 0:
+		return 0
+	case opts.ConnectTimeout > 0:
+		return opts.ConnectTimeout
+	}
+	if t := pool.Config().ConnConfig.ConnectTimeout; t > 0 {
+		return t
+	}
+	return DefaultConnectTimeout
 }

@@ -10,10 +10,14 @@
 //
 //	store, err := eventstore.Open(ctx, "sqlite:///var/data/events.db")
 //
-// The schema is created when the file is opened, from SQL files embedded in
-// the package and numbered by version; the version is kept in PRAGMA
-// user_version, so a later release upgrades an existing file in place. A
-// file written by a newer release is refused with [ErrSchemaVersion].
+// The file (mode 0600, owner only) and its schema are created when it is
+// opened, the schema from SQL files embedded in the package and numbered by
+// version; the version is kept in PRAGMA user_version, so a later release
+// upgrades an existing file in place. A file written by a newer release is
+// refused with [ErrSchemaVersion]. With must_exist=true
+// ([Options.MustExist]) nothing is created or written: a missing file, or
+// one holding no event store, fails with [eventstore.ErrStoreNotFound], and
+// a file at an older schema version with [ErrSchemaVersion].
 //
 // # URLs
 //
@@ -30,7 +34,11 @@
 //   - watch_interval: how often waiting live subscriptions check the file
 //     for other processes' events, such as 10ms (the default).
 //   - max_read_conns: read connections in the pool (default 4).
+//   - must_exist: true opens an existing store only (see
+//     [Options.MustExist]); false (the default) creates it if needed.
 //
+// A query that url.ParseQuery refuses (a ";" or a bad %-escape), a
+// parameter given twice or an empty value is rejected.
 // A host ("sqlite://data/events.db"), a user, a fragment, an in-memory
 // database (":memory:") or any other parameter is rejected with
 // [eventstore.ErrInvalidArgument].
@@ -70,9 +78,10 @@
 //
 // # Limits
 //
-// An event's data and metadata together may have up to 999,000,000 bytes
-// (SQLite's maximum row size is 1,000,000,000 bytes); the Store's own 1 MiB
-// default applies unless raised. Positions are {Commit: n, Prepare: 0} with n
+// One append takes at most 10,000 events and 32 MiB of data and metadata
+// (so one event too; the Store's own 1 MiB default per event applies unless
+// raised): an append holds the file's write lock, which other writers wait
+// for, so these keep it to a fraction of a second. Positions are {Commit: n, Prepare: 0} with n
 // counting events from 1. Writes to one file are serialised: throughput is
 // that of one writer, bounded by the disk's sync rate for small appends
 // (batch events into one append for more). Reads of the log filtered by

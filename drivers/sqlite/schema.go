@@ -3,12 +3,16 @@ package sqlite
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventkit/eventstore"
+	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
 // schemaFiles holds the schema, one file per version: schema/NNN_name.sql
@@ -65,6 +69,46 @@ func loadMigrations(fsys fs.FS) ([]migration, error) {
 		return nil, fmt.Errorf("sqlite: no schema files")
 	}
 	return ms, nil
+}
+
+// checkStore reports, reading only, whether the connection's file holds an
+// event store at the last version of ms: a file with no store (empty,
+// another application's database, not an SQLite database) gives an error
+// matching eventstore.ErrStoreNotFound, and one at another version
+// ErrSchemaVersion. Opening with MustExist runs it before anything that
+// could write.
+func (d *Driver) checkStore(ctx context.Context, w *writer, ms []migration) error {
+	latest := ms[len(ms)-1].version
+	var v, tables int
+	err := d.whileBusy(ctx, func() error { // see migrate
+		return w.conn.QueryRowContext(ctx, `SELECT (SELECT user_version FROM pragma_user_version),
+			(SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'events')`).Scan(&v, &tables)
+	})
+	switch {
+	case isNotADB(err):
+		return notADB(err)
+	case err != nil:
+		return mapError(err, nil)
+	case v == 0 || tables == 0:
+		return fmt.Errorf("%w: the file holds no event store (schema version %d)", eventstore.ErrStoreNotFound, v)
+	case v > latest:
+		return fmt.Errorf("%w: the file has schema version %d but this driver knows versions up to %d: open it with a newer release", ErrSchemaVersion, v, latest)
+	case v < latest:
+		return fmt.Errorf("%w: the file has schema version %d, older than this driver's %d: upgrading it is a write, which must_exist does not do; open it once without must_exist", ErrSchemaVersion, v, latest)
+	}
+	return nil
+}
+
+// isNotADB reports whether err is SQLite's SQLITE_NOTADB: the file is not
+// an SQLite database.
+func isNotADB(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrNotADB
+}
+
+// notADB is the error of MustExist for a file that is not a database.
+func notADB(err error) error {
+	return fmt.Errorf("%w: not an SQLite database: %w", eventstore.ErrStoreNotFound, err)
 }
 
 // migrate brings the file's schema to the last version of ms. An up-to-date

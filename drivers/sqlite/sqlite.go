@@ -6,8 +6,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -75,6 +77,14 @@ type Options struct {
 	// MaxReadConns caps the connections [Open] opens for reads (one more is
 	// kept for writes). Zero means [DefaultMaxReadConns]. [New] ignores it.
 	MaxReadConns int
+	// MustExist opens an existing store only: a missing file, or a file
+	// that holds no event store (an empty file, another application's
+	// database, a file that is not SQLite), fails with an error matching
+	// [eventstore.ErrStoreNotFound], and nothing is created or written. A
+	// store at an older schema version fails with [ErrSchemaVersion]: the
+	// upgrade is a write, so open it once without MustExist. The URL
+	// parameter is must_exist=true.
+	MustExist bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -130,13 +140,17 @@ var (
 )
 
 // Open opens (creating it if needed) the SQLite database file at path and
-// brings its schema up to date. The file is put in WAL mode; connections use
-// opts' busy timeout and synchronous setting. The driver owns the
-// connections and closes them in Close.
+// brings its schema up to date. A new file is created readable and writable
+// by its owner only (mode 0600, which SQLite gives its -wal and -shm files
+// too); an existing file keeps its mode. The file is put in WAL mode;
+// connections use opts' busy timeout and synchronous setting. The driver owns
+// the connections and closes them in Close. With opts.MustExist it creates
+// and writes nothing: see [Options.MustExist].
 //
 // Errors: [eventstore.ErrInvalidArgument] for an empty or in-memory path or
-// bad options, [ErrSchemaVersion] for a file written by a newer release, or
-// the error opening the file.
+// bad options, [ErrSchemaVersion] for a file written by a newer release (or,
+// with MustExist, an older one), [eventstore.ErrStoreNotFound] with
+// MustExist, or the error opening the file.
 func Open(ctx context.Context, path string, opts Options) (*Driver, error) {
 	return open(ctx, path, opts, migrations)
 }
@@ -148,6 +162,13 @@ func open(ctx context.Context, path string, opts Options, ms []migration) (*Driv
 	}
 	if err := checkPath(path); err != nil {
 		return nil, err
+	}
+	if opts.MustExist {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("sqlite: open %q: %w: no such file", path, eventstore.ErrStoreNotFound)
+		}
+	} else if err := createFile(path); err != nil {
+		return nil, fmt.Errorf("sqlite: open %q: %w", path, err)
 	}
 	db, err := sql.Open("sqlite3", dsn(path, opts))
 	if err != nil {
@@ -172,7 +193,10 @@ func open(ctx context.Context, path string, opts Options, ms []migration) (*Driv
 //
 // Errors: [eventstore.ErrInvalidArgument] when db is nil, is not a go-sqlite3
 // pool, allows a single connection, or is not a file in WAL mode;
-// [ErrSchemaVersion] for a file written by a newer release.
+// [ErrSchemaVersion] for a file written by a newer release (or, with
+// opts.MustExist, an older one); [eventstore.ErrStoreNotFound] with
+// opts.MustExist when the file holds no event store, checked before
+// anything is written.
 func New(ctx context.Context, db *sql.DB, opts Options) (*Driver, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -224,11 +248,32 @@ func checkPath(path string) error {
 	return nil
 }
 
+// createFile creates an empty file at path, readable and writable by its
+// owner only, unless something exists there. SQLite would create it with
+// mode 0644 (less the umask); it gives a database's -wal and -shm files the
+// mode of the database file, so they are 0600 too.
+func createFile(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
 // dsn returns the go-sqlite3 data source name for a file: an SQLite URI, so
-// that "?" or "#" in the path stay part of it.
+// that "?" or "#" in the path stay part of it. With MustExist the file is
+// opened with mode=rw, so that SQLite cannot create it, and is not switched
+// to WAL mode on connect: the store is checked first (see checkStore).
 func dsn(path string, opts Options) string {
 	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
+	if opts.MustExist {
+		q.Set("mode", "rw")
+	} else {
+		q.Set("_journal_mode", "WAL")
+	}
 	q.Set("_synchronous", opts.Synchronous.pragma())
 	q.Set("_busy_timeout", strconv.FormatInt(opts.BusyTimeout.Milliseconds(), 10))
 	q.Set("_txlock", "immediate") // for users of As(*sql.DB) who begin transactions
@@ -324,6 +369,9 @@ func (d *Driver) openWriter(ctx context.Context, ms []migration) (*writer, error
 		conn, err = d.db.Conn(ctx)
 		return err
 	})
+	if d.opts.MustExist && isNotADB(err) { // from the pragmas run on connect
+		return nil, notADB(err)
+	}
 	if err != nil {
 		return nil, mapError(err, nil)
 	}
@@ -340,6 +388,12 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 	busy := "PRAGMA busy_timeout = " + strconv.FormatInt(d.opts.BusyTimeout.Milliseconds(), 10)
 	if _, err := w.conn.ExecContext(ctx, busy); err != nil {
 		return mapError(err, nil)
+	}
+	if d.opts.MustExist {
+		// Before anything that could write, such as switching to WAL.
+		if err := d.checkStore(ctx, w, ms); err != nil {
+			return err
+		}
 	}
 	var mode string
 	err := d.whileBusy(ctx, func() error { // see openWriter
@@ -540,11 +594,19 @@ func (d *Driver) As(target any) bool {
 	return false
 }
 
-// maxEventSize keeps a row (data, metadata and the other columns) under
-// SQLite's default maximum length of a string or BLOB, 1,000,000,000 bytes.
-const maxEventSize = 999_000_000
+// The limits of one append. An append holds the file's write lock, which
+// every other writer (in any process) waits for up to its busy timeout, 5 s
+// by default: these keep an append to a fraction of a second on a local
+// disk (32 MiB took about 0.4 s, 10,000 small events 0.07 s; see
+// docs/sqlite.md), far below SQLite's maximum row size of 1,000,000,000
+// bytes.
+const (
+	maxAppendSize   = 32 << 20
+	maxAppendEvents = 10_000
+)
 
-// Limits implements [eventstore.LimitReporter].
+// Limits implements [eventstore.LimitReporter]: at most 10,000 events and
+// 32 MiB of data and metadata per append, so per event too.
 func (d *Driver) Limits() eventstore.Limits {
-	return eventstore.Limits{MaxEventSize: maxEventSize}
+	return eventstore.Limits{MaxEventSize: maxAppendSize, MaxAppendEvents: maxAppendEvents, MaxAppendSize: maxAppendSize}
 }

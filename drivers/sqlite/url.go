@@ -31,8 +31,9 @@ func openURL(ctx context.Context, u *url.URL) (eventstore.Driver, error) {
 //	sqlite:///absolute/path.db?synchronous=normal&busy_timeout=10s
 //
 // Parameters: synchronous (full or normal), busy_timeout and watch_interval
-// (Go durations such as 250ms or 5s) and max_read_conns (a positive number).
-// Anything else is rejected.
+// (Go durations such as 250ms or 5s), max_read_conns (a positive number) and
+// must_exist (true or false). Anything else is rejected, as is a query
+// url.ParseQuery refuses (a ';' or a bad %-escape) or a repeated parameter.
 func parseURL(u *url.URL) (string, Options, error) {
 	var opts Options
 	bad := func(format string, args ...any) (string, Options, error) {
@@ -93,8 +94,16 @@ func parseURL(u *url.URL) (string, Options, error) {
 				return bad("max_read_conns=%q: want a positive number", v)
 			}
 			opts.MaxReadConns = n
+		case eventstore.MustExistParam:
+			switch v {
+			case "true":
+				opts.MustExist = true
+			case "false":
+			default:
+				return bad("%s=%q: want true or false", key, v)
+			}
 		default:
-			return bad("unknown parameter %q (known: synchronous, busy_timeout, watch_interval, max_read_conns)", key)
+			return bad("unknown parameter %q (known: synchronous, busy_timeout, watch_interval, max_read_conns, must_exist)", key)
 		}
 	}
 	return path, opts, nil

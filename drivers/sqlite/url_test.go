@@ -54,6 +54,15 @@ func TestParseURL(t *testing.T) {
 		{url: "sqlite:e.db?cache=shared", wantErr: `unknown parameter "cache"`},
 		{url: "sqlite:e.db?Synchronous=full", wantErr: `unknown parameter "Synchronous"`},
 		{url: "sqlite:e.db?a=%zz", wantErr: "malformed query"},
+		{url: "sqlite:e.db?must_exist=true", path: "e.db", opts: Options{MustExist: true}},
+		{url: "sqlite:e.db?must_exist=false", path: "e.db"},
+		{url: "sqlite:e.db?must_exist=yes", wantErr: "want true or false"},
+		{url: "sqlite:e.db?must_exist=TRUE", wantErr: "want true or false"},
+		{url: "sqlite:e.db?must_exist=", wantErr: "want true or false"},
+		{url: "sqlite:e.db?must_exist", wantErr: "want true or false"},
+		{url: "sqlite:e.db?must_exist=true&must_exist=false", wantErr: "given 2 times"},
+		{url: "sqlite:e.db?must_exist=true;synchronous=normal", wantErr: "malformed query"},
+		{url: "sqlite:e.db?synchronous=normal%3", wantErr: "malformed query"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {
 			u, err := url.Parse(tc.url)
