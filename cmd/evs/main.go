@@ -1,9 +1,10 @@
 // Command evs inspects and feeds an event store from the shell.
 //
 //	evs init                                   open the store, creating its schema
-//	evs append STREAM --type T [DATA|-]        append one event
+//	evs append STREAM --type T [DATA|-]        append one event (stdin only with -)
 //	evs read STREAM [--from N] [--limit N]     print a stream's events
 //	evs tail [--category C] [--type T]         follow the global log live
+//	evs tail --backwards --limit N             print the last N events
 //	evs stats                                  count events, streams and categories
 //	evs version                                print the version
 //	evs migrate --from URL --to URL [--verify] copy every event into another store
@@ -89,9 +90,9 @@ type runFunc func(ctx context.Context, e *env, cf commonFlags, args []string) er
 // commands lists the subcommands in the order usage shows them.
 var commands = []*command{
 	{"init", "[--url URL] [--json]", "open the store, creating its schema, and report the backend", setupInit},
-	{"append", "STREAM --type TYPE [flags] [DATA|-]", "append one event to a stream", setupAppend},
+	{"append", "STREAM --type TYPE [flags] [DATA | - | --data-file PATH]", "append one event to a stream", setupAppend},
 	{"read", "STREAM [--from N] [--limit N] [--backwards] [--json]", "print the events of a stream", setupRead},
-	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
+	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--limit N] [--backwards] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
 	{"stats", "[--url URL] [--json]", "count events, streams and categories", setupStats},
 	{"migrate", "--from URL --to URL [--verify] [--follow] [--batch N] [--dry-run] [--snapshots] [--json]", "copy every event of one store into another, resumably, with progress", setupMigrate},
 }
