@@ -15,7 +15,7 @@ import (
 )
 
 // setupAppend: evs append STREAM --type T [--expected E] [--id UUID]
-// [--binary] [--metadata JSON] [DATA|-].
+// [--binary] [--metadata JSON] [DATA | - | --data-file PATH].
 func setupAppend(fs *flag.FlagSet) runFunc {
 	var (
 		eventType string
@@ -23,12 +23,14 @@ func setupAppend(fs *flag.FlagSet) runFunc {
 		id        string
 		binary    bool
 		metadata  string
+		dataFile  string
 	)
 	fs.StringVar(&eventType, "type", "", "event `TYPE` (required)")
 	fs.Var(&expected, "expected", "expected version of the stream: any, no-stream, stream-exists or a number `N`")
 	fs.StringVar(&id, "id", "", "event ID, a `UUID` (default: a new random one); retrying with the same ID is idempotent")
-	fs.BoolVar(&binary, "binary", false, "store DATA as binary bytes instead of JSON")
+	fs.BoolVar(&binary, "binary", false, "store the data as binary bytes instead of JSON")
 	fs.StringVar(&metadata, "metadata", "", "event metadata, a JSON `object`")
+	fs.StringVar(&dataFile, "data-file", "", "read the data from `PATH`, or from standard input if PATH is -")
 	return func(ctx context.Context, e *env, cf commonFlags, args []string) error {
 		if len(args) == 0 {
 			return usagef("missing STREAM")
@@ -39,7 +41,18 @@ func setupAppend(fs *flag.FlagSet) runFunc {
 		if eventType == "" {
 			return usagef("missing --type")
 		}
-		ev := eventstore.Event{Type: eventType, Metadata: []byte(metadata)}
+		src := dataSource{file: dataFile}
+		if len(args) == 2 {
+			if dataFile != "" {
+				return usagef("both a DATA argument and --data-file: give one")
+			}
+			if args[1] == "-" {
+				src.file = "-"
+			} else {
+				src.arg, src.hasArg = args[1], true
+			}
+		}
+		ev := eventstore.Event{ID: uuid.New(), Type: eventType, Metadata: []byte(metadata)}
 		if id != "" {
 			u, err := uuid.Parse(id)
 			if err != nil {
@@ -55,13 +68,19 @@ func setupAppend(fs *flag.FlagSet) runFunc {
 		if err := eventstore.ValidateStreamID(stream); err != nil {
 			return fmt.Errorf("append %q: %w", stream, err)
 		}
-		data, err := readData(ctx, args[1:], e.stdin)
+		data, err := src.read(ctx, e.stdin)
 		if err != nil {
 			return fmt.Errorf("append %q: %w", stream, err)
 		}
 		ev.Data = data
 		return withStore(ctx, cf.url, func(s *eventstore.Store) error {
 			res, err := s.Append(ctx, stream, expected.v, ev)
+			if err != nil && ctx.Err() != nil {
+				// The append may have committed before ctx ended.
+				return &interruptedError{fmt.Sprintf(
+					" before the append to %q was confirmed: it wrote the event or nothing; read the stream, or run the command again with --id %s (a retry with the same ID writes nothing twice)",
+					stream, ev.ID)}
+			}
 			if err != nil {
 				// The hint is for data that is not JSON, not for bad metadata.
 				if errors.Is(err, eventstore.ErrInvalidPayload) && !binary && len(ev.Data) > 0 && !(utf8.Valid(ev.Data) && json.Valid(ev.Data)) {
@@ -87,16 +106,42 @@ func setupAppend(fs *flag.FlagSet) runFunc {
 // maxData bounds what append reads: the Store rejects larger events anyway.
 const maxData = eventstore.DefaultMaxEventSize
 
-// readData returns the event data: the DATA argument, or standard input when
-// it is "-" or absent. Without an argument an interactive terminal is not
-// read (the event has no data), so a forgotten argument does not hang.
-func readData(ctx context.Context, args []string, stdin io.Reader) ([]byte, error) {
-	if len(args) == 1 && args[0] != "-" {
-		return []byte(args[0]), nil
-	}
-	if stdin == nil || (len(args) == 0 && isTerminal(stdin)) {
+// dataSource is where append takes the event data from: the DATA argument,
+// a file, or standard input ("-" as DATA or as --data-file). Standard input
+// is read only when asked for, so evs append in a shell loop that reads
+// its own input ("while read line; do evs append …; done") leaves that
+// input alone. No data at all is an event without data.
+type dataSource struct {
+	arg    string
+	hasArg bool
+	file   string // "-" is standard input
+}
+
+// read returns the data, at most maxData bytes. Its errors name the source:
+// "stdin" or the file.
+func (d dataSource) read(ctx context.Context, stdin io.Reader) ([]byte, error) {
+	switch {
+	case d.hasArg:
+		return []byte(d.arg), nil
+	case d.file == "":
 		return nil, nil
+	case d.file == "-":
+		if stdin == nil {
+			stdin = eofReader{}
+		}
+		return readLimited(ctx, stdin, "stdin")
 	}
+	f, err := os.Open(d.file)
+	if err != nil {
+		return nil, fmt.Errorf("read data: %w", err) // *PathError names the file
+	}
+	defer f.Close()
+	return readLimited(ctx, f, fmt.Sprintf("file %q", d.file))
+}
+
+// readLimited reads r to its end, at most maxData bytes; name says what r
+// is, in errors.
+func readLimited(ctx context.Context, r io.Reader, name string) ([]byte, error) {
 	type result struct {
 		b   []byte
 		err error
@@ -105,29 +150,24 @@ func readData(ctx context.Context, args []string, stdin io.Reader) ([]byte, erro
 	// up on it; the process is about to exit and takes the goroutine along.
 	done := make(chan result, 1)
 	go func() {
-		b, err := io.ReadAll(io.LimitReader(stdin, maxData+1))
+		b, err := io.ReadAll(io.LimitReader(r, maxData+1))
 		done <- result{b, err}
 	}()
-	var r result
+	var res result
 	select {
 	case <-ctx.Done():
-		return nil, ctx.Err()
-	case r = <-done:
+		return nil, &interruptedError{" while reading the data from " + name + "; nothing was written"}
+	case res = <-done:
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("read data from stdin: %w", r.err)
+	if res.err != nil {
+		return nil, fmt.Errorf("read data from %s: %w", name, res.err)
 	}
-	if len(r.b) > maxData {
-		return nil, fmt.Errorf("%w: data on stdin is over the limit of %d bytes", eventstore.ErrEventTooLarge, maxData)
+	if len(res.b) > maxData {
+		return nil, fmt.Errorf("%w: data on %s is over the limit of %d bytes", eventstore.ErrEventTooLarge, name, maxData)
 	}
-	return r.b, nil
+	return res.b, nil
 }
 
-func isTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
-}
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }

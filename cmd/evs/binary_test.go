@@ -36,7 +36,7 @@ func buildEVS(t *testing.T) string {
 // TestBinary runs the real program on its default store, sqlite:events.db in
 // the working directory: exit statuses, stdout and stderr as a shell sees
 // them, events kept between processes, and tail following another process's
-// appends until Ctrl-C.
+// appends until Ctrl-C (status 130).
 func TestBinary(t *testing.T) {
 	bin := buildEVS(t)
 	dir := t.TempDir()
@@ -62,6 +62,9 @@ func TestBinary(t *testing.T) {
 		stderr string // a substring
 	}{
 		{"no arguments", nil, exitUsage, "", "Usage:"},
+		{"help", []string{"help"}, exitOK, "Usage:", ""},
+		{"version", []string{"--version"}, exitOK, "evs ", ""},
+		{"read before init", []string{"read", "S-1"}, exitFailure, "", "store not found"},
 		{"bad flag", []string{"read", "--nope", "S-1"}, exitUsage, "", "flag provided but not defined"},
 		{"missing type", []string{"append", "S-1", "{}"}, exitUsage, "", "missing --type"},
 		{"init", []string{"init"}, exitOK, "store ready: sqlite:events.db (backend sqlite)", ""},
@@ -83,7 +86,10 @@ func TestBinary(t *testing.T) {
 				assert.Contains(t, stdout.String(), tc.stdout)
 			}
 			assert.Contains(t, stderr.String(), tc.stderr)
-			if tc.name == "init" {
+			switch tc.name {
+			case "read before init":
+				assert.NoFileExists(t, filepath.Join(dir, "events.db"), "read creates no store")
+			case "init":
 				assert.FileExists(t, filepath.Join(dir, "events.db"), "init creates the default store")
 			}
 		})
@@ -96,6 +102,20 @@ func TestBinary(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, 1, strings.Count(string(out), "\n"))
 		assert.True(t, strings.HasPrefix(string(out), `{"stream":"J-1","version":1,`), "%s", out)
+	})
+
+	t.Run("append leaves a script's standard input alone", func(t *testing.T) {
+		sh, err := exec.LookPath("sh")
+		if err != nil {
+			t.Skipf("needs sh in $PATH: %v", err)
+		}
+		cmd := exec.CommandContext(t.Context(), sh, "-c", `while read n; do "$0" append Loop-1 --type Counted "{\"n\":$n}"; done`, bin)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), urlEnv+"=")
+		cmd.Stdin = strings.NewReader("1\n2\n3\n")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		assert.Equal(t, 3, strings.Count(string(out), "appended Counted to Loop-1"), "one append per input line: %s", out)
 	})
 
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
@@ -138,7 +158,7 @@ func TestBinary(t *testing.T) {
 			}
 
 			require.NoError(t, cmd.Process.Signal(sig))
-			assert.NoError(t, cmd.Wait(), "tail exits with status 0 on %s", sig)
+			assert.Equal(t, exitInterrupted, exitCode(cmd.Wait()), "tail exits with status 130 on %s", sig)
 		})
 	}
 }

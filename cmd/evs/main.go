@@ -1,19 +1,23 @@
 // Command evs inspects and feeds an event store from the shell.
 //
 //	evs init                                   open the store, creating its schema
-//	evs append STREAM --type T [DATA|-]        append one event
+//	evs append STREAM --type T [DATA|-]        append one event (stdin only with -)
 //	evs read STREAM [--from N] [--limit N]     print a stream's events
 //	evs tail [--category C] [--type T]         follow the global log live
+//	evs tail --backwards --limit N             print the last N events
 //	evs stats                                  count events, streams and categories
+//	evs version                                print the version
 //	evs migrate --from URL --to URL [--verify] copy every event into another store
 //
 // Every command but migrate (which takes --from and --to) takes --url
 // (default $EVENTSTORE_URL, else sqlite:events.db), and every command takes
-// --json, which prints one JSON object per line for scripts. Data goes to
-// stdout and diagnostics to stderr. The exit status is 0 on success, 1 when
-// the command failed and 2 when it was called wrongly (130 when Ctrl-C
-// interrupted a migrate that had not finished). docs/cli.md has the
-// details and examples.
+// --json, which prints one JSON object per line for scripts. read, tail and
+// stats open an existing store only: a mistyped URL fails and creates
+// nothing. Data goes to stdout, diagnostics to stderr, and every control,
+// bidi and zero-width character in either is escaped (escape.go). The exit
+// status is 0 on success, 1 when the command failed, 2 when it was called
+// wrongly and 130 when Ctrl-C or SIGTERM interrupted it. evs help and
+// evs version print to stdout. docs/cli.md has the details and examples.
 package main
 
 import (
@@ -25,6 +29,8 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -84,43 +90,62 @@ type runFunc func(ctx context.Context, e *env, cf commonFlags, args []string) er
 // commands lists the subcommands in the order usage shows them.
 var commands = []*command{
 	{"init", "[--url URL] [--json]", "open the store, creating its schema, and report the backend", setupInit},
-	{"append", "STREAM --type TYPE [flags] [DATA|-]", "append one event to a stream", setupAppend},
+	{"append", "STREAM --type TYPE [flags] [DATA | - | --data-file PATH]", "append one event to a stream", setupAppend},
 	{"read", "STREAM [--from N] [--limit N] [--backwards] [--json]", "print the events of a stream", setupRead},
-	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
+	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--limit N] [--backwards] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
 	{"stats", "[--url URL] [--json]", "count events, streams and categories", setupStats},
 	{"migrate", "--from URL --to URL [--verify] [--follow] [--batch N] [--dry-run] [--snapshots] [--json]", "copy every event of one store into another, resumably, with progress", setupMigrate},
 }
 
 // run runs the evs command line args (without the program name) and returns
 // the exit status. It is main without the process: tests call it directly.
+// Everything written to stdout and stderr goes through the terminal
+// escaper (escape.go).
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	out, errOut := &termWriter{w: stdout}, &termWriter{w: stderr}
+	defer errOut.flush()
+	defer out.flush()
+	return runCommand(ctx, args, &env{stdin: stdin, stdout: out, stderr: errOut})
+}
+
+func runCommand(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 {
-		usage(stderr)
+		usage(e.stderr)
 		return exitUsage
 	}
 	name, rest := args[0], args[1:]
 	switch name {
 	case "help", "-h", "-help", "--help":
 		if len(rest) == 0 {
-			usage(stderr)
+			usage(e.stdout)
 			return exitOK
 		}
 		c := lookup(rest[0])
-		if c == nil {
-			fmt.Fprintf(stderr, "evs help: unknown command %q\n", rest[0])
-			usage(stderr)
+		if c == nil || len(rest) > 1 {
+			if c == nil {
+				fmt.Fprintf(e.stderr, "evs help: unknown command %q\n", rest[0])
+			} else {
+				fmt.Fprintf(e.stderr, "evs help: unexpected argument %q\n", rest[1])
+			}
+			usage(e.stderr)
 			return exitUsage
 		}
 		fs := newFlagSet(c, new(commonFlags))
 		c.setup(fs)
-		printUsage(stderr, c, fs)
+		printUsage(e.stdout, c, fs)
+		return exitOK
+	case "version", "-version", "--version":
+		if len(rest) > 0 {
+			fmt.Fprintf(e.stderr, "evs version: unexpected argument %q\n", rest[0])
+			return exitUsage
+		}
+		fmt.Fprintln(e.stdout, versionLine())
 		return exitOK
 	}
 	c := lookup(name)
 	if c == nil {
-		fmt.Fprintf(stderr, "evs: unknown command %q\n", name)
-		usage(stderr)
+		fmt.Fprintf(e.stderr, "evs: unknown command %q\n", name)
+		usage(e.stderr)
 		return exitUsage
 	}
 	var cf commonFlags
@@ -128,7 +153,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	exec := c.setup(fs)
 	positional, err := parseArgs(fs, rest)
 	if errors.Is(err, flag.ErrHelp) {
-		printUsage(stderr, c, fs)
+		printUsage(e.stdout, c, fs)
 		return exitOK
 	}
 	if err == nil {
@@ -138,20 +163,64 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var (
 		ue *usageError
 		xe *exitError
+		ie *interruptedError
 	)
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "evs %s: %s\n", c.name, ue.msg)
-		fmt.Fprintf(stderr, "run 'evs help %s' for usage\n", c.name)
+		fmt.Fprintf(e.stderr, "evs %s: %s\n", c.name, ue.msg)
+		fmt.Fprintf(e.stderr, "run 'evs help %s' for usage\n", c.name)
 		return exitUsage
 	case errors.As(err, &xe):
-		fmt.Fprintf(stderr, "evs %s: %s\n", c.name, xe.msg)
+		fmt.Fprintf(e.stderr, "evs %s: %s\n", c.name, xe.msg)
 		return xe.code
+	case errors.As(err, &ie):
+		fmt.Fprintf(e.stderr, "evs %s: interrupted%s\n", c.name, ie.detail)
+		return exitInterrupted
+	case ctx.Err() != nil:
+		// Ctrl-C or SIGTERM, at whatever stage: opening the store, reading,
+		// following, appending. Once ctx is done, the error comes from it,
+		// though not every driver wraps context.Canceled.
+		fmt.Fprintf(e.stderr, "evs %s: interrupted\n", c.name)
+		return exitInterrupted
 	}
-	fmt.Fprintf(stderr, "evs: %s\n", describe(c.name, err))
+	fmt.Fprintf(e.stderr, "evs: %s\n", describe(c.name, err))
 	return exitFailure
+}
+
+// interruptedError reports that ctx ended the command (Ctrl-C, SIGTERM):
+// exit status 130, with detail added to the message "interrupted".
+type interruptedError struct{ detail string }
+
+func (e *interruptedError) Error() string { return "interrupted" + e.detail }
+
+// versionLine is what evs version prints: the module version the binary was
+// built from ("(devel)" for a build inside a checkout, then the VCS
+// revision when Go recorded it) and the Go version.
+func versionLine() string {
+	v, rev, dirty := "(devel)", "", false
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" {
+			v = bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				dirty = s.Value == "true"
+			}
+		}
+	}
+	line := "evs " + v
+	if v == "(devel)" && rev != "" {
+		line += " " + rev[:min(len(rev), 12)]
+		if dirty {
+			line += "+dirty"
+		}
+	}
+	return line + " " + runtime.Version()
 }
 
 func lookup(name string) *command {
@@ -172,8 +241,10 @@ func usage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
 	}
+	fmt.Fprintf(w, "  %-7s %s\n", "version", "print the version of evs (also --version)")
 	fmt.Fprintf(w, "\nEvery command takes --json, and all but migrate (--from, --to) take --url (default $%s, else %s).\n", urlEnv, defaultURL)
 	fmt.Fprintf(w, "Backends: %s. Run 'evs help COMMAND' for a command's flags.\n", strings.Join(eventstore.Schemes(), ", "))
+	fmt.Fprintf(w, "Exit status: 0 success, 1 failure, 2 wrong command line, 130 interrupted (Ctrl-C, SIGTERM).\n")
 }
 
 // usageError reports a wrong command line: exit status 2.
@@ -187,14 +258,19 @@ func usagef(format string, args ...any) error {
 
 // describe turns an error of command cmd into the message evs prints. The
 // Store's errors already name the operation and the stream; a wrong expected
-// version of append gets a message of its own that says what to do.
+// version of append and a store that does not exist get a hint of what to
+// do.
 func describe(cmd string, err error) string {
 	var wrong *eventstore.WrongExpectedVersionError
 	if cmd == "append" && errors.As(err, &wrong) {
 		return fmt.Sprintf("append %q: wrong expected version: want %s, have %d (read the stream for its current version, or use --expected any)",
 			wrong.Stream, wrong.Expected, wrong.Actual)
 	}
-	return strings.TrimPrefix(err.Error(), "eventstore: ")
+	msg := strings.TrimPrefix(err.Error(), "eventstore: ")
+	if errors.Is(err, eventstore.ErrStoreNotFound) {
+		msg += " (" + cmd + " only reads: check --url, or create the store with evs init or evs append)"
+	}
+	return msg
 }
 
 // commonFlags are the flags every command takes.
@@ -270,8 +346,15 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// withStore opens the store, calls f and closes the store, reporting a
-// failure to close (which may mean lost writes) unless f failed first.
+// withExistingStore is withStore for a command that only reads: the store
+// must exist (eventstore.ErrStoreNotFound otherwise) and nothing is created.
+func withExistingStore(ctx context.Context, rawURL string, f func(*eventstore.Store) error) error {
+	return withStore(ctx, existingURL(rawURL), f)
+}
+
+// withStore opens the store, creating it if needed, calls f and closes the
+// store, reporting a failure to close (which may mean lost writes) unless f
+// failed first.
 func withStore(ctx context.Context, rawURL string, f func(*eventstore.Store) error) (err error) {
 	s, err := eventstore.Open(ctx, rawURL) // its errors hold no password
 	if err != nil {

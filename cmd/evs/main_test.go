@@ -9,7 +9,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,18 +28,35 @@ import (
 // shared holds the memory drivers behind "evstest://NAME" URLs: unlike
 // "memory://", each of which is a new store, every open of the same NAME
 // reaches the same events, so one test can run several commands against one
-// store, as a user does with a SQLite file.
+// store, as a user does with a SQLite file. Like every driver, it takes
+// must_exist=true: then a NAME not opened before is eventstore.ErrStoreNotFound.
 var shared sync.Map // NAME → *memory.Driver
 
 func init() {
 	eventstore.Register("evstest", func(_ context.Context, u *url.URL) (eventstore.Driver, error) {
+		if u.Query().Get(eventstore.MustExistParam) == "true" {
+			d, ok := shared.Load(u.Host)
+			if !ok {
+				return nil, fmt.Errorf("evstest: %q: %w", u.Host, eventstore.ErrStoreNotFound)
+			}
+			return d.(*memory.Driver), nil
+		}
 		d, _ := shared.LoadOrStore(u.Host, memory.New())
 		return d.(*memory.Driver), nil
 	})
 }
 
-// newStoreURL returns the URL of a fresh, empty store for one test.
+// newStoreURL returns the URL of a fresh, empty store for one test. The
+// store exists, as after evs init.
 func newStoreURL(t testing.TB) string {
+	t.Helper()
+	u := missingStoreURL(t)
+	shared.Store(strings.TrimPrefix(u, "evstest://"), memory.New())
+	return u
+}
+
+// missingStoreURL returns the URL of a store that does not exist yet.
+func missingStoreURL(t testing.TB) string {
 	t.Helper()
 	var b [8]byte
 	rand.Read(b[:])
@@ -119,9 +140,9 @@ func TestAppendThenRead(t *testing.T) {
 		{"json argument", "", []string{"Order-42", "--type", "Placed", `{"b": 1, "a": [true, null]}`}, 1},
 		{"flags after data", "", []string{"Order-42", `{"n":2}`, "--type", "Paid", "--expected", "1", "--metadata", `{"$correlationId":"c-1"}`}, 2},
 		{"stdin with dash", `{"from":"stdin"}`, []string{"--type", "Shipped", "Order-42", "-"}, 3},
-		{"stdin without argument", `{"n":4}`, []string{"Order-42", "--type", "Noted", "--expected", "stream-exists"}, 4},
+		{"stdin with --data-file -", `{"n":4}`, []string{"Order-42", "--type", "Noted", "--expected", "stream-exists", "--data-file", "-"}, 4},
 		{"binary", "\x00\x01\xff", []string{"Order-42", "--type", "Blob", "--binary", "-", "--id", id}, 5},
-		{"empty data", "", []string{"Order-42", "--type", "Closed", "--expected", "5"}, 6},
+		{"no data: stdin is not read", `{"not":"read"}`, []string{"Order-42", "--type", "Closed", "--expected", "5"}, 6},
 		{"data starting with a dash", "", []string{"Order-42", "--type", "Adjusted", "--", "-7"}, 7},
 	}
 	var results []appended
@@ -148,6 +169,7 @@ func TestAppendThenRead(t *testing.T) {
 		at, err := time.Parse(time.RFC3339Nano, ev.RecordedAt)
 		if assert.NoErrorf(t, err, "event %d recorded_at %q", i, ev.RecordedAt) {
 			assert.Equalf(t, time.UTC, at.Location(), "event %d recorded_at is UTC", i)
+			assert.Lenf(t, ev.RecordedAt, len("2026-12-02T16:17:25.123400Z"), "event %d recorded_at %q has a fixed width", i, ev.RecordedAt)
 		}
 		if i != 4 {
 			assert.Equalf(t, "json", ev.ContentType, "event %d content type", i)
@@ -269,10 +291,12 @@ func TestExitCodes(t *testing.T) {
 	}{
 		{"no command", nil, "", exitUsage, "Usage:"},
 		{"unknown command", []string{"frobnicate"}, "", exitUsage, `unknown command "frobnicate"`},
-		{"help", []string{"help"}, "", exitOK, "Usage:"},
-		{"help for a command", []string{"help", "append"}, "", exitOK, "-expected"},
 		{"help for an unknown command", []string{"help", "frobnicate"}, "", exitUsage, `unknown command "frobnicate"`},
-		{"-h on a command", []string{"read", "-h"}, "", exitOK, "Usage: evs read"},
+		{"help with two commands", []string{"help", "read", "tail"}, "", exitUsage, `unexpected argument "tail"`},
+		{"version with an argument", []string{"version", "x"}, "", exitUsage, `unexpected argument "x"`},
+		{"append with data and --data-file", []string{"append", "--url", u, "S-1", "--type", "T", "--data-file", "-", "{}"}, "", exitUsage, "both a DATA argument and --data-file"},
+		{"tail negative limit", []string{"tail", "--url", u, "--limit", "-2"}, "", exitUsage, "invalid --limit -2"},
+		{"tail backwards from the end", []string{"tail", "--url", u, "--backwards", "--from-end"}, "", exitUsage, "prints nothing"},
 		{"unknown flag", []string{"read", "--url", u, "--bogus", "S-1"}, "", exitUsage, "flag provided but not defined: -bogus"},
 		{"flag without value", []string{"read", "S-1", "--limit"}, "", exitUsage, "flag needs an argument"},
 		{"negative limit", []string{"read", "--url", u, "S-1", "--limit", "-1"}, "", exitUsage, "invalid --limit"},
@@ -298,6 +322,8 @@ func TestExitCodes(t *testing.T) {
 		{"metadata not an object, with JSON data", []string{"append", "--url", u, "S-1", "--type", "T", "--metadata", "[1]", "{}"}, "", exitFailure, "metadata is not a JSON object\n"},
 		{"bad filter", []string{"tail", "--url", u, "--no-follow", "--category", "$sys"}, "", exitFailure, "invalid stream id"},
 		{"unknown backend", []string{"stats", "--url", "nosuch://x"}, "", exitFailure, `unknown scheme "nosuch"`},
+		{"missing data file", []string{"append", "--url", u, "S-1", "--type", "T", "--data-file", "/nonexistent/data.json"}, "", exitFailure, `append "S-1": read data: open /nonexistent/data.json: no such file`},
+		{"data on stdin too large", []string{"append", "--url", u, "S-1", "--type", "T", "-"}, strings.Repeat(" ", maxData+1), exitFailure, "data on stdin is over the limit"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -403,10 +429,20 @@ func TestTailNoFollow(t *testing.T) {
 		{"category and type", []string{"--category", "Order", "--type", "Paid"}, []got{{"Order-1", "Paid"}}},
 		{"from a position", []string{"--from", positions[3]}, []got{{"Invoice-1", "Sent"}, {"Order-1", "Shipped"}}},
 		{"from the last position", []string{"--from", positions[5]}, nil},
+		{"limit", []string{"--limit", "2"}, []got{{"Order-1", "Placed"}, {"Cart-1", "Added"}}},
+		{"backwards", []string{"--backwards"}, []got{{"Order-1", "Shipped"}, {"Invoice-1", "Sent"}, {"Order-1", "Paid"}, {"Order-2", "Placed"}, {"Cart-1", "Added"}, {"Order-1", "Placed"}}},
+		{"the last two", []string{"--backwards", "--limit", "2"}, []got{{"Order-1", "Shipped"}, {"Invoice-1", "Sent"}}},
+		{"the last two of a category", []string{"--backwards", "--limit", "2", "--category", "Order"}, []got{{"Order-1", "Shipped"}, {"Order-1", "Paid"}}},
+		{"backwards from a position: before it", []string{"--backwards", "--from", positions[3], "--limit", "2"}, []got{{"Order-2", "Placed"}, {"Cart-1", "Added"}}},
+		{"limit 0 is no limit", []string{"--backwards", "--limit", "0", "--type", "Placed"}, []got{{"Order-2", "Placed"}, {"Order-1", "Placed"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			out := mustEVS(t, "", append([]string{"tail", "--url", u, "--no-follow", "--json"}, tc.args...)...)
+			args := []string{"tail", "--url", u, "--json"}
+			if !slices.Contains(tc.args, "--backwards") {
+				args = append(args, "--no-follow") // --backwards implies it
+			}
+			out := mustEVS(t, "", append(args, tc.args...)...)
 			var evs []got
 			for _, ev := range decodeLines[event](t, out) {
 				evs = append(evs, got{ev.Stream, ev.Type})
@@ -414,6 +450,25 @@ func TestTailNoFollow(t *testing.T) {
 			assert.Equal(t, tc.want, evs)
 		})
 	}
+}
+
+// tail --limit N without --no-follow follows until it has printed N events,
+// then exits 0.
+func TestTailFollowLimit(t *testing.T) {
+	u := newStoreURL(t)
+	mustEVS(t, "", "append", "--url", u, "Order-1", "--type", "Placed", "{}")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := newLineReader(t)
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, []string{"tail", "--url", u, "--json", "--limit", "2"}, nil, out.w, io.Discard)
+	}()
+	assert.Equal(t, "Order-1", decodeLines[event](t, out.next(t, "the stored event"))[0].Stream)
+	mustEVS(t, "", "append", "--url", u, "Order-2", "--type", "Placed", "{}")
+	assert.Equal(t, "Order-2", decodeLines[event](t, out.next(t, "the live event"))[0].Stream)
+	assert.Equal(t, exitOK, waitCode(t, code), "tail stops by itself after --limit events")
 }
 
 // lineReader delivers the lines a running command writes, one at a time.
@@ -488,11 +543,12 @@ func TestTailFollowsLiveEvents(t *testing.T) {
 	cancel() // what Ctrl-C does
 	select {
 	case c := <-code:
-		assert.Equal(t, exitOK, c, "tail ends with status 0 when interrupted; stderr: %s", stderr.String())
+		assert.Equal(t, exitInterrupted, c, "tail ends with status 130 when interrupted; stderr: %s", stderr.String())
 	case <-time.After(10 * time.Second):
 		t.Fatal("tail did not return within 10s of its context being cancelled")
 	}
 	assert.Contains(t, stderr.String(), "following "+u+" from the start of the log")
+	assert.Contains(t, stderr.String(), "evs tail: interrupted after 3 events\n")
 }
 
 func TestTailFromEnd(t *testing.T) {
@@ -521,7 +577,7 @@ func TestTailFromEnd(t *testing.T) {
 	}
 	assert.Contains(t, line, "  Order-2@", "only events appended after tail started: %q", line)
 	cancel()
-	assert.Equal(t, exitOK, <-code)
+	assert.Equal(t, exitInterrupted, <-code)
 }
 
 // The advice on a wrong expected version names append's flag; from migrate,
@@ -533,4 +589,198 @@ func TestDescribeWrongExpectedVersion(t *testing.T) {
 	got = describe("migrate", fmt.Errorf("migrate: copy: eventstore: import: %w", wrong))
 	assert.NotContains(t, got, "--expected")
 	assert.Contains(t, got, "wrong expected version: want 3, have 5")
+}
+
+// Help and the version are what was asked for: standard output, status 0.
+// Usage printed because the command line was wrong goes to standard error.
+func TestHelpAndVersion(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		stdout string // a substring
+	}{
+		{"help", []string{"help"}, "Usage:\n  evs init"},
+		{"-h", []string{"-h"}, "Usage:\n  evs init"},
+		{"--help", []string{"--help"}, "Usage:\n  evs init"},
+		{"help for a command", []string{"help", "append"}, "Usage: evs append"},
+		{"-h on a command", []string{"read", "-h"}, "Usage: evs read"},
+		{"--help on a command", []string{"tail", "--help"}, "-backwards"},
+		{"version", []string{"version"}, "evs "},
+		{"--version", []string{"--version"}, "evs "},
+		{"-version", []string{"-version"}, "evs "},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := evs(t, "", tc.args...)
+			assert.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+			assert.Contains(t, r.stdout, tc.stdout)
+			assert.Empty(t, r.stderr)
+		})
+	}
+	v := evs(t, "", "version").stdout
+	assert.Regexp(t, `^evs \S+( \S+)? go\S+\n$`, v)
+	assert.Equal(t, v, evs(t, "", "--version").stdout)
+
+	r := evs(t, "")
+	assert.Equal(t, exitUsage, r.code, "no command is a wrong command line")
+	assert.Empty(t, r.stdout)
+	assert.Contains(t, r.stderr, "Usage:")
+}
+
+// The commands that only read open an existing store: a mistyped URL fails
+// with status 1 and creates nothing. init and append create.
+func TestReadOnlyCommandsNeedAStore(t *testing.T) {
+	for _, args := range [][]string{
+		{"read", "Order-1"},
+		{"read", "--json", "Order-1"},
+		{"tail", "--no-follow"},
+		{"tail"},
+		{"tail", "--backwards", "--limit", "1"},
+		{"stats"},
+		{"stats", "--json"},
+	} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			u := missingStoreURL(t)
+			r := evs(t, "", append(args, "--url", u)...)
+			assert.Equal(t, exitFailure, r.code, "stderr: %s", r.stderr)
+			assert.Empty(t, r.stdout)
+			assert.Contains(t, r.stderr, "store not found")
+			assert.Contains(t, r.stderr, "evs init")
+			_, created := shared.Load(strings.TrimPrefix(u, "evstest://"))
+			assert.False(t, created, "the store was created")
+		})
+	}
+	for _, args := range [][]string{
+		{"init"},
+		{"append", "Order-1", "--type", "Placed", "{}"},
+	} {
+		t.Run(args[0]+" creates", func(t *testing.T) {
+			u := missingStoreURL(t)
+			mustEVS(t, "", append(args, "--url", u)...)
+			assert.Equal(t, exitOK, evs(t, "", "stats", "--url", u).code, "then stats reads it")
+			_, created := shared.Load(strings.TrimPrefix(u, "evstest://"))
+			assert.True(t, created)
+		})
+	}
+}
+
+// The same on SQLite, where the store is a file: read, tail and stats on a
+// path that holds none fail, matching eventstore.ErrStoreNotFound, and leave
+// no file behind. It needs the SQLite driver's must_exist support.
+func TestReadOnlyCommandsCreateNoSQLiteFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "typo.db")
+	u := "sqlite://" + filepath.ToSlash(path)
+	for _, args := range [][]string{{"read", "Order-1"}, {"tail", "--no-follow"}, {"stats"}} {
+		r := evs(t, "", append(args, "--url", u)...)
+		assert.Equal(t, exitFailure, r.code, "%s: stderr: %s", args[0], r.stderr)
+		assert.Contains(t, r.stderr, "store not found", args[0])
+		assert.NoFileExists(t, path, "%s created the database", args[0])
+	}
+	_, err := eventstore.Open(t.Context(), existingURL(u))
+	assert.ErrorIs(t, err, eventstore.ErrStoreNotFound)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "no file at all: not the database, not a journal")
+
+	mustEVS(t, "", "init", "--url", u)
+	assert.FileExists(t, path)
+	assert.Equal(t, 0, statsOf(t, u).Events)
+}
+
+// Ctrl-C (ctx cancelled) ends every command with status 130, whatever it is
+// doing: opening the store, reading, following, waiting for data.
+func TestInterrupted(t *testing.T) {
+	u := newStoreURL(t)
+	mustEVS(t, "", "append", "--url", u, "Order-1", "--type", "Placed", "{}")
+
+	t.Run("before the command runs", func(t *testing.T) {
+		for _, args := range [][]string{
+			{"append", "--url", u, "Order-1", "--type", "Paid", "{}"},
+			{"read", "--url", u, "Order-1"},
+			{"tail", "--url", u},
+			{"tail", "--url", u, "--no-follow"},
+			{"tail", "--url", u, "--backwards", "--limit", "1"},
+			{"stats", "--url", u},
+		} {
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			var stdout, stderr strings.Builder
+			code := run(ctx, args, strings.NewReader(""), &stdout, &stderr)
+			assert.Equal(t, exitInterrupted, code, "%q: stderr: %s", args, stderr.String())
+			assert.Contains(t, stderr.String(), "evs "+args[0]+": interrupted", "%q", args)
+		}
+		assert.Equal(t, 1, statsOf(t, u).Events, "the interrupted append wrote nothing")
+	})
+
+	// Each case starts the command, waits until it is blocked at its stage,
+	// then cancels.
+	t.Run("while reading data from stdin", func(t *testing.T) {
+		stdin, w := io.Pipe()
+		defer w.Close()
+		ctx, cancel := context.WithCancel(t.Context())
+		var stderr strings.Builder
+		code := make(chan int, 1)
+		go func() {
+			code <- run(ctx, []string{"append", "--url", u, "Order-1", "--type", "Paid", "-"}, stdin, io.Discard, &stderr)
+		}()
+		// The first write returns once append is reading stdin.
+		_, err := w.Write([]byte("{"))
+		require.NoError(t, err)
+		cancel()
+		assert.Equal(t, exitInterrupted, waitCode(t, code))
+		assert.Equal(t, "evs append: interrupted while reading the data from stdin; nothing was written\n", stderr.String())
+	})
+
+	t.Run("while opening a store that does not answer", func(t *testing.T) {
+		// A server that accepts connections and never says a word.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer ln.Close()
+		accepted := make(chan net.Conn, 4)
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				accepted <- c
+			}
+		}()
+		defer func() {
+			for len(accepted) > 0 {
+				(<-accepted).Close()
+			}
+		}()
+		for _, cmd := range []string{"init", "stats"} {
+			ctx, cancel := context.WithCancel(t.Context())
+			var stderr strings.Builder
+			code := make(chan int, 1)
+			go func() {
+				code <- run(ctx, []string{cmd, "--url", "postgres://app@" + ln.Addr().String() + "/events?connect_timeout=60"}, nil, io.Discard, &stderr)
+			}()
+			select {
+			case c := <-accepted:
+				defer c.Close()
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: no connection within 10s", cmd)
+			}
+			cancel()
+			assert.Equal(t, exitInterrupted, waitCode(t, code), "%s: stderr: %s", cmd, stderr.String())
+			assert.Equal(t, "evs "+cmd+": interrupted\n", stderr.String())
+		}
+	})
+}
+
+// waitCode returns the exit status a command sends on code, failing the
+// test if it takes more than 10s.
+func waitCode(t testing.TB, code <-chan int) int {
+	t.Helper()
+	select {
+	case c := <-code:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("the command did not return within 10s of its context being cancelled")
+		return -1
+	}
 }

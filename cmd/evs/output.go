@@ -7,7 +7,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
+	"unicode/utf8"
 
 	"github.com/eventkit/eventstore"
 )
@@ -25,8 +25,14 @@ type jsonEvent struct {
 	Data any `json:"data"`
 	// Metadata is the metadata object, or null when there is none.
 	Metadata   json.RawMessage `json:"metadata"`
-	RecordedAt string          `json:"recorded_at"` // RFC 3339 with fractional seconds, UTC
+	RecordedAt string          `json:"recorded_at"` // recordedAtLayout
 }
+
+// recordedAtLayout is how evs prints recorded times, in text and JSON: RFC
+// 3339 in UTC with exactly six fractional digits (microseconds, the
+// precision every backend keeps), so every time has the same width and
+// sorting the text sorts by time.
+const recordedAtLayout = "2006-01-02T15:04:05.000000Z07:00"
 
 func toJSONEvent(ev eventstore.RecordedEvent) jsonEvent {
 	j := jsonEvent{
@@ -36,7 +42,7 @@ func toJSONEvent(ev eventstore.RecordedEvent) jsonEvent {
 		ID:          ev.ID.String(),
 		Type:        ev.Type,
 		ContentType: ev.ContentType.String(),
-		RecordedAt:  ev.RecordedAt.UTC().Format(time.RFC3339Nano),
+		RecordedAt:  ev.RecordedAt.UTC().Format(recordedAtLayout),
 	}
 	switch {
 	case len(ev.Data) == 0:
@@ -53,9 +59,10 @@ func toJSONEvent(ev eventstore.RecordedEvent) jsonEvent {
 }
 
 // newJSONEncoder returns an encoder writing one compact object per line,
-// leaving <, > and & as they are.
+// leaving <, > and & as they are, with every rune that could drive a
+// terminal escaped (appendEscapedJSON).
 func newJSONEncoder(w io.Writer) *json.Encoder {
-	enc := json.NewEncoder(w)
+	enc := json.NewEncoder(&jsonWriter{w: w})
 	enc.SetEscapeHTML(false)
 	return enc
 }
@@ -101,7 +108,7 @@ func appendReadable(b []byte, ev eventstore.RecordedEvent) []byte {
 	b = append(b, "  "...)
 	b = append(b, quoteIfNeeded(ev.Type)...)
 	b = append(b, "  "...)
-	b = ev.RecordedAt.UTC().AppendFormat(b, time.RFC3339Nano)
+	b = ev.RecordedAt.UTC().AppendFormat(b, recordedAtLayout)
 	b = append(b, "  "...)
 	b = appendData(b, ev.ContentType, ev.Data)
 	if len(ev.Metadata) > 0 {
@@ -117,8 +124,9 @@ func appendData(b []byte, ct eventstore.ContentType, data []byte) []byte {
 		return append(b, "(empty)"...)
 	case ct == eventstore.JSON && json.Valid(data):
 		// Compact keeps key order and drops only insignificant whitespace,
-		// so the event stays on one line. JSON strings hold no raw control
-		// characters, so nothing reaches the terminal unescaped.
+		// so the event stays on one line. JSON strings hold no raw C0
+		// controls; the other unsafe runes they may hold are escaped on
+		// the way out (termWriter), as \uXXXX, which keeps the JSON valid.
 		var c bytes.Buffer
 		if err := json.Compact(&c, data); err != nil {
 			return append(b, "(invalid JSON)"...)
@@ -131,10 +139,22 @@ func appendData(b []byte, ct eventstore.ContentType, data []byte) []byte {
 }
 
 // quoteIfNeeded quotes s when it holds characters that would make the
-// readable line ambiguous.
+// readable line ambiguous: spaces, quotes, backslashes, bytes that are not
+// UTF-8 and the runes a terminal must not get (unsafeRune), which the
+// quotes escape.
 func quoteIfNeeded(s string) string {
-	if strings.ContainsAny(s, " \t\"'`\\") || strings.ContainsRune(s, '\u00a0') {
+	if strings.ContainsAny(s, " \t\"'`\\") || strings.ContainsRune(s, '\u00a0') || !utf8.ValidString(s) ||
+		strings.ContainsFunc(s, unsafeRune) {
 		return strconv.Quote(s)
 	}
 	return s
+}
+
+// plural returns "1 event", "2 events", "0 events": n and the noun in the
+// form n takes.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
