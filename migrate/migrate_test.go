@@ -433,6 +433,9 @@ func TestVerifyFindsFirstDifference(t *testing.T) {
 			require.False(t, r.Equal)
 			require.NotNil(t, r.Difference)
 			assert.Equal(t, tc.want, *r.Difference, "%s", r)
+			if tc.name == "order" { // as docs/migration.md shows it
+				assert.Equal(t, `global order differs: the source has "S-a"@1 where the destination has "S-b"@1`, r.Difference.String())
+			}
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -332,7 +333,8 @@ func TestMigrateFailures(t *testing.T) {
 		mustEVS(t, "", "append", "--url", dst, "Order-1", "--type", "Placed", `{"n":2}`)
 		r := evs(t, "", "migrate", "--from", src, "--to", dst)
 		assert.Equal(t, exitFailure, r.code)
-		assert.Contains(t, r.stderr, `stream "Order-1" version 1: destination holds a different event (event id differs); nothing was overwritten`)
+		assert.Equal(t, `evs: migrate: copy: stream "Order-1" version 1: destination holds a different event (event id differs); nothing was overwritten (the destination holds events of its own: copy into an empty store, or remove them)`+"\n",
+			lastLine(r.stderr), "as docs/cli.md shows it")
 		assert.Empty(t, r.stdout)
 	})
 	t.Run("verify finds a difference", func(t *testing.T) {
@@ -718,4 +720,86 @@ func TestVerifyText(t *testing.T) {
 	assert.Equal(t, "verify: equal: 1 streams, 1 events, digest d\nverify: recorded times differ: the destination cannot import, so the events appended got its own times; first: "+diff+"\n", v.text(true))
 	v.RecordedTimesEqual, v.TimeDifference = true, ""
 	assert.Equal(t, "verify: equal: 1 streams, 1 events, digest d\nverify: recorded times equal\n", v.text(true))
+}
+
+// TestMigrateDocSamples runs the commands whose output docs/cli.md and
+// docs/migration.md show, and checks that the documents show each line
+// they print (times, rates and digests aside), so the samples are what the
+// program prints. Needs must_exist in the SQLite driver (every source is
+// opened with it).
+func TestMigrateDocSamples(t *testing.T) {
+	docs := ""
+	for _, f := range []string{"cli.md", "migration.md"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "docs", f))
+		require.NoError(t, err)
+		docs += string(b)
+	}
+	docs = normalizeSample(docs)
+	t.Chdir(t.TempDir())
+	fillSource(t, "sqlite:bank.db", 1000, 80)
+	small, err := eventstore.Open(t.Context(), "sqlite:small.db")
+	require.NoError(t, err)
+	for _, s := range []string{"Order-1", "Order-2"} {
+		_, err := small.Append(t.Context(), s, eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)), eventstore.NewEvent("Paid", []byte(`{}`)))
+		require.NoError(t, err)
+	}
+	// half.db holds Order-1 as small.db does, and not Order-2.
+	half, err := eventstore.Open(t.Context(), "sqlite:half.db")
+	require.NoError(t, err)
+	var order1 []eventstore.RecordedEvent
+	for ev, err := range small.ReadStream(t.Context(), "Order-1", eventstore.ReadStreamOptions{}) {
+		require.NoError(t, err)
+		order1 = append(order1, ev)
+	}
+	require.NoError(t, half.Import(t.Context(), order1))
+	require.NoError(t, half.Close())
+	require.NoError(t, small.Close())
+
+	tests := []struct {
+		cmd  string
+		code int
+	}{
+		{"evs migrate --from sqlite:bank.db --to sqlite:bank-copy.db --dry-run", exitOK},
+		{"evs migrate --from sqlite:bank.db --to sqlite:bank-copy.db --verify", exitOK},
+		{"evs migrate --from sqlite:bank.db --to sqlite:bank-copy.db --dry-run", exitOK},
+		{"evs migrate --from sqlite:bank.db --to sqlite:bank-copy.db --verify-only", exitOK},
+		{"evs migrate --from sqlite:small.db --to sqlite:half.db --verify-only", exitFailure},
+		{"evs migrate --from sqlite:small.db --to sqlite:small-copy.db --verify --json", exitOK},
+	}
+	for _, tc := range tests {
+		assert.Truef(t, strings.Contains(docs, "$ "+tc.cmd+"\n"), "the docs do not show the command %q", tc.cmd)
+		r := evs(t, "", strings.Fields(tc.cmd)[1:]...)
+		require.Equal(t, tc.code, r.code, "%s: stderr: %s", tc.cmd, r.stderr)
+		for line := range strings.Lines(r.stdout + r.stderr) {
+			if _, _, progress := progressLine(line); progress {
+				continue // docs/cli.md, "Progress", shows them separately
+			}
+			assert.Truef(t, strings.Contains(docs, normalizeSample(line)), "%s: the docs do not show the line %q", tc.cmd, line)
+		}
+	}
+}
+
+var (
+	sampleDigest  = regexp.MustCompile(`[0-9a-f]{64}`)
+	sampleTime    = regexp.MustCompile(`\((\d+(\.\d+)?(ms|µs|s))(, \d+ events/s)?\)`)
+	sampleSeconds = regexp.MustCompile(`"seconds":[0-9.e-]+`)
+	sampleAbsPath = regexp.MustCompile(`"/[^"]*/(\w+\.db)"`)
+)
+
+// normalizeSample replaces what changes from run to run: digests, times,
+// rates, and the directory of a file.
+func normalizeSample(s string) string {
+	s = sampleDigest.ReplaceAllString(s, "DIGEST")
+	s = sampleTime.ReplaceAllString(s, "(TIME)")
+	s = sampleAbsPath.ReplaceAllString(s, `"$1"`)
+	return sampleSeconds.ReplaceAllString(s, `"seconds":S`)
+}
+
+// lastLine returns the last line of s, with its newline.
+func lastLine(s string) string {
+	lines := slices.Collect(strings.Lines(s))
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
 }
