@@ -50,11 +50,11 @@ func BenchmarkCopy(b *testing.B) {
 				for b.Loop() {
 					dst := d.open(b)
 					start := time.Now()
-					st, err := migrate.Copy(b.Context(), dst, src, migrate.Options{})
+					st, err := migrate.Copy(b.Context(), migrate.From(src), migrate.To(dst), migrate.Options{})
 					copyTime += time.Since(start)
 					require.NoError(b, err)
 					start = time.Now()
-					_, err = migrate.Copy(b.Context(), dst, src, migrate.Options{})
+					_, err = migrate.Copy(b.Context(), migrate.From(src), migrate.To(dst), migrate.Options{})
 					resumeTime += time.Since(start)
 					require.NoError(b, err)
 					events += st.Copied
@@ -95,7 +95,7 @@ func BenchmarkSQLiteToPostgres(b *testing.B) {
 	const events, streams = 100_000, 5_000
 	mem, _ := newSource(b, 13, events, streams)
 	src := newSQLite(b)
-	_, err := migrate.Copy(b.Context(), src, mem, migrate.Options{})
+	_, err := migrate.Copy(b.Context(), migrate.From(mem), migrate.To(src), migrate.Options{})
 	require.NoError(b, err)
 	log := readAll(b, src)
 	pool, err := pgxpool.New(b.Context(), testenv.MustHavePostgres(b))
@@ -109,7 +109,7 @@ func BenchmarkSQLiteToPostgres(b *testing.B) {
 		rawTime += rawInsert(b, pool, schema, log)
 		dst := newPostgres(b)
 		start := time.Now()
-		st, err := migrate.Copy(b.Context(), dst, src, migrate.Options{})
+		st, err := migrate.Copy(b.Context(), migrate.From(src), migrate.To(dst), migrate.Options{})
 		copyTime += time.Since(start)
 		require.NoError(b, err)
 		require.Equal(b, events, st.Copied)

@@ -103,24 +103,38 @@ func (e *GapError) Error() string {
 		e.Stream, e.Version, e.DstVersion, e.DstVersion+1, e.Version-1, e.SourceStart)
 }
 
-// Copy appends to dst every event of src's global log (after opts.After) that
-// dst does not have yet, in the source's order; see the package documentation
-// for what it keeps and how it resumes. It returns what it did, also on
-// failure.
+// Copy writes to the destination every event of the source's global log
+// (after opts.After) that the destination does not have yet, in the source's
+// order; see the package documentation for what it keeps and how it
+// resumes. It returns what it did, also on failure. The source is only
+// read:
 //
-// A write refused because a stream of dst moved since Copy read its version
-// (the last write of an earlier, cancelled copy can land late on a server,
-// or another copy runs) is compared again: events now there and equal are
-// skipped.
+//	stats, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{})
 //
-// Errors: a *[ConflictError] (matching [ErrConflict]) when dst holds a
-// different event at a version, also one written by someone else during
-// the copy; a *[GapError] when dst misses earlier events of a stream; a
-// wrapped [eventstore.ErrWrongExpectedVersion] when a stream of dst moves
-// again while Copy compares; the context's error when ctx is done; any read
-// or write error of either store. Writes are atomic, so a failure leaves dst
+// A write refused because a stream of the destination moved since Copy read
+// its version (the last write of an earlier, cancelled copy can land late on
+// a server, or another copy runs) is compared again: events now there and
+// equal are skipped, and counted in [Stats.Skipped].
+//
+// Errors: [eventstore.ErrInvalidArgument] for a zero [Source] or
+// [Destination], or both on the same Store; a *[ConflictError] (matching
+// [ErrConflict]) when the destination holds a different event at a version,
+// also one written by someone else during the copy; a *[GapError] when the
+// destination misses earlier events of a stream; a wrapped
+// [eventstore.ErrWrongExpectedVersion] when a stream of the destination
+// moves again while Copy compares; the context's error when ctx is done; any
+// read or write error of either store, its message starting with "source:"
+// or "destination:". Writes are atomic, so a failure leaves the destination
 // at a batch boundary and a rerun continues from it.
-func Copy(ctx context.Context, dst, src *eventstore.Store, opts Options) (Stats, error) {
+func Copy(ctx context.Context, from Source, to Destination, opts Options) (Stats, error) {
+	err := check(from, to)
+	if err == nil && from.store == to.store {
+		err = fmt.Errorf("the source and the destination are the same store: %w", eventstore.ErrInvalidArgument)
+	}
+	if err != nil {
+		return Stats{}, fmt.Errorf("migrate: copy: %w", err)
+	}
+	src, dst := from.store, to.store
 	c := copier{
 		ctx:      ctx,
 		dst:      dst,
@@ -135,7 +149,7 @@ func Copy(ctx context.Context, dst, src *eventstore.Store, opts Options) (Stats,
 	if c.limits.MaxAppendEvents > 0 {
 		c.opts.BatchSize = min(c.opts.BatchSize, c.limits.MaxAppendEvents)
 	}
-	err := c.run(src)
+	err = c.run(src)
 	if err == nil && opts.Snapshots {
 		err = c.snapshots(src)
 	}
@@ -189,6 +203,10 @@ type copier struct {
 	// to be compared in one read.
 	present []eventstore.RecordedEvent
 
+	// dstLast is the highest position Copy has seen in dst's log, read in
+	// lockstep or returned by its own appends.
+	dstLast eventstore.Position
+
 	// arrived carries the source's new events in follow mode.
 	arrived chan eventstore.RecordedEvent
 }
@@ -201,7 +219,7 @@ func (c *copier) run(src *eventstore.Store) error {
 	}
 	for ev, err := range src.ReadAll(c.ctx, eventstore.ReadAllOptions{After: c.opts.After}) {
 		if err != nil {
-			return err
+			return srcErr(err)
 		}
 		c.stats.Read++
 		if err := c.add(ev); err != nil {
@@ -266,7 +284,7 @@ func (c *copier) follow(src *eventstore.Store) error {
 			if c.ctx.Err() != nil {
 				return c.ctx.Err()
 			}
-			return err
+			return srcErr(err)
 		}
 	}
 }
@@ -325,7 +343,7 @@ func (c *copier) add(ev eventstore.RecordedEvent) error {
 		}
 		v, err := c.dst.StreamVersion(c.ctx, ev.StreamID)
 		if err != nil {
-			return err
+			return dstErr(err)
 		}
 		have = v
 		c.versions[ev.StreamID] = v
@@ -372,7 +390,10 @@ func (c *copier) add(ev eventstore.RecordedEvent) error {
 func (c *copier) step(ev eventstore.RecordedEvent) (bool, error) {
 	got, err, ok := c.dstLog()
 	if err != nil {
-		return false, err
+		return false, dstErr(err)
+	}
+	if ok {
+		c.seenAt(got.Position)
 	}
 	if ok && got.StreamID == ev.StreamID && got.Version == ev.Version && diffEvent(ev, got) == "" {
 		c.versions[ev.StreamID] = ev.Version
@@ -462,6 +483,10 @@ func (c *copier) write() error {
 		c.count(c.pending)
 		return nil
 	}
+	return dstErr(c.writePending())
+}
+
+func (c *copier) writePending() error {
 	if !c.cannotImport {
 		err := c.importEvents(c.pending)
 		if !errors.Is(err, eventstore.ErrNotSupported) {
@@ -475,13 +500,31 @@ func (c *copier) write() error {
 		for i, ev := range run {
 			events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata}
 		}
-		if _, err := c.dst.Append(c.ctx, first.StreamID, eventstore.Exact(first.Version-1), events...); err != nil {
+		res, err := c.dst.Append(c.ctx, first.StreamID, eventstore.Exact(first.Version-1), events...)
+		if err != nil {
 			return err
 		}
 		c.stats.Appends++
+		if !c.dstLast.IsZero() && !c.dstLast.Less(res.Position) {
+			// A write's events get positions after every event visible
+			// before it began, so these were there already: dst took the
+			// append for a retry of the late write that put them there.
+			c.stats.Skipped += len(run)
+			c.stats.Last = run[len(run)-1].Position
+			c.pending = c.pending[len(run):]
+			continue
+		}
+		c.seenAt(res.Position)
 		c.count(run)
 	}
 	return nil
+}
+
+// seenAt records that dst's log reaches at least p.
+func (c *copier) seenAt(p eventstore.Position) {
+	if c.dstLast.Less(p) {
+		c.dstLast = p
+	}
 }
 
 // importEvents imports evs and counts them. A destination may find a
@@ -535,7 +578,7 @@ func (c *copier) flushPresent() error {
 	i := 0
 	for got, err := range c.dst.ReadStream(c.ctx, first.StreamID, eventstore.ReadStreamOptions{From: first.Version, Limit: len(c.present)}) {
 		if err != nil {
-			return err
+			return dstErr(err)
 		}
 		want := c.present[i]
 		if what := diffEvent(want, got); what != "" {
@@ -545,7 +588,7 @@ func (c *copier) flushPresent() error {
 	}
 	if i != len(c.present) {
 		// Streams only grow, so dst cannot have lost the events it counted.
-		return fmt.Errorf("stream %q: destination returned %d of its events %d to %d", first.StreamID, i, first.Version, first.Version+uint64(len(c.present))-1)
+		return fmt.Errorf("destination: stream %q: returned %d of its events %d to %d", first.StreamID, i, first.Version, first.Version+uint64(len(c.present))-1)
 	}
 	c.stats.Skipped += len(c.present)
 	c.stats.Last = c.present[len(c.present)-1].Position
@@ -559,7 +602,7 @@ func (c *copier) snapshots(src *eventstore.Store) error {
 	for _, stream := range c.streams {
 		snap, ok, err := src.LoadSnapshot(c.ctx, stream)
 		if err != nil {
-			return err
+			return srcErr(err)
 		}
 		if !ok {
 			continue
@@ -567,20 +610,20 @@ func (c *copier) snapshots(src *eventstore.Store) error {
 		have, known := c.versions[stream]
 		if !known {
 			if have, err = c.dst.StreamVersion(c.ctx, stream); err != nil {
-				return err
+				return dstErr(err)
 			}
 		}
 		if snap.Version > have {
 			continue
 		}
 		if cur, ok, err := c.dst.LoadSnapshot(c.ctx, stream); err != nil {
-			return err
+			return dstErr(err)
 		} else if ok && cur.Version >= snap.Version {
 			continue
 		}
 		if !c.opts.DryRun {
 			if err := c.dst.SaveSnapshot(c.ctx, stream, snap); err != nil {
-				return err
+				return dstErr(err)
 			}
 		}
 		c.stats.Snapshots++

@@ -131,8 +131,8 @@ func newStore(t testing.TB, d eventstore.Driver) *eventstore.Store {
 // requireEqualStores fails t unless Verify finds a and b equal.
 func requireEqualStores(t testing.TB, a, b *eventstore.Store) {
 	t.Helper()
-	r, err := migrate.Verify(t.Context(), a, b)
+	r, err := migrate.Verify(t.Context(), migrate.From(a), migrate.To(b))
 	require.NoError(t, err)
 	require.True(t, r.Equal, "%s", r)
-	require.Equal(t, r.DigestA, r.DigestB)
+	require.Equal(t, r.SourceDigest, r.DestinationDigest)
 }

@@ -1,6 +1,15 @@
 // Package migrate copies the events of one [eventstore.Store] into another,
 // whatever their drivers, and verifies that two stores hold the same events.
 //
+// # Source and destination
+//
+// [Copy] and [Verify] take the store read as a [Source], made by [From], and
+// the other as a [Destination], made by [To]: distinct types, so swapping
+// them does not compile.
+//
+//	stats, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{})
+//	report, err := migrate.Verify(ctx, migrate.From(src), migrate.To(dst))
+//
 // # Copy
 //
 // [Copy] reads the source's global log in order and writes each batch of
@@ -41,5 +50,6 @@
 //
 // [Verify] reads both stores' global logs, compares each stream's version and a
 // SHA-256 digest of its events, then the relative order of the logs, and
-// reports the first difference precisely (stream, version, field).
+// reports the first difference precisely (stream, version, field); when
+// only recorded times differ, it names the first event whose time differs.
 package migrate

@@ -70,7 +70,7 @@ func TestCopyFollow(t *testing.T) {
 			src, ds := newSource(t, 11, 1_000, 60)
 			if pair.src != nil {
 				seeded := pair.src(t)
-				_, err := migrate.Copy(t.Context(), seeded, src, migrate.Options{})
+				_, err := migrate.Copy(t.Context(), migrate.From(src), migrate.To(seeded), migrate.Options{})
 				require.NoError(t, err)
 				src = seeded
 			}
@@ -86,7 +86,7 @@ func testFollow(t *testing.T, src, dst *eventstore.Store, ds dataset) {
 		p := newProgress()
 		done := make(chan error, 1)
 		go func() {
-			_, err := migrate.Copy(ctx, dst, src, migrate.Options{Follow: true, BatchSize: 50, Progress: p.report})
+			_, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{Follow: true, BatchSize: 50, Progress: p.report})
 			done <- err
 		}()
 		p.waitFor(t, "catch-up", func(st migrate.Stats) bool { return st.Live })
@@ -147,7 +147,7 @@ func TestCopyFollowStopsOnConflict(t *testing.T) {
 	p := newProgress()
 	done := make(chan error, 1)
 	go func() {
-		_, err := migrate.Copy(ctx, dst, src, migrate.Options{Follow: true, Progress: p.report})
+		_, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{Follow: true, Progress: p.report})
 		done <- err
 	}()
 	p.waitFor(t, "catch-up", func(st migrate.Stats) bool { return st.Live })
@@ -174,7 +174,7 @@ func TestCopyFollowFromAfter(t *testing.T) {
 	p := newProgress()
 	done := make(chan error, 1)
 	go func() {
-		_, err := migrate.Copy(ctx, dst, src, migrate.Options{Follow: true, After: res.Position, Progress: p.report})
+		_, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{Follow: true, After: res.Position, Progress: p.report})
 		done <- err
 	}()
 	p.waitFor(t, "catch-up", func(st migrate.Stats) bool { return st.Live })

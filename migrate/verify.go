@@ -10,6 +10,7 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/eventkit/eventstore"
 )
@@ -19,12 +20,13 @@ type Report struct {
 	// Equal is true when both stores hold the same streams with the same
 	// events, in the same relative global order.
 	Equal bool
-	// Streams and Events count what store a holds.
+	// Streams and Events count what the source holds.
 	Streams, Events int
-	// DigestA and DigestB are SHA-256 digests (hex) of each store's content:
-	// every stream's ID, version and events digest, in stream ID order. Equal
-	// content gives equal digests whatever the driver.
-	DigestA, DigestB string
+	// SourceDigest and DestinationDigest are SHA-256 digests (hex) of each
+	// store's content: every stream's ID, version and events digest, in
+	// stream ID order. Equal content gives equal digests whatever the
+	// driver.
+	SourceDigest, DestinationDigest string
 	// Difference is the first difference found; nil when Equal.
 	Difference *Difference
 	// RecordedTimesEqual is true when, in addition to Equal, every event
@@ -33,12 +35,16 @@ type Report struct {
 	// part of Equal: a copy into a store that cannot keep them (KurrentDB)
 	// holds the same events with times of its own.
 	RecordedTimesEqual bool
+	// TimeDifference is, when Equal but not RecordedTimesEqual, the first
+	// event in the global log whose recorded time differs (What is
+	// "recorded time"); nil otherwise.
+	TimeDifference *Difference
 }
 
 // String summarises the report in one line.
 func (r Report) String() string {
 	if r.Equal {
-		return fmt.Sprintf("equal: %d streams, %d events, digest %s", r.Streams, r.Events, r.DigestA)
+		return fmt.Sprintf("equal: %d streams, %d events, digest %s", r.Streams, r.Events, r.SourceDigest)
 	}
 	return "different: " + r.Difference.String()
 }
@@ -47,53 +53,82 @@ func (r Report) String() string {
 type Difference struct {
 	Stream  string
 	Version uint64 // the first version that differs; 0 when the stream itself is missing
-	// What differs: "missing in a", "missing in b" (the event at Version, or
-	// the whole stream when Version is 0), "event id", "type", "content type",
-	// "data", "metadata", or "order" (the stores' global logs hold the same
-	// events in a different order: Stream and Version are a's event at the
-	// first place they differ, Other is b's).
-	What  string
-	Other string // for "order": b's event there, as "stream@version"
+	// What differs: "missing in the source", "missing in the destination"
+	// (the event at Version, or the whole stream when Version is 0), "event
+	// id", "type", "content type", "data", "metadata", "order" (the stores'
+	// global logs hold the same events in a different order: Stream and
+	// Version are the source's event at the first place they differ, Other
+	// is the destination's), or "recorded time" (in
+	// [Report.TimeDifference] only).
+	What string
+	// Other is, for "order", the destination's event at that place, as
+	// "stream"@version, or "nothing" when its log ends there.
+	Other string
+	// SourceTime and DestinationTime are, for "recorded time", the event's
+	// recorded time in each store.
+	SourceTime, DestinationTime time.Time
 }
 
+// String says where the stores differ, naming the stream, the version and
+// the field: `stream "Order-42" version 7: data`.
 func (d *Difference) String() string {
 	switch {
 	case d.What == "order":
-		return fmt.Sprintf("global order differs: a has %q@%d where b has %s", d.Stream, d.Version, d.Other)
+		return fmt.Sprintf("global order differs: the source has %q@%d where the destination has %s", d.Stream, d.Version, d.Other)
+	case d.What == "recorded time":
+		return fmt.Sprintf("stream %q version %d: recorded time (source %s, destination %s)", d.Stream, d.Version,
+			d.SourceTime.UTC().Format(timeFormat), d.DestinationTime.UTC().Format(timeFormat))
 	case d.Version == 0:
 		return fmt.Sprintf("stream %q: %s", d.Stream, d.What)
 	}
 	return fmt.Sprintf("stream %q version %d: %s", d.Stream, d.Version, d.What)
 }
 
-// Verify compares the events of a and b: each stream's version and a digest
-// of its events (ID, type, content type, data, metadata and version), then the
-// relative order of the global logs. It reads each log once, plus the first
-// differing stream (or both logs again when only the order differs). Both
-// stores should be quiescent: events appended during Verify may show as a
-// difference. It keeps a 32-byte digest and a version per stream in memory.
+// timeFormat prints recorded times to the microsecond, at a fixed width.
+const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// Verify compares the events of the source and the destination: each
+// stream's version and a digest of its events (ID, type, content type, data,
+// metadata and version), then the relative order of the global logs. It
+// reads each log once, plus the first differing stream (or both logs again
+// when only the order or the recorded times differ). Both stores should be
+// quiescent: events appended during Verify may show as a difference. It
+// keeps a 32-byte digest and a version per stream in memory. It reads both
+// stores and writes neither.
 //
-// It returns an error only when reading fails; differences are in the Report.
-func Verify(ctx context.Context, a, b *eventstore.Store) (Report, error) {
+//	report, err := migrate.Verify(ctx, migrate.From(src), migrate.To(dst))
+//
+// It returns an error only when a store is missing ([eventstore.ErrInvalidArgument]
+// for a zero [Source] or [Destination]) or reading fails (the message then
+// names the store: "source:" or "destination:"); differences are in the
+// Report.
+func Verify(ctx context.Context, from Source, to Destination) (Report, error) {
+	if err := check(from, to); err != nil {
+		return Report{}, fmt.Errorf("migrate: verify: %w", err)
+	}
+	a, b := from.store, to.store
 	sa, err := summarize(ctx, a)
 	if err != nil {
-		return Report{}, fmt.Errorf("migrate: verify: store a: %w", err)
+		return Report{}, fmt.Errorf("migrate: verify: %w", srcErr(err))
 	}
 	sb, err := summarize(ctx, b)
 	if err != nil {
-		return Report{}, fmt.Errorf("migrate: verify: store b: %w", err)
+		return Report{}, fmt.Errorf("migrate: verify: %w", dstErr(err))
 	}
-	r := Report{Streams: len(sa.streams), Events: sa.events, DigestA: sa.digest(), DigestB: sb.digest()}
+	r := Report{Streams: len(sa.streams), Events: sa.events, SourceDigest: sa.digest(), DestinationDigest: sb.digest()}
 	d, err := firstStreamDifference(ctx, a, b, sa, sb)
 	if err == nil && d == nil && !bytes.Equal(sa.order, sb.order) {
 		d, err = firstOrderDifference(ctx, a, b)
+	}
+	if err == nil && d == nil && !bytes.Equal(sa.times, sb.times) {
+		r.TimeDifference, err = firstTimeDifference(ctx, a, b)
 	}
 	if err != nil {
 		return Report{}, fmt.Errorf("migrate: verify: %w", err)
 	}
 	r.Difference = d
 	r.Equal = d == nil
-	r.RecordedTimesEqual = r.Equal && bytes.Equal(sa.times, sb.times)
+	r.RecordedTimesEqual = r.Equal && r.TimeDifference == nil
 	return r, nil
 }
 
@@ -182,9 +217,9 @@ func firstStreamDifference(ctx context.Context, a, b *eventstore.Store, sa, sb s
 		x, y := sa.streams[id], sb.streams[id]
 		switch {
 		case y == nil:
-			return &Difference{Stream: id, What: "missing in b"}, nil
+			return &Difference{Stream: id, What: "missing in the destination"}, nil
 		case x == nil:
-			return &Difference{Stream: id, What: "missing in a"}, nil
+			return &Difference{Stream: id, What: "missing in the source"}, nil
 		case x.version == y.version && x.sum == y.sum:
 			continue
 		}
@@ -201,15 +236,15 @@ func streamDifference(ctx context.Context, a, b *eventstore.Store, stream string
 	var v uint64
 	for ea, err := range a.ReadStream(ctx, stream, eventstore.ReadStreamOptions{}) {
 		if err != nil {
-			return nil, err
+			return nil, srcErr(err)
 		}
 		v = ea.Version
 		eb, err, ok := next()
 		if !ok {
-			return &Difference{Stream: stream, Version: ea.Version, What: "missing in b"}, nil
+			return &Difference{Stream: stream, Version: ea.Version, What: "missing in the destination"}, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, dstErr(err)
 		}
 		if what := diffEvent(ea, eb); what != "" {
 			return &Difference{Stream: stream, Version: ea.Version, What: what}, nil
@@ -217,9 +252,9 @@ func streamDifference(ctx context.Context, a, b *eventstore.Store, stream string
 	}
 	if _, err, ok := next(); ok {
 		if err != nil {
-			return nil, err
+			return nil, dstErr(err)
 		}
-		return &Difference{Stream: stream, Version: v + 1, What: "missing in a"}, nil
+		return &Difference{Stream: stream, Version: v + 1, What: "missing in the source"}, nil
 	}
 	// The stream changed between the two reads.
 	return nil, fmt.Errorf("stream %q differed in the log but not when read again: is a store being written?", stream)
@@ -231,11 +266,11 @@ func firstOrderDifference(ctx context.Context, a, b *eventstore.Store) (*Differe
 	defer stop()
 	for ea, err := range a.ReadAll(ctx, eventstore.ReadAllOptions{}) {
 		if err != nil {
-			return nil, err
+			return nil, srcErr(err)
 		}
 		eb, err, ok := next()
 		if err != nil {
-			return nil, err
+			return nil, dstErr(err)
 		}
 		if !ok || eb.StreamID != ea.StreamID || eb.Version != ea.Version {
 			other := "nothing"
@@ -246,4 +281,28 @@ func firstOrderDifference(ctx context.Context, a, b *eventstore.Store) (*Differe
 		}
 	}
 	return nil, fmt.Errorf("global order differed but not when read again: is a store being written?")
+}
+
+// firstTimeDifference reads both logs, which hold the same events in the
+// same order, in step to find the first event whose recorded time differs.
+func firstTimeDifference(ctx context.Context, a, b *eventstore.Store) (*Difference, error) {
+	next, stop := iter.Pull2(b.ReadAll(ctx, eventstore.ReadAllOptions{}))
+	defer stop()
+	for ea, err := range a.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		if err != nil {
+			return nil, srcErr(err)
+		}
+		eb, err, ok := next()
+		if err != nil {
+			return nil, dstErr(err)
+		}
+		if !ok || eb.StreamID != ea.StreamID || eb.Version != ea.Version {
+			break
+		}
+		if ea.RecordedAt.UnixMicro() != eb.RecordedAt.UnixMicro() {
+			return &Difference{Stream: ea.StreamID, Version: ea.Version, What: "recorded time",
+				SourceTime: ea.RecordedAt, DestinationTime: eb.RecordedAt}, nil
+		}
+	}
+	return nil, fmt.Errorf("recorded times differed but not when read again: is a store being written?")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"slices"
 	"strings"
@@ -32,16 +33,19 @@ func (e *exitError) Error() string { return e.msg }
 type migrateFlags struct {
 	from, to                          string
 	verify, follow, dryRun, snapshots bool
+	verifyOnly                        bool
 	batch                             int
+	set                               map[string]bool // the flags given
 }
 
 // setupMigrate: evs migrate --from URL --to URL [--verify] [--follow]
-// [--batch N] [--dry-run] [--snapshots].
+// [--batch N] [--dry-run] [--snapshots] [--verify-only].
 func setupMigrate(fs *flag.FlagSet) runFunc {
 	var f migrateFlags
-	fs.StringVar(&f.from, "from", "", "source store `URL` (only read)")
-	fs.StringVar(&f.to, "to", "", "destination store `URL`")
+	fs.StringVar(&f.from, "from", "", "source store `URL` (only read; it must exist)")
+	fs.StringVar(&f.to, "to", "", "destination store `URL` (created if missing, except by --dry-run and --verify-only)")
 	fs.BoolVar(&f.verify, "verify", false, "after the copy, compare both stores and fail (status 1) if they differ")
+	fs.BoolVar(&f.verifyOnly, "verify-only", false, "compare both stores without copying; fail (status 1) if they differ")
 	fs.BoolVar(&f.follow, "follow", false, "after catching up, keep copying new source events until Ctrl-C")
 	fs.IntVar(&f.batch, "batch", migrate.DefaultBatchSize, "write at most `N` events at a time")
 	fs.Lookup("url").Usage = "not used: migrate takes --from and --to"
@@ -51,10 +55,13 @@ func setupMigrate(fs *flag.FlagSet) runFunc {
 		if len(args) > 0 {
 			return usagef("unexpected argument %q", args[0])
 		}
-		urlSet := false
-		fs.Visit(func(fl *flag.Flag) { urlSet = urlSet || fl.Name == "url" })
-		if err := f.check(urlSet); err != nil {
+		f.set = map[string]bool{}
+		fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+		if err := f.check(); err != nil {
 			return err
+		}
+		if f.verifyOnly {
+			return runVerifyOnly(ctx, e, cf, f)
 		}
 		return runMigrate(ctx, e, cf, f)
 	}
@@ -62,9 +69,9 @@ func setupMigrate(fs *flag.FlagSet) runFunc {
 
 // check reports a wrong combination of flags or a URL that cannot name a
 // store as a usage error.
-func (f migrateFlags) check(urlSet bool) error {
+func (f migrateFlags) check() error {
 	switch {
-	case urlSet:
+	case f.set["url"]:
 		return usagef("migrate takes --from and --to, not --url")
 	case f.from == "":
 		return usagef("missing --from URL (the source store)")
@@ -78,6 +85,8 @@ func (f migrateFlags) check(urlSet bool) error {
 		return usagef("--dry-run writes nothing, so there is nothing to --verify")
 	case f.dryRun && f.follow:
 		return usagef("--dry-run and --follow exclude each other")
+	case f.verifyOnly && (f.dryRun || f.follow || f.snapshots || f.set["batch"]):
+		return usagef("--verify-only copies nothing: it takes no --dry-run, --follow, --snapshots or --batch")
 	}
 	for _, u := range []struct{ flag, url string }{{"--from", f.from}, {"--to", f.to}} {
 		if err := checkStoreURL(u.url); err != nil {
@@ -113,9 +122,15 @@ func (e *sideError) Error() string {
 
 func (e *sideError) Unwrap() error { return e.err }
 
-// openStore opens one side of the migration. A URL the driver rejects (an
-// unknown or wrong query parameter) is a usage error.
-func openStore(ctx context.Context, side, rawURL string) (*eventstore.Store, error) {
+// openStore opens one side of the migration; with mustExist, only a store
+// that exists (the driver's must_exist=true), creating nothing. A URL the
+// driver rejects (an unknown or wrong query parameter) is a usage error. A
+// store that does not exist gives an error matching
+// eventstore.ErrStoreNotFound.
+func openStore(ctx context.Context, side, rawURL string, mustExist bool) (*eventstore.Store, error) {
+	if mustExist {
+		rawURL = existingURL(rawURL)
+	}
 	s, err := eventstore.Open(ctx, rawURL) // its errors hold no password
 	switch {
 	case errors.Is(err, eventstore.ErrInvalidArgument):
@@ -126,13 +141,33 @@ func openStore(ctx context.Context, side, rawURL string) (*eventstore.Store, err
 	return s, nil
 }
 
+// notFound explains a store that does not exist: migrate created nothing.
+func notFound(err error, flag string) error {
+	return fmt.Errorf("%w (check %s; nothing was created)", err, flag)
+}
+
+// openSource opens the source, which must exist: migrate only reads it.
+func openSource(ctx context.Context, rawURL string) (*eventstore.Store, error) {
+	s, err := openStore(ctx, "source", rawURL, true)
+	if errors.Is(err, eventstore.ErrStoreNotFound) {
+		return nil, notFound(err, "--from")
+	}
+	return s, err
+}
+
 func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (err error) {
-	src, err := openStore(ctx, "source", f.from)
+	src, err := openSource(ctx, f.from)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := openStore(ctx, "destination", f.to)
+	// A dry run opens an existing destination only, so that it creates
+	// nothing; a missing one stands for an empty store.
+	dst, err := openStore(ctx, "destination", f.to, f.dryRun)
+	wouldCreate := f.dryRun && errors.Is(err, eventstore.ErrStoreNotFound)
+	if wouldCreate {
+		dst, err = eventstore.Open(ctx, "memory://")
+	}
 	if err != nil {
 		return err
 	}
@@ -144,6 +179,8 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 	}()
 
 	switch {
+	case f.dryRun && wouldCreate:
+		fmt.Fprintf(e.stderr, "evs migrate: dry run from %s to %s, which does not exist: nothing will be written\n", displayURL(f.from), displayURL(f.to))
 	case f.dryRun:
 		fmt.Fprintf(e.stderr, "evs migrate: dry run from %s to %s: nothing will be written\n", displayURL(f.from), displayURL(f.to))
 	case f.follow:
@@ -177,7 +214,7 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 	})
 	elapsed := time.Since(start)
 	res := migrateResult{
-		From: displayURL(f.from), To: displayURL(f.to), DryRun: f.dryRun, Follow: f.follow,
+		From: displayURL(f.from), To: displayURL(f.to), DryRun: f.dryRun, WouldCreate: wouldCreate, Follow: f.follow,
 		Total: total, Read: stats.Read, Copied: stats.Copied, Skipped: stats.Skipped,
 		Appends: stats.Appends, Imports: stats.Imports, Streams: stats.Streams, Snapshots: stats.Snapshots,
 		LastPosition: stats.Last.String(), Seconds: elapsed.Seconds(),
@@ -214,18 +251,14 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 			vctx = ctx
 		}
 		fmt.Fprintf(e.stderr, "evs migrate: verifying\n")
-		r, err := migrate.Verify(vctx, src, dst)
+		r, err := migrate.Verify(vctx, migrate.From(src), migrate.To(dst))
 		if err != nil && vctx.Err() != nil {
 			return &exitError{exitInterrupted, "interrupted while verifying; the copy itself is complete"}
 		}
 		if err != nil {
 			return err
 		}
-		res.Verify = &verifyResult{Equal: r.Equal, Streams: r.Streams, Events: r.Events, DigestFrom: r.DigestA, DigestTo: r.DigestB,
-			RecordedTimesEqual: r.RecordedTimesEqual}
-		if !r.Equal {
-			res.Verify.Difference = describeDifference(r.Difference)
-		}
+		res.Verify = newVerifyResult(r)
 	}
 	if err := res.print(e, cf.json); err != nil {
 		return err
@@ -234,6 +267,53 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 		return fmt.Errorf("verify: the stores differ: %s", res.Verify.Difference)
 	}
 	return nil
+}
+
+// runVerifyOnly compares two existing stores without copying: evs migrate
+// --verify-only. It opens both with must_exist, so it creates nothing.
+func runVerifyOnly(ctx context.Context, e *env, cf commonFlags, f migrateFlags) error {
+	src, err := openSource(ctx, f.from)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	dst, err := openStore(ctx, "destination", f.to, true)
+	if errors.Is(err, eventstore.ErrStoreNotFound) {
+		return notFound(err, "--to")
+	}
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	fmt.Fprintf(e.stderr, "evs migrate: verifying %s against %s, copying nothing\n", displayURL(f.to), displayURL(f.from))
+	start := time.Now()
+	r, err := migrate.Verify(ctx, migrate.From(src), migrate.To(dst))
+	if err != nil && ctx.Err() != nil {
+		return &exitError{exitInterrupted, "interrupted while verifying; nothing was written"}
+	}
+	if err != nil {
+		return err
+	}
+	res := verifyOnlyResult{From: displayURL(f.from), To: displayURL(f.to), Verify: newVerifyResult(r), Seconds: time.Since(start).Seconds()}
+	if cf.json {
+		if err := newJSONEncoder(e.stdout).Encode(res); err != nil {
+			return err
+		}
+	} else if _, err := io.WriteString(e.stdout, res.Verify.text(false)); err != nil {
+		return err
+	}
+	if !res.Verify.Equal {
+		return fmt.Errorf("verify: the stores differ: %s", res.Verify.Difference)
+	}
+	return nil
+}
+
+// verifyOnlyResult is what evs migrate --verify-only prints with --json.
+type verifyOnlyResult struct {
+	From    string        `json:"from"` // without secrets
+	To      string        `json:"to"`
+	Verify  *verifyResult `json:"verify"`
+	Seconds float64       `json:"seconds"`
 }
 
 // copyWithProgress runs migrate.Copy, showing its progress on p: on every
@@ -255,29 +335,11 @@ func copyWithProgress(ctx context.Context, src, dst *eventstore.Store, p *progre
 		}
 	})
 	opts.Progress = p.update
-	stats, err := migrate.Copy(ctx, dst, src, opts)
+	stats, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), opts)
 	stopTicker()
 	wg.Wait()
 	p.finish()
 	return stats, err
-}
-
-// describeDifference says where the stores differ, in the command's terms.
-func describeDifference(d *migrate.Difference) string {
-	what := d.What
-	switch d.What {
-	case "missing in a":
-		what = "missing in the source"
-	case "missing in b":
-		what = "missing in the destination"
-	}
-	switch {
-	case d.What == "order":
-		return fmt.Sprintf("global order differs: the source has %q@%d where the destination has %s", d.Stream, d.Version, d.Other)
-	case d.Version == 0:
-		return fmt.Sprintf("stream %q: %s", d.Stream, what)
-	}
-	return fmt.Sprintf("stream %q version %d: %s", d.Stream, d.Version, what)
 }
 
 // migrateResult is what evs migrate prints at the end; with --json, as one
@@ -286,7 +348,9 @@ type migrateResult struct {
 	From   string `json:"from"` // without secrets
 	To     string `json:"to"`
 	DryRun bool   `json:"dry_run"`
-	Follow bool   `json:"follow"`
+	// WouldCreate: a dry run found no destination; a copy would create it.
+	WouldCreate bool `json:"would_create"`
+	Follow      bool `json:"follow"`
 	// Total is the number of source events counted before the copy.
 	Total     int `json:"total"`
 	Read      int `json:"read"`
@@ -312,6 +376,39 @@ type verifyResult struct {
 	Difference string `json:"difference,omitempty"`
 	// RecordedTimesEqual: equal, and every event's recorded time too.
 	RecordedTimesEqual bool `json:"recorded_times_equal"`
+	// TimeDifference is the first event whose recorded time differs, when
+	// the stores are otherwise equal.
+	TimeDifference string `json:"time_difference,omitempty"`
+}
+
+func newVerifyResult(r migrate.Report) *verifyResult {
+	v := &verifyResult{Equal: r.Equal, Streams: r.Streams, Events: r.Events, DigestFrom: r.SourceDigest, DigestTo: r.DestinationDigest,
+		RecordedTimesEqual: r.RecordedTimesEqual}
+	if r.Difference != nil {
+		v.Difference = r.Difference.String()
+	}
+	if r.TimeDifference != nil {
+		v.TimeDifference = r.TimeDifference.String()
+	}
+	return v
+}
+
+// text is the verify part of the summary. appended says this run wrote
+// events by appends, which get the destination's recorded times.
+func (v *verifyResult) text(appended bool) string {
+	if !v.Equal {
+		return fmt.Sprintf("verify: different: %s\n", v.Difference)
+	}
+	s := fmt.Sprintf("verify: equal: %d streams, %d events, digest %s\n", v.Streams, v.Events, v.DigestFrom)
+	switch {
+	case v.RecordedTimesEqual:
+		s += "verify: recorded times equal\n"
+	case appended:
+		s += "verify: recorded times differ: the destination cannot import, so the events appended got its own times; first: " + v.TimeDifference + "\n"
+	default:
+		s += "verify: recorded times differ, first: " + v.TimeDifference + "\n"
+	}
+	return s
 }
 
 // writes says how the events were written: imports keep the source's
@@ -338,10 +435,14 @@ func (r migrateResult) print(e *env, asJSON bool) error {
 		rate = fmt.Sprintf(", %.0f events/s", float64(r.Copied+r.Skipped)/r.Seconds)
 	}
 	took := time.Duration(r.Seconds * float64(time.Second)).Round(time.Millisecond)
-	if r.DryRun {
+	switch {
+	case r.DryRun && r.WouldCreate:
+		fmt.Fprintf(&b, "dry run: the destination does not exist: a copy would create it and copy %d events; %d streams, %d snapshots to copy; nothing was written (%s)\n",
+			r.Copied, r.Streams, r.Snapshots, took)
+	case r.DryRun:
 		fmt.Fprintf(&b, "dry run: would copy %d events; %d already in the destination; %d streams, %d snapshots to copy; nothing was written (%s)\n",
 			r.Copied, r.Skipped, r.Streams, r.Snapshots, took)
-	} else {
+	default:
 		fmt.Fprintf(&b, "copied %d events", r.Copied)
 		if r.Follow {
 			fmt.Fprintf(&b, " (%d of them live)", r.Live)
@@ -350,17 +451,8 @@ func (r migrateResult) print(e *env, asJSON bool) error {
 		fmt.Fprintf(&b, "; %d already in the destination; %d streams, %d snapshots; up to source position %s (%s%s)\n",
 			r.Skipped, r.Streams, r.Snapshots, r.LastPosition, took, rate)
 	}
-	if v := r.Verify; v != nil {
-		if v.Equal {
-			fmt.Fprintf(&b, "verify: equal: %d streams, %d events, digest %s\n", v.Streams, v.Events, v.DigestFrom)
-			if v.RecordedTimesEqual {
-				b.WriteString("verify: recorded times equal\n")
-			} else {
-				b.WriteString("verify: recorded times differ (the destination stamped its own: it cannot import)\n")
-			}
-		} else {
-			fmt.Fprintf(&b, "verify: different: %s\n", v.Difference)
-		}
+	if r.Verify != nil {
+		b.WriteString(r.Verify.text(r.Appends > 0))
 	}
 	_, err := e.stdout.Write([]byte(b.String()))
 	return err

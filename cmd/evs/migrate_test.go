@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -153,6 +156,7 @@ func checkProgressLines(t testing.TB, stderr string, total int) {
 type migrated struct {
 	Total, Read, Copied, Skipped, Appends, Imports, Streams, Snapshots, Live int
 	DryRun                                                                   bool   `json:"dry_run"`
+	WouldCreate                                                              bool   `json:"would_create"`
 	LastPosition                                                             string `json:"last_position"`
 	Verify                                                                   *struct {
 		Equal           bool
@@ -160,7 +164,8 @@ type migrated struct {
 		DigestFrom      string `json:"digest_from"`
 		DigestTo        string `json:"digest_to"`
 		Difference      string
-		RecordedTimes   bool `json:"recorded_times_equal"`
+		RecordedTimes   bool   `json:"recorded_times_equal"`
+		TimeDifference  string `json:"time_difference"`
 	}
 }
 
@@ -234,24 +239,41 @@ func TestMigrate(t *testing.T) {
 	}
 }
 
+// TestMigrateDryRun: a dry run to a destination that does not exist
+// creates nothing (no file) and counts every source event as to be copied;
+// against a partial copy it counts what is left. Needs must_exist in the
+// SQLite driver.
 func TestMigrateDryRun(t *testing.T) {
-	src, dst := sqliteURL(t, "src.db"), sqliteURL(t, "dst.db")
+	dir := t.TempDir()
+	dstPath := filepath.Join(dir, "dst.db")
+	src, dst := sqliteURL(t, "src.db"), "sqlite://"+filepath.ToSlash(dstPath)
 	fillSource(t, src, 120, 12)
 	r := evs(t, "", "migrate", "--from", src, "--to", dst, "--dry-run", "--snapshots")
 	require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
-	assert.Contains(t, r.stdout, "dry run: would copy 120 events; ")
-	assert.Contains(t, r.stdout, "; 0 already in the destination; 12 streams, 2 snapshots to copy; nothing was written")
-	assert.Contains(t, r.stderr, "nothing will be written")
-	st := statsOf(t, dst)
-	assert.Equal(t, 0, st.Events, "a dry run writes nothing")
+	assert.Contains(t, r.stdout, "dry run: the destination does not exist: a copy would create it and copy 120 events; 12 streams, 2 snapshots to copy; nothing was written (")
+	assert.Contains(t, r.stderr, "which does not exist: nothing will be written")
+	assert.NoFileExists(t, dstPath, "a dry run creates nothing")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "a dry run creates no file at all (no journal either)")
+
+	r = evs(t, "", "migrate", "--from", src, "--to", dst, "--dry-run", "--json")
+	require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+	res := decodeLines[migrated](t, r.stdout)[0]
+	assert.True(t, res.DryRun)
+	assert.True(t, res.WouldCreate)
+	assert.Equal(t, 120, res.Copied)
+	assert.Equal(t, 0, res.Skipped)
+	assert.NoFileExists(t, dstPath)
 
 	// Against a partial copy, it counts what is left.
 	mustEVS(t, "", "migrate", "--from", src, "--to", dst)
 	mustEVS(t, "", "append", "--url", src, "Order-0", "--type", "Late", "{}")
 	r = evs(t, "", "migrate", "--from", src, "--to", dst, "--dry-run", "--json")
 	require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
-	res := decodeLines[migrated](t, r.stdout)[0]
+	res = decodeLines[migrated](t, r.stdout)[0]
 	assert.True(t, res.DryRun)
+	assert.False(t, res.WouldCreate)
 	assert.Equal(t, 1, res.Copied)
 	assert.Equal(t, 120, res.Skipped)
 	assert.Equal(t, 120, statsOf(t, dst).Events)
@@ -272,6 +294,10 @@ func TestMigrateUsage(t *testing.T) {
 		{"batch not a number", []string{"--from", src, "--to", dst, "--batch", "lots"}, `invalid value "lots" for flag -batch`},
 		{"dry run and verify", []string{"--from", src, "--to", dst, "--dry-run", "--verify"}, "nothing to --verify"},
 		{"dry run and follow", []string{"--from", src, "--to", dst, "--dry-run", "--follow"}, "exclude each other"},
+		{"verify only and dry run", []string{"--from", src, "--to", dst, "--verify-only", "--dry-run"}, "--verify-only copies nothing"},
+		{"verify only and follow", []string{"--from", src, "--to", dst, "--verify-only", "--follow"}, "--verify-only copies nothing"},
+		{"verify only and snapshots", []string{"--from", src, "--to", dst, "--verify-only", "--snapshots"}, "--verify-only copies nothing"},
+		{"verify only and batch", []string{"--from", src, "--to", dst, "--verify-only", "--batch", "500"}, "--verify-only copies nothing"},
 		{"argument", []string{"--from", src, "--to", dst, "extra"}, `unexpected argument "extra"`},
 		{"unknown flag", []string{"--from", src, "--to", dst, "--fast"}, "flag provided but not defined: -fast"},
 		{"unknown backend", []string{"--from", "nosuch://u:pw-s3cret@h/x", "--to", dst}, `--from nosuch://u:xxxxx@h/x: unknown backend "nosuch"`},
@@ -307,7 +333,8 @@ func TestMigrateFailures(t *testing.T) {
 		mustEVS(t, "", "append", "--url", dst, "Order-1", "--type", "Placed", `{"n":2}`)
 		r := evs(t, "", "migrate", "--from", src, "--to", dst)
 		assert.Equal(t, exitFailure, r.code)
-		assert.Contains(t, r.stderr, `stream "Order-1" version 1: destination holds a different event (event id differs); nothing was overwritten`)
+		assert.Equal(t, `evs: migrate: copy: stream "Order-1" version 1: destination holds a different event (event id differs); nothing was overwritten (the destination holds events of its own: copy into an empty store, or remove them)`+"\n",
+			lastLine(r.stderr), "as docs/cli.md shows it")
 		assert.Empty(t, r.stdout)
 	})
 	t.Run("verify finds a difference", func(t *testing.T) {
@@ -525,7 +552,7 @@ func checkCopy(t *testing.T, srcURL, dstURL string) {
 	dst, err := eventstore.Open(ctx, dstURL)
 	require.NoError(t, err)
 	defer dst.Close()
-	report, err := migrate.Verify(ctx, src, dst)
+	report, err := migrate.Verify(ctx, migrate.From(src), migrate.To(dst))
 	require.NoError(t, err)
 	assert.True(t, report.Equal, "verify: %s", report)
 
@@ -575,4 +602,204 @@ func TestMigrateFollowProcess(t *testing.T) {
 	assert.Contains(t, p.stdout.String(), "copied 51 events (1 of them live)")
 	assert.Contains(t, p.stdout.String(), "verify: equal: 6 streams, 51 events")
 	checkCopy(t, src, dst)
+}
+
+// TestMigrateMissingStore: migrate only reads the source, so a mistyped
+// --from fails with status 1 and creates nothing, whatever the mode; so does
+// a mistyped --to with --verify-only. Needs must_exist in the SQLite driver.
+func TestMigrateMissingStore(t *testing.T) {
+	existing := sqliteURL(t, "existing.db")
+	fillSource(t, existing, 10, 2)
+	tests := []struct {
+		name   string
+		args   func(missing string) []string
+		stderr string
+	}{
+		{"source", func(m string) []string { return []string{"--from", m, "--to", newStoreURL(t)} }, "check --from; nothing was created"},
+		{"source, verify", func(m string) []string { return []string{"--from", m, "--to", newStoreURL(t), "--verify"} }, "check --from; nothing was created"},
+		{"source, dry run", func(m string) []string { return []string{"--from", m, "--to", newStoreURL(t), "--dry-run"} }, "check --from; nothing was created"},
+		{"source, verify only", func(m string) []string { return []string{"--from", m, "--to", existing, "--verify-only"} }, "check --from; nothing was created"},
+		{"destination, verify only", func(m string) []string { return []string{"--from", existing, "--to", m, "--verify-only"} }, "check --to; nothing was created"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "mistyped.db")
+			r := evs(t, "", append([]string{"migrate"}, tc.args("sqlite://"+filepath.ToSlash(path))...)...)
+			assert.Equal(t, exitFailure, r.code, "stderr: %s", r.stderr)
+			assert.Contains(t, r.stderr, tc.stderr)
+			assert.Empty(t, r.stdout)
+			assert.NoFileExists(t, path)
+		})
+	}
+}
+
+// TestMigrateVerifyOnly compares two stores without copying: equal, with
+// recorded times that differ, and different (naming stream, version and
+// field), as text and as JSON.
+func TestMigrateVerifyOnly(t *testing.T) {
+	ctx := t.Context()
+	srcURL, dstURL := newStoreURL(t), newStoreURL(t)
+	src, err := eventstore.Open(ctx, srcURL)
+	require.NoError(t, err)
+	defer src.Close()
+	dst, err := eventstore.Open(ctx, dstURL)
+	require.NoError(t, err)
+	defer dst.Close()
+	placed := eventstore.NewEvent("Placed", []byte(`{"total":10}`))
+	paid := eventstore.NewEvent("Paid", []byte(`{"amount":10}`))
+	_, err = src.Append(ctx, "Order-42", eventstore.NoStream, placed, paid)
+	require.NoError(t, err)
+	recorded := readAllEvents(t, src)
+	require.NoError(t, dst.Import(ctx, recorded))
+
+	r := evs(t, "", "migrate", "--from", srcURL, "--to", dstURL, "--verify-only")
+	require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+	assert.Regexp(t, `^verify: equal: 1 streams, 2 events, digest [0-9a-f]{64}\nverify: recorded times equal\n$`, r.stdout)
+	assert.Contains(t, r.stderr, "evs migrate: verifying "+dstURL+" against "+srcURL+", copying nothing\n")
+	assert.Equal(t, 2, statsOf(t, dstURL).Events, "nothing copied")
+
+	// The same events, one recorded a second later: equal, and the first
+	// event whose time differs is named, without guessing why.
+	other := newStoreURL(t)
+	o, err := eventstore.Open(ctx, other)
+	require.NoError(t, err)
+	defer o.Close()
+	moved := slices.Clone(recorded)
+	moved[1].RecordedAt = moved[1].RecordedAt.Add(time.Second)
+	require.NoError(t, o.Import(ctx, moved))
+	r = evs(t, "", "migrate", "--from", srcURL, "--to", other, "--verify-only")
+	require.Equal(t, exitOK, r.code, "stderr: %s", r.stderr)
+	assert.Contains(t, r.stdout, `verify: recorded times differ, first: stream "Order-42" version 2: recorded time (source `)
+	assert.NotContains(t, r.stdout, "import")
+
+	// Other data under the same event ID.
+	paid.Data = []byte(`{"amount":12}`)
+	changed := newStoreURL(t)
+	c, err := eventstore.Open(ctx, changed)
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Append(ctx, "Order-42", eventstore.NoStream, placed, paid)
+	require.NoError(t, err)
+	r = evs(t, "", "migrate", "--from", srcURL, "--to", changed, "--verify-only")
+	assert.Equal(t, exitFailure, r.code)
+	assert.Equal(t, "verify: different: stream \"Order-42\" version 2: data\n", r.stdout)
+	assert.Contains(t, r.stderr, `evs: verify: the stores differ: stream "Order-42" version 2: data`)
+
+	r = evs(t, "", "migrate", "--from", srcURL, "--to", changed, "--verify-only", "--json")
+	assert.Equal(t, exitFailure, r.code)
+	var res struct {
+		From, To string
+		Verify   struct {
+			Equal      bool
+			Difference string
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res))
+	assert.Equal(t, srcURL, res.From)
+	assert.False(t, res.Verify.Equal)
+	assert.Equal(t, `stream "Order-42" version 2: data`, res.Verify.Difference)
+}
+
+func readAllEvents(t testing.TB, s *eventstore.Store) []eventstore.RecordedEvent {
+	t.Helper()
+	var out []eventstore.RecordedEvent
+	for ev, err := range s.ReadAll(t.Context(), eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		out = append(out, ev)
+	}
+	return out
+}
+
+// TestVerifyText: the verify lines blame the destination's import ability
+// only when this run appended, which it does only when the destination
+// cannot import.
+func TestVerifyText(t *testing.T) {
+	const diff = `stream "S-1" version 1: recorded time (source 2026-01-02T03:04:05.000001Z, destination 2026-01-02T03:04:06.000001Z)`
+	v := verifyResult{Equal: true, Streams: 1, Events: 1, DigestFrom: "d", TimeDifference: diff}
+	assert.Equal(t, "verify: equal: 1 streams, 1 events, digest d\nverify: recorded times differ, first: "+diff+"\n", v.text(false))
+	assert.Equal(t, "verify: equal: 1 streams, 1 events, digest d\nverify: recorded times differ: the destination cannot import, so the events appended got its own times; first: "+diff+"\n", v.text(true))
+	v.RecordedTimesEqual, v.TimeDifference = true, ""
+	assert.Equal(t, "verify: equal: 1 streams, 1 events, digest d\nverify: recorded times equal\n", v.text(true))
+}
+
+// TestMigrateDocSamples runs the commands whose output docs/cli.md and
+// docs/migration.md show, and checks that the documents show each line
+// they print (times, rates and digests aside), so the samples are what the
+// program prints. Needs must_exist in the SQLite driver (every source is
+// opened with it).
+func TestMigrateDocSamples(t *testing.T) {
+	docs := ""
+	for _, f := range []string{"cli.md", "migration.md"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "docs", f))
+		require.NoError(t, err)
+		docs += string(b)
+	}
+	docs = normalizeSample(docs)
+	t.Chdir(t.TempDir())
+	fillSource(t, "sqlite:bank.db", 1000, 80)
+	small, err := eventstore.Open(t.Context(), "sqlite:small.db")
+	require.NoError(t, err)
+	for _, s := range []string{"Order-1", "Order-2"} {
+		_, err := small.Append(t.Context(), s, eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)), eventstore.NewEvent("Paid", []byte(`{}`)))
+		require.NoError(t, err)
+	}
+	// half.db holds Order-1 as small.db does, and not Order-2.
+	half, err := eventstore.Open(t.Context(), "sqlite:half.db")
+	require.NoError(t, err)
+	var order1 []eventstore.RecordedEvent
+	for ev, err := range small.ReadStream(t.Context(), "Order-1", eventstore.ReadStreamOptions{}) {
+		require.NoError(t, err)
+		order1 = append(order1, ev)
+	}
+	require.NoError(t, half.Import(t.Context(), order1))
+	require.NoError(t, half.Close())
+	require.NoError(t, small.Close())
+
+	tests := []struct {
+		cmd  string
+		code int
+	}{
+		{"evs migrate --from sqlite:bank.db --to sqlite:bank-copy.db --dry-run", exitOK},
+		{"evs migrate --from sqlite:bank.db --to sqlite:bank-copy.db --verify", exitOK},
+		{"evs migrate --from sqlite:bank.db --to sqlite:bank-copy.db --dry-run", exitOK},
+		{"evs migrate --from sqlite:bank.db --to sqlite:bank-copy.db --verify-only", exitOK},
+		{"evs migrate --from sqlite:small.db --to sqlite:half.db --verify-only", exitFailure},
+		{"evs migrate --from sqlite:small.db --to sqlite:small-copy.db --verify --json", exitOK},
+	}
+	for _, tc := range tests {
+		assert.Truef(t, strings.Contains(docs, "$ "+tc.cmd+"\n"), "the docs do not show the command %q", tc.cmd)
+		r := evs(t, "", strings.Fields(tc.cmd)[1:]...)
+		require.Equal(t, tc.code, r.code, "%s: stderr: %s", tc.cmd, r.stderr)
+		for line := range strings.Lines(r.stdout + r.stderr) {
+			if _, _, progress := progressLine(line); progress {
+				continue // docs/cli.md, "Progress", shows them separately
+			}
+			assert.Truef(t, strings.Contains(docs, normalizeSample(line)), "%s: the docs do not show the line %q", tc.cmd, line)
+		}
+	}
+}
+
+var (
+	sampleDigest  = regexp.MustCompile(`[0-9a-f]{64}`)
+	sampleTime    = regexp.MustCompile(`\((\d+(\.\d+)?(ms|µs|s))(, \d+ events/s)?\)`)
+	sampleSeconds = regexp.MustCompile(`"seconds":[0-9.e-]+`)
+	sampleAbsPath = regexp.MustCompile(`"/[^"]*/(\w+\.db)"`)
+)
+
+// normalizeSample replaces what changes from run to run: digests, times,
+// rates, and the directory of a file.
+func normalizeSample(s string) string {
+	s = sampleDigest.ReplaceAllString(s, "DIGEST")
+	s = sampleTime.ReplaceAllString(s, "(TIME)")
+	s = sampleAbsPath.ReplaceAllString(s, `"$1"`)
+	return sampleSeconds.ReplaceAllString(s, `"seconds":S`)
+}
+
+// lastLine returns the last line of s, with its newline.
+func lastLine(s string) string {
+	lines := slices.Collect(strings.Lines(s))
+	if len(lines) == 0 {
+		return ""
+	}
+	return lines[len(lines)-1]
 }

@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	// 2. Copy. Progress is called after every write; a real program would
 	// redraw a progress bar here (evs migrate does).
 	var reports int
-	stats, err := migrate.Copy(ctx, dst, src, migrate.Options{
+	stats, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{
 		Snapshots: true,
 		BatchSize: 10,
 		Progress:  func(migrate.Stats) { reports++ },
@@ -116,7 +116,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		stats.Copied, stats.Snapshots, eventstore.RedactURL(*toURL), reports)
 
 	// 3. Verify: both logs are read and compared stream by stream.
-	report, err := migrate.Verify(ctx, src, dst)
+	report, err := migrate.Verify(ctx, migrate.From(src), migrate.To(dst))
 	if err != nil {
 		return err
 	}
@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	// 4. Copy again: the destination's streams are the checkpoint, so every
 	// event is found there, compared and skipped.
-	again, err := migrate.Copy(ctx, dst, src, migrate.Options{})
+	again, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{})
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	progress := make(chan migrate.Stats, 1)
 	done := make(chan error, 1)
 	go func() {
-		_, err := migrate.Copy(followCtx, dst, src, migrate.Options{
+		_, err := migrate.Copy(followCtx, migrate.From(src), migrate.To(dst), migrate.Options{
 			Follow: true,
 			Progress: func(s migrate.Stats) {
 				select {
@@ -173,7 +173,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("follow: %w", err)
 	}
-	report, err = migrate.Verify(ctx, src, dst)
+	report, err = migrate.Verify(ctx, migrate.From(src), migrate.To(dst))
 	if err != nil {
 		return err
 	}
