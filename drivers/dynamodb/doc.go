@@ -17,11 +17,34 @@
 //     as DynamoDB Local's "http://127.0.0.1:8000"
 //   - create_table: "true" creates the table when it is missing (see
 //     [CreateTableInput] for its schema) and waits until it is ACTIVE
+//   - must_exist: "true" opens an existing store only and writes nothing
+//     ([Options.MustExist]); it overrides create_table
+//   - connect_timeout: whole seconds, default 10 ([Options.ConnectTimeout])
 //   - max_attempts: [Options.MaxAttempts]
 //
-// Any other parameter is rejected with [eventstore.ErrInvalidArgument].
+// Any other parameter, a repeated one, and a query that does not parse (a
+// ';' or a bad %-escape) are rejected with [eventstore.ErrInvalidArgument].
 // Credentials come from the default AWS chain (environment, shared files, IAM
 // role), never from the URL, and never appear in errors or logs.
+//
+// # Opening
+//
+// Opening checks the table's schema, waits until it is ACTIVE, and reads
+// the table's layout item, writing it first in a table no driver has used.
+// A missing table is an error matching [eventstore.ErrStoreNotFound] unless
+// create_table creates it. With must_exist nothing is created or written:
+// a missing table, and a table without the layout item (created with
+// [CreateTableInput] but not opened since), are [eventstore.ErrStoreNotFound]
+// and left as they are.
+//
+// The driver's first request (DescribeTable, with its retries) must be
+// answered within the connect timeout, 10 s by default, so an endpoint that
+// accepts connections but never answers fails [Open] and [New] with an error
+// matching context.DeadlineExceeded. The client [Open] builds also dials,
+// completes TLS handshakes and waits for each response to begin within the
+// connect timeout; a request that meets it fails with an error matching
+// context.DeadlineExceeded and is not retried, so [Options.MaxAttempts] does
+// not multiply it. A client passed to [New] keeps its own HTTP settings.
 //
 // # As
 //

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -16,8 +17,24 @@ import (
 type Options struct {
 	// CreateTable creates the table with the driver's key schema (see the
 	// package documentation) when it does not exist, and waits until it is
-	// ACTIVE. Without it a missing table is an error.
+	// ACTIVE. Without it a missing table is an error matching
+	// [eventstore.ErrStoreNotFound]. MustExist overrides it.
 	CreateTable bool
+	// MustExist (URL parameter must_exist=true) opens an existing store
+	// only, and writes nothing while opening: a missing table, or a table
+	// no driver has set up yet (without its layout item; see the package
+	// documentation), is an error matching [eventstore.ErrStoreNotFound],
+	// even with CreateTable, and is left as it is.
+	MustExist bool
+	// ConnectTimeout bounds the driver's first request (DescribeTable,
+	// with its retries), so that an endpoint that accepts connections but
+	// never answers fails [Open] and [New] after ConnectTimeout. The client
+	// [Open] builds also uses it as the timeout to dial, for the TLS
+	// handshake, and for the start of every response; a request that meets
+	// it fails with an error matching context.DeadlineExceeded and is not
+	// retried. Zero means [DefaultConnectTimeout]. URL parameter
+	// connect_timeout, in whole seconds.
+	ConnectTimeout time.Duration
 	// MaxAttempts is how many times one DynamoDB request is tried when the
 	// service throttles it (ProvisionedThroughputExceeded, ThrottlingError),
 	// cancels a transaction for a TransactionConflict, or fails with a 5xx
@@ -36,6 +53,32 @@ type Options struct {
 
 // DefaultMaxAttempts is the default [Options.MaxAttempts].
 const DefaultMaxAttempts = 10
+
+// DefaultConnectTimeout is the default [Options.ConnectTimeout].
+const DefaultConnectTimeout = 10 * time.Second
+
+// validate checks o and fills in its defaults.
+func (o *Options) validate() error {
+	if o.MaxAttempts < 0 {
+		return fmt.Errorf("dynamodb: open: %w: negative MaxAttempts %d", eventstore.ErrInvalidArgument, o.MaxAttempts)
+	}
+	if o.ConnectTimeout < 0 {
+		return fmt.Errorf("dynamodb: open: %w: negative ConnectTimeout %s", eventstore.ErrInvalidArgument, o.ConnectTimeout)
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = DefaultMaxAttempts
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.logBucketSize == 0 {
+		o.logBucketSize = defaultLogBucketSize
+	}
+	return nil
+}
 
 // Driver is the DynamoDB driver. Create one with [New] or [Open] (or
 // [eventstore.Open] with a dynamodb:// URL) and pass it to [eventstore.New].
@@ -76,9 +119,10 @@ var (
 // New returns a driver that keeps the store in an existing table of client,
 // or creates it with opts.CreateTable. The client is not closed by the
 // driver: the caller keeps owning it. New checks the table's key schema and
-// writes the table's layout item on first use; it fails if the service is
-// unreachable, the table is missing (without CreateTable) or has another
-// schema. The driver's requests use its own retry policy ([Options.MaxAttempts])
+// writes the table's layout item on first use (not with MustExist); it
+// fails if the service does not answer within opts.ConnectTimeout, if the
+// table is missing (without CreateTable; an error matching
+// [eventstore.ErrStoreNotFound]) or has another schema. The driver's requests use its own retry policy ([Options.MaxAttempts])
 // instead of the client's retryer, so their bounds hold and transaction
 // conflicts are retried too.
 func New(ctx context.Context, client *awsdynamodb.Client, table string, opts Options) (*Driver, error) {
@@ -92,8 +136,8 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 	if err := ValidateTableName(table); err != nil {
 		return nil, fmt.Errorf("dynamodb: open: %w", err)
 	}
-	if opts.MaxAttempts < 0 {
-		return nil, fmt.Errorf("dynamodb: open: %w: negative MaxAttempts %d", eventstore.ErrInvalidArgument, opts.MaxAttempts)
+	if err := opts.validate(); err != nil {
+		return nil, err
 	}
 	d := &Driver{
 		client:      client,
@@ -103,20 +147,10 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 		closeClient: closeClient,
 		watchers:    map[chan struct{}]struct{}{},
 	}
-	if d.logger == nil {
-		d.logger = slog.New(slog.DiscardHandler)
-	}
-	if d.maxAttempts == 0 {
-		d.maxAttempts = DefaultMaxAttempts
-	}
-	if err := d.ensureTable(ctx, opts.CreateTable); err != nil {
+	if err := d.ensureTable(ctx, opts); err != nil {
 		return nil, fmt.Errorf("dynamodb: open table %q: %w", table, err)
 	}
-	bucket := opts.logBucketSize
-	if bucket == 0 {
-		bucket = defaultLogBucketSize
-	}
-	size, err := d.ensureLayout(ctx, bucket)
+	size, err := d.ensureLayout(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb: open table %q: %w", table, err)
 	}

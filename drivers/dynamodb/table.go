@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -54,9 +55,12 @@ func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 }
 
 // ensureTable checks the table exists with the driver's schema, creating it
-// first when create is set, and waits until it is ACTIVE.
-func (d *Driver) ensureTable(ctx context.Context, create bool) error {
-	desc, err := d.describeTable(ctx)
+// first with opts.CreateTable (unless opts.MustExist), and waits until it
+// is ACTIVE. A missing table is an error matching
+// eventstore.ErrStoreNotFound.
+func (d *Driver) ensureTable(ctx context.Context, opts Options) error {
+	create := opts.CreateTable && !opts.MustExist
+	desc, err := d.probe(ctx, opts.ConnectTimeout)
 	var notFound *types.ResourceNotFoundException
 	if errors.As(err, &notFound) && create {
 		err = d.call(ctx, "CreateTable", func(ctx context.Context) error {
@@ -70,8 +74,12 @@ func (d *Driver) ensureTable(ctx context.Context, create bool) error {
 		desc, err = d.describeTable(ctx)
 	}
 	if errors.As(err, &notFound) {
-		return fmt.Errorf("dynamodb: the table does not exist: create it with Options.CreateTable "+
-			"(URL parameter create_table=true) or with the schema of CreateTableInput: %w", err)
+		if opts.MustExist {
+			return fmt.Errorf("dynamodb: %w: the table does not exist (must_exist: nothing was created): %w",
+				eventstore.ErrStoreNotFound, err)
+		}
+		return fmt.Errorf("dynamodb: %w: the table does not exist: create it with Options.CreateTable "+
+			"(URL parameter create_table=true) or with the schema of CreateTableInput: %w", eventstore.ErrStoreNotFound, err)
 	}
 	if err != nil {
 		return wrapNative(err)
@@ -88,6 +96,25 @@ func (d *Driver) ensureTable(ctx context.Context, create bool) error {
 		}
 	}
 	return checkSchema(desc)
+}
+
+// probe is the driver's first request: DescribeTable, with its retries
+// bounded by timeout, so that an endpoint that accepts connections and
+// never answers fails after timeout rather than after MaxAttempts response
+// timeouts (or never, with a client without them). The error then matches
+// context.DeadlineExceeded, as the HTTP client's own timeouts do (they may
+// come first).
+func (d *Driver) probe(ctx context.Context, timeout time.Duration) (*types.TableDescription, error) {
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	desc, err := d.describeTable(pctx)
+	if err != nil && ctx.Err() == nil && (pctx.Err() != nil || errors.Is(err, context.DeadlineExceeded)) {
+		if !errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("%w: %w", context.DeadlineExceeded, err)
+		}
+		return nil, fmt.Errorf("dynamodb: no answer from DynamoDB within %s (connect_timeout): %w", timeout, err)
+	}
+	return desc, err
 }
 
 func (d *Driver) describeTable(ctx context.Context) (*types.TableDescription, error) {
@@ -146,8 +173,11 @@ func schemaErr(format string, args ...any) error {
 }
 
 // ensureLayout reads the table's layout item, writing it first in a new
-// table, and returns the positions per log partition it records.
-func (d *Driver) ensureLayout(ctx context.Context, bucket uint64) (uint64, error) {
+// table (with opts.logBucketSize positions per log partition), and returns
+// the positions per log partition it records. With opts.MustExist it writes
+// nothing: a table without the item holds no store yet, an error matching
+// eventstore.ErrStoreNotFound.
+func (d *Driver) ensureLayout(ctx context.Context, opts Options) (uint64, error) {
 	for range 2 {
 		var out *awsdynamodb.GetItemOutput
 		err := d.call(ctx, "GetItem", func(ctx context.Context) error {
@@ -174,9 +204,13 @@ func (d *Driver) ensureLayout(ctx context.Context, bucket uint64) (uint64, error
 			}
 			return size, nil
 		}
+		if opts.MustExist {
+			return 0, fmt.Errorf("dynamodb: %w: the table holds no event store yet (no layout item; must_exist: "+
+				"nothing was written): open it once without must_exist to set it up", eventstore.ErrStoreNotFound)
+		}
 		item := key(layoutPK, 0)
 		item[attrLayout] = num(layoutVersion)
-		item[attrBucket] = num(bucket)
+		item[attrBucket] = num(opts.logBucketSize)
 		err = d.call(ctx, "PutItem", func(ctx context.Context) error {
 			_, err := d.client.PutItem(ctx, &awsdynamodb.PutItemInput{
 				TableName: aws.String(d.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),

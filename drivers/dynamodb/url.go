@@ -3,15 +3,19 @@ package dynamodb
 import (
 	"context"
 	"fmt"
+	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/logging"
 	"github.com/eventkit/eventstore"
 )
 
@@ -34,9 +38,12 @@ const (
 	paramEndpoint    = "endpoint"
 	paramCreateTable = "create_table"
 	paramMaxAttempts = "max_attempts"
+	// The parameters every driver takes.
+	paramMustExist      = eventstore.MustExistParam
+	paramConnectTimeout = "connect_timeout"
 )
 
-var knownParams = []string{paramCreateTable, paramEndpoint, paramMaxAttempts, paramRegion}
+var knownParams = []string{paramConnectTimeout, paramCreateTable, paramEndpoint, paramMaxAttempts, paramMustExist, paramRegion}
 
 // urlConfig is what a dynamodb:// URL says. It holds no credentials: they
 // come from the default AWS chain.
@@ -47,10 +54,11 @@ type urlConfig struct {
 	Options  Options
 }
 
-// parseURL reads "dynamodb://TABLE?region=…&endpoint=…&create_table=true&max_attempts=N".
-// Unknown or repeated parameters, and credentials in the URL, are rejected
-// with errors matching eventstore.ErrInvalidArgument; the errors quote
-// parameter names, never values.
+// parseURL reads "dynamodb://TABLE?region=…&endpoint=…&create_table=true&max_attempts=N&must_exist=true&connect_timeout=S".
+// Unknown or repeated parameters, a query that does not parse (a ';' or a
+// bad %-escape), and credentials in the URL are rejected with errors
+// matching eventstore.ErrInvalidArgument; the errors quote parameter names,
+// never values.
 func parseURL(u *url.URL) (urlConfig, error) {
 	bad := func(format string, args ...any) (urlConfig, error) {
 		return urlConfig{}, fmt.Errorf("%w: %s", eventstore.ErrInvalidArgument, fmt.Sprintf(format, args...))
@@ -96,6 +104,18 @@ func parseURL(u *url.URL) (urlConfig, error) {
 			return bad("%s: want true or false", paramCreateTable)
 		}
 	}
+	if q.Has(paramMustExist) {
+		if c.Options.MustExist, err = strconv.ParseBool(q.Get(paramMustExist)); err != nil {
+			return bad("%s: want true or false", paramMustExist)
+		}
+	}
+	if q.Has(paramConnectTimeout) {
+		n, err := strconv.Atoi(q.Get(paramConnectTimeout))
+		if err != nil || n <= 0 || int64(n) > math.MaxInt64/int64(time.Second) {
+			return bad("%s: want a positive whole number of seconds", paramConnectTimeout)
+		}
+		c.Options.ConnectTimeout = time.Duration(n) * time.Second
+	}
 	if q.Has(paramMaxAttempts) {
 		n, err := strconv.Atoi(q.Get(paramMaxAttempts))
 		if err != nil || n < 1 {
@@ -107,11 +127,14 @@ func parseURL(u *url.URL) (urlConfig, error) {
 }
 
 // Open opens the table named by a dynamodb:// URL (see the package
-// documentation) with a
-// client of its own, configured from the default AWS configuration
-// (credentials from the environment, shared files or an IAM role; region from
-// the URL or the configuration). opts adds to what the URL sets. Close
-// releases the client's connections. Errors never contain credentials.
+// documentation) with a client of its own, configured from the default AWS
+// configuration (credentials from the environment, shared files or an IAM
+// role; region from the URL or the configuration). opts adds to what the URL
+// sets: CreateTable and MustExist apply if either sets them, and the URL's
+// max_attempts and connect_timeout take precedence. The client's HTTP
+// connections time out after [Options.ConnectTimeout] (dial, TLS handshake,
+// waiting for a response to begin). Close releases the client's connections.
+// Errors never contain credentials.
 func Open(ctx context.Context, rawURL string, opts Options) (*Driver, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -126,17 +149,33 @@ func openParsed(ctx context.Context, u *url.URL, opts Options) (*Driver, error) 
 		return nil, fmt.Errorf("dynamodb: open: %w", err)
 	}
 	c.Options.CreateTable = c.Options.CreateTable || opts.CreateTable
+	c.Options.MustExist = c.Options.MustExist || opts.MustExist
 	if c.Options.MaxAttempts == 0 {
 		c.Options.MaxAttempts = opts.MaxAttempts
 	}
+	if c.Options.ConnectTimeout == 0 {
+		c.Options.ConnectTimeout = opts.ConnectTimeout
+	}
 	c.Options.Logger = opts.Logger
 	c.Options.logBucketSize = opts.logBucketSize
+	if err := c.Options.validate(); err != nil {
+		return nil, err
+	}
 
 	// The SDK's buildable client (the configuration may add a CA bundle
 	// to it), with room for the connections of concurrent appends and
 	// reads, frozen into a plain *http.Client so that Close can release its
-	// connections.
-	hc := awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) { tr.MaxIdleConnsPerHost = 64 })
+	// connections. Without the timeouts, an endpoint that accepts
+	// connections and never answers holds a request until its context
+	// ends (the SDK's defaults: 30 s to dial, none for the response).
+	timeout := c.Options.ConnectTimeout
+	hc := awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = timeout }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.MaxIdleConnsPerHost = 64
+			tr.TLSHandshakeTimeout = timeout
+			tr.ResponseHeaderTimeout = timeout
+		})
 	loadOpts := []func(*config.LoadOptions) error{config.WithHTTPClient(hc)}
 	if c.Region != "" {
 		loadOpts = append(loadOpts, config.WithRegion(c.Region))
@@ -159,6 +198,7 @@ func openParsed(ctx context.Context, u *url.URL, opts Options) (*Driver, error) 
 	}
 	client := awsdynamodb.NewFromConfig(cfg, func(o *awsdynamodb.Options) {
 		o.HTTPClient = frozen
+		o.Logger = logging.Nop{} // library code never prints; the SDK's default logger does
 		if c.Endpoint != "" {
 			o.BaseEndpoint = &c.Endpoint
 		}

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventkit/eventstore"
 )
@@ -25,6 +26,58 @@ func TestParseURL(t *testing.T) {
 	}
 }
 
+func TestParseURLMustExistAndTimeout(t *testing.T) {
+	for raw, want := range map[string]Options{
+		"dynamodb://events?must_exist=true&connect_timeout=3": {MustExist: true, ConnectTimeout: 3 * time.Second},
+		"dynamodb://events?must_exist=false":                  {},
+		"dynamodb://events?must_exist=1&create_table=true":    {MustExist: true, CreateTable: true},
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := parseURL(u)
+		if err != nil {
+			t.Errorf("parseURL(%q): %v", raw, err)
+			continue
+		}
+		if c.Options.MustExist != want.MustExist || c.Options.ConnectTimeout != want.ConnectTimeout || c.Options.CreateTable != want.CreateTable {
+			t.Errorf("parseURL(%q) = %+v, want %+v", raw, c.Options, want)
+		}
+	}
+}
+
+// TestParseURLRejects: hostile and mistaken queries are rejected whole,
+// never read in part (a lenient parser drops a pair with ';' or a bad
+// %-escape).
+func TestParseURLRejects(t *testing.T) {
+	for _, raw := range []string{
+		"dynamodb://events?region=us-east-1;create_table=true",
+		"dynamodb://events?create_table=true&must_exist=true;",
+		"dynamodb://events?must_exist=true;region=us-east-1",
+		"dynamodb://events?region=%zz",
+		"dynamodb://events?must_exist=%",
+		"dynamodb://events?must_exist=yes",
+		"dynamodb://events?must_exist=",
+		"dynamodb://events?must_exist=true&must_exist=false",
+		"dynamodb://events?MUST_EXIST=true",
+		"dynamodb://events?connect_timeout=0",
+		"dynamodb://events?connect_timeout=-1",
+		"dynamodb://events?connect_timeout=2.5",
+		"dynamodb://events?connect_timeout=10s",
+		"dynamodb://events?connect_timeout=99999999999999999",
+		"dynamodb://events?connect_timeout=1&connect_timeout=1",
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c, err := parseURL(u); !errors.Is(err, eventstore.ErrInvalidArgument) {
+			t.Errorf("parseURL(%q) = %+v, %v; want an error matching ErrInvalidArgument", raw, c, err)
+		}
+	}
+}
+
 // FuzzParseURL: parsing never panics, accepts only what it documents, and
 // its errors never repeat a parameter value or a password (marked S3CR3T in
 // the seeds; the fuzzer keeps the marker in many of its mutations).
@@ -37,6 +90,9 @@ func FuzzParseURL(f *testing.F) {
 		"dynamodb://events?endpoint=http%3A%2F%2Fu%3AS3CR3T%40h",
 		"dynamodb://events?create_table=S3CR3T",
 		"dynamodb://events?max_attempts=S3CR3T",
+		"dynamodb://events?must_exist=S3CR3T&connect_timeout=S3CR3T",
+		"dynamodb://events?region=us-east-1;token=S3CR3T",
+		"dynamodb://events?must_exist=true&connect_timeout=5",
 		"dynamodb://events?region=a&region=S3CR3T",
 		"dynamodb://events?region=S3CR3T&token=S3CR3T",
 		"dynamodb:///events",
@@ -60,7 +116,10 @@ func FuzzParseURL(f *testing.F) {
 			}
 			return
 		}
-		if ValidateTableName(c.Table) != nil || c.Options.MaxAttempts < 0 {
+		if _, err := url.ParseQuery(u.RawQuery); err != nil {
+			t.Errorf("parseURL(%q) accepted a query that does not parse", raw)
+		}
+		if ValidateTableName(c.Table) != nil || c.Options.MaxAttempts < 0 || c.Options.ConnectTimeout < 0 {
 			t.Errorf("parseURL(%q) accepted %+v", raw, c)
 		}
 		if u.User != nil {

@@ -21,16 +21,42 @@
 // maxDiscoverAttempts, discoveryInterval, gossipTimeout, keepAliveInterval,
 // keepAliveTimeout, defaultDeadline. The driver's own: namespace (see
 // [Options.Namespace]), maxAppendSize and maxAppendEventSize (the server's
-// limits, see [Options]). Any other parameter is rejected. Errors never
-// show the password.
+// limits, see [Options]), must_exist ([Options.MustExist]) and
+// connect_timeout (whole seconds, [Options.ConnectTimeout]). Any other
+// parameter, a repeated one, and a query that does not parse (a ';' or a
+// bad %-escape, which a lenient parser would drop with its pair) are
+// rejected with [eventstore.ErrInvalidArgument]. Errors never show the
+// password.
 //
 // [Open] and the URL opener build the client themselves, with a no-op
-// logger (the client's default one prints), and never dial: the first call
-// connects. When the client gives up on an unreachable server (it closes
-// itself after a failed discovery and then reports
+// logger (the client's default one prints), and make one round trip to the
+// server (finding it and reading its version) bounded by the connect
+// timeout, 10 s by default: a server that does not answer fails Open, and
+// one that accepts connections but never answers fails it with an error
+// matching context.DeadlineExceeded. Open writes nothing, and never
+// reports [eventstore.ErrStoreNotFound]: the server is the store, a
+// namespace needs no setup, and a server that does not answer may be down
+// rather than missing, with or without must_exist. The client's own
+// timeouts bound the rest: gossipTimeout (seconds) each discovery attempt,
+// defaultDeadline appends and deletes, keepAliveInterval and
+// keepAliveTimeout a connection that went silent; reads and subscriptions
+// end with their contexts. When the client gives up on an unreachable
+// server (it closes itself after a failed discovery and then reports
 // kurrentdb.ErrorCodeConnectionClosed), the driver builds a new one and
 // retries the call once. A client passed to [New] is neither rebuilt nor
-// closed; [NewFromConfig] takes a configuration instead.
+// closed; [NewFromConfig] takes a configuration instead. Neither contacts
+// the server: their first call connects.
+//
+// # Namespaces
+//
+// A namespace ([Options.Namespace]) is a stream-name prefix: it keeps
+// stores on one server from seeing each other's streams, but it is a
+// naming convention, not an isolation boundary. Any client with access to
+// the server, whatever namespace it uses, can read and write the streams of
+// every namespace; a store without a namespace sees them all. Keep stores
+// that must not reach each other on separate servers, or restrict each
+// application's user with a secured server's access control lists (stream
+// metadata $acl); the driver sets none.
 //
 // # As
 //

@@ -2,10 +2,12 @@ package kurrentdb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
@@ -31,14 +33,20 @@ const (
 	eventOverhead = 1024
 )
 
+// DefaultConnectTimeout is the default [Options.ConnectTimeout].
+const DefaultConnectTimeout = 10 * time.Second
+
 // Options configures a [Driver]. The zero value suits a single store on a
 // server with default limits.
 type Options struct {
-	// Namespace keeps this store apart from others on the same server: its
-	// streams are stored as Namespace+"/"+stream, and it reads and
-	// subscribes only to streams with that prefix. Empty means no prefix:
-	// the store sees every user stream on the server. A namespace is 1–64
-	// letters, digits, '.', '_' or '-'.
+	// Namespace keeps this store's streams apart from others on the same
+	// server: its streams are stored as Namespace+"/"+stream, and it reads
+	// and subscribes only to streams with that prefix. Empty means no
+	// prefix: the store sees every user stream on the server. A namespace
+	// is 1–64 letters, digits, '.', '_' or '-'. It is a naming convention,
+	// not an isolation boundary: any client with access to the server
+	// (another store in another namespace, or none) can read and write
+	// every namespace's streams.
 	Namespace string
 	// MaxAppendSize and MaxAppendEventSize are the server's limits
 	// (--max-append-size and --max-append-event-size), in bytes, counted as
@@ -48,6 +56,21 @@ type Options struct {
 	// other values must be above 1 KiB.
 	MaxAppendSize      int
 	MaxAppendEventSize int
+	// MustExist (URL parameter must_exist=true) asks [Open] for an
+	// existing store only. The driver never creates anything when it
+	// opens, and Open always checks that the server answers, so this adds
+	// no check of its own: a KurrentDB store is the server, and a
+	// namespace exists as soon as it is named (an empty one is an empty
+	// store), so Open never reports [eventstore.ErrStoreNotFound]. A
+	// server that does not answer is a connection error, with or without
+	// MustExist.
+	MustExist bool
+	// ConnectTimeout (URL parameter connect_timeout, in whole seconds)
+	// bounds [Open]'s round trip to the server: finding it, the gRPC
+	// handshake and asking its version. Zero means [DefaultConnectTimeout].
+	// Later calls are bounded by their contexts (and appends by the
+	// client's defaultDeadline); see the package documentation.
+	ConnectTimeout time.Duration
 	// Logger receives what an operator acts on: the client rebuilt after
 	// it gave up on the server, a live subscription resubscribing. Nil
 	// discards.
@@ -59,6 +82,12 @@ func (o *Options) validate() error {
 		if err := ValidateNamespace(o.Namespace); err != nil {
 			return err
 		}
+	}
+	if o.ConnectTimeout < 0 {
+		return fmt.Errorf("kurrentdb: %w: negative ConnectTimeout %s", eventstore.ErrInvalidArgument, o.ConnectTimeout)
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = DefaultConnectTimeout
 	}
 	for _, n := range []int{o.MaxAppendSize, o.MaxAppendEventSize} {
 		if n != 0 && n <= eventOverhead {
@@ -127,7 +156,8 @@ var (
 // unreachable server (kurrentdb.ErrorCodeConnectionClosed) every call
 // fails until the application replaces the driver. Set the client's
 // Configuration.Logger (kurrentdb.NoopLogging()) before building it: the
-// client's default logger prints.
+// client's default logger prints. New does not contact the server, so
+// Options.MustExist and Options.ConnectTimeout have no effect on it.
 func New(client *kdb.Client, opts Options) (*Driver, error) {
 	if client == nil {
 		return nil, fmt.Errorf("kurrentdb: %w: nil client", eventstore.ErrInvalidArgument)
@@ -137,9 +167,13 @@ func New(client *kdb.Client, opts Options) (*Driver, error) {
 
 // Open returns a driver for a connection string: a "kurrentdb://" URL, or
 // any scheme the client accepts, with the driver's own parameters (see the
-// package documentation). It does not dial: the first call connects. The
-// driver owns the client it builds: it closes it, and replaces it when the
-// client gives up after losing the server.
+// package documentation); the URL's parameters take precedence over opts,
+// and a namespace in both must be the same. Open makes one round trip to
+// the server (it finds the server and reads its version), bounded by ctx
+// and [Options.ConnectTimeout], and fails if the server does not answer:
+// the error matches context.DeadlineExceeded when nothing answered in
+// time. It writes nothing. The driver owns the client it builds: it closes
+// it, and replaces it when the client gives up after losing the server.
 func Open(ctx context.Context, connString string, opts Options) (*Driver, error) {
 	cfg, err := parseConnString(connString, &opts)
 	if err != nil {
@@ -149,12 +183,68 @@ func Open(ctx context.Context, connString string, opts Options) (*Driver, error)
 	if err != nil {
 		return nil, err
 	}
-	return newDriver(client, cfg, opts)
+	d, err := newDriver(client, cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.ping(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
-// NewFromConfig is [Open] for a configuration the application built. The
-// driver keeps a copy, replaces its Logger with a no-op one, and owns the
-// clients it builds from it.
+// ping makes the driver's first call, bounded by Options.ConnectTimeout:
+// the client finds the server and asks its version (ServerFeatures; a
+// server without that service answers Unimplemented, which also counts).
+// On failure it releases the client, unless the call is still inside it:
+// the client then stops on its own when its discovery ends (closing it
+// under the call would race with it; see client.go).
+func (d *Driver) ping(ctx context.Context) error {
+	tctx, cancel := context.WithTimeout(ctx, d.opts.ConnectTimeout)
+	defer cancel()
+	cn := d.current()
+	_, err := run(tctx, cn, func(c *kdb.Client) (*kdb.ServerVersion, error) { return c.GetServerVersion() })
+	if err == nil {
+		return nil
+	}
+	d.stop()
+	server := serverName(d.cfg)
+	abandoned := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	if !abandoned {
+		cn.client.Close()
+	}
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("kurrentdb: open %s: %w", server, ctx.Err())
+	case abandoned:
+		return fmt.Errorf("kurrentdb: open %s: no answer from the server within %s (connect_timeout): %w",
+			server, d.opts.ConnectTimeout, context.DeadlineExceeded)
+	case hasCode(err, kdb.ErrorCodeDeadlineExceeded):
+		// Every discovery attempt timed out (gossipTimeout).
+		return fmt.Errorf("kurrentdb: open %s: no answer from the server: %w: %w", server, context.DeadlineExceeded, err)
+	}
+	return fmt.Errorf("kurrentdb: open %s: the server cannot be reached: %w", server, err)
+}
+
+// serverName names the server(s) of a configuration for an error: the
+// address, or the gossip seeds. It holds no credentials.
+func serverName(cfg *kdb.Configuration) string {
+	if len(cfg.GossipSeeds) == 0 {
+		return cfg.Address
+	}
+	seeds := make([]string, len(cfg.GossipSeeds))
+	for i, s := range cfg.GossipSeeds {
+		seeds[i] = s.String()
+	}
+	return strings.Join(seeds, ",")
+}
+
+// NewFromConfig is [Open] for a configuration the application built,
+// except that it does not contact the server (it has no context to bound
+// the call with), so Options.MustExist and Options.ConnectTimeout have no
+// effect on it: the first call connects. The driver keeps a copy of cfg,
+// replaces its Logger with a no-op one, and owns the clients it builds
+// from it.
 func NewFromConfig(cfg *kdb.Configuration, opts Options) (*Driver, error) {
 	if cfg == nil {
 		return nil, fmt.Errorf("kurrentdb: %w: nil configuration", eventstore.ErrInvalidArgument)

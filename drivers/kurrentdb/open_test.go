@@ -2,6 +2,9 @@ package kurrentdb_test
 
 import (
 	"context"
+	"errors"
+	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -175,4 +178,136 @@ func TestInternalStreamsKeepOnlyTheLatest(t *testing.T) {
 	assert.Error(t, err, "one snapshot left in the stream")
 	assert.Equal(t, "ns/\x1fsnapshot:Order-1", name)
 	assert.Equal(t, "\x1fcheckpoint:projection[0/2]", kurrentdb.CheckpointStream("", eventstore.CheckpointName("projection", eventstore.Group{Member: 0, Size: 2})))
+}
+
+// lastPosition returns the position of the last event in $all, read with
+// a client of its own: what a test compares to see that nothing was
+// written.
+func lastPosition(t *testing.T, url string) kdb.Position {
+	t.Helper()
+	rs, err := nativeClient(t, url).ReadAll(t.Context(), kdb.ReadAllOptions{Direction: kdb.Backwards, From: kdb.End{}}, 1)
+	require.NoError(t, err)
+	defer rs.Close()
+	ev, err := rs.Recv()
+	require.NoError(t, err)
+	return ev.OriginalEvent().Position
+}
+
+// TestOpenMustExist: with must_exist a KurrentDB store opens when the
+// server answers, namespace or not (a namespace is only a name prefix, so
+// an unused one is an empty store), and writes nothing. An unreachable
+// server is a connection error, not ErrStoreNotFound: it may be down, not
+// missing.
+func TestOpenMustExist(t *testing.T) {
+	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+	before := lastPosition(t, srv.URL())
+	closed := closedAddr(t)
+	for _, tc := range []struct {
+		name    string
+		url     string
+		opts    kurrentdb.Options
+		wantErr bool
+	}{
+		{name: "URL", url: srv.URL() + "&must_exist=true"},
+		{name: "Option", url: srv.URL(), opts: kurrentdb.Options{MustExist: true}},
+		{name: "False", url: srv.URL() + "&must_exist=false"},
+		{name: "UnusedNamespace", url: srv.URL() + "&must_exist=true&namespace=never-written"},
+		{name: "NothingListening", url: "kurrentdb://" + closed + "?tls=false&must_exist=true", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			d, err := kurrentdb.Open(ctx, tc.url, tc.opts)
+			if tc.wantErr {
+				require.Error(t, err)
+				assert.NotErrorIs(t, err, eventstore.ErrStoreNotFound, "a server that does not answer may be down, not missing")
+				assert.Contains(t, err.Error(), closed)
+				return
+			}
+			require.NoError(t, err)
+			require.NoError(t, d.Close())
+			assert.Equal(t, before, lastPosition(t, srv.URL()), "Open wrote to the server")
+		})
+	}
+}
+
+// blackHole listens on 127.0.0.1, accepts connections and never answers
+// on them, like a server that hangs (or a firewall that swallows). It
+// returns host:port.
+func blackHole(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var mu sync.Mutex // protects conns
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := lis.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		lis.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return lis.Addr().String()
+}
+
+// closedAddr returns an address on 127.0.0.1 where nothing listens.
+func closedAddr(t *testing.T) string {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := lis.Addr().String()
+	require.NoError(t, lis.Close())
+	return addr
+}
+
+// TestOpenTimeout: Open makes one round trip to the server and gives up
+// after the connect timeout when the server accepts connections but never
+// answers, and at once when nothing listens. The test's own deadline is
+// far longer than the timeouts: only a hang reaches it.
+func TestOpenTimeout(t *testing.T) {
+	hole, closed := blackHole(t), closedAddr(t)
+	for _, tc := range []struct {
+		name    string
+		url     string
+		opts    kurrentdb.Options
+		timeout bool   // the error must match context.DeadlineExceeded
+		says    string // and mention this
+	}{
+		{"BlackHoleURL", "kurrentdb://" + hole + "?tls=false&connect_timeout=1", kurrentdb.Options{}, true, "no answer from the server within 1s"},
+		{"BlackHoleOption", "kurrentdb://" + hole + "?tls=false", kurrentdb.Options{ConnectTimeout: 300 * time.Millisecond}, true, "no answer from the server within 300ms"},
+		{"BlackHoleTLS", "kurrentdb://admin:s3cr3t-pw@" + hole + "?connect_timeout=1", kurrentdb.Options{}, true, "no answer from the server"},
+		{"NothingListening", "kurrentdb://" + closed + "?tls=false", kurrentdb.Options{}, false, "cannot be reached"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			_, err := kurrentdb.Open(ctx, tc.url, tc.opts)
+			require.Error(t, err)
+			require.NoError(t, ctx.Err(), "Open hung until the test's deadline")
+			assert.Equal(t, tc.timeout, errors.Is(err, context.DeadlineExceeded), "matches context.DeadlineExceeded: %v", err)
+			assert.Contains(t, err.Error(), tc.says)
+			assert.NotContains(t, err.Error(), "s3cr3t")
+		})
+	}
+	t.Run("Cancelled", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		_, err := kurrentdb.Open(ctx, "kurrentdb://"+hole+"?tls=false", kurrentdb.Options{})
+		assert.ErrorIs(t, err, context.Canceled)
+	})
 }

@@ -3,6 +3,7 @@ package kurrentdb
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -41,7 +42,13 @@ const (
 	paramNamespace          = "namespace"
 	paramMaxAppendSize      = "maxappendsize"
 	paramMaxAppendEventSize = "maxappendeventsize"
+	// The parameters every driver takes have the same name everywhere.
+	paramMustExist      = eventstore.MustExistParam
+	paramConnectTimeout = "connect_timeout"
 )
+
+// driverParams lists the driver's own parameters for error messages.
+var driverParams = []string{paramNamespace, paramMaxAppendSize, paramMaxAppendEventSize, paramMustExist, paramConnectTimeout}
 
 // clientParams are the client's parameters (lower case), passed on to it.
 // The client only logs a parameter it does not know; the driver rejects it.
@@ -53,22 +60,31 @@ var clientParams = []string{
 
 // parseConnString takes the driver's parameters out of a connection string
 // into opts and parses the rest with the client. Errors match
-// eventstore.ErrInvalidArgument and never show a password.
+// eventstore.ErrInvalidArgument and never show a password: they show the
+// URL without its query, and name parameters.
 func parseConnString(connString string, opts *Options) (*kdb.Configuration, error) {
 	u, err := url.Parse(connString)
 	if err != nil {
 		return nil, fmt.Errorf("kurrentdb: %w: malformed connection string %s", eventstore.ErrInvalidArgument, redact.URL(connString))
 	}
+	shown := *u
+	shown.RawQuery, shown.ForceQuery = "", false
 	bad := func(format string, args ...any) error {
-		return fmt.Errorf("kurrentdb: %w: %s: %s", eventstore.ErrInvalidArgument, redact.String(u), fmt.Sprintf(format, args...))
+		return fmt.Errorf("kurrentdb: %w: %s: %s", eventstore.ErrInvalidArgument, redact.String(&shown), fmt.Sprintf(format, args...))
 	}
 	if !slices.Contains(Schemes, strings.ToLower(u.Scheme)) {
 		return nil, bad("unknown scheme %q (known: %s)", u.Scheme, strings.Join(Schemes, ", "))
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
+	// Strictly: u.Query() would drop a pair holding a ';' or a bad
+	// %-escape, and with it a namespace, silently.
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, bad("malformed query (a ';' or a bad %%-escape?)")
+	}
 	rest := url.Values{}
 	var keepAlive *time.Duration
-	for k, vs := range u.Query() {
+	for k, vs := range q {
 		if len(vs) != 1 {
 			return nil, bad("parameter %q given %d times", k, len(vs))
 		}
@@ -82,6 +98,18 @@ func parseConnString(connString string, opts *Options) (*kdb.Configuration, erro
 				return nil, bad("namespace %q in the URL and %q in the options", v, opts.Namespace)
 			}
 			opts.Namespace = v
+		case paramMustExist:
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return nil, bad("%s %q: want true or false", k, v)
+			}
+			opts.MustExist = opts.MustExist || b
+		case paramConnectTimeout:
+			n, err := strconv.Atoi(v)
+			if err != nil || n <= 0 || int64(n) > math.MaxInt64/int64(time.Second) {
+				return nil, bad("%s %q: want a positive whole number of seconds", k, v)
+			}
+			opts.ConnectTimeout = time.Duration(n) * time.Second
 		case paramMaxAppendSize, paramMaxAppendEventSize:
 			n, err := strconv.Atoi(v)
 			if err != nil || n <= 0 {
@@ -113,8 +141,8 @@ func parseConnString(connString string, opts *Options) (*kdb.Configuration, erro
 			rest.Set(k, v)
 		default:
 			if !slices.Contains(clientParams, key) {
-				return nil, bad("unknown parameter %q (known: %s, %s, %s, %s)", k,
-					paramNamespace, paramMaxAppendSize, paramMaxAppendEventSize, strings.Join(clientParams, ", "))
+				return nil, bad("unknown parameter %q (known: %s, %s)", k,
+					strings.Join(driverParams, ", "), strings.Join(clientParams, ", "))
 			}
 			rest.Set(k, v)
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"log"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -50,6 +52,9 @@ func TestParseConnString(t *testing.T) {
 			require.NotNil(t, cfg.DefaultDeadline)
 			assert.Equal(t, 3*time.Second, *cfg.DefaultDeadline)
 		}},
+		{url: "kurrentdb://h?must_exist=true&connect_timeout=3", opts: Options{MustExist: true, ConnectTimeout: 3 * time.Second}},
+		{url: "kurrentdb://h?MUST_EXIST=1&namespace=a.b", opts: Options{MustExist: true, Namespace: "a.b"}},
+		{url: "kurrentdb://h?must_exist=false", opts: Options{}},
 		{url: "kurrentdb://h?keepAliveInterval=-1", check: func(t *testing.T, cfg *kdb.Configuration) {
 			assert.Equal(t, time.Duration(-1), cfg.KeepAliveInterval)
 		}},
@@ -89,6 +94,22 @@ func TestParseConnStringRejects(t *testing.T) {
 		"kurrentdb://:pw@h",
 		"kurrentdb://",
 		"%zz",
+		// Strict query parsing: a lenient parser drops the pair, and the
+		// namespace with it.
+		"kurrentdb://h?namespace=a;b",
+		"kurrentdb://h?tls=false;namespace=x",
+		"kurrentdb://h?namespace=x&tls=false;",
+		"kurrentdb://h?namespace=%zz",
+		"kurrentdb://h?namespace=x&tls=%",
+		"kurrentdb://h?namespace=a&NAMESPACE=b",
+		"kurrentdb://h?must_exist=yes",
+		"kurrentdb://h?must_exist=",
+		"kurrentdb://h?must_exist=true&must_exist=true",
+		"kurrentdb://h?connect_timeout=0",
+		"kurrentdb://h?connect_timeout=-1",
+		"kurrentdb://h?connect_timeout=1.5",
+		"kurrentdb://h?connect_timeout=10s",
+		"kurrentdb://h?connect_timeout=99999999999999999",
 	} {
 		t.Run(url, func(t *testing.T) {
 			_, err := Open(t.Context(), url, Options{})
@@ -100,6 +121,8 @@ func TestParseConnStringRejects(t *testing.T) {
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "namespace in the URL and the options")
 	_, err = Open(t.Context(), "kurrentdb://h", Options{MaxAppendEventSize: -1})
 	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "a negative limit")
+	_, err = Open(t.Context(), "kurrentdb://h", Options{ConnectTimeout: -time.Second})
+	assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, "a negative connect timeout")
 }
 
 func TestParseConnStringHidesPasswords(t *testing.T) {
@@ -111,8 +134,23 @@ func TestParseConnStringHidesPasswords(t *testing.T) {
 		"kurrentdb://admin:s3cr3t-pw@h:2113/path",
 		"kurrentdb://admin:s3cr3t-pw@h:2113?namespace=a/b",
 		"kurrentdb://admin:s3cr3t-pw@h%zz",
+		"kurrentdb://admin:s3cr3t-pw@h:2113?namespace=a;b",
+		"kurrentdb://admin:s3cr3t-pw@h:2113?namespace=%zz",
+		"kurrentdb://admin:s3cr3t-pw@h:2113?namespace=a&must_exist=yes",
 	} {
 		_, err := eventstore.Open(t.Context(), url)
+		require.Error(t, err, url)
+		assert.NotContains(t, err.Error(), "s3cr3t", "the error for %s shows the password", url)
+	}
+	// The driver's own errors show no query at all: a malformed one may
+	// hide anything. (eventstore.Open adds the URL as internal/redact
+	// shows it.)
+	for _, url := range []string{
+		"kurrentdb://h:2113?password=s3cr3t-pw;x",
+		"kurrentdb://h:2113?namespace=s3cr3t-pw%zz",
+		"kurrentdb://h:2113?namespace=ok&token=s3cr3t-pw",
+	} {
+		_, err := Open(t.Context(), url, Options{})
 		require.Error(t, err, url)
 		assert.NotContains(t, err.Error(), "s3cr3t", "the error for %s shows the password", url)
 	}
@@ -125,7 +163,7 @@ func TestParseConnStringPrintsNothing(t *testing.T) {
 	out, flags := log.Writer(), log.Flags()
 	log.SetOutput(&buf)
 	defer func() { log.SetOutput(out); log.SetFlags(flags) }()
-	for _, url := range []string{"kurrentdb://h?keepAliveInterval=1000", "kurrentdb://h?whatever=1"} {
+	for _, url := range []string{"kurrentdb://h?keepAliveInterval=1000&connect_timeout=1", "kurrentdb://h?whatever=1"} {
 		d, err := Open(t.Context(), url, Options{})
 		if err == nil {
 			d.Close()
@@ -138,6 +176,7 @@ func FuzzParseConnString(f *testing.F) {
 	for _, s := range []string{
 		"kurrentdb://127.0.0.1:2113?tls=false", "esdb://a:1,b:2?namespace=x", "kdb+discover://u:p@h?maxAppendSize=10",
 		"kurrent://h?keepAliveInterval=-1&defaultDeadline=5", "kurrentdb://h:99999", "esdb://,", "kurrentdb://h?%zz",
+		"kurrentdb://h?namespace=a;b", "kurrentdb://h?must_exist=true&connect_timeout=5",
 	} {
 		f.Add(s)
 	}
@@ -148,10 +187,21 @@ func FuzzParseConnString(f *testing.F) {
 			if !errors.Is(err, eventstore.ErrInvalidArgument) {
 				t.Fatalf("parseConnString(%q): an error not matching ErrInvalidArgument: %v", s, err)
 			}
+			if u, perr := url.Parse(s); perr == nil && u.User != nil {
+				if pw, ok := u.User.Password(); ok && len(pw) >= 4 && strings.Contains(err.Error(), pw) &&
+					!strings.Contains(u.Host+u.Path+u.User.Username(), pw) {
+					t.Fatalf("parseConnString(%q): the error shows the password: %v", s, err)
+				}
+			}
 			return
 		}
 		if cfg == nil {
 			t.Fatalf("parseConnString(%q): no error and no configuration", s)
+		}
+		// Accepted: the query parses strictly, so no pair was dropped.
+		u, _ := url.Parse(s)
+		if _, err := url.ParseQuery(u.RawQuery); err != nil {
+			t.Fatalf("parseConnString(%q) accepted a query that does not parse: %v", s, err)
 		}
 	})
 }
