@@ -308,8 +308,9 @@ func BenchmarkReadAll(b *testing.B) {
 // it; the time includes the append's commit (a WAL flush). The raw twin runs
 // the driver's append statement, then NOTIFY, and its subscriber LISTENs on
 // a connection of its own and reads with the driver's read-all statement.
-// "unrelated-tx/store" keeps an unrelated write transaction open 100 ms at a
-// time, back to back: the visibility fence makes delivery wait for it.
+// "unrelated-tx/store" keeps an unrelated transaction with an ID open 100 ms
+// at a time, back to back: the visibility fence used to make delivery wait
+// for it; it counts only writers of the store now (docs/postgres.md).
 func BenchmarkLive(b *testing.B) {
 	b.Run("store", func(b *testing.B) {
 		bn := newBench(b)

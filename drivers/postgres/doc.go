@@ -47,13 +47,17 @@
 // An event's position is {Commit: transaction ID, Prepare: sequence}, from
 // pg_current_xact_id() of the appending transaction and a sequence in version
 // order. Reads of the global log return only events whose transaction ID is
-// below pg_snapshot_xmin(pg_current_snapshot()): every transaction below it
-// has ended, so nothing can appear there later, and a reader that has seen a
-// position never misses an event that commits afterwards. The cost: the
-// global log (and live subscriptions) wait behind the oldest open write
-// transaction in the whole cluster, of any application. Stream reads do not
-// wait. docs/postgres.md has the argument, the measurements, and what a dump
-// and restore into another cluster does to positions.
+// below a visibility fence: the oldest transaction, running when the read's
+// snapshot was taken, that holds a writing lock on the store's events table
+// (found in pg_locks), or failing one the snapshot's horizon. Nothing can
+// appear below it later, so a reader that has seen a position never misses
+// an event that commits afterwards. The cost: the global log (and live
+// subscriptions) wait behind open appends to the store, at most
+// [Options.ReadWait] per read; transactions of other tables, schemas,
+// databases or roles without access to the schema do not hold it back.
+// Stream reads do not wait. docs/postgres.md has the argument, the
+// measurements, the narrowest grants for application and read-only roles,
+// and what a dump and restore into another cluster does to positions.
 //
 // # Live subscriptions
 //

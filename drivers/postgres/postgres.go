@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventkit/eventstore"
@@ -52,11 +53,12 @@ type Options struct {
 	// Logger receives what an operator acts on: the listening connection
 	// being lost and re-established. Nil discards.
 	Logger *slog.Logger
-	// ReadWait bounds how long a read of the global log waits for
-	// transactions that were open when it started (anywhere in the cluster)
-	// so that it returns every event committed before it started. A
-	// transaction open longer only delays events until a later read; nothing
-	// is skipped. Zero means [DefaultReadWait]; negative means never wait.
+	// ReadWait bounds how long a read of the global log waits for appends
+	// to this store that were open when it started (transactions holding a
+	// write lock on its events table), so that it returns every event
+	// committed before it started. A transaction open longer only delays
+	// events until a later read, and is logged; nothing is skipped. Zero
+	// means [DefaultReadWait]; negative means never wait.
 	ReadWait time.Duration
 }
 
@@ -82,6 +84,8 @@ type Driver struct {
 	logger  *slog.Logger
 	// readWait is Options.ReadWait with the default filled in.
 	readWait time.Duration
+	// blockerLogged is the fence of the last transaction logBlocker logged.
+	blockerLogged atomic.Int64
 	// retryHook, when set by tests, is called before each retried attempt.
 	retryHook func(err error)
 

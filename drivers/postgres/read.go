@@ -22,18 +22,112 @@ WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
 const readStreamBwdSQL = `SELECT ` + eventColumns + ` FROM {{schema}}.events
 WHERE stream_id = $1 AND version <= $2 ORDER BY version DESC LIMIT $3`
 
-// fenceSQL is the visibility fence: every transaction with an ID below it
-// has ended, so no event below it can still appear. Readers only return
-// events below it, so once a reader has seen a position every event that
-// becomes visible later comes after it (docs/postgres.md has the argument).
-const fenceSQL = `SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1)`
+// The visibility fence. Readers of the global log return only events whose
+// tx_id is below the fence of their statement's snapshot, so that once a
+// reader has returned a position, every event that becomes visible later
+// comes after it. docs/postgres.md ("Positions and why nothing is skipped")
+// has the argument in full; in short:
+//
+// A sound fence is a value F such that every transaction that has an ID
+// below F and may still add events to this store had ended when the
+// snapshot was taken: its events are then visible to the snapshot, or never
+// will be. pg_snapshot_xmin is sound, but it counts every transaction of the
+// cluster, so any role that can connect anywhere could stop the log with
+// BEGIN; SELECT pg_current_xact_id(). The driver's fence counts only
+// transactions that can still write this store's events:
+//
+//	F = min({x in xip(S) : x still writes, or may have written, events} ∪ {xmax(S)})
+//
+// where xip(S) are the transactions running at the snapshot S and xmax(S)
+// is the lowest ID S treats as not yet started. "May write" is read from one scan of pg_locks,
+// taken after S, and a look at the transaction's status after that scan: x
+// counts unless the scan shows its ID lock (the granted ExclusiveLock on its
+// own transaction ID) held by a virtual transaction that holds no lock on
+// the events table in a mode that writes (RowExclusiveLock or stronger;
+// readers' AccessShareLock does not count), and pg_xact_status, evaluated
+// after the scan (a CASE orders the two), still says x is in progress.
+//
+// Why that is sound: an append (and an import) is one statement, and
+// PostgreSQL takes the statement's RowExclusiveLock on the events table
+// before it executes it (at parse, or when binding a prepared statement),
+// while the transaction gets its ID only when the statement calls
+// pg_current_xact_id(), during execution. The lock is held until the
+// transaction ends. So a writer of this store that has an ID holds the lock,
+// from before it had its ID until it ends. Take x in xip(S) that does not
+// count: x had its ID before S, and x was still in progress after the scan,
+// so it had not begun to end (a transaction leaves the process array before
+// it releases any lock: the ID lock itself outlives the relation locks, so
+// seeing it is not enough). If x were a writer it would have held the lock
+// from before S until after the scan, and the scan would show it (pg_locks
+// reads every backend's fast-path locks before the main lock table, and a
+// lock only ever moves from the former to the latter, so a lock held
+// throughout the scan is reported). So x writes no event, now or later. An x
+// that may have ended by then counts, whatever it did: it may have committed
+// events after S. Every other transaction that had not ended at S (those
+// that start later included) has an ID of at least xmax(S), so not below F.
+//
+// Only roles allowed to write the events table (or LOCK it) can hold the
+// fence back; reads wait for them at most ReadWait, and waitFence logs who
+// they are. On a standby (pg_is_in_recovery) pg_locks does not show the
+// primary's writers, so the fence falls back to pg_snapshot_xmin there.
+//
+// TestFenceNoSkipUnderChurn provokes these races; without the status check
+// it caught readers passing appends that were ending during the scan.
 
-// snapshotSQL is the start of the select list of readAllQuery's CTE: the
-// fence and the horizon of the statement's snapshot c (m is the meta row).
-// pg_snapshot_xmax is the next transaction ID, so every event committed
-// before the snapshot has a tx_id below the horizon.
-const snapshotSQL = `SELECT pg_snapshot_xmin(c)::text::bigint + m.xid_offset AS fence,
-	pg_snapshot_xmax(c)::text::bigint + m.xid_offset AS horizon`
+// lockFenceSQL is F above for the snapshot t.c, without the offset.
+const lockFenceSQL = `coalesce((WITH l AS MATERIALIZED (
+		SELECT locktype, virtualtransaction, transactionid FROM pg_locks
+		WHERE granted AND (locktype = 'transactionid' AND mode = 'ExclusiveLock'
+			OR locktype = 'relation' AND relation = '{{schema}}.events'::regclass
+				AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+				AND mode NOT IN ('AccessShareLock', 'RowShareLock'))
+	) SELECT min(x::text::bigint) FROM pg_snapshot_xip(t.c) x WHERE CASE
+		WHEN xid(x) IN (SELECT transactionid FROM l WHERE locktype = 'transactionid'
+			AND virtualtransaction NOT IN (SELECT virtualtransaction FROM l WHERE locktype = 'relation'))
+		THEN pg_xact_status(x) IS DISTINCT FROM 'in progress'
+		ELSE true END
+	), pg_snapshot_xmax(t.c)::text::bigint)`
+
+// fenceOf returns the fence of the snapshot t.c plus the offset t.off,
+// scanning pg_locks only when pg_snapshot_xmin (t.lo, with the offset), which
+// is also sound, is not at least enough: the result is then always at least
+// enough when the lock fence is. The lock fence is never below t.lo.
+func fenceOf(enough string) string {
+	return `CASE WHEN t.lo >= ` + enough + ` OR pg_is_in_recovery() THEN t.lo
+		ELSE ` + lockFenceSQL + ` + t.off END`
+}
+
+// snapshotCTE is the statement's snapshot (c), the offset (off), the lowest
+// possible fence (lo) and the highest committed tx_id (top, NULL when the
+// log is empty).
+const snapshotCTE = `WITH t AS MATERIALIZED (
+	SELECT c, m.xid_offset AS off, pg_snapshot_xmin(c)::text::bigint + m.xid_offset AS lo,
+		(SELECT max(tx_id) FROM {{schema}}.events) AS top
+	FROM pg_current_snapshot() c, {{schema}}.meta m
+)`
+
+// fenceSQL returns the fence of the statement's snapshot, at least $1 when
+// the lock fence is (waitFence: every writer open at a snapshot whose
+// horizon was $1 has ended).
+var fenceSQL = snapshotCTE + `
+SELECT ` + fenceOf(`$1::bigint`) + ` FROM t`
+
+// snapshotSQL is the start of readAllQuery's statement, up to the select
+// list of its CTE s: the fence, the horizon and the highest committed
+// tx_id. pg_snapshot_xmax is the next transaction ID, so every event
+// committed before the snapshot has a tx_id below the horizon. When no
+// committed event is at or above pg_snapshot_xmin, that is the fence: it
+// holds back nothing, and pg_locks is not read.
+var snapshotSQL = snapshotCTE + `, s AS MATERIALIZED (
+	SELECT ` + fenceOf(`coalesce(t.top, 0) + 1`) + ` AS fence,
+		pg_snapshot_xmax(t.c)::text::bigint + t.off AS horizon, t.top`
+
+// blockerSQL finds the backend and the ID of the transaction whose ID, plus
+// the offset, is $1: the one holding the fence back. Its PID is NULL for a
+// prepared transaction.
+const blockerSQL = `SELECT l.pid, l.transactionid::text FROM pg_locks l, {{schema}}.meta m
+WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' AND l.granted
+	AND l.transactionid = xid((($1::bigint - m.xid_offset)::text)::xid8)`
 
 const saveSnapshotSQL = `INSERT INTO {{schema}}.snapshots (stream_id, version, data) VALUES ($1, $2, $3)
 ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, data = excluded.data
@@ -62,19 +156,19 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 }
 
 // ReadAll implements [eventstore.Driver]. It returns only events below the
-// visibility fence (see fenceSQL), in (tx_id, seq) order, walking the primary
-// key from the given position, so a page costs an index range scan and never
-// a sort of the table.
+// visibility fence (see lockFenceSQL), in (tx_id, seq) order, walking the
+// primary key from the given position, so a page costs an index range scan
+// and never a sort of the table.
 //
 // The fence alone would hide events that committed before the read started
-// while an older transaction was still open anywhere in the cluster. So the
-// statement also reports the snapshot's horizon (the next transaction ID) and
-// whether committed events in range sit at or above the fence; when they do
-// and the page is not full, ReadAll waits (up to Options.ReadWait) until every
-// transaction open when it started has ended, and reads again. A read thus
-// returns every event committed before it started, unless a transaction
-// stays open longer than ReadWait; then it returns what is safe to return,
-// and the rest comes with a later read. It never skips.
+// while an older append to this store was still open. So the statement also
+// reports the snapshot's horizon (the next transaction ID) and whether
+// committed events sit at or above the fence; when they do and the page is
+// not full, ReadAll waits (up to Options.ReadWait) until every writer of the
+// store open when it started has ended, and reads again. A read thus returns
+// every event committed before it started, unless a writer stays open longer
+// than ReadWait; then it returns what is safe to return, logs the writer's
+// backend, and the rest comes with a later read. It never skips.
 func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
 	query, args := d.readAllQuery(q)
 	page, horizon, blocked, err := d.readAllOnce(ctx, query, args, q.Limit)
@@ -136,9 +230,9 @@ func (d *Driver) readAllQuery(q eventstore.AllQuery) (string, []any) {
 	// It ignores the range and the filter, so it may make a read wait for
 	// nothing, but it is one probe of the primary key; a filtered probe
 	// could scan far when the filter is selective.
-	query := `WITH s AS MATERIALIZED (` + d.sql.snapshot + params.String() + `
-FROM pg_current_snapshot() c, ` + quoteIdent(d.schema) + `.meta m)
-SELECT s.horizon, coalesce((SELECT max(tx_id) FROM ` + events + `) >= s.fence, false), e.* FROM s LEFT JOIN LATERAL (
+	query := d.sql.snapshot + params.String() + `
+FROM t)
+SELECT s.horizon, coalesce(s.top >= s.fence, false), e.* FROM s LEFT JOIN LATERAL (
 	SELECT ` + eventColumns + ` FROM ` + events + ` WHERE tx_id < s.fence` + cond.String() + order + ` LIMIT ` + limit + `
 ) e ON true`
 	return query, args
@@ -212,29 +306,71 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 }
 
 // waitFence waits until the fence reaches horizon, that is until every
-// transaction that was open at the snapshot that reported horizon has ended,
-// polling with back-off for at most the driver's ReadWait.
+// writer of the store that was open at the snapshot that reported horizon
+// has ended, polling with back-off for at most the driver's ReadWait. When
+// ReadWait runs out it logs the backend holding the fence back (see
+// logBlocker) and returns the context's error.
 func (d *Driver) waitFence(ctx context.Context, horizon int64) error {
-	ctx, cancel := context.WithTimeout(ctx, d.readWait)
+	wctx, cancel := context.WithTimeout(ctx, d.readWait)
 	defer cancel()
 	wait := 100 * time.Microsecond
+	var fence int64 // the last fence read; 0: none yet
 	for {
-		var fence int64
-		if err := d.pool.QueryRow(ctx, d.sql.fence).Scan(&fence); err != nil {
+		var f int64
+		if err := d.pool.QueryRow(wctx, d.sql.fence, horizon).Scan(&f); err != nil {
+			if ctx.Err() == nil && wctx.Err() != nil {
+				d.logBlocker(ctx, fence)
+			}
 			return err
 		}
+		fence = f
 		if fence >= horizon {
 			return nil
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-ctx.Done():
+		case <-wctx.Done():
 			t.Stop()
-			return ctx.Err()
+			if ctx.Err() == nil {
+				d.logBlocker(ctx, fence)
+			}
+			return wctx.Err()
 		case <-t.C:
 		}
 		wait = min(wait*2, 5*time.Millisecond)
 	}
+}
+
+// logBlocker logs, once per blocking transaction, the backend of the
+// transaction whose ID is fence: a writer of this store (or a role that
+// locked its events table) kept open longer than ReadWait, which holds the
+// global log back until it ends. A fence of 0 (not read) is not logged.
+func (d *Driver) logBlocker(ctx context.Context, fence int64) {
+	if fence == 0 || d.blockerLogged.Swap(fence) == fence {
+		return
+	}
+	lctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var (
+		pid *int32
+		xid string
+	)
+	err := d.pool.QueryRow(lctx, strings.ReplaceAll(blockerSQL, "{{schema}}", quoteIdent(d.schema)), pgx.QueryExecModeExec, fence).Scan(&pid, &xid)
+	switch {
+	case err == pgx.ErrNoRows:
+		return // it has just ended
+	case err != nil:
+		d.logger.Debug("postgres: could not find the transaction holding reads back", "driver", "postgres", "error", err)
+		return
+	}
+	attrs := []any{"driver", "postgres", "xid", xid, "read_wait", d.readWait}
+	if pid != nil {
+		attrs = append(attrs, "pid", *pid)
+	} else {
+		attrs = append(attrs, "prepared", true)
+	}
+	d.logger.Warn("postgres: an open transaction that may write the store holds the global log back; "+
+		"reads and subscriptions see no later events until it ends", attrs...)
 }
 
 // scanEvents reads rows of eventColumns.

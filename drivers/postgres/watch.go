@@ -18,11 +18,17 @@ import (
 // LISTEN/NOTIFY. Each driver keeps one dedicated connection (outside the
 // pool) that LISTENs on the schema's channel, and a notifier that sends, at
 // most every 5 ms, the highest transaction ID appended since its last
-// notification. A notification from another driver only wakes watchers once
-// the visibility fence has passed that transaction, so a woken subscription
-// finds the new events; while a transaction elsewhere in the cluster holds
-// the fence back, the listener re-checks it with back-off up to 50 ms and
-// wakes watchers as soon as it moves.
+// notification.
+//
+// Any role may NOTIFY any channel, so a notification is only a hint to look:
+// one the driver cannot parse is ignored, and the listener then checks the
+// log itself, at most once every checkGap however many notifications
+// arrive, and wakes the watchers only when events became readable since it
+// last woke them (the highest tx_id below the visibility fence grew). A
+// flood of notifications thus costs at most one small query per checkGap on
+// the listening connection, and no read by the subscriptions. While a
+// notified transaction is not yet below the fence (an older append to the
+// store is still open), the listener re-checks with back-off up to 50 ms.
 //
 // The first Watch starts the listener and returns once it listens (or fails:
 // the Store then polls). When the connection is lost the listener wakes every
@@ -34,6 +40,9 @@ func (d *Driver) Watch(ctx context.Context) (<-chan struct{}, error) {
 
 // Listener timings.
 const (
+	// checkGap is the least time between two checks of the log by the
+	// listener, which bounds what a flood of notifications costs.
+	checkGap         = 5 * time.Millisecond
 	fenceRecheckMax  = 50 * time.Millisecond
 	ownCheckDelay    = 10 * time.Millisecond
 	reconnectBackoff = 100 * time.Millisecond
@@ -46,6 +55,13 @@ type listener struct {
 	ctx    context.Context // done when the driver closes
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // the listening goroutine
+
+	// check is the listener's look at the log: the fence, the horizon and
+	// the highest tx_id below the fence (see serve).
+	check string
+	// readable is the highest tx_id below the fence when the watchers were
+	// last woken by a check. Owned by the listening goroutine.
+	readable int64
 
 	mu       sync.Mutex // protects everything below
 	watchers map[chan struct{}]struct{}
@@ -67,6 +83,9 @@ func (l *listener) init(d *Driver) {
 	l.d = d
 	l.ctx, l.cancel = context.WithCancel(context.Background())
 	l.watchers = map[chan struct{}]struct{}{}
+	l.check = d.sql.snapshot + `
+FROM t)
+SELECT s.fence, s.horizon, coalesce((SELECT max(tx_id) FROM ` + quoteIdent(d.schema) + `.events WHERE tx_id < s.fence), 0) FROM s`
 }
 
 func (l *listener) watch(ctx context.Context) (<-chan struct{}, error) {
@@ -203,26 +222,40 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-// serve waits for notifications. Each carries "tx_id/instance": the highest
-// transaction ID the sending driver announced, and which driver sent it.
-// Once the fence has passed the highest tx_id seen, the watchers are woken;
-// while it has not, the fence is re-checked with back-off, and every time it
-// moves the watchers are woken, since earlier transactions may have become
-// readable. This driver's own notifications are checked only after
-// ownCheckDelay: its watchers were woken when the append committed, and an
-// immediate check would compete with the read that wake-up started; the
-// later check catches appends that were held back longer than that read
-// waited.
+// serve waits for notifications and wakes the watchers when events became
+// readable. A notification of the driver carries "tx_id/instance": the
+// highest transaction ID the sending driver announced, and which driver sent
+// it; one that does not parse is ignored. Anyone may send them, so they only
+// schedule a check of the log, and the check decides:
+//
+//   - It wakes the watchers when the highest committed tx_id below the fence
+//     (readable) has grown since the last wake-up. By the fence argument
+//     every event that becomes readable later has a tx_id at or above the
+//     fence of the check before, so above that check's readable: growth is
+//     exactly "new events to read".
+//   - It ends the wait for a notified transaction once the fence has passed
+//     it. Until then it checks again with back-off up to fenceRecheckMax. A
+//     notified ID at or above the horizon cannot be a committed transaction
+//     (forged, or from a confused sender): it is lowered to below the
+//     horizon, so a forged notification costs a few checks, not an endless
+//     series.
+//
+// Checks are at least checkGap apart. This driver's own notifications are
+// checked only after ownCheckDelay: its watchers were woken when the append
+// committed, and an immediate check would compete with the read that wake-up
+// started; the later check catches appends that were held back longer than
+// that read waited.
 func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
 	var (
-		pending   int64 // highest notified tx_id not yet below the fence; 0: none
-		lastFence int64
+		pending   int64     // highest notified tx_id not yet below the fence; 0: none
+		due       time.Time // when to check the log while pending
 		wait      time.Duration
+		lastCheck time.Time
 	)
 	for {
 		wctx, cancel := ctx, context.CancelFunc(func() {})
 		if pending != 0 {
-			wctx, cancel = context.WithTimeout(ctx, wait)
+			wctx, cancel = context.WithDeadline(ctx, due)
 		}
 		n, err := conn.WaitForNotification(wctx)
 		cancel()
@@ -230,38 +263,55 @@ func (l *listener) serve(ctx context.Context, conn *pgx.Conn) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err == nil:
-			txText, from, _ := strings.Cut(n.Payload, "/")
-			tx, perr := strconv.ParseInt(txText, 10, 64)
-			if perr != nil {
-				l.wake() // not ours to parse: wake anyway
-				continue
+			tx, from, ok := parseNotification(n.Payload)
+			if !ok {
+				continue // not the driver's: ignored
 			}
+			now := time.Now()
+			soon := lastCheck.Add(checkGap)
 			if from == l.d.instance {
-				if pending == 0 {
-					wait = ownCheckDelay
-				}
-				pending = max(pending, tx)
-				continue // checked when the wait runs out
+				soon = now.Add(ownCheckDelay)
+			}
+			if pending == 0 || soon.Before(due) {
+				due, wait = soon, checkGap
 			}
 			pending = max(pending, tx)
-			wait = time.Millisecond
+			if now.Before(due) {
+				continue // checked when the wait runs out
+			}
 		case pending != 0 && errors.Is(err, context.DeadlineExceeded) && !conn.IsClosed():
-			wait = min(wait*2, fenceRecheckMax)
 		default:
 			return err
 		}
-		var fence int64
-		if err := conn.QueryRow(ctx, l.d.sql.fence).Scan(&fence); err != nil {
+		var fence, horizon, readable int64
+		if err := conn.QueryRow(ctx, l.check).Scan(&fence, &horizon, &readable); err != nil {
 			return err
 		}
-		if fence > pending {
-			pending = 0
-			l.wake()
-		} else if fence > lastFence {
+		lastCheck = time.Now()
+		if readable > l.readable {
+			l.readable = readable
 			l.wake()
 		}
-		lastFence = fence
+		pending = min(pending, horizon-1)
+		if fence > pending {
+			pending = 0
+			continue
+		}
+		due = lastCheck.Add(wait)
+		wait = min(wait*2, fenceRecheckMax)
 	}
+}
+
+// parseNotification reads a notification's payload, "tx_id/instance" (or
+// "tx_id" alone: the in-transaction notification of BenchmarkNotify). It
+// reports false for anything else.
+func parseNotification(payload string) (tx int64, from string, ok bool) {
+	txText, from, _ := strings.Cut(payload, "/")
+	tx, err := strconv.ParseInt(txText, 10, 64)
+	if err != nil || tx <= 0 {
+		return 0, "", false
+	}
+	return tx, from, true
 }
 
 // listenerPID returns the backend PID of the listening connection, 0 when

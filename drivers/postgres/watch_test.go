@@ -1,12 +1,18 @@
 package postgres_test
 
 import (
+	"context"
 	"fmt"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -27,12 +33,13 @@ func TestWatchWakesSubscriptions(t *testing.T) {
 	}
 }
 
-// An unrelated write transaction holds the visibility fence back. The
-// listener notices when it ends and wakes the watchers, whose next read
-// returns the event appended meanwhile. With ReadWait negative, reads never
-// wait for the fence themselves, so only the listener's wake-up can deliver
-// the event. Both an append through this driver and one through another
-// driver (another process) are covered.
+// A stalled writer of the store (an insert into its events table, not
+// committed) holds the visibility fence back. The listener notices when it
+// ends and wakes the watchers, whose next read returns the event appended
+// meanwhile. With ReadWait negative, reads never wait for the fence
+// themselves, so only the listener's wake-up can deliver the event. Both an
+// append through this driver and one through another driver (another
+// process) are covered.
 func TestWatchWakesWhenTheFenceMoves(t *testing.T) {
 	pool := newPool(t)
 	schema := randomSchema()
@@ -50,9 +57,8 @@ func TestWatchWakesWhenTheFenceMoves(t *testing.T) {
 			if evs := readAllAfter(t, d, eventstore.Position{}); len(evs) > 0 {
 				last = evs[len(evs)-1].Position
 			}
-			unrelated, _ := beginHolder(t, pool)
-			var xid string
-			require.NoError(t, unrelated.QueryRow(ctx, "SELECT pg_current_xact_id()::text").Scan(&xid))
+			stalled, _ := beginHolder(t, pool)
+			rawEvent(t, stalled, schema, "Stalled-"+tc.name, 1)
 			s := eventstore.New(tc.appender, eventstore.Options{})
 			_, err = s.Append(ctx, "Blocked-"+tc.name, eventstore.NoStream, eventstore.NewEvent("Blocked", nil))
 			require.NoError(t, err)
@@ -65,11 +71,8 @@ func TestWatchWakesWhenTheFenceMoves(t *testing.T) {
 					drained = true
 				}
 			}
-			require.Empty(t, readAllAfter(t, d, last), "the event is held back while an older transaction is open")
-			require.NoError(t, unrelated.Commit(ctx))
-			// Other tests' transactions on the same cluster may hold the
-			// fence a little longer: a wake-up must come each time it moves,
-			// until the event is readable.
+			require.Empty(t, readAllAfter(t, d, last), "the event is held back while an older append is open")
+			require.NoError(t, stalled.Rollback(ctx))
 			deadline := time.Now().Add(30 * time.Second)
 			var got []eventstore.RecordedEvent
 			for len(got) == 0 {
@@ -161,4 +164,85 @@ func TestCloseSendsTheQueuedNotification(t *testing.T) {
 		got := receive(t, sub, 1, "the event of a driver that closed right after appending")
 		assert.Equal(t, fmt.Sprintf("Job-%d", i), got[0].StreamID)
 	}
+}
+
+// statementCounter is a pgx tracer counting the statements whose text
+// contains one of its markers.
+type statementCounter struct {
+	markers []string
+	counts  []atomic.Int64
+}
+
+func newStatementCounter(markers ...string) *statementCounter {
+	return &statementCounter{markers: markers, counts: make([]atomic.Int64, len(markers))}
+}
+
+func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	for i, m := range c.markers {
+		if strings.Contains(data.SQL, m) {
+			c.counts[i].Add(1)
+		}
+	}
+	return ctx
+}
+func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+// Any role may NOTIFY the store's channel. Thousands of notifications, junk
+// and valid-looking (forged transaction IDs, low, high and far in the
+// future), must not turn into thousands of reads: the listener ignores what
+// it cannot parse, checks the log at most once per few milliseconds, and
+// wakes subscriptions only when events became readable. A real append from
+// another process after the flood is still delivered live, and the
+// subscription has read the log only a handful of times meanwhile.
+func TestNotificationFloodIsCoalesced(t *testing.T) {
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	const readMarker, checkMarker = "LEFT JOIN LATERAL", "SELECT s.fence, s.horizon"
+	counter := newStatementCounter(readMarker, checkMarker)
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	schema := randomSchema()
+	d := newDriver(t, pool, postgres.Options{Schema: schema})
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+
+	sub := subscribe(t, s, eventstore.SubscribeOptions{PollInterval: noPoll})
+	_, err = s.Append(ctx, "Before-1", eventstore.NoStream, eventstore.NewEvent("Live", nil))
+	require.NoError(t, err)
+	receive(t, sub, 1, "an event before the flood")
+
+	// The flood, from another role's point of view: a plain connection.
+	flooder := newPool(t)
+	channel := "eventstore." + schema
+	readsBefore, checksBefore := counter.counts[0].Load(), counter.counts[1].Load()
+	const rounds, perRound = 40, 100
+	for r := range rounds {
+		// One transaction per round delivers its notifications together;
+		// distinct payloads, as PostgreSQL folds duplicates in a transaction.
+		_, err := flooder.Exec(ctx, `SELECT pg_notify($1, CASE i % 5
+				WHEN 0 THEN 'junk ' || i
+				WHEN 1 THEN i || '/forged'
+				WHEN 2 THEN (9223372036854775807 - i) || '/forged'
+				WHEN 3 THEN '-' || i || '/forged'
+				ELSE (pg_current_xact_id()::text::bigint + i) || '/' || i END)
+			FROM generate_series($2::int, $3::int) i`, channel, r*perRound, (r+1)*perRound-1)
+		require.NoError(t, err)
+	}
+	// A real append from another process, notified after the flood: the
+	// listener has handled every notification of the flood once it wakes
+	// the subscription for this one.
+	other := eventstore.New(newDriver(t, pool, postgres.Options{Schema: schema}), eventstore.Options{})
+	_, err = other.Append(ctx, "After-1", eventstore.NoStream, eventstore.NewEvent("Live", nil))
+	require.NoError(t, err)
+	require.NoError(t, other.Close())
+	got := receive(t, sub, 1, "the event appended after the flood")
+	assert.Equal(t, "After-1", got[0].StreamID)
+
+	reads, checks := counter.counts[0].Load()-readsBefore, counter.counts[1].Load()-checksBefore
+	t.Logf("%d notifications: %d reads of the log by the subscription, %d checks by the listener", rounds*perRound, reads, checks)
+	assert.LessOrEqual(t, reads, int64(5), "reads of the log caused by %d notifications", rounds*perRound)
+	assert.Less(t, checks, int64(rounds*perRound/4), "the listener's checks are coalesced")
 }
