@@ -48,6 +48,13 @@ const (
 	// other appends to the stream is still recognised (KurrentDB only keeps
 	// a bounded in-memory cache of recent event IDs for these).
 	DurableIdempotencyAny Feature = "durable-idempotency-any"
+	// DurableRetryContentCheck: an append that reuses the event IDs of an
+	// earlier append with different content is rejected whichever Store
+	// made the earlier append (another process, or before a restart). The
+	// rules run on a second Store over the same storage (see [Reopener]).
+	// KurrentDB's driver recognises such an append only from what its own
+	// process has seen of the stream.
+	DurableRetryContentCheck Feature = "durable-retry-content-check"
 )
 
 // HarnessFunc is a Harness from a constructor, for drivers that support

@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/eventkit/eventstore"
@@ -10,6 +12,8 @@ import (
 // Rules of docs/semantics.md "Idempotent retries": retrying an append with
 // the same event IDs in the same order returns the original result and
 // writes nothing; anything else that reuses an append's first ID conflicts.
+// A retry whose IDs match but whose content (type, content type, data or
+// metadata) differs is not a retry: it fails with ErrDuplicateEventID.
 // A batch whose first ID sits inside an earlier batch is left to the driver
 // (the rule allows both answers), so no rule here appends one.
 
@@ -27,6 +31,10 @@ func idempotencyRules() []rule {
 		{name: "RetryAtOtherExactVersionConflicts", run: testRetryOtherExactVersion},
 		{name: "StaleAppendWithNewIDsConflicts", run: testStaleNewIDs},
 		{name: "DuplicateIDsInBatchRejected", run: testDuplicateIDsInBatch},
+		{name: "RetryWithDifferentContentRejected", run: testRetryDifferentContent},
+		{name: "RetryWithDifferentContentAfterLaterAppendsRejected", run: testRetryDifferentContentLater},
+		{name: "RetryWithEmptyForNilPayloadsReturnsOriginalResult", run: testRetryEmptyForNil},
+		{name: "RetryWithDifferentContentThroughAnotherStoreRejected", requires: DurableRetryContentCheck, run: testRetryDifferentContentElsewhere},
 	}
 }
 
@@ -259,5 +267,135 @@ func testDuplicateIDsInBatch(t *testing.T, f *fixture) {
 		_, err := f.store.Append(f.ctx, s, exp, batch...)
 		checkInvalid(t, doing, err, eventstore.ErrInvalidArgument)
 		f.checkNothingWritten(doing, before)
+	}
+}
+
+// contentChange changes one field of an event's content.
+type contentChange struct {
+	field  string // as DuplicateEventIDError.Field names it
+	change func(e *eventstore.Event)
+}
+
+// contentChanges covers every field of an event's content. Each change is
+// small: the data gains a trailing space, still the same JSON value.
+func contentChanges() []contentChange {
+	return []contentChange{
+		{"type", func(e *eventstore.Event) { e.Type += "Changed" }},
+		{"content type", func(e *eventstore.Event) { e.ContentType = eventstore.Binary }},
+		{"data", func(e *eventstore.Event) { e.Data = append(slices.Clone(e.Data), ' ') }},
+		{"metadata", func(e *eventstore.Event) { e.Metadata = []byte(`{"changed":true}`) }},
+	}
+}
+
+// changed returns a copy of batch whose event i has ch applied.
+func changed(batch []eventstore.Event, i int, ch contentChange) []eventstore.Event {
+	out := slices.Clone(batch)
+	ch.change(&out[i])
+	return out
+}
+
+// checkRetryRejected appends retry, a batch with the IDs of an earlier
+// append whose event at version want.Version has other content in field
+// want.Field, and checks it fails with a *DuplicateEventIDError saying so,
+// leaving the stream and the log exactly as they were.
+func checkRetryRejected(f *fixture, doing, s string, expected eventstore.ExpectedVersion, retry []eventstore.Event, want eventstore.DuplicateEventIDError) {
+	t := f.t
+	t.Helper()
+	before := f.state(s)
+	_, err := f.store.Append(f.ctx, s, expected, retry...)
+	if !errors.Is(err, eventstore.ErrDuplicateEventID) {
+		t.Fatalf("%s: want an error matching ErrDuplicateEventID, got %v", doing, err)
+	}
+	var de *eventstore.DuplicateEventIDError
+	if !errors.As(err, &de) {
+		t.Fatalf("%s: want a *DuplicateEventIDError, got %T: %v", doing, err, err)
+	}
+	if de.Stream != s || de.ID != want.ID || de.Version != want.Version || de.Field != want.Field {
+		t.Errorf("%s: want DuplicateEventIDError{Stream: %q, ID: %s, Version: %d, Field: %q}, got {Stream: %q, ID: %s, Version: %d, Field: %q}",
+			doing, s, want.ID, want.Version, want.Field, de.Stream, de.ID, de.Version, de.Field)
+	}
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		t.Errorf("%s: the error also matches ErrWrongExpectedVersion: %v", doing, err)
+	}
+	sameEvents(t, doing+": the stream afterwards", f.readStream(s), before.events)
+	f.checkNothingWritten(doing, before)
+}
+
+func testRetryDifferentContent(t *testing.T, f *fixture) {
+	for _, tc := range retryCases() {
+		for i := range 3 {
+			for _, ch := range contentChanges() {
+				t.Run(fmt.Sprintf("%s/Event%d/%s", tc.name, i, ch.field), func(t *testing.T) {
+					f := f.sub(t)
+					s, batch, orig := setUpRetry(f, tc)
+					doing := fmt.Sprintf("retry at %s an append of 3 events with the %s of event %d changed", expectationName(tc.expected), ch.field, i)
+					want := eventstore.DuplicateEventIDError{ID: batch[i].ID, Version: orig.Version - 2 + uint64(i), Field: ch.field}
+					checkRetryRejected(f, doing, s, tc.expected, changed(batch, i, ch), want)
+					// Nor does the rejection spoil a true retry.
+					checkRetry(f, "after that was rejected, retry with the original events", s, tc.expected, batch, orig)
+				})
+			}
+		}
+	}
+}
+
+func testRetryDifferentContentLater(t *testing.T, f *fixture) {
+	for _, tc := range retryCases() {
+		if tc.expected.Kind() != eventstore.ExactVersion {
+			continue // Any and StreamExists: see RetryAnyAfterLaterAppends
+		}
+		for _, i := range []int{0, 2} {
+			t.Run(fmt.Sprintf("%s/Event%d", tc.name, i), func(t *testing.T) {
+				f := f.sub(t)
+				s, batch, orig := setUpRetry(f, tc)
+				f.mustAppend(s, eventstore.Exact(orig.Version), events(2, "Later")...)
+				ch := contentChanges()[2]
+				doing := fmt.Sprintf("retry at %s after 2 later events an append of 3 events with the data of event %d changed", expectationName(tc.expected), i)
+				want := eventstore.DuplicateEventIDError{ID: batch[i].ID, Version: orig.Version - 2 + uint64(i), Field: ch.field}
+				checkRetryRejected(f, doing, s, tc.expected, changed(batch, i, ch), want)
+				checkRetry(f, "after that was rejected, retry with the original events", s, tc.expected, batch, orig)
+			})
+		}
+	}
+}
+
+func testRetryEmptyForNil(t *testing.T, f *fixture) {
+	for _, tc := range retryCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			f := f.sub(t)
+			s := stream("")
+			if tc.prior > 0 {
+				f.mustAppend(s, eventstore.NoStream, events(tc.prior, "Prior")...)
+			}
+			ids := events(2, "")
+			batch := []eventstore.Event{
+				{ID: ids[0].ID, Type: "Empty"},
+				{ID: ids[1].ID, Type: "Empty", Data: []byte{}, Metadata: []byte{}},
+			}
+			orig := f.mustAppend(s, tc.expected, batch...)
+			swapped := []eventstore.Event{
+				{ID: ids[0].ID, Type: "Empty", Data: []byte{}, Metadata: []byte{}},
+				{ID: ids[1].ID, Type: "Empty"},
+			}
+			doing := fmt.Sprintf("retry at %s an append of events with nil payloads, sending empty ones instead (and the other way round)", expectationName(tc.expected))
+			checkRetry(f, doing, s, tc.expected, swapped, orig)
+		})
+	}
+}
+
+func testRetryDifferentContentElsewhere(t *testing.T, f *fixture) {
+	open := f.reopenable()
+	first, second := *f, *f
+	first.store, second.store = open(), open()
+	for _, tc := range retryCases() {
+		t.Run(tc.name, func(t *testing.T) {
+			s, batch, orig := setUpRetry(first.sub(t), tc)
+			g := second.sub(t)
+			ch := contentChanges()[2]
+			doing := fmt.Sprintf("retry at %s through another store an append of 3 events with the data of event 0 changed", expectationName(tc.expected))
+			want := eventstore.DuplicateEventIDError{ID: batch[0].ID, Version: orig.Version - 2, Field: ch.field}
+			checkRetryRejected(g, doing, s, tc.expected, changed(batch, 0, ch), want)
+			checkRetry(g, "after that was rejected, retry the original events through that store", s, tc.expected, batch, orig)
+		})
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ func importRules() []rule {
 		{name: "ImportWakesSubscribers", run: importer(testImportWakes)},
 		{name: "ImportRacesAppend", run: importer(testImportRacesAppend)},
 		{name: "ImportLargeEvents", run: importer(testImportLargeEvents)},
+		{name: "ImportOverOwnIDsWithOtherContentConflicts", run: importer(testImportOtherContent)},
 		{name: "CancelledImportWritesAllOrNothing", run: importer(testCancelledImportAllOrNothing)},
 		{name: "ImportNotSupported", run: testImportNotSupported},
 	}
@@ -205,6 +207,35 @@ func testImportLargeEvents(t *testing.T, f *fixture) {
 		t.Errorf("%s, then the same import again: want success or an error matching ErrWrongExpectedVersion, got %v", doing, err)
 	}
 	f.checkNothingWritten(doing+", then the same import again", before)
+}
+
+func testImportOtherContent(t *testing.T, f *fixture) {
+	// An import that meets events with its IDs but other content has not
+	// met its own events: it is a version conflict, never a success.
+	for _, prior := range []int{0, 2} {
+		for _, ch := range contentChanges() {
+			t.Run(fmt.Sprintf("Prior%d/%s", prior, ch.field), func(t *testing.T) {
+				f := f.sub(t)
+				a, b := stream("Import"), stream("Import")
+				if prior > 0 {
+					f.mustAppend(a, eventstore.NoStream, events(prior, "Prior")...)
+				}
+				req := append(recorded(a, uint64(prior)+1, 2, time.Now()), recorded(b, 1, 1, time.Now())...)
+				f.mustImport(req)
+				again := slices.Clone(req)
+				e := eventstore.Event{Type: again[1].Type, ContentType: again[1].ContentType, Data: again[1].Data, Metadata: again[1].Metadata}
+				ch.change(&e)
+				again[1].Type, again[1].ContentType, again[1].Data, again[1].Metadata = e.Type, e.ContentType, e.Data, e.Metadata
+				doing := fmt.Sprintf("import 3 events into two streams, then again with the %s of the 2nd changed", ch.field)
+				before, beforeB := f.state(a), f.readStream(b)
+				err := f.store.Import(f.ctx, again)
+				checkWrongVersion(t, doing, err, a, eventstore.Exact(uint64(prior)), uint64(prior)+2)
+				sameEvents(t, doing+": the stream afterwards", f.readStream(a), before.events)
+				sameEvents(t, doing+": the other stream afterwards", f.readStream(b), beforeB)
+				f.checkNothingWritten(doing, before)
+			})
+		}
+	}
 }
 
 func testImportInvalid(t *testing.T, f *fixture) {

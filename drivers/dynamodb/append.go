@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -81,37 +82,40 @@ func wrongVersion(req eventstore.AppendRequest, actual uint64, native error) err
 // retried recognises a retry of an append that already succeeded: the
 // batch's first event ID is in the stream. If, from one of its occurrences,
 // the stream holds the batch's IDs in order (and, for an exact expectation,
-// the first one at the expected version + 1), it returns the original result
-// with found set. If the ID is in the stream otherwise, the append conflicts.
-// The lookup does not depend on how long ago the append was made (unlike a
-// ClientRequestToken, which DynamoDB remembers for ten minutes).
+// the first one at the expected version + 1), the append already happened:
+// with the batch's content it returns the original result with found set,
+// and with other content a *DuplicateEventIDError. If the ID is in the
+// stream otherwise, the append conflicts. The lookup does not depend on how
+// long ago the append was made (unlike a ClientRequestToken, which DynamoDB
+// remembers for ten minutes).
 func (d *Driver) retried(ctx context.Context, req eventstore.AppendRequest, native error) (eventstore.AppendResult, bool, error) {
 	versions, err := d.versionsOf(ctx, req.Stream, req.Events[0].ID)
 	if err != nil || len(versions) == 0 {
 		return eventstore.AppendResult{}, false, wrapNative(err)
 	}
+	var changed error // the first occurrence with the batch's IDs but other content
 	for _, v := range versions {
 		if req.Expected.Kind() == eventstore.ExactVersion && v != req.Expected.Version()+1 {
 			continue
 		}
-		stored, err := d.idsFrom(ctx, req.Stream, v, len(req.Events))
+		stored, err := d.eventsFrom(ctx, req.Stream, v, len(req.Events))
 		if err != nil {
 			return eventstore.AppendResult{}, false, wrapNative(err)
 		}
-		if len(stored) != len(req.Events) {
+		if len(stored) != len(req.Events) || !slices.EqualFunc(stored, req.Events, func(s eventstore.RecordedEvent, e eventstore.Event) bool { return s.ID == e.ID }) {
 			continue
 		}
-		same := true
-		for i, e := range req.Events {
-			if stored[i].id != e.ID {
-				same = false
-				break
+		if err := eventstore.CheckRetry(req.Stream, stored, req.Events); err != nil {
+			if changed == nil {
+				changed = err
 			}
+			continue
 		}
-		if same {
-			last := stored[len(stored)-1]
-			return eventstore.AppendResult{Version: last.version, Position: eventstore.Position{Commit: last.pos}}, true, nil
-		}
+		last := stored[len(stored)-1]
+		return eventstore.AppendResult{Version: last.Version, Position: last.Position}, true, nil
+	}
+	if changed != nil {
+		return eventstore.AppendResult{}, false, changed
 	}
 	actual, err := d.streamVersion(ctx, req.Stream)
 	if err != nil {
@@ -150,46 +154,31 @@ func (d *Driver) versionsOf(ctx context.Context, stream string, id uuid.UUID) ([
 	}
 }
 
-// storedID is the identity of a stored event.
-type storedID struct {
-	version, pos uint64
-	id           uuid.UUID
-}
-
-// idsFrom returns the IDs and positions of up to n events of a stream from
-// version from on. A Query page reads at most 1 MB of items, projection or
-// not, so a batch of large events takes several pages.
-func (d *Driver) idsFrom(ctx context.Context, stream string, from uint64, n int) ([]storedID, error) {
+// eventsFrom returns up to n events of a stream from version from on, with
+// their content, for comparing them with a retry. A Query page reads at most
+// 1 MB of items, so a batch of large events takes several pages.
+func (d *Driver) eventsFrom(ctx context.Context, stream string, from uint64, n int) ([]eventstore.RecordedEvent, error) {
 	in := &awsdynamodb.QueryInput{
 		KeyConditionExpression: aws.String("pk = :s AND sk BETWEEN :a AND :b"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":s": str(stream), ":a": num(from), ":b": num(from + uint64(n) - 1),
 		},
-		ProjectionExpression: aws.String("sk, id, p"),
 	}
-	ids := make([]storedID, 0, n)
+	evs := make([]eventstore.RecordedEvent, 0, n)
 	for {
 		out, err := d.query(ctx, in)
 		if err != nil {
 			return nil, err
 		}
 		for _, item := range out.Items {
-			var s storedID
-			if s.version, err = getNum(item, attrSK); err != nil {
+			ev, err := decodeEvent(item)
+			if err != nil {
 				return nil, err
 			}
-			if s.pos, err = getNum(item, attrPos); err != nil {
-				return nil, err
-			}
-			b, ok := item[attrID].(*types.AttributeValueMemberB)
-			if !ok || len(b.Value) != len(s.id) {
-				return nil, fmt.Errorf("event %q version %d: bad id", stream, s.version)
-			}
-			copy(s.id[:], b.Value)
-			ids = append(ids, s)
+			evs = append(evs, ev)
 		}
 		if out.LastEvaluatedKey == nil {
-			return ids, nil
+			return evs, nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}

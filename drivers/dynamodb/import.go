@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/eventkit/eventstore"
-	"github.com/google/uuid"
 )
 
 var _ eventstore.Importer = (*Driver)(nil)
@@ -60,11 +59,11 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 }
 
 // importStream is what an import writes to one stream: its events from
-// version first on, with their IDs in order.
+// version first on, in order.
 type importStream struct {
 	stream string
 	first  uint64
-	ids    []uuid.UUID
+	events []eventstore.Event
 }
 
 // importRuns cuts events into runs of consecutive events of one stream and
@@ -78,7 +77,8 @@ func importRuns(events []eventstore.RecordedEvent) ([]run, []importStream) {
 			runs = append(runs, run{stream: e.StreamID, first: e.Version})
 		}
 		rn := &runs[len(runs)-1]
-		rn.events = append(rn.events, eventstore.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata})
+		ev := eventstore.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
+		rn.events = append(rn.events, ev)
 		rn.times = append(rn.times, e.RecordedAt)
 		k, ok := index[e.StreamID]
 		if !ok {
@@ -86,7 +86,7 @@ func importRuns(events []eventstore.RecordedEvent) ([]run, []importStream) {
 			index[e.StreamID] = k
 			streams = append(streams, importStream{stream: e.StreamID, first: e.Version})
 		}
-		streams[k].ids = append(streams[k].ids, e.ID)
+		streams[k].events = append(streams[k].events, ev)
 	}
 	return runs, streams
 }
@@ -134,9 +134,9 @@ func (d *Driver) checkImportVersions(ctx context.Context, streams []importStream
 // importConflict sorts out an import whose transaction was cancelled by a
 // failed condition on an event item: a stream that is no longer at the
 // version before its first event gets the error. If every stream holds the
-// import's own events, the import was written after all (a transaction
-// whose response was lost, sent again, and not recognised by its token),
-// and it succeeded.
+// import's own events (the same IDs with the same content), the import was
+// written after all (a transaction whose response was lost, sent again, and
+// not recognised by its token), and it succeeded.
 func (d *Driver) importConflict(ctx context.Context, streams []importStream, native error) error {
 	ours := 0
 	for _, s := range streams {
@@ -147,12 +147,13 @@ func (d *Driver) importConflict(ctx context.Context, streams []importStream, nat
 		if actual == s.first-1 {
 			continue
 		}
-		if actual >= s.first+uint64(len(s.ids))-1 {
-			stored, err := d.idsFrom(ctx, s.stream, s.first, len(s.ids))
+		if actual >= s.first+uint64(len(s.events))-1 {
+			stored, err := d.eventsFrom(ctx, s.stream, s.first, len(s.events))
 			if err != nil {
 				return wrapNative(err)
 			}
-			if slices.EqualFunc(stored, s.ids, func(st storedID, id uuid.UUID) bool { return st.id == id }) {
+			sameIDs := slices.EqualFunc(stored, s.events, func(st eventstore.RecordedEvent, e eventstore.Event) bool { return st.ID == e.ID })
+			if sameIDs && eventstore.CheckRetry(s.stream, stored, s.events) == nil {
 				ours++
 				continue
 			}

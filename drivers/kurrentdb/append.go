@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"unicode/utf16"
 
@@ -23,6 +24,13 @@ import (
 // the driver checks that the first ID is not among versions 1..n; it keeps
 // the IDs it has written or read in a bounded cache, so this costs a read
 // only for streams it has not seen.
+//
+// The server recognises a retry by its event IDs alone and answers with the
+// original result, whatever the events' content. The driver compares the
+// content (see checkRetry) when it can tell that the server did that, or
+// may have: the result places the events at versions the driver knew were
+// in the stream before it sent them, or an earlier append with the same
+// first ID ended without an answer (a cancelled call, a lost connection).
 func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
 	if err := d.checkSizes(req.Events); err != nil {
 		return eventstore.AppendResult{}, err
@@ -30,7 +38,7 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 	name := d.streamName(req.Stream)
 	exp := req.Expected
 	if exp.Kind() == eventstore.ExactVersion && exp.Version() > 0 {
-		found, err := d.idIn(ctx, name, exp.Version(), req.Events[0].ID)
+		found, err := d.idIn(ctx, name, exp.Version(), len(req.Events), req.Events[0].ID)
 		if err != nil {
 			return eventstore.AppendResult{}, wrapError(ctx, err)
 		}
@@ -48,6 +56,9 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 		events[i] = kdb.EventData{EventID: e.ID, EventType: e.Type, ContentType: ct, Data: e.Data, Metadata: e.Metadata}
 		ids[i] = e.ID
 	}
+	// What the driver knew before sending: versions written before the
+	// append cannot be the append's own.
+	known, unanswered := d.ids.before(name, ids[0])
 	opts := kdb.AppendToStreamOptions{StreamState: streamState(exp)}
 	// A retry is recognised for sure only with an exact expectation; with
 	// Any or StreamExists the server's memory of recent IDs may be gone
@@ -60,16 +71,49 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 		if hasCode(err, kdb.ErrorCodeWrongExpectedVersion) {
 			return eventstore.AppendResult{}, d.wrongVersion(ctx, req, err)
 		}
+		// The server may have written the events: a retry must be compared.
+		d.ids.unanswered(name, ids[0])
 		return eventstore.AppendResult{}, wrapError(ctx, err)
 	}
 	// NextExpectedVersion is the revision of the last event written (of
 	// the original append, for a retry).
 	version := versionOf(res.NextExpectedVersion)
-	d.ids.learn(name, version-uint64(len(ids))+1, ids)
+	first := version - uint64(len(ids)) + 1
+	if first <= known || unanswered {
+		if err := d.checkRetry(ctx, name, req, first); err != nil {
+			return eventstore.AppendResult{}, err
+		}
+		d.ids.answered(name, ids[0])
+	}
+	d.ids.learn(name, first, ids)
 	return eventstore.AppendResult{
 		Version:  version,
 		Position: eventstore.Position{Commit: res.CommitPosition, Prepare: res.PreparePosition},
 	}, nil
+}
+
+// checkRetry reads the events a successful append left at versions first,
+// first+1, … and compares them with the append's: when the server took the
+// append for a retry of an earlier one with other content, it returns
+// eventstore.CheckRetry's *DuplicateEventIDError (the server wrote nothing).
+func (d *Driver) checkRetry(ctx context.Context, name string, req eventstore.AppendRequest, first uint64) error {
+	evs, err := d.readStream(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(first))}, uint64(len(req.Events)))
+	if err != nil {
+		return wrapError(ctx, fmt.Errorf("kurrentdb: reading the events of the append to compare them with a retry: %w", err))
+	}
+	stored := make([]eventstore.RecordedEvent, len(evs))
+	for i, ev := range evs {
+		stored[i] = convert(ev, req.Stream)
+		if i < len(req.Events) && stored[i].ID != req.Events[i].ID {
+			return fmt.Errorf("kurrentdb: the server answered an append of %d events with version %d, where version %d holds event %s, not %s",
+				len(req.Events), first+uint64(len(req.Events))-1, stored[i].Version, stored[i].ID, req.Events[i].ID)
+		}
+	}
+	if len(stored) != len(req.Events) {
+		return fmt.Errorf("kurrentdb: the server answered an append of %d events with version %d, but the stream holds %d of them",
+			len(req.Events), first+uint64(len(req.Events))-1, len(stored))
+	}
+	return eventstore.CheckRetry(req.Stream, stored, req.Events)
 }
 
 // wrongVersion builds the error for a rejected append. The client does not
@@ -106,14 +150,18 @@ func (d *Driver) checkSizes(events []eventstore.Event) error {
 }
 
 // idIn reports whether id is the ID of one of versions 1..n of a stream.
-func (d *Driver) idIn(ctx context.Context, name string, n uint64, id uuid.UUID) (bool, error) {
+// When the cache does not know those versions it reads them, and up to
+// ahead versions past n, which an append of ahead events at Exact(n) would
+// take: if the stream already holds them, the append may be a retry, and
+// knowing them lets Append compare its content.
+func (d *Driver) idIn(ctx context.Context, name string, n uint64, ahead int, id uuid.UUID) (bool, error) {
 	found, known := d.ids.lookup(name, n, id)
 	if found || known >= n {
 		return found, nil
 	}
 	// Read the versions the cache does not know. They never change, so
 	// what is read stays true.
-	evs, err := d.readStream(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(known + 1))}, n-known)
+	evs, err := d.readStream(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(known + 1))}, n-known+uint64(ahead))
 	if err != nil {
 		return false, err
 	}
@@ -121,10 +169,7 @@ func (d *Driver) idIn(ctx context.Context, name string, n uint64, id uuid.UUID) 
 	contiguous := true
 	for i, ev := range evs {
 		v := versionOf(ev.EventNumber)
-		if v > n {
-			break
-		}
-		if ev.EventID == id {
+		if v <= n && ev.EventID == id {
 			found = true
 		}
 		contiguous = contiguous && v == known+1+uint64(i)
@@ -144,14 +189,30 @@ const idCacheLimit = 100_000
 // 1..known: enough to tell whether an ID is already in the first n
 // versions of a stream without reading it. Streams used least recently are
 // forgotten first.
+//
+// It also remembers, by stream and first event ID, appends that ended
+// without an answer from the server (which may have written them), so that
+// their retries are compared with what was written; at most
+// unansweredLimit, the oldest forgotten first.
 type idCache struct {
 	limit int
 
 	mu      sync.Mutex // protects everything below
 	streams map[string]*list.Element
-	lru     list.List // of *streamIDs, most recently used first
-	size    int       // IDs held
+	lru     list.List              // of *streamIDs, most recently used first
+	size    int                    // IDs held
+	unsure  map[appendKey]struct{} // unanswered appends
+	fifo    []appendKey            // the keys of unsure, oldest first
 }
+
+// appendKey names an append by its stream and first event ID.
+type appendKey struct {
+	name string
+	id   uuid.UUID
+}
+
+// unansweredLimit bounds how many unanswered appends the cache remembers.
+const unansweredLimit = 1024
 
 type streamIDs struct {
 	name  string
@@ -176,6 +237,51 @@ func (c *idCache) lookup(name string, n uint64, id uuid.UUID) (found bool, known
 	s := el.Value.(*streamIDs)
 	v, ok := s.ids[id]
 	return ok && v <= n, s.known
+}
+
+// before returns how many versions of a stream the cache knows, and
+// whether an append to it beginning with event id ended unanswered.
+func (c *idCache) before(name string, id uuid.UUID) (known uint64, unanswered bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if el, ok := c.streams[name]; ok {
+		known = el.Value.(*streamIDs).known
+	}
+	_, unanswered = c.unsure[appendKey{name, id}]
+	return known, unanswered
+}
+
+// unanswered records that an append to a stream beginning with event id
+// ended without an answer.
+func (c *idCache) unanswered(name string, id uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := appendKey{name, id}
+	if _, ok := c.unsure[k]; ok {
+		return
+	}
+	if c.unsure == nil {
+		c.unsure = map[appendKey]struct{}{}
+	}
+	if len(c.fifo) == unansweredLimit {
+		delete(c.unsure, c.fifo[0])
+		c.fifo = c.fifo[1:]
+	}
+	c.unsure[k] = struct{}{}
+	c.fifo = append(c.fifo, k)
+}
+
+// answered forgets an unanswered append once a retry of it was answered
+// and compared.
+func (c *idCache) answered(name string, id uuid.UUID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := appendKey{name, id}
+	if _, ok := c.unsure[k]; !ok {
+		return
+	}
+	delete(c.unsure, k)
+	c.fifo = slices.DeleteFunc(c.fifo, func(x appendKey) bool { return x == k })
 }
 
 // learn records that versions first, first+1, … of a stream hold ids. Only

@@ -10,6 +10,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/kurrentdb"
 	"github.com/eventkit/eventstore/internal/kurrentdbtest"
+	"github.com/google/uuid"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -227,5 +228,111 @@ func TestNativeErrors(t *testing.T) {
 		cancel()
 		err := <-done
 		assert.True(t, errors.Is(err, context.Canceled), "want context.Canceled, got %v", err)
+	})
+}
+
+// withData returns a copy of evs whose first event has other data.
+func withData(evs []eventstore.Event) []eventstore.Event {
+	out := append([]eventstore.Event(nil), evs...)
+	out[0].Data = []byte(`{"n":2}`)
+	return out
+}
+
+// checkDuplicateID checks err says the stream's event at version v is
+// batch[0] with other data, and that stream still holds want.
+func checkDuplicateID(t *testing.T, s *eventstore.Store, stream string, err error, batch []eventstore.Event, v uint64) {
+	t.Helper()
+	var dup *eventstore.DuplicateEventIDError
+	require.ErrorAs(t, err, &dup)
+	assert.ErrorIs(t, err, eventstore.ErrDuplicateEventID)
+	assert.Equal(t, eventstore.DuplicateEventIDError{Stream: stream, ID: batch[0].ID, Version: v, Field: "data"}, *dup)
+	for ev, err := range s.ReadStream(t.Context(), stream, eventstore.ReadStreamOptions{From: v, Limit: 1}) {
+		require.NoError(t, err)
+		assert.Equal(t, batch[0].Data, ev.Data, "the stored event keeps its data")
+	}
+}
+
+// The server takes an append for a retry by its IDs alone. The driver
+// compares the content when it knows the events were there before it sent
+// them, or that an earlier append with the same first ID went unanswered;
+// what it does not know of (an append another process made, at NoStream,
+// Any or StreamExists) it cannot tell from a new write without a read on
+// every append, so that retry succeeds with the stored content (the gap its
+// conformance harness declares as durable-retry-content-check).
+func TestRetryWithOtherContent(t *testing.T) {
+	t.Run("WrittenByThisDriver", func(t *testing.T) {
+		srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+		s := newStore(t, srv.URL(), kurrentdb.Options{})
+		for _, exp := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.Any} {
+			stream := "Mine-" + exp.String()
+			batch := newEvents(2)
+			_, err := s.Append(t.Context(), stream, exp, batch...)
+			require.NoError(t, err)
+			_, err = s.Append(t.Context(), stream, exp, withData(batch)...)
+			checkDuplicateID(t, s, stream, err, batch, 1)
+		}
+	})
+	t.Run("ExactReadFromTheServer", func(t *testing.T) {
+		srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+		writer := newStore(t, srv.URL(), kurrentdb.Options{})
+		_, err := writer.Append(t.Context(), "Order-1", eventstore.NoStream, newEvents(2)...)
+		require.NoError(t, err)
+		batch := newEvents(2)
+		_, err = writer.Append(t.Context(), "Order-1", eventstore.Exact(2), batch...)
+		require.NoError(t, err)
+		stranger := newStore(t, srv.URL(), kurrentdb.Options{}) // reads versions 1..2+2 before the append
+		_, err = stranger.Append(t.Context(), "Order-1", eventstore.Exact(2), withData(batch)...)
+		checkDuplicateID(t, stranger, "Order-1", err, batch, 3)
+	})
+	t.Run("Unanswered", func(t *testing.T) {
+		for _, exp := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.Any, eventstore.StreamExists} {
+			t.Run(exp.String(), func(t *testing.T) {
+				srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+				s := newStore(t, srv.URL()+"&defaultDeadline=100", kurrentdb.Options{})
+				c := nativeClient(t, srv.URL())
+				const stream = "Slow-1"
+				if exp.Kind() == eventstore.StreamExistsKind {
+					_, err := c.AppendToStream(t.Context(), stream, kdb.AppendToStreamOptions{}, kdb.EventData{EventID: uuid.New(), EventType: "Prior", ContentType: kdb.ContentTypeJson})
+					require.NoError(t, err)
+				}
+				batch := newEvents(2)
+				release := srv.HoldAppends()
+				_, err := s.Append(t.Context(), stream, exp, batch...)
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+				release()
+				// The append reached the server after all: here another
+				// client writes it, as the held one gave up.
+				data := make([]kdb.EventData, len(batch))
+				for i, e := range batch {
+					data[i] = kdb.EventData{EventID: e.ID, EventType: e.Type, ContentType: kdb.ContentTypeJson, Data: e.Data}
+				}
+				_, err = c.AppendToStream(t.Context(), stream, kdb.AppendToStreamOptions{StreamState: kdb.Any{}}, data...)
+				require.NoError(t, err)
+				first := uint64(1)
+				if exp.Kind() == eventstore.StreamExistsKind {
+					first = 2
+				}
+				_, err = s.Append(t.Context(), stream, exp, withData(batch)...)
+				checkDuplicateID(t, s, stream, err, batch, first)
+				res, err := s.Append(t.Context(), stream, exp, batch...)
+				require.NoError(t, err, "the true retry")
+				assert.Equal(t, first+1, res.Version)
+			})
+		}
+	})
+	t.Run("WrittenElsewhere", func(t *testing.T) {
+		srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+		writer := newStore(t, srv.URL(), kurrentdb.Options{})
+		batch := newEvents(2)
+		_, err := writer.Append(t.Context(), "Order-1", eventstore.NoStream, batch...)
+		require.NoError(t, err)
+		stranger := newStore(t, srv.URL(), kurrentdb.Options{})
+		res, err := stranger.Append(t.Context(), "Order-1", eventstore.NoStream, withData(batch)...)
+		require.NoError(t, err, "not detected: the gap the driver declares")
+		assert.Equal(t, uint64(2), res.Version)
+		for ev, err := range stranger.ReadStream(t.Context(), "Order-1", eventstore.ReadStreamOptions{Limit: 1}) {
+			require.NoError(t, err)
+			assert.Equal(t, batch[0].Data, ev.Data, "nothing written")
+		}
 	})
 }

@@ -102,6 +102,13 @@
 // written or read (a read of the stream otherwise; always, for a stream of
 // more than 100,000 events, which the cache does not hold).
 //
+// The server takes an append for a retry by its IDs alone, whatever the
+// events' content. The driver reads the events back and compares them
+// (a difference is [eventstore.ErrDuplicateEventID]) when it knows they
+// were already in the stream, from that cache, or when an earlier append
+// with the same first ID went unanswered in this process; a changed retry
+// of an append another process made can go unnoticed (docs/kurrentdb.md).
+//
 // # Live subscriptions
 //
 // The driver implements [eventstore.Watcher] with a native subscription to

@@ -93,8 +93,9 @@ func (d *Driver) signal() {
 // retried recognises a retry of an append that already succeeded: the batch's
 // first event ID is already in the stream. If the events from there on carry
 // the batch's IDs in order (and, for an exact expectation, start right after
-// the expected version) it returns the original result; otherwise the append
-// conflicts.
+// the expected version) and the same content, it returns the original
+// result; if their content differs, a *DuplicateEventIDError; otherwise the
+// append conflicts.
 func (d *Driver) retried(req eventstore.AppendRequest, stream []int) (eventstore.AppendResult, bool, error) {
 	first, ok := d.ids[req.Stream][req.Events[0].ID]
 	if !ok {
@@ -111,7 +112,14 @@ func (d *Driver) retried(req eventstore.AppendRequest, stream []int) (eventstore
 			return eventstore.AppendResult{}, false, conflict
 		}
 	}
-	last := d.log[stream[startVersion+uint64(len(req.Events))-2]]
+	stored := make([]eventstore.RecordedEvent, len(req.Events))
+	for i := range stored {
+		stored[i] = d.log[stream[startVersion+uint64(i)-1]]
+	}
+	if err := eventstore.CheckRetry(req.Stream, stored, req.Events); err != nil {
+		return eventstore.AppendResult{}, false, err
+	}
+	last := stored[len(stored)-1]
 	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, true, nil
 }
 

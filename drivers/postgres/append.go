@@ -72,8 +72,9 @@ FROM (SELECT) one LEFT JOIN last ON true, (SELECT count(*) FROM note) n`
 // their next poll.
 const notifySQL = `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`
 
-// retriedSQL reads the events a retried append would have written.
-const retriedSQL = `SELECT version, event_id, tx_id, seq FROM {{schema}}.events
+// retriedSQL reads the events a retried append would have written, content
+// included, to compare them with the retry.
+const retriedSQL = `SELECT version, event_id, tx_id, seq, event_type, content_type, data, metadata FROM {{schema}}.events
 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
 
 // maxAttempts bounds how often Append runs its statement when the server
@@ -146,6 +147,9 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 				w.Err = conflict
 			}
 			return eventstore.AppendResult{}, w
+		}
+		if dup, ok := err.(*eventstore.DuplicateEventIDError); ok {
+			return eventstore.AppendResult{}, dup
 		}
 		c := classify(err)
 		if c == classVersionTaken {
@@ -257,7 +261,8 @@ func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, a
 // append to the stream (at version first) is a retry of an append that
 // succeeded: the stream holds the batch's IDs in order from there, and for
 // an exact expectation the first one is right after the expected version.
-// Then it returns the original result; otherwise mismatch.
+// Then it returns the original result if the stored events have the batch's
+// content, and a *DuplicateEventIDError if they do not; otherwise mismatch.
 func (d *Driver) retried(ctx context.Context, conn *pgx.Conn, req eventstore.AppendRequest, first int64, mismatch error) (eventstore.AppendResult, error) {
 	if req.Expected.Kind() == eventstore.ExactVersion && uint64(first) != req.Expected.Version()+1 {
 		return eventstore.AppendResult{}, mismatch
@@ -267,28 +272,38 @@ func (d *Driver) retried(ctx context.Context, conn *pgx.Conn, req eventstore.App
 		return eventstore.AppendResult{}, err
 	}
 	var (
-		i              int
-		res            eventstore.AppendResult
-		version        int64
-		id             [16]byte
-		txID, seq      int64
-		matchesOrdered = true
+		stored     = make([]eventstore.RecordedEvent, 0, len(req.Events))
+		version    int64
+		id         [16]byte
+		txID, seq  int64
+		typ        string
+		ct         int16
+		data, meta []byte
 	)
-	_, err = pgx.ForEachRow(rows, []any{&version, &id, &txID, &seq}, func() error {
-		if i >= len(req.Events) || uuid.UUID(id) != req.Events[i].ID {
-			matchesOrdered = false
-		}
-		i++
-		res = eventstore.AppendResult{Version: uint64(version), Position: eventstore.Position{Commit: uint64(txID), Prepare: uint64(seq)}}
+	_, err = pgx.ForEachRow(rows, []any{&version, &id, &txID, &seq, &typ, &ct, &data, &meta}, func() error {
+		stored = append(stored, eventstore.RecordedEvent{
+			StreamID: req.Stream, Version: uint64(version), ID: uuid.UUID(id),
+			Position: eventstore.Position{Commit: uint64(txID), Prepare: uint64(seq)},
+			Type:     typ, ContentType: eventstore.ContentType(ct), Data: data, Metadata: meta,
+		})
 		return nil
 	})
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if !matchesOrdered || i != len(req.Events) {
+	if len(stored) != len(req.Events) {
 		return eventstore.AppendResult{}, mismatch
 	}
-	return res, nil
+	for i, ev := range stored {
+		if ev.ID != req.Events[i].ID {
+			return eventstore.AppendResult{}, mismatch
+		}
+	}
+	if err := eventstore.CheckRetry(req.Stream, stored, req.Events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	last := stored[len(stored)-1]
+	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
 }
 
 // nonNil returns b, or an empty slice for nil: pgx sends a nil slice as NULL.

@@ -78,9 +78,10 @@ func TestImport(t *testing.T) {
 			assert.True(t, all[i].Position.Less(got.Position), "positions follow the request's order")
 		}
 		// A retried append of an imported stream run is recognised by its
-		// first event, as for an append.
+		// first event, as for an append (with the same content).
 		cart := imp[1]
-		res, err := s.Append(ctx, cart.StreamID, eventstore.NoStream, eventstore.Event{ID: cart.ID, Type: cart.Type, Data: cart.Data})
+		res, err := s.Append(ctx, cart.StreamID, eventstore.NoStream,
+			eventstore.Event{ID: cart.ID, Type: cart.Type, ContentType: cart.ContentType, Data: cart.Data, Metadata: cart.Metadata})
 		require.NoError(t, err)
 		assert.Equal(t, uint64(1), res.Version)
 	})

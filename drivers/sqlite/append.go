@@ -5,7 +5,6 @@ import (
 	"database/sql"
 
 	"github.com/eventkit/eventstore"
-	"github.com/google/uuid"
 )
 
 // Append implements [eventstore.Driver].
@@ -92,8 +91,10 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 // from version from on (its first event ID began an earlier append there, or
 // its exact expectation points there): if the stream holds the batch's IDs
 // in order from there (and, for an exact expectation, from is right after
-// it) the append already happened and its original result is returned;
-// otherwise it conflicts. See docs/semantics.md, "Idempotent retries".
+// it) the append already happened: it returns the original result when the
+// stored events have the batch's content, and a *DuplicateEventIDError when
+// they do not. Otherwise it conflicts. See docs/semantics.md, "Idempotent
+// retries".
 func retried(ctx context.Context, w *writer, req eventstore.AppendRequest, from uint64, conflict error) (eventstore.AppendResult, error) {
 	if req.Expected.Kind() == eventstore.ExactVersion && from != req.Expected.Version()+1 {
 		return eventstore.AppendResult{}, conflict
@@ -103,28 +104,23 @@ func retried(ctx context.Context, w *writer, req eventstore.AppendRequest, from 
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	defer rows.Close()
-	var (
-		n   int
-		id  uuid.UUID
-		pos int64
-	)
-	for rows.Next() {
-		if err := rows.Scan(&id, &pos); err != nil {
-			return eventstore.AppendResult{}, err
-		}
-		if n >= len(req.Events) || id != req.Events[n].ID {
-			return eventstore.AppendResult{}, conflict
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
+	stored, err := scanEvents(rows, req.Stream, len(req.Events))
+	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if n != len(req.Events) {
+	if len(stored) != len(req.Events) {
 		return eventstore.AppendResult{}, conflict
 	}
-	return eventstore.AppendResult{Version: to, Position: eventstore.Position{Commit: uint64(pos)}}, nil
+	for i, ev := range stored {
+		if ev.ID != req.Events[i].ID {
+			return eventstore.AppendResult{}, conflict
+		}
+	}
+	if err := eventstore.CheckRetry(req.Stream, stored, req.Events); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	last := stored[len(stored)-1]
+	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
 }
 
 // nonNil returns b, or an empty slice for nil: go-sqlite3 binds a nil slice

@@ -335,7 +335,9 @@ const (
 		FROM json_each(?) j`
 	queryInsertInto = `INSERT INTO events
 		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at) VALUES `
-	queryRetryRange = `SELECT event_id, position FROM events
+	// queryRetryRange reads the events a retried append would have
+	// written, content included, to compare them with the retry.
+	queryRetryRange = "SELECT " + streamColumns + ` FROM events
 		WHERE stream = ? AND version >= ? AND version <= ? ORDER BY version`
 	querySaveSnapshot = `INSERT INTO snapshots (stream, version, data) VALUES (?, ?, ?)
 		ON CONFLICT (stream) DO UPDATE SET version = excluded.version, data = excluded.data
