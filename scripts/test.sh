@@ -21,8 +21,8 @@ go test -race -count=1 -timeout 15m ./...
 # time, cached after).
 fuzz_execs() { # inputs for a target: the slow ones open stores or run three parsers
 	case "$1" in
-	FuzzSecretNeverShown) echo 500 ;;
-	FuzzURL) echo 1500 ;;
+	FuzzSecretNeverShown) echo 1500 ;;
+	FuzzURL) echo 10000 ;;
 	FuzzParseConnString) echo 10000 ;;
 	FuzzParseURL | FuzzParsePosition) echo 20000 ;;
 	*) echo 40000 ;;
