@@ -162,15 +162,22 @@ func Schemes() []string {
 // [ErrStoreNotFound]. Without it a driver may create what it needs (see each
 // driver's documentation). Tools that only read, such as a migration's
 // source, should set it.
+//
+// A URL with a '#' is rejected with an error matching [ErrInvalidArgument]:
+// no store URL has a fragment, so a '#' in a password or a value must be
+// written %23.
 func Open(ctx context.Context, rawURL string) (*Store, error) {
 	return OpenWith(ctx, rawURL, Options{})
 }
 
 // RedactURL returns a store URL fit for a log line or an error: the
-// password and the values of secret-looking query parameters (password,
-// token, key…) become "xxxxx", and a string no URL parser reads (a
-// keyword/value connection string) is reduced to its scheme. Open's errors
-// already go through it.
+// password and the values of secret-looking query parameters (any name
+// containing pass, pwd, secret, token, key, credential, auth or signature,
+// in any case) become "xxxxx". A string that does not parse strictly is
+// reduced to its scheme ("postgres:xxxxx"): a keyword/value connection
+// string, a query with a ';' or a bad '%' escape, a '#' anywhere, or an
+// '@' after the host (a password with an unescaped '/', '?' or '#' that the
+// parser would split). Open's errors already go through it.
 func RedactURL(rawURL string) string { return redact.URL(rawURL) }
 
 // OpenWith is [Open] with Store options.
@@ -178,6 +185,12 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (*Store, error) 
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %w: malformed URL", redact.URL(rawURL), ErrInvalidArgument)
+	}
+	if strings.Contains(rawURL, "#") {
+		// No store URL has a fragment, and parsers disagree about '#':
+		// pgx reads it as part of the query or the database name, so a
+		// password after it would be printed in the driver's errors.
+		return nil, fmt.Errorf("eventstore: open %s: %w: the URL has a '#': write it as %%23", redact.URL(rawURL), ErrInvalidArgument)
 	}
 	scheme := strings.ToLower(u.Scheme)
 	registry.mu.RLock()

@@ -75,3 +75,15 @@ func TestOpenUnknownSchemeHidesPassword(t *testing.T) {
 		})
 	}
 }
+
+func TestOpenRejectsFragment(t *testing.T) {
+	// memory:// would accept the fragment; the postgres driver would hand
+	// it to pgx, which reads "db#&password=s3cret" as the database name
+	// and prints it when the connection fails.
+	for _, raw := range []string{"memory://#x", "memory://#", "postgres://127.0.0.1:1/db?schema=a#&password=s3cret"} {
+		_, err := eventstore.Open(t.Context(), raw)
+		require.Error(t, err, raw)
+		assert.ErrorIs(t, err, eventstore.ErrInvalidArgument, raw)
+		assert.NotContains(t, err.Error(), "s3cret")
+	}
+}

@@ -76,6 +76,9 @@ type subscription struct {
 	opts       SubscribeOptions
 	handler    Handler
 	checkpoint string // checkpoint name; empty when not durable
+	// oldCheckpoint is a group member's checkpoint name before
+	// CheckpointName's "$", read when checkpoint is missing; else empty.
+	oldCheckpoint string
 }
 
 func (s *Store) newSubscription(opts SubscribeOptions, h Handler) (*subscription, error) {
@@ -112,17 +115,33 @@ func (s *Store) newSubscription(opts SubscribeOptions, h Handler) (*subscription
 	sub := &subscription{store: s, opts: opts, handler: h}
 	if opts.Name != "" {
 		sub.checkpoint = CheckpointName(opts.Name, g)
+		if g.Size > 1 {
+			sub.oldCheckpoint = oldCheckpointName(opts.Name, g)
+		}
 	}
 	return sub, nil
 }
 
 // CheckpointName returns the name under which a subscription's checkpoint is
-// stored: the subscription name, followed by "[member/size]" for a member of a
-// consumer group. Changing a group's size starts new checkpoints.
+// stored: the subscription name itself, or for a member of a consumer group
+// "$" followed by the name and "[member/size]" ("$orders[0/2]"). A valid
+// subscription name never starts with "$", so no two subscriptions share a
+// checkpoint. Changing a group's size starts new checkpoints.
+//
+// Before this form, a member's checkpoint was named without the "$"
+// ("orders[0/2]"), which is also a valid ungrouped name. A member whose
+// checkpoint is missing starts from one saved under that old name, if any,
+// and saves it under the new one at once; the old one is not read again.
 func CheckpointName(name string, g Group) string {
 	if g.Size <= 1 {
 		return name
 	}
+	return "$" + oldCheckpointName(name, g)
+}
+
+// oldCheckpointName is the name a group member's checkpoint had before
+// CheckpointName added its "$".
+func oldCheckpointName(name string, g Group) string {
 	return fmt.Sprintf("%s[%d/%d]", name, g.Member, g.Size)
 }
 
@@ -259,7 +278,8 @@ func (sub *subscription) sleep(ctx context.Context, wake *<-chan struct{}, wait 
 // start returns the position after which delivery begins. unsaved is true
 // when a durable subscription must save it even before it handles an event:
 // the end of the log found for FromEnd, which a restart without a checkpoint
-// would find again further on, skipping what was appended in between.
+// would find again further on, skipping what was appended in between; or a
+// checkpoint found under its old name, to be saved under the new one.
 func (sub *subscription) start(ctx context.Context) (after Position, unsaved bool, err error) {
 	s := sub.store
 	if err := s.acquire(); err != nil {
@@ -273,6 +293,15 @@ func (sub *subscription) start(ctx context.Context) (after Position, unsaved boo
 		}
 		if ok {
 			return pos, false, nil
+		}
+		if sub.oldCheckpoint != "" {
+			pos, ok, err := s.driver.LoadCheckpoint(ctx, sub.oldCheckpoint)
+			if err != nil {
+				return Position{}, false, fmt.Errorf("load checkpoint: %w", err)
+			}
+			if ok {
+				return pos, true, nil // saved under the new name before anything else
+			}
 		}
 	}
 	if !sub.opts.FromEnd {

@@ -111,7 +111,11 @@ func FuzzParseURL(f *testing.F) {
 				t.Errorf("parseURL(%q): error %v does not match ErrInvalidArgument", raw, err)
 			}
 			secret := strings.Contains(u.RawQuery, "S3CR3T") || (u.User != nil && strings.Contains(u.User.String(), "S3CR3T"))
-			if secret && strings.Contains(err.Error(), "S3CR3T") && !strings.Contains(u.Host, "S3CR3T") {
+			inName := strings.Contains(u.Host, "S3CR3T") // the table and parameter names are quoted
+			for k := range u.Query() {
+				inName = inName || strings.Contains(k, "S3CR3T")
+			}
+			if secret && strings.Contains(err.Error(), "S3CR3T") && !inName {
 				t.Errorf("parseURL(%q): error %q repeats a secret", raw, err)
 			}
 			return

@@ -177,7 +177,7 @@ func TestInternalStreamsKeepOnlyTheLatest(t *testing.T) {
 	_, err = rs.Recv()
 	assert.Error(t, err, "one snapshot left in the stream")
 	assert.Equal(t, "ns/\x1fsnapshot:Order-1", name)
-	assert.Equal(t, "\x1fcheckpoint:projection[0/2]", kurrentdb.CheckpointStream("", eventstore.CheckpointName("projection", eventstore.Group{Member: 0, Size: 2})))
+	assert.Equal(t, "\x1fcheckpoint:$projection[0/2]", kurrentdb.CheckpointStream("", eventstore.CheckpointName("projection", eventstore.Group{Member: 0, Size: 2})))
 }
 
 // lastPosition returns the position of the last event in $all, read with

@@ -1,4 +1,11 @@
 // Package redact masks secrets in URLs before they reach an error or a log.
+//
+// A URL is masked part by part only when it parses strictly: the standard
+// parser accepts it, its query has no pair that url.ParseQuery rejects (a
+// ';' or a bad '%' escape, which the lenient url.URL.Query silently drops),
+// it has no fragment, and no '@' follows its authority (or appears at all
+// when it has none). Otherwise a password may have been split across parts
+// (an unescaped '#', '/' or '?' in it) and the URL is reduced to its scheme.
 package redact
 
 import (
@@ -8,96 +15,142 @@ import (
 
 const mask = "xxxxx"
 
-// secretParams are query parameters whose values are masked (lower case).
-var secretParams = []string{"password", "passwd", "pwd", "secret", "token", "key", "credential", "signature"}
+// secretParams are the fragments of query parameter names whose values are
+// masked, matched case-insensitively anywhere in the name: password,
+// sslpassword, passwd, passphrase; pwd; secret, aws_secret_access_key;
+// token, aws_session_token; key, sslkey, apikey, userkeyfile; credential;
+// auth, authorization; signature.
+var secretParams = []string{"pass", "pwd", "secret", "token", "key", "credential", "auth", "signature"}
 
-// URL returns rawURL with the userinfo password and the values of secret-looking
-// query parameters replaced by "xxxxx". An unparsable URL is reduced to its
-// scheme, so a secret in it cannot leak.
+// URL returns rawURL with the userinfo password and the values of
+// secret-looking query parameters replaced by "xxxxx"; the value of any
+// other parameter is masked the same way, recursively, so a URL given as a
+// parameter loses its password too. A string that does not parse strictly
+// (see the package documentation), and any string no URL parser reads as
+// one (a keyword/value connection string such as "host=h password=pw", or
+// "user:pw@host" without "//"), is reduced to its scheme: "postgres:xxxxx",
+// or just "xxxxx". A URL without secrets is returned exactly as given.
 func URL(rawURL string) string {
+	out, ok := strict(rawURL)
+	if !ok {
+		return schemeOnly(rawURL)
+	}
+	return out
+}
+
+// String is [URL] for a parsed URL; u is not modified.
+func String(u *url.URL) string { return URL(u.String()) }
+
+// strict returns the masked form of rawURL; ok is false when rawURL does
+// not parse strictly, and then out must not be used.
+func strict(rawURL string) (out string, ok bool) {
 	u, err := url.Parse(rawURL)
-	if err != nil || unreadable(u) {
-		if i := strings.Index(rawURL, ":"); i > 0 && i < 20 {
-			return rawURL[:i] + ":" + mask
-		}
-		return mask
+	if err != nil || strings.Contains(rawURL, "#") {
+		return "", false
 	}
-	if !hasSecret(u) {
-		return rawURL // as given: re-encoding would change it (memory:// → memory:)
+	if strings.ContainsAny(u.Opaque, "@=") || strings.ContainsAny(u.Path, "@=") || strings.Contains(u.Host, "=") ||
+		u.User != nil && strings.Contains(u.User.Username(), "=") {
+		return "", false // keyword/value, or userinfo where no parser looks for one
 	}
-	return String(u)
-}
-
-// unreadable reports whether u may hold a secret where a URL has none: a
-// keyword/value connection string ("host=h password=pw") parses as a path,
-// and "user:pw@host" without "//" as an opaque part.
-func unreadable(u *url.URL) bool {
-	return strings.ContainsAny(u.Opaque, "@=") || u.Scheme == "" && strings.ContainsAny(u.Path, "@=")
-}
-
-// hasSecret reports whether String would mask anything in u.
-func hasSecret(u *url.URL) bool {
-	if u.User != nil {
-		if _, has := u.User.Password(); has {
-			return true
-		}
+	if afterAuthority(rawURL, u.Scheme) {
+		return "", false
 	}
-	for k, vs := range u.Query() {
-		if isSecret(k) {
-			return true
-		}
-		for _, v := range vs {
-			if _, ok := maskInner(v); ok {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// maskInner masks the password of a URL given as a parameter value (an
-// endpoint, say); ok is false when v holds none.
-func maskInner(v string) (string, bool) {
-	inner, err := url.Parse(v)
-	if err != nil || inner.User == nil {
-		return v, false
-	}
-	if _, has := inner.User.Password(); !has {
-		return v, false
-	}
-	inner.User = url.UserPassword(inner.User.Username(), mask)
-	return inner.String(), true
-}
-
-// String is URL for a parsed URL; u is not modified.
-func String(u *url.URL) string {
+	changed := false
 	c := *u
 	if c.User != nil {
 		if _, has := c.User.Password(); has {
 			c.User = url.UserPassword(c.User.Username(), mask)
+			changed = true
 		}
 	}
 	if c.RawQuery != "" {
-		q := c.Query()
-		changed := false
-		for k, vs := range q {
-			if isSecret(k) {
-				q[k] = []string{mask}
-				changed = true
-				continue
-			}
-			for i, v := range vs {
-				if m, ok := maskInner(v); ok {
-					vs[i] = m
-					changed = true
-				}
-			}
+		q, qchanged, ok := query(c.RawQuery)
+		if !ok {
+			return "", false
 		}
-		if changed {
-			c.RawQuery = q.Encode()
+		if qchanged {
+			c.RawQuery = q
+			changed = true
 		}
 	}
-	return c.String()
+	if !changed {
+		return rawURL, true // as given: re-encoding would change it (memory:// → memory:)
+	}
+	return c.String(), true
+}
+
+// afterAuthority reports whether an '@' follows the authority of rawURL
+// (the part after "//" up to the first '/' or '?'), or appears at all in a
+// URL without one. Then the userinfo password may have held a '/' or '?',
+// and the parser has put part of it in the host, the path or the query.
+func afterAuthority(rawURL, scheme string) bool {
+	rest := rawURL[len(scheme):]
+	if scheme != "" {
+		rest = rest[1:] // the ':'
+	}
+	if !strings.HasPrefix(rest, "//") {
+		return strings.Contains(rest, "@")
+	}
+	rest = rest[2:]
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		return strings.Contains(rest[i:], "@")
+	}
+	return false
+}
+
+// query masks a raw query pair by pair, keeping their order and spelling.
+// ok is false when a pair does not parse strictly.
+func query(raw string) (masked string, changed, ok bool) {
+	if _, err := url.ParseQuery(raw); err != nil {
+		return "", false, false
+	}
+	pairs := strings.Split(raw, "&")
+	for i, p := range pairs {
+		rk, rv, hasValue := strings.Cut(p, "=")
+		k, err1 := url.QueryUnescape(rk)
+		v, err2 := url.QueryUnescape(rv)
+		if err1 != nil || err2 != nil {
+			return "", false, false
+		}
+		switch {
+		case isSecret(k):
+			if hasValue && rv != "" {
+				pairs[i] = rk + "=" + mask
+				changed = true
+			}
+		case v != "":
+			if m := URL(v); m != v {
+				pairs[i] = rk + "=" + url.QueryEscape(m)
+				changed = true
+			}
+		}
+	}
+	return strings.Join(pairs, "&"), changed, true
+}
+
+// schemeOnly reduces rawURL to its scheme followed by ":xxxxx", or to
+// "xxxxx" when it does not start with one.
+func schemeOnly(rawURL string) string {
+	i := strings.IndexByte(rawURL, ':')
+	if i <= 0 || !isScheme(rawURL[:i]) {
+		return mask
+	}
+	return strings.ToLower(rawURL[:i]) + ":" + mask
+}
+
+// isScheme reports whether s is a URL scheme (RFC 3986, section 3.1):
+// a letter followed by letters, digits, '+', '-' or '.'.
+func isScheme(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return s != ""
 }
 
 func isSecret(param string) bool {
