@@ -322,19 +322,21 @@ func checkRetryRejected(f *fixture, doing, s string, expected eventstore.Expecte
 }
 
 func testRetryDifferentContent(t *testing.T, f *fixture) {
+	// Every expectation with every field changed; the changed event moves
+	// through the batch with the field, so each position is covered too
+	// without running every combination.
 	for _, tc := range retryCases() {
-		for i := range 3 {
-			for _, ch := range contentChanges() {
-				t.Run(fmt.Sprintf("%s/Event%d/%s", tc.name, i, ch.field), func(t *testing.T) {
-					f := f.sub(t)
-					s, batch, orig := setUpRetry(f, tc)
-					doing := fmt.Sprintf("retry at %s an append of 3 events with the %s of event %d changed", expectationName(tc.expected), ch.field, i)
-					want := eventstore.DuplicateEventIDError{ID: batch[i].ID, Version: orig.Version - 2 + uint64(i), Field: ch.field}
-					checkRetryRejected(f, doing, s, tc.expected, changed(batch, i, ch), want)
-					// Nor does the rejection spoil a true retry.
-					checkRetry(f, "after that was rejected, retry with the original events", s, tc.expected, batch, orig)
-				})
-			}
+		for n, ch := range contentChanges() {
+			i := n % 3
+			t.Run(fmt.Sprintf("%s/Event%d/%s", tc.name, i, ch.field), func(t *testing.T) {
+				f := f.sub(t)
+				s, batch, orig := setUpRetry(f, tc)
+				doing := fmt.Sprintf("retry at %s an append of 3 events with the %s of event %d changed", expectationName(tc.expected), ch.field, i)
+				want := eventstore.DuplicateEventIDError{ID: batch[i].ID, Version: orig.Version - 2 + uint64(i), Field: ch.field}
+				checkRetryRejected(f, doing, s, tc.expected, changed(batch, i, ch), want)
+				// Nor does the rejection spoil a true retry.
+				checkRetry(f, "after that was rejected, retry with the original events", s, tc.expected, batch, orig)
+			})
 		}
 	}
 }
