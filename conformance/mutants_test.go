@@ -885,6 +885,9 @@ func TestMutants(t *testing.T) {
 	for i, m := range mutants {
 		t.Run(m.name, func(t *testing.T) {
 			r := <-runs[i]
+			if strings.Contains(r.out, "WARNING: DATA RACE") {
+				t.Errorf("mutant %s: a data race, which fails rules whatever the bug\n%s", m.name, tail(r.out))
+			}
 			for _, rule := range m.rules {
 				if r.results[rule] != "FAIL" {
 					t.Errorf("mutant %s (%s): want rule %s to fail, got %q\n%s", m.name, m.bug, rule, r.results[rule], tail(r.out))
@@ -911,4 +914,41 @@ func tail(out string) string {
 		return "…" + out[len(out)-most:]
 	}
 	return out
+}
+
+// mutantsDoc is the documentation of the mutants, relative to this package.
+const mutantsDoc = "../docs/conformance-mutants.md"
+
+// mutantRows returns the table rows mutantsDoc must hold, one per mutant.
+func mutantRows() []string {
+	rows := make([]string, len(mutants))
+	for i, m := range mutants {
+		rules := make([]string, len(m.rules))
+		for j, r := range m.rules {
+			rules[j] = "`" + r + "`"
+		}
+		rows[i] = fmt.Sprintf("| `%s` | %s | %s |", m.name, m.bug, strings.Join(rules, ", "))
+	}
+	return rows
+}
+
+// TestMutantsDocumented checks the table in docs/conformance-mutants.md
+// matches the mutants above, row for row.
+func TestMutantsDocumented(t *testing.T) {
+	if os.Getenv(mutantEnv) != "" {
+		t.Skipf("a child process of TestMutants (%s is set)", mutantEnv)
+	}
+	doc, err := os.ReadFile(mutantsDoc)
+	if err != nil {
+		t.Fatalf("read the mutant table: %v", err)
+	}
+	var got []string
+	for line := range strings.Lines(string(doc)) {
+		if strings.HasPrefix(line, "| `") {
+			got = append(got, strings.TrimRight(line, "\n"))
+		}
+	}
+	if want := mutantRows(); !slices.Equal(got, want) {
+		t.Errorf("%s: the table differs from the mutants in mutants_test.go; its rows should be:\n%s", mutantsDoc, strings.Join(want, "\n"))
+	}
 }
