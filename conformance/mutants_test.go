@@ -1,0 +1,954 @@
+package conformance_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/drivers/memory"
+	"github.com/google/uuid"
+)
+
+// The suite tests itself, as testing/fstest does: each mutant is the memory
+// driver with one planted bug, and TestMutants requires the named rules to
+// fail on it while the same rules pass on the unchanged driver (the control).
+// docs/conformance-mutants.md lists the same table; TestMutantsDocumented
+// keeps the two in step.
+//
+// A failing rule fails its test, so each mutant runs in a child process: the
+// test binary again, with mutantEnv naming the mutant and -test.run keeping
+// only its rules. TestMutantChild is that child; it does nothing otherwise.
+
+// mutantEnv names the mutant TestMutantChild runs ("control": none).
+const mutantEnv = "EVENTSTORE_CONFORMANCE_MUTANT"
+
+// mutant is one planted bug and the rules that must catch it.
+type mutant struct {
+	name  string
+	bug   string
+	rules []string
+	wrap  func(s *shelf) *mutated
+}
+
+// mutants is the source of truth for docs/conformance-mutants.md.
+var mutants = []mutant{
+	// Expected versions and the append result.
+	{"SkipVersionCheck", "Append ignores the expected version", rules("ExpectedVersionOnExistingStream", "ExpectedVersionOnNewStream"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			req.Expected = eventstore.Any
+			return d.Append(ctx, req)
+		})},
+	{"NoStreamAcceptsExisting", "NoStream is treated as Any", rules("ExpectedVersionOnExistingStream"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			if req.Expected == eventstore.NoStream {
+				req.Expected = eventstore.Any
+			}
+			return d.Append(ctx, req)
+		})},
+	{"StreamExistsAcceptsNew", "StreamExists is treated as Any", rules("ExpectedVersionOnNewStream"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			if req.Expected == eventstore.StreamExists {
+				req.Expected = eventstore.Any
+			}
+			return d.Append(ctx, req)
+		})},
+	{"ExactOffByOne", "Exact(n) also accepts a stream at version n-1", rules("ExpectedVersionOnExistingStream"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			if req.Expected.Kind() == eventstore.ExactVersion && req.Expected.Version() > 0 {
+				if v, _ := d.StreamVersion(ctx, req.Stream); v == req.Expected.Version()-1 {
+					req.Expected = eventstore.Any
+				}
+			}
+			return d.Append(ctx, req)
+		})},
+	{"ConflictWithoutSentinel", "a version conflict is a plain error, not ErrWrongExpectedVersion", rules("ExpectedVersionOnNewStream"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			res, err := d.Append(ctx, req)
+			if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+				err = fmt.Errorf("conflict on %q", req.Stream)
+			}
+			return res, err
+		})},
+	{"ConflictWrongActual", "the conflict error reports the wrong actual version", rules("ExpectedVersionOnExistingStream"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			res, err := d.Append(ctx, req)
+			var wev *eventstore.WrongExpectedVersionError
+			if errors.As(err, &wev) {
+				wev.Actual++
+			}
+			return res, err
+		})},
+	{"CheckThenWriteRace", "the version check and the write are not atomic", rules("ConcurrentExactAppendsHaveOneWinner"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			v, err := d.StreamVersion(ctx, req.Stream)
+			if err != nil {
+				return eventstore.AppendResult{}, err
+			}
+			if !req.Expected.Matches(v) {
+				return d.Append(ctx, req) // the driver's own conflict error
+			}
+			time.Sleep(time.Millisecond) // another appender gets in here
+			req.Expected = eventstore.Any
+			return d.Append(ctx, req)
+		})},
+	{"ResultVersionOffByOne", "the append result's version is one too high", rules("AppendThenReadStream", "AppendResultDescribesWrittenEvents"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			res, err := d.Append(ctx, req)
+			if err == nil {
+				res.Version++
+			}
+			return res, err
+		})},
+	{"ResultPositionOfFirstEvent", "the append result's position is the first event's, not the last's", rules("AppendResultDescribesWrittenEvents"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			res, err := d.Append(ctx, req)
+			if err == nil {
+				res.Position.Commit -= uint64(len(req.Events) - 1)
+			}
+			return res, err
+		})},
+	{"LargeBatchHalfWritten", "a batch over 100 events writes its first half, then fails", rules("AppendLargeBatch"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			if len(req.Events) <= 100 {
+				return d.Append(ctx, req)
+			}
+			req.Events = req.Events[:len(req.Events)/2]
+			d.Append(ctx, req)
+			return eventstore.AppendResult{}, errors.New("disk full")
+		})},
+	{"CancelledAppendHalfWritten", "an append cancelled midway keeps the first half of its batch", rules("CancelledAppendWritesAllOrNothing"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			full := req
+			req.Events = req.Events[:len(req.Events)/2]
+			if len(req.Events) > 0 {
+				if _, err := d.Append(ctx, req); err != nil {
+					return eventstore.AppendResult{}, err
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return eventstore.AppendResult{}, ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+			full.Expected = eventstore.Any
+			full.Events = full.Events[len(req.Events):]
+			res, err := d.Append(context.WithoutCancel(ctx), full)
+			return res, err
+		})},
+
+	// Idempotent retries.
+	{"RetryAppendsTwice", "a retry of a successful append writes the events again", rules("RetryReturnsOriginalResult"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			if !hasEvent(ctx, d, req.Stream, req.Events[0].ID) {
+				return d.Append(ctx, req)
+			}
+			req.Events = slices.Clone(req.Events)
+			for i := range req.Events {
+				req.Events[i].ID = uuid.New()
+			}
+			req.Expected = eventstore.Any
+			return d.Append(ctx, req)
+		})},
+	{"RetryWithOtherContentAccepted", "a retry with the same IDs but other content returns the original result", rules("RetryWithDifferentContentRejected"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			res, err := d.Append(ctx, req)
+			if errors.Is(err, eventstore.ErrDuplicateEventID) {
+				evs, _ := d.ReadStream(ctx, eventstore.StreamQuery{Stream: req.Stream, From: 1, Limit: math.MaxInt})
+				for _, ev := range evs {
+					if ev.ID == req.Events[len(req.Events)-1].ID {
+						return eventstore.AppendResult{Version: ev.Version, Position: ev.Position}, nil
+					}
+				}
+			}
+			return res, err
+		})},
+	{"RetryNotRecognised", "a retry of a successful append is a version conflict", rules("RetryReturnsOriginalResult"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			if hasEvent(ctx, d, req.Stream, req.Events[0].ID) {
+				v, _ := d.StreamVersion(ctx, req.Stream)
+				return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: v}
+			}
+			return d.Append(ctx, req)
+		})},
+	{"RetryMatchesFirstIDOnly", "a retry is recognised by its first event ID alone", rules("RetryWithDifferentLaterIDConflicts", "RetryWithLongerBatchConflicts"),
+		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			evs, _ := d.ReadStream(ctx, eventstore.StreamQuery{Stream: req.Stream, From: 1, Limit: math.MaxInt})
+			for i, ev := range evs {
+				if ev.ID == req.Events[0].ID {
+					last := evs[min(i+len(req.Events), len(evs))-1]
+					return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+				}
+			}
+			return d.Append(ctx, req)
+		})},
+
+	// Payloads and recorded times.
+	{"DataTrimmed", "the last byte of event data is dropped", rules("DataRoundTripsByteForByte", "AppendThenReadStream"),
+		onEvents(func(e *eventstore.Event) {
+			if len(e.Data) > 0 {
+				e.Data = e.Data[:len(e.Data)-1]
+			}
+		})},
+	{"EventIDsReplaced", "Append stores new event IDs instead of the given ones", rules("AppendThenReadStream"),
+		onEvents(func(e *eventstore.Event) { e.ID = uuid.New() })},
+	{"MetadataDropped", "event metadata is not stored", rules("MetadataRoundTripsByteForByte"),
+		onEvents(func(e *eventstore.Event) { e.Metadata = nil })},
+	{"ContentTypeFlipped", "JSON is stored as binary and binary as JSON", rules("DataRoundTripsByteForByte"),
+		onEvents(func(e *eventstore.Event) { e.ContentType = 1 - e.ContentType })},
+	{"TypeLowerCased", "event types are stored lower-cased", rules("AppendThenReadStream", "NamesCompareExactly"),
+		onEvents(func(e *eventstore.Event) { e.Type = strings.ToLower(e.Type) })},
+	{"LargeDataTruncated", "data over 64 KiB is cut to 64 KiB", rules("EventAtMaxSizeRoundTrips"),
+		onEvents(func(e *eventstore.Event) {
+			if len(e.Data) > 64<<10 {
+				e.Data = e.Data[:64<<10]
+			}
+		})},
+	{"RecordedAtSeconds", "recorded times are truncated to the second", rules("ImportKeepsEverything"),
+		onRead(func(ev *eventstore.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.Truncate(time.Second) })},
+	{"RecordedAtNanoseconds", "recorded times keep nanoseconds instead of microseconds", rules("RecordedAtIsUTCMicroseconds"),
+		onRead(func(ev *eventstore.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.Add(500 * time.Nanosecond) })},
+	{"RecordedAtNotUTC", "recorded times come back in another time zone", rules("RecordedAtIsUTCMicroseconds"),
+		onRead(func(ev *eventstore.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.In(time.FixedZone("X", 3600)) })},
+	{"ReadsShareData", "every read of an event returns the same data slice", rules("ReadEventsAreCopies"),
+		func(s *shelf) *mutated {
+			var mu sync.Mutex
+			seen := map[uuid.UUID][]byte{}
+			return readHook(s, func(ev *eventstore.RecordedEvent) {
+				mu.Lock()
+				defer mu.Unlock()
+				if b, ok := seen[ev.ID]; ok {
+					ev.Data = b
+				} else {
+					seen[ev.ID] = ev.Data
+				}
+			})
+		}},
+	{"AppendKeepsCallerData", "Append keeps the caller's data slice instead of a copy", rules("AppendCopiesCallerPayloads"),
+		func(s *shelf) *mutated {
+			var mu sync.Mutex
+			given := map[uuid.UUID][]byte{}
+			m := readHook(s, func(ev *eventstore.RecordedEvent) {
+				mu.Lock()
+				defer mu.Unlock()
+				if b, ok := given[ev.ID]; ok {
+					ev.Data = b
+				}
+			})
+			m.append = func(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+				res, err := s.d.Append(ctx, req)
+				if err == nil {
+					mu.Lock()
+					for _, e := range req.Events {
+						given[e.ID] = e.Data
+					}
+					mu.Unlock()
+				}
+				return res, err
+			}
+			return m
+		}},
+	{"StreamIDsCaseInsensitive", "stream IDs differing only in case are one stream", rules("NamesCompareExactly"),
+		func(s *shelf) *mutated {
+			d := s.d
+			return &mutated{Driver: d,
+				append: func(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+					req.Stream = strings.ToLower(req.Stream)
+					return d.Append(ctx, req)
+				},
+				readStream: func(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+					q.Stream = strings.ToLower(q.Stream)
+					return d.ReadStream(ctx, q)
+				},
+				streamVersion: func(ctx context.Context, stream string) (uint64, error) {
+					return d.StreamVersion(ctx, strings.ToLower(stream))
+				},
+			}
+		}},
+
+	// Stream reads and versions.
+	{"ReadStreamFromOffByOne", "ReadStream forwards starts one version after From", rules("ReadStreamFrom"),
+		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			if !q.Backwards {
+				q.From++
+			}
+			return d.ReadStream(ctx, q)
+		})},
+	{"ReadStreamBackwardsForwards", "ReadStream ignores Backwards", rules("ReadStreamBackwards"),
+		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			if q.Backwards {
+				q.Backwards = false
+				q.From = max(q.From, 1)
+			}
+			return d.ReadStream(ctx, q)
+		})},
+	{"ReadStreamBackwardsFromOffByOne", "ReadStream backwards starts one version below From", rules("ReadStreamBackwards"),
+		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			if q.Backwards && q.From > 1 {
+				q.From--
+			}
+			return d.ReadStream(ctx, q)
+		})},
+	{"ReadStreamBackwardsStopsEarly", "ReadStream backwards never returns version 1", rules("ReadStreamBackwards"),
+		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			evs, err := d.ReadStream(ctx, q)
+			if q.Backwards {
+				evs = slices.DeleteFunc(evs, func(ev eventstore.RecordedEvent) bool { return ev.Version == 1 })
+			}
+			return evs, err
+		})},
+	{"ReadStreamShortPage", "a full stream page holds one event too few", rules("ReadStreamPaging"),
+		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			evs, err := d.ReadStream(ctx, q)
+			if len(evs) == q.Limit && q.Limit > 1 {
+				evs = evs[:q.Limit-1]
+			}
+			return evs, err
+		})},
+	{"ReadStreamMissingFails", "reading a stream never written is an error", rules("ReadStreamMissing"),
+		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			if v, _ := d.StreamVersion(ctx, q.Stream); v == 0 {
+				return nil, fmt.Errorf("stream %q not found", q.Stream)
+			}
+			return d.ReadStream(ctx, q)
+		})},
+	{"ReadStreamBeyondEndClamps", "ReadStream From beyond the end returns the last event", rules("ReadStreamFromBeyondEnd"),
+		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			if v, _ := d.StreamVersion(ctx, q.Stream); !q.Backwards && v > 0 && q.From > v {
+				q.From = v
+			}
+			return d.ReadStream(ctx, q)
+		})},
+	{"StreamVersionOffByOne", "StreamVersion is one more than the last version", rules("StreamVersion", "AppendThenReadStream"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, streamVersion: func(ctx context.Context, stream string) (uint64, error) {
+				v, err := s.d.StreamVersion(ctx, stream)
+				if v > 0 {
+					v++
+				}
+				return v, err
+			}}
+		}},
+
+	// The global log.
+	{"ReadAllSkipsEvent", "ReadAll drops every seventh event", rules("ReadAllForwards"),
+		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			evs, err := d.ReadAll(ctx, q)
+			return slices.DeleteFunc(evs, func(ev eventstore.RecordedEvent) bool { return ev.Position.Commit%7 == 0 }), err
+		})},
+	{"ReadAllWrongOrder", "ReadAll forwards returns each page newest first", rules("ReadAllForwards"),
+		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			evs, err := d.ReadAll(ctx, q)
+			if !q.Backwards {
+				slices.Reverse(evs)
+			}
+			return evs, err
+		})},
+	{"PositionsNotIncreasing", "positions read back decrease along the log", rules("AppendBatchIsContiguousInLog", "PositionCompareFollowsLog"),
+		onRead(func(ev *eventstore.RecordedEvent) { ev.Position.Commit = 1<<40 - ev.Position.Commit })},
+	{"ReadAllAfterInclusive", "ReadAll includes the event at After", rules("ReadAllAfterBefore"),
+		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			if q.After.Commit > 0 {
+				q.After.Commit--
+			}
+			return d.ReadAll(ctx, q)
+		})},
+	{"ReadAllBeforeIgnored", "ReadAll ignores Before", rules("ReadAllAfterBefore"),
+		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			q.Before = eventstore.Position{}
+			return d.ReadAll(ctx, q)
+		})},
+	{"ReadAllBackwardsBeforeInclusive", "ReadAll backwards includes the event at Before", rules("ReadAllBackwardsPaging"),
+		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			if q.Backwards && !q.Before.IsZero() {
+				q.Before.Commit++
+			}
+			return d.ReadAll(ctx, q)
+		})},
+	{"ReadAllShortPage", "a full page of the global log holds one event too few", rules("ReadAllPaging"),
+		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			evs, err := d.ReadAll(ctx, q)
+			if len(evs) == q.Limit && q.Limit > 1 {
+				evs = evs[:q.Limit-1]
+			}
+			return evs, err
+		})},
+	{"ReadAllFilterIgnored", "ReadAll ignores the filter", rules("ReadAllFilter"),
+		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			q.Filter = eventstore.Filter{}
+			return d.ReadAll(ctx, q)
+		})},
+	{"CategoryPrefixMatch", "a category filter also keeps categories it is a prefix of", rules("WildcardsInNamesDoNotMatchInFilters"),
+		filterBy(func(f eventstore.Filter, ev eventstore.RecordedEvent) bool {
+			cat := len(f.Categories) == 0 || slices.ContainsFunc(f.Categories, func(c string) bool { return strings.HasPrefix(ev.Category(), c) })
+			return cat && (len(f.EventTypes) == 0 || slices.Contains(f.EventTypes, ev.Type))
+		})},
+	{"EventTypeFilterIgnoresCase", "an event-type filter matches regardless of case", rules("NamesCompareExactly"),
+		filterBy(func(f eventstore.Filter, ev eventstore.RecordedEvent) bool {
+			typ := len(f.EventTypes) == 0 || slices.ContainsFunc(f.EventTypes, func(t string) bool { return strings.EqualFold(t, ev.Type) })
+			return typ && (len(f.Categories) == 0 || slices.Contains(f.Categories, ev.Category()))
+		})},
+	{"ReadAllBackwardsIgnored", "ReadAll ignores Backwards", rules("ReadAllBackwards"),
+		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			if q.Backwards {
+				q.Backwards = false
+				q.After, q.Before = eventstore.Position{}, q.After
+			}
+			return d.ReadAll(ctx, q)
+		})},
+
+	// Snapshots.
+	{"SnapshotVersionLowered", "SaveSnapshot stores one version lower", rules("SnapshotRoundTrip"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, saveSnapshot: func(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+				if snap.Version > 0 {
+					snap.Version--
+				}
+				return s.d.SaveSnapshot(ctx, stream, snap)
+			}}
+		}},
+	{"LoadSnapshotAlwaysOK", "LoadSnapshot reports ok when there is no snapshot", rules("SnapshotMissing"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, loadSnapshot: func(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+				snap, _, err := s.d.LoadSnapshot(ctx, stream)
+				return snap, true, err
+			}}
+		}},
+	{"SnapshotPerCategory", "snapshots are stored per category, not per stream", rules("SnapshotMissing"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d,
+				saveSnapshot: func(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+					return s.d.SaveSnapshot(ctx, eventstore.Category(stream)+"-x", snap)
+				},
+				loadSnapshot: func(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+					return s.d.LoadSnapshot(ctx, eventstore.Category(stream)+"-x")
+				}}
+		}},
+	{"OlderSnapshotWins", "an older snapshot replaces a newer one", rules("SnapshotLatestWins"),
+		func(s *shelf) *mutated {
+			var mu sync.Mutex
+			snaps := map[string]eventstore.Snapshot{}
+			return &mutated{Driver: s.d,
+				saveSnapshot: func(_ context.Context, stream string, snap eventstore.Snapshot) error {
+					mu.Lock()
+					defer mu.Unlock()
+					snap.Data = bytes.Clone(snap.Data)
+					snaps[stream] = snap
+					return nil
+				},
+				loadSnapshot: func(_ context.Context, stream string) (eventstore.Snapshot, bool, error) {
+					mu.Lock()
+					defer mu.Unlock()
+					snap, ok := snaps[stream]
+					snap.Data = bytes.Clone(snap.Data)
+					return snap, ok, nil
+				}}
+		}},
+	{"SnapshotKeepsCallerData", "SaveSnapshot keeps the caller's slice instead of a copy", rules("SnapshotRoundTrip"),
+		func(s *shelf) *mutated {
+			var mu sync.Mutex
+			given := map[string][]byte{}
+			return &mutated{Driver: s.d,
+				saveSnapshot: func(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+					mu.Lock()
+					given[stream] = snap.Data
+					mu.Unlock()
+					return s.d.SaveSnapshot(ctx, stream, snap)
+				},
+				loadSnapshot: func(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+					snap, ok, err := s.d.LoadSnapshot(ctx, stream)
+					mu.Lock()
+					if b, found := given[stream]; found && ok {
+						snap.Data = b
+					}
+					mu.Unlock()
+					return snap, ok, err
+				}}
+		}},
+
+	// Checkpoints and subscriptions.
+	{"CheckpointNotSaved", "SaveCheckpoint stores nothing", rules("SubscribeDurableResume"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, saveCheckpoint: func(context.Context, string, eventstore.Position) error { return nil }}
+		}},
+	{"CheckpointSavedEarly", "SaveCheckpoint stores the position after the one given", rules("SubscribeDurableResume"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos eventstore.Position) error {
+				pos.Commit++
+				return s.d.SaveCheckpoint(ctx, name, pos)
+			}}
+		}},
+	{"CheckpointUnderOtherName", "SaveCheckpoint stores under another subscription's name", rules("SubscribeDurableResume"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos eventstore.Position) error {
+				return s.d.SaveCheckpoint(ctx, name+"-other", pos)
+			}}
+		}},
+	{"CheckpointFirstOnly", "SaveCheckpoint keeps the first position saved", rules("SubscribeDurableResume"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos eventstore.Position) error {
+				if _, ok, _ := s.d.LoadCheckpoint(ctx, name); ok {
+					return nil
+				}
+				return s.d.SaveCheckpoint(ctx, name, pos)
+			}}
+		}},
+	{"WatchNeverSignals", "Watch returns a channel that never receives", rules("SubscribeLiveWakesWithoutPolling"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, watch: func(context.Context) (<-chan struct{}, error) { return make(chan struct{}), nil }}
+		}},
+
+	// Import.
+	{"ImportSkipsVersionCheck", "Import writes streams that are not at the version before", rules("ImportWrongVersionWritesNothing"),
+		onImport(func(d *memory.Driver, ctx context.Context, req eventstore.ImportRequest) error {
+			for _, e := range req.Events {
+				ev := eventstore.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
+				if _, err := d.Append(ctx, eventstore.AppendRequest{Stream: e.StreamID, Expected: eventstore.Any, Events: []eventstore.Event{ev}, RecordedAt: e.RecordedAt}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})},
+	{"ImportNotAtomic", "Import writes stream by stream and stops at the first conflict", rules("ImportWrongVersionWritesNothing"),
+		onImport(func(d *memory.Driver, ctx context.Context, req eventstore.ImportRequest) error {
+			for _, first := range req.Firsts {
+				stream := req.Events[first].StreamID
+				var part []eventstore.RecordedEvent
+				for _, e := range req.Events[first:] {
+					if e.StreamID == stream {
+						part = append(part, e)
+					}
+				}
+				if err := d.Import(ctx, eventstore.ImportRequest{Events: part, Firsts: []int{0}}); err != nil {
+					return err
+				}
+			}
+			return nil
+		})},
+	{"ImportRestampsTimes", "Import records the current time instead of the given one", rules("ImportKeepsEverything"),
+		onImport(func(d *memory.Driver, ctx context.Context, req eventstore.ImportRequest) error {
+			req.Events = slices.Clone(req.Events)
+			for i := range req.Events {
+				req.Events[i].RecordedAt = time.Now().UTC().Truncate(time.Microsecond)
+			}
+			return d.Import(ctx, req)
+		})},
+
+	// Lifecycle.
+	{"AsAlwaysTrue", "As reports true for every target", rules("AsIsFalseForNilAndUnknownTypes"),
+		func(s *shelf) *mutated { return &mutated{Driver: s.d, as: func(any) bool { return true }} }},
+	{"CloseLosesData", "a store reopened after Close is empty", rules("ReopenKeepsEventsSnapshotsAndIdempotency"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, close: func() error {
+				s.mu.Lock()
+				s.d = memory.New()
+				s.mu.Unlock()
+				return nil
+			}}
+		}},
+	{"CloseFails", "Close returns an error although it released everything", rules("CloseTwiceReturnsNil"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, close: func() error { return errors.New("already released") }}
+		}},
+}
+
+func rules(names ...string) []string { return names }
+
+// waitingMutants are caught only when a rule gives up waiting for an event
+// (subPatience in subscribe.go, 30 s): their children run outside
+// childSlots, as they spend that time idle.
+var waitingMutants = map[string]bool{"WatchNeverSignals": true, "CheckpointSavedEarly": true}
+
+// shelf is one storage: the memory driver a mutant wraps, shared by the
+// drivers opened over it in the reopen rules.
+type shelf struct {
+	mu sync.Mutex // protects d
+	d  *memory.Driver
+}
+
+// mutated is the memory driver with some methods replaced; a nil field
+// calls the memory driver's own method.
+type mutated struct {
+	*memory.Driver
+	append         func(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error)
+	readStream     func(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error)
+	readAll        func(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error)
+	streamVersion  func(ctx context.Context, stream string) (uint64, error)
+	saveSnapshot   func(ctx context.Context, stream string, snap eventstore.Snapshot) error
+	loadSnapshot   func(ctx context.Context, stream string) (eventstore.Snapshot, bool, error)
+	saveCheckpoint func(ctx context.Context, name string, pos eventstore.Position) error
+	watch          func(ctx context.Context) (<-chan struct{}, error)
+	imp            func(ctx context.Context, req eventstore.ImportRequest) error
+	as             func(target any) bool
+	close          func() error
+}
+
+func (m *mutated) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+	if m.append != nil {
+		return m.append(ctx, req)
+	}
+	return m.Driver.Append(ctx, req)
+}
+
+func (m *mutated) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+	if m.readStream != nil {
+		return m.readStream(ctx, q)
+	}
+	return m.Driver.ReadStream(ctx, q)
+}
+
+func (m *mutated) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+	if m.readAll != nil {
+		return m.readAll(ctx, q)
+	}
+	return m.Driver.ReadAll(ctx, q)
+}
+
+func (m *mutated) StreamVersion(ctx context.Context, stream string) (uint64, error) {
+	if m.streamVersion != nil {
+		return m.streamVersion(ctx, stream)
+	}
+	return m.Driver.StreamVersion(ctx, stream)
+}
+
+func (m *mutated) SaveSnapshot(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+	if m.saveSnapshot != nil {
+		return m.saveSnapshot(ctx, stream, snap)
+	}
+	return m.Driver.SaveSnapshot(ctx, stream, snap)
+}
+
+func (m *mutated) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+	if m.loadSnapshot != nil {
+		return m.loadSnapshot(ctx, stream)
+	}
+	return m.Driver.LoadSnapshot(ctx, stream)
+}
+
+func (m *mutated) SaveCheckpoint(ctx context.Context, name string, pos eventstore.Position) error {
+	if m.saveCheckpoint != nil {
+		return m.saveCheckpoint(ctx, name, pos)
+	}
+	return m.Driver.SaveCheckpoint(ctx, name, pos)
+}
+
+func (m *mutated) Watch(ctx context.Context) (<-chan struct{}, error) {
+	if m.watch != nil {
+		return m.watch(ctx)
+	}
+	return m.Driver.Watch(ctx)
+}
+
+func (m *mutated) Import(ctx context.Context, req eventstore.ImportRequest) error {
+	if m.imp != nil {
+		return m.imp(ctx, req)
+	}
+	return m.Driver.Import(ctx, req)
+}
+
+func (m *mutated) As(target any) bool { return m.as != nil && m.as(target) }
+
+func (m *mutated) Close() error {
+	if m.close != nil {
+		return m.close()
+	}
+	return m.Driver.Close()
+}
+
+func onAppend(f func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error)) func(*shelf) *mutated {
+	return func(s *shelf) *mutated {
+		return &mutated{Driver: s.d, append: func(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			return f(s.d, ctx, req)
+		}}
+	}
+}
+
+// onEvents changes a copy of each appended event before it is stored.
+func onEvents(change func(e *eventstore.Event)) func(*shelf) *mutated {
+	return onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		req.Events = slices.Clone(req.Events)
+		for i := range req.Events {
+			change(&req.Events[i])
+		}
+		return d.Append(ctx, req)
+	})
+}
+
+func onReadStream(f func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error)) func(*shelf) *mutated {
+	return func(s *shelf) *mutated {
+		return &mutated{Driver: s.d, readStream: func(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			return f(s.d, ctx, q)
+		}}
+	}
+}
+
+func onReadAll(f func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error)) func(*shelf) *mutated {
+	return func(s *shelf) *mutated {
+		return &mutated{Driver: s.d, readAll: func(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			return f(s.d, ctx, q)
+		}}
+	}
+}
+
+func onImport(f func(d *memory.Driver, ctx context.Context, req eventstore.ImportRequest) error) func(*shelf) *mutated {
+	return func(s *shelf) *mutated {
+		return &mutated{Driver: s.d, imp: func(ctx context.Context, req eventstore.ImportRequest) error { return f(s.d, ctx, req) }}
+	}
+}
+
+// onRead changes every event that either read returns.
+func onRead(change func(ev *eventstore.RecordedEvent)) func(*shelf) *mutated {
+	return func(s *shelf) *mutated { return readHook(s, change) }
+}
+
+func readHook(s *shelf, change func(ev *eventstore.RecordedEvent)) *mutated {
+	each := func(evs []eventstore.RecordedEvent, err error) ([]eventstore.RecordedEvent, error) {
+		for i := range evs {
+			change(&evs[i])
+		}
+		return evs, err
+	}
+	return &mutated{Driver: s.d,
+		readStream: func(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+			return each(s.d.ReadStream(ctx, q))
+		},
+		readAll: func(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+			return each(s.d.ReadAll(ctx, q))
+		},
+	}
+}
+
+// filterBy replaces ReadAll's filter with match.
+func filterBy(match func(f eventstore.Filter, ev eventstore.RecordedEvent) bool) func(*shelf) *mutated {
+	return onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		limit, filter := q.Limit, q.Filter
+		q.Limit, q.Filter = math.MaxInt, eventstore.Filter{}
+		evs, err := d.ReadAll(ctx, q)
+		evs = slices.DeleteFunc(evs, func(ev eventstore.RecordedEvent) bool { return !match(filter, ev) })
+		return evs[:min(limit, len(evs))], err
+	})
+}
+
+func hasEvent(ctx context.Context, d *memory.Driver, stream string, id uuid.UUID) bool {
+	evs, _ := d.ReadStream(ctx, eventstore.StreamQuery{Stream: stream, From: 1, Limit: math.MaxInt})
+	return slices.ContainsFunc(evs, func(ev eventstore.RecordedEvent) bool { return ev.ID == id })
+}
+
+// mutantHarness makes drivers with one mutant's bug (none for nil).
+type mutantHarness struct{ m *mutant }
+
+func (h mutantHarness) open(s *shelf) eventstore.Driver {
+	if h.m == nil {
+		return s.d
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return h.m.wrap(s)
+}
+
+func (h mutantHarness) NewDriver(testing.TB) eventstore.Driver {
+	return h.open(&shelf{d: memory.New()})
+}
+
+func (h mutantHarness) Unsupported() map[conformance.Feature]string { return nil }
+
+// NewStorage implements conformance.Reopener: every driver opened shares
+// the shelf's memory driver (a mutant may swap it).
+func (h mutantHarness) NewStorage(testing.TB) func() eventstore.Driver {
+	s := &shelf{d: memory.New()}
+	return func() eventstore.Driver { return h.open(s) }
+}
+
+// TestMutantChild runs the suite against the mutant named by mutantEnv; it
+// runs only in the child processes TestMutants starts.
+func TestMutantChild(t *testing.T) {
+	name := os.Getenv(mutantEnv)
+	if name == "" {
+		t.Skipf("runs only in a child process of TestMutants, with %s set", mutantEnv)
+	}
+	h := mutantHarness{}
+	if name != "control" {
+		i := slices.IndexFunc(mutants, func(m mutant) bool { return m.name == name })
+		if i < 0 {
+			t.Fatalf("%s=%q: no such mutant", mutantEnv, name)
+		}
+		h.m = &mutants[i]
+	}
+	conformance.Run(t, h)
+}
+
+var resultLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): TestMutantChild/([^/\s]+) `)
+
+// childRun is what one child process reported: each rule's result (PASS,
+// FAIL or SKIP) and its whole output.
+type childRun struct {
+	results map[string]string
+	out     string
+}
+
+// runChild runs the named rules (all when nil) against the mutant in a
+// child process.
+func runChild(ctx context.Context, name string, ruleNames []string) childRun {
+	run := "^TestMutantChild$"
+	if ruleNames != nil {
+		run += "/^(" + strings.Join(ruleNames, "|") + ")$"
+	}
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run="+run, "-test.v", "-test.count=1", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), mutantEnv+"="+name)
+	out, _ := cmd.CombinedOutput() // a failing child exits non-zero
+	r := childRun{results: map[string]string{}, out: string(out)}
+	for _, m := range resultLine.FindAllStringSubmatch(r.out, -1) {
+		r.results[m[2]] = m[1]
+	}
+	return r
+}
+
+// TestMutants runs each mutant against the rules that must catch it, in a
+// child process, and the unchanged memory driver against all of them.
+// With EVENTSTORE_CONFORMANCE_MUTANTS_ALL=1 it runs every rule against each
+// mutant and logs those that fail, to choose the rules of a new mutant (a
+// rule that only times out on a mutant shows up as a missing result).
+func TestMutants(t *testing.T) {
+	if os.Getenv(mutantEnv) != "" {
+		t.Skipf("a child process of TestMutants (%s is set)", mutantEnv)
+	}
+	if len(mutants) < 40 {
+		t.Errorf("want at least 40 mutants, have %d", len(mutants))
+	}
+	all := map[string]bool{}
+	for _, m := range mutants {
+		if len(m.rules) == 0 {
+			t.Errorf("mutant %s names no rule that catches it", m.name)
+		}
+		for _, r := range m.rules {
+			all[r] = true
+		}
+	}
+	everyRule := slices.Sorted(maps.Keys(all))
+	discover := os.Getenv("EVENTSTORE_CONFORMANCE_MUTANTS_ALL") == "1"
+
+	// Start every child first: the waiting ones at once, as they idle, the
+	// others a few at a time.
+	runs := make([]chan childRun, len(mutants))
+	slots := make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))
+	var wg sync.WaitGroup
+	start := func(name string, only []string, slot bool) chan childRun {
+		ch := make(chan childRun, 1)
+		wg.Go(func() {
+			if slot {
+				slots <- struct{}{}
+				defer func() { <-slots }()
+			}
+			ch <- runChild(t.Context(), name, only)
+		})
+		return ch
+	}
+	for i, m := range mutants {
+		if waitingMutants[m.name] {
+			runs[i] = start(m.name, m.rules, false)
+		}
+	}
+	control := start("control", everyRule, true)
+	for i, m := range mutants {
+		if runs[i] == nil {
+			only := m.rules
+			if discover {
+				only = nil
+			}
+			runs[i] = start(m.name, only, true)
+		}
+	}
+	defer wg.Wait()
+
+	t.Run("control", func(t *testing.T) {
+		r := <-control
+		for _, rule := range everyRule {
+			if r.results[rule] != "PASS" {
+				t.Errorf("rule %s on the unchanged memory driver: want PASS, got %q\n%s", rule, r.results[rule], tail(r.out))
+			}
+		}
+	})
+	for i, m := range mutants {
+		t.Run(m.name, func(t *testing.T) {
+			r := <-runs[i]
+			if strings.Contains(r.out, "WARNING: DATA RACE") {
+				t.Errorf("mutant %s: a data race, which fails rules whatever the bug\n%s", m.name, tail(r.out))
+			}
+			for _, rule := range m.rules {
+				if r.results[rule] != "FAIL" {
+					t.Errorf("mutant %s (%s): want rule %s to fail, got %q\n%s", m.name, m.bug, rule, r.results[rule], tail(r.out))
+				}
+			}
+			if discover {
+				var failed []string
+				for rule, res := range r.results {
+					if res == "FAIL" {
+						failed = append(failed, rule)
+					}
+				}
+				sort.Strings(failed)
+				t.Logf("mutant %s fails %d rules: %s", m.name, len(failed), strings.Join(failed, ", "))
+			}
+		})
+	}
+}
+
+// tail returns the end of a child's output, for a failure message.
+func tail(out string) string {
+	const most = 4000
+	if len(out) > most {
+		return "…" + out[len(out)-most:]
+	}
+	return out
+}
+
+// mutantsDoc is the documentation of the mutants, relative to this package.
+const mutantsDoc = "../docs/conformance-mutants.md"
+
+// mutantRows returns the table rows mutantsDoc must hold, one per mutant.
+func mutantRows() []string {
+	rows := make([]string, len(mutants))
+	for i, m := range mutants {
+		rules := make([]string, len(m.rules))
+		for j, r := range m.rules {
+			rules[j] = "`" + r + "`"
+		}
+		rows[i] = fmt.Sprintf("| `%s` | %s | %s |", m.name, m.bug, strings.Join(rules, ", "))
+	}
+	return rows
+}
+
+// TestMutantsDocumented checks the table in docs/conformance-mutants.md
+// matches the mutants above, row for row.
+func TestMutantsDocumented(t *testing.T) {
+	if os.Getenv(mutantEnv) != "" {
+		t.Skipf("a child process of TestMutants (%s is set)", mutantEnv)
+	}
+	doc, err := os.ReadFile(mutantsDoc)
+	if err != nil {
+		t.Fatalf("read the mutant table: %v", err)
+	}
+	var got []string
+	for line := range strings.Lines(string(doc)) {
+		if strings.HasPrefix(line, "| `") {
+			got = append(got, strings.TrimRight(line, "\n"))
+		}
+	}
+	if want := mutantRows(); !slices.Equal(got, want) {
+		t.Errorf("%s: the table differs from the mutants in mutants_test.go; its rows should be:\n%s", mutantsDoc, strings.Join(want, "\n"))
+	}
+}
