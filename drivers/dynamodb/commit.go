@@ -428,7 +428,7 @@ func (c *committer) retryTransient(group []*request, transient *int, err error, 
 		return false
 	}
 	c.d.retrying("TransactWriteItems", *transient, err)
-	if serr := sleep(c.ctx, backoffDelay(*transient)); serr != nil {
+	if serr := backoff.Wait(c.ctx, *transient); serr != nil {
 		deliver(group, outcome{err: eventstore.ErrClosed})
 		return false
 	}
