@@ -13,6 +13,7 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/retry"
 	"github.com/google/uuid"
 )
 
@@ -424,7 +425,7 @@ func (c *committer) retryTransient(group []*request, transient *int, err error, 
 		if unknown {
 			c.next = 0
 		}
-		deliver(group, outcome{err: wrapNative(err)})
+		deliver(group, outcome{err: wrapNative(retry.Transient(err))})
 		return false
 	}
 	c.d.retrying("TransactWriteItems", *transient, err)

@@ -18,13 +18,19 @@ var sleep = retry.Sleep
 
 // call runs one DynamoDB request, op, trying it again while it fails with a
 // retryable error (see classRetry), at most d.maxAttempts times in all. It
-// returns op's last error, wrapped by the caller.
+// returns op's last error, wrapped by the caller, and marked with
+// eventstore.ErrTransient when it may pass (see transient) and ctx is not
+// done.
 func (d *Driver) call(ctx context.Context, name string, op func(ctx context.Context) error) error {
 	p := backoff
 	p.Attempts = d.maxAttempts
-	return p.Do(ctx, op,
+	err := p.Do(ctx, op,
 		func(err error) bool { return classify(err) == classRetry },
 		func(attempt int, err error) { d.retrying(name, attempt, err) })
+	if err != nil && ctx.Err() == nil && transient(err) {
+		return retry.Transient(err)
+	}
+	return err
 }
 
 // retrying reports a retried request to the test hook and, from the third
