@@ -39,6 +39,20 @@ var (
 	// data or metadata). It is not a retry of that append, so nothing was
 	// written. The error is also a *[DuplicateEventIDError].
 	ErrDuplicateEventID = errors.New("event id already used with different content")
+
+	// ErrTransient reports that an operation failed for a reason that may
+	// pass: a lost connection, a timeout, throttling, a server starting or
+	// stopping. The driver has already retried what it safely could; the
+	// caller may try again later. For an append, whether it was written is
+	// unknown unless the error says nothing was sent: retry with the same
+	// event IDs, which returns the original result if it was. The native
+	// error stays reachable with [errors.As]. A done context of the caller's
+	// own (context.Canceled, or its deadline) is not transient, and neither
+	// is any other sentinel here: a wrong expected version, invalid input or
+	// a closed Store fail the same way on every try. Code that must tell
+	// "wait and retry" from "stop", such as a long-running consumer, tests
+	// errors.Is(err, ErrTransient).
+	ErrTransient = errors.New("transient failure")
 )
 
 // Specific invalid-argument errors. Each matches [ErrInvalidArgument] too.

@@ -66,11 +66,10 @@ func (s *Store) Import(ctx context.Context, events []RecordedEvent) error {
 		return importErr(err)
 	}
 	defer s.release()
-	im, ok := s.driver.(Importer)
-	if !ok {
+	if s.importer == nil {
 		return importErr(ErrNotSupported)
 	}
-	if err := im.Import(ctx, req); err != nil {
+	if err := s.importer.Import(ctx, req); err != nil {
 		return importErr(err)
 	}
 	return nil

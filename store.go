@@ -15,10 +15,14 @@ import (
 // fills defaults, wraps errors and runs subscriptions once for every driver.
 // A Store is safe for concurrent use. Create one with [Open] or [New].
 type Store struct {
-	driver  Driver
-	watcher Watcher // nil when the driver cannot signal new events
-	limits  Limits
-	logger  *slog.Logger
+	driver Driver
+	// The driver's optional capabilities, type-asserted once in New; nil
+	// when the driver lacks one.
+	watcher  Watcher
+	importer Importer
+	aser     Aser
+	limits   Limits
+	logger   *slog.Logger
 
 	// mu guards closed. Calls into the driver hold it for reading, so Close,
 	// which takes it for writing, waits for them before closing the driver.
@@ -34,17 +38,22 @@ type Store struct {
 
 	subs      sync.WaitGroup // running Subscribe calls
 	closeOnce sync.Once
-	closeErr  error
 }
 
 // New returns a Store over a driver. Drivers' typed constructors return a
 // Driver to pass here. The Store takes ownership of d: Close closes it.
+// New detects d's optional capabilities ([Watcher], [LimitReporter],
+// [Importer], [Aser]) once, by their method sets, and the Store keeps what it
+// found: a wrapper around a driver must itself implement the capabilities it
+// means to pass on.
 func New(d Driver, opts Options) *Store {
 	s := &Store{driver: d, logger: opts.Logger}
 	if s.logger == nil {
 		s.logger = slog.New(slog.DiscardHandler)
 	}
 	s.watcher, _ = d.(Watcher)
+	s.importer, _ = d.(Importer)
+	s.aser, _ = d.(Aser)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize
@@ -84,10 +93,14 @@ func (s *Store) isClosing() bool {
 }
 
 // Close stops running subscriptions, waits for their handlers and for calls in
-// flight to return, then closes the driver. A second Close returns nil. After
-// Close every other method fails with [ErrClosed]. A handler must not call
-// Close: Close would wait for that handler to return.
+// flight to return, then closes the driver. It returns the driver's Close
+// error, if any; the Store is closed all the same. Close is idempotent, as
+// [database/sql.DB.Close] is: a second call (or one made while the first runs)
+// waits for the first to finish and returns nil. After Close every other
+// method fails with [ErrClosed], except As. A handler must not call Close:
+// Close would wait for that handler to return.
 func (s *Store) Close() error {
+	var err error
 	s.closeOnce.Do(func() {
 		// Subscriptions stop first, so they can still save their checkpoints.
 		s.subMu.Lock()
@@ -100,11 +113,11 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
-		if err := s.driver.Close(); err != nil {
-			s.closeErr = fmt.Errorf("eventstore: close: %w", err)
+		if derr := s.driver.Close(); derr != nil {
+			err = fmt.Errorf("eventstore: close: %w", derr)
 		}
 	})
-	return s.closeErr
+	return err
 }
 
 // As gives access to the driver's native client: pass a pointer to a variable
@@ -114,8 +127,7 @@ func (s *Store) As(target any) bool {
 	if target == nil {
 		return false
 	}
-	a, ok := s.driver.(Aser)
-	return ok && a.As(target)
+	return s.aser != nil && s.aser.As(target)
 }
 
 // Append writes events to the end of stream, all or none, if the stream is at

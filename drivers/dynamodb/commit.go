@@ -13,6 +13,7 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/retry"
 	"github.com/google/uuid"
 )
 
@@ -424,11 +425,11 @@ func (c *committer) retryTransient(group []*request, transient *int, err error, 
 		if unknown {
 			c.next = 0
 		}
-		deliver(group, outcome{err: wrapNative(err)})
+		deliver(group, outcome{err: wrapNative(retry.Transient(err))})
 		return false
 	}
 	c.d.retrying("TransactWriteItems", *transient, err)
-	if serr := sleep(c.ctx, backoffDelay(*transient)); serr != nil {
+	if serr := backoff.Wait(c.ctx, *transient); serr != nil {
 		deliver(group, outcome{err: eventstore.ErrClosed})
 		return false
 	}

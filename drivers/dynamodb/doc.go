@@ -102,8 +102,10 @@
 // Throttling (ProvisionedThroughputExceeded, ThrottlingError), transaction
 // conflicts (TransactionConflict) and 5xx responses are retried with
 // exponential back-off and jitter, up to [Options.MaxAttempts] tries, after
-// which the native error is returned wrapped (errors.As reaches it).
-// ValidationException becomes [eventstore.ErrInvalidArgument].
+// which the native error is returned wrapped (errors.As reaches it) and
+// matching [eventstore.ErrTransient], as does a timeout of the HTTP client
+// while the caller's context is not done. ValidationException becomes
+// [eventstore.ErrInvalidArgument].
 //
 // # Limits
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -91,6 +92,19 @@ func classify(err error) errorClass {
 		return classRetry
 	}
 	return classOther
+}
+
+// transient reports whether err, from a request whose context is not done,
+// may pass and is reported with eventstore.ErrTransient once the driver's
+// retries are spent: a retryable error (classRetry: throttling, a
+// transaction conflict, a 5xx, a broken connection) or a timeout of the HTTP
+// client.
+func transient(err error) bool {
+	if classify(err) == classRetry {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // reasonClass maps one item's cancellation reason code.

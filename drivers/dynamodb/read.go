@@ -528,7 +528,7 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]eventstore
 		if len(missing) == 0 || wait >= missingWaits {
 			break
 		}
-		if err := sleep(ctx, backoffDelay(wait+1)); err != nil {
+		if err := backoff.Wait(ctx, wait+1); err != nil {
 			return nil, err
 		}
 	}
@@ -578,7 +578,7 @@ func (d *Driver) batchGet(ctx context.Context, keys []eventKey, projection strin
 		req = out.UnprocessedKeys
 		if len(req) > 0 && attempt > 1 {
 			// Unprocessed keys without progress mean throttling.
-			if err := sleep(ctx, backoffDelay(attempt-1)); err != nil {
+			if err := backoff.Wait(ctx, attempt-1); err != nil {
 				return nil, err
 			}
 		}

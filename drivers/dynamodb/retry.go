@@ -2,54 +2,35 @@ package dynamodb
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/eventkit/eventstore/internal/retry"
 )
 
-// Back-off between tries of a request that DynamoDB throttled or failed
-// transiently: exponential from backoffBase, capped at backoffMax, with
-// jitter (a random half of each step), so that clients throttled together
-// do not come back together.
-const (
-	backoffBase = 25 * time.Millisecond
-	backoffMax  = 2 * time.Second
-)
-
-// backoffDelay returns the wait before try number attempt+1 (attempt ≥ 1).
-func backoffDelay(attempt int) time.Duration {
-	d := backoffMax
-	if attempt < 16 {
-		d = min(backoffBase<<(attempt-1), backoffMax)
-	}
-	return d/2 + rand.N(d/2+1)
-}
+// backoff is the wait between tries of a request that DynamoDB throttled or
+// failed transiently: up to 25 ms after the first try, doubling to at most
+// 2 s, with full jitter, so that clients throttled together do not come
+// back together. Options.MaxAttempts bounds the tries.
+var backoff = retry.Policy{Base: 25 * time.Millisecond, Max: 2 * time.Second}
 
 // sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+var sleep = retry.Sleep
 
 // call runs one DynamoDB request, op, trying it again while it fails with a
 // retryable error (see classRetry), at most d.maxAttempts times in all. It
-// returns op's last error, wrapped by the caller.
+// returns op's last error, wrapped by the caller, and marked with
+// eventstore.ErrTransient when it may pass (see transient) and ctx is not
+// done.
 func (d *Driver) call(ctx context.Context, name string, op func(ctx context.Context) error) error {
-	for attempt := 1; ; attempt++ {
-		err := op(ctx)
-		if err == nil || classify(err) != classRetry || attempt >= d.maxAttempts {
-			return err
-		}
-		d.retrying(name, attempt, err)
-		if err := sleep(ctx, backoffDelay(attempt)); err != nil {
-			return err
-		}
+	p := backoff
+	p.Attempts = d.maxAttempts
+	err := p.Do(ctx, op,
+		func(err error) bool { return classify(err) == classRetry },
+		func(attempt int, err error) { d.retrying(name, attempt, err) })
+	if err != nil && ctx.Err() == nil && transient(err) {
+		return retry.Transient(err)
 	}
+	return err
 }
 
 // retrying reports a retried request to the test hook and, from the third

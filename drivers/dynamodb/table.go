@@ -88,7 +88,7 @@ func (d *Driver) ensureTable(ctx context.Context, opts Options) error {
 		if desc.TableStatus != types.TableStatusCreating && desc.TableStatus != types.TableStatusUpdating {
 			return fmt.Errorf("dynamodb: the table is %s", desc.TableStatus)
 		}
-		if err := sleep(ctx, min(backoffDelay(wait), backoffMax)); err != nil {
+		if err := backoff.Wait(ctx, wait); err != nil {
 			return err
 		}
 		if desc, err = d.describeTable(ctx); err != nil {

@@ -45,7 +45,11 @@
 // kurrentdb.ErrorCodeConnectionClosed), the driver builds a new one and
 // retries the call once. A client passed to [New] is neither rebuilt nor
 // closed; [NewFromConfig] takes a configuration instead. Neither contacts
-// the server: their first call connects.
+// the server: their first call connects. A call that still fails because the
+// server is unavailable, the client closed its connection, or the client's
+// own deadline expired returns an error matching [eventstore.ErrTransient]
+// (the last also matches context.DeadlineExceeded); a call whose context
+// the caller cancelled or let expire does not match it.
 //
 // # Namespaces
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/eventkit/eventstore/internal/retry"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -31,7 +32,9 @@ import (
 //     server recognises when retried, are tried again (see call).
 //   - ErrorCodeDeadlineExceeded: the client's own deadline (10 s for
 //     appends by default) expired; the error also matches
-//     context.DeadlineExceeded.
+//     context.DeadlineExceeded and eventstore.ErrTransient.
+//   - Unavailable, and a connection the client closed, also match
+//     eventstore.ErrTransient once the driver's own tries are spent.
 //   - Anything else is returned wrapped, and a call whose context is done
 //     fails with an error matching the context's error.
 
@@ -49,7 +52,9 @@ func unavailable(err error) bool {
 }
 
 // wrapError returns a native error as the driver reports it, keeping it
-// reachable with errors.As.
+// reachable with errors.As. The client's own deadline, a server that cannot
+// be reached and a client that gave up on it also match
+// eventstore.ErrTransient; a done ctx (the caller's) does not.
 func wrapError(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
@@ -60,7 +65,10 @@ func wrapError(ctx context.Context, err error) error {
 		return fmt.Errorf("kurrentdb: %w: %w", ctxErr, err)
 	}
 	if hasCode(err, kdb.ErrorCodeDeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
-		return fmt.Errorf("kurrentdb: %w: %w", context.DeadlineExceeded, err)
+		return fmt.Errorf("kurrentdb: %w: %w", context.DeadlineExceeded, retry.Transient(err))
+	}
+	if unavailable(err) || hasCode(err, kdb.ErrorCodeConnectionClosed) || errors.Is(err, errRetired) {
+		return fmt.Errorf("kurrentdb: %w", retry.Transient(err))
 	}
 	return fmt.Errorf("kurrentdb: %w", err)
 }

@@ -3,10 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/retry"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -186,25 +186,17 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 		if d.retryHook != nil {
 			d.retryHook(err)
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := backoff.Wait(ctx, attempt); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 	}
 }
 
-// backoff waits a little before attempt+1, longer after each attempt, with
-// jitter so racing appenders spread out.
-func backoff(ctx context.Context, attempt int) error {
-	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
+// backoff is the wait between tries of an append or import the server
+// rolled back: up to 2 ms after the first try, doubling to at most 64 ms,
+// with full jitter so racing appenders spread out. maxAttempts bounds the
+// tries.
+var backoff = retry.Policy{Base: 2 * time.Millisecond, Max: 64 * time.Millisecond}
 
 // appendOnce runs the append statement once, then sends the wake-up
 // notification (unless it went inside the transaction). With queue, the

@@ -78,6 +78,13 @@
 // or refused by the server with a FATAL error such as 57P03 "starting up")
 // is reported as that: nothing was sent.
 //
+// These errors also match [eventstore.ErrTransient]: a lost or refused
+// connection, a network timeout, the server starting, stopping or out of
+// connections (SQLSTATE 57P01, 57P02, 57P03, 57P05, 53300, class 08), a
+// statement timeout (57014), and a serialization failure or deadlock still
+// there after the driver's retries. A role or database the server refuses,
+// and a context the caller cancelled, are not transient.
+//
 // # Limits
 //
 // At most 256 MiB of data and metadata per event and per append (one

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 
+	"github.com/eventkit/eventstore/internal/retry"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -76,6 +80,41 @@ func classify(err error) errorClass {
 	return classConnLost
 }
 
+// transient reports whether err is a failure that may pass, reported with
+// eventstore.ErrTransient: the connection broke or could not be made (but not
+// for a reason that stays, such as a wrong password or a missing database),
+// the server is starting, stopping or out of connections, a statement timed
+// out, or a serialization failure or deadlock outlived the driver's retries.
+// A done context is not transient: the caller gave up.
+func transient(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case codeSerializationFailure, codeDeadlockDetected,
+			"57014", // query_canceled: statement_timeout and the like
+			"57P01", // admin_shutdown
+			"57P02", // crash_shutdown
+			"57P03", // cannot_connect_now: starting up or shutting down
+			"57P05", // idle_session_timeout
+			"53300": // too_many_connections
+			return true
+		}
+		// Class 08: connection exceptions.
+		return strings.HasPrefix(pgErr.Code, "08")
+	}
+	// No answer from the server: a refused, reset or timed-out connection
+	// (a ConnectError without a PgError, EOF, a network error), or a
+	// request pgx knows it never sent.
+	var connectErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		pgconn.SafeToRetry(err) || pgconn.Timeout(err)
+}
+
 // appendError wraps an append's native error; a lost connection or a failed
 // connect says what the caller can and cannot know.
 func appendError(err error) error {
@@ -90,19 +129,28 @@ func writeError(op string, err error) error {
 		if op == "append" {
 			advice = "; retry with the same event IDs to find out"
 		}
-		return fmt.Errorf("postgres: %s: connection lost: the %s wrote all of its events or none%s: %w", op, op, advice, err)
+		return fmt.Errorf("postgres: %s: connection lost: the %s wrote all of its events or none%s: %w", op, op, advice, native(err))
 	case classNotConnected:
-		return fmt.Errorf("postgres: %s: could not connect: nothing was sent, nothing was written: %w", op, err)
+		return fmt.Errorf("postgres: %s: could not connect: nothing was sent, nothing was written: %w", op, native(err))
 	}
 	return wrapNative(err)
 }
 
 // wrapNative prefixes a native error with the driver's name, keeping it
 // reachable with errors.As (a *pgconn.PgError, for example) and keeping
-// context errors recognisable with errors.Is.
+// context errors recognisable with errors.Is. A transient error also
+// matches eventstore.ErrTransient.
 func wrapNative(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("postgres: %w", err)
+	return fmt.Errorf("postgres: %w", native(err))
+}
+
+// native returns err, marked with eventstore.ErrTransient when transient.
+func native(err error) error {
+	if transient(err) {
+		return retry.Transient(err)
+	}
+	return err
 }

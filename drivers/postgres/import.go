@@ -105,7 +105,7 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 		if d.retryHook != nil {
 			d.retryHook(err)
 		}
-		if err := backoff(ctx, attempt); err != nil {
+		if err := backoff.Wait(ctx, attempt); err != nil {
 			return err
 		}
 	}

@@ -73,8 +73,9 @@
 // A UNIQUE constraint violation on the (stream, version) key becomes a
 // *[eventstore.WrongExpectedVersionError]. SQLITE_BUSY is returned wrapped:
 // since writes wait for the lock, it means another connection held the
-// write lock longer than the busy timeout, or a bug. Errors unwrap to
-// go-sqlite3's sqlite3.Error.
+// write lock longer than the busy timeout, or a bug. It also matches
+// [eventstore.ErrTransient]: nothing was written, and a later try may find
+// the lock free. Errors unwrap to go-sqlite3's sqlite3.Error.
 //
 // # Limits
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/retry"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -21,7 +22,8 @@ import (
 //   - SQLITE_BUSY (Code ErrBusy) is a bug or an overloaded file: every write
 //     begins IMMEDIATE and waits up to Options.BusyTimeout for the lock, and
 //     reads in WAL mode are not blocked by writers. It is returned wrapped,
-//     with a message saying so.
+//     with a message saying so, and matches eventstore.ErrTransient: the
+//     lock may be free on the next try. Nothing was written.
 func mapError(err error, conflict *eventstore.WrongExpectedVersionError) error {
 	if err == nil {
 		return nil
@@ -35,7 +37,7 @@ func mapError(err error, conflict *eventstore.WrongExpectedVersionError) error {
 		conflict.Err = err
 		return conflict
 	case se.Code == sqlite3.ErrBusy:
-		return fmt.Errorf("the write lock was not free within the busy timeout, or a read met a lock (a bug unless another connection holds the lock that long): %w", err)
+		return fmt.Errorf("the write lock was not free within the busy timeout, or a read met a lock (a bug unless another connection holds the lock that long): %w", retry.Transient(err))
 	}
 	return err
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/retry"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -469,11 +469,10 @@ func (w *writer) inTx() bool {
 	return in
 }
 
-// Backoff of begin while another connection holds the write lock.
-const (
-	firstBusyWait = 50 * time.Microsecond
-	maxBusyWait   = 2 * time.Millisecond
-)
+// busyBackoff is the wait between tries of begin while another connection
+// holds the write lock: up to 100 µs after the first try, doubling to at most
+// 4 ms, with full jitter (a mean of 50 µs growing to 2 ms).
+var busyBackoff = retry.Policy{Base: 100 * time.Microsecond, Max: 4 * time.Millisecond}
 
 // begin starts a write transaction, taking the file's write lock up front
 // (BEGIN IMMEDIATE) so that it never has to upgrade a read lock, which can
@@ -494,8 +493,7 @@ func (d *Driver) begin(ctx context.Context, w *writer) error {
 // BusyTimeout, with the short jittered sleeps of begin in between.
 func (d *Driver) whileBusy(ctx context.Context, fn func() error) error {
 	deadline := time.Now().Add(d.opts.BusyTimeout)
-	wait := firstBusyWait
-	for {
+	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil {
 			return nil
@@ -504,14 +502,9 @@ func (d *Driver) whileBusy(ctx context.Context, fn func() error) error {
 		if !errors.As(err, &se) || se.Code != sqlite3.ErrBusy || !time.Now().Before(deadline) {
 			return err
 		}
-		t := time.NewTimer(wait/2 + rand.N(wait))
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := busyBackoff.Wait(ctx, attempt); err != nil {
+			return err
 		}
-		wait = min(2*wait, maxBusyWait)
 	}
 }
 
