@@ -265,58 +265,13 @@ func TestOpenMustExist(t *testing.T) {
 	}
 }
 
-// blackHole listens on 127.0.0.1, accepts connections and never answers on
-// them, like a server that hangs (or a firewall that swallows). It returns
-// an http:// endpoint.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex // protects conns
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		lis.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + lis.Addr().String()
-}
-
-// closedEndpoint returns an http:// endpoint on 127.0.0.1 where nothing
-// listens.
-func closedEndpoint(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := lis.Addr().String()
-	require.NoError(t, lis.Close())
-	return "http://" + addr
-}
-
 // TestOpenTimeout: an endpoint that accepts connections but never answers
 // fails Open after the connect timeout, and one where nothing listens fails
 // it once the retries are spent. The test's own deadline is far longer than
 // the timeouts: only a hang reaches it.
 func TestOpenTimeout(t *testing.T) {
 	useTestCredentials(t)
-	hole, closed := blackHole(t), closedEndpoint(t)
+	hole, closed := "http://"+testenv.SilentServer(t), "http://"+testenv.ClosedAddr(t)
 	for _, tc := range []struct {
 		name    string
 		url     string

@@ -3,14 +3,13 @@ package kurrentdb_test
 import (
 	"context"
 	"errors"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/kurrentdb"
 	"github.com/eventkit/eventstore/internal/kurrentdbtest"
+	"github.com/eventkit/eventstore/internal/testenv"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -201,7 +200,7 @@ func lastPosition(t *testing.T, url string) kdb.Position {
 func TestOpenMustExist(t *testing.T) {
 	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
 	before := lastPosition(t, srv.URL())
-	closed := closedAddr(t)
+	closed := testenv.ClosedAddr(t)
 	for _, tc := range []struct {
 		name    string
 		url     string
@@ -231,56 +230,12 @@ func TestOpenMustExist(t *testing.T) {
 	}
 }
 
-// blackHole listens on 127.0.0.1, accepts connections and never answers
-// on them, like a server that hangs (or a firewall that swallows). It
-// returns host:port.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex // protects conns
-	var conns []net.Conn
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		lis.Close()
-		<-done
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return lis.Addr().String()
-}
-
-// closedAddr returns an address on 127.0.0.1 where nothing listens.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := lis.Addr().String()
-	require.NoError(t, lis.Close())
-	return addr
-}
-
 // TestOpenTimeout: Open makes one round trip to the server and gives up
 // after the connect timeout when the server accepts connections but never
 // answers, and at once when nothing listens. The test's own deadline is
 // far longer than the timeouts: only a hang reaches it.
 func TestOpenTimeout(t *testing.T) {
-	hole, closed := blackHole(t), closedAddr(t)
+	hole, closed := testenv.SilentServer(t), testenv.ClosedAddr(t)
 	for _, tc := range []struct {
 		name    string
 		url     string

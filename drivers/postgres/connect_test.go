@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/url"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -150,19 +149,12 @@ func TestMustExist(t *testing.T) {
 	}
 }
 
-// silentServer accepts TCP connections and never sends a byte; it returns
-// its address. The connections are closed when t ends.
-func silentServer(t *testing.T) string {
-	t.Helper()
-	return fakeServer(t, func(net.Conn) {})
-}
-
 // handshakeOnlyServer completes PostgreSQL's startup handshake (no TLS, no
 // password) and then never answers a query: a server that hangs after
 // accepting the connection.
 func handshakeOnlyServer(t *testing.T) string {
 	t.Helper()
-	return fakeServer(t, func(c net.Conn) {
+	return testenv.FakeServer(t, func(c net.Conn) {
 		b := pgproto3.NewBackend(c, c)
 		if m, err := b.ReceiveStartupMessage(); err != nil {
 			return
@@ -186,46 +178,13 @@ func handshakeOnlyServer(t *testing.T) string {
 	})
 }
 
-// fakeServer runs serve on each accepted connection until t ends, and
-// returns the listener's address.
-func fakeServer(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var wg sync.WaitGroup
-	var mu sync.Mutex // protects conns
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { serve(c) })
-		}
-	})
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return l.Addr().String()
-}
-
 // TestOpenDoesNotHang: a server that accepts TCP but never answers, before
 // or after the handshake, makes Open fail with a timeout instead of hanging.
 // The guard deadline is far longer than the timeouts under test; the test
 // asserts it was not what ended the open. (After a query it gave up on, pgx
 // takes up to 15 s to close the connection, and Open waits for that.)
 func TestOpenDoesNotHang(t *testing.T) {
-	silent := silentServer(t)
+	silent := testenv.SilentServer(t)
 	hung := handshakeOnlyServer(t)
 	for _, tc := range []struct {
 		name string

@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -97,11 +96,9 @@ func TestValidateSchema(t *testing.T) {
 // closedPort returns a local TCP port nothing listens on.
 func closedPort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	_, port, err := net.SplitHostPort(testenv.ClosedAddr(t))
 	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return strconv.Itoa(port)
+	return port
 }
 
 func TestPasswordNeverInErrorsOrLogs(t *testing.T) {
