@@ -1,16 +1,33 @@
 // Package conformance is the test suite every driver must pass, ours or a
-// third party's. A driver's test calls [Run] with a [Harness]:
+// third party's. A driver's test calls [Run] with a [Harness]; a driver that
+// keeps its data also implements [Reopener], so the rules that reopen its
+// storage run:
 //
-//	func TestConformance(t *testing.T) {
-//		conformance.Run(t, conformance.HarnessFunc(func(t testing.TB) eventstore.Driver {
-//			return memory.New()
-//		}))
+//	type harness struct{}
+//
+//	func (harness) NewDriver(t testing.TB) eventstore.Driver {
+//		return openMyDriver(t, filepath.Join(t.TempDir(), "events.db"))
 //	}
+//
+//	func (harness) Unsupported() map[conformance.Feature]string { return nil }
+//
+//	func (harness) NewStorage(t testing.TB) func() eventstore.Driver {
+//		path := filepath.Join(t.TempDir(), "events.db")
+//		return func() eventstore.Driver { return openMyDriver(t, path) }
+//	}
+//
+//	func TestConformance(t *testing.T) { conformance.Run(t, harness{}) }
 //
 // The suite wraps each driver in an [eventstore.Store] and tests through the
 // public API. Its rules are the contract in docs/semantics.md; a failure names
 // the rule and what happened. Subtests run in parallel, each on a fresh driver.
 // The suite imports only the root package and the standard library.
+//
+// A rule is skipped only when the harness declares the [Feature] it needs
+// unsupported, with a reason; the rule HarnessDeclarations checks those
+// declarations. Nothing else lets a harness opt out: a harness without
+// [Reopener] fails the rules that reopen storage unless it declares
+// [Persistence] unsupported.
 package conformance
 
 import (
@@ -19,14 +36,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"iter"
+	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore"
 )
 
-// Harness makes drivers for the suite.
+// Harness makes drivers for the suite. A harness for a driver that keeps its
+// data once closed also implements [Reopener].
 type Harness interface {
 	// NewDriver returns an empty, isolated driver for one subtest or
 	// benchmark; teardown goes in t.Cleanup. The suite wraps it in a Store and
@@ -34,14 +54,26 @@ type Harness interface {
 	NewDriver(t testing.TB) eventstore.Driver
 	// Unsupported maps each optional Feature the driver lacks to the reason
 	// printed when its rules are skipped. Every feature not listed must pass.
+	// A feature the suite does not know, or an empty reason, fails the rule
+	// HarnessDeclarations.
 	Unsupported() map[Feature]string
 }
 
-// Feature names an optional ability whose rules a driver may opt out of.
+// Feature names an optional ability whose rules a driver may opt out of, by
+// listing it in [Harness.Unsupported] with a reason. Each exists because a
+// backend the library supports cannot keep the rule; docs/writing-a-driver.md
+// says which and why.
 type Feature string
 
 // Optional features.
 const (
+	// Persistence: what a Store wrote is still there for a new Store over
+	// the same storage, as after a restart. Its rules open the storage again
+	// through [Reopener]; a harness without Reopener fails them unless it
+	// declares Persistence unsupported. Only a driver that keeps nothing once
+	// closed (an in-memory one) may declare it, and then it cannot also
+	// implement Reopener. The rules of [DurableRetryContentCheck] need it too.
+	Persistence Feature = "persistence"
 	// ReadAllBackwards: reading the global log newest first.
 	ReadAllBackwards Feature = "read-all-backwards"
 	// DurableIdempotencyAny: an append with Any or StreamExists retried after
@@ -57,8 +89,13 @@ const (
 	DurableRetryContentCheck Feature = "durable-retry-content-check"
 )
 
-// HarnessFunc is a Harness from a constructor, for drivers that support
-// every optional feature.
+// features lists every Feature the suite knows.
+var features = []Feature{Persistence, ReadAllBackwards, DurableIdempotencyAny, DurableRetryContentCheck}
+
+// HarnessFunc is a Harness from a constructor that declares no feature
+// unsupported. It has no [Reopener], so the [Persistence] rules fail with it:
+// embed it in a type that adds NewStorage, or (for a driver that keeps
+// nothing once closed) one whose Unsupported declares Persistence.
 type HarnessFunc func(t testing.TB) eventstore.Driver
 
 // NewDriver calls f.
@@ -77,9 +114,11 @@ type rule struct {
 // ruleSets lists every rule group; each file adds its group in init.
 var ruleSets []func() []rule
 
-// Run runs every rule of the contract against the driver h makes.
+// Run runs every rule of the contract against the driver h makes, and
+// first the rule HarnessDeclarations on h itself.
 func Run(t *testing.T, h Harness) {
 	unsupported := h.Unsupported()
+	t.Run(declarationsRule, func(t *testing.T) { checkDeclarations(t, h, unsupported) })
 	if len(unsupported) > 0 {
 		keys := make([]string, 0, len(unsupported))
 		for f, why := range unsupported {
@@ -99,6 +138,29 @@ func Run(t *testing.T, h Harness) {
 				}
 				r.run(t, newFixture(t, h))
 			})
+		}
+	}
+}
+
+// declarationsRule is the name of the rule that checks what a harness
+// declares: every unsupported Feature is one the suite knows and has a
+// reason, and a harness that declares [Persistence] unsupported does not
+// implement [Reopener] (whose rules would then never run).
+const declarationsRule = "HarnessDeclarations"
+
+func checkDeclarations(t *testing.T, h Harness, unsupported map[Feature]string) {
+	for f, why := range unsupported {
+		if !slices.Contains(features, f) {
+			t.Errorf("Harness.Unsupported declares %q, which is not a conformance.Feature (known: %v): it skips nothing", f, features)
+		}
+		if strings.TrimSpace(why) == "" {
+			t.Errorf("Harness.Unsupported declares %q with no reason: say why the backend cannot keep its rules", f)
+		}
+	}
+	if _, ok := h.(Reopener); ok {
+		if _, declared := unsupported[Persistence]; declared {
+			t.Errorf("the harness implements conformance.Reopener but declares %q unsupported: "+
+				"a driver that can reopen its storage keeps the rules that reopen it; drop the declaration", Persistence)
 		}
 	}
 }

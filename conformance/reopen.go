@@ -9,13 +9,17 @@ import (
 	"github.com/eventkit/eventstore"
 )
 
-// Reopener is an optional Harness ability the durability rules use: opening
-// the same storage again, as a restarted process would. A harness without it
-// skips those rules, saying so.
+// Reopener is the Harness ability the [Persistence] rules use: opening the
+// same storage again, as a restarted process would. Every harness for a
+// driver that keeps its data implements it. A harness without it fails those
+// rules, unless it declares Persistence unsupported because its driver keeps
+// nothing once closed.
 type Reopener interface {
 	// NewStorage prepares one fresh, isolated storage and returns a function
-	// that opens a new driver over it each time it is called. Teardown of the
-	// storage goes in t.Cleanup; the suite closes each driver through its Store.
+	// that opens a new driver over it each time it is called (a new file
+	// handle, connection pool or client: nothing the previous driver's Close
+	// released). Teardown of the storage goes in t.Cleanup; the suite closes
+	// each driver through its Store.
 	NewStorage(t testing.TB) (open func() eventstore.Driver)
 }
 
@@ -23,17 +27,25 @@ func init() { ruleSets = append(ruleSets, reopenRules) }
 
 func reopenRules() []rule {
 	return []rule{
-		{name: "ReopenKeepsEventsSnapshotsAndIdempotency", run: testReopenKeeps},
-		{name: "ReopenResumesSubscriptionAfterClose", run: testReopenResumes},
+		{name: "ReopenKeepsEventsSnapshotsAndIdempotency", requires: Persistence, run: testReopenKeeps},
+		{name: "ReopenResumesSubscriptionAfterClose", requires: Persistence, run: testReopenResumes},
 	}
 }
 
-// reopenable returns a function opening Stores over one storage, or skips.
+// reopenable returns a function opening Stores over one storage. It skips
+// when the harness declares Persistence unsupported and fails when the
+// harness lacks Reopener without that declaration: a persistent driver may
+// not opt out of these rules by leaving Reopener out.
 func (f *fixture) reopenable() func() *eventstore.Store {
 	f.t.Helper()
 	r, ok := f.harness.(Reopener)
 	if !ok {
-		f.t.Skipf("durability across a reopen: the harness does not implement conformance.Reopener")
+		if why, declared := f.harness.Unsupported()[Persistence]; declared {
+			f.t.Skipf("%s: not supported by this driver: %s", Persistence, why)
+		}
+		f.t.Fatalf("%s: the harness does not implement conformance.Reopener, so this rule cannot open the same storage "+
+			"again; implement NewStorage, or, if the driver keeps nothing once closed, declare %q unsupported with the reason",
+			Persistence, Persistence)
 	}
 	open := r.NewStorage(f.t)
 	return func() *eventstore.Store {

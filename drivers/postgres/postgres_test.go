@@ -17,10 +17,31 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	pool := newPool(t)
-	conformance.Run(t, conformance.HarnessFunc(func(t testing.TB) eventstore.Driver {
-		return newDriver(t, pool, postgres.Options{})
-	}))
+	conformance.Run(t, harness{pool: newPool(t)})
+}
+
+// harness gives each rule a driver on a schema of its own over one shared
+// pool, and reopens a schema with a new driver and a new pool of its own, as
+// a restarted process would.
+type harness struct{ pool *pgxpool.Pool }
+
+func (h harness) NewDriver(t testing.TB) eventstore.Driver {
+	return newDriver(t, h.pool, postgres.Options{})
+}
+
+func (harness) Unsupported() map[conformance.Feature]string { return nil }
+
+// NewStorage implements conformance.Reopener. Each driver it opens owns its
+// pool, which its Close closes.
+func (h harness) NewStorage(t testing.TB) func() eventstore.Driver {
+	url := testenv.MustHavePostgres(t)
+	schema := randomSchema()
+	dropSchemaAtCleanup(t, h.pool, schema)
+	return func() eventstore.Driver {
+		d, err := postgres.Open(t.Context(), url, postgres.Options{Schema: schema})
+		require.NoError(t, err)
+		return d
+	}
 }
 
 // newPool returns a pool on the test server, closed when t ends.

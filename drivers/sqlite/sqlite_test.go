@@ -22,10 +22,29 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, conformance.HarnessFunc(func(t testing.TB) eventstore.Driver {
-		d, _ := openDriver(t, sqlite.Options{})
+	conformance.Run(t, harness{})
+}
+
+// harness gives each rule a driver on a file of its own, and reopens a file
+// with a new driver as a restarted process would.
+type harness struct{ opts sqlite.Options }
+
+func (h harness) NewDriver(t testing.TB) eventstore.Driver {
+	d, _ := openDriver(t, h.opts)
+	return d
+}
+
+func (harness) Unsupported() map[conformance.Feature]string { return nil }
+
+// NewStorage implements conformance.Reopener: a new driver (its own
+// connections) over one file each time.
+func (h harness) NewStorage(t testing.TB) func() eventstore.Driver {
+	path := filepath.Join(t.TempDir(), "events.db")
+	return func() eventstore.Driver {
+		d, err := sqlite.Open(t.Context(), path, h.opts)
+		require.NoError(t, err)
 		return d
-	}))
+	}
 }
 
 // openDriver opens a driver on a new file in a temporary directory, closed
