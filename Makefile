@@ -2,10 +2,15 @@
 GO ?= go
 export CGO_ENABLED = 1
 
-.PHONY: test demo bench lint vet test-kurrentdb services-up services-down
+.PHONY: test fuzz demo bench lint vet test-kurrentdb services-up services-down
 
 test:
 	CI=$${CI:-true} ./scripts/test.sh
+
+# Every fuzz target briefly; `make test` fuzzes only those of internal/redact
+# and cmd/evs (the others run their seed corpus there).
+fuzz:
+	FUZZ_ALL=1 ./scripts/fuzz.sh
 
 demo:
 	$(GO) run ./examples/quickstart
