@@ -219,20 +219,7 @@ func TestOpenDoesNotHang(t *testing.T) {
 // was written.
 func TestWritesReportFailedConnects(t *testing.T) {
 	ctx := t.Context()
-	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
-	require.NoError(t, err)
-	port, err := strconv.Atoi(closedPort(t))
-	require.NoError(t, err)
-	var breakConn atomic.Pointer[func(*pgx.ConnConfig)]
-	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
-		if f := breakConn.Load(); f != nil {
-			(*f)(cc)
-		}
-		return nil
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, breakConn, port := breakablePool(t)
 	d := newDriver(t, pool, postgres.Options{})
 	s := eventstore.New(d, eventstore.Options{})
 
@@ -290,4 +277,26 @@ func TestMustExistErrorMessage(t *testing.T) {
 	require.ErrorIs(t, err, eventstore.ErrStoreNotFound)
 	assert.NotContains(t, err.Error(), "pw-6a1d")
 	assert.Contains(t, err.Error(), schema)
+}
+
+// breakablePool returns a pool on the test server whose new connections
+// breakConn may alter (a wrong role, database or port) while it holds a
+// function, and a local port where nothing listens.
+func breakablePool(t *testing.T) (pool *pgxpool.Pool, breakConn *atomic.Pointer[func(*pgx.ConnConfig)], closedPortNumber int) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	port, err := strconv.Atoi(closedPort(t))
+	require.NoError(t, err)
+	breakConn = new(atomic.Pointer[func(*pgx.ConnConfig)])
+	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+		if f := breakConn.Load(); f != nil {
+			(*f)(cc)
+		}
+		return nil
+	}
+	pool, err = pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool, breakConn, port
 }

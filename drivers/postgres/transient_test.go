@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/postgres"
-	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -22,20 +20,7 @@ import (
 // transient failure for every operation; one that refuses the role is not.
 func TestTransientFailedConnects(t *testing.T) {
 	ctx := t.Context()
-	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
-	require.NoError(t, err)
-	port, err := strconv.Atoi(closedPort(t))
-	require.NoError(t, err)
-	var breakConn atomic.Pointer[func(*pgx.ConnConfig)]
-	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
-		if f := breakConn.Load(); f != nil {
-			(*f)(cc)
-		}
-		return nil
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, breakConn, port := breakablePool(t)
 	s := eventstore.New(newDriver(t, pool, postgres.Options{}), eventstore.Options{})
 
 	for _, tc := range []struct {
