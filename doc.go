@@ -32,8 +32,8 @@
 //
 // # Drivers
 //
-// A backend implements the small [Driver] interface and registers a URL
-// scheme with [Register]; optional abilities are separate interfaces
-// ([Watcher], [LimitReporter], [Aser]). The conformance package checks that a
-// driver keeps the contract in docs/semantics.md.
+// A backend implements the small interface of package
+// [github.com/eventkit/eventstore/driver] and registers a URL scheme with
+// [Register]; its typed constructor's result goes to [New]. The conformance
+// package checks that a driver keeps the contract in docs/semantics.md.
 package eventstore

@@ -7,123 +7,25 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/internal/redact"
 )
-
-// Driver is what a storage backend implements. Applications do not call it:
-// they call a [Store], which validates every argument, fills defaults and
-// wraps errors before a Driver method runs, so a driver may assume valid input.
-// After the Store has called Close it calls no other method except As.
-//
-// The conformance package checks that a driver keeps this contract.
-type Driver interface {
-	// Append writes req.Events to req.Stream atomically if req.Expected
-	// matches. On a mismatch it returns a *WrongExpectedVersionError and
-	// writes nothing. A retry of an append that already succeeded (same
-	// expectation, same event IDs in order, see docs/semantics.md) returns the
-	// original result and writes nothing. Result.EventIDs may be left nil.
-	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
-	// ReadStream returns up to q.Limit events of one stream starting at
-	// q.From. A stream with no events yields an empty page, not an error.
-	// Fewer than q.Limit events means no more follow (for both reads): the
-	// Store ends the read there.
-	ReadStream(ctx context.Context, q StreamQuery) ([]RecordedEvent, error)
-	// ReadAll returns up to q.Limit events of the global log in the range and
-	// direction of q that match q.Filter. Once a caller has seen position P,
-	// an event that becomes visible later must have a position after P.
-	ReadAll(ctx context.Context, q AllQuery) ([]RecordedEvent, error)
-	// StreamVersion returns the version of a stream, 0 if it has no events.
-	StreamVersion(ctx context.Context, stream string) (uint64, error)
-	// SaveSnapshot stores snap for stream unless a snapshot with a higher
-	// version is stored. The Store has checked the stream has that version.
-	SaveSnapshot(ctx context.Context, stream string, snap Snapshot) error
-	// LoadSnapshot returns the stored snapshot; ok is false when there is none.
-	LoadSnapshot(ctx context.Context, stream string) (snap Snapshot, ok bool, err error)
-	// SaveCheckpoint durably stores pos under a subscription name.
-	SaveCheckpoint(ctx context.Context, name string, pos Position) error
-	// LoadCheckpoint returns the checkpoint; ok is false when there is none.
-	LoadCheckpoint(ctx context.Context, name string) (pos Position, ok bool, err error)
-	// Close releases what the driver opened itself.
-	Close() error
-}
-
-// AppendRequest is a validated append: the stream and type rules hold, there
-// is at least one event, every event has a non-zero unique ID, and the limits
-// the driver reported are kept.
-type AppendRequest struct {
-	Stream   string
-	Expected ExpectedVersion
-	Events   []Event
-	// RecordedAt is the time to record, UTC at microsecond precision. A driver
-	// whose server stamps events itself may use the server's time instead.
-	RecordedAt time.Time
-}
-
-// StreamQuery is one page of a stream read.
-type StreamQuery struct {
-	Stream string
-	// From is the first version returned (inclusive). Forwards it is at least
-	// 1; backwards, 0 means from the last event.
-	From      uint64
-	Limit     int // at least 1
-	Backwards bool
-}
-
-// AllQuery is one page of a global-log read: events strictly between After
-// and Before (a zero Before means no upper bound) matching Filter, in
-// position order (newest first when Backwards), at most Limit of them.
-type AllQuery struct {
-	After     Position
-	Before    Position
-	Backwards bool
-	Limit     int // at least 1
-	Filter    Filter
-}
-
-// Watcher is an optional Driver capability: the driver signals when new
-// events may be visible, so subscriptions wake at once. Without it the
-// subscription engine polls with back-off up to the PollInterval.
-type Watcher interface {
-	// Watch returns a channel that receives a value after events may have
-	// been appended (signals may coalesce; spurious ones are fine). The
-	// channel stops receiving when ctx is done. A driver that can signal no
-	// more (a lost connection) may close it: the subscription then polls.
-	Watch(ctx context.Context) (<-chan struct{}, error)
-}
-
-// LimitReporter is an optional Driver capability that states the backend's
-// own limits. The Store checks them before calling Append, so a batch over a
-// limit is rejected whole with ErrEventTooLarge or ErrBatchTooLarge. Without it
-// only the Store's own limits apply.
-type LimitReporter interface {
-	Limits() Limits
-}
-
-// Aser is an optional Driver capability giving access to the native client;
-// see [Store.As].
-type Aser interface {
-	As(target any) bool
-}
 
 // MustExistParam is the URL query parameter every driver takes: with
 // must_exist=true, [Open] fails with [ErrStoreNotFound] instead of creating
 // a store that does not exist. The values are "true" and "false" (the default).
 const MustExistParam = "must_exist"
 
-// Opener opens a driver from a URL whose scheme it was registered for.
-type Opener func(ctx context.Context, u *url.URL) (Driver, error)
-
 var registry struct {
 	mu      sync.RWMutex // protects openers
-	openers map[string]Opener
+	openers map[string]driver.Opener
 }
 
 // Register makes a driver available to [Open] under a URL scheme. Drivers call
-// it from init. Schemes are matched case-insensitively. It panics if opener is
+// it from init (see package [driver]). Schemes are matched case-insensitively. It panics if opener is
 // nil or the scheme is already registered.
-func Register(scheme string, opener Opener) {
+func Register(scheme string, opener driver.Opener) {
 	if opener == nil {
 		panic("eventstore: Register opener is nil")
 	}
@@ -131,7 +33,7 @@ func Register(scheme string, opener Opener) {
 	registry.mu.Lock()
 	defer registry.mu.Unlock()
 	if registry.openers == nil {
-		registry.openers = map[string]Opener{}
+		registry.openers = map[string]driver.Opener{}
 	}
 	if _, dup := registry.openers[scheme]; dup {
 		panic("eventstore: Register called twice for scheme " + scheme)
@@ -180,7 +82,8 @@ func Open(ctx context.Context, rawURL string) (*Store, error) {
 // parser would split). Open's errors already go through it.
 func RedactURL(rawURL string) string { return redact.URL(rawURL) }
 
-// OpenWith is [Open] with Store options.
+// OpenWith is [Open] with Store options. The driver logs through
+// opts.Logger too.
 func OpenWith(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -200,7 +103,7 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("eventstore: open %s: %w: unknown scheme %q (registered: %s)",
 			redact.URL(rawURL), ErrInvalidArgument, u.Scheme, strings.Join(Schemes(), ", "))
 	}
-	d, err := opener(ctx, u)
+	d, err := opener(ctx, u, driver.OpenOptions{Logger: loggerOrDiscard(opts.Logger)})
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %w", redact.URL(rawURL), err)
 	}

@@ -10,13 +10,16 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	_ "github.com/eventkit/eventstore/drivers/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 func TestRegisterPanics(t *testing.T) {
-	opener := func(context.Context, *url.URL) (eventstore.Driver, error) { return nil, errors.New("unused") }
+	opener := func(context.Context, *url.URL, driver.OpenOptions) (driver.Driver, error) {
+		return nil, errors.New("unused")
+	}
 	assert.PanicsWithValue(t, "eventstore: Register opener is nil", func() { eventstore.Register("test-nil", nil) })
 	// The registry is global: a fresh scheme per run keeps -count=N working.
 	scheme := fmt.Sprintf("test-dup-%d", time.Now().UnixNano())

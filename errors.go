@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -116,40 +115,6 @@ func (e *DuplicateEventIDError) Error() string {
 
 // Is reports whether target is ErrDuplicateEventID.
 func (e *DuplicateEventIDError) Is(target error) bool { return target == ErrDuplicateEventID }
-
-// CheckRetry compares the events of an append that a driver recognised as a
-// retry (by their IDs) with the events the stream holds under those IDs,
-// pairwise and in order. It returns nil when every pair has the same type,
-// content type, data and metadata, and a *DuplicateEventIDError for the first
-// that does not. Drivers call it before returning the original result of a
-// retried append. stored and events must have the same length.
-func CheckRetry(stream string, stored []RecordedEvent, events []Event) error {
-	for i, ev := range events {
-		if i >= len(stored) {
-			break
-		}
-		if field := differingField(stored[i], ev); field != "" {
-			return &DuplicateEventIDError{Stream: stream, ID: ev.ID, Version: stored[i].Version, Field: field}
-		}
-	}
-	return nil
-}
-
-// differingField names the first field in which ev differs from stored, or
-// returns "" when their content is the same. Empty and nil payloads are equal.
-func differingField(stored RecordedEvent, ev Event) string {
-	switch {
-	case stored.Type != ev.Type:
-		return "type"
-	case stored.ContentType != ev.ContentType:
-		return "content type"
-	case !bytes.Equal(stored.Data, ev.Data):
-		return "data"
-	case !bytes.Equal(stored.Metadata, ev.Metadata):
-		return "metadata"
-	}
-	return ""
-}
 
 // HandlerError is returned by [Store.Subscribe] when the handler failed. The
 // subscription's checkpoint stays before Event, so a restart delivers it again.

@@ -2,9 +2,9 @@ package eventstore
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 )
 
@@ -71,10 +71,7 @@ func (e RecordedEvent) Category() string { return Category(e.StreamID) }
 
 // Category returns the text of a stream ID before its first "-"
 // ("Order-42" → "Order"), or the whole ID when it has no "-".
-func Category(streamID string) string {
-	c, _, _ := strings.Cut(streamID, "-")
-	return c
-}
+func Category(streamID string) string { return driver.Category(streamID) }
 
 // Snapshot is saved state of a stream as of Version.
 type Snapshot struct {

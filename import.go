@@ -5,38 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 )
-
-// Importer is an optional Driver capability: writing events recorded
-// elsewhere with their stream versions, event IDs and recorded times, as a
-// migration does. Without it, [Store.Import] returns [ErrNotSupported] and
-// callers fall back to Append, which stamps its own times.
-type Importer interface {
-	// Import writes req.Events in order, all or none, giving them positions
-	// in that order (with the same no-skip guarantee as Append). For each
-	// stream in the request, the stream's version must be one less than the
-	// version of its first event in the request; otherwise Import returns a
-	// *WrongExpectedVersionError for such a stream (Expected is Exact of
-	// that version, Actual the stream's) and writes nothing. Recorded times
-	// are stored as given. Watchers are signalled as after an append.
-	Import(ctx context.Context, req ImportRequest) error
-}
-
-// ImportRequest is a validated import. Every event has a valid stream ID and
-// type, a non-zero ID unique among its stream's events in the request, a
-// payload that Append would accept, a version of at least 1 that follows the
-// previous event of its stream in the request (if any), and a UTC recorded
-// time at microsecond precision; the limits the driver reported hold for the
-// whole request. Position is ignored.
-type ImportRequest struct {
-	Events []RecordedEvent
-	// Firsts indexes into Events the first event of each stream, in the
-	// order the streams first appear: the versions a driver checks (each
-	// stream must be at the version before it) and where each stream's part
-	// of the import begins.
-	Firsts []int
-}
 
 // Import writes events that were recorded elsewhere, such as another store
 // being migrated, keeping each event's stream, version, ID, type, content
@@ -46,7 +17,7 @@ type ImportRequest struct {
 // order. Each stream's events in the slice must have consecutive versions,
 // the first of them one more than the stream's version in the store.
 //
-// Errors: [ErrNotSupported] when the driver cannot import (the memory,
+// Errors: [ErrNotSupported] when the driver cannot import ([driver.Importer]) (the memory,
 // SQLite, PostgreSQL and DynamoDB drivers can; KurrentDB cannot); [ErrWrongExpectedVersion] when a
 // stream is not at the version before its first event; [ErrInvalidArgument]
 // or a specific form of it for no events, a bad event, a zero event ID or
@@ -80,12 +51,12 @@ func importErr(err error) error { return fmt.Errorf("eventstore: import: %w", er
 // validateImport checks an import against the rules and limits, and returns
 // the request: a copy of the events with recorded times normalised, and
 // where each stream's first event is.
-func validateImport(events []RecordedEvent, lim Limits) (ImportRequest, error) {
+func validateImport(events []RecordedEvent, lim Limits) (driver.ImportRequest, error) {
 	if len(events) == 0 {
-		return ImportRequest{}, invalid(ErrInvalidArgument, "no events to import")
+		return driver.ImportRequest{}, invalid(ErrInvalidArgument, "no events to import")
 	}
 	if lim.MaxAppendEvents > 0 && len(events) > lim.MaxAppendEvents {
-		return ImportRequest{}, invalid(ErrBatchTooLarge, "%d events, over the limit of %d per append", len(events), lim.MaxAppendEvents)
+		return driver.ImportRequest{}, invalid(ErrBatchTooLarge, "%d events, over the limit of %d per append", len(events), lim.MaxAppendEvents)
 	}
 	var firsts []int
 	type at struct {
@@ -97,34 +68,34 @@ func validateImport(events []RecordedEvent, lim Limits) (ImportRequest, error) {
 	total := 0
 	for i, e := range events {
 		if err := ValidateStreamID(e.StreamID); err != nil {
-			return ImportRequest{}, eventErr(i, err)
+			return driver.ImportRequest{}, eventErr(i, err)
 		}
 		if err := validateEvent(Event{Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}, lim); err != nil {
-			return ImportRequest{}, eventErr(i, err)
+			return driver.ImportRequest{}, eventErr(i, err)
 		}
 		total += len(e.Data) + len(e.Metadata)
 		if e.ID == uuid.Nil {
-			return ImportRequest{}, eventErr(i, invalid(ErrInvalidArgument, "zero event id: an imported event keeps its id"))
+			return driver.ImportRequest{}, eventErr(i, invalid(ErrInvalidArgument, "zero event id: an imported event keeps its id"))
 		}
 		if j, dup := seen[at{e.StreamID, e.ID}]; dup {
-			return ImportRequest{}, eventErr(i, invalid(ErrInvalidArgument, "event id %s repeats event %d of stream %q", e.ID, j, e.StreamID))
+			return driver.ImportRequest{}, eventErr(i, invalid(ErrInvalidArgument, "event id %s repeats event %d of stream %q", e.ID, j, e.StreamID))
 		}
 		seen[at{e.StreamID, e.ID}] = i
 		if e.Version == 0 {
-			return ImportRequest{}, eventErr(i, invalid(ErrInvalidVersion, "version 0: versions start at 1"))
+			return driver.ImportRequest{}, eventErr(i, invalid(ErrInvalidVersion, "version 0: versions start at 1"))
 		}
 		if want, ok := next[e.StreamID]; !ok {
 			firsts = append(firsts, i)
 		} else if e.Version != want {
-			return ImportRequest{}, eventErr(i, invalid(ErrInvalidVersion, "stream %q: version %d follows version %d in the request", e.StreamID, e.Version, want-1))
+			return driver.ImportRequest{}, eventErr(i, invalid(ErrInvalidVersion, "stream %q: version %d follows version %d in the request", e.StreamID, e.Version, want-1))
 		}
 		next[e.StreamID] = e.Version + 1
 	}
 	if err := checkAppendSize(total, lim); err != nil {
-		return ImportRequest{}, err
+		return driver.ImportRequest{}, err
 	}
-	now := Now()
-	out := make([]RecordedEvent, len(events))
+	now := driver.Now()
+	out := make([]driver.RecordedEvent, len(events))
 	for i, e := range events {
 		e.Position = Position{}
 		if e.RecordedAt.IsZero() {
@@ -132,7 +103,7 @@ func validateImport(events []RecordedEvent, lim Limits) (ImportRequest, error) {
 		} else {
 			e.RecordedAt = e.RecordedAt.UTC().Truncate(time.Microsecond)
 		}
-		out[i] = e
+		out[i] = recordedToDriver(e)
 	}
-	return ImportRequest{Events: out, Firsts: firsts}, nil
+	return driver.ImportRequest{Events: out, Firsts: firsts}, nil
 }

@@ -3,6 +3,8 @@ package eventstore
 import (
 	"log/slog"
 	"time"
+
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Options configures a [Store]. The zero value is ready to use.
@@ -65,21 +67,7 @@ type Filter struct {
 func (f Filter) IsEmpty() bool { return len(f.Categories) == 0 && len(f.EventTypes) == 0 }
 
 // Matches reports whether f keeps ev.
-func (f Filter) Matches(ev RecordedEvent) bool {
-	return matchAny(f.Categories, Category(ev.StreamID)) && matchAny(f.EventTypes, ev.Type)
-}
-
-func matchAny(list []string, s string) bool {
-	if len(list) == 0 {
-		return true
-	}
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
+func (f Filter) Matches(ev RecordedEvent) bool { return driver.Filter(f).Keeps(ev.StreamID, ev.Type) }
 
 // Group makes a subscription one member of a consumer group: member Member of
 // Size members receives the events of exactly the streams whose ID hashes

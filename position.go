@@ -1,11 +1,6 @@
 package eventstore
 
-import (
-	"cmp"
-	"fmt"
-	"strconv"
-	"strings"
-)
+import "github.com/eventkit/eventstore/driver"
 
 // Position is the place of an event in the global log. Positions are totally
 // ordered by (Commit, Prepare) and need not be dense. The zero value is before
@@ -21,12 +16,7 @@ type Position struct {
 }
 
 // Compare returns -1, 0 or +1 as p is before, equal to or after q.
-func (p Position) Compare(q Position) int {
-	if c := cmp.Compare(p.Commit, q.Commit); c != 0 {
-		return c
-	}
-	return cmp.Compare(p.Prepare, q.Prepare)
-}
+func (p Position) Compare(q Position) int { return driver.Position(p).Compare(driver.Position(q)) }
 
 // Less reports whether p is before q.
 func (p Position) Less(q Position) bool { return p.Compare(q) < 0 }
@@ -36,9 +26,7 @@ func (p Position) IsZero() bool { return p == Position{} }
 
 // String returns the stable checkpoint form "COMMIT/PREPARE" in decimal,
 // e.g. "1042/0". [ParsePosition] reads it back.
-func (p Position) String() string {
-	return strconv.FormatUint(p.Commit, 10) + "/" + strconv.FormatUint(p.Prepare, 10)
-}
+func (p Position) String() string { return driver.Position(p).String() }
 
 // MarshalText implements encoding.TextMarshaler with the String form.
 func (p Position) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
@@ -56,22 +44,9 @@ func (p *Position) UnmarshalText(b []byte) error {
 // ParsePosition parses the form [Position.String] returns. Errors match
 // [ErrInvalidPosition] and [ErrInvalidArgument].
 func ParsePosition(s string) (Position, error) {
-	c, pr, ok := strings.Cut(s, "/")
-	if !ok {
-		return Position{}, invalid(ErrInvalidPosition, "%q: want COMMIT/PREPARE", s)
+	p, err := driver.ParsePosition(s)
+	if err != nil {
+		return Position{}, invalid(ErrInvalidPosition, "%v", err)
 	}
-	commit, err1 := parseDecimal(c)
-	prepare, err2 := parseDecimal(pr)
-	if err1 != nil || err2 != nil {
-		return Position{}, invalid(ErrInvalidPosition, "%q: want two unsigned decimal numbers", s)
-	}
-	return Position{Commit: commit, Prepare: prepare}, nil
-}
-
-// parseDecimal accepts only canonical unsigned decimals ("0", "42"; not "+1", "01", "").
-func parseDecimal(s string) (uint64, error) {
-	if s == "" || (len(s) > 1 && s[0] == '0') || s[0] == '+' {
-		return 0, fmt.Errorf("not canonical")
-	}
-	return strconv.ParseUint(s, 10, 64)
+	return Position(p), nil
 }

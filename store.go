@@ -2,12 +2,13 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"log/slog"
 	"sync"
-	"time"
 
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 )
 
@@ -15,12 +16,12 @@ import (
 // fills defaults, wraps errors and runs subscriptions once for every driver.
 // A Store is safe for concurrent use. Create one with [Open] or [New].
 type Store struct {
-	driver Driver
+	driver driver.Driver
 	// The driver's optional capabilities, type-asserted once in New; nil
 	// when the driver lacks one.
-	watcher  Watcher
-	importer Importer
-	aser     Aser
+	watcher  driver.Watcher
+	importer driver.Importer
+	aser     driver.Aser
 	limits   Limits
 	logger   *slog.Logger
 
@@ -41,24 +42,21 @@ type Store struct {
 }
 
 // New returns a Store over a driver. Drivers' typed constructors return a
-// Driver to pass here. The Store takes ownership of d: Close closes it.
-// New detects d's optional capabilities ([Watcher], [LimitReporter],
-// [Importer], [Aser]) once, by their method sets, and the Store keeps what it
-// found: a wrapper around a driver must itself implement the capabilities it
-// means to pass on.
-func New(d Driver, opts Options) *Store {
-	s := &Store{driver: d, logger: opts.Logger}
-	if s.logger == nil {
-		s.logger = slog.New(slog.DiscardHandler)
-	}
-	s.watcher, _ = d.(Watcher)
-	s.importer, _ = d.(Importer)
-	s.aser, _ = d.(Aser)
+// driver to pass here. The Store takes ownership of d: Close closes it.
+// New detects d's optional capabilities ([driver.Watcher],
+// [driver.LimitReporter], [driver.Importer], [driver.Aser]) once, by their
+// method sets, and the Store keeps what it found: a wrapper around a driver
+// must itself implement the capabilities it means to pass on.
+func New(d driver.Driver, opts Options) *Store {
+	s := &Store{driver: d, logger: loggerOrDiscard(opts.Logger)}
+	s.watcher, _ = d.(driver.Watcher)
+	s.importer, _ = d.(driver.Importer)
+	s.aser, _ = d.(driver.Aser)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize
 	}
-	if lr, ok := d.(LimitReporter); ok {
+	if lr, ok := d.(driver.LimitReporter); ok {
 		dl := lr.Limits()
 		if dl.MaxEventSize > 0 && dl.MaxEventSize < s.limits.MaxEventSize {
 			s.limits.MaxEventSize = dl.MaxEventSize
@@ -144,8 +142,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 	if err := ValidateStreamID(stream); err != nil {
 		return AppendResult{}, appendErr(stream, err)
 	}
-	if expected.kind > StreamExistsKind {
-		return AppendResult{}, appendErr(stream, invalid(ErrInvalidVersion, "unknown expected version kind %d", expected.kind))
+	exp := driver.ExpectedVersion(expected)
+	if exp.Kind() > driver.ExpectStreamExists {
+		return AppendResult{}, appendErr(stream, invalid(ErrInvalidVersion, "unknown expected version kind %d", exp.Kind()))
 	}
 	evs, err := validateEvents(events, s.limits)
 	if err != nil {
@@ -158,21 +157,27 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 		return AppendResult{}, appendErr(stream, err)
 	}
 	defer s.release()
-	req := AppendRequest{Stream: stream, Expected: expected, Events: evs, RecordedAt: Now()}
-	res, err := s.driver.Append(ctx, req)
+	req := driver.AppendRequest{Stream: stream, Expected: exp, Events: evs, RecordedAt: driver.Now()}
+	dres, err := s.driver.Append(ctx, req)
 	if err != nil {
-		return AppendResult{}, appendErr(stream, err)
+		return AppendResult{}, appendErr(stream, duplicateEventID(stream, evs, err))
 	}
-	res.EventIDs = make([]uuid.UUID, len(evs))
+	res := AppendResult{Version: dres.Version, Position: Position(dres.Position), EventIDs: make([]uuid.UUID, len(evs))}
 	for i, e := range evs {
 		res.EventIDs[i] = e.ID
 	}
 	return res, nil
 }
 
-// Now returns the current time as the store records it: UTC, truncated to
-// microseconds. Drivers use it to stamp events.
-func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }
+// duplicateEventID turns a driver's *driver.RetryMismatchError into the
+// *DuplicateEventIDError applications match; other errors pass unchanged.
+func duplicateEventID(stream string, evs []driver.Event, err error) error {
+	var m *driver.RetryMismatchError
+	if !errors.As(err, &m) || m.Index < 0 || m.Index >= len(evs) {
+		return err
+	}
+	return &DuplicateEventIDError{Stream: stream, ID: evs[m.Index].ID, Version: m.Version, Field: m.Field}
+}
 
 func appendErr(stream string, err error) error {
 	return fmt.Errorf("eventstore: append %q: %w", stream, err)
@@ -218,7 +223,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 			fail(invalid(ErrInvalidArgument, "negative limit %d", opts.Limit))
 			return
 		}
-		q := StreamQuery{Stream: stream, From: opts.From, Backwards: opts.Backwards}
+		q := driver.StreamQuery{Stream: stream, From: opts.From, Backwards: opts.Backwards}
 		if !q.Backwards && q.From == 0 {
 			q.From = 1
 		}
@@ -234,7 +239,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 				return
 			}
 			for _, ev := range page {
-				if !yield(ev, nil) {
+				if !yield(recordedFromDriver(ev), nil) {
 					return
 				}
 			}
@@ -255,7 +260,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 	}
 }
 
-func (s *Store) readStreamPage(ctx context.Context, q StreamQuery) ([]RecordedEvent, error) {
+func (s *Store) readStreamPage(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -278,7 +283,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 			fail(err)
 			return
 		}
-		q := AllQuery{After: opts.After, Before: opts.Before, Backwards: opts.Backwards, Filter: opts.Filter}
+		q := driver.AllQuery{After: driver.Position(opts.After), Before: driver.Position(opts.Before), Backwards: opts.Backwards, Filter: driver.Filter(opts.Filter)}
 		remaining := opts.Limit
 		for {
 			q.Limit = pageSize
@@ -291,7 +296,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 				return
 			}
 			for _, ev := range page {
-				if !yield(ev, nil) {
+				if !yield(recordedFromDriver(ev), nil) {
 					return
 				}
 			}
@@ -308,31 +313,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 	}
 }
 
-func validateReadAll(opts ReadAllOptions) error {
-	if opts.Limit < 0 {
-		return invalid(ErrInvalidArgument, "negative limit %d", opts.Limit)
-	}
-	if !opts.Before.IsZero() && opts.Before.Compare(opts.After) <= 0 {
-		return invalid(ErrInvalidPosition, "empty range: before %s is not after %s", opts.Before, opts.After)
-	}
-	return validateFilter(opts.Filter)
-}
-
-func validateFilter(f Filter) error {
-	for _, c := range f.Categories {
-		if err := ValidateStreamID(c); err != nil {
-			return fmt.Errorf("filter category: %w", err)
-		}
-	}
-	for _, t := range f.EventTypes {
-		if err := ValidateEventType(t); err != nil {
-			return fmt.Errorf("filter event type: %w", err)
-		}
-	}
-	return nil
-}
-
-func (s *Store) readAllPage(ctx context.Context, q AllQuery) ([]RecordedEvent, error) {
+func (s *Store) readAllPage(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -374,7 +355,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, stream string, snap Snapshot) 
 	if snap.Version > v {
 		return wrap(invalid(ErrInvalidVersion, "snapshot version %d is beyond the stream's version %d", snap.Version, v))
 	}
-	if err := s.driver.SaveSnapshot(ctx, stream, snap); err != nil {
+	if err := s.driver.SaveSnapshot(ctx, stream, driver.Snapshot(snap)); err != nil {
 		return wrap(err)
 	}
 	return nil
@@ -394,9 +375,17 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (snap Snapshot,
 		return Snapshot{}, false, wrap(err)
 	}
 	defer s.release()
-	snap, ok, err = s.driver.LoadSnapshot(ctx, stream)
+	ds, ok, err := s.driver.LoadSnapshot(ctx, stream)
 	if err != nil {
 		return Snapshot{}, false, wrap(err)
 	}
-	return snap, ok, nil
+	return Snapshot(ds), ok, nil
+}
+
+// loggerOrDiscard returns l, or a logger that discards when l is nil.
+func loggerOrDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return l
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -16,7 +17,7 @@ import (
 // closeDriver is the memory driver with a Close that counts its calls and
 // returns err. It has none of the optional capabilities.
 type closeDriver struct {
-	eventstore.Driver
+	driver.Driver
 	err    error
 	closes atomic.Int32
 }
@@ -98,7 +99,7 @@ func TestCapabilities(t *testing.T) {
 	events := []eventstore.RecordedEvent{{StreamID: "Account-1", Version: 1, ID: uuid.New(), Type: "Opened"}}
 	tests := []struct {
 		name       string
-		driver     eventstore.Driver
+		driver     driver.Driver
 		wantImport error
 	}{
 		{"memory driver imports", memory.New(), nil},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"time"
+
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Handler handles one event of a subscription. Returning an error stops the
@@ -184,7 +186,7 @@ func (sub *subscription) run(ctx context.Context) error {
 			return err
 		}
 		defer s.release()
-		if err := s.driver.SaveCheckpoint(ctx, sub.checkpoint, after); err != nil {
+		if err := s.driver.SaveCheckpoint(ctx, sub.checkpoint, driver.Position(after)); err != nil {
 			return fmt.Errorf("save checkpoint %s: %w", after, err)
 		}
 		saved, unsaved = after, false
@@ -201,10 +203,10 @@ func (sub *subscription) run(ctx context.Context) error {
 		return cause
 	}
 
-	q := AllQuery{Limit: sub.opts.BatchSize, Filter: sub.opts.Filter}
+	q := driver.AllQuery{Limit: sub.opts.BatchSize, Filter: driver.Filter(sub.opts.Filter)}
 	wait := firstPoll
 	for {
-		q.After = after
+		q.After = driver.Position(after)
 		page, err := s.readAllPage(ctx, q)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -212,7 +214,8 @@ func (sub *subscription) run(ctx context.Context) error {
 			}
 			return saveOnStop(fmt.Errorf("read: %w", err))
 		}
-		for _, ev := range page {
+		for _, dev := range page {
+			ev := recordedFromDriver(dev)
 			if g := sub.opts.Group; g.Size > 1 && GroupMember(ev.StreamID, g.Size) != g.Member {
 				after = ev.Position
 				continue
@@ -292,7 +295,7 @@ func (sub *subscription) start(ctx context.Context) (after Position, unsaved boo
 			return Position{}, false, fmt.Errorf("load checkpoint: %w", err)
 		}
 		if ok {
-			return pos, false, nil
+			return Position(pos), false, nil
 		}
 		if sub.oldCheckpoint != "" {
 			pos, ok, err := s.driver.LoadCheckpoint(ctx, sub.oldCheckpoint)
@@ -300,7 +303,7 @@ func (sub *subscription) start(ctx context.Context) (after Position, unsaved boo
 				return Position{}, false, fmt.Errorf("load checkpoint: %w", err)
 			}
 			if ok {
-				return pos, true, nil // saved under the new name before anything else
+				return Position(pos), true, nil // saved under the new name before anything else
 			}
 		}
 	}
@@ -318,16 +321,16 @@ func (sub *subscription) start(ctx context.Context) (after Position, unsaved boo
 // empty. It reads the newest event backwards; a driver without backwards
 // reads (ErrNotSupported) is read forwards to the end instead.
 func (s *Store) endOfLog(ctx context.Context) (Position, error) {
-	last, err := s.driver.ReadAll(ctx, AllQuery{Backwards: true, Limit: 1})
+	last, err := s.driver.ReadAll(ctx, driver.AllQuery{Backwards: true, Limit: 1})
 	if !errors.Is(err, ErrNotSupported) {
 		if err != nil || len(last) == 0 {
 			return Position{}, err
 		}
-		return last[0].Position, nil
+		return Position(last[0].Position), nil
 	}
-	var end Position
+	var end driver.Position
 	for {
-		page, err := s.driver.ReadAll(ctx, AllQuery{After: end, Limit: pageSize})
+		page, err := s.driver.ReadAll(ctx, driver.AllQuery{After: end, Limit: pageSize})
 		if err != nil {
 			return Position{}, err
 		}
@@ -335,7 +338,7 @@ func (s *Store) endOfLog(ctx context.Context) (Position, error) {
 			end = page[len(page)-1].Position
 		}
 		if len(page) < pageSize {
-			return end, nil
+			return Position(end), nil
 		}
 	}
 }

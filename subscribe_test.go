@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,7 +16,7 @@ import (
 
 // pollingDriver is the memory driver without its Watcher capability, so the
 // subscription engine must fall back to polling.
-type pollingDriver struct{ eventstore.Driver }
+type pollingDriver struct{ driver.Driver }
 
 func TestSubscribePollsWithBackOff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
@@ -107,7 +108,7 @@ func TestCloseStopsSubscriptionAndSavesCheckpoint(t *testing.T) {
 	pos, ok, err := d.LoadCheckpoint(ctx, "projector")
 	require.NoError(t, err)
 	require.True(t, ok, "the checkpoint is saved before the driver closes")
-	assert.Equal(t, eventstore.Position{Commit: 2}, pos)
+	assert.Equal(t, driver.Position{Commit: 2}, pos)
 	assert.NoError(t, s.Close(), "a second Close returns nil")
 }
 
@@ -132,14 +133,14 @@ func TestSubscribeHandlerErrorKeepsCheckpointBeforeEvent(t *testing.T) {
 	pos, ok, err := d.LoadCheckpoint(ctx, "p")
 	require.NoError(t, err)
 	require.True(t, ok)
-	assert.Equal(t, eventstore.Position{Commit: 1}, pos, "the checkpoint stays on the last handled event")
+	assert.Equal(t, driver.Position{Commit: 1}, pos, "the checkpoint stays on the last handled event")
 }
 
 // forwardsOnly is the memory driver without backwards reads of the log, like
 // a driver that declares read-all-backwards unsupported.
 type forwardsOnly struct{ *memory.Driver }
 
-func (d forwardsOnly) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+func (d forwardsOnly) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	if q.Backwards {
 		return nil, eventstore.ErrNotSupported
 	}
@@ -187,7 +188,7 @@ type slowAppendDriver struct {
 	gate    chan struct{}
 }
 
-func (d slowAppendDriver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+func (d slowAppendDriver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 	d.entered <- struct{}{}
 	<-d.gate
 	return d.Driver.Append(ctx, req)
@@ -320,7 +321,7 @@ func (d *closingWatcher) Watch(context.Context) (<-chan struct{}, error) {
 	return ch, nil
 }
 
-func (d *closingWatcher) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+func (d *closingWatcher) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	if d.reads++; d.reads == 1000 {
 		close(d.spinning)
 	}

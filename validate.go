@@ -2,9 +2,11 @@ package eventstore
 
 import (
 	"encoding/json"
+	"fmt"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 )
 
@@ -39,16 +41,16 @@ func validateName(kind error, what, s string) error {
 	return nil
 }
 
-// validateEvents checks a batch against the rules and limits, and returns a
-// copy with zero IDs replaced by new random ones.
-func validateEvents(events []Event, lim Limits) ([]Event, error) {
+// validateEvents checks a batch against the rules and limits, and returns the
+// driver's copy with zero IDs replaced by new random ones.
+func validateEvents(events []Event, lim Limits) ([]driver.Event, error) {
 	if len(events) == 0 {
 		return nil, invalid(ErrInvalidArgument, "no events to append")
 	}
 	if lim.MaxAppendEvents > 0 && len(events) > lim.MaxAppendEvents {
 		return nil, invalid(ErrBatchTooLarge, "%d events, over the limit of %d per append", len(events), lim.MaxAppendEvents)
 	}
-	out := make([]Event, len(events))
+	out := make([]driver.Event, len(events))
 	seen := make(map[uuid.UUID]int, len(events))
 	total := 0
 	for i, e := range events {
@@ -63,7 +65,7 @@ func validateEvents(events []Event, lim Limits) ([]Event, error) {
 			return nil, eventErr(i, invalid(ErrInvalidArgument, "event id %s repeats event %d of the batch", e.ID, j))
 		}
 		seen[e.ID] = i
-		out[i] = e
+		out[i] = eventToDriver(e)
 	}
 	if err := checkAppendSize(total, lim); err != nil {
 		return nil, err
@@ -117,4 +119,28 @@ func isJSONObject(b []byte) bool {
 		return c == '{'
 	}
 	return false
+}
+
+func validateReadAll(opts ReadAllOptions) error {
+	if opts.Limit < 0 {
+		return invalid(ErrInvalidArgument, "negative limit %d", opts.Limit)
+	}
+	if !opts.Before.IsZero() && opts.Before.Compare(opts.After) <= 0 {
+		return invalid(ErrInvalidPosition, "empty range: before %s is not after %s", opts.Before, opts.After)
+	}
+	return validateFilter(opts.Filter)
+}
+
+func validateFilter(f Filter) error {
+	for _, c := range f.Categories {
+		if err := ValidateStreamID(c); err != nil {
+			return fmt.Errorf("filter category: %w", err)
+		}
+	}
+	for _, t := range f.EventTypes {
+		if err := ValidateEventType(t); err != nil {
+			return fmt.Errorf("filter event type: %w", err)
+		}
+	}
+	return nil
 }

@@ -363,16 +363,20 @@ func (f *fixture) sub(t *testing.T) *fixture {
 
 // expectationName spells e as the Go expression that builds it.
 func expectationName(e eventstore.ExpectedVersion) string {
-	switch e.Kind() {
-	case eventstore.AnyVersion:
+	switch e {
+	case eventstore.Any:
 		return "Any"
-	case eventstore.StreamExistsKind:
+	case eventstore.StreamExists:
 		return "StreamExists"
-	}
-	if e.Version() == 0 {
+	case eventstore.NoStream:
 		return "NoStream"
 	}
-	return fmt.Sprintf("Exact(%d)", e.Version())
+	return "Exact(" + e.String() + ")"
+}
+
+// isExact reports whether e expects an exact version (NoStream included).
+func isExact(e eventstore.ExpectedVersion) bool {
+	return e != eventstore.Any && e != eventstore.StreamExists
 }
 
 // writeState is what a rejected write must leave as it was.

@@ -5,15 +5,15 @@
 //
 //	type harness struct{}
 //
-//	func (harness) NewDriver(t testing.TB) eventstore.Driver {
+//	func (harness) NewDriver(t testing.TB) driver.Driver {
 //		return openMyDriver(t, filepath.Join(t.TempDir(), "events.db"))
 //	}
 //
 //	func (harness) Unsupported() map[conformance.Feature]string { return nil }
 //
-//	func (harness) NewStorage(t testing.TB) func() eventstore.Driver {
+//	func (harness) NewStorage(t testing.TB) func() driver.Driver {
 //		path := filepath.Join(t.TempDir(), "events.db")
-//		return func() eventstore.Driver { return openMyDriver(t, path) }
+//		return func() driver.Driver { return openMyDriver(t, path) }
 //	}
 //
 //	func TestConformance(t *testing.T) { conformance.Run(t, harness{}) }
@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Harness makes drivers for the suite. A harness for a driver that keeps its
@@ -51,12 +52,24 @@ type Harness interface {
 	// NewDriver returns an empty, isolated driver for one subtest or
 	// benchmark; teardown goes in t.Cleanup. The suite wraps it in a Store and
 	// closes the Store when the subtest ends.
-	NewDriver(t testing.TB) eventstore.Driver
+	NewDriver(t testing.TB) driver.Driver
 	// Unsupported maps each optional Feature the driver lacks to the reason
 	// printed when its rules are skipped. Every feature not listed must pass.
 	// A feature the suite does not know, or an empty reason, fails the rule
 	// HarnessDeclarations.
 	Unsupported() map[Feature]string
+}
+
+// NativeTyper is implemented by the harness of a driver that hands out
+// native clients through [eventstore.Store.As] ([driver.Aser]). The rule
+// AsHandsOutDeclaredNativeTypes checks that each declared type comes back
+// set, and fails a driver that implements driver.Aser when its harness does
+// not declare its types.
+type NativeTyper interface {
+	// NativeTypes returns one target per native type the driver's
+	// documentation lists: a pointer to a variable of that type, such as
+	// new(*sql.DB).
+	NativeTypes() []any
 }
 
 // Feature names an optional ability whose rules a driver may opt out of, by
@@ -96,10 +109,10 @@ var features = []Feature{Persistence, ReadAllBackwards, DurableIdempotencyAny, D
 // unsupported. It has no [Reopener], so the [Persistence] rules fail with it:
 // embed it in a type that adds NewStorage, or (for a driver that keeps
 // nothing once closed) one whose Unsupported declares Persistence.
-type HarnessFunc func(t testing.TB) eventstore.Driver
+type HarnessFunc func(t testing.TB) driver.Driver
 
 // NewDriver calls f.
-func (f HarnessFunc) NewDriver(t testing.TB) eventstore.Driver { return f(t) }
+func (f HarnessFunc) NewDriver(t testing.TB) driver.Driver { return f(t) }
 
 // Unsupported returns nil: every feature is supported.
 func (f HarnessFunc) Unsupported() map[Feature]string { return nil }

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 )
 
@@ -37,7 +37,7 @@ var declarationHarnesses = map[string]conformance.Harness{
 
 var persistenceOptOut = map[conformance.Feature]string{conformance.Persistence: "keeps nothing once closed"}
 
-func newMemory(testing.TB) eventstore.Driver { return memory.New() }
+func newMemory(testing.TB) driver.Driver { return memory.New() }
 
 // declared is a harness declaring the given features unsupported.
 type declared struct {
@@ -51,9 +51,9 @@ func (d declared) Unsupported() map[conformance.Feature]string { return d.unsupp
 // Close keeps its contents.
 type reopener struct{ declared }
 
-func (reopener) NewStorage(testing.TB) func() eventstore.Driver {
+func (reopener) NewStorage(testing.TB) func() driver.Driver {
 	d := memory.New()
-	return func() eventstore.Driver { return d }
+	return func() driver.Driver { return d }
 }
 
 // harnessEnv names the harness TestDeclarationsChild runs the suite on.

@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Rules of docs/semantics.md "Importing events": a driver that implements
-// eventstore.Importer writes events recorded elsewhere with their versions,
+// driver.Importer writes events recorded elsewhere with their versions,
 // IDs and recorded times, all or none, in the order given. A driver without
 // it must report ErrNotSupported and write nothing.
 
@@ -34,11 +35,11 @@ func importRules() []rule {
 	}
 }
 
-// importer runs a rule only for drivers that implement eventstore.Importer.
+// importer runs a rule only for drivers that implement driver.Importer.
 func importer(run func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture) {
 	return func(t *testing.T, f *fixture) {
 		if !f.canImport() {
-			t.Skip("the driver does not implement eventstore.Importer (ImportNotSupported checks that Import says so)")
+			t.Skip("the driver does not implement driver.Importer (ImportNotSupported checks that Import says so)")
 		}
 		run(t, f)
 	}
@@ -46,7 +47,7 @@ func importer(run func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture)
 
 // canImport reports whether the harness's drivers implement Importer.
 func (f *fixture) canImport() bool {
-	_, ok := f.harness.NewDriver(f.t).(eventstore.Importer)
+	_, ok := f.harness.NewDriver(f.t).(driver.Importer)
 	return ok
 }
 
@@ -281,7 +282,7 @@ func testImportWakes(t *testing.T, f *fixture) {
 	s := stream("Live")
 	f.mustAppend(s, eventstore.NoStream, events(2, "Before")...)
 	opts := eventstore.SubscribeOptions{}
-	if _, ok := f.harness.NewDriver(t).(eventstore.Watcher); ok {
+	if _, ok := f.harness.NewDriver(t).(driver.Watcher); ok {
 		// Only the driver's signal can then deliver the import in time.
 		opts.PollInterval = time.Hour
 	}
@@ -407,13 +408,13 @@ func (f *fixture) importedWhole(a, b string, n int) (int, bool) {
 
 func testImportNotSupported(t *testing.T, f *fixture) {
 	if f.canImport() {
-		t.Skip("the driver implements eventstore.Importer: the other Import rules apply")
+		t.Skip("the driver implements driver.Importer: the other Import rules apply")
 	}
 	s := stream("")
 	before := f.state(s)
 	err := f.store.Import(f.ctx, recorded(s, 1, 2, time.Now()))
 	if !errors.Is(err, eventstore.ErrNotSupported) {
-		t.Fatalf("Import on a driver without eventstore.Importer: want an error matching ErrNotSupported, got %v", err)
+		t.Fatalf("Import on a driver without driver.Importer: want an error matching ErrNotSupported, got %v", err)
 	}
 	f.checkNothingWritten("an Import that is not supported", before)
 }

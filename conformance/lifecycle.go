@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Rules of docs/semantics.md "Lifecycle and errors": calls after Close fail
@@ -29,6 +31,7 @@ func lifecycleRules() []rule {
 		{name: "CloseTwiceReturnsNil", run: testCloseTwice},
 		{name: "CloseDuringCallsFailsCleanly", run: testCloseDuringCalls},
 		{name: "AsIsFalseForNilAndUnknownTypes", run: testAsUnknown},
+		{name: "AsHandsOutDeclaredNativeTypes", run: testAsNative},
 		{name: "DoneContextFailsWritesAndWritesNothing", run: testDoneContextWrites},
 		{name: "CancelledAppendWritesAllOrNothing", run: testCancelledAppendAllOrNothing},
 	}
@@ -222,6 +225,37 @@ func testAsUnknown(t *testing.T, f *fixture) {
 	for _, target := range []any{new(unknownClient), new(*unknownClient), new(int), new(error), unknownClient{}, "not a pointer"} {
 		if f.store.As(target) {
 			t.Errorf("As(%T): want false for a type no driver knows, got true", target)
+		}
+	}
+}
+
+// testAsNative checks the positive side of As: every native type the
+// harness declares comes back set, and a driver that hands out native types
+// declares them.
+func testAsNative(t *testing.T, f *fixture) {
+	nt, declared := f.harness.(NativeTyper)
+	if !declared {
+		if _, ok := f.harness.NewDriver(t).(driver.Aser); ok {
+			t.Errorf("the driver implements driver.Aser but the harness does not implement conformance.NativeTyper: declare the native types Store.As hands out")
+		}
+		return
+	}
+	targets := nt.NativeTypes()
+	if len(targets) == 0 {
+		t.Errorf("NativeTypes returned no targets: a harness that implements NativeTyper declares at least one type")
+	}
+	for _, target := range targets {
+		v := reflect.ValueOf(target)
+		if v.Kind() != reflect.Pointer || v.IsNil() {
+			t.Errorf("NativeTypes: %T is not a non-nil pointer to a variable of the native type", target)
+			continue
+		}
+		if !f.store.As(target) {
+			t.Errorf("As(%T): want true for a native type the harness declares, got false", target)
+			continue
+		}
+		if v.Elem().IsZero() {
+			t.Errorf("As(%T) reported true but left the target zero", target)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/google/uuid"
 )
@@ -49,35 +50,35 @@ type mutant struct {
 var mutants = []mutant{
 	// Expected versions and the append result.
 	{"SkipVersionCheck", "Append ignores the expected version", rules("ExpectedVersionOnExistingStream", "ExpectedVersionOnNewStream"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-			req.Expected = eventstore.Any
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+			req.Expected = driver.Expect(driver.ExpectAny, 0)
 			return d.Append(ctx, req)
 		})},
 	{"NoStreamAcceptsExisting", "NoStream is treated as Any", rules("ExpectedVersionOnExistingStream"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-			if req.Expected == eventstore.NoStream {
-				req.Expected = eventstore.Any
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+			if req.Expected == (driver.ExpectedVersion{}) {
+				req.Expected = driver.Expect(driver.ExpectAny, 0)
 			}
 			return d.Append(ctx, req)
 		})},
 	{"StreamExistsAcceptsNew", "StreamExists is treated as Any", rules("ExpectedVersionOnNewStream"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-			if req.Expected == eventstore.StreamExists {
-				req.Expected = eventstore.Any
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+			if req.Expected == driver.Expect(driver.ExpectStreamExists, 0) {
+				req.Expected = driver.Expect(driver.ExpectAny, 0)
 			}
 			return d.Append(ctx, req)
 		})},
 	{"ExactOffByOne", "Exact(n) also accepts a stream at version n-1", rules("ExpectedVersionOnExistingStream"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-			if req.Expected.Kind() == eventstore.ExactVersion && req.Expected.Version() > 0 {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+			if req.Expected.Kind() == driver.ExpectExact && req.Expected.Version() > 0 {
 				if v, _ := d.StreamVersion(ctx, req.Stream); v == req.Expected.Version()-1 {
-					req.Expected = eventstore.Any
+					req.Expected = driver.Expect(driver.ExpectAny, 0)
 				}
 			}
 			return d.Append(ctx, req)
 		})},
 	{"ConflictWithoutSentinel", "a version conflict is a plain error, not ErrWrongExpectedVersion", rules("ExpectedVersionOnNewStream"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			res, err := d.Append(ctx, req)
 			if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 				err = fmt.Errorf("conflict on %q", req.Stream)
@@ -85,7 +86,7 @@ var mutants = []mutant{
 			return res, err
 		})},
 	{"ConflictWrongActual", "the conflict error reports the wrong actual version", rules("ExpectedVersionOnExistingStream"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			res, err := d.Append(ctx, req)
 			var wev *eventstore.WrongExpectedVersionError
 			if errors.As(err, &wev) {
@@ -94,20 +95,20 @@ var mutants = []mutant{
 			return res, err
 		})},
 	{"CheckThenWriteRace", "the version check and the write are not atomic", rules("ConcurrentExactAppendsHaveOneWinner"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			v, err := d.StreamVersion(ctx, req.Stream)
 			if err != nil {
-				return eventstore.AppendResult{}, err
+				return driver.AppendResult{}, err
 			}
 			if !req.Expected.Matches(v) {
 				return d.Append(ctx, req) // the driver's own conflict error
 			}
 			time.Sleep(time.Millisecond) // another appender gets in here
-			req.Expected = eventstore.Any
+			req.Expected = driver.Expect(driver.ExpectAny, 0)
 			return d.Append(ctx, req)
 		})},
 	{"ResultVersionOffByOne", "the append result's version is one too high", rules("AppendThenReadStream", "AppendResultDescribesWrittenEvents"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			res, err := d.Append(ctx, req)
 			if err == nil {
 				res.Version++
@@ -115,7 +116,7 @@ var mutants = []mutant{
 			return res, err
 		})},
 	{"ResultPositionOfFirstEvent", "the append result's position is the first event's, not the last's", rules("AppendResultDescribesWrittenEvents"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			res, err := d.Append(ctx, req)
 			if err == nil {
 				res.Position.Commit -= uint64(len(req.Events) - 1)
@@ -123,29 +124,29 @@ var mutants = []mutant{
 			return res, err
 		})},
 	{"LargeBatchHalfWritten", "a batch over 100 events writes its first half, then fails", rules("AppendLargeBatch"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			if len(req.Events) <= 100 {
 				return d.Append(ctx, req)
 			}
 			req.Events = req.Events[:len(req.Events)/2]
 			d.Append(ctx, req)
-			return eventstore.AppendResult{}, errors.New("disk full")
+			return driver.AppendResult{}, errors.New("disk full")
 		})},
 	{"CancelledAppendHalfWritten", "an append cancelled midway keeps the first half of its batch", rules("CancelledAppendWritesAllOrNothing"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			full := req
 			req.Events = req.Events[:len(req.Events)/2]
 			if len(req.Events) > 0 {
 				if _, err := d.Append(ctx, req); err != nil {
-					return eventstore.AppendResult{}, err
+					return driver.AppendResult{}, err
 				}
 			}
 			select {
 			case <-ctx.Done():
-				return eventstore.AppendResult{}, ctx.Err()
+				return driver.AppendResult{}, ctx.Err()
 			case <-time.After(5 * time.Millisecond):
 			}
-			full.Expected = eventstore.Any
+			full.Expected = driver.Expect(driver.ExpectAny, 0)
 			full.Events = full.Events[len(req.Events):]
 			res, err := d.Append(context.WithoutCancel(ctx), full)
 			return res, err
@@ -153,7 +154,7 @@ var mutants = []mutant{
 
 	// Idempotent retries.
 	{"RetryAppendsTwice", "a retry of a successful append writes the events again", rules("RetryReturnsOriginalResult"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			if !hasEvent(ctx, d, req.Stream, req.Events[0].ID) {
 				return d.Append(ctx, req)
 			}
@@ -161,37 +162,37 @@ var mutants = []mutant{
 			for i := range req.Events {
 				req.Events[i].ID = uuid.New()
 			}
-			req.Expected = eventstore.Any
+			req.Expected = driver.Expect(driver.ExpectAny, 0)
 			return d.Append(ctx, req)
 		})},
 	{"RetryWithOtherContentAccepted", "a retry with the same IDs but other content returns the original result", rules("RetryWithDifferentContentRejected"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			res, err := d.Append(ctx, req)
-			if errors.Is(err, eventstore.ErrDuplicateEventID) {
-				evs, _ := d.ReadStream(ctx, eventstore.StreamQuery{Stream: req.Stream, From: 1, Limit: math.MaxInt})
+			if errors.As(err, new(*driver.RetryMismatchError)) {
+				evs, _ := d.ReadStream(ctx, driver.StreamQuery{Stream: req.Stream, From: 1, Limit: math.MaxInt})
 				for _, ev := range evs {
 					if ev.ID == req.Events[len(req.Events)-1].ID {
-						return eventstore.AppendResult{Version: ev.Version, Position: ev.Position}, nil
+						return driver.AppendResult{Version: ev.Version, Position: ev.Position}, nil
 					}
 				}
 			}
 			return res, err
 		})},
 	{"RetryNotRecognised", "a retry of a successful append is a version conflict", rules("RetryReturnsOriginalResult"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			if hasEvent(ctx, d, req.Stream, req.Events[0].ID) {
 				v, _ := d.StreamVersion(ctx, req.Stream)
-				return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: v}
+				return driver.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: v}
 			}
 			return d.Append(ctx, req)
 		})},
 	{"RetryMatchesFirstIDOnly", "a retry is recognised by its first event ID alone", rules("RetryWithDifferentLaterIDConflicts", "RetryWithLongerBatchConflicts"),
-		onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
-			evs, _ := d.ReadStream(ctx, eventstore.StreamQuery{Stream: req.Stream, From: 1, Limit: math.MaxInt})
+		onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+			evs, _ := d.ReadStream(ctx, driver.StreamQuery{Stream: req.Stream, From: 1, Limit: math.MaxInt})
 			for i, ev := range evs {
 				if ev.ID == req.Events[0].ID {
 					last := evs[min(i+len(req.Events), len(evs))-1]
-					return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+					return driver.AppendResult{Version: last.Version, Position: last.Position}, nil
 				}
 			}
 			return d.Append(ctx, req)
@@ -199,36 +200,36 @@ var mutants = []mutant{
 
 	// Payloads and recorded times.
 	{"DataTrimmed", "the last byte of event data is dropped", rules("DataRoundTripsByteForByte", "AppendThenReadStream"),
-		onEvents(func(e *eventstore.Event) {
+		onEvents(func(e *driver.Event) {
 			if len(e.Data) > 0 {
 				e.Data = e.Data[:len(e.Data)-1]
 			}
 		})},
 	{"EventIDsReplaced", "Append stores new event IDs instead of the given ones", rules("AppendThenReadStream"),
-		onEvents(func(e *eventstore.Event) { e.ID = uuid.New() })},
+		onEvents(func(e *driver.Event) { e.ID = uuid.New() })},
 	{"MetadataDropped", "event metadata is not stored", rules("MetadataRoundTripsByteForByte"),
-		onEvents(func(e *eventstore.Event) { e.Metadata = nil })},
+		onEvents(func(e *driver.Event) { e.Metadata = nil })},
 	{"ContentTypeFlipped", "JSON is stored as binary and binary as JSON", rules("DataRoundTripsByteForByte"),
-		onEvents(func(e *eventstore.Event) { e.ContentType = 1 - e.ContentType })},
+		onEvents(func(e *driver.Event) { e.ContentType = 1 - e.ContentType })},
 	{"TypeLowerCased", "event types are stored lower-cased", rules("AppendThenReadStream", "NamesCompareExactly"),
-		onEvents(func(e *eventstore.Event) { e.Type = strings.ToLower(e.Type) })},
+		onEvents(func(e *driver.Event) { e.Type = strings.ToLower(e.Type) })},
 	{"LargeDataTruncated", "data over 64 KiB is cut to 64 KiB", rules("EventAtMaxSizeRoundTrips"),
-		onEvents(func(e *eventstore.Event) {
+		onEvents(func(e *driver.Event) {
 			if len(e.Data) > 64<<10 {
 				e.Data = e.Data[:64<<10]
 			}
 		})},
 	{"RecordedAtSeconds", "recorded times are truncated to the second", rules("ImportKeepsEverything"),
-		onRead(func(ev *eventstore.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.Truncate(time.Second) })},
+		onRead(func(ev *driver.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.Truncate(time.Second) })},
 	{"RecordedAtNanoseconds", "recorded times keep nanoseconds instead of microseconds", rules("RecordedAtIsUTCMicroseconds"),
-		onRead(func(ev *eventstore.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.Add(500 * time.Nanosecond) })},
+		onRead(func(ev *driver.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.Add(500 * time.Nanosecond) })},
 	{"RecordedAtNotUTC", "recorded times come back in another time zone", rules("RecordedAtIsUTCMicroseconds"),
-		onRead(func(ev *eventstore.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.In(time.FixedZone("X", 3600)) })},
+		onRead(func(ev *driver.RecordedEvent) { ev.RecordedAt = ev.RecordedAt.In(time.FixedZone("X", 3600)) })},
 	{"ReadsShareData", "every read of an event returns the same data slice", rules("ReadEventsAreCopies"),
 		func(s *shelf) *mutated {
 			var mu sync.Mutex
 			seen := map[uuid.UUID][]byte{}
-			return readHook(s, func(ev *eventstore.RecordedEvent) {
+			return readHook(s, func(ev *driver.RecordedEvent) {
 				mu.Lock()
 				defer mu.Unlock()
 				if b, ok := seen[ev.ID]; ok {
@@ -242,14 +243,14 @@ var mutants = []mutant{
 		func(s *shelf) *mutated {
 			var mu sync.Mutex
 			given := map[uuid.UUID][]byte{}
-			m := readHook(s, func(ev *eventstore.RecordedEvent) {
+			m := readHook(s, func(ev *driver.RecordedEvent) {
 				mu.Lock()
 				defer mu.Unlock()
 				if b, ok := given[ev.ID]; ok {
 					ev.Data = b
 				}
 			})
-			m.append = func(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+			m.append = func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 				res, err := s.d.Append(ctx, req)
 				if err == nil {
 					mu.Lock()
@@ -266,11 +267,11 @@ var mutants = []mutant{
 		func(s *shelf) *mutated {
 			d := s.d
 			return &mutated{Driver: d,
-				append: func(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+				append: func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 					req.Stream = strings.ToLower(req.Stream)
 					return d.Append(ctx, req)
 				},
-				readStream: func(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+				readStream: func(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 					q.Stream = strings.ToLower(q.Stream)
 					return d.ReadStream(ctx, q)
 				},
@@ -282,14 +283,14 @@ var mutants = []mutant{
 
 	// Stream reads and versions.
 	{"ReadStreamFromOffByOne", "ReadStream forwards starts one version after From", rules("ReadStreamFrom"),
-		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		onReadStream(func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			if !q.Backwards {
 				q.From++
 			}
 			return d.ReadStream(ctx, q)
 		})},
 	{"ReadStreamBackwardsForwards", "ReadStream ignores Backwards", rules("ReadStreamBackwards"),
-		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		onReadStream(func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			if q.Backwards {
 				q.Backwards = false
 				q.From = max(q.From, 1)
@@ -297,22 +298,22 @@ var mutants = []mutant{
 			return d.ReadStream(ctx, q)
 		})},
 	{"ReadStreamBackwardsFromOffByOne", "ReadStream backwards starts one version below From", rules("ReadStreamBackwards"),
-		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		onReadStream(func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			if q.Backwards && q.From > 1 {
 				q.From--
 			}
 			return d.ReadStream(ctx, q)
 		})},
 	{"ReadStreamBackwardsStopsEarly", "ReadStream backwards never returns version 1", rules("ReadStreamBackwards"),
-		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		onReadStream(func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			evs, err := d.ReadStream(ctx, q)
 			if q.Backwards {
-				evs = slices.DeleteFunc(evs, func(ev eventstore.RecordedEvent) bool { return ev.Version == 1 })
+				evs = slices.DeleteFunc(evs, func(ev driver.RecordedEvent) bool { return ev.Version == 1 })
 			}
 			return evs, err
 		})},
 	{"ReadStreamShortPage", "a full stream page holds one event too few", rules("ReadStreamPaging"),
-		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		onReadStream(func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			evs, err := d.ReadStream(ctx, q)
 			if len(evs) == q.Limit && q.Limit > 1 {
 				evs = evs[:q.Limit-1]
@@ -320,14 +321,14 @@ var mutants = []mutant{
 			return evs, err
 		})},
 	{"ReadStreamMissingFails", "reading a stream never written is an error", rules("ReadStreamMissing"),
-		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		onReadStream(func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			if v, _ := d.StreamVersion(ctx, q.Stream); v == 0 {
 				return nil, fmt.Errorf("stream %q not found", q.Stream)
 			}
 			return d.ReadStream(ctx, q)
 		})},
 	{"ReadStreamBeyondEndClamps", "ReadStream From beyond the end returns the last event", rules("ReadStreamFromBeyondEnd"),
-		onReadStream(func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		onReadStream(func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			if v, _ := d.StreamVersion(ctx, q.Stream); !q.Backwards && v > 0 && q.From > v {
 				q.From = v
 			}
@@ -346,12 +347,12 @@ var mutants = []mutant{
 
 	// The global log.
 	{"ReadAllSkipsEvent", "ReadAll drops every seventh event", rules("ReadAllForwards"),
-		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 			evs, err := d.ReadAll(ctx, q)
-			return slices.DeleteFunc(evs, func(ev eventstore.RecordedEvent) bool { return ev.Position.Commit%7 == 0 }), err
+			return slices.DeleteFunc(evs, func(ev driver.RecordedEvent) bool { return ev.Position.Commit%7 == 0 }), err
 		})},
 	{"ReadAllWrongOrder", "ReadAll forwards returns each page newest first", rules("ReadAllForwards"),
-		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 			evs, err := d.ReadAll(ctx, q)
 			if !q.Backwards {
 				slices.Reverse(evs)
@@ -359,28 +360,28 @@ var mutants = []mutant{
 			return evs, err
 		})},
 	{"PositionsNotIncreasing", "positions read back decrease along the log", rules("AppendBatchIsContiguousInLog", "PositionCompareFollowsLog"),
-		onRead(func(ev *eventstore.RecordedEvent) { ev.Position.Commit = 1<<40 - ev.Position.Commit })},
+		onRead(func(ev *driver.RecordedEvent) { ev.Position.Commit = 1<<40 - ev.Position.Commit })},
 	{"ReadAllAfterInclusive", "ReadAll includes the event at After", rules("ReadAllAfterBefore"),
-		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 			if q.After.Commit > 0 {
 				q.After.Commit--
 			}
 			return d.ReadAll(ctx, q)
 		})},
 	{"ReadAllBeforeIgnored", "ReadAll ignores Before", rules("ReadAllAfterBefore"),
-		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
-			q.Before = eventstore.Position{}
+		onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+			q.Before = driver.Position{}
 			return d.ReadAll(ctx, q)
 		})},
 	{"ReadAllBackwardsBeforeInclusive", "ReadAll backwards includes the event at Before", rules("ReadAllBackwardsPaging"),
-		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 			if q.Backwards && !q.Before.IsZero() {
 				q.Before.Commit++
 			}
 			return d.ReadAll(ctx, q)
 		})},
 	{"ReadAllShortPage", "a full page of the global log holds one event too few", rules("ReadAllPaging"),
-		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 			evs, err := d.ReadAll(ctx, q)
 			if len(evs) == q.Limit && q.Limit > 1 {
 				evs = evs[:q.Limit-1]
@@ -388,25 +389,25 @@ var mutants = []mutant{
 			return evs, err
 		})},
 	{"ReadAllFilterIgnored", "ReadAll ignores the filter", rules("ReadAllFilter"),
-		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
-			q.Filter = eventstore.Filter{}
+		onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+			q.Filter = driver.Filter{}
 			return d.ReadAll(ctx, q)
 		})},
 	{"CategoryPrefixMatch", "a category filter also keeps categories it is a prefix of", rules("WildcardsInNamesDoNotMatchInFilters"),
-		filterBy(func(f eventstore.Filter, ev eventstore.RecordedEvent) bool {
-			cat := len(f.Categories) == 0 || slices.ContainsFunc(f.Categories, func(c string) bool { return strings.HasPrefix(ev.Category(), c) })
+		filterBy(func(f driver.Filter, ev driver.RecordedEvent) bool {
+			cat := len(f.Categories) == 0 || slices.ContainsFunc(f.Categories, func(c string) bool { return strings.HasPrefix(driver.Category(ev.StreamID), c) })
 			return cat && (len(f.EventTypes) == 0 || slices.Contains(f.EventTypes, ev.Type))
 		})},
 	{"EventTypeFilterIgnoresCase", "an event-type filter matches regardless of case", rules("NamesCompareExactly"),
-		filterBy(func(f eventstore.Filter, ev eventstore.RecordedEvent) bool {
+		filterBy(func(f driver.Filter, ev driver.RecordedEvent) bool {
 			typ := len(f.EventTypes) == 0 || slices.ContainsFunc(f.EventTypes, func(t string) bool { return strings.EqualFold(t, ev.Type) })
-			return typ && (len(f.Categories) == 0 || slices.Contains(f.Categories, ev.Category()))
+			return typ && (len(f.Categories) == 0 || slices.Contains(f.Categories, driver.Category(ev.StreamID)))
 		})},
 	{"ReadAllBackwardsIgnored", "ReadAll ignores Backwards", rules("ReadAllBackwards"),
-		onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 			if q.Backwards {
 				q.Backwards = false
-				q.After, q.Before = eventstore.Position{}, q.After
+				q.After, q.Before = driver.Position{}, q.After
 			}
 			return d.ReadAll(ctx, q)
 		})},
@@ -414,7 +415,7 @@ var mutants = []mutant{
 	// Snapshots.
 	{"SnapshotVersionLowered", "SaveSnapshot stores one version lower", rules("SnapshotRoundTrip"),
 		func(s *shelf) *mutated {
-			return &mutated{Driver: s.d, saveSnapshot: func(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+			return &mutated{Driver: s.d, saveSnapshot: func(ctx context.Context, stream string, snap driver.Snapshot) error {
 				if snap.Version > 0 {
 					snap.Version--
 				}
@@ -423,7 +424,7 @@ var mutants = []mutant{
 		}},
 	{"LoadSnapshotAlwaysOK", "LoadSnapshot reports ok when there is no snapshot", rules("SnapshotMissing"),
 		func(s *shelf) *mutated {
-			return &mutated{Driver: s.d, loadSnapshot: func(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+			return &mutated{Driver: s.d, loadSnapshot: func(ctx context.Context, stream string) (driver.Snapshot, bool, error) {
 				snap, _, err := s.d.LoadSnapshot(ctx, stream)
 				return snap, true, err
 			}}
@@ -431,26 +432,26 @@ var mutants = []mutant{
 	{"SnapshotPerCategory", "snapshots are stored per category, not per stream", rules("SnapshotMissing"),
 		func(s *shelf) *mutated {
 			return &mutated{Driver: s.d,
-				saveSnapshot: func(ctx context.Context, stream string, snap eventstore.Snapshot) error {
-					return s.d.SaveSnapshot(ctx, eventstore.Category(stream)+"-x", snap)
+				saveSnapshot: func(ctx context.Context, stream string, snap driver.Snapshot) error {
+					return s.d.SaveSnapshot(ctx, driver.Category(stream)+"-x", snap)
 				},
-				loadSnapshot: func(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
-					return s.d.LoadSnapshot(ctx, eventstore.Category(stream)+"-x")
+				loadSnapshot: func(ctx context.Context, stream string) (driver.Snapshot, bool, error) {
+					return s.d.LoadSnapshot(ctx, driver.Category(stream)+"-x")
 				}}
 		}},
 	{"OlderSnapshotWins", "an older snapshot replaces a newer one", rules("SnapshotLatestWins"),
 		func(s *shelf) *mutated {
 			var mu sync.Mutex
-			snaps := map[string]eventstore.Snapshot{}
+			snaps := map[string]driver.Snapshot{}
 			return &mutated{Driver: s.d,
-				saveSnapshot: func(_ context.Context, stream string, snap eventstore.Snapshot) error {
+				saveSnapshot: func(_ context.Context, stream string, snap driver.Snapshot) error {
 					mu.Lock()
 					defer mu.Unlock()
 					snap.Data = bytes.Clone(snap.Data)
 					snaps[stream] = snap
 					return nil
 				},
-				loadSnapshot: func(_ context.Context, stream string) (eventstore.Snapshot, bool, error) {
+				loadSnapshot: func(_ context.Context, stream string) (driver.Snapshot, bool, error) {
 					mu.Lock()
 					defer mu.Unlock()
 					snap, ok := snaps[stream]
@@ -463,13 +464,13 @@ var mutants = []mutant{
 			var mu sync.Mutex
 			given := map[string][]byte{}
 			return &mutated{Driver: s.d,
-				saveSnapshot: func(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+				saveSnapshot: func(ctx context.Context, stream string, snap driver.Snapshot) error {
 					mu.Lock()
 					given[stream] = snap.Data
 					mu.Unlock()
 					return s.d.SaveSnapshot(ctx, stream, snap)
 				},
-				loadSnapshot: func(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+				loadSnapshot: func(ctx context.Context, stream string) (driver.Snapshot, bool, error) {
 					snap, ok, err := s.d.LoadSnapshot(ctx, stream)
 					mu.Lock()
 					if b, found := given[stream]; found && ok {
@@ -483,24 +484,24 @@ var mutants = []mutant{
 	// Checkpoints and subscriptions.
 	{"CheckpointNotSaved", "SaveCheckpoint stores nothing", rules("SubscribeDurableResume"),
 		func(s *shelf) *mutated {
-			return &mutated{Driver: s.d, saveCheckpoint: func(context.Context, string, eventstore.Position) error { return nil }}
+			return &mutated{Driver: s.d, saveCheckpoint: func(context.Context, string, driver.Position) error { return nil }}
 		}},
 	{"CheckpointSavedEarly", "SaveCheckpoint stores the position after the one given", rules("SubscribeDurableResume"),
 		func(s *shelf) *mutated {
-			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos eventstore.Position) error {
+			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos driver.Position) error {
 				pos.Commit++
 				return s.d.SaveCheckpoint(ctx, name, pos)
 			}}
 		}},
 	{"CheckpointUnderOtherName", "SaveCheckpoint stores under another subscription's name", rules("SubscribeDurableResume"),
 		func(s *shelf) *mutated {
-			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos eventstore.Position) error {
+			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos driver.Position) error {
 				return s.d.SaveCheckpoint(ctx, name+"-other", pos)
 			}}
 		}},
 	{"CheckpointFirstOnly", "SaveCheckpoint keeps the first position saved", rules("SubscribeDurableResume"),
 		func(s *shelf) *mutated {
-			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos eventstore.Position) error {
+			return &mutated{Driver: s.d, saveCheckpoint: func(ctx context.Context, name string, pos driver.Position) error {
 				if _, ok, _ := s.d.LoadCheckpoint(ctx, name); ok {
 					return nil
 				}
@@ -514,33 +515,33 @@ var mutants = []mutant{
 
 	// Import.
 	{"ImportSkipsVersionCheck", "Import writes streams that are not at the version before", rules("ImportWrongVersionWritesNothing"),
-		onImport(func(d *memory.Driver, ctx context.Context, req eventstore.ImportRequest) error {
+		onImport(func(d *memory.Driver, ctx context.Context, req driver.ImportRequest) error {
 			for _, e := range req.Events {
-				ev := eventstore.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
-				if _, err := d.Append(ctx, eventstore.AppendRequest{Stream: e.StreamID, Expected: eventstore.Any, Events: []eventstore.Event{ev}, RecordedAt: e.RecordedAt}); err != nil {
+				ev := driver.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
+				if _, err := d.Append(ctx, driver.AppendRequest{Stream: e.StreamID, Expected: driver.Expect(driver.ExpectAny, 0), Events: []driver.Event{ev}, RecordedAt: e.RecordedAt}); err != nil {
 					return err
 				}
 			}
 			return nil
 		})},
 	{"ImportNotAtomic", "Import writes stream by stream and stops at the first conflict", rules("ImportWrongVersionWritesNothing"),
-		onImport(func(d *memory.Driver, ctx context.Context, req eventstore.ImportRequest) error {
+		onImport(func(d *memory.Driver, ctx context.Context, req driver.ImportRequest) error {
 			for _, first := range req.Firsts {
 				stream := req.Events[first].StreamID
-				var part []eventstore.RecordedEvent
+				var part []driver.RecordedEvent
 				for _, e := range req.Events[first:] {
 					if e.StreamID == stream {
 						part = append(part, e)
 					}
 				}
-				if err := d.Import(ctx, eventstore.ImportRequest{Events: part, Firsts: []int{0}}); err != nil {
+				if err := d.Import(ctx, driver.ImportRequest{Events: part, Firsts: []int{0}}); err != nil {
 					return err
 				}
 			}
 			return nil
 		})},
 	{"ImportRestampsTimes", "Import records the current time instead of the given one", rules("ImportKeepsEverything"),
-		onImport(func(d *memory.Driver, ctx context.Context, req eventstore.ImportRequest) error {
+		onImport(func(d *memory.Driver, ctx context.Context, req driver.ImportRequest) error {
 			req.Events = slices.Clone(req.Events)
 			for i := range req.Events {
 				req.Events[i].RecordedAt = time.Now().UTC().Truncate(time.Microsecond)
@@ -584,34 +585,34 @@ type shelf struct {
 // calls the memory driver's own method.
 type mutated struct {
 	*memory.Driver
-	append         func(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error)
-	readStream     func(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error)
-	readAll        func(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error)
+	append         func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error)
+	readStream     func(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error)
+	readAll        func(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error)
 	streamVersion  func(ctx context.Context, stream string) (uint64, error)
-	saveSnapshot   func(ctx context.Context, stream string, snap eventstore.Snapshot) error
-	loadSnapshot   func(ctx context.Context, stream string) (eventstore.Snapshot, bool, error)
-	saveCheckpoint func(ctx context.Context, name string, pos eventstore.Position) error
+	saveSnapshot   func(ctx context.Context, stream string, snap driver.Snapshot) error
+	loadSnapshot   func(ctx context.Context, stream string) (driver.Snapshot, bool, error)
+	saveCheckpoint func(ctx context.Context, name string, pos driver.Position) error
 	watch          func(ctx context.Context) (<-chan struct{}, error)
-	imp            func(ctx context.Context, req eventstore.ImportRequest) error
+	imp            func(ctx context.Context, req driver.ImportRequest) error
 	as             func(target any) bool
 	close          func() error
 }
 
-func (m *mutated) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+func (m *mutated) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 	if m.append != nil {
 		return m.append(ctx, req)
 	}
 	return m.Driver.Append(ctx, req)
 }
 
-func (m *mutated) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+func (m *mutated) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	if m.readStream != nil {
 		return m.readStream(ctx, q)
 	}
 	return m.Driver.ReadStream(ctx, q)
 }
 
-func (m *mutated) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+func (m *mutated) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	if m.readAll != nil {
 		return m.readAll(ctx, q)
 	}
@@ -625,21 +626,21 @@ func (m *mutated) StreamVersion(ctx context.Context, stream string) (uint64, err
 	return m.Driver.StreamVersion(ctx, stream)
 }
 
-func (m *mutated) SaveSnapshot(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+func (m *mutated) SaveSnapshot(ctx context.Context, stream string, snap driver.Snapshot) error {
 	if m.saveSnapshot != nil {
 		return m.saveSnapshot(ctx, stream, snap)
 	}
 	return m.Driver.SaveSnapshot(ctx, stream, snap)
 }
 
-func (m *mutated) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+func (m *mutated) LoadSnapshot(ctx context.Context, stream string) (driver.Snapshot, bool, error) {
 	if m.loadSnapshot != nil {
 		return m.loadSnapshot(ctx, stream)
 	}
 	return m.Driver.LoadSnapshot(ctx, stream)
 }
 
-func (m *mutated) SaveCheckpoint(ctx context.Context, name string, pos eventstore.Position) error {
+func (m *mutated) SaveCheckpoint(ctx context.Context, name string, pos driver.Position) error {
 	if m.saveCheckpoint != nil {
 		return m.saveCheckpoint(ctx, name, pos)
 	}
@@ -653,7 +654,7 @@ func (m *mutated) Watch(ctx context.Context) (<-chan struct{}, error) {
 	return m.Driver.Watch(ctx)
 }
 
-func (m *mutated) Import(ctx context.Context, req eventstore.ImportRequest) error {
+func (m *mutated) Import(ctx context.Context, req driver.ImportRequest) error {
 	if m.imp != nil {
 		return m.imp(ctx, req)
 	}
@@ -669,17 +670,17 @@ func (m *mutated) Close() error {
 	return m.Driver.Close()
 }
 
-func onAppend(f func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error)) func(*shelf) *mutated {
+func onAppend(f func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error)) func(*shelf) *mutated {
 	return func(s *shelf) *mutated {
-		return &mutated{Driver: s.d, append: func(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+		return &mutated{Driver: s.d, append: func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 			return f(s.d, ctx, req)
 		}}
 	}
 }
 
 // onEvents changes a copy of each appended event before it is stored.
-func onEvents(change func(e *eventstore.Event)) func(*shelf) *mutated {
-	return onAppend(func(d *memory.Driver, ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+func onEvents(change func(e *driver.Event)) func(*shelf) *mutated {
+	return onAppend(func(d *memory.Driver, ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 		req.Events = slices.Clone(req.Events)
 		for i := range req.Events {
 			change(&req.Events[i])
@@ -688,70 +689,70 @@ func onEvents(change func(e *eventstore.Event)) func(*shelf) *mutated {
 	})
 }
 
-func onReadStream(f func(d *memory.Driver, ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error)) func(*shelf) *mutated {
+func onReadStream(f func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error)) func(*shelf) *mutated {
 	return func(s *shelf) *mutated {
-		return &mutated{Driver: s.d, readStream: func(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		return &mutated{Driver: s.d, readStream: func(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			return f(s.d, ctx, q)
 		}}
 	}
 }
 
-func onReadAll(f func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error)) func(*shelf) *mutated {
+func onReadAll(f func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error)) func(*shelf) *mutated {
 	return func(s *shelf) *mutated {
-		return &mutated{Driver: s.d, readAll: func(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		return &mutated{Driver: s.d, readAll: func(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 			return f(s.d, ctx, q)
 		}}
 	}
 }
 
-func onImport(f func(d *memory.Driver, ctx context.Context, req eventstore.ImportRequest) error) func(*shelf) *mutated {
+func onImport(f func(d *memory.Driver, ctx context.Context, req driver.ImportRequest) error) func(*shelf) *mutated {
 	return func(s *shelf) *mutated {
-		return &mutated{Driver: s.d, imp: func(ctx context.Context, req eventstore.ImportRequest) error { return f(s.d, ctx, req) }}
+		return &mutated{Driver: s.d, imp: func(ctx context.Context, req driver.ImportRequest) error { return f(s.d, ctx, req) }}
 	}
 }
 
 // onRead changes every event that either read returns.
-func onRead(change func(ev *eventstore.RecordedEvent)) func(*shelf) *mutated {
+func onRead(change func(ev *driver.RecordedEvent)) func(*shelf) *mutated {
 	return func(s *shelf) *mutated { return readHook(s, change) }
 }
 
-func readHook(s *shelf, change func(ev *eventstore.RecordedEvent)) *mutated {
-	each := func(evs []eventstore.RecordedEvent, err error) ([]eventstore.RecordedEvent, error) {
+func readHook(s *shelf, change func(ev *driver.RecordedEvent)) *mutated {
+	each := func(evs []driver.RecordedEvent, err error) ([]driver.RecordedEvent, error) {
 		for i := range evs {
 			change(&evs[i])
 		}
 		return evs, err
 	}
 	return &mutated{Driver: s.d,
-		readStream: func(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+		readStream: func(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 			return each(s.d.ReadStream(ctx, q))
 		},
-		readAll: func(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+		readAll: func(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 			return each(s.d.ReadAll(ctx, q))
 		},
 	}
 }
 
 // filterBy replaces ReadAll's filter with match.
-func filterBy(match func(f eventstore.Filter, ev eventstore.RecordedEvent) bool) func(*shelf) *mutated {
-	return onReadAll(func(d *memory.Driver, ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+func filterBy(match func(f driver.Filter, ev driver.RecordedEvent) bool) func(*shelf) *mutated {
+	return onReadAll(func(d *memory.Driver, ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 		limit, filter := q.Limit, q.Filter
-		q.Limit, q.Filter = math.MaxInt, eventstore.Filter{}
+		q.Limit, q.Filter = math.MaxInt, driver.Filter{}
 		evs, err := d.ReadAll(ctx, q)
-		evs = slices.DeleteFunc(evs, func(ev eventstore.RecordedEvent) bool { return !match(filter, ev) })
+		evs = slices.DeleteFunc(evs, func(ev driver.RecordedEvent) bool { return !match(filter, ev) })
 		return evs[:min(limit, len(evs))], err
 	})
 }
 
 func hasEvent(ctx context.Context, d *memory.Driver, stream string, id uuid.UUID) bool {
-	evs, _ := d.ReadStream(ctx, eventstore.StreamQuery{Stream: stream, From: 1, Limit: math.MaxInt})
-	return slices.ContainsFunc(evs, func(ev eventstore.RecordedEvent) bool { return ev.ID == id })
+	evs, _ := d.ReadStream(ctx, driver.StreamQuery{Stream: stream, From: 1, Limit: math.MaxInt})
+	return slices.ContainsFunc(evs, func(ev driver.RecordedEvent) bool { return ev.ID == id })
 }
 
 // mutantHarness makes drivers with one mutant's bug (none for nil).
 type mutantHarness struct{ m *mutant }
 
-func (h mutantHarness) open(s *shelf) eventstore.Driver {
+func (h mutantHarness) open(s *shelf) driver.Driver {
 	if h.m == nil {
 		return s.d
 	}
@@ -760,7 +761,7 @@ func (h mutantHarness) open(s *shelf) eventstore.Driver {
 	return h.m.wrap(s)
 }
 
-func (h mutantHarness) NewDriver(testing.TB) eventstore.Driver {
+func (h mutantHarness) NewDriver(testing.TB) driver.Driver {
 	return h.open(&shelf{d: memory.New()})
 }
 
@@ -768,9 +769,9 @@ func (h mutantHarness) Unsupported() map[conformance.Feature]string { return nil
 
 // NewStorage implements conformance.Reopener: every driver opened shares
 // the shelf's memory driver (a mutant may swap it).
-func (h mutantHarness) NewStorage(testing.TB) func() eventstore.Driver {
+func (h mutantHarness) NewStorage(testing.TB) func() driver.Driver {
 	s := &shelf{d: memory.New()}
-	return func() eventstore.Driver { return h.open(s) }
+	return func() driver.Driver { return h.open(s) }
 }
 
 // TestMutantChild runs the suite against the mutant named by mutantEnv; it

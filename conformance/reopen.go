@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Reopener is the Harness ability the [Persistence] rules use: opening the
@@ -20,7 +21,7 @@ type Reopener interface {
 	// handle, connection pool or client: nothing the previous driver's Close
 	// released). Teardown of the storage goes in t.Cleanup; the suite closes
 	// each driver through its Store.
-	NewStorage(t testing.TB) (open func() eventstore.Driver)
+	NewStorage(t testing.TB) (open func() driver.Driver)
 }
 
 func init() { ruleSets = append(ruleSets, reopenRules) }

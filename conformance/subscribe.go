@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Rules of docs/semantics.md "Subscriptions". Consumer groups are in
@@ -580,8 +581,8 @@ func (f *fixture) checkLive(what string, opts eventstore.SubscribeOptions) {
 
 func testSubscribeWakes(t *testing.T, f *fixture) {
 	d := f.harness.NewDriver(t)
-	if _, ok := d.(eventstore.Watcher); !ok {
-		t.Skipf("the driver does not implement eventstore.Watcher: its subscriptions poll (see SubscribeByPolling)")
+	if _, ok := d.(driver.Watcher); !ok {
+		t.Skipf("the driver does not implement driver.Watcher: its subscriptions poll (see SubscribeByPolling)")
 	}
 	g := *f
 	g.store = eventstore.New(d, eventstore.Options{})
@@ -597,7 +598,7 @@ func testSubscribeWakes(t *testing.T, f *fixture) {
 
 // pollOnly hides a driver's optional capabilities (such as Watcher) from
 // the Store, which then takes its fallback paths.
-type pollOnly struct{ eventstore.Driver }
+type pollOnly struct{ driver.Driver }
 
 func testSubscribeByPolling(t *testing.T, f *fixture) {
 	g := *f

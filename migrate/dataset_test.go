@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/google/uuid"
@@ -122,7 +123,7 @@ func genBytes(rng *rand.Rand) []byte {
 func newMemory(t testing.TB) *eventstore.Store { return newStore(t, memory.New()) }
 
 // newStore returns a Store over d, closed at cleanup.
-func newStore(t testing.TB, d eventstore.Driver) *eventstore.Store {
+func newStore(t testing.TB, d driver.Driver) *eventstore.Store {
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	return s

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/google/uuid"
@@ -326,17 +327,17 @@ func readStreamContent(t testing.TB, s *eventstore.Store, stream string) []event
 // limited is the memory driver reporting limits on appends.
 type limited struct{ *memory.Driver }
 
-func (limited) Limits() eventstore.Limits {
-	return eventstore.Limits{MaxEventSize: 1000, MaxAppendEvents: 7, MaxAppendSize: 2500}
+func (limited) Limits() driver.Limits {
+	return driver.Limits{MaxEventSize: 1000, MaxAppendEvents: 7, MaxAppendSize: 2500}
 }
 
 // noImport is the memory driver without its Importer: Copy appends.
-type noImport struct{ eventstore.Driver }
+type noImport struct{ driver.Driver }
 
 // noImportLimited is limited without its Importer.
 type noImportLimited struct{ noImport }
 
-func (noImportLimited) Limits() eventstore.Limits { return limited{}.Limits() }
+func (noImportLimited) Limits() driver.Limits { return limited{}.Limits() }
 
 // TestCopyBatches checks that Copy writes up to the batch size and the
 // destination's limits at once: in one import of any streams when the
@@ -344,20 +345,20 @@ func (noImportLimited) Limits() eventstore.Limits { return limited{}.Limits() }
 func TestCopyBatches(t *testing.T) {
 	tests := []struct {
 		name    string
-		dst     func() eventstore.Driver
+		dst     func() driver.Driver
 		batch   int
 		size    int // bytes of data per event
 		appends int
 		imports int
 	}{
-		{"default batch", func() eventstore.Driver { return memory.New() }, 0, 10, 0, 1},
-		{"batch size", func() eventstore.Driver { return memory.New() }, 10, 10, 0, 11},
-		{"max append events", func() eventstore.Driver { return limited{memory.New()} }, 0, 10, 0, 15},
-		{"max append size", func() eventstore.Driver { return limited{memory.New()} }, 0, 900, 0, 51},
-		{"default batch, appends", func() eventstore.Driver { return noImport{memory.New()} }, 0, 10, 2, 0},
-		{"batch size, appends", func() eventstore.Driver { return noImport{memory.New()} }, 10, 10, 12, 0},
-		{"max append events, appends", func() eventstore.Driver { return noImportLimited{noImport{memory.New()}} }, 0, 10, 16, 0},
-		{"max append size, appends", func() eventstore.Driver { return noImportLimited{noImport{memory.New()}} }, 0, 900, 52, 0},
+		{"default batch", func() driver.Driver { return memory.New() }, 0, 10, 0, 1},
+		{"batch size", func() driver.Driver { return memory.New() }, 10, 10, 0, 11},
+		{"max append events", func() driver.Driver { return limited{memory.New()} }, 0, 10, 0, 15},
+		{"max append size", func() driver.Driver { return limited{memory.New()} }, 0, 900, 0, 51},
+		{"default batch, appends", func() driver.Driver { return noImport{memory.New()} }, 0, 10, 2, 0},
+		{"batch size, appends", func() driver.Driver { return noImport{memory.New()} }, 10, 10, 12, 0},
+		{"max append events, appends", func() driver.Driver { return noImportLimited{noImport{memory.New()}} }, 0, 10, 16, 0},
+		{"max append size, appends", func() driver.Driver { return noImportLimited{noImport{memory.New()}} }, 0, 900, 52, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -447,11 +448,11 @@ func TestVerifyFindsFirstDifference(t *testing.T) {
 // retry of the late write; Copy then counts the late event as skipped, not
 // copied. A different late event is a conflict, and nothing is overwritten.
 func TestCopyWhenDestinationMoves(t *testing.T) {
-	imports := func() eventstore.Driver { return memory.New() }
-	appends := func() eventstore.Driver { return noImport{memory.New()} }
+	imports := func() driver.Driver { return memory.New() }
+	appends := func() driver.Driver { return noImport{memory.New()} }
 	tests := []struct {
 		name    string
-		dst     func() eventstore.Driver
+		dst     func() driver.Driver
 		foreign bool // the late event differs from the source's
 		// after is how many events Copy has written when the late event
 		// lands: 1 is before Copy's last write ahead of the late event's
@@ -642,7 +643,7 @@ type picky struct {
 	max int
 }
 
-func (p picky) Import(ctx context.Context, req eventstore.ImportRequest) error {
+func (p picky) Import(ctx context.Context, req driver.ImportRequest) error {
 	if len(req.Events) > p.max {
 		return fmt.Errorf("%d events: %w", len(req.Events), eventstore.ErrBatchTooLarge)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,7 +34,7 @@ import (
 var shared sync.Map // NAME → *memory.Driver
 
 func init() {
-	eventstore.Register("evstest", func(_ context.Context, u *url.URL) (eventstore.Driver, error) {
+	eventstore.Register("evstest", func(_ context.Context, u *url.URL, _ driver.OpenOptions) (driver.Driver, error) {
 		if u.Query().Get(eventstore.MustExistParam) == "true" {
 			d, ok := shared.Load(u.Host)
 			if !ok {

@@ -10,6 +10,7 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 )
 
@@ -18,7 +19,7 @@ import (
 // StreamExists appends can lose more than once).
 const maxConflicts = 100
 
-// Append implements [eventstore.Driver]. It first looks the batch's first
+// Append implements [driver.Driver]. It first looks the batch's first
 // event ID up in the stream (a strongly consistent query of the by_id
 // index), so a retry of an append that already succeeded returns the original
 // result. Otherwise it finds the version to write at (for Any and
@@ -27,7 +28,7 @@ const maxConflicts = 100
 // the versions first, the append is evaluated again: it returns a
 // *[eventstore.WrongExpectedVersionError] with the actual version, or, for Any
 // and StreamExists, tries at the new version.
-func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 	var conflict error // the native error of the last conflict
 	for attempt := 0; ; attempt++ {
 		res, found, err := d.retried(ctx, req, conflict)
@@ -36,47 +37,47 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 		}
 		var first uint64
 		check := false
-		if req.Expected.Kind() == eventstore.ExactVersion {
+		if req.Expected.Kind() == driver.ExpectExact {
 			v := req.Expected.Version()
 			if attempt > 0 {
 				actual, err := d.streamVersion(ctx, req.Stream)
 				if err != nil {
-					return eventstore.AppendResult{}, wrapNative(err)
+					return driver.AppendResult{}, wrapNative(err)
 				}
 				if actual != v {
-					return eventstore.AppendResult{}, wrongVersion(req, actual, conflict)
+					return driver.AppendResult{}, wrongVersion(req, actual, conflict)
 				}
 			}
 			first, check = v+1, v > 0
 		} else {
 			actual, err := d.streamVersion(ctx, req.Stream)
 			if err != nil {
-				return eventstore.AppendResult{}, wrapNative(err)
+				return driver.AppendResult{}, wrapNative(err)
 			}
 			if !req.Expected.Matches(actual) {
-				return eventstore.AppendResult{}, wrongVersion(req, actual, conflict)
+				return driver.AppendResult{}, wrongVersion(req, actual, conflict)
 			}
 			first = actual + 1
 		}
 		o := d.committer.submit(ctx, newRequest(req.Stream, first, check, req.Events, req.RecordedAt))
 		switch {
 		case o.err != nil && !o.conflict:
-			return eventstore.AppendResult{}, o.err
+			return driver.AppendResult{}, o.err
 		case !o.conflict:
-			return eventstore.AppendResult{
+			return driver.AppendResult{
 				Version:  first + uint64(len(req.Events)) - 1,
-				Position: eventstore.Position{Commit: o.last},
+				Position: driver.Position{Commit: o.last},
 			}, nil
 		}
 		conflict = o.err
 		if attempt >= maxConflicts {
-			return eventstore.AppendResult{}, fmt.Errorf("dynamodb: gave up after %d concurrent appends took the versions first: %w", attempt+1, o.err)
+			return driver.AppendResult{}, fmt.Errorf("dynamodb: gave up after %d concurrent appends took the versions first: %w", attempt+1, o.err)
 		}
 	}
 }
 
-func wrongVersion(req eventstore.AppendRequest, actual uint64, native error) error {
-	return &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: actual, Err: native}
+func wrongVersion(req driver.AppendRequest, actual uint64, native error) error {
+	return &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: actual, Err: native}
 }
 
 // retried recognises a retry of an append that already succeeded: the
@@ -88,40 +89,40 @@ func wrongVersion(req eventstore.AppendRequest, actual uint64, native error) err
 // stream otherwise, the append conflicts. The lookup does not depend on how
 // long ago the append was made (unlike a ClientRequestToken, which DynamoDB
 // remembers for ten minutes).
-func (d *Driver) retried(ctx context.Context, req eventstore.AppendRequest, native error) (eventstore.AppendResult, bool, error) {
+func (d *Driver) retried(ctx context.Context, req driver.AppendRequest, native error) (driver.AppendResult, bool, error) {
 	versions, err := d.versionsOf(ctx, req.Stream, req.Events[0].ID)
 	if err != nil || len(versions) == 0 {
-		return eventstore.AppendResult{}, false, wrapNative(err)
+		return driver.AppendResult{}, false, wrapNative(err)
 	}
 	var changed error // the first occurrence with the batch's IDs but other content
 	for _, v := range versions {
-		if req.Expected.Kind() == eventstore.ExactVersion && v != req.Expected.Version()+1 {
+		if req.Expected.Kind() == driver.ExpectExact && v != req.Expected.Version()+1 {
 			continue
 		}
 		stored, err := d.eventsFrom(ctx, req.Stream, v, len(req.Events))
 		if err != nil {
-			return eventstore.AppendResult{}, false, wrapNative(err)
+			return driver.AppendResult{}, false, wrapNative(err)
 		}
-		if len(stored) != len(req.Events) || !slices.EqualFunc(stored, req.Events, func(s eventstore.RecordedEvent, e eventstore.Event) bool { return s.ID == e.ID }) {
+		if len(stored) != len(req.Events) || !slices.EqualFunc(stored, req.Events, func(s driver.RecordedEvent, e driver.Event) bool { return s.ID == e.ID }) {
 			continue
 		}
-		if err := eventstore.CheckRetry(req.Stream, stored, req.Events); err != nil {
+		if err := driver.CheckRetry(stored, req.Events); err != nil {
 			if changed == nil {
 				changed = err
 			}
 			continue
 		}
 		last := stored[len(stored)-1]
-		return eventstore.AppendResult{Version: last.Version, Position: last.Position}, true, nil
+		return driver.AppendResult{Version: last.Version, Position: last.Position}, true, nil
 	}
 	if changed != nil {
-		return eventstore.AppendResult{}, false, changed
+		return driver.AppendResult{}, false, changed
 	}
 	actual, err := d.streamVersion(ctx, req.Stream)
 	if err != nil {
-		return eventstore.AppendResult{}, false, wrapNative(err)
+		return driver.AppendResult{}, false, wrapNative(err)
 	}
-	return eventstore.AppendResult{}, false, wrongVersion(req, actual, native)
+	return driver.AppendResult{}, false, wrongVersion(req, actual, native)
 }
 
 // versionsOf returns the versions at which an event ID occurs in a stream,
@@ -157,14 +158,14 @@ func (d *Driver) versionsOf(ctx context.Context, stream string, id uuid.UUID) ([
 // eventsFrom returns up to n events of a stream from version from on, with
 // their content, for comparing them with a retry. A Query page reads at most
 // 1 MB of items, so a batch of large events takes several pages.
-func (d *Driver) eventsFrom(ctx context.Context, stream string, from uint64, n int) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) eventsFrom(ctx context.Context, stream string, from uint64, n int) ([]driver.RecordedEvent, error) {
 	in := &awsdynamodb.QueryInput{
 		KeyConditionExpression: aws.String("pk = :s AND sk BETWEEN :a AND :b"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":s": str(stream), ":a": num(from), ":b": num(from + uint64(n) - 1),
 		},
 	}
-	evs := make([]eventstore.RecordedEvent, 0, n)
+	evs := make([]driver.RecordedEvent, 0, n)
 	for {
 		out, err := d.query(ctx, in)
 		if err != nil {

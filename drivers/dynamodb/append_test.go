@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/dynamodb"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -19,7 +20,7 @@ import (
 
 func TestLimits(t *testing.T) {
 	d := &dynamodb.Driver{}
-	assert.Equal(t, eventstore.Limits{MaxEventSize: 408_064, MaxAppendEvents: 98, MaxAppendSize: 4_007_936}, d.Limits())
+	assert.Equal(t, driver.Limits{MaxEventSize: 408_064, MaxAppendEvents: 98, MaxAppendSize: 4_007_936}, d.Limits())
 }
 
 // TestAppendAtTheLimits writes what the reported limits allow with the
@@ -77,8 +78,8 @@ func TestAppendAtTheLimits(t *testing.T) {
 func TestValidationErrorIsInvalidArgument(t *testing.T) {
 	client := newClient(t, nil)
 	d := newDriver(t, client, dynamodb.Options{})
-	ev := eventstore.Event{ID: uuid.New(), Type: "Huge", ContentType: eventstore.Binary, Data: make([]byte, 410_000)}
-	_, err := d.Append(t.Context(), eventstore.AppendRequest{Stream: "Huge-1", Expected: eventstore.NoStream, Events: []eventstore.Event{ev}, RecordedAt: eventstore.Now()})
+	ev := driver.Event{ID: uuid.New(), Type: "Huge", ContentType: driver.Binary, Data: make([]byte, 410_000)}
+	_, err := d.Append(t.Context(), driver.AppendRequest{Stream: "Huge-1", Events: []driver.Event{ev}, RecordedAt: driver.Now()})
 	require.ErrorIs(t, err, eventstore.ErrInvalidArgument)
 	var apiErr smithy.APIError
 	require.ErrorAs(t, err, &apiErr)

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/dynamodb"
 	"github.com/google/uuid"
 )
@@ -76,7 +77,7 @@ func (r *raw) transactItems(stream string, expected, pos uint64, events []events
 			},
 		}})
 	}
-	at := eventstore.Now()
+	at := driver.Now()
 	for i, e := range events {
 		items = append(items, types.TransactWriteItem{Put: &types.Put{
 			TableName: aws.String(r.table), ConditionExpression: aws.String("attribute_not_exists(pk)"),
@@ -311,7 +312,7 @@ func BenchmarkImport(b *testing.B) {
 						v := uint64(k*perStream + r*run + i + 1)
 						evs = append(evs, eventstore.RecordedEvent{
 							StreamID: fmt.Sprintf("%s-%d", prefix, s), Version: v, ID: uuid.New(),
-							Type: conformance.BenchEventType, Data: conformance.BenchData, RecordedAt: eventstore.Now(),
+							Type: conformance.BenchEventType, Data: conformance.BenchData, RecordedAt: driver.Now(),
 						})
 					}
 				}

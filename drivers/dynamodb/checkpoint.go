@@ -5,11 +5,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
-// SaveCheckpoint implements [eventstore.Driver]: one item per subscription name.
-func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos eventstore.Position) error {
+// SaveCheckpoint implements [driver.Driver]: one item per subscription name.
+func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos driver.Position) error {
 	item := key(checkpointPrefix+name, 0)
 	item[attrPos] = num(pos.Commit)
 	item[attrPrepare] = num(pos.Prepare)
@@ -20,18 +20,18 @@ func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos eventstore
 	return wrapNative(err)
 }
 
-// LoadCheckpoint implements [eventstore.Driver] with a strongly consistent GetItem.
-func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (eventstore.Position, bool, error) {
+// LoadCheckpoint implements [driver.Driver] with a strongly consistent GetItem.
+func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (driver.Position, bool, error) {
 	item, err := d.getItem(ctx, checkpointPrefix+name)
 	if err != nil || item == nil {
-		return eventstore.Position{}, false, wrapNative(err)
+		return driver.Position{}, false, wrapNative(err)
 	}
-	var pos eventstore.Position
+	var pos driver.Position
 	if pos.Commit, err = getNum(item, attrPos); err == nil {
 		pos.Prepare, err = getNum(item, attrPrepare)
 	}
 	if err != nil {
-		return eventstore.Position{}, false, wrapNative(err)
+		return driver.Position{}, false, wrapNative(err)
 	}
 	return pos, true, nil
 }

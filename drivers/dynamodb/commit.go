@@ -13,6 +13,7 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/internal/retry"
 	"github.com/google/uuid"
 )
@@ -73,7 +74,7 @@ type request struct {
 type run struct {
 	stream string
 	first  uint64
-	events []eventstore.Event
+	events []driver.Event
 	// at is the recorded time of every event of an append; an import
 	// gives each event its own in times.
 	at    time.Time
@@ -101,7 +102,7 @@ type outcome struct {
 	err      error  // the native cause of a conflict, or the failure
 }
 
-func newRequest(stream string, first uint64, check bool, events []eventstore.Event, at time.Time) *request {
+func newRequest(stream string, first uint64, check bool, events []driver.Event, at time.Time) *request {
 	return newRunsRequest([]run{{stream: stream, first: first, events: events, at: at}}, check)
 }
 

@@ -72,7 +72,7 @@
 //
 // # Imports
 //
-// The driver implements [eventstore.Importer]: [Driver.Import] writes events
+// The driver implements [driver.Importer]: [Driver.Import] writes events
 // of any streams with their versions, IDs and recorded times in one
 // transaction, with one log entry listing the request's runs, so
 // migrations into DynamoDB keep recorded times.
@@ -90,7 +90,7 @@
 // # Live subscriptions
 //
 // DynamoDB does not push changes here. The driver implements
-// [eventstore.Watcher] for appends made through the same Driver, which wake
+// [driver.Watcher] for appends made through the same Driver, which wake
 // its subscriptions at once; appends from other processes are found by the
 // subscription's poll (SubscribeOptions.PollInterval).
 //

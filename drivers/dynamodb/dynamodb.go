@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Options configures a [Driver]. The zero value is ready to use.
@@ -110,10 +111,10 @@ type Driver struct {
 }
 
 var (
-	_ eventstore.Driver        = (*Driver)(nil)
-	_ eventstore.Watcher       = (*Driver)(nil)
-	_ eventstore.Aser          = (*Driver)(nil)
-	_ eventstore.LimitReporter = (*Driver)(nil)
+	_ driver.Driver        = (*Driver)(nil)
+	_ driver.Watcher       = (*Driver)(nil)
+	_ driver.Aser          = (*Driver)(nil)
+	_ driver.LimitReporter = (*Driver)(nil)
 )
 
 // New returns a driver that keeps the store in an existing table of client,
@@ -162,7 +163,7 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 // Table returns the name of the driver's table.
 func (d *Driver) Table() string { return d.table }
 
-// As implements [eventstore.Aser]: a **dynamodb.Client target (of
+// As implements [driver.Aser]: a **dynamodb.Client target (of
 // github.com/aws/aws-sdk-go-v2/service/dynamodb) receives the client.
 func (d *Driver) As(target any) bool {
 	if c, ok := target.(**awsdynamodb.Client); ok && c != nil {
@@ -172,20 +173,20 @@ func (d *Driver) As(target any) bool {
 	return false
 }
 
-// Limits implements [eventstore.LimitReporter] with DynamoDB's own limits:
+// Limits implements [driver.LimitReporter] with DynamoDB's own limits:
 // an event is one item of at most 400 KB, an append is one transaction of at
 // most 100 items and 4 MB. Each event's item also holds its keys, type and
 // bookkeeping, and an append adds one item to the global log (and checks the
 // item before it), so the limits reported are below the service's.
-func (d *Driver) Limits() eventstore.Limits {
-	return eventstore.Limits{
+func (d *Driver) Limits() driver.Limits {
+	return driver.Limits{
 		MaxEventSize:    maxItemSize - eventItemOverhead,
 		MaxAppendEvents: maxTxnItems - 2,
 		MaxAppendSize:   maxTxnSize - maxTxnItems*eventItemOverhead - maxLogItemSize,
 	}
 }
 
-// Watch implements [eventstore.Watcher]: every append through this driver
+// Watch implements [driver.Watcher]: every append through this driver
 // signals every watcher once it has committed. Appends by other drivers or
 // processes are not signalled; subscriptions find them by polling
 // (SubscribeOptions.PollInterval).

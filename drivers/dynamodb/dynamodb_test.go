@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/dynamodb"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/stretchr/testify/require"
@@ -40,16 +41,18 @@ type harness struct {
 	opts   dynamodb.Options
 }
 
-func (h harness) NewDriver(t testing.TB) eventstore.Driver { return newDriver(t, h.client, h.opts) }
+func (h harness) NewDriver(t testing.TB) driver.Driver { return newDriver(t, h.client, h.opts) }
 
 func (h harness) Unsupported() map[conformance.Feature]string { return nil }
 
-func (h harness) NewStorage(t testing.TB) func() eventstore.Driver {
+func (harness) NativeTypes() []any { return []any{new(*awsdynamodb.Client)} }
+
+func (h harness) NewStorage(t testing.TB) func() driver.Driver {
 	table := randomTable()
 	opts := h.opts
 	opts.CreateTable = true
 	deleteTableAtCleanup(t, h.client, table)
-	return func() eventstore.Driver {
+	return func() driver.Driver {
 		d, err := dynamodb.New(t.Context(), h.client, table, opts)
 		require.NoError(t, err)
 		return d

@@ -1,8 +1,11 @@
 package dynamodb
 
 import (
+	"time"
+
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Hooks for the external tests (package dynamodb_test).
@@ -20,16 +23,27 @@ func SetRetryHook(d *Driver, f func(op string, err error)) { d.retryHook = f }
 // LogItem is the log entry d writes for an append of events to stream,
 // starting at version first, at positions start….
 func LogItem(d *Driver, start uint64, stream string, first uint64, events []eventstore.Event) map[string]types.AttributeValue {
-	return logItem(start/d.bucketSize, start, stream, first, events)
+	return logItem(start/d.bucketSize, start, stream, first, driverEvents(events))
 }
 
 // EventItem is the item of an event at a version and position.
-var EventItem = eventItem
+func EventItem(stream string, version, pos uint64, e eventstore.Event, at time.Time) map[string]types.AttributeValue {
+	return eventItem(stream, version, pos, driverEvents([]eventstore.Event{e})[0], at)
+}
+
+// driverEvents returns the driver's form of events, as the Store passes them.
+func driverEvents(events []eventstore.Event) []driver.Event {
+	out := make([]driver.Event, len(events))
+	for i, e := range events {
+		out[i] = driver.Event{ID: e.ID, Type: e.Type, ContentType: driver.ContentType(e.ContentType), Data: e.Data, Metadata: e.Metadata}
+	}
+	return out
+}
 
 // LogItemAt is the log entry of an append in a table with bucketSize
 // positions per log partition.
 func LogItemAt(bucketSize, start uint64, stream string, first uint64, events []eventstore.Event) map[string]types.AttributeValue {
-	return logItem(start/bucketSize, start, stream, first, events)
+	return logItem(start/bucketSize, start, stream, first, driverEvents(events))
 }
 
 // DecodeEvent decodes an event item.

@@ -6,11 +6,12 @@ import (
 	"slices"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
-var _ eventstore.Importer = (*Driver)(nil)
+var _ driver.Importer = (*Driver)(nil)
 
-// Import implements [eventstore.Importer]: the whole request is one
+// Import implements [driver.Importer]: the whole request is one
 // TransactWriteItems, sent by the committer like an append. The request's
 // events are cut into runs (consecutive events of one stream); the
 // transaction puts one log entry covering all of them at the next free
@@ -38,7 +39,7 @@ var _ eventstore.Importer = (*Driver)(nil)
 // cancelled transaction. The by_id index is maintained by DynamoDB from the
 // event items, so a later retried append of the same events is recognised.
 // Watchers are signalled once the transaction commits.
-func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error {
+func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	runs, streams := importRuns(req.Events)
 	r := newRunsRequest(runs, false)
 	if r.actions > maxTxnItems || r.size > maxTxnSize {
@@ -63,12 +64,12 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 type importStream struct {
 	stream string
 	first  uint64
-	events []eventstore.Event
+	events []driver.Event
 }
 
 // importRuns cuts events into runs of consecutive events of one stream and
 // lists the streams in the order they first appear.
-func importRuns(events []eventstore.RecordedEvent) ([]run, []importStream) {
+func importRuns(events []driver.RecordedEvent) ([]run, []importStream) {
 	var runs []run
 	var streams []importStream
 	index := map[string]int{}
@@ -77,7 +78,7 @@ func importRuns(events []eventstore.RecordedEvent) ([]run, []importStream) {
 			runs = append(runs, run{stream: e.StreamID, first: e.Version})
 		}
 		rn := &runs[len(runs)-1]
-		ev := eventstore.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
+		ev := driver.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
 		rn.events = append(rn.events, ev)
 		rn.times = append(rn.times, e.RecordedAt)
 		k, ok := index[e.StreamID]
@@ -152,8 +153,8 @@ func (d *Driver) importConflict(ctx context.Context, streams []importStream, nat
 			if err != nil {
 				return wrapNative(err)
 			}
-			sameIDs := slices.EqualFunc(stored, s.events, func(st eventstore.RecordedEvent, e eventstore.Event) bool { return st.ID == e.ID })
-			if sameIDs && eventstore.CheckRetry(s.stream, stored, s.events) == nil {
+			sameIDs := slices.EqualFunc(stored, s.events, func(st driver.RecordedEvent, e driver.Event) bool { return st.ID == e.ID })
+			if sameIDs && driver.CheckRetry(stored, s.events) == nil {
 				ours++
 				continue
 			}

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 )
 
@@ -32,7 +32,7 @@ const (
 	// Event items.
 	attrID      = "id" // B, 16 bytes: the event ID, the index's sort key
 	attrType    = "t"  // S
-	attrContent = "ct" // N, eventstore.ContentType; absent for JSON
+	attrContent = "ct" // N, driver.ContentType; absent for JSON
 	attrData    = "d"  // B; absent when empty
 	attrMeta    = "m"  // B; absent when empty
 	attrAt      = "at" // N, recorded time in microseconds since the Unix epoch
@@ -95,12 +95,12 @@ const maxLogItemSize = 32 << 10
 
 // eventItemSize estimates the bytes an event item counts towards the
 // transaction's 4 MB: never less than DynamoDB counts.
-func eventItemSize(e eventstore.Event) int {
+func eventItemSize(e driver.Event) int {
 	return len(e.Data) + len(e.Metadata) + eventItemOverhead
 }
 
 // logItemSize estimates the size of the log entry of an append.
-func logItemSize(stream string, events []eventstore.Event) int {
+func logItemSize(stream string, events []driver.Event) int {
 	n := 128 + len(stream)
 	for _, e := range events {
 		n += len(e.Type) + 4
@@ -139,7 +139,7 @@ func key(pk string, sk uint64) map[string]types.AttributeValue {
 func logPK(bucket uint64) string { return logPrefix + strconv.FormatUint(bucket, 10) }
 
 // eventItem encodes an event at a version and position.
-func eventItem(stream string, version, pos uint64, e eventstore.Event, at time.Time) map[string]types.AttributeValue {
+func eventItem(stream string, version, pos uint64, e driver.Event, at time.Time) map[string]types.AttributeValue {
 	item := map[string]types.AttributeValue{
 		attrPK:   str(stream),
 		attrSK:   num(version),
@@ -148,7 +148,7 @@ func eventItem(stream string, version, pos uint64, e eventstore.Event, at time.T
 		attrAt:   num(uint64(at.UnixMicro())),
 		attrPos:  num(pos),
 	}
-	if e.ContentType != eventstore.JSON {
+	if e.ContentType != driver.JSON {
 		item[attrContent] = num(uint64(e.ContentType))
 	}
 	// DynamoDB accepts empty binary values, but an absent attribute is
@@ -163,7 +163,7 @@ func eventItem(stream string, version, pos uint64, e eventstore.Event, at time.T
 }
 
 // logItem encodes the log entry of an append whose first event has position start.
-func logItem(bucket, start uint64, stream string, first uint64, events []eventstore.Event) map[string]types.AttributeValue {
+func logItem(bucket, start uint64, stream string, first uint64, events []driver.Event) map[string]types.AttributeValue {
 	typs := make([]types.AttributeValue, len(events))
 	for i, e := range events {
 		typs[i] = str(e.Type)
@@ -333,8 +333,8 @@ func getNums(item map[string]types.AttributeValue, name string) ([]uint64, error
 }
 
 // decodeEvent decodes an event item.
-func decodeEvent(item map[string]types.AttributeValue) (eventstore.RecordedEvent, error) {
-	var ev eventstore.RecordedEvent
+func decodeEvent(item map[string]types.AttributeValue) (driver.RecordedEvent, error) {
+	var ev driver.RecordedEvent
 	var err error
 	if ev.StreamID, err = getStr(item, attrPK); err != nil {
 		return ev, err
@@ -358,7 +358,7 @@ func decodeEvent(item map[string]types.AttributeValue) (eventstore.RecordedEvent
 		if err != nil {
 			return ev, err
 		}
-		ev.ContentType = eventstore.ContentType(ct)
+		ev.ContentType = driver.ContentType(ct)
 	}
 	if b, ok := item[attrData].(*types.AttributeValueMemberB); ok {
 		ev.Data = b.Value // the SDK decoded a fresh slice for us

@@ -11,6 +11,7 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/dynamodb"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -49,7 +50,7 @@ func TestNoSkipWithAppendInFlight(t *testing.T) {
 	// The append "in flight": its log entry at positions 2 and 3, written
 	// the way the driver writes it, without its two event items.
 	inFlight := []eventstore.Event{eventstore.NewEvent("Held", []byte(`{"n":1}`)), eventstore.NewEvent("Held", []byte(`{"n":2}`))}
-	at := eventstore.Now()
+	at := driver.Now()
 	putRaw(t, client, d.Table(), dynamodb.LogItem(d, 2, "Order-3", 1, inFlight))
 
 	// A later append commits behind it, at position 4.
@@ -252,6 +253,6 @@ func TestBackwardsLeavesOutAppendsInFlight(t *testing.T) {
 		end = ev.Position
 	}
 	require.Equal(t, eventstore.Position{Commit: 2}, end, "the end of the log, before the held append")
-	putRaw(t, client, d.Table(), dynamodb.EventItem("Order-2", 1, 3, held, eventstore.Now()))
+	putRaw(t, client, d.Table(), dynamodb.EventItem("Order-2", 1, 3, held, driver.Now()))
 	assert.Equal(t, []string{"Order-2/1@3/0"}, describe(readAllAfter(t, store, end)))
 }

@@ -9,7 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Reads are strongly consistent queries: a read sees every append that
@@ -28,9 +28,9 @@ func (d *Driver) query(ctx context.Context, in *awsdynamodb.QueryInput) (*awsdyn
 	return out, err
 }
 
-// ReadStream implements [eventstore.Driver] with one strongly consistent
+// ReadStream implements [driver.Driver] with one strongly consistent
 // Query of the stream's partition per page of at most 1 MB.
-func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	in := &awsdynamodb.QueryInput{
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(q.Stream)},
 		ScanIndexForward:          aws.Bool(!q.Backwards),
@@ -45,7 +45,7 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 		in.KeyConditionExpression = aws.String("pk = :s AND sk >= :v")
 		in.ExpressionAttributeValues[":v"] = num(q.From)
 	}
-	var out []eventstore.RecordedEvent
+	var out []driver.RecordedEvent
 	for len(out) < q.Limit {
 		in.Limit = aws.Int32(int32(min(q.Limit-len(out), 1000)))
 		page, err := d.query(ctx, in)
@@ -67,7 +67,7 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 	return out, nil
 }
 
-// StreamVersion implements [eventstore.Driver]: the sort key of the stream's
+// StreamVersion implements [driver.Driver]: the sort key of the stream's
 // last item, from a strongly consistent query that reads one key.
 func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
 	v, err := d.streamVersion(ctx, stream)
@@ -188,7 +188,7 @@ func (d *Driver) nextPosition(ctx context.Context) (uint64, error) {
 	return e.last() + 1, nil
 }
 
-// ReadAll implements [eventstore.Driver]. It reads log entries in position
+// ReadAll implements [driver.Driver]. It reads log entries in position
 // order with strongly consistent queries, keeps the events that the range and
 // filter select (the entries carry stream and event types, so non-matching
 // events are never fetched), and fetches those with strongly consistent
@@ -204,7 +204,7 @@ func (d *Driver) nextPosition(ctx context.Context) (uint64, error) {
 // leaves out the appends at the top of the log that are not visible yet (it
 // reads the log as it was before them) and fails if one is missing below
 // an event it returns.
-func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	if !q.Backwards {
 		keys, err := d.scanLogForward(ctx, q)
 		if err != nil {
@@ -244,7 +244,7 @@ func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventsto
 			return evs, nil
 		}
 		// Read the log below the appends in flight.
-		q.Before = eventstore.Position{Commit: keys[top-1].pos}
+		q.Before = driver.Position{Commit: keys[top-1].pos}
 		if q.Before.Commit <= q.After.Commit+1 {
 			return nil, nil
 		}
@@ -260,14 +260,14 @@ type eventKey struct {
 
 // selector applies a read's range, filter and limit to log entries.
 type selector struct {
-	q     eventstore.AllQuery
+	q     driver.AllQuery
 	after uint64 // events at positions ≤ after are excluded
 	below uint64 // events at positions ≥ below are excluded; 0: no bound
 	keys  []eventKey
 	cut   *logEntry // the entry the selection ended inside, if it did
 }
 
-func newSelector(q eventstore.AllQuery) *selector {
+func newSelector(q driver.AllQuery) *selector {
 	s := &selector{q: q, after: q.After.Commit}
 	// Positions of this driver have Prepare 0: {c, p>0} lies between c and
 	// c+1.
@@ -299,7 +299,7 @@ func (s *selector) add(e logEntry, forward bool) {
 			continue
 		}
 		stream, version := e.event(i)
-		if len(cats) > 0 && !slices.Contains(cats, eventstore.Category(stream)) {
+		if len(cats) > 0 && !slices.Contains(cats, driver.Category(stream)) {
 			continue
 		}
 		if s.full() {
@@ -357,7 +357,7 @@ const (
 
 // scanLogForward selects events from the log entries after q.After, in
 // position order, stopping at the first position no visible entry covers.
-func (d *Driver) scanLogForward(ctx context.Context, q eventstore.AllQuery) ([]eventKey, error) {
+func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery) ([]eventKey, error) {
 	s := newSelector(q)
 	next := s.after + 1 // the next position the log must cover
 	bucket := next / d.bucketSize
@@ -440,7 +440,7 @@ func (d *Driver) scanLogForward(ctx context.Context, q eventstore.AllQuery) ([]e
 
 // scanLogBackward selects events from the log entries before q.Before (or
 // from the head), newest first, down to q.After.
-func (d *Driver) scanLogBackward(ctx context.Context, q eventstore.AllQuery) ([]eventKey, error) {
+func (d *Driver) scanLogBackward(ctx context.Context, q driver.AllQuery) ([]eventKey, error) {
 	s := newSelector(q)
 	h, ok, err := d.head(ctx)
 	if err != nil || !ok {
@@ -497,7 +497,7 @@ func (d *Driver) scanLogBackward(ctx context.Context, q eventstore.AllQuery) ([]
 // BatchGetItem calls and returns them in the order of keys. An event not
 // visible yet (its append's log entry is, its items not yet) gets a brief
 // wait; if it is still missing its place holds a zero RecordedEvent.
-func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]driver.RecordedEvent, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
@@ -505,7 +505,7 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]eventstore
 		stream  string
 		version uint64
 	}
-	got := make(map[id]eventstore.RecordedEvent, len(keys))
+	got := make(map[id]driver.RecordedEvent, len(keys))
 	missing := keys
 	for wait := 0; ; wait++ {
 		for chunk := range slices.Chunk(missing, maxBatchGet) {
@@ -532,7 +532,7 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]eventstore
 			return nil, err
 		}
 	}
-	out := make([]eventstore.RecordedEvent, len(keys))
+	out := make([]driver.RecordedEvent, len(keys))
 	for i, k := range keys {
 		ev, ok := got[id{k.stream, k.version}]
 		if !ok {

@@ -6,12 +6,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
-// SaveSnapshot implements [eventstore.Driver]: one item per stream, put on
+// SaveSnapshot implements [driver.Driver]: one item per stream, put on
 // condition that no snapshot of a higher version is stored.
-func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap driver.Snapshot) error {
 	item := key(snapshotPrefix+stream, 0)
 	item[attrVersion] = num(snap.Version)
 	if len(snap.Data) > 0 {
@@ -32,17 +32,17 @@ func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap eventstor
 	return wrapNative(err)
 }
 
-// LoadSnapshot implements [eventstore.Driver] with a strongly consistent GetItem.
-func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+// LoadSnapshot implements [driver.Driver] with a strongly consistent GetItem.
+func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (driver.Snapshot, bool, error) {
 	item, err := d.getItem(ctx, snapshotPrefix+stream)
 	if err != nil || item == nil {
-		return eventstore.Snapshot{}, false, wrapNative(err)
+		return driver.Snapshot{}, false, wrapNative(err)
 	}
 	v, err := getNum(item, attrVersion)
 	if err != nil {
-		return eventstore.Snapshot{}, false, wrapNative(err)
+		return driver.Snapshot{}, false, wrapNative(err)
 	}
-	snap := eventstore.Snapshot{Version: v}
+	snap := driver.Snapshot{Version: v}
 	if b, ok := item[attrData].(*types.AttributeValueMemberB); ok {
 		snap.Data = b.Value
 	}

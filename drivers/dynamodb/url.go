@@ -17,6 +17,7 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/smithy-go/logging"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Scheme is the URL scheme this driver registers with [eventstore.Open].
@@ -24,8 +25,8 @@ const Scheme = "dynamodb"
 
 func init() { eventstore.Register(Scheme, openURL) }
 
-func openURL(ctx context.Context, u *url.URL) (eventstore.Driver, error) {
-	d, err := openParsed(ctx, u, Options{})
+func openURL(ctx context.Context, u *url.URL, o driver.OpenOptions) (driver.Driver, error) {
+	d, err := openParsed(ctx, u, Options{Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -10,11 +10,12 @@ import (
 	"unicode/utf16"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
 
-// Append implements [eventstore.Driver].
+// Append implements [driver.Driver].
 //
 // KurrentDB checks the expectation and recognises retries itself, with one
 // exception the driver covers: an append expecting the stream's current
@@ -31,26 +32,26 @@ import (
 // may have: the result places the events at versions the driver knew were
 // in the stream before it sent them, or an earlier append with the same
 // first ID ended without an answer (a cancelled call, a lost connection).
-func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 	if err := d.checkSizes(req.Events); err != nil {
-		return eventstore.AppendResult{}, err
+		return driver.AppendResult{}, err
 	}
 	name := d.streamName(req.Stream)
 	exp := req.Expected
-	if exp.Kind() == eventstore.ExactVersion && exp.Version() > 0 {
+	if exp.Kind() == driver.ExpectExact && exp.Version() > 0 {
 		found, err := d.idIn(ctx, name, exp.Version(), len(req.Events), req.Events[0].ID)
 		if err != nil {
-			return eventstore.AppendResult{}, wrapError(ctx, err)
+			return driver.AppendResult{}, wrapError(ctx, err)
 		}
 		if found {
-			return eventstore.AppendResult{}, d.wrongVersion(ctx, req, nil)
+			return driver.AppendResult{}, d.wrongVersion(ctx, req, nil)
 		}
 	}
 	events := make([]kdb.EventData, len(req.Events))
 	ids := make([]uuid.UUID, len(req.Events))
 	for i, e := range req.Events {
 		ct := kdb.ContentTypeJson
-		if e.ContentType == eventstore.Binary {
+		if e.ContentType == driver.Binary {
 			ct = kdb.ContentTypeBinary
 		}
 		events[i] = kdb.EventData{EventID: e.ID, EventType: e.Type, ContentType: ct, Data: e.Data, Metadata: e.Metadata}
@@ -63,17 +64,17 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 	// A retry is recognised for sure only with an exact expectation; with
 	// Any or StreamExists the server's memory of recent IDs may be gone
 	// (after a restart), so the driver does not retry those itself.
-	strong := exp.Kind() == eventstore.ExactVersion
+	strong := exp.Kind() == driver.ExpectExact
 	res, err := call(ctx, d, strong, func(c *kdb.Client) (*kdb.WriteResult, error) {
 		return c.AppendToStream(ctx, name, opts, events...)
 	})
 	if err != nil {
 		if hasCode(err, kdb.ErrorCodeWrongExpectedVersion) {
-			return eventstore.AppendResult{}, d.wrongVersion(ctx, req, err)
+			return driver.AppendResult{}, d.wrongVersion(ctx, req, err)
 		}
 		// The server may have written the events: a retry must be compared.
 		d.ids.unanswered(name, ids[0])
-		return eventstore.AppendResult{}, wrapError(ctx, err)
+		return driver.AppendResult{}, wrapError(ctx, err)
 	}
 	// NextExpectedVersion is the revision of the last event written (of
 	// the original append, for a retry).
@@ -81,14 +82,14 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 	first := version - uint64(len(ids)) + 1
 	if first <= known || unanswered {
 		if err := d.checkRetry(ctx, name, req, first); err != nil {
-			return eventstore.AppendResult{}, err
+			return driver.AppendResult{}, err
 		}
 		d.ids.answered(name, ids[0])
 	}
 	d.ids.learn(name, first, ids)
-	return eventstore.AppendResult{
+	return driver.AppendResult{
 		Version:  version,
-		Position: eventstore.Position{Commit: res.CommitPosition, Prepare: res.PreparePosition},
+		Position: driver.Position{Commit: res.CommitPosition, Prepare: res.PreparePosition},
 	}, nil
 }
 
@@ -96,12 +97,12 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 // first+1, … and compares them with the append's: when the server took the
 // append for a retry of an earlier one with other content, it returns
 // eventstore.CheckRetry's *DuplicateEventIDError (the server wrote nothing).
-func (d *Driver) checkRetry(ctx context.Context, name string, req eventstore.AppendRequest, first uint64) error {
+func (d *Driver) checkRetry(ctx context.Context, name string, req driver.AppendRequest, first uint64) error {
 	evs, err := d.readStream(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(first))}, uint64(len(req.Events)))
 	if err != nil {
 		return wrapError(ctx, fmt.Errorf("kurrentdb: reading the events of the append to compare them with a retry: %w", err))
 	}
-	stored := make([]eventstore.RecordedEvent, len(evs))
+	stored := make([]driver.RecordedEvent, len(evs))
 	for i, ev := range evs {
 		stored[i] = convert(ev, req.Stream)
 		if i < len(req.Events) && stored[i].ID != req.Events[i].ID {
@@ -113,13 +114,13 @@ func (d *Driver) checkRetry(ctx context.Context, name string, req eventstore.App
 		return fmt.Errorf("kurrentdb: the server answered an append of %d events with version %d, but the stream holds %d of them",
 			len(req.Events), first+uint64(len(req.Events))-1, len(stored))
 	}
-	return eventstore.CheckRetry(req.Stream, stored, req.Events)
+	return driver.CheckRetry(stored, req.Events)
 }
 
 // wrongVersion builds the error for a rejected append. The client does not
 // expose the stream's revision, so the actual version is read afterwards.
-func (d *Driver) wrongVersion(ctx context.Context, req eventstore.AppendRequest, cause error) error {
-	wev := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Err: cause}
+func (d *Driver) wrongVersion(ctx context.Context, req driver.AppendRequest, cause error) error {
+	wev := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Err: cause}
 	actual, err := d.StreamVersion(ctx, req.Stream)
 	if err != nil {
 		return errors.Join(wev, fmt.Errorf("kurrentdb: reading the actual version: %w", err))
@@ -132,7 +133,7 @@ func (d *Driver) wrongVersion(ctx context.Context, req eventstore.AppendRequest,
 // an append over them fails whole before anything is sent (the server
 // would fail it in the middle of the request, with an error the client
 // reports as ErrorCodeUnknown).
-func (d *Driver) checkSizes(events []eventstore.Event) error {
+func (d *Driver) checkSizes(events []driver.Event) error {
 	total := 0
 	for i, e := range events {
 		size := len(e.Data) + len(e.Metadata) + 2*len(utf16.Encode([]rune(e.Type)))

@@ -291,7 +291,7 @@ func TestRetryWithOtherContent(t *testing.T) {
 				s := newStore(t, srv.URL()+"&defaultDeadline=100", kurrentdb.Options{})
 				c := nativeClient(t, srv.URL())
 				const stream = "Slow-1"
-				if exp.Kind() == eventstore.StreamExistsKind {
+				if exp == eventstore.StreamExists {
 					_, err := c.AppendToStream(t.Context(), stream, kdb.AppendToStreamOptions{}, kdb.EventData{EventID: uuid.New(), EventType: "Prior", ContentType: kdb.ContentTypeJson})
 					require.NoError(t, err)
 				}
@@ -309,7 +309,7 @@ func TestRetryWithOtherContent(t *testing.T) {
 				_, err = c.AppendToStream(t.Context(), stream, kdb.AppendToStreamOptions{StreamState: kdb.Any{}}, data...)
 				require.NoError(t, err)
 				first := uint64(1)
-				if exp.Kind() == eventstore.StreamExistsKind {
+				if exp == eventstore.StreamExists {
 					first = 2
 				}
 				_, err = s.Append(t.Context(), stream, exp, withData(batch)...)

@@ -115,7 +115,7 @@
 //
 // # Live subscriptions
 //
-// The driver implements [eventstore.Watcher] with a native subscription to
+// The driver implements [driver.Watcher] with a native subscription to
 // $all; see [Driver.Watch]. It resubscribes after the connection drops.
 //
 // # Limits

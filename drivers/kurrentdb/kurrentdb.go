@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
 
@@ -132,8 +133,8 @@ type Driver struct {
 	cfg *kdb.Configuration
 	ids *idCache
 
-	startMu sync.Mutex           // protects start
-	start   *eventstore.Position // of the namespace's first event, once seen
+	startMu sync.Mutex       // protects start
+	start   *driver.Position // of the namespace's first event, once seen
 
 	mu     sync.Mutex // protects conn and closed
 	conn   *conn      // the client in use
@@ -145,10 +146,10 @@ type Driver struct {
 }
 
 var (
-	_ eventstore.Driver        = (*Driver)(nil)
-	_ eventstore.Watcher       = (*Driver)(nil)
-	_ eventstore.LimitReporter = (*Driver)(nil)
-	_ eventstore.Aser          = (*Driver)(nil)
+	_ driver.Driver        = (*Driver)(nil)
+	_ driver.Watcher       = (*Driver)(nil)
+	_ driver.LimitReporter = (*Driver)(nil)
+	_ driver.Aser          = (*Driver)(nil)
 )
 
 // New returns a driver over a client the application built. The driver
@@ -282,18 +283,18 @@ func newDriver(client *kdb.Client, cfg *kdb.Configuration, opts Options) (*Drive
 	return d, nil
 }
 
-// Limits implements [eventstore.LimitReporter]. An event may hold up to the
+// Limits implements [driver.LimitReporter]. An event may hold up to the
 // smallest of the server's limits, less a margin for its type and framing;
 // an append up to MaxAppendSize bytes of data and metadata (the driver also
 // counts event types, as the server does, before sending).
-func (d *Driver) Limits() eventstore.Limits {
-	return eventstore.Limits{
+func (d *Driver) Limits() driver.Limits {
+	return driver.Limits{
 		MaxEventSize:  min(d.opts.MaxAppendEventSize, d.opts.MaxAppendSize, maxMessageSize) - eventOverhead,
 		MaxAppendSize: d.opts.MaxAppendSize,
 	}
 }
 
-// As implements [eventstore.Aser]: a **kurrentdb.Client target receives
+// As implements [driver.Aser]: a **kurrentdb.Client target receives
 // the client in use (clients rebuilt by the driver replace one another).
 func (d *Driver) As(target any) bool {
 	p, ok := target.(**kdb.Client)

@@ -3,10 +3,11 @@ package kurrentdb_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"testing"
 
-	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/kurrentdb"
 	"github.com/eventkit/eventstore/internal/kurrentdbtest"
 	"github.com/eventkit/eventstore/internal/testenv"
@@ -35,16 +36,18 @@ func openDriver(t testing.TB, url string, opts kurrentdb.Options) *kurrentdb.Dri
 // empty and isolated without a namespace.
 type doubleHarness struct{ opts kurrentdbtest.Options }
 
-func (h doubleHarness) NewDriver(t testing.TB) eventstore.Driver {
+func (h doubleHarness) NewDriver(t testing.TB) driver.Driver {
 	return openDriver(t, kurrentdbtest.Start(t, h.opts).URL(), kurrentdb.Options{})
 }
 
 func (doubleHarness) Unsupported() map[conformance.Feature]string { return unsupported }
 
+func (doubleHarness) NativeTypes() []any { return []any{new(*kdb.Client)} }
+
 // NewStorage implements conformance.Reopener: drivers over one double.
-func (h doubleHarness) NewStorage(t testing.TB) func() eventstore.Driver {
+func (h doubleHarness) NewStorage(t testing.TB) func() driver.Driver {
 	srv := kurrentdbtest.Start(t, h.opts)
-	return func() eventstore.Driver { return openDriver(t, srv.URL(), kurrentdb.Options{}) }
+	return func() driver.Driver { return openDriver(t, srv.URL(), kurrentdb.Options{}) }
 }
 
 // TestConformance runs the suite against the in-process double, one double
@@ -57,15 +60,17 @@ func TestConformance(t *testing.T) {
 // server, as a real server is shared.
 type namespaceHarness struct{ url string }
 
-func (h namespaceHarness) NewDriver(t testing.TB) eventstore.Driver {
+func (h namespaceHarness) NewDriver(t testing.TB) driver.Driver {
 	return openDriver(t, h.url, kurrentdb.Options{Namespace: newNamespace()})
 }
 
 func (namespaceHarness) Unsupported() map[conformance.Feature]string { return unsupported }
 
-func (h namespaceHarness) NewStorage(t testing.TB) func() eventstore.Driver {
+func (namespaceHarness) NativeTypes() []any { return []any{new(*kdb.Client)} }
+
+func (h namespaceHarness) NewStorage(t testing.TB) func() driver.Driver {
 	ns := newNamespace()
-	return func() eventstore.Driver { return openDriver(t, h.url, kurrentdb.Options{Namespace: ns}) }
+	return func() driver.Driver { return openDriver(t, h.url, kurrentdb.Options{Namespace: ns}) }
 }
 
 func newNamespace() string {

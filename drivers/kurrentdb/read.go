@@ -5,13 +5,13 @@ import (
 	"errors"
 	"io"
 
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
 
-// ReadStream implements [eventstore.Driver]. A stream KurrentDB does not
+// ReadStream implements [driver.Driver]. A stream KurrentDB does not
 // know reads as empty.
-func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	opts := kdb.ReadStreamOptions{Direction: kdb.Forwards, From: kdb.Revision(revisionOf(q.From))}
 	if q.Backwards {
 		opts.Direction = kdb.Backwards
@@ -23,14 +23,14 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 	if err != nil {
 		return nil, wrapError(ctx, err)
 	}
-	out := make([]eventstore.RecordedEvent, len(evs))
+	out := make([]driver.RecordedEvent, len(evs))
 	for i, ev := range evs {
 		out[i] = convert(ev, q.Stream)
 	}
 	return out, nil
 }
 
-// StreamVersion implements [eventstore.Driver]: it reads the last event.
+// StreamVersion implements [driver.Driver]: it reads the last event.
 func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
 	evs, err := d.readStream(ctx, d.streamName(stream), kdb.ReadStreamOptions{Direction: kdb.Backwards, From: kdb.End{}}, 1)
 	if err != nil {
@@ -87,7 +87,7 @@ func drain(rs *kdb.ReadStream, count uint64) ([]*kdb.RecordedEvent, error) {
 	}
 }
 
-// ReadAll implements [eventstore.Driver].
+// ReadAll implements [driver.Driver].
 //
 // KurrentDB's $all also holds system events and other stores' streams,
 // which the driver skips, reading on until it has Limit events or reaches
@@ -96,8 +96,8 @@ func drain(rs *kdb.ReadStream, count uint64) ([]*kdb.RecordedEvent, error) {
 // categories and the namespace, event-type prefixes otherwise), ended at
 // caught-up; what a prefix cannot decide exactly (category "Order" is a
 // prefix of "Orders-1") is filtered here. Backwards reads filter here.
-func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
-	var out []eventstore.RecordedEvent
+func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+	var out []driver.RecordedEvent
 	var err error
 	switch f := d.serverFilter(q.Filter); {
 	case q.Backwards:
@@ -111,15 +111,15 @@ func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventsto
 }
 
 // keep converts an event of $all and reports whether the query wants it.
-func (d *Driver) keep(ev *kdb.RecordedEvent, f eventstore.Filter) (eventstore.RecordedEvent, bool) {
+func (d *Driver) keep(ev *kdb.RecordedEvent, f driver.Filter) (driver.RecordedEvent, bool) {
 	r, ok := d.recorded(ev)
 	return r, ok && f.Matches(r)
 }
 
 // readAllForwards reads $all in pages. A read includes the event at the
 // position it starts from, which the previous page has seen.
-func (d *Driver) readAllForwards(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
-	var out []eventstore.RecordedEvent
+func (d *Driver) readAllForwards(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+	var out []driver.RecordedEvent
 	after := q.After
 	for {
 		count := uint64(max(q.Limit-len(out)+1, 32))
@@ -151,15 +151,15 @@ func (d *Driver) readAllForwards(ctx context.Context, q eventstore.AllQuery) ([]
 
 // readAllBackwards reads $all newest first. A backwards read excludes the
 // event at the position it starts from.
-func (d *Driver) readAllBackwards(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) readAllBackwards(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	// In a namespace, nothing before its first event is ours: stop there
 	// rather than scan the rest of the server's log.
 	floor, has, err := d.namespaceStart(ctx)
 	if err != nil || !has {
 		return nil, err
 	}
-	done := func(p eventstore.Position) bool { return p.Compare(q.After) <= 0 || p.Less(floor) }
-	var out []eventstore.RecordedEvent
+	done := func(p driver.Position) bool { return p.Compare(q.After) <= 0 || p.Less(floor) }
+	var out []driver.RecordedEvent
 	var from kdb.AllPosition = kdb.End{}
 	if !q.Before.IsZero() {
 		from = allPosition(q.Before)
@@ -197,9 +197,9 @@ func (d *Driver) readAllBackwards(ctx context.Context, q eventstore.AllQuery) ([
 // namespace (the zero position without a namespace), and false when the
 // namespace has none yet. Once found it is kept: events are never removed
 // from $all (until a scavenge, after which the kept position is merely low).
-func (d *Driver) namespaceStart(ctx context.Context) (eventstore.Position, bool, error) {
+func (d *Driver) namespaceStart(ctx context.Context) (driver.Position, bool, error) {
 	if d.prefix == "" {
-		return eventstore.Position{}, true, nil
+		return driver.Position{}, true, nil
 	}
 	d.startMu.Lock()
 	start := d.start
@@ -207,9 +207,9 @@ func (d *Driver) namespaceStart(ctx context.Context) (eventstore.Position, bool,
 	if start != nil {
 		return *start, true, nil
 	}
-	first, err := call(ctx, d, true, func(c *kdb.Client) (*eventstore.Position, error) {
+	first, err := call(ctx, d, true, func(c *kdb.Client) (*driver.Position, error) {
 		sub, err := c.SubscribeToAll(ctx, kdb.SubscribeToAllOptions{
-			From: kdb.Start{}, Filter: d.serverFilter(eventstore.Filter{}), MaxSearchWindow: filterWindow, CheckpointInterval: 1,
+			From: kdb.Start{}, Filter: d.serverFilter(driver.Filter{}), MaxSearchWindow: filterWindow, CheckpointInterval: 1,
 		})
 		if err != nil {
 			return nil, err
@@ -230,7 +230,7 @@ func (d *Driver) namespaceStart(ctx context.Context) (eventstore.Position, bool,
 		}
 	})
 	if err != nil || first == nil {
-		return eventstore.Position{}, false, err
+		return driver.Position{}, false, err
 	}
 	d.startMu.Lock()
 	d.start = first
@@ -240,7 +240,7 @@ func (d *Driver) namespaceStart(ctx context.Context) (eventstore.Position, bool,
 
 // serverFilter returns the filter of $all the server can apply for a
 // query, or nil when the driver reads $all unfiltered.
-func (d *Driver) serverFilter(f eventstore.Filter) *kdb.SubscriptionFilter {
+func (d *Driver) serverFilter(f driver.Filter) *kdb.SubscriptionFilter {
 	switch {
 	case len(f.Categories) > 0:
 		// Category C holds "C" and "C-…": both start with C.
@@ -266,8 +266,8 @@ const filterWindow = 256
 // which the server evaluates: it starts after q.After (exclusive) and
 // ends at q.Limit events, at q.Before, or when it has caught up with the
 // end of the log.
-func (d *Driver) readAllFiltered(ctx context.Context, q eventstore.AllQuery, f *kdb.SubscriptionFilter) ([]eventstore.RecordedEvent, error) {
-	return call(ctx, d, true, func(c *kdb.Client) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) readAllFiltered(ctx context.Context, q driver.AllQuery, f *kdb.SubscriptionFilter) ([]driver.RecordedEvent, error) {
+	return call(ctx, d, true, func(c *kdb.Client) ([]driver.RecordedEvent, error) {
 		sub, err := c.SubscribeToAll(ctx, kdb.SubscribeToAllOptions{
 			From: allPosition(q.After), Filter: f, MaxSearchWindow: filterWindow, CheckpointInterval: 1,
 		})
@@ -275,7 +275,7 @@ func (d *Driver) readAllFiltered(ctx context.Context, q eventstore.AllQuery, f *
 			return nil, err
 		}
 		defer sub.Close()
-		var out []eventstore.RecordedEvent
+		var out []driver.RecordedEvent
 		past := func(p kdb.Position) bool { return !q.Before.IsZero() && positionOf(p).Compare(q.Before) >= 0 }
 		for {
 			ev := sub.Recv()

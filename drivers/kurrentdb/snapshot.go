@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
@@ -28,17 +28,17 @@ type snapshotMeta struct {
 
 // checkpointData is the data of a checkpoint event.
 type checkpointData struct {
-	Position eventstore.Position `json:"position"`
+	Position driver.Position `json:"position"`
 }
 
 // saveAttempts bounds how often SaveSnapshot retries when another writer
 // saves a snapshot of the same stream at the same time.
 const saveAttempts = 10
 
-// SaveSnapshot implements [eventstore.Driver]. It appends to the snapshot
+// SaveSnapshot implements [driver.Driver]. It appends to the snapshot
 // stream expecting the snapshot it read, so a concurrent save of a higher
 // version is never overwritten.
-func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap driver.Snapshot) error {
 	name := SnapshotStream(d.opts.Namespace, stream)
 	meta, _ := json.Marshal(snapshotMeta{Version: snap.Version})
 	for range saveAttempts {
@@ -65,21 +65,21 @@ func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap eventstor
 	return fmt.Errorf("kurrentdb: save snapshot: %d concurrent saves in a row", saveAttempts)
 }
 
-// LoadSnapshot implements [eventstore.Driver].
-func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+// LoadSnapshot implements [driver.Driver].
+func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (driver.Snapshot, bool, error) {
 	last, ok, err := d.lastInternal(ctx, SnapshotStream(d.opts.Namespace, stream))
 	if err != nil || !ok {
-		return eventstore.Snapshot{}, false, wrapError(ctx, err)
+		return driver.Snapshot{}, false, wrapError(ctx, err)
 	}
 	var m snapshotMeta
 	if err := json.Unmarshal(last.UserMetadata, &m); err != nil {
-		return eventstore.Snapshot{}, false, fmt.Errorf("kurrentdb: snapshot of %q: bad metadata: %w", stream, err)
+		return driver.Snapshot{}, false, fmt.Errorf("kurrentdb: snapshot of %q: bad metadata: %w", stream, err)
 	}
-	return eventstore.Snapshot{Version: m.Version, Data: last.Data}, true, nil
+	return driver.Snapshot{Version: m.Version, Data: last.Data}, true, nil
 }
 
-// SaveCheckpoint implements [eventstore.Driver].
-func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos eventstore.Position) error {
+// SaveCheckpoint implements [driver.Driver].
+func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos driver.Position) error {
 	data, _ := json.Marshal(checkpointData{Position: pos})
 	err := d.appendInternal(ctx, CheckpointStream(d.opts.Namespace, name), kdb.Any{}, kdb.EventData{
 		EventID: uuid.New(), EventType: checkpointType, ContentType: kdb.ContentTypeJson, Data: data,
@@ -87,15 +87,15 @@ func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos eventstore
 	return wrapError(ctx, err)
 }
 
-// LoadCheckpoint implements [eventstore.Driver].
-func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (eventstore.Position, bool, error) {
+// LoadCheckpoint implements [driver.Driver].
+func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (driver.Position, bool, error) {
 	last, ok, err := d.lastInternal(ctx, CheckpointStream(d.opts.Namespace, name))
 	if err != nil || !ok {
-		return eventstore.Position{}, false, wrapError(ctx, err)
+		return driver.Position{}, false, wrapError(ctx, err)
 	}
 	var c checkpointData
 	if err := json.Unmarshal(last.Data, &c); err != nil {
-		return eventstore.Position{}, false, fmt.Errorf("kurrentdb: checkpoint %q: bad data: %w", name, err)
+		return driver.Position{}, false, fmt.Errorf("kurrentdb: checkpoint %q: bad data: %w", name, err)
 	}
 	return c.Position, true, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/internal/redact"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
@@ -28,8 +29,8 @@ func init() {
 	}
 }
 
-func openURL(ctx context.Context, u *url.URL) (eventstore.Driver, error) {
-	d, err := Open(ctx, u.String(), Options{})
+func openURL(ctx context.Context, u *url.URL, o driver.OpenOptions) (driver.Driver, error) {
+	d, err := Open(ctx, u.String(), Options{Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

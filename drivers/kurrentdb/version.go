@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
 
@@ -15,11 +16,11 @@ import (
 // version: Any → any, StreamExists → stream_exists, NoStream (= Exact(0))
 // → no_stream, Exact(n) for n ≥ 1 → revision n−1 (the revision of the
 // stream's last event).
-func streamState(e eventstore.ExpectedVersion) kdb.StreamState {
+func streamState(e driver.ExpectedVersion) kdb.StreamState {
 	switch e.Kind() {
-	case eventstore.AnyVersion:
+	case driver.ExpectAny:
 		return kdb.Any{}
-	case eventstore.StreamExistsKind:
+	case driver.ExpectStreamExists:
 		return kdb.StreamExists{}
 	}
 	if e.Version() == 0 {
@@ -35,13 +36,13 @@ func versionOf(revision uint64) uint64 { return revision + 1 }
 func revisionOf(version uint64) uint64 { return version - 1 }
 
 // positionOf converts a KurrentDB $all position; it keeps both parts.
-func positionOf(p kdb.Position) eventstore.Position {
-	return eventstore.Position{Commit: p.Commit, Prepare: p.Prepare}
+func positionOf(p kdb.Position) driver.Position {
+	return driver.Position{Commit: p.Commit, Prepare: p.Prepare}
 }
 
 // allPosition returns where a read or subscription of $all starts for a
 // position: the start of the log for the zero position.
-func allPosition(p eventstore.Position) kdb.AllPosition {
+func allPosition(p driver.Position) kdb.AllPosition {
 	if p.IsZero() {
 		return kdb.Start{}
 	}
@@ -56,24 +57,24 @@ func recordedAt(created time.Time) time.Time { return created.UTC().Truncate(tim
 // events a portable reader does not see: those of other namespaces and
 // internal streams, system streams and system event types ("$…"), links
 // and tombstones.
-func (d *Driver) recorded(ev *kdb.RecordedEvent) (eventstore.RecordedEvent, bool) {
+func (d *Driver) recorded(ev *kdb.RecordedEvent) (driver.RecordedEvent, bool) {
 	if ev == nil {
-		return eventstore.RecordedEvent{}, false
+		return driver.RecordedEvent{}, false
 	}
 	stream, ok := d.userStream(ev.StreamID)
 	if !ok || eventstore.ValidateEventType(ev.EventType) != nil {
-		return eventstore.RecordedEvent{}, false
+		return driver.RecordedEvent{}, false
 	}
 	return convert(ev, stream), true
 }
 
 // convert converts an event of a user stream.
-func convert(ev *kdb.RecordedEvent, stream string) eventstore.RecordedEvent {
-	ct := eventstore.Binary
+func convert(ev *kdb.RecordedEvent, stream string) driver.RecordedEvent {
+	ct := driver.Binary
 	if ev.ContentType == "application/json" {
-		ct = eventstore.JSON
+		ct = driver.JSON
 	}
-	return eventstore.RecordedEvent{
+	return driver.RecordedEvent{
 		StreamID:    stream,
 		Version:     versionOf(ev.EventNumber),
 		Position:    positionOf(ev.Position),

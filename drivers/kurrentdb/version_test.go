@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"github.com/stretchr/testify/assert"
@@ -13,17 +14,17 @@ import (
 
 func TestStreamState(t *testing.T) {
 	for _, tc := range []struct {
-		expected eventstore.ExpectedVersion
+		expected driver.ExpectedVersion
 		want     kdb.StreamState
 	}{
-		{eventstore.Any, kdb.Any{}},
-		{eventstore.StreamExists, kdb.StreamExists{}},
-		{eventstore.NoStream, kdb.NoStream{}},
-		{eventstore.Exact(0), kdb.NoStream{}},
-		{eventstore.ExpectedVersion{}, kdb.NoStream{}},
-		{eventstore.Exact(1), kdb.StreamRevision{Value: 0}},
-		{eventstore.Exact(5), kdb.StreamRevision{Value: 4}},
-		{eventstore.Exact(1 << 62), kdb.StreamRevision{Value: 1<<62 - 1}},
+		{driver.ExpectedVersion(eventstore.Any), kdb.Any{}},
+		{driver.ExpectedVersion(eventstore.StreamExists), kdb.StreamExists{}},
+		{driver.ExpectedVersion(eventstore.NoStream), kdb.NoStream{}},
+		{driver.ExpectedVersion(eventstore.Exact(0)), kdb.NoStream{}},
+		{driver.ExpectedVersion{}, kdb.NoStream{}},
+		{driver.ExpectedVersion(eventstore.Exact(1)), kdb.StreamRevision{Value: 0}},
+		{driver.ExpectedVersion(eventstore.Exact(5)), kdb.StreamRevision{Value: 4}},
+		{driver.ExpectedVersion(eventstore.Exact(1 << 62)), kdb.StreamRevision{Value: 1<<62 - 1}},
 	} {
 		assert.Equal(t, tc.want, streamState(tc.expected), "expected version %s", tc.expected)
 	}
@@ -38,9 +39,9 @@ func TestVersionsAndRevisions(t *testing.T) {
 
 func TestPositions(t *testing.T) {
 	p := kdb.Position{Commit: 1042, Prepare: 1040}
-	assert.Equal(t, eventstore.Position{Commit: 1042, Prepare: 1040}, positionOf(p), "both parts are kept")
+	assert.Equal(t, driver.Position{Commit: 1042, Prepare: 1040}, positionOf(p), "both parts are kept")
 	assert.Equal(t, kdb.AllPosition(p), allPosition(positionOf(p)))
-	assert.Equal(t, kdb.AllPosition(kdb.Start{}), allPosition(eventstore.Position{}), "zero: the start of $all")
+	assert.Equal(t, kdb.AllPosition(kdb.Start{}), allPosition(driver.Position{}), "zero: the start of $all")
 }
 
 func TestRecordedAt(t *testing.T) {
@@ -86,6 +87,6 @@ func TestRecordedHidesWhatIsNotOurs(t *testing.T) {
 		require.True(t, ok, "%+v in a store with prefix %q", tc.ev, tc.d.prefix)
 		assert.Equal(t, tc.stream, got.StreamID)
 		assert.Equal(t, uint64(3), got.Version)
-		assert.Equal(t, eventstore.JSON, got.ContentType)
+		assert.Equal(t, driver.JSON, got.ContentType)
 	}
 }

@@ -14,7 +14,7 @@ const (
 	resubscribeMax   = 2 * time.Second
 )
 
-// Watch implements [eventstore.Watcher] with KurrentDB's native
+// Watch implements [driver.Watcher] with KurrentDB's native
 // subscription to $all, from its end (in a namespace, filtered to the
 // namespace's streams): every event it delivers signals the channel, and
 // the subscription engine then reads what is new.

@@ -71,12 +71,13 @@ func (h *handled) none(t testing.TB) {
 	}
 }
 
-// appendRetrying appends, retrying while the client reconnects after a
-// restart of the server.
+// appendRetrying appends, retrying for up to patience while the client
+// reconnects after a restart of the server (a call may fail at once while
+// the client gives up on the old connection, so tries are spaced out).
 func appendRetrying(t testing.TB, s *eventstore.Store, stream string, exp eventstore.ExpectedVersion, evs ...eventstore.Event) {
 	t.Helper()
 	var err error
-	for range 10 {
+	for deadline := time.Now().Add(patience); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		if _, err = s.Append(t.Context(), stream, exp, evs...); err == nil {
 			return
 		}

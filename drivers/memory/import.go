@@ -5,13 +5,14 @@ import (
 	"slices"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 )
 
-var _ eventstore.Importer = (*Driver)(nil)
+var _ driver.Importer = (*Driver)(nil)
 
-// Import implements [eventstore.Importer].
-func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error {
+// Import implements [driver.Importer].
+func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := ctx.Err(); err != nil {
@@ -25,7 +26,7 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 	}
 	for _, e := range req.Events {
 		idx := len(d.log)
-		e.Position = eventstore.Position{Commit: uint64(idx) + 1}
+		e.Position = driver.Position{Commit: uint64(idx) + 1}
 		e.Data = slices.Clone(e.Data)
 		e.Metadata = slices.Clone(e.Metadata)
 		d.log = append(d.log, e)

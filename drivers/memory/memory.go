@@ -6,17 +6,18 @@ import (
 	"sync"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 )
 
 // Driver is the in-memory driver. Use [New] or the "memory://" URL.
 type Driver struct {
 	mu          sync.RWMutex // protects everything below
-	log         []eventstore.RecordedEvent
-	streams     map[string][]int               // stream → indexes into log, by version
-	ids         map[string]map[uuid.UUID]int   // stream → event ID → index into log
-	snapshots   map[string]eventstore.Snapshot // stream → latest snapshot
-	checkpoints map[string]eventstore.Position
+	log         []driver.RecordedEvent
+	streams     map[string][]int             // stream → indexes into log, by version
+	ids         map[string]map[uuid.UUID]int // stream → event ID → index into log
+	snapshots   map[string]driver.Snapshot   // stream → latest snapshot
+	checkpoints map[string]driver.Position
 	watchers    map[chan struct{}]struct{}
 }
 
@@ -27,23 +28,23 @@ func New() *Driver {
 	return &Driver{
 		streams:     map[string][]int{},
 		ids:         map[string]map[uuid.UUID]int{},
-		snapshots:   map[string]eventstore.Snapshot{},
-		checkpoints: map[string]eventstore.Position{},
+		snapshots:   map[string]driver.Snapshot{},
+		checkpoints: map[string]driver.Position{},
 		watchers:    map[chan struct{}]struct{}{},
 	}
 }
 
 var (
-	_ eventstore.Driver  = (*Driver)(nil)
-	_ eventstore.Watcher = (*Driver)(nil)
+	_ driver.Driver  = (*Driver)(nil)
+	_ driver.Watcher = (*Driver)(nil)
 )
 
-// Append implements [eventstore.Driver].
-func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+// Append implements [driver.Driver].
+func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := ctx.Err(); err != nil {
-		return eventstore.AppendResult{}, err
+		return driver.AppendResult{}, err
 	}
 	stream := d.streams[req.Stream]
 	current := uint64(len(stream))
@@ -51,7 +52,7 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 		return res, err
 	}
 	if !req.Expected.Matches(current) {
-		return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: current}
+		return driver.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: current}
 	}
 	ids := d.ids[req.Stream]
 	if ids == nil {
@@ -60,10 +61,10 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 	}
 	for i, e := range req.Events {
 		idx := len(d.log)
-		d.log = append(d.log, eventstore.RecordedEvent{
+		d.log = append(d.log, driver.RecordedEvent{
 			StreamID:    req.Stream,
 			Version:     current + uint64(i) + 1,
-			Position:    eventstore.Position{Commit: uint64(idx) + 1},
+			Position:    driver.Position{Commit: uint64(idx) + 1},
 			ID:          e.ID,
 			Type:        e.Type,
 			ContentType: e.ContentType,
@@ -77,7 +78,7 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 	d.streams[req.Stream] = stream
 	last := d.log[len(d.log)-1]
 	d.signal()
-	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+	return driver.AppendResult{Version: last.Version, Position: last.Position}, nil
 }
 
 // signal wakes every watcher; d.mu is held.
@@ -96,42 +97,42 @@ func (d *Driver) signal() {
 // the expected version) and the same content, it returns the original
 // result; if their content differs, a *DuplicateEventIDError; otherwise the
 // append conflicts.
-func (d *Driver) retried(req eventstore.AppendRequest, stream []int) (eventstore.AppendResult, bool, error) {
+func (d *Driver) retried(req driver.AppendRequest, stream []int) (driver.AppendResult, bool, error) {
 	first, ok := d.ids[req.Stream][req.Events[0].ID]
 	if !ok {
-		return eventstore.AppendResult{}, false, nil
+		return driver.AppendResult{}, false, nil
 	}
 	startVersion := d.log[first].Version
-	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: uint64(len(stream))}
-	if req.Expected.Kind() == eventstore.ExactVersion && startVersion != req.Expected.Version()+1 {
-		return eventstore.AppendResult{}, false, conflict
+	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: uint64(len(stream))}
+	if req.Expected.Kind() == driver.ExpectExact && startVersion != req.Expected.Version()+1 {
+		return driver.AppendResult{}, false, conflict
 	}
 	for i, e := range req.Events {
 		v := startVersion + uint64(i)
 		if v > uint64(len(stream)) || d.log[stream[v-1]].ID != e.ID {
-			return eventstore.AppendResult{}, false, conflict
+			return driver.AppendResult{}, false, conflict
 		}
 	}
-	stored := make([]eventstore.RecordedEvent, len(req.Events))
+	stored := make([]driver.RecordedEvent, len(req.Events))
 	for i := range stored {
 		stored[i] = d.log[stream[startVersion+uint64(i)-1]]
 	}
-	if err := eventstore.CheckRetry(req.Stream, stored, req.Events); err != nil {
-		return eventstore.AppendResult{}, false, err
+	if err := driver.CheckRetry(stored, req.Events); err != nil {
+		return driver.AppendResult{}, false, err
 	}
 	last := stored[len(stored)-1]
-	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, true, nil
+	return driver.AppendResult{Version: last.Version, Position: last.Position}, true, nil
 }
 
-// ReadStream implements [eventstore.Driver].
-func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+// ReadStream implements [driver.Driver].
+func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	stream := d.streams[q.Stream]
-	var out []eventstore.RecordedEvent
+	var out []driver.RecordedEvent
 	if q.Backwards {
 		from := q.From
 		if from == 0 || from > uint64(len(stream)) {
@@ -148,8 +149,8 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 	return out, nil
 }
 
-// ReadAll implements [eventstore.Driver].
-func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+// ReadAll implements [driver.Driver].
+func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -167,7 +168,7 @@ func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventsto
 		}
 		hi = min(hi, bound)
 	}
-	var out []eventstore.RecordedEvent
+	var out []driver.RecordedEvent
 	keep := func(i uint64) bool {
 		ev := d.log[i]
 		if q.Filter.Matches(ev) {
@@ -191,13 +192,13 @@ func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventsto
 	return out, nil
 }
 
-func clone(ev eventstore.RecordedEvent) eventstore.RecordedEvent {
+func clone(ev driver.RecordedEvent) driver.RecordedEvent {
 	ev.Data = slices.Clone(ev.Data)
 	ev.Metadata = slices.Clone(ev.Metadata)
 	return ev
 }
 
-// StreamVersion implements [eventstore.Driver].
+// StreamVersion implements [driver.Driver].
 func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -207,8 +208,8 @@ func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, erro
 	return uint64(len(d.streams[stream])), nil
 }
 
-// SaveSnapshot implements [eventstore.Driver].
-func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+// SaveSnapshot implements [driver.Driver].
+func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap driver.Snapshot) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -222,10 +223,10 @@ func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap eventstor
 	return nil
 }
 
-// LoadSnapshot implements [eventstore.Driver].
-func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
+// LoadSnapshot implements [driver.Driver].
+func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (driver.Snapshot, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return eventstore.Snapshot{}, false, err
+		return driver.Snapshot{}, false, err
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -234,8 +235,8 @@ func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (eventstore.Sn
 	return snap, ok, nil
 }
 
-// SaveCheckpoint implements [eventstore.Driver].
-func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos eventstore.Position) error {
+// SaveCheckpoint implements [driver.Driver].
+func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos driver.Position) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -245,10 +246,10 @@ func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos eventstore
 	return nil
 }
 
-// LoadCheckpoint implements [eventstore.Driver].
-func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (eventstore.Position, bool, error) {
+// LoadCheckpoint implements [driver.Driver].
+func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (driver.Position, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return eventstore.Position{}, false, err
+		return driver.Position{}, false, err
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
@@ -256,7 +257,7 @@ func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (eventstore.Po
 	return pos, ok, nil
 }
 
-// Watch implements [eventstore.Watcher]: appends signal every watcher.
+// Watch implements [driver.Watcher]: appends signal every watcher.
 func (d *Driver) Watch(ctx context.Context) (<-chan struct{}, error) {
 	ch := make(chan struct{}, 1)
 	d.mu.Lock()
@@ -270,6 +271,6 @@ func (d *Driver) Watch(ctx context.Context) (<-chan struct{}, error) {
 	return ch, nil
 }
 
-// Close implements [eventstore.Driver]. It drops nothing: the Store stops
+// Close implements [driver.Driver]. It drops nothing: the Store stops
 // calling the driver, and the memory is freed with it.
 func (d *Driver) Close() error { return nil }

@@ -5,26 +5,27 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/stretchr/testify/require"
 )
 
 func TestConformance(t *testing.T) {
-	conformance.Run(t, reopenHarness{func(testing.TB) eventstore.Driver { return memory.New() }})
+	conformance.Run(t, reopenHarness{func(testing.TB) driver.Driver { return memory.New() }})
 }
 
 // limited is the memory driver reporting backend limits like DynamoDB's
 // (item size, items per transaction), so the suite's limit rules run.
 type limited struct{ *memory.Driver }
 
-func (limited) Limits() eventstore.Limits {
-	return eventstore.Limits{MaxEventSize: 350_000, MaxAppendEvents: 99, MaxAppendSize: 1_000_000}
+func (limited) Limits() driver.Limits {
+	return driver.Limits{MaxEventSize: 350_000, MaxAppendEvents: 99, MaxAppendSize: 1_000_000}
 }
 
 // TestConformanceWithLimits checks the suite respects a driver's limits: an
 // event at the limit passes, anything over it is rejected whole.
 func TestConformanceWithLimits(t *testing.T) {
-	conformance.Run(t, volatileHarness{func(testing.TB) eventstore.Driver { return limited{memory.New()} }})
+	conformance.Run(t, volatileHarness{func(testing.TB) driver.Driver { return limited{memory.New()} }})
 }
 
 // volatileHarness declares what the memory driver is: it keeps nothing once
@@ -41,9 +42,9 @@ func (volatileHarness) Unsupported() map[conformance.Feature]string {
 // open returns the same driver, whose Close keeps its contents.
 type reopenHarness struct{ conformance.HarnessFunc }
 
-func (reopenHarness) NewStorage(testing.TB) func() eventstore.Driver {
+func (reopenHarness) NewStorage(testing.TB) func() driver.Driver {
 	d := memory.New()
-	return func() eventstore.Driver { return d }
+	return func() driver.Driver { return d }
 }
 
 func TestOpenURL(t *testing.T) {

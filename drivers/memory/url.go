@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Scheme is the URL scheme of this driver.
@@ -17,7 +18,7 @@ func init() { eventstore.Register(Scheme, openURL) }
 // parameter is must_exist: a memory store exists only inside the driver that
 // holds it, so no URL names an existing one, and must_exist=true always
 // fails with eventstore.ErrStoreNotFound.
-func openURL(_ context.Context, u *url.URL) (eventstore.Driver, error) {
+func openURL(_ context.Context, u *url.URL, _ driver.OpenOptions) (driver.Driver, error) {
 	if u.Host != "" || (u.Path != "" && u.Path != "/") || u.Opaque != "" || u.User != nil || u.Fragment != "" {
 		return nil, fmt.Errorf("memory: %w: the URL takes no host, path or user: use memory://", eventstore.ErrInvalidArgument)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/internal/retry"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -106,8 +107,8 @@ const (
 	notifyNever // measures what notifying costs; subscriptions then poll
 )
 
-// Append implements [eventstore.Driver].
-func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+// Append implements [driver.Driver].
+func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 	n := len(req.Events)
 	ids := make([][16]byte, n)
 	types := make([]string, n)
@@ -123,9 +124,9 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 	}
 	kind, expected := 0, int64(req.Expected.Version())
 	switch req.Expected.Kind() {
-	case eventstore.AnyVersion:
+	case driver.ExpectAny:
 		kind = 1
-	case eventstore.StreamExistsKind:
+	case driver.ExpectStreamExists:
 		kind = 2
 	}
 	args := []any{req.Stream, kind, expected, ids[0], ids, types, cts, data, meta, req.RecordedAt}
@@ -146,19 +147,19 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 			if w.Err == nil {
 				w.Err = conflict
 			}
-			return eventstore.AppendResult{}, w
+			return driver.AppendResult{}, w
 		}
 		if dup, ok := err.(*eventstore.DuplicateEventIDError); ok {
-			return eventstore.AppendResult{}, dup
+			return driver.AppendResult{}, dup
 		}
 		c := classify(err)
 		if c == classVersionTaken {
 			conflict = err
 		}
 		if c != classVersionTaken && c != classRetry {
-			return eventstore.AppendResult{}, appendError(err)
+			return driver.AppendResult{}, appendError(err)
 		}
-		if c == classVersionTaken && req.Expected.Kind() != eventstore.ExactVersion {
+		if c == classVersionTaken && req.Expected.Kind() != driver.ExpectExact {
 			// Any and StreamExists (on a stream that has events) check no
 			// version: another append taking the next one is no reason to
 			// fail, however often it happens. Queueing on the stream's lock
@@ -168,7 +169,7 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 				d.retryHook(err)
 			}
 			if err := ctx.Err(); err != nil {
-				return eventstore.AppendResult{}, err
+				return driver.AppendResult{}, err
 			}
 			continue
 		}
@@ -176,18 +177,18 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 			if c == classVersionTaken {
 				actual, verr := d.StreamVersion(ctx, req.Stream)
 				if verr != nil {
-					return eventstore.AppendResult{}, appendError(err)
+					return driver.AppendResult{}, appendError(err)
 				}
-				return eventstore.AppendResult{}, &eventstore.WrongExpectedVersionError{
-					Stream: req.Stream, Expected: req.Expected, Actual: actual, Err: err}
+				return driver.AppendResult{}, &eventstore.WrongExpectedVersionError{
+					Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: actual, Err: err}
 			}
-			return eventstore.AppendResult{}, fmt.Errorf("postgres: append: gave up after %d attempts: %w", capped, wrapNative(err))
+			return driver.AppendResult{}, fmt.Errorf("postgres: append: gave up after %d attempts: %w", capped, wrapNative(err))
 		}
 		if d.retryHook != nil {
 			d.retryHook(err)
 		}
 		if err := backoff.Wait(ctx, attempt); err != nil {
-			return eventstore.AppendResult{}, err
+			return driver.AppendResult{}, err
 		}
 	}
 }
@@ -205,10 +206,10 @@ var backoff = retry.Policy{Base: 2 * time.Millisecond, Max: 64 * time.Millisecon
 // before it have committed. It returns a *WrongExpectedVersionError when the
 // expectation fails or a retry does not match, and the native error
 // otherwise.
-func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, args []any, queue bool) (eventstore.AppendResult, error) {
+func (d *Driver) appendOnce(ctx context.Context, req driver.AppendRequest, args []any, queue bool) (driver.AppendResult, error) {
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
-		return eventstore.AppendResult{}, err
+		return driver.AppendResult{}, err
 	}
 	defer conn.Release()
 	var (
@@ -231,20 +232,20 @@ func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, a
 		err = conn.QueryRow(ctx, query, args...).Scan(&current, &dup, &txID, &seq, &lastV)
 	}
 	if err != nil {
-		return eventstore.AppendResult{}, err
+		return driver.AppendResult{}, err
 	}
 	if txID != nil {
 		if notifyMode == notifyAfterCommit {
 			d.notifier.announce(*txID)
 		}
-		return eventstore.AppendResult{
+		return driver.AppendResult{
 			Version:  uint64(*lastV),
-			Position: eventstore.Position{Commit: uint64(*txID), Prepare: uint64(*seq)},
+			Position: driver.Position{Commit: uint64(*txID), Prepare: uint64(*seq)},
 		}, nil
 	}
-	mismatch := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: uint64(current)}
+	mismatch := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: uint64(current)}
 	if dup == nil {
-		return eventstore.AppendResult{}, mismatch
+		return driver.AppendResult{}, mismatch
 	}
 	return d.retried(ctx, conn.Conn(), req, *dup, mismatch)
 }
@@ -255,16 +256,16 @@ func (d *Driver) appendOnce(ctx context.Context, req eventstore.AppendRequest, a
 // an exact expectation the first one is right after the expected version.
 // Then it returns the original result if the stored events have the batch's
 // content, and a *DuplicateEventIDError if they do not; otherwise mismatch.
-func (d *Driver) retried(ctx context.Context, conn *pgx.Conn, req eventstore.AppendRequest, first int64, mismatch error) (eventstore.AppendResult, error) {
-	if req.Expected.Kind() == eventstore.ExactVersion && uint64(first) != req.Expected.Version()+1 {
-		return eventstore.AppendResult{}, mismatch
+func (d *Driver) retried(ctx context.Context, conn *pgx.Conn, req driver.AppendRequest, first int64, mismatch error) (driver.AppendResult, error) {
+	if req.Expected.Kind() == driver.ExpectExact && uint64(first) != req.Expected.Version()+1 {
+		return driver.AppendResult{}, mismatch
 	}
 	rows, err := conn.Query(ctx, d.sql.retried, req.Stream, first, len(req.Events))
 	if err != nil {
-		return eventstore.AppendResult{}, err
+		return driver.AppendResult{}, err
 	}
 	var (
-		stored     = make([]eventstore.RecordedEvent, 0, len(req.Events))
+		stored     = make([]driver.RecordedEvent, 0, len(req.Events))
 		version    int64
 		id         [16]byte
 		txID, seq  int64
@@ -273,29 +274,29 @@ func (d *Driver) retried(ctx context.Context, conn *pgx.Conn, req eventstore.App
 		data, meta []byte
 	)
 	_, err = pgx.ForEachRow(rows, []any{&version, &id, &txID, &seq, &typ, &ct, &data, &meta}, func() error {
-		stored = append(stored, eventstore.RecordedEvent{
+		stored = append(stored, driver.RecordedEvent{
 			StreamID: req.Stream, Version: uint64(version), ID: uuid.UUID(id),
-			Position: eventstore.Position{Commit: uint64(txID), Prepare: uint64(seq)},
-			Type:     typ, ContentType: eventstore.ContentType(ct), Data: data, Metadata: meta,
+			Position: driver.Position{Commit: uint64(txID), Prepare: uint64(seq)},
+			Type:     typ, ContentType: driver.ContentType(ct), Data: data, Metadata: meta,
 		})
 		return nil
 	})
 	if err != nil {
-		return eventstore.AppendResult{}, err
+		return driver.AppendResult{}, err
 	}
 	if len(stored) != len(req.Events) {
-		return eventstore.AppendResult{}, mismatch
+		return driver.AppendResult{}, mismatch
 	}
 	for i, ev := range stored {
 		if ev.ID != req.Events[i].ID {
-			return eventstore.AppendResult{}, mismatch
+			return driver.AppendResult{}, mismatch
 		}
 	}
-	if err := eventstore.CheckRetry(req.Stream, stored, req.Events); err != nil {
-		return eventstore.AppendResult{}, err
+	if err := driver.CheckRetry(stored, req.Events); err != nil {
+		return driver.AppendResult{}, err
 	}
 	last := stored[len(stored)-1]
-	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+	return driver.AppendResult{Version: last.Version, Position: last.Position}, nil
 }
 
 // nonNil returns b, or an empty slice for nil: pgx sends a nil slice as NULL.

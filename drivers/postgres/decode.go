@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -51,7 +51,7 @@ var errBadValue = errors.New("postgres: unexpected column value in an event row"
 // microseconds since the Unix epoch.
 const pgEpochMicros = 946_684_800_000_000
 
-func (d *eventDecoder) decode(v [][]byte, ev *eventstore.RecordedEvent) error {
+func (d *eventDecoder) decode(v [][]byte, ev *driver.RecordedEvent) error {
 	if len(v) != len(eventOIDs) || len(v[0]) != 8 || len(v[1]) != 8 || len(v[3]) != 8 ||
 		len(v[4]) != 16 || len(v[6]) != 2 || len(v[9]) != 8 || v[2] == nil || v[5] == nil || v[7] == nil || v[8] == nil {
 		return errBadValue
@@ -66,16 +66,16 @@ func (d *eventDecoder) decode(v [][]byte, ev *eventstore.RecordedEvent) error {
 	buf := make([]byte, len(v[7])+len(v[8]))
 	nd := copy(buf, v[7])
 	copy(buf[nd:], v[8])
-	*ev = eventstore.RecordedEvent{
+	*ev = driver.RecordedEvent{
 		StreamID: d.stream,
 		Version:  binary.BigEndian.Uint64(v[3]),
-		Position: eventstore.Position{
+		Position: driver.Position{
 			Commit:  binary.BigEndian.Uint64(v[0]),
 			Prepare: binary.BigEndian.Uint64(v[1]),
 		},
 		ID:          [16]byte(v[4]),
 		Type:        d.typ,
-		ContentType: eventstore.ContentType(int16(binary.BigEndian.Uint16(v[6]))),
+		ContentType: driver.ContentType(int16(binary.BigEndian.Uint16(v[6]))),
 		Data:        buf[:nd:nd],
 		Metadata:    buf[nd:],
 		RecordedAt:  time.UnixMicro(int64(binary.BigEndian.Uint64(v[9])) + pgEpochMicros).UTC(),

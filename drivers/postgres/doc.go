@@ -61,7 +61,7 @@
 //
 // # Live subscriptions
 //
-// The driver implements [eventstore.Watcher] with LISTEN/NOTIFY on one
+// The driver implements [driver.Watcher] with LISTEN/NOTIFY on one
 // dedicated connection per driver; see [Driver.Watch]. The subscription's
 // poll (PollInterval) is the fallback when that connection is down.
 //

@@ -1,6 +1,8 @@
 package postgres
 
-import "github.com/eventkit/eventstore"
+import (
+	"github.com/eventkit/eventstore/driver"
+)
 
 // Hooks for the external tests (package postgres_test).
 
@@ -31,7 +33,7 @@ func ReadStreamSQL(d *Driver) string { return d.sql.readStreamFwd }
 // ReadAllSQL returns the read of the global log after $1/$2 (limit $3) with
 // no filter, as ReadAll sends it.
 func ReadAllSQL(d *Driver) string {
-	q, _ := d.readAllQuery(eventstore.AllQuery{After: eventstore.Position{Commit: 1, Prepare: 1}, Limit: 1})
+	q, _ := d.readAllQuery(driver.AllQuery{After: driver.Position{Commit: 1, Prepare: 1}, Limit: 1})
 	return q
 }
 

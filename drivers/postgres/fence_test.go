@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -58,12 +59,12 @@ func newDatabase(t testing.TB, pool *pgxpool.Pool) string {
 // it is empty.
 func lastPosition(t testing.TB, d *postgres.Driver) eventstore.Position {
 	t.Helper()
-	evs, err := d.ReadAll(t.Context(), eventstore.AllQuery{Backwards: true, Limit: 1})
+	evs, err := d.ReadAll(t.Context(), driver.AllQuery{Backwards: true, Limit: 1})
 	require.NoError(t, err)
 	if len(evs) == 0 {
 		return eventstore.Position{}
 	}
-	return evs[0].Position
+	return eventstore.Position(evs[0].Position)
 }
 
 // The fence counts only transactions that can still write this store's
@@ -336,19 +337,19 @@ func TestFenceNoSkipUnderChurn(t *testing.T) {
 		})
 	}
 	type tail struct {
-		got []eventstore.RecordedEvent
+		got []driver.RecordedEvent
 		err error
 	}
-	var final eventstore.Position // the log's last position, set before stop closes
+	var final driver.Position // the log's last position, set before stop closes
 	tails := make([]chan tail, readers)
 	for r := range readers {
 		tails[r] = make(chan tail, 1)
 		go func() {
 			var out tail
-			var after eventstore.Position
+			var after driver.Position
 			<-gate
 			for {
-				page, err := d.ReadAll(ctx, eventstore.AllQuery{After: after, Limit: 7})
+				page, err := d.ReadAll(ctx, driver.AllQuery{After: after, Limit: 7})
 				if err != nil {
 					out.err = err
 					break
@@ -371,7 +372,7 @@ func TestFenceNoSkipUnderChurn(t *testing.T) {
 	}
 	close(gate)
 	writers.Wait()
-	final = lastPosition(t, d)
+	final = driver.Position(lastPosition(t, d))
 	close(stop)
 	churn.Wait()
 	close(errs)
@@ -389,17 +390,17 @@ func TestFenceNoSkipUnderChurn(t *testing.T) {
 		want += appenders * (1 + j%3)
 	}
 	require.Len(t, all, want)
-	require.Equal(t, final, all[len(all)-1].Position)
+	require.Equal(t, final, driver.Position(all[len(all)-1].Position))
 	for r, ch := range tails {
 		out := waitFor(t, ch, 60*time.Second, "a reader")
 		require.NoError(t, out.err)
 		if !assert.Equal(t, len(all), len(out.got), "reader %d read every event once, in order", r) {
-			seen := map[eventstore.Position]bool{}
+			seen := map[driver.Position]bool{}
 			for _, ev := range out.got {
 				seen[ev.Position] = true
 			}
 			for i, ev := range all {
-				if !seen[ev.Position] {
+				if !seen[driver.Position(ev.Position)] {
 					t.Logf("missing %d: %s %s v%d", i, ev.Position, ev.StreamID, ev.Version)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // importSQL writes an import in one statement, so in one implicit
@@ -43,12 +44,12 @@ const importSQL = `WITH heads AS MATERIALIZED (
 )
 SELECT bad.stream, bad.v, (SELECT max(tx_id) FROM ins) FROM (SELECT) one LEFT JOIN bad ON true`
 
-// Import implements [eventstore.Importer] with one statement (see
+// Import implements [driver.Importer] with one statement (see
 // importSQL). A conflict with a concurrent append (23505 on
 // events_stream_version_key), a serialization failure or a deadlock runs it
 // again, up to 8 times as for Append; a stream that is then not at the
 // version before its first event gives a *WrongExpectedVersionError.
-func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error {
+func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	n := len(req.Events)
 	var (
 		heads    = make([]string, len(req.Firsts))

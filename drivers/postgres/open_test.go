@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
@@ -290,7 +291,7 @@ func TestOpenUpToDateSchemaWithoutCreatePrivilege(t *testing.T) {
 	pos, ok, err := d.LoadCheckpoint(ctx, "app")
 	require.NoError(t, err)
 	assert.True(t, ok, "the subscription saved its checkpoint")
-	assert.Equal(t, got[0].Position, pos)
+	assert.Equal(t, driver.Position(got[0].Position), pos)
 	require.NoError(t, s.SaveSnapshot(ctx, "Order-1", eventstore.Snapshot{Version: 1, Data: []byte("state")}))
 }
 

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -96,11 +97,11 @@ type Driver struct {
 }
 
 var (
-	_ eventstore.Driver        = (*Driver)(nil)
-	_ eventstore.Watcher       = (*Driver)(nil)
-	_ eventstore.Aser          = (*Driver)(nil)
-	_ eventstore.LimitReporter = (*Driver)(nil)
-	_ eventstore.Importer      = (*Driver)(nil)
+	_ driver.Driver        = (*Driver)(nil)
+	_ driver.Watcher       = (*Driver)(nil)
+	_ driver.Aser          = (*Driver)(nil)
+	_ driver.LimitReporter = (*Driver)(nil)
+	_ driver.Importer      = (*Driver)(nil)
 )
 
 // New returns a driver over an existing pool, which it does not close: the
@@ -196,7 +197,7 @@ func ValidateSchema(name string) error {
 // Schema returns the name of the driver's schema.
 func (d *Driver) Schema() string { return d.schema }
 
-// As implements [eventstore.Aser]: a **pgxpool.Pool target receives the pool.
+// As implements [driver.Aser]: a **pgxpool.Pool target receives the pool.
 func (d *Driver) As(target any) bool {
 	if p, ok := target.(**pgxpool.Pool); ok && p != nil {
 		*p = d.pool
@@ -205,11 +206,11 @@ func (d *Driver) As(target any) bool {
 	return false
 }
 
-// Limits implements [eventstore.LimitReporter]. PostgreSQL stores a bytea of
+// Limits implements [driver.LimitReporter]. PostgreSQL stores a bytea of
 // up to 1 GiB, but one append travels in one protocol message, which the
 // server caps at 1 GiB: appends are limited to 256 MiB of data and metadata.
-func (d *Driver) Limits() eventstore.Limits {
-	return eventstore.Limits{MaxEventSize: 256 << 20, MaxAppendSize: 256 << 20}
+func (d *Driver) Limits() driver.Limits {
+	return driver.Limits{MaxEventSize: 256 << 20, MaxAppendSize: 256 << 20}
 }
 
 // Close stops the listening connection and, when the driver created the

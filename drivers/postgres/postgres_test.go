@@ -9,6 +9,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
@@ -25,19 +26,21 @@ func TestConformance(t *testing.T) {
 // a restarted process would.
 type harness struct{ pool *pgxpool.Pool }
 
-func (h harness) NewDriver(t testing.TB) eventstore.Driver {
+func (h harness) NewDriver(t testing.TB) driver.Driver {
 	return newDriver(t, h.pool, postgres.Options{})
 }
 
 func (harness) Unsupported() map[conformance.Feature]string { return nil }
 
+func (harness) NativeTypes() []any { return []any{new(*pgxpool.Pool)} }
+
 // NewStorage implements conformance.Reopener. Each driver it opens owns its
 // pool, which its Close closes.
-func (h harness) NewStorage(t testing.TB) func() eventstore.Driver {
+func (h harness) NewStorage(t testing.TB) func() driver.Driver {
 	url := testenv.MustHavePostgres(t)
 	schema := randomSchema()
 	dropSchemaAtCleanup(t, h.pool, schema)
-	return func() eventstore.Driver {
+	return func() driver.Driver {
 		d, err := postgres.Open(t.Context(), url, postgres.Options{Schema: schema})
 		require.NoError(t, err)
 		return d

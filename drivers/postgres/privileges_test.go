@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -148,7 +149,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	pos, ok, err := reader.LoadCheckpoint(ctx, "app")
 	require.NoError(t, err)
 	assert.True(t, ok)
-	assert.Equal(t, got[2].Position, pos)
+	assert.Equal(t, driver.Position(got[2].Position), pos)
 
 	// What the grants deny.
 	_, err = r.Append(ctx, "Order-9", eventstore.NoStream, eventstore.NewEvent("Placed", nil))

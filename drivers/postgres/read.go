@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -136,8 +136,8 @@ WHERE snapshots.version <= excluded.version`
 const saveCheckpointSQL = `INSERT INTO {{schema}}.checkpoints (name, tx_id, seq) VALUES ($1, $2, $3)
 ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, seq = excluded.seq`
 
-// ReadStream implements [eventstore.Driver].
-func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+// ReadStream implements [driver.Driver].
+func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	var rows pgx.Rows
 	var err error
 	if q.Backwards {
@@ -155,7 +155,7 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 	return scanEvents(rows, q.Limit)
 }
 
-// ReadAll implements [eventstore.Driver]. It returns only events below the
+// ReadAll implements [driver.Driver]. It returns only events below the
 // visibility fence (see lockFenceSQL), in (tx_id, seq) order, walking the
 // primary key from the given position, so a page costs an index range scan
 // and never a sort of the table.
@@ -169,7 +169,7 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 // every event committed before it started, unless a writer stays open longer
 // than ReadWait; then it returns what is safe to return, logs the writer's
 // backend, and the rest comes with a later read. It never skips.
-func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	query, args := d.readAllQuery(q)
 	page, horizon, blocked, err := d.readAllOnce(ctx, query, args, q.Limit)
 	if err != nil || !blocked || len(page) == q.Limit {
@@ -199,7 +199,7 @@ func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventsto
 // LIMIT it can see) always looked cheaper than the generic one (which
 // assumes 10% of the table), so every page was planned afresh: 0.15–0.25 ms,
 // as long as running it.
-func (d *Driver) readAllQuery(q eventstore.AllQuery) (string, []any) {
+func (d *Driver) readAllQuery(q driver.AllQuery) (string, []any) {
 	var cond, params strings.Builder
 	args := make([]any, 0, 8)
 	arg := func(v any, typ string) string {
@@ -238,12 +238,12 @@ SELECT s.horizon, coalesce(s.top >= s.fence, false), e.* FROM s LEFT JOIN LATERA
 	return query, args
 }
 
-func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limit int) (page []eventstore.RecordedEvent, horizon int64, blocked bool, err error) {
+func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limit int) (page []driver.RecordedEvent, horizon int64, blocked bool, err error) {
 	rows, err := d.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, 0, false, wrapNative(err)
 	}
-	page = make([]eventstore.RecordedEvent, 0, min(limit, 512))
+	page = make([]driver.RecordedEvent, 0, min(limit, 512))
 	fds := rows.FieldDescriptions()
 	if len(fds) > 2 && binaryColumns(fds[:2], pgtype.Int8OID, pgtype.BoolOID) && binaryColumns(fds[2:], eventOIDs[:]...) {
 		var dec eventDecoder
@@ -261,7 +261,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 			if v[2] == nil {
 				continue // no event matched: only the snapshot's row
 			}
-			var ev eventstore.RecordedEvent
+			var ev driver.RecordedEvent
 			if err := dec.decode(v[2:], &ev); err != nil {
 				rows.Close()
 				return nil, 0, false, err
@@ -285,13 +285,13 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		if !txID.Valid {
 			return nil // no event matched: only the snapshot's row
 		}
-		page = append(page, eventstore.RecordedEvent{
+		page = append(page, driver.RecordedEvent{
 			StreamID:    stream.String,
 			Version:     uint64(ver.Int64),
-			Position:    eventstore.Position{Commit: uint64(txID.Int64), Prepare: uint64(seq.Int64)},
+			Position:    driver.Position{Commit: uint64(txID.Int64), Prepare: uint64(seq.Int64)},
 			ID:          uuid.UUID(id.Bytes),
 			Type:        typ.String,
-			ContentType: eventstore.ContentType(ct.Int16),
+			ContentType: driver.ContentType(ct.Int16),
 			Data:        data,
 			Metadata:    meta,
 			RecordedAt:  at.Time.UTC(),
@@ -374,12 +374,12 @@ func (d *Driver) logBlocker(ctx context.Context, fence int64) {
 }
 
 // scanEvents reads rows of eventColumns.
-func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
-	out := make([]eventstore.RecordedEvent, 0, min(limit, 512))
+func scanEvents(rows pgx.Rows, limit int) ([]driver.RecordedEvent, error) {
+	out := make([]driver.RecordedEvent, 0, min(limit, 512))
 	if binaryColumns(rows.FieldDescriptions(), eventOIDs[:]...) {
 		var dec eventDecoder
 		for rows.Next() {
-			var ev eventstore.RecordedEvent
+			var ev driver.RecordedEvent
 			if err := dec.decode(rows.RawValues(), &ev); err != nil {
 				rows.Close()
 				return nil, err
@@ -392,16 +392,16 @@ func scanEvents(rows pgx.Rows, limit int) ([]eventstore.RecordedEvent, error) {
 		return out, nil
 	}
 	var (
-		ev             eventstore.RecordedEvent
+		ev             driver.RecordedEvent
 		txID, seq, ver int64
 		id             [16]byte
 		ct             int16
 	)
 	_, err := pgx.ForEachRow(rows, []any{&txID, &seq, &ev.StreamID, &ver, &id, &ev.Type, &ct, &ev.Data, &ev.Metadata, &ev.RecordedAt}, func() error {
-		ev.Position = eventstore.Position{Commit: uint64(txID), Prepare: uint64(seq)}
+		ev.Position = driver.Position{Commit: uint64(txID), Prepare: uint64(seq)}
 		ev.Version = uint64(ver)
 		ev.ID = uuid.UUID(id)
-		ev.ContentType = eventstore.ContentType(ct)
+		ev.ContentType = driver.ContentType(ct)
 		ev.RecordedAt = ev.RecordedAt.UTC()
 		out = append(out, ev)
 		ev.Data, ev.Metadata = nil, nil
@@ -422,7 +422,7 @@ func clamp(v uint64) int64 {
 	return int64(v)
 }
 
-// StreamVersion implements [eventstore.Driver].
+// StreamVersion implements [driver.Driver].
 func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
 	var v int64
 	if err := d.pool.QueryRow(ctx, d.sql.streamVersion, stream).Scan(&v); err != nil {
@@ -431,47 +431,47 @@ func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, erro
 	return uint64(v), nil
 }
 
-// SaveSnapshot implements [eventstore.Driver].
-func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap eventstore.Snapshot) error {
+// SaveSnapshot implements [driver.Driver].
+func (d *Driver) SaveSnapshot(ctx context.Context, stream string, snap driver.Snapshot) error {
 	if _, err := d.pool.Exec(ctx, d.sql.saveSnapshot, stream, clamp(snap.Version), nonNil(snap.Data)); err != nil {
 		return wrapNative(err)
 	}
 	return nil
 }
 
-// LoadSnapshot implements [eventstore.Driver].
-func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (eventstore.Snapshot, bool, error) {
-	var snap eventstore.Snapshot
+// LoadSnapshot implements [driver.Driver].
+func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (driver.Snapshot, bool, error) {
+	var snap driver.Snapshot
 	var v int64
 	err := d.pool.QueryRow(ctx, d.sql.loadSnapshot, stream).Scan(&v, &snap.Data)
 	if err == pgx.ErrNoRows {
-		return eventstore.Snapshot{}, false, nil
+		return driver.Snapshot{}, false, nil
 	}
 	if err != nil {
-		return eventstore.Snapshot{}, false, wrapNative(err)
+		return driver.Snapshot{}, false, wrapNative(err)
 	}
 	snap.Version = uint64(v)
 	return snap, true, nil
 }
 
-// SaveCheckpoint implements [eventstore.Driver]. Both parts of the position
+// SaveCheckpoint implements [driver.Driver]. Both parts of the position
 // are stored: the transaction ID alone would lose events (DESIGN.md).
-func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos eventstore.Position) error {
+func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos driver.Position) error {
 	if _, err := d.pool.Exec(ctx, d.sql.saveCheckpoint, name, clamp(pos.Commit), clamp(pos.Prepare)); err != nil {
 		return wrapNative(err)
 	}
 	return nil
 }
 
-// LoadCheckpoint implements [eventstore.Driver].
-func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (eventstore.Position, bool, error) {
+// LoadCheckpoint implements [driver.Driver].
+func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (driver.Position, bool, error) {
 	var txID, seq int64
 	err := d.pool.QueryRow(ctx, d.sql.loadCheckpt, name).Scan(&txID, &seq)
 	if err == pgx.ErrNoRows {
-		return eventstore.Position{}, false, nil
+		return driver.Position{}, false, nil
 	}
 	if err != nil {
-		return eventstore.Position{}, false, wrapNative(err)
+		return driver.Position{}, false, wrapNative(err)
 	}
-	return eventstore.Position{Commit: uint64(txID), Prepare: uint64(seq)}, true, nil
+	return driver.Position{Commit: uint64(txID), Prepare: uint64(seq)}, true, nil
 }

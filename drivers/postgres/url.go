@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/internal/redact"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -45,8 +46,8 @@ const paramConnectTimeout = "connect_timeout"
 // kvConnectTimeout finds connect_timeout in a keyword/value string.
 var kvConnectTimeout = regexp.MustCompile(`(^|\s)connect_timeout\s*=`)
 
-func openURL(ctx context.Context, u *url.URL) (eventstore.Driver, error) {
-	d, err := Open(ctx, u.String(), Options{})
+func openURL(ctx context.Context, u *url.URL, o driver.OpenOptions) (driver.Driver, error) {
+	d, err := Open(ctx, u.String(), Options{Logger: o.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 )
 
-// Watch implements [eventstore.Watcher]. An append wakes the watchers of
+// Watch implements [driver.Watcher]. An append wakes the watchers of
 // its own driver as soon as it commits; other processes learn of it through
 // LISTEN/NOTIFY. Each driver keeps one dedicated connection (outside the
 // pool) that LISTENs on the schema's channel, and a notifier that sends, at

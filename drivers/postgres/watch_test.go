@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
@@ -88,9 +89,14 @@ func TestWatchWakesWhenTheFenceMoves(t *testing.T) {
 // readAllAfter reads the global log after pos straight from the driver.
 func readAllAfter(t testing.TB, d *postgres.Driver, pos eventstore.Position) []eventstore.RecordedEvent {
 	t.Helper()
-	evs, err := d.ReadAll(t.Context(), eventstore.AllQuery{After: pos, Limit: 1000})
+	evs, err := d.ReadAll(t.Context(), driver.AllQuery{After: driver.Position(pos), Limit: 1000})
 	require.NoError(t, err)
-	return evs
+	out := make([]eventstore.RecordedEvent, len(evs))
+	for i, e := range evs {
+		out[i] = eventstore.RecordedEvent{StreamID: e.StreamID, Version: e.Version, Position: eventstore.Position(e.Position), ID: e.ID,
+			Type: e.Type, ContentType: eventstore.ContentType(e.ContentType), Data: e.Data, Metadata: e.Metadata, RecordedAt: e.RecordedAt}
+	}
+	return out
 }
 
 // The listening connection is killed (pg_terminate_backend) between appends.

@@ -5,9 +5,10 @@ import (
 	"database/sql"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
-// Append implements [eventstore.Driver].
+// Append implements [driver.Driver].
 //
 // The append runs in one write transaction that takes the file's write lock
 // first (BEGIN IMMEDIATE), then reads the stream's version, checks the
@@ -16,9 +17,9 @@ import (
 // it runs no other connection, in this process or another, can write, so the
 // positions SQLite assigns (the rowid, MAX+1) follow commit order: a reader
 // that has seen position P never later sees a new event below P.
-func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (eventstore.AppendResult, error) {
+func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 	var (
-		res     eventstore.AppendResult
+		res     driver.AppendResult
 		written bool
 	)
 	err := d.write(ctx, func(w *writer) error {
@@ -27,7 +28,7 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 		return err
 	})
 	if err != nil {
-		return eventstore.AppendResult{}, mapError(err, nil)
+		return driver.AppendResult{}, mapError(err, nil)
 	}
 	if written {
 		d.watch.appended(int64(res.Position.Commit))
@@ -37,7 +38,7 @@ func (d *Driver) Append(ctx context.Context, req eventstore.AppendRequest) (even
 
 // appendTx does the work of Append inside the write transaction. written is
 // false for a recognised retry, which writes nothing.
-func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendRequest) (res eventstore.AppendResult, written bool, err error) {
+func (d *Driver) appendTx(ctx context.Context, w *writer, req driver.AppendRequest) (res driver.AppendResult, written bool, err error) {
 	var (
 		current   int64
 		retryFrom sql.NullInt64
@@ -45,7 +46,7 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 	if err := w.head.QueryRowContext(ctx, req.Stream, req.Events[0].ID[:]).Scan(&current, &retryFrom); err != nil {
 		return res, false, err
 	}
-	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: req.Expected, Actual: uint64(current)}
+	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: uint64(current)}
 	if retryFrom.Valid {
 		res, err := retried(ctx, w, req, uint64(retryFrom.Int64), conflict)
 		return res, false, err
@@ -55,7 +56,7 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 		// is a retry, so a retry of the end of an earlier batch is found
 		// too, by the (stream, version) key. This costs nothing unless the
 		// expectation fails.
-		if req.Expected.Kind() == eventstore.ExactVersion && uint64(current) > req.Expected.Version() {
+		if req.Expected.Kind() == driver.ExpectExact && uint64(current) > req.Expected.Version() {
 			res, err := retried(ctx, w, req, req.Expected.Version()+1, conflict)
 			return res, false, err
 		}
@@ -67,7 +68,7 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 	if _, err := w.insertAppend.ExecContext(ctx, req.Stream, req.Events[0].ID[:], current+1); err != nil {
 		return res, false, mapError(err, conflict)
 	}
-	category := eventstore.Category(req.Stream)
+	category := driver.Category(req.Stream)
 	recordedAt := req.RecordedAt.UnixMicro()
 	last, err := w.insertEvents(ctx, len(req.Events), func(args []any, j int) []any {
 		e := &req.Events[j]
@@ -81,9 +82,9 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 	if err != nil {
 		return res, false, err
 	}
-	return eventstore.AppendResult{
+	return driver.AppendResult{
 		Version:  uint64(current) + uint64(len(req.Events)),
-		Position: eventstore.Position{Commit: uint64(pos)},
+		Position: driver.Position{Commit: uint64(pos)},
 	}, true, nil
 }
 
@@ -95,32 +96,32 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req eventstore.AppendR
 // stored events have the batch's content, and a *DuplicateEventIDError when
 // they do not. Otherwise it conflicts. See docs/semantics.md, "Idempotent
 // retries".
-func retried(ctx context.Context, w *writer, req eventstore.AppendRequest, from uint64, conflict error) (eventstore.AppendResult, error) {
-	if req.Expected.Kind() == eventstore.ExactVersion && from != req.Expected.Version()+1 {
-		return eventstore.AppendResult{}, conflict
+func retried(ctx context.Context, w *writer, req driver.AppendRequest, from uint64, conflict error) (driver.AppendResult, error) {
+	if req.Expected.Kind() == driver.ExpectExact && from != req.Expected.Version()+1 {
+		return driver.AppendResult{}, conflict
 	}
 	to := from + uint64(len(req.Events)) - 1
 	rows, err := w.retryRange.QueryContext(ctx, req.Stream, int64(from), int64(to))
 	if err != nil {
-		return eventstore.AppendResult{}, err
+		return driver.AppendResult{}, err
 	}
 	stored, err := scanEvents(rows, req.Stream, len(req.Events))
 	if err != nil {
-		return eventstore.AppendResult{}, err
+		return driver.AppendResult{}, err
 	}
 	if len(stored) != len(req.Events) {
-		return eventstore.AppendResult{}, conflict
+		return driver.AppendResult{}, conflict
 	}
 	for i, ev := range stored {
 		if ev.ID != req.Events[i].ID {
-			return eventstore.AppendResult{}, conflict
+			return driver.AppendResult{}, conflict
 		}
 	}
-	if err := eventstore.CheckRetry(req.Stream, stored, req.Events); err != nil {
-		return eventstore.AppendResult{}, err
+	if err := driver.CheckRetry(stored, req.Events); err != nil {
+		return driver.AppendResult{}, err
 	}
 	last := stored[len(stored)-1]
-	return eventstore.AppendResult{Version: last.Version, Position: last.Position}, nil
+	return driver.AppendResult{Version: last.Version, Position: last.Position}, nil
 }
 
 // nonNil returns b, or an empty slice for nil: go-sqlite3 binds a nil slice

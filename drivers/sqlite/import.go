@@ -6,16 +6,17 @@ import (
 	"encoding/json"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
-var _ eventstore.Importer = (*Driver)(nil)
+var _ driver.Importer = (*Driver)(nil)
 
-// Import implements [eventstore.Importer]: one write transaction reads the
+// Import implements [driver.Importer]: one write transaction reads the
 // version of every stream in the request in one statement, records where
 // each stream's run begins in the appends table (so a later retry of an
 // append with those IDs is recognised, as for an append), and inserts the
 // events in order.
-func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error {
+func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	var last int64
 	err := d.write(ctx, func(w *writer) error {
 		var err error
@@ -31,8 +32,8 @@ func (d *Driver) Import(ctx context.Context, req eventstore.ImportRequest) error
 
 // importTx does the work of Import inside the write transaction and returns
 // the last event's position.
-func importTx(ctx context.Context, w *writer, req eventstore.ImportRequest) (int64, error) {
-	firsts := make([]*eventstore.RecordedEvent, len(req.Firsts))
+func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, error) {
+	firsts := make([]*driver.RecordedEvent, len(req.Firsts))
 	streams := make([]string, len(firsts))
 	starts := make([][3]any, len(firsts))
 	for i, k := range req.Firsts {
@@ -82,7 +83,7 @@ func importTx(ctx context.Context, w *writer, req eventstore.ImportRequest) (int
 	}
 	last, err := w.insertEvents(ctx, len(req.Events), func(args []any, j int) []any {
 		e := &req.Events[j]
-		return append(args, e.StreamID, int64(e.Version), eventstore.Category(e.StreamID), e.ID[:], e.Type, int64(e.ContentType),
+		return append(args, e.StreamID, int64(e.Version), driver.Category(e.StreamID), e.ID[:], e.Type, int64(e.ContentType),
 			nonNil(e.Data), nonNil(e.Metadata), e.RecordedAt.UnixMicro())
 	})
 	if err != nil {

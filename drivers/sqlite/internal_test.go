@@ -11,6 +11,7 @@ import (
 	"testing/fstest"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	sqlite3 "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -194,7 +195,7 @@ func TestQueryPlans(t *testing.T) {
 		{"allBackwards", queryAllBackwards, []any{0, 10, 10}, "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{"streamVersion", queryStreamVersion, []any{"s"}, "USING COVERING INDEX sqlite_autoindex_events_1 (stream=?)"},
 	}
-	for _, f := range []eventstore.Filter{
+	for _, f := range []driver.Filter{
 		{Categories: []string{"A"}},
 		{Categories: []string{"A", "B", "C"}},
 		{EventTypes: []string{"T"}},

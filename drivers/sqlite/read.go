@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // readStmts are the read statements, prepared on the pool: database/sql
@@ -115,8 +115,8 @@ func (d *Driver) query(ctx context.Context, query string, args ...any) (*sql.Row
 	return st.QueryContext(ctx, args...)
 }
 
-// ReadStream implements [eventstore.Driver].
-func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]eventstore.RecordedEvent, error) {
+// ReadStream implements [driver.Driver].
+func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	var (
 		rows *sql.Rows
 		err  error
@@ -140,12 +140,12 @@ func (d *Driver) ReadStream(ctx context.Context, q eventstore.StreamQuery) ([]ev
 	return out, mapError(err, nil)
 }
 
-// ReadAll implements [eventstore.Driver]. It reads one page by position (the
+// ReadAll implements [driver.Driver]. It reads one page by position (the
 // rowid): without a category filter it walks the table's own key; with one
 // it walks the events_category index, whose entries are in (category,
 // position) order, merging several categories with UNION ALL. No query
 // sorts the log; see filteredQuery for filters on event types alone.
-func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventstore.RecordedEvent, error) {
+func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	after, before := bounds(q.After, q.Before)
 	if after >= before-1 {
 		return nil, nil
@@ -174,7 +174,7 @@ func (d *Driver) ReadAll(ctx context.Context, q eventstore.AllQuery) ([]eventsto
 // events with after < position < before. Positions here are {n, 0}, so an
 // event is after {c, p} when n > c, and before {c, p} when n < c, or n <= c
 // for p > 0.
-func bounds(after, before eventstore.Position) (lo, hi int64) {
+func bounds(after, before driver.Position) (lo, hi int64) {
 	lo = clamp(after.Commit)
 	hi = math.MaxInt64
 	if !before.IsZero() {
@@ -228,7 +228,7 @@ func inList(column string, names []string) (string, []any) {
 // index entries. With event types only, or more categories, the query walks
 // the log by position and keeps the matching rows: it reads every event
 // between the page's bounds and its last match, but sorts nothing.
-func filteredQuery(f eventstore.Filter, backwards bool, after, before int64, limit int) (string, []any) {
+func filteredQuery(f driver.Filter, backwards bool, after, before int64, limit int) (string, []any) {
 	order := "position"
 	if backwards {
 		order = "position DESC"
@@ -271,14 +271,14 @@ func filteredQuery(f eventstore.Filter, backwards bool, after, before int64, lim
 }
 
 // scanEvents reads rows of streamColumns, or of allColumns when stream is "".
-func scanEvents(rows *sql.Rows, stream string, limit int) ([]eventstore.RecordedEvent, error) {
+func scanEvents(rows *sql.Rows, stream string, limit int) ([]driver.RecordedEvent, error) {
 	defer rows.Close()
-	out := make([]eventstore.RecordedEvent, 0, min(limit, 512))
+	out := make([]driver.RecordedEvent, 0, min(limit, 512))
 	var (
 		pos, version, contentType, recordedAt int64
 	)
 	for rows.Next() {
-		ev := eventstore.RecordedEvent{StreamID: stream}
+		ev := driver.RecordedEvent{StreamID: stream}
 		var err error
 		if stream == "" {
 			err = rows.Scan(&ev.StreamID, &pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt)
@@ -288,16 +288,16 @@ func scanEvents(rows *sql.Rows, stream string, limit int) ([]eventstore.Recorded
 		if err != nil {
 			return nil, err
 		}
-		ev.Position = eventstore.Position{Commit: uint64(pos)}
+		ev.Position = driver.Position{Commit: uint64(pos)}
 		ev.Version = uint64(version)
-		ev.ContentType = eventstore.ContentType(contentType)
+		ev.ContentType = driver.ContentType(contentType)
 		ev.RecordedAt = time.UnixMicro(recordedAt).UTC()
 		out = append(out, ev)
 	}
 	return out, rows.Err()
 }
 
-// StreamVersion implements [eventstore.Driver].
+// StreamVersion implements [driver.Driver].
 func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
 	var v int64
 	if err := d.read.streamVersion.QueryRowContext(ctx, stream).Scan(&v); err != nil {

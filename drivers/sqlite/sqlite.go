@@ -3,7 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
+	sqldriver "database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/internal/retry"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
@@ -133,10 +134,10 @@ type Driver struct {
 }
 
 var (
-	_ eventstore.Driver        = (*Driver)(nil)
-	_ eventstore.Watcher       = (*Driver)(nil)
-	_ eventstore.Aser          = (*Driver)(nil)
-	_ eventstore.LimitReporter = (*Driver)(nil)
+	_ driver.Driver        = (*Driver)(nil)
+	_ driver.Watcher       = (*Driver)(nil)
+	_ driver.Aser          = (*Driver)(nil)
+	_ driver.LimitReporter = (*Driver)(nil)
 )
 
 // Open opens (creating it if needed) the SQLite database file at path and
@@ -453,7 +454,7 @@ func (w *writer) discard() {
 			st.Close()
 		}
 	}
-	w.conn.Raw(func(any) error { return driver.ErrBadConn })
+	w.conn.Raw(func(any) error { return sqldriver.ErrBadConn })
 	w.conn.Close()
 }
 
@@ -559,7 +560,7 @@ func (d *Driver) abort(ctx context.Context, w *writer) {
 	}
 }
 
-// Close implements [eventstore.Driver]. It stops the watch poller and
+// Close implements [driver.Driver]. It stops the watch poller and
 // releases the connections; it closes the *sql.DB only when [Open] created it.
 // A second Close returns nil.
 func (d *Driver) Close() error {
@@ -578,7 +579,7 @@ func (d *Driver) Close() error {
 	return d.closeErr
 }
 
-// As implements [eventstore.Aser]: a **sql.DB target receives the pool. Use
+// As implements [driver.Aser]: a **sql.DB target receives the pool. Use
 // it for reads and for your own tables; begin write transactions with
 // BEGIN IMMEDIATE (the pool of [Open] does so for BeginTx).
 func (d *Driver) As(target any) bool {
@@ -600,8 +601,8 @@ const (
 	maxAppendEvents = 10_000
 )
 
-// Limits implements [eventstore.LimitReporter]: at most 10,000 events and
+// Limits implements [driver.LimitReporter]: at most 10,000 events and
 // 32 MiB of data and metadata per append, so per event too.
-func (d *Driver) Limits() eventstore.Limits {
-	return eventstore.Limits{MaxEventSize: maxAppendSize, MaxAppendEvents: maxAppendEvents, MaxAppendSize: maxAppendSize}
+func (d *Driver) Limits() driver.Limits {
+	return driver.Limits{MaxEventSize: maxAppendSize, MaxAppendEvents: maxAppendEvents, MaxAppendSize: maxAppendSize}
 }

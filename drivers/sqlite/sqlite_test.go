@@ -15,6 +15,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/sqlite"
 	sqlite3 "github.com/mattn/go-sqlite3"
 	"github.com/stretchr/testify/assert"
@@ -29,18 +30,20 @@ func TestConformance(t *testing.T) {
 // with a new driver as a restarted process would.
 type harness struct{ opts sqlite.Options }
 
-func (h harness) NewDriver(t testing.TB) eventstore.Driver {
+func (h harness) NewDriver(t testing.TB) driver.Driver {
 	d, _ := openDriver(t, h.opts)
 	return d
 }
 
 func (harness) Unsupported() map[conformance.Feature]string { return nil }
 
+func (harness) NativeTypes() []any { return []any{new(*sql.DB)} }
+
 // NewStorage implements conformance.Reopener: a new driver (its own
 // connections) over one file each time.
-func (h harness) NewStorage(t testing.TB) func() eventstore.Driver {
+func (h harness) NewStorage(t testing.TB) func() driver.Driver {
 	path := filepath.Join(t.TempDir(), "events.db")
-	return func() eventstore.Driver {
+	return func() driver.Driver {
 		d, err := sqlite.Open(t.Context(), path, h.opts)
 		require.NoError(t, err)
 		return d
@@ -614,12 +617,12 @@ func TestFilteredReadAllPagesThroughIndexes(t *testing.T) {
 				}
 				// Small pages through the driver, as the Store pages.
 				var got []eventstore.Position
-				q := eventstore.AllQuery{Backwards: backwards, Limit: 7, Filter: tc.f}
+				q := driver.AllQuery{Backwards: backwards, Limit: 7, Filter: driver.Filter(tc.f)}
 				for {
 					page, err := d.ReadAll(ctx, q)
 					require.NoError(t, err)
 					for _, ev := range page {
-						got = append(got, ev.Position)
+						got = append(got, eventstore.Position(ev.Position))
 					}
 					if len(page) < q.Limit {
 						break
@@ -653,7 +656,7 @@ func TestCheckpointsKeepBothParts(t *testing.T) {
 	t.Parallel()
 	d, _ := openDriver(t, sqlite.Options{})
 	ctx := t.Context()
-	for _, pos := range []eventstore.Position{{Commit: 1}, {Commit: 1<<64 - 1, Prepare: 1<<63 + 5}, {}} {
+	for _, pos := range []driver.Position{{Commit: 1}, {Commit: 1<<64 - 1, Prepare: 1<<63 + 5}, {}} {
 		require.NoError(t, d.SaveCheckpoint(ctx, "sub", pos))
 		got, ok, err := d.LoadCheckpoint(ctx, "sub")
 		require.NoError(t, err)

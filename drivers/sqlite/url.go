@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 )
 
 // Scheme is the URL scheme of this driver.
@@ -16,7 +17,7 @@ const Scheme = "sqlite"
 
 func init() { eventstore.Register(Scheme, openURL) }
 
-func openURL(ctx context.Context, u *url.URL) (eventstore.Driver, error) {
+func openURL(ctx context.Context, u *url.URL, _ driver.OpenOptions) (driver.Driver, error) {
 	path, opts, err := parseURL(u)
 	if err != nil {
 		return nil, err

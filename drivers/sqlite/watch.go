@@ -24,7 +24,7 @@ type watchState struct {
 	wg sync.WaitGroup // the poller goroutines
 }
 
-// Watch implements [eventstore.Watcher]. The channel receives a value after
+// Watch implements [driver.Watcher]. The channel receives a value after
 // this driver commits an append, and within about WatchInterval after another
 // process does.
 func (d *Driver) Watch(ctx context.Context) (<-chan struct{}, error) {
