@@ -26,11 +26,6 @@ type snapshotMeta struct {
 	Version uint64 `json:"version"`
 }
 
-// checkpointData is the data of a checkpoint event.
-type checkpointData struct {
-	Position driver.Position `json:"position"`
-}
-
 // saveAttempts bounds how often SaveSnapshot retries when another writer
 // saves a snapshot of the same stream at the same time.
 const saveAttempts = 10
@@ -76,28 +71,6 @@ func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (driver.Snapsh
 		return driver.Snapshot{}, false, fmt.Errorf("kurrentdb: snapshot of %q: bad metadata: %w", stream, err)
 	}
 	return driver.Snapshot{Version: m.Version, Data: last.Data}, true, nil
-}
-
-// SaveCheckpoint implements [driver.Driver].
-func (d *Driver) SaveCheckpoint(ctx context.Context, name string, pos driver.Position) error {
-	data, _ := json.Marshal(checkpointData{Position: pos})
-	err := d.appendInternal(ctx, CheckpointStream(d.opts.Namespace, name), kdb.Any{}, kdb.EventData{
-		EventID: uuid.New(), EventType: checkpointType, ContentType: kdb.ContentTypeJson, Data: data,
-	})
-	return wrapError(ctx, err)
-}
-
-// LoadCheckpoint implements [driver.Driver].
-func (d *Driver) LoadCheckpoint(ctx context.Context, name string) (driver.Position, bool, error) {
-	last, ok, err := d.lastInternal(ctx, CheckpointStream(d.opts.Namespace, name))
-	if err != nil || !ok {
-		return driver.Position{}, false, wrapError(ctx, err)
-	}
-	var c checkpointData
-	if err := json.Unmarshal(last.Data, &c); err != nil {
-		return driver.Position{}, false, fmt.Errorf("kurrentdb: checkpoint %q: bad data: %w", name, err)
-	}
-	return c.Position, true, nil
 }
 
 // lastInternal reads the last event of an internal stream.
