@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
-	"github.com/eventkit/eventstore/internal/retry"
+	"github.com/eventkit/eventstore/internal/errkind"
 	"github.com/google/uuid"
 )
 
@@ -426,7 +426,7 @@ func (c *committer) retryTransient(group []*request, transient *int, err error, 
 		if unknown {
 			c.next = 0
 		}
-		deliver(group, outcome{err: wrapNative(retry.Transient(err))})
+		deliver(group, outcome{err: wrapNative(errkind.Transient(err))})
 		return false
 	}
 	c.d.retrying("TransactWriteItems", *transient, err)

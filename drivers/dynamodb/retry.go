@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/eventkit/eventstore/internal/errkind"
 	"github.com/eventkit/eventstore/internal/retry"
 )
 
@@ -28,7 +29,7 @@ func (d *Driver) call(ctx context.Context, name string, op func(ctx context.Cont
 		func(err error) bool { return classify(err) == classRetry },
 		func(attempt int, err error) { d.retrying(name, attempt, err) })
 	if err != nil && ctx.Err() == nil && transient(err) {
-		return retry.Transient(err)
+		return errkind.Transient(err)
 	}
 	return err
 }

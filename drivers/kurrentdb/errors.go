@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 
-	"github.com/eventkit/eventstore/internal/retry"
+	"github.com/eventkit/eventstore/internal/errkind"
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,7 +28,8 @@ import (
 //   - ErrorCodeConnectionClosed that the driver did not cause: the client
 //     gave up on the server for good; the driver builds a new client and
 //     tries again (see call).
-//   - ErrorUnavailable, or a subscription dropped with Unavailable: the
+//   - ErrorUnavailable, io.EOF from a send on a broken stream, or a
+//     subscription dropped with Unavailable: the
 //     connection broke or the server restarted; reads, and appends the
 //     server recognises when retried, are tried again (see call).
 //   - ErrorCodeDeadlineExceeded: the client's own deadline (10 s for
@@ -45,10 +47,12 @@ func hasCode(err error, code kdb.ErrorCode) bool {
 }
 
 // unavailable reports whether err says the server could not be reached:
-// ErrorUnavailable from a call, or the raw Unavailable status a dropped
-// subscription carries.
+// ErrorUnavailable from a call, the raw Unavailable status a dropped
+// subscription carries, or io.EOF, which gRPC returns from sending on a
+// stream the connection under it has lost (the client then reports
+// ErrorCodeUnknown: "could not send append request header … EOF").
 func unavailable(err error) bool {
-	return hasCode(err, kdb.ErrorUnavailable) || status.Code(err) == codes.Unavailable
+	return hasCode(err, kdb.ErrorUnavailable) || status.Code(err) == codes.Unavailable || errors.Is(err, io.EOF)
 }
 
 // wrapError returns a native error as the driver reports it, keeping it
@@ -65,10 +69,10 @@ func wrapError(ctx context.Context, err error) error {
 		return fmt.Errorf("kurrentdb: %w: %w", ctxErr, err)
 	}
 	if hasCode(err, kdb.ErrorCodeDeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
-		return fmt.Errorf("kurrentdb: %w: %w", context.DeadlineExceeded, retry.Transient(err))
+		return fmt.Errorf("kurrentdb: %w: %w", context.DeadlineExceeded, errkind.Transient(err))
 	}
 	if unavailable(err) || hasCode(err, kdb.ErrorCodeConnectionClosed) || errors.Is(err, errRetired) {
-		return fmt.Errorf("kurrentdb: %w", retry.Transient(err))
+		return fmt.Errorf("kurrentdb: %w", errkind.Transient(err))
 	}
 	return fmt.Errorf("kurrentdb: %w", err)
 }

@@ -3,8 +3,9 @@ package kurrentdb_test
 import (
 	"crypto/rand"
 	"encoding/hex"
-	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"testing"
+
+	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 
 	"github.com/eventkit/eventstore/conformance"
 	"github.com/eventkit/eventstore/driver"

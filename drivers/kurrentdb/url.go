@@ -16,15 +16,21 @@ import (
 	kdb "github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
 
-// Schemes are the URL schemes this driver registers with
-// [eventstore.Open]: those the KurrentDB client accepts.
-var Schemes = []string{
-	"kurrentdb", "kurrentdb+discover", "kurrent", "kurrent+discover",
-	"kdb", "kdb+discover", "esdb", "esdb+discover",
+// Scheme is the main URL scheme this driver registers with
+// [eventstore.Open]. It registers every scheme the KurrentDB client accepts:
+// kurrentdb, kurrent, kdb and esdb, each also with "+discover".
+const Scheme = "kurrentdb"
+
+// schemes lists every scheme the driver registers.
+func schemes() []string {
+	return []string{
+		Scheme, Scheme + "+discover", "kurrent", "kurrent+discover",
+		"kdb", "kdb+discover", "esdb", "esdb+discover",
+	}
 }
 
 func init() {
-	for _, s := range Schemes {
+	for _, s := range schemes() {
 		eventstore.Register(s, openURL)
 	}
 }
@@ -73,8 +79,8 @@ func parseConnString(connString string, opts *Options) (*kdb.Configuration, erro
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("kurrentdb: %w: %s: %s", eventstore.ErrInvalidArgument, redact.String(&shown), fmt.Sprintf(format, args...))
 	}
-	if !slices.Contains(Schemes, strings.ToLower(u.Scheme)) {
-		return nil, bad("unknown scheme %q (known: %s)", u.Scheme, strings.Join(Schemes, ", "))
+	if !slices.Contains(schemes(), strings.ToLower(u.Scheme)) {
+		return nil, bad("unknown scheme %q (known: %s)", u.Scheme, strings.Join(schemes(), ", "))
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	// Strictly: u.Query() would drop a pair holding a ';' or a bad

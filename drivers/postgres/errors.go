@@ -8,7 +8,7 @@ import (
 	"net"
 	"strings"
 
-	"github.com/eventkit/eventstore/internal/retry"
+	"github.com/eventkit/eventstore/internal/errkind"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -150,7 +150,7 @@ func wrapNative(err error) error {
 // native returns err, marked with eventstore.ErrTransient when transient.
 func native(err error) error {
 	if transient(err) {
-		return retry.Transient(err)
+		return errkind.Transient(err)
 	}
 	return err
 }

@@ -15,11 +15,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// Schemes are the URL schemes this driver registers with [eventstore.Open].
-var Schemes = []string{"postgres", "postgresql"}
+// The URL schemes this driver registers with [eventstore.Open].
+const (
+	Scheme      = "postgres"
+	SchemeAlias = "postgresql" // the other scheme libpq accepts
+)
 
 func init() {
-	for _, s := range Schemes {
+	for _, s := range []string{Scheme, SchemeAlias} {
 		eventstore.Register(s, openURL)
 	}
 }

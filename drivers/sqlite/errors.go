@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/eventkit/eventstore"
-	"github.com/eventkit/eventstore/internal/retry"
+	"github.com/eventkit/eventstore/internal/errkind"
 	sqlite3 "github.com/mattn/go-sqlite3"
 )
 
@@ -37,7 +37,7 @@ func mapError(err error, conflict *eventstore.WrongExpectedVersionError) error {
 		conflict.Err = err
 		return conflict
 	case se.Code == sqlite3.ErrBusy:
-		return fmt.Errorf("the write lock was not free within the busy timeout, or a read met a lock (a bug unless another connection holds the lock that long): %w", retry.Transient(err))
+		return fmt.Errorf("the write lock was not free within the busy timeout, or a read met a lock (a bug unless another connection holds the lock that long): %w", errkind.Transient(err))
 	}
 	return err
 }

@@ -82,7 +82,9 @@ var shapes = []shape{
 
 // drivers lists the schemes of each driver, so that each shape opens a
 // store on every driver equally often, whatever its number of schemes.
-var drivers = [][]string{{memory.Scheme}, {sqlite.Scheme}, postgres.Schemes, {dynamodb.Scheme}, kurrentdb.Schemes}
+var drivers = [][]string{{memory.Scheme}, {sqlite.Scheme}, {postgres.Scheme, postgres.SchemeAlias}, {dynamodb.Scheme}, {
+	kurrentdb.Scheme, kurrentdb.Scheme + "+discover", "kurrent", "kurrent+discover", "kdb", "kdb+discover", "esdb", "esdb+discover",
+}}
 
 func TestDriversListsEveryScheme(t *testing.T) {
 	for _, s := range eventstore.Schemes() {

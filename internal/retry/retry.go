@@ -8,8 +8,6 @@ import (
 	"context"
 	"math/rand/v2"
 	"time"
-
-	"github.com/eventkit/eventstore"
 )
 
 // Policy is capped exponential back-off with full jitter: the wait after try
@@ -99,19 +97,3 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
-
-// Transient returns err marked as a transient failure: errors.Is(err,
-// eventstore.ErrTransient) holds, its message is unchanged, and err stays
-// reachable with errors.Is and errors.As. It returns nil for nil.
-func Transient(err error) error {
-	if err == nil {
-		return nil
-	}
-	return &transientError{err}
-}
-
-type transientError struct{ err error }
-
-func (e *transientError) Error() string        { return e.err.Error() }
-func (e *transientError) Unwrap() error        { return e.err }
-func (e *transientError) Is(target error) bool { return target == eventstore.ErrTransient }
