@@ -103,4 +103,8 @@ type SubscribeOptions struct {
 	// signal new events wake the subscription at once and the poll only backs
 	// them up. Zero means one second.
 	PollInterval time.Duration
+	// MaxRetryWait is the longest wait between tries after a transient
+	// failure (an error matching [ErrTransient]): the waits grow from 50 ms,
+	// doubling, with full jitter, up to it. Zero means [DefaultMaxRetryWait].
+	MaxRetryWait time.Duration
 }

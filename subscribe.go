@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/internal/retry"
 )
 
 // Handler handles one event of a subscription. Returning an error stops the
@@ -20,14 +21,24 @@ type Handler func(ctx context.Context, ev RecordedEvent) error
 const (
 	DefaultBatchSize    = 100
 	DefaultPollInterval = time.Second
+	DefaultMaxRetryWait = 10 * time.Second
 	// firstPoll is the first back-off step of a subscription that polls.
 	firstPoll = 5 * time.Millisecond
+	// firstRetryWait bounds the first wait after a transient failure.
+	firstRetryWait = 50 * time.Millisecond
 )
 
 // Subscribe delivers events of the global log to h, in position order, one at
 // a time from the calling goroutine: first the events already stored (catch-up),
 // then new ones as they are appended (live). It blocks until ctx is done, the
-// Store is closed, reading fails, or h returns an error.
+// Store is closed, h returns an error, or the store fails for good.
+//
+// It never gives up on a transient failure: a read, checkpoint load or
+// checkpoint save that fails with an error matching [ErrTransient] (a lost
+// connection, a server restarting, throttling, a timeout) is logged through
+// the Store's logger and tried again after a capped, jittered wait
+// (opts.MaxRetryWait), and delivery resumes strictly after the last event
+// handled. Any other error is permanent and ends the subscription.
 //
 // Delivery is pull-based: at most opts.BatchSize events are held at once, so a
 // slow handler slows reading instead of growing memory. With opts.Name set,
@@ -38,7 +49,9 @@ const (
 //
 // It returns a *[HandlerError] wrapping the handler's error, an error matching
 // the context's error when ctx is done, [ErrClosed] when the Store is closed,
-// [ErrInvalidArgument] for bad options, or the read or checkpoint error.
+// [ErrInvalidArgument] for bad options, or a read or checkpoint error that
+// is not transient (for example [ErrNotSupported], or an error a driver did
+// not classify).
 func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler) error {
 	sub, err := s.newSubscription(opts, h)
 	if err != nil {
@@ -81,6 +94,21 @@ type subscription struct {
 	// oldCheckpoint is a group member's checkpoint name before
 	// CheckpointName's "$", read when checkpoint is missing; else empty.
 	oldCheckpoint string
+	retry         retry.Policy // the waits after transient failures
+	retries       int          // transient failures retried so far
+}
+
+// retrying runs op until it succeeds or fails for good. A failure matching
+// ErrTransient while ctx is live is logged and op tried again after the
+// subscription's back-off; ctx ending a wait returns ctx's error.
+func (sub *subscription) retrying(ctx context.Context, what string, op func() error) error {
+	return sub.retry.Do(ctx, func(context.Context) error { return op() },
+		func(err error) bool { return ctx.Err() == nil && errors.Is(err, ErrTransient) },
+		func(attempt int, err error) {
+			sub.retries++
+			sub.store.logger.Warn("subscription retrying after a transient failure",
+				"subscription", sub.opts.Name, "operation", what, "attempt", attempt, "error", err)
+		})
 }
 
 func (s *Store) newSubscription(opts SubscribeOptions, h Handler) (*subscription, error) {
@@ -104,6 +132,8 @@ func (s *Store) newSubscription(opts SubscribeOptions, h Handler) (*subscription
 		return nil, invalid(ErrInvalidArgument, "negative batch size %d", opts.BatchSize)
 	case opts.PollInterval < 0:
 		return nil, invalid(ErrInvalidArgument, "negative poll interval %s", opts.PollInterval)
+	case opts.MaxRetryWait < 0:
+		return nil, invalid(ErrInvalidArgument, "negative maximum retry wait %s", opts.MaxRetryWait)
 	}
 	if err := validateFilter(opts.Filter); err != nil {
 		return nil, err
@@ -114,7 +144,11 @@ func (s *Store) newSubscription(opts SubscribeOptions, h Handler) (*subscription
 	if opts.PollInterval == 0 {
 		opts.PollInterval = DefaultPollInterval
 	}
-	sub := &subscription{store: s, opts: opts, handler: h}
+	if opts.MaxRetryWait == 0 {
+		opts.MaxRetryWait = DefaultMaxRetryWait
+	}
+	sub := &subscription{store: s, opts: opts, handler: h,
+		retry: retry.Policy{Base: min(firstRetryWait, opts.MaxRetryWait), Max: opts.MaxRetryWait}}
 	if opts.Name != "" {
 		sub.checkpoint = CheckpointName(opts.Name, g)
 		if g.Size > 1 {
@@ -173,7 +207,12 @@ func (sub *subscription) run(ctx context.Context) error {
 			wake = ch
 		}
 	}
-	after, unsaved, err := sub.start(ctx)
+	var after Position
+	var unsaved bool
+	err := sub.retrying(ctx, "start", func() (err error) {
+		after, unsaved, err = sub.start(ctx)
+		return err
+	})
 	if err != nil {
 		return err
 	}
@@ -207,7 +246,11 @@ func (sub *subscription) run(ctx context.Context) error {
 	wait := firstPoll
 	for {
 		q.After = driver.Position(after)
-		page, err := s.readAllPage(ctx, q)
+		var page []driver.RecordedEvent
+		err := sub.retrying(ctx, "read", func() (err error) {
+			page, err = s.readAllPage(ctx, q)
+			return err
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return saveOnStop(ctx.Err())
@@ -233,7 +276,7 @@ func (sub *subscription) run(ctx context.Context) error {
 				return saveOnStop(ctx.Err())
 			}
 		}
-		if err := save(ctx); err != nil {
+		if err := sub.retrying(ctx, "save checkpoint", func() error { return save(ctx) }); err != nil {
 			if ctx.Err() != nil {
 				return saveOnStop(ctx.Err())
 			}

@@ -4,6 +4,8 @@
 #   scripts/postgres.sh start DIR   initdb + start a cluster in DIR (created, must
 #                                   not exist or be empty); prints its URL on stdout
 #   scripts/postgres.sh stop DIR    stop the cluster by its postmaster PID, remove DIR
+#   scripts/postgres.sh restart DIR fast|immediate
+#                                   stop (immediate: crash) and start it again
 #
 # The cluster listens on 127.0.0.1 on a free port and on a socket in DIR, trusts
 # local connections, and keeps fsync on (the default). It uses the binaries in
@@ -80,8 +82,18 @@ stop() {
 	rm -rf "$dir"
 }
 
+# restart stops the cluster in DIR with MODE (fast or immediate, a crash)
+# and starts it again on the same port.
+restart() {
+	local dir=$1 mode=$2 bin
+	bin=$(pg_bin)
+	as_owner "$bin/pg_ctl" -D "$dir/data" -m "$mode" -w -t 60 restart -l "$dir/server.log" >/dev/null 2>&1 ||
+		{ cat "$dir/server.log" >&2 2>/dev/null; die "could not restart PostgreSQL in $dir"; }
+}
+
 case "${1:-}" in
 start) [[ $# -eq 2 ]] || die "usage: $0 start DIR"; start "$2" ;;
 stop) [[ $# -eq 2 ]] || die "usage: $0 stop DIR"; stop "$2" ;;
-*) die "usage: $0 start DIR | stop DIR" ;;
+restart) [[ $# -eq 3 ]] || die "usage: $0 restart DIR fast|immediate"; restart "$2" "$3" ;;
+*) die "usage: $0 start DIR | stop DIR | restart DIR fast|immediate" ;;
 esac

@@ -73,7 +73,7 @@ func setupAppend(fs *flag.FlagSet) runFunc {
 			return fmt.Errorf("append %q: %w", stream, err)
 		}
 		ev.Data = data
-		return withStore(ctx, cf.url, func(s *eventstore.Store) error {
+		return withStore(ctx, e, cf.url, func(s *eventstore.Store) error {
 			res, err := s.Append(ctx, stream, expected.v, ev)
 			if err != nil && ctx.Err() != nil {
 				// The append may have committed before ctx ended.

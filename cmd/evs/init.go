@@ -15,7 +15,7 @@ func setupInit(*flag.FlagSet) runFunc {
 		if len(args) > 0 {
 			return usagef("unexpected argument %q", args[0])
 		}
-		return withStore(ctx, cf.url, func(*eventstore.Store) error {
+		return withStore(ctx, e, cf.url, func(*eventstore.Store) error {
 			if cf.json {
 				return newJSONEncoder(e.stdout).Encode(struct {
 					URL     string `json:"url"`

@@ -26,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
@@ -348,15 +349,15 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // withExistingStore is withStore for a command that only reads: the store
 // must exist (eventstore.ErrStoreNotFound otherwise) and nothing is created.
-func withExistingStore(ctx context.Context, rawURL string, f func(*eventstore.Store) error) error {
-	return withStore(ctx, existingURL(rawURL), f)
+func withExistingStore(ctx context.Context, e *env, rawURL string, f func(*eventstore.Store) error) error {
+	return withStore(ctx, e, existingURL(rawURL), f)
 }
 
 // withStore opens the store, creating it if needed, calls f and closes the
 // store, reporting a failure to close (which may mean lost writes) unless f
 // failed first.
-func withStore(ctx context.Context, rawURL string, f func(*eventstore.Store) error) (err error) {
-	s, err := eventstore.Open(ctx, rawURL) // its errors hold no password
+func withStore(ctx context.Context, e *env, rawURL string, f func(*eventstore.Store) error) (err error) {
+	s, err := eventstore.OpenWith(ctx, rawURL, e.storeOptions()) // its errors hold no password
 	if err != nil {
 		return err
 	}
@@ -366,6 +367,13 @@ func withStore(ctx context.Context, rawURL string, f func(*eventstore.Store) err
 		}
 	}()
 	return f(s)
+}
+
+// storeOptions are the options of the stores evs opens: their warnings
+// (a subscription retrying after a lost connection, a client rebuilt) go to
+// stderr.
+func (e *env) storeOptions() eventstore.Options {
+	return eventstore.Options{Logger: slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 }
 
 // backend returns the lower-case scheme of a store URL, naming its driver.

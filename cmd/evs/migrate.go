@@ -127,11 +127,11 @@ func (e *sideError) Unwrap() error { return e.err }
 // driver rejects (an unknown or wrong query parameter) is a usage error. A
 // store that does not exist gives an error matching
 // eventstore.ErrStoreNotFound.
-func openStore(ctx context.Context, side, rawURL string, mustExist bool) (*eventstore.Store, error) {
+func openStore(ctx context.Context, e *env, side, rawURL string, mustExist bool) (*eventstore.Store, error) {
 	if mustExist {
 		rawURL = existingURL(rawURL)
 	}
-	s, err := eventstore.Open(ctx, rawURL) // its errors hold no password
+	s, err := eventstore.OpenWith(ctx, rawURL, e.storeOptions()) // its errors hold no password
 	switch {
 	case errors.Is(err, eventstore.ErrInvalidArgument):
 		return nil, usagef("%s", (&sideError{side, err}).Error())
@@ -147,8 +147,8 @@ func notFound(err error, flag string) error {
 }
 
 // openSource opens the source, which must exist: migrate only reads it.
-func openSource(ctx context.Context, rawURL string) (*eventstore.Store, error) {
-	s, err := openStore(ctx, "source", rawURL, true)
+func openSource(ctx context.Context, e *env, rawURL string) (*eventstore.Store, error) {
+	s, err := openStore(ctx, e, "source", rawURL, true)
 	if errors.Is(err, eventstore.ErrStoreNotFound) {
 		return nil, notFound(err, "--from")
 	}
@@ -156,14 +156,14 @@ func openSource(ctx context.Context, rawURL string) (*eventstore.Store, error) {
 }
 
 func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (err error) {
-	src, err := openSource(ctx, f.from)
+	src, err := openSource(ctx, e, f.from)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
 	// A dry run opens an existing destination only, so that it creates
 	// nothing; a missing one stands for an empty store.
-	dst, err := openStore(ctx, "destination", f.to, f.dryRun)
+	dst, err := openStore(ctx, e, "destination", f.to, f.dryRun)
 	wouldCreate := f.dryRun && errors.Is(err, eventstore.ErrStoreNotFound)
 	if wouldCreate {
 		dst, err = eventstore.Open(ctx, "memory://")
@@ -272,12 +272,12 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 // runVerifyOnly compares two existing stores without copying: evs migrate
 // --verify-only. It opens both with must_exist, so it creates nothing.
 func runVerifyOnly(ctx context.Context, e *env, cf commonFlags, f migrateFlags) error {
-	src, err := openSource(ctx, f.from)
+	src, err := openSource(ctx, e, f.from)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	dst, err := openStore(ctx, "destination", f.to, true)
+	dst, err := openStore(ctx, e, "destination", f.to, true)
 	if errors.Is(err, eventstore.ErrStoreNotFound) {
 		return notFound(err, "--to")
 	}

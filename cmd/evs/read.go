@@ -29,7 +29,7 @@ func setupRead(fs *flag.FlagSet) runFunc {
 		if err := eventstore.ValidateStreamID(stream); err != nil {
 			return fmt.Errorf("read stream %q: %w", stream, err)
 		}
-		return withExistingStore(ctx, cf.url, func(s *eventstore.Store) error {
+		return withExistingStore(ctx, e, cf.url, func(s *eventstore.Store) error {
 			out := bufio.NewWriter(e.stdout)
 			p := newEventPrinter(out, cf.json)
 			n := 0

@@ -32,7 +32,7 @@ func setupStats(*flag.FlagSet) runFunc {
 		if len(args) > 0 {
 			return usagef("unexpected argument %q", args[0])
 		}
-		return withExistingStore(ctx, cf.url, func(s *eventstore.Store) error {
+		return withExistingStore(ctx, e, cf.url, func(s *eventstore.Store) error {
 			st, err := collectStats(ctx, s)
 			if err != nil {
 				return err

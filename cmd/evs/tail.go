@@ -40,7 +40,7 @@ func setupTail(fs *flag.FlagSet) runFunc {
 			return usagef("--from-end with --no-follow or --backwards prints nothing")
 		}
 		filter := eventstore.Filter{Categories: categories, EventTypes: types}
-		return withExistingStore(ctx, cf.url, func(s *eventstore.Store) error {
+		return withExistingStore(ctx, e, cf.url, func(s *eventstore.Store) error {
 			if noFollow || backwards {
 				opts := eventstore.ReadAllOptions{After: from.pos, Backwards: backwards, Limit: limit, Filter: filter}
 				if backwards {
