@@ -120,6 +120,7 @@ func FuzzSecretNeverShown(f *testing.F) {
 		"s3cret", "12#s3cret", "12/s3cret", "12?s3cret", "s3cret;x", "x;s3cret", "s3cret%zz", "%zzs3cret",
 		"s3 cret", "s3'cret", `s3"cret`, "s3@cret", "s3:cret", "s3&cret=x", "s3cret\xff\xfe", "s3cret\n",
 		"12?password=x@s3cret", "s3cret/..", "%41%42s3cret", "+s3cret+", "#", "@@@@", "////",
+		"xxxx", // the mask itself holds it: not a leak
 	} {
 		f.Add(s, "orders")
 		f.Add(s, "a;b")
@@ -143,7 +144,9 @@ func FuzzSecretNeverShown(f *testing.F) {
 				// and as the URL writer escapes it.
 				var forms []string
 				for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), url.UserPassword("u", secret).String()[2:]} {
-					if len(form) >= 4 && !strings.Contains(benign, form) && !strings.Contains(strings.Replace(raw, secret, "", 1), form) {
+					// A form inside the mask ("xxxx") is the mask, not the secret.
+					if len(form) >= 4 && !strings.Contains(benign, form) && !strings.Contains(strings.Replace(raw, secret, "", 1), form) &&
+						!strings.Contains("xxxxx", form) {
 						forms = append(forms, form)
 					}
 				}
