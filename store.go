@@ -19,11 +19,12 @@ type Store struct {
 	driver driver.Driver
 	// The driver's optional capabilities, type-asserted once in New; nil
 	// when the driver lacks one.
-	watcher  driver.Watcher
-	importer driver.Importer
-	aser     driver.Aser
-	limits   Limits
-	logger   *slog.Logger
+	watcher     driver.Watcher
+	importer    driver.Importer
+	aser        driver.Aser
+	checkpoints driver.CheckpointManager
+	limits      Limits
+	logger      *slog.Logger
 
 	// mu guards closed. Calls into the driver hold it for reading, so Close,
 	// which takes it for writing, waits for them before closing the driver.
@@ -44,7 +45,8 @@ type Store struct {
 // New returns a Store over a driver. Drivers' typed constructors return a
 // driver to pass here. The Store takes ownership of d: Close closes it.
 // New detects d's optional capabilities ([driver.Watcher],
-// [driver.LimitReporter], [driver.Importer], [driver.Aser]) once, by their
+// [driver.LimitReporter], [driver.Importer], [driver.Aser],
+// [driver.CheckpointManager]) once, by their
 // method sets, and the Store keeps what it found: a wrapper around a driver
 // must itself implement the capabilities it means to pass on.
 func New(d driver.Driver, opts Options) *Store {
@@ -52,6 +54,7 @@ func New(d driver.Driver, opts Options) *Store {
 	s.watcher, _ = d.(driver.Watcher)
 	s.importer, _ = d.(driver.Importer)
 	s.aser, _ = d.(driver.Aser)
+	s.checkpoints, _ = d.(driver.CheckpointManager)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize

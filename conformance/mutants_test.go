@@ -508,6 +508,28 @@ var mutants = []mutant{
 				return s.d.SaveCheckpoint(ctx, name, pos)
 			}}
 		}},
+	{"DeleteCheckpointIgnored", "DeleteCheckpoint returns nil and deletes nothing", rules("CheckpointsListedSetAndDeleted", "DeleteCheckpointRestartsSubscription"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, deleteCheckpoint: func(context.Context, string) error { return nil }}
+		}},
+	{"CheckpointsUnsorted", "Checkpoints lists the checkpoints in reverse name order", rules("CheckpointsListedSetAndDeleted"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, checkpoints: func(ctx context.Context) ([]driver.Checkpoint, error) {
+				cps, err := s.d.Checkpoints(ctx)
+				slices.Reverse(cps)
+				return cps, err
+			}}
+		}},
+	{"CheckpointsMissOne", "Checkpoints leaves out the first checkpoint", rules("CheckpointsListedSetAndDeleted", "DeleteCheckpointRestartsSubscription"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, checkpoints: func(ctx context.Context) ([]driver.Checkpoint, error) {
+				cps, err := s.d.Checkpoints(ctx)
+				if len(cps) > 0 {
+					cps = cps[1:]
+				}
+				return cps, err
+			}}
+		}},
 	{"WatchNeverSignals", "Watch returns a channel that never receives", rules("SubscribeLiveWakesWithoutPolling"),
 		func(s *shelf) *mutated {
 			return &mutated{Driver: s.d, watch: func(context.Context) (<-chan struct{}, error) { return make(chan struct{}), nil }}
@@ -585,17 +607,19 @@ type shelf struct {
 // calls the memory driver's own method.
 type mutated struct {
 	*memory.Driver
-	append         func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error)
-	readStream     func(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error)
-	readAll        func(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error)
-	streamVersion  func(ctx context.Context, stream string) (uint64, error)
-	saveSnapshot   func(ctx context.Context, stream string, snap driver.Snapshot) error
-	loadSnapshot   func(ctx context.Context, stream string) (driver.Snapshot, bool, error)
-	saveCheckpoint func(ctx context.Context, name string, pos driver.Position) error
-	watch          func(ctx context.Context) (<-chan struct{}, error)
-	imp            func(ctx context.Context, req driver.ImportRequest) error
-	as             func(target any) bool
-	close          func() error
+	append           func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error)
+	readStream       func(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error)
+	readAll          func(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error)
+	streamVersion    func(ctx context.Context, stream string) (uint64, error)
+	saveSnapshot     func(ctx context.Context, stream string, snap driver.Snapshot) error
+	loadSnapshot     func(ctx context.Context, stream string) (driver.Snapshot, bool, error)
+	saveCheckpoint   func(ctx context.Context, name string, pos driver.Position) error
+	checkpoints      func(ctx context.Context) ([]driver.Checkpoint, error)
+	deleteCheckpoint func(ctx context.Context, name string) error
+	watch            func(ctx context.Context) (<-chan struct{}, error)
+	imp              func(ctx context.Context, req driver.ImportRequest) error
+	as               func(target any) bool
+	close            func() error
 }
 
 func (m *mutated) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
@@ -645,6 +669,20 @@ func (m *mutated) SaveCheckpoint(ctx context.Context, name string, pos driver.Po
 		return m.saveCheckpoint(ctx, name, pos)
 	}
 	return m.Driver.SaveCheckpoint(ctx, name, pos)
+}
+
+func (m *mutated) Checkpoints(ctx context.Context) ([]driver.Checkpoint, error) {
+	if m.checkpoints != nil {
+		return m.checkpoints(ctx)
+	}
+	return m.Driver.Checkpoints(ctx)
+}
+
+func (m *mutated) DeleteCheckpoint(ctx context.Context, name string) error {
+	if m.deleteCheckpoint != nil {
+		return m.deleteCheckpoint(ctx, name)
+	}
+	return m.Driver.DeleteCheckpoint(ctx, name)
 }
 
 func (m *mutated) Watch(ctx context.Context) (<-chan struct{}, error) {

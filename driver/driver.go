@@ -100,6 +100,28 @@ type Importer interface {
 	Import(ctx context.Context, req ImportRequest) error
 }
 
+// CheckpointManager is an optional Driver capability: listing and deleting
+// the checkpoints saved with SaveCheckpoint. Without it,
+// eventstore.Store.Checkpoints and DeleteCheckpoint return
+// eventstore.ErrNotSupported; reading and setting one work with every driver
+// (LoadCheckpoint, SaveCheckpoint).
+type CheckpointManager interface {
+	// Checkpoints returns every stored checkpoint, sorted by name.
+	Checkpoints(ctx context.Context) ([]Checkpoint, error)
+	// DeleteCheckpoint removes the checkpoint saved under name, so that
+	// LoadCheckpoint reports none and Checkpoints leaves it out. Deleting a
+	// checkpoint that does not exist is not an error. A later
+	// SaveCheckpoint under the same name saves it again.
+	DeleteCheckpoint(ctx context.Context, name string) error
+}
+
+// Checkpoint is a stored checkpoint: the name a subscription saves it under
+// and its position.
+type Checkpoint struct {
+	Name     string
+	Position Position
+}
+
 // Aser is an optional Driver capability giving access to the native client;
 // see eventstore.Store.As. The driver's documentation lists its types.
 type Aser interface {

@@ -32,8 +32,9 @@ func New() *Driver {
 }
 
 var (
-	_ driver.Driver  = (*Driver)(nil)
-	_ driver.Watcher = (*Driver)(nil)
+	_ driver.Driver            = (*Driver)(nil)
+	_ driver.Watcher           = (*Driver)(nil)
+	_ driver.CheckpointManager = (*Driver)(nil)
 )
 
 // Close implements [driver.Driver]. It drops nothing: the Store stops
