@@ -134,10 +134,11 @@ type Driver struct {
 }
 
 var (
-	_ driver.Driver        = (*Driver)(nil)
-	_ driver.Watcher       = (*Driver)(nil)
-	_ driver.Aser          = (*Driver)(nil)
-	_ driver.LimitReporter = (*Driver)(nil)
+	_ driver.Driver            = (*Driver)(nil)
+	_ driver.CheckpointManager = (*Driver)(nil)
+	_ driver.Watcher           = (*Driver)(nil)
+	_ driver.Aser              = (*Driver)(nil)
+	_ driver.LimitReporter     = (*Driver)(nil)
 )
 
 // Open opens (creating it if needed) the SQLite database file at path and
