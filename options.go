@@ -107,4 +107,9 @@ type SubscribeOptions struct {
 	// failure (an error matching [ErrTransient]): the waits grow from 50 ms,
 	// doubling, with full jitter, up to it. Zero means [DefaultMaxRetryWait].
 	MaxRetryWait time.Duration
+	// OnCaughtUp, when set, is called once, from the subscription's
+	// goroutine, the first time it has read to the end of the log: what was
+	// stored when it started has been handled (a readiness probe, a test).
+	// It must return quickly; delivery waits for it.
+	OnCaughtUp func(SubscriptionState)
 }

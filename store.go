@@ -31,11 +31,12 @@ type Store struct {
 	mu     sync.RWMutex
 	closed bool // no new driver calls
 
-	// subMu protects closing, cancelSubs and nextSub. It is separate from
+	// subMu protects closing, cancelSubs, running and nextSub. It is separate from
 	// mu, which a long driver call may hold for reading.
 	subMu      sync.Mutex
 	closing    bool                          // no new subscriptions
 	cancelSubs map[uint64]context.CancelFunc // running Subscribe calls
+	running    map[uint64]*subscription      // the same calls, for their state
 	nextSub    uint64
 
 	subs      sync.WaitGroup // running Subscribe calls
@@ -68,6 +69,7 @@ func New(d driver.Driver, opts Options) *Store {
 		s.limits.MaxAppendSize = dl.MaxAppendSize
 	}
 	s.cancelSubs = map[uint64]context.CancelFunc{}
+	s.running = map[uint64]*subscription{}
 	return s
 }
 

@@ -70,10 +70,12 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler)
 	s.nextSub++
 	id := s.nextSub
 	s.cancelSubs[id] = cancel
+	s.running[id] = sub
 	s.subMu.Unlock()
 	defer func() {
 		s.subMu.Lock()
 		delete(s.cancelSubs, id)
+		delete(s.running, id)
 		s.subMu.Unlock()
 		s.subs.Done()
 	}()
@@ -95,7 +97,7 @@ type subscription struct {
 	// CheckpointName's "$", read when checkpoint is missing; else empty.
 	oldCheckpoint string
 	retry         retry.Policy // the waits after transient failures
-	retries       int          // transient failures retried so far
+	state         subState
 }
 
 // retrying runs op until it succeeds or fails for good. A failure matching
@@ -105,7 +107,10 @@ func (sub *subscription) retrying(ctx context.Context, what string, op func() er
 	return sub.retry.Do(ctx, func(context.Context) error { return op() },
 		func(err error) bool { return ctx.Err() == nil && errors.Is(err, ErrTransient) },
 		func(attempt int, err error) {
-			sub.retries++
+			sub.state.update(func(st *SubscriptionState) {
+				st.Retries++
+				st.LastError, st.LastErrorAt = err, time.Now()
+			})
 			sub.store.logger.Warn("subscription retrying after a transient failure",
 				"subscription", sub.opts.Name, "operation", what, "attempt", attempt, "error", err)
 		})
@@ -149,6 +154,7 @@ func (s *Store) newSubscription(opts SubscribeOptions, h Handler) (*subscription
 	}
 	sub := &subscription{store: s, opts: opts, handler: h,
 		retry: retry.Policy{Base: min(firstRetryWait, opts.MaxRetryWait), Max: opts.MaxRetryWait}}
+	sub.state.st = SubscriptionState{Name: opts.Name, Group: opts.Group, Filter: opts.Filter, Started: time.Now()}
 	if opts.Name != "" {
 		sub.checkpoint = CheckpointName(opts.Name, g)
 		if g.Size > 1 {
@@ -261,6 +267,7 @@ func (sub *subscription) run(ctx context.Context) error {
 			ev := recordedFromDriver(dev)
 			if g := sub.opts.Group; g.Size > 1 && GroupMember(ev.StreamID, g.Size) != g.Member {
 				after = ev.Position
+				sub.state.update(func(st *SubscriptionState) { st.Position = after })
 				continue
 			}
 			if err := sub.handler(ctx, ev); err != nil {
@@ -272,6 +279,7 @@ func (sub *subscription) run(ctx context.Context) error {
 				return saveOnStop(&HandlerError{Subscription: sub.opts.Name, Event: ev, Err: err})
 			}
 			after = ev.Position
+			sub.state.update(func(st *SubscriptionState) { st.Position, st.Handled = after, st.Handled+1 })
 			if ctx.Err() != nil {
 				return saveOnStop(ctx.Err())
 			}
@@ -282,7 +290,16 @@ func (sub *subscription) run(ctx context.Context) error {
 			}
 			return err
 		}
-		if len(page) == q.Limit {
+		live := len(page) < q.Limit
+		var first bool
+		sub.state.update(func(st *SubscriptionState) {
+			first = live && !st.CaughtUp
+			st.Live, st.CaughtUp = live, st.CaughtUp || live
+		})
+		if first && sub.opts.OnCaughtUp != nil {
+			sub.opts.OnCaughtUp(sub.state.get())
+		}
+		if !live {
 			wait = firstPoll
 			continue // more may be waiting: no need to sleep
 		}
@@ -358,6 +375,24 @@ func (sub *subscription) start(ctx context.Context) (after Position, unsaved boo
 		return Position{}, false, fmt.Errorf("find the end of the log: %w", err)
 	}
 	return end, sub.checkpoint != "", nil
+}
+
+// Head returns the position of the last event in the global log, zero when
+// the log is empty. Reading or subscribing after it delivers only events
+// appended later.
+func (s *Store) Head(ctx context.Context) (Position, error) {
+	if err := ctx.Err(); err != nil {
+		return Position{}, fmt.Errorf("eventstore: head: %w", err)
+	}
+	if err := s.acquire(); err != nil {
+		return Position{}, fmt.Errorf("eventstore: head: %w", err)
+	}
+	defer s.release()
+	head, err := s.endOfLog(ctx)
+	if err != nil {
+		return Position{}, fmt.Errorf("eventstore: head: %w", err)
+	}
+	return head, nil
 }
 
 // endOfLog returns the position of the newest event, zero when the log is

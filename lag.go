@@ -1,0 +1,62 @@
+package eventstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/eventkit/eventstore/driver"
+)
+
+// MaxLagCount is how many events [Store.Lag] counts at most.
+const MaxLagCount = 100_000
+
+// Lag is how far a reader at some position is behind the log.
+type Lag struct {
+	// Head is the position of the last event in the log when Lag began.
+	Head Position
+	// Events counts the events after the position that the filter keeps:
+	// events, not a difference of positions, so it is right on logs whose
+	// positions have gaps. It stops at MaxLagCount, and then AtLeast is true.
+	Events  int
+	AtLeast bool
+	// Age is how long ago the oldest of those events was recorded; zero
+	// when there is none.
+	Age time.Duration
+}
+
+// Lag reports how far a reader that has handled the events up to pos is
+// behind the log: the events after pos that filter keeps (a zero Filter
+// keeps all). It reads the events it counts, a page at a time, so it costs
+// a read of the lag, at most MaxLagCount events.
+func (s *Store) Lag(ctx context.Context, pos Position, filter Filter) (Lag, error) {
+	wrap := func(err error) error { return fmt.Errorf("eventstore: lag after %s: %w", pos, err) }
+	if err := validateFilter(filter); err != nil {
+		return Lag{}, wrap(err)
+	}
+	head, err := s.Head(ctx)
+	if err != nil {
+		return Lag{}, err
+	}
+	lag := Lag{Head: head}
+	q := driver.AllQuery{After: driver.Position(pos), Filter: driver.Filter(filter)}
+	for {
+		q.Limit = min(pageSize, MaxLagCount-lag.Events+1)
+		page, err := s.readAllPage(ctx, q)
+		if err != nil {
+			return Lag{}, wrap(err)
+		}
+		if lag.Events == 0 && len(page) > 0 {
+			lag.Age = max(time.Since(page[0].RecordedAt), 0)
+		}
+		lag.Events += len(page)
+		if lag.Events > MaxLagCount {
+			lag.Events, lag.AtLeast = MaxLagCount, true
+			return lag, nil
+		}
+		if len(page) < q.Limit {
+			return lag, nil
+		}
+		q.After = page[len(page)-1].Position
+	}
+}
