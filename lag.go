@@ -20,9 +20,9 @@ type Lag struct {
 	// positions have gaps. It stops at MaxLagCount, and then AtLeast is true.
 	Events  int
 	AtLeast bool
-	// Age is how long ago the oldest of those events was recorded; zero
-	// when there is none.
-	Age time.Duration
+	// Oldest is when the oldest of those events was recorded, zero when
+	// there is none: time.Since(Oldest) is how stale a reader is.
+	Oldest time.Time
 }
 
 // Lag reports how far a reader that has handled the events up to pos is
@@ -47,7 +47,7 @@ func (s *Store) Lag(ctx context.Context, pos Position, filter Filter) (Lag, erro
 			return Lag{}, wrap(err)
 		}
 		if lag.Events == 0 && len(page) > 0 {
-			lag.Age = max(time.Since(page[0].RecordedAt), 0)
+			lag.Oldest = page[0].RecordedAt
 		}
 		lag.Events += len(page)
 		if lag.Events > MaxLagCount {

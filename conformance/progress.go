@@ -70,8 +70,8 @@ func testLag(t *testing.T, f *fixture) {
 		if lag.Events != tc.want || lag.AtLeast || lag.Head != log[5].Position {
 			t.Errorf("Lag %s: want %d events, not capped, head %s; got %+v", tc.doing, tc.want, log[5].Position, lag)
 		}
-		if (lag.Events == 0) != (lag.Age == 0) || lag.Age < 0 || lag.Age > time.Hour {
-			t.Errorf("Lag %s: Age %s: want zero exactly when no event is behind, else the age of the oldest", tc.doing, lag.Age)
+		if wantOldest := oldestAfter(log, tc.after, tc.filter); !lag.Oldest.Equal(wantOldest) {
+			t.Errorf("Lag %s: Oldest %s: want %s, the recorded time of the oldest event behind (zero for none)", tc.doing, lag.Oldest, wantOldest)
 		}
 	}
 }
@@ -128,4 +128,15 @@ func testSubscriptionState(t *testing.T, f *fixture) {
 	if c := caught[0]; c.Position != log[len(log)-1].Position || c.Handled != 4 || !c.CaughtUp || !c.Live || c.Name != name {
 		t.Errorf("OnCaughtUp: want the state after the 4 stored events (position %s), got %+v", log[len(log)-1].Position, c)
 	}
+}
+
+// oldestAfter returns the recorded time of the first event of log after pos
+// that filter keeps, zero when there is none.
+func oldestAfter(log []eventstore.RecordedEvent, pos eventstore.Position, filter eventstore.Filter) time.Time {
+	for _, ev := range log {
+		if pos.Less(ev.Position) && filter.Matches(ev) {
+			return ev.RecordedAt
+		}
+	}
+	return time.Time{}
 }
