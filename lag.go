@@ -39,7 +39,7 @@ func (s *Store) Lag(ctx context.Context, pos Position, filter Filter) (Lag, erro
 		return Lag{}, err
 	}
 	lag := Lag{Head: head}
-	q := driver.AllQuery{After: driver.Position(pos), Filter: driver.Filter(filter)}
+	q := driver.AllQuery{After: driver.Position(pos), Filter: driver.Filter(filter), MaxBytes: s.pageBytes}
 	for {
 		q.Limit = min(pageSize, MaxLagCount-lag.Events+1)
 		page, err := s.readAllPage(ctx, q)
@@ -54,7 +54,7 @@ func (s *Store) Lag(ctx context.Context, pos Position, filter Filter) (Lag, erro
 			lag.Events, lag.AtLeast = MaxLagCount, true
 			return lag, nil
 		}
-		if len(page) < q.Limit {
+		if !driver.PageFull(page, q.Limit, q.MaxBytes) {
 			return lag, nil
 		}
 		q.After = page[len(page)-1].Position

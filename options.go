@@ -15,7 +15,16 @@ type Options struct {
 	// MaxEventSize caps len(Data)+len(Metadata) of one event. Zero means
 	// [DefaultMaxEventSize]; the driver's own limit, when lower, wins.
 	MaxEventSize int
+	// MaxPageBytes bounds what one page of a read or one subscription batch
+	// holds in memory, in bytes of data and metadata: a page ends once it
+	// reaches the bound (always one event at least), so large events never
+	// multiply into gigabytes. Zero means [DefaultMaxPageBytes].
+	MaxPageBytes int
 }
+
+// DefaultMaxPageBytes is the default bound of a read page or subscription
+// batch: 16 MiB of data and metadata.
+const DefaultMaxPageBytes = 16 << 20
 
 // DefaultMaxEventSize is the per-event size limit (data plus metadata) when
 // neither the options nor the driver set a lower one: 1 MiB, KurrentDB's default.

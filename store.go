@@ -24,6 +24,7 @@ type Store struct {
 	aser        driver.Aser
 	checkpoints driver.CheckpointManager
 	limits      Limits
+	pageBytes   int // the bound of a read page, in bytes of data and metadata
 	logger      *slog.Logger
 
 	// mu guards closed. Calls into the driver hold it for reading, so Close,
@@ -67,6 +68,10 @@ func New(d driver.Driver, opts Options) *Store {
 		}
 		s.limits.MaxAppendEvents = dl.MaxAppendEvents
 		s.limits.MaxAppendSize = dl.MaxAppendSize
+	}
+	s.pageBytes = DefaultMaxPageBytes
+	if opts.MaxPageBytes > 0 {
+		s.pageBytes = opts.MaxPageBytes
 	}
 	s.cancelSubs = map[uint64]context.CancelFunc{}
 	s.running = map[uint64]*subscription{}
@@ -210,8 +215,9 @@ func (s *Store) StreamVersion(ctx context.Context, stream string) (uint64, error
 	return v, nil
 }
 
-// pageSize is how many events a read fetches from the driver at a time. Reads
-// go in keyed pages so a slow loop body never pins a connection.
+// pageSize is how many events a read fetches from the driver at a time, at
+// most (pages are also bounded in bytes: Options.MaxPageBytes). Reads go in
+// keyed pages so a slow loop body never pins a connection.
 const pageSize = 512
 
 // ReadStream returns the events of one stream, in version order (or reverse
@@ -228,7 +234,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 			fail(invalid(ErrInvalidArgument, "negative limit %d", opts.Limit))
 			return
 		}
-		q := driver.StreamQuery{Stream: stream, From: opts.From, Backwards: opts.Backwards}
+		q := driver.StreamQuery{Stream: stream, From: opts.From, Backwards: opts.Backwards, MaxBytes: s.pageBytes}
 		if !q.Backwards && q.From == 0 {
 			q.From = 1
 		}
@@ -249,7 +255,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 				}
 			}
 			remaining -= len(page)
-			if len(page) < q.Limit || (opts.Limit > 0 && remaining == 0) {
+			if !driver.PageFull(page, q.Limit, q.MaxBytes) || (opts.Limit > 0 && remaining == 0) {
 				return
 			}
 			last := page[len(page)-1].Version
@@ -288,7 +294,8 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 			fail(err)
 			return
 		}
-		q := driver.AllQuery{After: driver.Position(opts.After), Before: driver.Position(opts.Before), Backwards: opts.Backwards, Filter: driver.Filter(opts.Filter)}
+		q := driver.AllQuery{After: driver.Position(opts.After), Before: driver.Position(opts.Before), Backwards: opts.Backwards,
+			Filter: driver.Filter(opts.Filter), MaxBytes: s.pageBytes}
 		remaining := opts.Limit
 		for {
 			q.Limit = pageSize
@@ -306,7 +313,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 				}
 			}
 			remaining -= len(page)
-			if len(page) < q.Limit || (opts.Limit > 0 && remaining == 0) {
+			if !driver.PageFull(page, q.Limit, q.MaxBytes) || (opts.Limit > 0 && remaining == 0) {
 				return
 			}
 			if q.Backwards {

@@ -248,7 +248,7 @@ func (sub *subscription) run(ctx context.Context) error {
 		return cause
 	}
 
-	q := driver.AllQuery{Limit: sub.opts.BatchSize, Filter: driver.Filter(sub.opts.Filter)}
+	q := driver.AllQuery{Limit: sub.opts.BatchSize, Filter: driver.Filter(sub.opts.Filter), MaxBytes: s.pageBytes}
 	wait := firstPoll
 	for {
 		q.After = driver.Position(after)
@@ -290,7 +290,7 @@ func (sub *subscription) run(ctx context.Context) error {
 			}
 			return err
 		}
-		live := len(page) < q.Limit
+		live := !driver.PageFull(page, q.Limit, q.MaxBytes)
 		var first bool
 		sub.state.update(func(st *SubscriptionState) {
 			first = live && !st.CaughtUp
@@ -408,14 +408,15 @@ func (s *Store) endOfLog(ctx context.Context) (Position, error) {
 	}
 	var end driver.Position
 	for {
-		page, err := s.driver.ReadAll(ctx, driver.AllQuery{After: end, Limit: pageSize})
+		q := driver.AllQuery{After: end, Limit: pageSize, MaxBytes: s.pageBytes}
+		page, err := s.driver.ReadAll(ctx, q)
 		if err != nil {
 			return Position{}, err
 		}
 		if len(page) > 0 {
 			end = page[len(page)-1].Position
 		}
-		if len(page) < pageSize {
+		if !driver.PageFull(page, q.Limit, q.MaxBytes) {
 			return Position(end), nil
 		}
 	}

@@ -22,12 +22,15 @@ type Driver interface {
 	// content under those IDs.
 	Append(ctx context.Context, req AppendRequest) (AppendResult, error)
 	// ReadStream returns up to q.Limit events of one stream starting at
-	// q.From. A stream with no events yields an empty page, not an error.
-	// Fewer than q.Limit events means no more follow (for both reads): the
-	// Store ends the read there.
+	// q.From, stopping early once they hold q.MaxBytes bytes or more. A
+	// stream with no events yields an empty page, not an error. A page that
+	// is not full ([PageFull]: fewer than q.Limit events and fewer than
+	// q.MaxBytes bytes) means no more follow, for both reads: the Store ends
+	// the read there.
 	ReadStream(ctx context.Context, q StreamQuery) ([]RecordedEvent, error)
 	// ReadAll returns up to q.Limit events of the global log in the range and
-	// direction of q that match q.Filter. Once a caller has seen position P,
+	// direction of q that match q.Filter, stopping early once they hold
+	// q.MaxBytes bytes or more. Once a caller has seen position P,
 	// an event that becomes visible later must have a position after P.
 	ReadAll(ctx context.Context, q AllQuery) ([]RecordedEvent, error)
 	// StreamVersion returns the version of a stream, 0 if it has no events.

@@ -32,6 +32,11 @@ type StreamQuery struct {
 	From      uint64
 	Limit     int // at least 1
 	Backwards bool
+	// MaxBytes bounds the page in bytes of Data plus Metadata: a driver
+	// stops adding events once the page holds MaxBytes or more (so a page
+	// cut short by it holds at least MaxBytes, and always one event at
+	// least). Zero means no bound.
+	MaxBytes int
 }
 
 // AllQuery is one page of a global-log read: events strictly between After
@@ -43,6 +48,25 @@ type AllQuery struct {
 	Backwards bool
 	Limit     int // at least 1
 	Filter    Filter
+	// MaxBytes bounds the page in bytes, as StreamQuery.MaxBytes does.
+	MaxBytes int
+}
+
+// PageBytes returns the bytes of Data plus Metadata of events, which
+// MaxBytes bounds.
+func PageBytes(events []RecordedEvent) int {
+	n := 0
+	for _, e := range events {
+		n += len(e.Data) + len(e.Metadata)
+	}
+	return n
+}
+
+// PageFull reports whether a page of events answering a query with limit
+// and maxBytes is full: it holds limit events, or maxBytes or more. A page
+// that is not full ends the read.
+func PageFull(events []RecordedEvent, limit, maxBytes int) bool {
+	return len(events) >= limit || (maxBytes > 0 && PageBytes(events) >= maxBytes)
 }
 
 // Filter selects events of the global log. An empty list does not filter;
@@ -89,4 +113,27 @@ type ImportRequest struct {
 	// stream must be at the version before it) and where each stream's part
 	// of the import begins.
 	Firsts []int
+}
+
+// Page gathers the events of one read page, up to a query's Limit and
+// MaxBytes. A driver adds events in order until Add reports the page full.
+type Page struct {
+	Events []RecordedEvent
+
+	limit, maxBytes, bytes int
+}
+
+// NewPage starts a page for a query's Limit and MaxBytes.
+func NewPage(limit, maxBytes int) Page { return Page{limit: limit, maxBytes: maxBytes} }
+
+// Add appends ev and reports whether the page is now full.
+func (p *Page) Add(ev RecordedEvent) (full bool) {
+	p.Events = append(p.Events, ev)
+	p.bytes += len(ev.Data) + len(ev.Metadata)
+	return p.Full()
+}
+
+// Full reports whether the page holds Limit events, or MaxBytes or more.
+func (p *Page) Full() bool {
+	return len(p.Events) >= p.limit || (p.maxBytes > 0 && p.bytes >= p.maxBytes)
 }

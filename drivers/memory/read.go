@@ -15,21 +15,25 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	stream := d.streams[q.Stream]
-	var out []driver.RecordedEvent
+	out := driver.NewPage(q.Limit, q.MaxBytes)
 	if q.Backwards {
 		from := q.From
 		if from == 0 || from > uint64(len(stream)) {
 			from = uint64(len(stream))
 		}
-		for v := from; v >= 1 && len(out) < q.Limit; v-- {
-			out = append(out, clone(d.log[stream[v-1]]))
+		for v := from; v >= 1; v-- {
+			if out.Add(clone(d.log[stream[v-1]])) {
+				break
+			}
 		}
-		return out, nil
+		return out.Events, nil
 	}
-	for v := q.From; v <= uint64(len(stream)) && len(out) < q.Limit; v++ {
-		out = append(out, clone(d.log[stream[v-1]]))
+	for v := q.From; v <= uint64(len(stream)); v++ {
+		if out.Add(clone(d.log[stream[v-1]])) {
+			break
+		}
 	}
-	return out, nil
+	return out.Events, nil
 }
 
 // ReadAll implements [driver.Driver].
@@ -51,13 +55,10 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 		}
 		hi = min(hi, bound)
 	}
-	var out []driver.RecordedEvent
+	out := driver.NewPage(q.Limit, q.MaxBytes)
 	keep := func(i uint64) bool {
 		ev := d.log[i]
-		if q.Filter.Matches(ev) {
-			out = append(out, clone(ev))
-		}
-		return len(out) < q.Limit
+		return !q.Filter.Matches(ev) || !out.Add(clone(ev))
 	}
 	if q.Backwards {
 		for i := hi; i > lo; i-- {
@@ -65,14 +66,14 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 				break
 			}
 		}
-		return out, nil
+		return out.Events, nil
 	}
 	for i := lo; i < hi; i++ {
 		if !keep(i) {
 			break
 		}
 	}
-	return out, nil
+	return out.Events, nil
 }
 
 // StreamVersion implements [driver.Driver].

@@ -105,7 +105,7 @@ func retried(ctx context.Context, w *writer, req driver.AppendRequest, from uint
 	if err != nil {
 		return driver.AppendResult{}, err
 	}
-	stored, err := scanEvents(rows, req.Stream, len(req.Events))
+	stored, err := scanEvents(rows, req.Stream, len(req.Events), 0)
 	if err != nil {
 		return driver.AppendResult{}, err
 	}

@@ -136,7 +136,7 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	if err != nil {
 		return nil, mapError(err, nil)
 	}
-	out, err := scanEvents(rows, q.Stream, q.Limit)
+	out, err := scanEvents(rows, q.Stream, q.Limit, q.MaxBytes)
 	return out, mapError(err, nil)
 }
 
@@ -166,7 +166,7 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 	if err != nil {
 		return nil, mapError(err, nil)
 	}
-	out, err := scanEvents(rows, "", q.Limit)
+	out, err := scanEvents(rows, "", q.Limit, q.MaxBytes)
 	return out, mapError(err, nil)
 }
 
@@ -270,10 +270,13 @@ func filteredQuery(f driver.Filter, backwards bool, after, before int64, limit i
 	return strings.Join(parts, " UNION ALL ") + " ORDER BY " + order + " LIMIT ?", append(args, limit)
 }
 
-// scanEvents reads rows of streamColumns, or of allColumns when stream is "".
-func scanEvents(rows *sql.Rows, stream string, limit int) ([]driver.RecordedEvent, error) {
+// scanEvents reads rows of streamColumns, or of allColumns when stream is "",
+// until the page holds limit events or maxBytes bytes (driver.Page); the
+// rows left are not read.
+func scanEvents(rows *sql.Rows, stream string, limit, maxBytes int) ([]driver.RecordedEvent, error) {
 	defer rows.Close()
-	out := make([]driver.RecordedEvent, 0, min(limit, 512))
+	out := driver.NewPage(limit, maxBytes)
+	out.Events = make([]driver.RecordedEvent, 0, min(limit, 512))
 	var (
 		pos, version, contentType, recordedAt int64
 	)
@@ -292,9 +295,11 @@ func scanEvents(rows *sql.Rows, stream string, limit int) ([]driver.RecordedEven
 		ev.Version = uint64(version)
 		ev.ContentType = driver.ContentType(contentType)
 		ev.RecordedAt = time.UnixMicro(recordedAt).UTC()
-		out = append(out, ev)
+		if out.Add(ev) {
+			break
+		}
 	}
-	return out, rows.Err()
+	return out.Events, rows.Err()
 }
 
 // StreamVersion implements [driver.Driver].

@@ -112,29 +112,33 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	} else {
 		evs = evs[min(q.From-1, uint64(len(evs))):]
 	}
-	return clone(evs[:min(q.Limit, len(evs))]), nil
+	page := driver.NewPage(q.Limit, q.MaxBytes)
+	for _, ev := range evs {
+		if page.Add(ev) {
+			break
+		}
+	}
+	return clone(page.Events), nil
 }
 
 // ReadAll returns one page of the global log, copied. Positions are given
-// under the lock in order, so a reader never misses an event.
+// under the lock in order, so a reader never misses an event. A page ends
+// at q.Limit events or once it holds q.MaxBytes bytes (driver.Page).
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []driver.RecordedEvent
+	page := driver.NewPage(q.Limit, q.MaxBytes)
 	for i := range d.log {
 		ev := d.log[i]
 		if q.Backwards {
 			ev = d.log[len(d.log)-1-i]
 		}
 		inRange := q.After.Less(ev.Position) && (q.Before.IsZero() || ev.Position.Less(q.Before))
-		if inRange && q.Filter.Matches(ev) {
-			out = append(out, ev)
-			if len(out) == q.Limit {
-				break
-			}
+		if inRange && q.Filter.Matches(ev) && page.Add(ev) {
+			break
 		}
 	}
-	return clone(out), nil
+	return clone(page.Events), nil
 }
 
 // StreamVersion counts the stream's events.
