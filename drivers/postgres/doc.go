@@ -65,6 +65,16 @@
 // dedicated connection per driver; see [Driver.Watch]. The subscription's
 // poll (PollInterval) is the fallback when that connection is down.
 //
+// # Checkpoints
+//
+// Checkpoints are rows of the checkpoints table, both parts of the position
+// in each. The driver implements [driver.CheckpointManager], so
+// [eventstore.Store.Checkpoints] lists them, sorted by name in byte order
+// whatever the database's collation, and [eventstore.Store.DeleteCheckpoint]
+// deletes one. Listing needs SELECT on the table, deleting DELETE; the
+// application role of docs/postgres.md has both, the read-only role only
+// SELECT.
+//
 // # Errors
 //
 // A concurrent append that took the expected version (SQLSTATE 23505 on the

@@ -97,11 +97,12 @@ type Driver struct {
 }
 
 var (
-	_ driver.Driver        = (*Driver)(nil)
-	_ driver.Watcher       = (*Driver)(nil)
-	_ driver.Aser          = (*Driver)(nil)
-	_ driver.LimitReporter = (*Driver)(nil)
-	_ driver.Importer      = (*Driver)(nil)
+	_ driver.Driver            = (*Driver)(nil)
+	_ driver.Watcher           = (*Driver)(nil)
+	_ driver.Aser              = (*Driver)(nil)
+	_ driver.LimitReporter     = (*Driver)(nil)
+	_ driver.Importer          = (*Driver)(nil)
+	_ driver.CheckpointManager = (*Driver)(nil)
 )
 
 // New returns a driver over an existing pool, which it does not close: the
@@ -448,6 +449,7 @@ type statements struct {
 	importEvents                                            string
 	readStreamFwd, readStreamBwd, fence, snapshot           string
 	saveSnapshot, loadSnapshot, saveCheckpoint, loadCheckpt string
+	checkpoints, deleteCheckpoint                           string
 	channel                                                 string
 }
 
@@ -455,20 +457,22 @@ func newStatements(schema string) statements {
 	q := quoteIdent(schema)
 	r := strings.NewReplacer("{{schema}}", q)
 	return statements{
-		append:         r.Replace(appendSQL),
-		appendNotify:   r.Replace(appendNotifySQL),
-		retried:        r.Replace(retriedSQL),
-		importEvents:   r.Replace(importSQL),
-		notify:         notifySQL,
-		streamVersion:  r.Replace(`SELECT coalesce(max(version), 0) FROM {{schema}}.events WHERE stream_id = $1`),
-		readStreamFwd:  r.Replace(readStreamFwdSQL),
-		readStreamBwd:  r.Replace(readStreamBwdSQL),
-		fence:          r.Replace(fenceSQL),
-		snapshot:       r.Replace(snapshotSQL),
-		saveSnapshot:   r.Replace(saveSnapshotSQL),
-		loadSnapshot:   r.Replace(`SELECT version, data FROM {{schema}}.snapshots WHERE stream_id = $1`),
-		saveCheckpoint: r.Replace(saveCheckpointSQL),
-		loadCheckpt:    r.Replace(`SELECT tx_id, seq FROM {{schema}}.checkpoints WHERE name = $1`),
-		channel:        "eventstore." + schema,
+		append:           r.Replace(appendSQL),
+		appendNotify:     r.Replace(appendNotifySQL),
+		retried:          r.Replace(retriedSQL),
+		importEvents:     r.Replace(importSQL),
+		notify:           notifySQL,
+		streamVersion:    r.Replace(`SELECT coalesce(max(version), 0) FROM {{schema}}.events WHERE stream_id = $1`),
+		readStreamFwd:    r.Replace(readStreamFwdSQL),
+		readStreamBwd:    r.Replace(readStreamBwdSQL),
+		fence:            r.Replace(fenceSQL),
+		snapshot:         r.Replace(snapshotSQL),
+		saveSnapshot:     r.Replace(saveSnapshotSQL),
+		loadSnapshot:     r.Replace(`SELECT version, data FROM {{schema}}.snapshots WHERE stream_id = $1`),
+		saveCheckpoint:   r.Replace(saveCheckpointSQL),
+		loadCheckpt:      r.Replace(`SELECT tx_id, seq FROM {{schema}}.checkpoints WHERE name = $1`),
+		checkpoints:      r.Replace(`SELECT name, tx_id, seq FROM {{schema}}.checkpoints`),
+		deleteCheckpoint: r.Replace(`DELETE FROM {{schema}}.checkpoints WHERE name = $1`),
+		channel:          "eventstore." + schema,
 	}
 }

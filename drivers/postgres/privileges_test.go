@@ -25,6 +25,7 @@ var (
 		`GRANT USAGE ON SCHEMA {{schema}} TO {{role}}`,
 		`GRANT SELECT, INSERT ON {{schema}}.events TO {{role}}`,
 		`GRANT SELECT, INSERT, UPDATE ON {{schema}}.checkpoints, {{schema}}.snapshots TO {{role}}`,
+		`GRANT DELETE ON {{schema}}.checkpoints TO {{role}}`,
 		`GRANT SELECT ON {{schema}}.meta, {{schema}}.schema_migrations TO {{role}}`,
 	}
 	readerGrants = []string{
@@ -79,8 +80,9 @@ func requireDenied(t testing.TB, err error, what string) {
 // The driver works under exactly the grants docs/postgres.md gives an
 // application role and a read-only role, on a schema an administrator
 // created, and those grants deny what the roles must not do: the
-// application role cannot rewrite or delete events or move the transaction
-// ID offset; the read-only role cannot write anything.
+// application role cannot rewrite or delete events or snapshots or move the
+// transaction ID offset; the read-only role cannot write anything, though it
+// lists checkpoints.
 func TestLeastPrivilegeRoles(t *testing.T) {
 	pool := newPool(t)
 	schema := randomSchema()
@@ -100,7 +102,8 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	r := eventstore.New(reader, eventstore.Options{})
 	t.Cleanup(func() { r.Close() })
 
-	// The application role: append, import, read, subscribe durably, snapshot.
+	// The application role: append, import, read, subscribe durably,
+	// snapshot, manage checkpoints.
 	res, err := s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)))
 	require.NoError(t, err)
 	require.NoError(t, s.Import(ctx, []eventstore.RecordedEvent{{
@@ -120,6 +123,12 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	for _, v := range []uint64{1, 2} { // insert, then update
 		require.NoError(t, s.SaveSnapshot(ctx, "Order-1", eventstore.Snapshot{Version: v, Data: []byte("state")}))
 	}
+	require.NoError(t, s.SetCheckpoint(ctx, "app-old", got[0].Position))
+	cps, err := s.Checkpoints(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []eventstore.Checkpoint{{Name: "app", Position: got[2].Position}, {Name: "app-old", Position: got[0].Position}}, cps)
+	require.NoError(t, s.DeleteCheckpoint(ctx, "app-old"))
+	require.NoError(t, s.DeleteCheckpoint(ctx, "app-old"), "deleting a missing checkpoint")
 	n := 0
 	for _, err := range s.ReadStream(ctx, "Order-1", eventstore.ReadStreamOptions{}) {
 		require.NoError(t, err)
@@ -150,12 +159,16 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, ok)
 	assert.Equal(t, driver.Position(got[2].Position), pos)
+	cps, err = r.Checkpoints(ctx)
+	require.NoError(t, err, "list checkpoints as the read-only role")
+	assert.Equal(t, []eventstore.Checkpoint{{Name: "app", Position: got[2].Position}}, cps)
 
 	// What the grants deny.
 	_, err = r.Append(ctx, "Order-9", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
 	requireDenied(t, err, "append as the read-only role")
 	requireDenied(t, r.SaveSnapshot(ctx, "Order-1", eventstore.Snapshot{Version: 2}), "snapshot as the read-only role")
 	requireDenied(t, reader.SaveCheckpoint(ctx, "reader", pos), "checkpoint as the read-only role")
+	requireDenied(t, r.DeleteCheckpoint(ctx, "app"), "delete a checkpoint as the read-only role")
 	for _, tc := range []struct {
 		name string
 		pool *pgxpool.Pool
@@ -165,7 +178,8 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		{"app deletes an event", appPool, `DELETE FROM ` + q + `.events`},
 		{"app truncates the log", appPool, `TRUNCATE ` + q + `.events`},
 		{"app moves the offset", appPool, `UPDATE ` + q + `.meta SET xid_offset = xid_offset - 1000`},
-		{"app deletes a checkpoint", appPool, `DELETE FROM ` + q + `.checkpoints`},
+		{"app deletes a snapshot", appPool, `DELETE FROM ` + q + `.snapshots`},
+		{"app truncates the checkpoints", appPool, `TRUNCATE ` + q + `.checkpoints`},
 		{"app creates a table in the schema", appPool, `CREATE TABLE ` + q + `.mine (n int)`},
 		{"reader inserts an event", readerPool, `INSERT INTO ` + q + `.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
 			VALUES (1, 'X-1', 1, gen_random_uuid(), 'X', 0, '', '', now())`},

@@ -40,7 +40,10 @@ func TestTransientFailedConnects(t *testing.T) {
 			var readErr error
 			for _, readErr = range s.ReadStream(ctx, "Order-1", eventstore.ReadStreamOptions{}) {
 			}
-			for op, err := range map[string]error{"append": appendErr, "stream version": versionErr, "read stream": readErr} {
+			_, listErr := s.Checkpoints(ctx)
+			deleteErr := s.DeleteCheckpoint(ctx, "sub")
+			for op, err := range map[string]error{"append": appendErr, "stream version": versionErr, "read stream": readErr,
+				"list checkpoints": listErr, "delete checkpoint": deleteErr} {
 				require.Error(t, err, op)
 				assert.Equal(t, tc.transient, errors.Is(err, eventstore.ErrTransient), "%s: errors.Is(%v, ErrTransient)", op, err)
 				var ce *pgconn.ConnectError
