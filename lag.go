@@ -42,7 +42,7 @@ func (s *Store) Lag(ctx context.Context, pos Position, filter Filter) (Lag, erro
 	q := driver.AllQuery{After: driver.Position(pos), Filter: driver.Filter(filter), MaxBytes: s.pageBytes}
 	for {
 		q.Limit = min(pageSize, MaxLagCount-lag.Events+1)
-		page, err := s.readAllPage(ctx, q)
+		page, scanned, end, err := s.readAllPage(ctx, q)
 		if err != nil {
 			return Lag{}, wrap(err)
 		}
@@ -54,9 +54,9 @@ func (s *Store) Lag(ctx context.Context, pos Position, filter Filter) (Lag, erro
 			lag.Events, lag.AtLeast = MaxLagCount, true
 			return lag, nil
 		}
-		if !driver.PageFull(page, q.Limit, q.MaxBytes) {
+		if end {
 			return lag, nil
 		}
-		q.After = page[len(page)-1].Position
+		q.After = scanned
 	}
 }

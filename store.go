@@ -23,6 +23,7 @@ type Store struct {
 	importer    driver.Importer
 	aser        driver.Aser
 	checkpoints driver.CheckpointManager
+	scanner     driver.ScanReader
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
 	logger      *slog.Logger
@@ -48,7 +49,7 @@ type Store struct {
 // driver to pass here. The Store takes ownership of d: Close closes it.
 // New detects d's optional capabilities ([driver.Watcher],
 // [driver.LimitReporter], [driver.Importer], [driver.Aser],
-// [driver.CheckpointManager]) once, by their
+// [driver.CheckpointManager], [driver.ScanReader]) once, by their
 // method sets, and the Store keeps what it found: a wrapper around a driver
 // must itself implement the capabilities it means to pass on.
 func New(d driver.Driver, opts Options) *Store {
@@ -57,6 +58,7 @@ func New(d driver.Driver, opts Options) *Store {
 	s.importer, _ = d.(driver.Importer)
 	s.aser, _ = d.(driver.Aser)
 	s.checkpoints, _ = d.(driver.CheckpointManager)
+	s.scanner, _ = d.(driver.ScanReader)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize
@@ -302,7 +304,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 			if opts.Limit > 0 && remaining < pageSize {
 				q.Limit = remaining
 			}
-			page, err := s.readAllPage(ctx, q)
+			page, scanned, end, err := s.readAllPage(ctx, q)
 			if err != nil {
 				fail(err)
 				return
@@ -313,29 +315,55 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 				}
 			}
 			remaining -= len(page)
-			if !driver.PageFull(page, q.Limit, q.MaxBytes) || (opts.Limit > 0 && remaining == 0) {
+			if end || (opts.Limit > 0 && remaining == 0) {
 				return
 			}
 			if q.Backwards {
-				q.Before = page[len(page)-1].Position
+				q.Before = scanned
 			} else {
-				q.After = page[len(page)-1].Position
+				q.After = scanned
 			}
 		}
 	}
 }
 
-func (s *Store) readAllPage(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+// readAllPage reads one page of the global log. scanned is where the next
+// page starts (after it, or before it backwards): the last event read, or
+// for a filtered forwards read through a driver.ScanReader the last event
+// the driver examined. end reports that no more follow.
+func (s *Store) readAllPage(ctx context.Context, q driver.AllQuery) (page []driver.RecordedEvent, scanned driver.Position, end bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, scanned, false, err
 	}
 	if err := s.acquire(); err != nil {
-		return nil, err
+		return nil, scanned, false, err
 	}
 	defer s.release()
-	page, err := s.driver.ReadAll(ctx, q)
+	if s.scanner != nil && !q.Backwards && !q.Filter.IsEmpty() {
+		p, err := s.scanner.ReadAllScan(ctx, q)
+		if err != nil {
+			return nil, scanned, false, err
+		}
+		page = p.Events[:min(len(p.Events), q.Limit)]
+		scanned = p.Scanned
+		if n := len(page); n > 0 && scanned.Less(page[n-1].Position) {
+			scanned = page[n-1].Position
+		}
+		// A page with no events that scanned nothing is the end whatever
+		// End says: reading again would not move.
+		end = (p.End || scanned.Compare(q.After) <= 0) && !driver.PageFull(page, q.Limit, q.MaxBytes)
+		return page, scanned, end, nil
+	}
+	page, err = s.driver.ReadAll(ctx, q)
+	if err != nil {
+		return nil, scanned, false, err
+	}
 	// A driver that returns more than asked must not break the paging above.
-	return page[:min(len(page), q.Limit)], err
+	page = page[:min(len(page), q.Limit)]
+	if len(page) > 0 {
+		scanned = page[len(page)-1].Position
+	}
+	return page, scanned, !driver.PageFull(page, q.Limit, q.MaxBytes), nil
 }
 
 // SaveSnapshot stores a snapshot of stream at snap.Version. The stream must

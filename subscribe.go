@@ -253,8 +253,10 @@ func (sub *subscription) run(ctx context.Context) error {
 	for {
 		q.After = driver.Position(after)
 		var page []driver.RecordedEvent
+		var scanned driver.Position
+		var end bool
 		err := sub.retrying(ctx, "read", func() (err error) {
-			page, err = s.readAllPage(ctx, q)
+			page, scanned, end, err = s.readAllPage(ctx, q)
 			return err
 		})
 		if err != nil {
@@ -290,7 +292,13 @@ func (sub *subscription) run(ctx context.Context) error {
 			}
 			return err
 		}
-		live := !driver.PageFull(page, q.Limit, q.MaxBytes)
+		if after.Less(Position(scanned)) {
+			// Events up to scanned that the filter passed over: the
+			// checkpoint moves past them too.
+			after = Position(scanned)
+			sub.state.update(func(st *SubscriptionState) { st.Position = after })
+		}
+		live := end
 		var first bool
 		sub.state.update(func(st *SubscriptionState) {
 			first = live && !st.CaughtUp

@@ -530,6 +530,35 @@ var mutants = []mutant{
 				return cps, err
 			}}
 		}},
+	{"ScanPassesUnexamined", "ReadAllScan reports the log's last position as Scanned when it stops at Limit", rules("ScanPagesFindEveryMatch"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, readAllScan: func(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+				p, err := s.d.ReadAllScan(ctx, q)
+				if last, _ := s.d.ReadAll(ctx, driver.AllQuery{Backwards: true, Limit: 1}); len(last) > 0 && !p.End {
+					p.Scanned = last[0].Position
+				}
+				return p, err
+			}}
+		}},
+	{"ScanEndsEarly", "ReadAllScan says End on every page", rules("ScanPagesFindEveryMatch"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, readAllScan: func(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+				p, err := s.d.ReadAllScan(ctx, q)
+				p.End = true
+				return p, err
+			}}
+		}},
+	{"ScanNeverAdvances", "ReadAllScan reports the last event returned as Scanned, never the events passed over", rules("FilteredCheckpointAdvancesPastOtherEvents"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, readAllScan: func(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+				p, err := s.d.ReadAllScan(ctx, q)
+				p.Scanned = driver.Position{}
+				if n := len(p.Events); n > 0 {
+					p.Scanned = p.Events[n-1].Position
+				}
+				return p, err
+			}}
+		}},
 	{"WatchNeverSignals", "Watch returns a channel that never receives", rules("SubscribeLiveWakesWithoutPolling"),
 		func(s *shelf) *mutated {
 			return &mutated{Driver: s.d, watch: func(context.Context) (<-chan struct{}, error) { return make(chan struct{}), nil }}
@@ -614,6 +643,7 @@ type mutated struct {
 	saveSnapshot     func(ctx context.Context, stream string, snap driver.Snapshot) error
 	loadSnapshot     func(ctx context.Context, stream string) (driver.Snapshot, bool, error)
 	saveCheckpoint   func(ctx context.Context, name string, pos driver.Position) error
+	readAllScan      func(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error)
 	checkpoints      func(ctx context.Context) ([]driver.Checkpoint, error)
 	deleteCheckpoint func(ctx context.Context, name string) error
 	watch            func(ctx context.Context) (<-chan struct{}, error)
@@ -669,6 +699,23 @@ func (m *mutated) SaveCheckpoint(ctx context.Context, name string, pos driver.Po
 		return m.saveCheckpoint(ctx, name, pos)
 	}
 	return m.Driver.SaveCheckpoint(ctx, name, pos)
+}
+
+// ReadAllScan follows a mutant's readAll when it has one, so a bug planted
+// in ReadAll reaches filtered reads too.
+func (m *mutated) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+	switch {
+	case m.readAllScan != nil:
+		return m.readAllScan(ctx, q)
+	case m.readAll != nil:
+		page, err := m.readAll(ctx, q)
+		p := driver.ScanPage{Events: page, End: !driver.PageFull(page, q.Limit, q.MaxBytes)}
+		if len(page) > 0 {
+			p.Scanned = page[len(page)-1].Position
+		}
+		return p, err
+	}
+	return m.Driver.ReadAllScan(ctx, q)
 }
 
 func (m *mutated) Checkpoints(ctx context.Context) ([]driver.Checkpoint, error) {

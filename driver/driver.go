@@ -103,6 +103,37 @@ type Importer interface {
 	Import(ctx context.Context, req ImportRequest) error
 }
 
+// ScanReader is an optional Driver capability for filtered reads of the
+// global log: a page that also says how far the driver looked. With it a
+// filtered subscription moves its checkpoint past events it does not want,
+// instead of scanning them again on every wake-up, and a read costs a
+// bounded scan per page. Without it the Store pages with ReadAll, whose
+// filtered pages say nothing about what was passed over.
+type ScanReader interface {
+	// ReadAllScan reads forwards (q.Backwards is false) like ReadAll, and
+	// may stop early after examining a bounded number of events of its
+	// choosing (a few thousand), returning fewer than q.Limit events.
+	// Scanned in the result must never pass a position where an event not
+	// yet visible could still appear: reading after Scanned later must see
+	// every event after it, as for the positions of events read.
+	ReadAllScan(ctx context.Context, q AllQuery) (ScanPage, error)
+}
+
+// ScanPage is the result of ScanReader.ReadAllScan.
+type ScanPage struct {
+	// Events are the events that match q.Filter, in position order, at most
+	// q.Limit of them and bounded by q.MaxBytes as ReadAll's.
+	Events []RecordedEvent
+	// Scanned is the position of the last event examined, matching or not
+	// (at or after the last of Events); zero when none was examined. The
+	// next page may start after it.
+	Scanned Position
+	// End reports that the scan reached the end of the range: nothing after
+	// Scanned (up to q.Before) was visible. It is false when the driver
+	// stopped at q.Limit, q.MaxBytes or its own scan bound.
+	End bool
+}
+
 // CheckpointManager is an optional Driver capability: listing and deleting
 // the checkpoints saved with SaveCheckpoint. Without it,
 // eventstore.Store.Checkpoints and DeleteCheckpoint return

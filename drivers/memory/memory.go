@@ -35,6 +35,7 @@ var (
 	_ driver.Driver            = (*Driver)(nil)
 	_ driver.Watcher           = (*Driver)(nil)
 	_ driver.CheckpointManager = (*Driver)(nil)
+	_ driver.ScanReader        = (*Driver)(nil)
 )
 
 // Close implements [driver.Driver]. It drops nothing: the Store stops
