@@ -310,3 +310,35 @@ func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, erro
 	}
 	return uint64(v), nil
 }
+
+// scanWindow is how many positions ReadAllScan examines at most per page.
+// Positions are the table's rowids, given in commit order by the one
+// writer, so a window of positions is a window of events.
+const scanWindow = 4096
+
+// ReadAllScan implements [driver.ScanReader]. It reads the highest
+// committed position first: every event at or below it is committed and
+// visible (the one writer gives positions in commit order), so the scan may
+// report any position up to it as scanned. It then reads the matching
+// events of at most scanWindow positions after q.After through the filter's
+// indexes, as ReadAll does.
+func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+	var head int64
+	if err := d.read.maxPosition.QueryRowContext(ctx).Scan(&head); err != nil {
+		return driver.ScanPage{}, mapError(err, nil)
+	}
+	after, before := bounds(q.After, q.Before)
+	last := min(head, before-1) // the last position of the range visible now
+	if after >= last {
+		return driver.ScanPage{End: true}, nil
+	}
+	end := min(last, after+scanWindow)
+	page, err := d.ReadAll(ctx, driver.AllQuery{After: q.After, Before: driver.Position{Commit: uint64(end) + 1}, Limit: q.Limit, Filter: q.Filter, MaxBytes: q.MaxBytes})
+	if err != nil {
+		return driver.ScanPage{}, err
+	}
+	if driver.PageFull(page, q.Limit, q.MaxBytes) {
+		return driver.ScanPage{Events: page, Scanned: page[len(page)-1].Position}, nil
+	}
+	return driver.ScanPage{Events: page, Scanned: driver.Position{Commit: uint64(end)}, End: end == last}, nil
+}

@@ -136,6 +136,7 @@ type Driver struct {
 var (
 	_ driver.Driver            = (*Driver)(nil)
 	_ driver.CheckpointManager = (*Driver)(nil)
+	_ driver.ScanReader        = (*Driver)(nil)
 	_ driver.Watcher           = (*Driver)(nil)
 	_ driver.Aser              = (*Driver)(nil)
 	_ driver.LimitReporter     = (*Driver)(nil)
