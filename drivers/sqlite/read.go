@@ -311,10 +311,15 @@ func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, erro
 	return uint64(v), nil
 }
 
-// scanWindow is how many positions ReadAllScan examines at most per page.
-// Positions are the table's rowids, given in commit order by the one
-// writer, so a window of positions is a window of events.
-const scanWindow = 4096
+// How many positions ReadAllScan examines at most per page. Positions are
+// the table's rowids, given in commit order by the one writer, so a window
+// of positions is a window of events. A filter on categories reads the
+// events_category index, which holds only the matching entries, so its
+// window can be wide: what it costs is the matches, not the window.
+const (
+	scanWindow        = 4096
+	scanWindowIndexed = 1 << 20
+)
 
 // ReadAllScan implements [driver.ScanReader]. It reads the highest
 // committed position first: every event at or below it is committed and
@@ -332,7 +337,11 @@ func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.Sca
 	if after >= last {
 		return driver.ScanPage{End: true}, nil
 	}
-	end := min(last, after+scanWindow)
+	window := int64(scanWindow)
+	if len(q.Filter.Categories) > 0 && len(q.Filter.Categories) <= maxMergedCategories {
+		window = scanWindowIndexed
+	}
+	end := min(last, after+window)
 	page, err := d.ReadAll(ctx, driver.AllQuery{After: q.After, Before: driver.Position{Commit: uint64(end) + 1}, Limit: q.Limit, Filter: q.Filter, MaxBytes: q.MaxBytes})
 	if err != nil {
 		return driver.ScanPage{}, err
