@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/retry"
 )
 
 // ProgressEvery is how many events Copy reads between two calls of
@@ -49,6 +52,9 @@ type Options struct {
 	// the normal end of a follow. See docs/migration.md for a cut-over.
 	// Snapshots are copied once, when the copy first catches up.
 	Follow bool
+	// Logger receives a warning for each write to the destination that a
+	// follow retries after a transient failure. Nil discards.
+	Logger *slog.Logger
 }
 
 // Stats counts what [Copy] did.
@@ -66,6 +72,10 @@ type Stats struct {
 	// Live is set in follow mode once the copy has caught up with the
 	// source's log: events counted from then on were copied live.
 	Live bool
+	// Retries counts the writes to the destination that a follow tried
+	// again after a transient failure (an error matching
+	// eventstore.ErrTransient).
+	Retries int
 }
 
 // ErrConflict reports that the destination holds an event that differs from
@@ -425,7 +435,7 @@ func (c *copier) flush() error {
 	if len(c.pending) == 0 {
 		return nil
 	}
-	err := c.write()
+	err := c.writeRetrying()
 	if errors.Is(err, eventstore.ErrWrongExpectedVersion) && !c.resyncing {
 		return c.resync()
 	}
@@ -440,6 +450,26 @@ func (c *copier) flush() error {
 		c.opts.Progress(c.stats)
 	}
 	return nil
+}
+
+// writeRetrying is write; once a follow is live it does not give up on a
+// transient failure of the destination: it waits (capped, jittered back-off)
+// and writes again. A write that did reach the destination before failing
+// is then recognised (an append retried with the same event IDs) or found
+// in place by resync.
+func (c *copier) writeRetrying() error {
+	if !c.stats.Live {
+		return c.write()
+	}
+	policy := retry.Policy{Base: 50 * time.Millisecond, Max: 10 * time.Second}
+	return policy.Do(c.ctx, func(context.Context) error { return c.write() },
+		func(err error) bool { return c.ctx.Err() == nil && errors.Is(err, eventstore.ErrTransient) },
+		func(attempt int, err error) {
+			c.stats.Retries++
+			if c.opts.Logger != nil {
+				c.opts.Logger.Warn("migrate: retrying a write to the destination after a transient failure", "attempt", attempt, "error", err)
+			}
+		})
 }
 
 // forget drops the cached destination versions of evs's streams.

@@ -2,6 +2,7 @@ package migrate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -9,6 +10,9 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/drivers/memory"
+	"github.com/eventkit/eventstore/internal/errkind"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -189,4 +193,79 @@ func TestCopyFollowFromAfter(t *testing.T) {
 	v, err = dst.StreamVersion(t.Context(), "New-1")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(1), v)
+}
+
+// flakyDestination is the memory driver whose imports and appends fail
+// transiently on the calls listed (numbered from 1), after writing on the
+// calls in written (a write that reached the destination, then the
+// connection broke).
+type flakyDestination struct {
+	*memory.Driver
+	mu      sync.Mutex
+	calls   int
+	fail    map[int]bool
+	written map[int]bool
+}
+
+func (d *flakyDestination) try(write func() error) error {
+	d.mu.Lock()
+	d.calls++
+	n := d.calls
+	d.mu.Unlock()
+	if d.fail[n] {
+		if d.written[n] {
+			if err := write(); err != nil {
+				return err
+			}
+		}
+		return errkind.Transient(errors.New("connection reset by peer"))
+	}
+	return write()
+}
+
+func (d *flakyDestination) Import(ctx context.Context, req driver.ImportRequest) error {
+	return d.try(func() error { return d.Driver.Import(ctx, req) })
+}
+
+func (d *flakyDestination) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+	var res driver.AppendResult
+	err := d.try(func() (err error) { res, err = d.Driver.Append(ctx, req); return err })
+	return res, err
+}
+
+// TestCopyFollowRetriesTransientWrites fails writes to the destination
+// transiently while a follow copies live, some after they were written:
+// the follow keeps going and the destination ends with every event once.
+func TestCopyFollowRetriesTransientWrites(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	src := eventstore.New(memory.New(), eventstore.Options{})
+	defer src.Close()
+	dstDriver := &flakyDestination{Driver: memory.New(), fail: map[int]bool{2: true, 3: true, 5: true}, written: map[int]bool{3: true}}
+	dst := eventstore.New(dstDriver, eventstore.Options{})
+	defer dst.Close()
+	_, err := src.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+	p := newProgress()
+	done := make(chan error, 1)
+	go func() {
+		_, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{Follow: true, Progress: p.report})
+		done <- err
+	}()
+	p.waitFor(t, "live", func(st migrate.Stats) bool { return st.Live })
+	const n = 8
+	for i := range n {
+		_, err := src.Append(ctx, fmt.Sprintf("Order-%d", 2+i), eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+		require.NoError(t, err)
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.waitFor(t, "every event copied", func(st migrate.Stats) bool { return st.Copied+st.Skipped == n+1 && st.Retries >= 3 })
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	count := 0
+	for _, err := range dst.ReadAll(t.Context(), eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		count++
+	}
+	assert.Equal(t, n+1, count, "every event once in the destination")
 }

@@ -211,6 +211,7 @@ func runMigrate(ctx context.Context, e *env, cf commonFlags, f migrateFlags) (er
 		Snapshots: f.snapshots,
 		DryRun:    f.dryRun,
 		Follow:    f.follow,
+		Logger:    e.storeOptions().Logger,
 	})
 	elapsed := time.Since(start)
 	res := migrateResult{
