@@ -118,6 +118,19 @@
 // The driver implements [driver.Watcher] with a native subscription to
 // $all; see [Driver.Watch]. It resubscribes after the connection drops.
 //
+// # Checkpoints
+//
+// The driver implements [driver.CheckpointManager], so
+// [eventstore.Store.Checkpoints] and [eventstore.Store.DeleteCheckpoint]
+// work. Listing reads $all from its start, filtered on the server to the
+// namespace's checkpoint streams (no system projection is needed), then
+// the last event of each stream found: it costs a scan of the server's
+// whole log, and one message per checkpoint save not yet scavenged. A
+// delete is a soft delete written as the stream's metadata ($tb at the
+// largest event number, $maxCount 1 kept), so the checkpoint can be saved
+// again; deleting one that is not there writes nothing. See
+// docs/kurrentdb.md.
+//
 // # Limits
 //
 // The server limits an event (MaxAppendEventSize: 16 MiB by default since

@@ -146,10 +146,11 @@ type Driver struct {
 }
 
 var (
-	_ driver.Driver        = (*Driver)(nil)
-	_ driver.Watcher       = (*Driver)(nil)
-	_ driver.LimitReporter = (*Driver)(nil)
-	_ driver.Aser          = (*Driver)(nil)
+	_ driver.Driver            = (*Driver)(nil)
+	_ driver.Watcher           = (*Driver)(nil)
+	_ driver.LimitReporter     = (*Driver)(nil)
+	_ driver.Aser              = (*Driver)(nil)
+	_ driver.CheckpointManager = (*Driver)(nil)
 )
 
 // New returns a driver over a client the application built. The driver

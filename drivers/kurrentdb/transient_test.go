@@ -27,7 +27,11 @@ func TestUnavailableIsTransient(t *testing.T) {
 	defer cancel()
 	_, appendErr := s.Append(ctx, "Order-1", eventstore.Exact(1), newEvents(1)...)
 	_, versionErr := s.StreamVersion(ctx, "Order-1")
-	for op, err := range map[string]error{"append": appendErr, "stream version": versionErr} {
+	_, listErr := s.Checkpoints(ctx)
+	deleteErr := s.DeleteCheckpoint(ctx, "sub")
+	for op, err := range map[string]error{
+		"append": appendErr, "stream version": versionErr, "checkpoints": listErr, "delete checkpoint": deleteErr,
+	} {
 		require.Error(t, err, op)
 		require.NoError(t, ctx.Err(), "%s hung until the test's deadline", op)
 		assert.True(t, errors.Is(err, eventstore.ErrTransient), "%s: want ErrTransient in %v", op, err)

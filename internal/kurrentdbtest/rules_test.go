@@ -797,6 +797,39 @@ func TestRule19SoftDelete(t *testing.T) {
 	assert.Equal(t, codes.FailedPrecondition, status.Code(err), "%v", err)
 	_, err = c.DeleteStream(ctx, "Soft-1", kdb.DeleteStreamOptions{StreamState: kdb.StreamRevision{Value: 1}})
 	assert.Error(t, err, "a wrong expectation")
+
+	// The server's own soft delete is a metadata write with $tb = 2^63−1,
+	// and so is any metadata write that sets it (KurrentDB's test
+	// soft_deleted_stream_when_recreated_preserves_metadata_except_truncatebefore):
+	// the stream reads as missing, and a later append recreates it keeping
+	// every other key of that metadata.
+	t.Run("ThroughMetadata", func(t *testing.T) {
+		appendEvents(t, c, "Meta-1", kdb.NoStream{}, events(2)...)
+		var m kdb.StreamMetadata
+		m.SetMaxCount(1)
+		m.SetTruncateBefore(math.MaxInt64)
+		m.AddCustomProperty("owner", "test")
+		_, err := c.SetStreamMetadata(ctx, "Meta-1", kdb.AppendToStreamOptions{}, m)
+		require.NoError(t, err)
+		_, err = readStream(t, c, "Meta-1", kdb.ReadStreamOptions{}, 10)
+		assert.Equal(t, kdb.ErrorCodeResourceNotFound, errorCode(t, err))
+		_, err = c.AppendToStream(ctx, "Meta-1", kdb.AppendToStreamOptions{StreamState: kdb.StreamExists{}}, jsonEvent("Again"))
+		assert.Equal(t, kdb.ErrorCodeStreamDeleted, errorCode(t, err), "stream_exists on a soft-deleted stream")
+
+		again := []kdb.EventData{jsonEvent("Again"), jsonEvent("Again")}
+		w := appendEvents(t, c, "Meta-1", kdb.Any{}, again...)
+		assert.Equal(t, uint64(3), w.NextExpectedVersion, "revisions continue")
+		got, err := readStream(t, c, "Meta-1", kdb.ReadStreamOptions{}, 10)
+		require.NoError(t, err)
+		assert.Equal(t, []uuid.UUID{again[1].EventID}, recordedIDs(got), "$maxCount 1 kept")
+		meta, err := c.GetStreamMetadata(ctx, "Meta-1", kdb.ReadStreamOptions{})
+		require.NoError(t, err)
+		require.NotNil(t, meta.TruncateBefore())
+		assert.Equal(t, uint64(2), *meta.TruncateBefore(), "$tb = the old last revision + 1")
+		require.NotNil(t, meta.MaxCount())
+		assert.Equal(t, uint64(1), *meta.MaxCount())
+		assert.Equal(t, "test", meta.CustomProperty("owner"))
+	})
 }
 
 func TestRule20StopAndRestart(t *testing.T) {
