@@ -278,3 +278,76 @@ func BenchmarkLive(b *testing.B, s *eventstore.Store) {
 	})
 	RunLive(b, stream, StoreAppend(s), delivered)
 }
+
+// BenchmarkCatchUp compares a subscription's catch-up with a plain read of
+// the same log, on a Store that must be empty: it seeds n events in streams
+// of 1,000, then each iteration reads the whole log once with ReadAll and
+// once with a Subscribe from the start (stopped by OnCaughtUp). It reports
+// both rates and catchup/readall, their ratio (1 means catch-up costs
+// nothing over reading).
+func BenchmarkCatchUp(b *testing.B, s *eventstore.Store, n int) {
+	appendFn := StoreAppend(s)
+	for done := 0; done < n; done += 1000 {
+		seed(b, appendFn, BenchStream("Bench"), min(1000, n-done), maxBatch(s))
+	}
+	read := StoreReadAll(s)
+	var readTime, subTime time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if got, err := read(b.Context()); err != nil || got != n {
+			b.Fatalf("ReadAll: %d of %d events, %v", got, n, err)
+		}
+		readTime += time.Since(start)
+		start = time.Now()
+		ctx, cancel := context.WithCancel(b.Context())
+		handled := 0
+		opts := eventstore.SubscribeOptions{BatchSize: 512, OnCaughtUp: func(eventstore.SubscriptionState) { cancel() }}
+		err := s.Subscribe(ctx, opts, func(context.Context, eventstore.RecordedEvent) error { handled++; return nil })
+		subTime += time.Since(start)
+		cancel()
+		if !errors.Is(err, context.Canceled) || handled != n {
+			b.Fatalf("Subscribe: %d of %d events, %v", handled, n, err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/readTime.Seconds(), "readall-events/s")
+	b.ReportMetric(float64(n*b.N)/subTime.Seconds(), "catchup-events/s")
+	b.ReportMetric(readTime.Seconds()/subTime.Seconds(), "catchup/readall")
+}
+
+// BenchmarkFilteredCatchUp measures a subscription to a category that is one
+// event in every share of the log, on a Store that must be empty: it seeds n
+// events (the rare category spread through them), then each iteration
+// catches up from the start. It reports the matches delivered per second and
+// the log events passed over per second.
+func BenchmarkFilteredCatchUp(b *testing.B, s *eventstore.Store, n, share int) {
+	appendFn := StoreAppend(s)
+	rare := BenchStream("Rare")
+	matches, version := 0, uint64(0)
+	for done := 0; done < n; done += share {
+		batch := min(share-1, n-done-1)
+		if batch > 0 {
+			seed(b, appendFn, BenchStream("Common"), batch, maxBatch(s))
+		}
+		if err := appendFn(b.Context(), rare, version, BenchEvents(1)); err != nil {
+			b.Fatal(err)
+		}
+		version++
+		matches++
+	}
+	opts := eventstore.SubscribeOptions{BatchSize: 512, Filter: eventstore.Filter{Categories: []string{eventstore.Category(rare)}}}
+	var elapsed time.Duration
+	for b.Loop() {
+		start := time.Now()
+		ctx, cancel := context.WithCancel(b.Context())
+		handled := 0
+		opts.OnCaughtUp = func(eventstore.SubscriptionState) { cancel() }
+		err := s.Subscribe(ctx, opts, func(context.Context, eventstore.RecordedEvent) error { handled++; return nil })
+		elapsed += time.Since(start)
+		cancel()
+		if !errors.Is(err, context.Canceled) || handled != matches {
+			b.Fatalf("Subscribe: %d of %d matches, %v", handled, matches, err)
+		}
+	}
+	b.ReportMetric(float64(matches*b.N)/elapsed.Seconds(), "matches/s")
+	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "log-events/s")
+}

@@ -48,3 +48,15 @@ func BenchmarkLive(b *testing.B) {
 		conformance.BenchmarkLive(b, newStore(b))
 	})
 }
+
+func BenchmarkCatchUp(b *testing.B) {
+	b.Run("events=100000/store", func(b *testing.B) {
+		conformance.BenchmarkCatchUp(b, newStore(b), 100_000)
+	})
+}
+
+func BenchmarkFilteredCatchUp(b *testing.B) {
+	b.Run("events=200000/share=1000/store", func(b *testing.B) {
+		conformance.BenchmarkFilteredCatchUp(b, newStore(b), 200_000, 1000)
+	})
+}

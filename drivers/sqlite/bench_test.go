@@ -295,3 +295,19 @@ func BenchmarkLive(b *testing.B) {
 		conformance.RunLive(b, conformance.BenchStream("Live"), rw.append, rw.subscribe(b))
 	})
 }
+
+// BenchmarkCatchUp: a subscription's catch-up against ReadAll of the same
+// 100,000 events, in the same run (catchup/readall is their ratio).
+func BenchmarkCatchUp(b *testing.B) {
+	b.Run("events=100000/store", func(b *testing.B) {
+		conformance.BenchmarkCatchUp(b, benchStore(b), 100_000)
+	})
+}
+
+// BenchmarkFilteredCatchUp: a subscription to a category that is 0.1 % of
+// the log catches up: the category index makes it cost its matches.
+func BenchmarkFilteredCatchUp(b *testing.B) {
+	b.Run("events=200000/share=1000/store", func(b *testing.B) {
+		conformance.BenchmarkFilteredCatchUp(b, benchStore(b), 200_000, 1000)
+	})
+}
