@@ -26,6 +26,9 @@ const (
 	firstPoll = 5 * time.Millisecond
 	// firstRetryWait bounds the first wait after a transient failure.
 	firstRetryWait = 50 * time.Millisecond
+	// passedOverSave is how often a checkpoint that moved only past events
+	// a filter passed over is saved.
+	passedOverSave = time.Second
 )
 
 // Subscribe delivers events of the global log to h, in position order, one at
@@ -222,7 +225,7 @@ func (sub *subscription) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	saved := after
+	saved, lastSaved := after, time.Time{}
 	save := func(ctx context.Context) error {
 		if sub.checkpoint == "" || after == saved && !unsaved {
 			return nil
@@ -234,7 +237,7 @@ func (sub *subscription) run(ctx context.Context) error {
 		if err := s.driver.SaveCheckpoint(ctx, sub.checkpoint, driver.Position(after)); err != nil {
 			return fmt.Errorf("save checkpoint %s: %w", after, err)
 		}
-		saved, unsaved = after, false
+		saved, unsaved, lastSaved = after, false, time.Now()
 		return nil
 	}
 	// saveOnStop saves under its own short deadline: ctx may already be done.
@@ -286,17 +289,22 @@ func (sub *subscription) run(ctx context.Context) error {
 				return saveOnStop(ctx.Err())
 			}
 		}
-		if err := sub.retrying(ctx, "save checkpoint", func() error { return save(ctx) }); err != nil {
-			if ctx.Err() != nil {
-				return saveOnStop(ctx.Err())
-			}
-			return err
-		}
 		if after.Less(Position(scanned)) {
 			// Events up to scanned that the filter passed over: the
 			// checkpoint moves past them too.
 			after = Position(scanned)
 			sub.state.update(func(st *SubscriptionState) { st.Position = after })
+		}
+		// A checkpoint that moved only past events the filter passed over
+		// is saved at most every passedOverSave, so idle filtered
+		// subscriptions under other writes do not write on every wake-up.
+		if len(page) > 0 || time.Since(lastSaved) >= passedOverSave {
+			if err := sub.retrying(ctx, "save checkpoint", func() error { return save(ctx) }); err != nil {
+				if ctx.Err() != nil {
+					return saveOnStop(ctx.Err())
+				}
+				return err
+			}
 		}
 		live := end
 		var first bool

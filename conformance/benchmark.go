@@ -22,6 +22,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -350,4 +351,40 @@ func BenchmarkFilteredCatchUp(b *testing.B, s *eventstore.Store, n, share int) {
 	}
 	b.ReportMetric(float64(matches*b.N)/elapsed.Seconds(), "matches/s")
 	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "log-events/s")
+}
+
+// BenchmarkIdleSubscriptions measures what idle filtered subscriptions cost
+// while other categories are written: it starts subs durable subscriptions,
+// each to a category nobody writes, then each iteration appends one event
+// to another category. It reports the process's CPU time per append
+// (cpu-us/append: user plus system, all goroutines) and the append latency;
+// run it with subs=0 in the same run for the baseline.
+func BenchmarkIdleSubscriptions(b *testing.B, s *eventstore.Store, subs int) {
+	ctx, cancel := context.WithCancel(b.Context())
+	var wg sync.WaitGroup
+	for i := range subs {
+		wg.Go(func() {
+			opts := eventstore.SubscribeOptions{Name: fmt.Sprintf("idle-%d-%s", i, randomHex()),
+				Filter: eventstore.Filter{Categories: []string{"Idle" + randomHex()}}}
+			err := s.Subscribe(ctx, opts, func(context.Context, eventstore.RecordedEvent) error { return nil })
+			if !errors.Is(err, context.Canceled) {
+				b.Errorf("idle subscription: %v", err)
+			}
+		})
+	}
+	b.Cleanup(func() { cancel(); wg.Wait() })
+	stream := BenchStream("Busy")
+	appendFn := StoreAppend(s)
+	time.Sleep(100 * time.Millisecond) // let the subscriptions start
+	cpu0 := cpuTime()
+	version := uint64(0)
+	for b.Loop() {
+		if err := appendFn(b.Context(), stream, version, BenchEvents(1)); err != nil {
+			b.Fatal(err)
+		}
+		version++
+	}
+	// Let the wake-ups of the last appends run before measuring.
+	time.Sleep(50 * time.Millisecond)
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/append")
 }

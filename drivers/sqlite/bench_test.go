@@ -311,3 +311,13 @@ func BenchmarkFilteredCatchUp(b *testing.B) {
 		conformance.BenchmarkFilteredCatchUp(b, benchStore(b), 200_000, 1000)
 	})
 }
+
+// BenchmarkIdleSubscriptions: 100 idle durable filtered subscriptions while
+// another category is appended, against none in the same run.
+func BenchmarkIdleSubscriptions(b *testing.B) {
+	for _, subs := range []int{0, 100} {
+		b.Run(fmt.Sprintf("subs=%d/store", subs), func(b *testing.B) {
+			conformance.BenchmarkIdleSubscriptions(b, benchStore(b), subs)
+		})
+	}
+}
