@@ -77,6 +77,20 @@
 // transaction, with one log entry listing the request's runs, so
 // migrations into DynamoDB keep recorded times.
 //
+// # Checkpoints
+//
+// The driver implements [driver.CheckpointManager]: [Driver.Checkpoints]
+// lists the checkpoints sorted by name, with one strongly consistent Query
+// of each of the 16 partitions that hold them (a checkpoint's partition and
+// numeric sort key come from the SHA-256 of its name), never a scan of the
+// events; [Driver.DeleteCheckpoint] deletes one. Saving a checkpoint stays
+// one PutItem. Checkpoints saved by drivers before this layout (one
+// partition per name) still load and delete; the first listing in such a
+// table finds them with one scan of the whole table, copies them, and
+// records that in the layout item, so it happens once per table.
+// docs/dynamodb.md has the layout, the costs and what mixing driver
+// versions on one table means.
+//
 // # Throughput
 //
 // Every append of a table writes the head of one log partition, so appends

@@ -102,6 +102,13 @@ type Driver struct {
 	committer committer
 	cuts      cutCache
 
+	// checkpointsCopied is set once the table's layout item records that
+	// every checkpoint of the earlier layout has been copied: listing the
+	// checkpoints then needs no scan. copying holds the one token of the
+	// copy, so that concurrent listings scan the table once.
+	checkpointsCopied atomic.Bool
+	copying           chan struct{}
+
 	mu       sync.Mutex // protects watchers
 	watchers map[chan struct{}]struct{}
 
@@ -115,6 +122,8 @@ var (
 	_ driver.Watcher       = (*Driver)(nil)
 	_ driver.Aser          = (*Driver)(nil)
 	_ driver.LimitReporter = (*Driver)(nil)
+
+	_ driver.CheckpointManager = (*Driver)(nil)
 )
 
 // New returns a driver that keeps the store in an existing table of client,
@@ -147,15 +156,17 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 		maxAttempts: opts.MaxAttempts,
 		closeClient: closeClient,
 		watchers:    map[chan struct{}]struct{}{},
+		copying:     make(chan struct{}, 1),
 	}
 	if err := d.ensureTable(ctx, opts); err != nil {
 		return nil, fmt.Errorf("dynamodb: open table %q: %w", table, err)
 	}
-	size, err := d.ensureLayout(ctx, opts)
+	size, copied, err := d.ensureLayout(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb: open table %q: %w", table, err)
 	}
 	d.bucketSize = size
+	d.checkpointsCopied.Store(copied)
 	d.committer.start(d)
 	return d, nil
 }

@@ -100,11 +100,37 @@ func classify(err error) errorClass {
 // transaction conflict, a 5xx, a broken connection) or a timeout of the HTTP
 // client.
 func transient(err error) bool {
-	if classify(err) == classRetry {
+	if retryable(err) {
 		return true
 	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// retryable reports whether a request that failed with err may be sent
+// again as it is: classRetry, or a cancelled transaction whose items failed
+// only for reasons that pass (a TransactionConflict, throttling). The
+// committer sorts its transactions' reasons out itself; this is for the
+// transactions sent through Driver.call.
+func retryable(err error) bool {
+	if classify(err) == classRetry {
+		return true
+	}
+	var tce *types.TransactionCanceledException
+	if !errors.As(err, &tce) {
+		return false
+	}
+	retry := false
+	for _, r := range tce.CancellationReasons {
+		switch reasonClass(aws.ToString(r.Code)) {
+		case classRetry:
+			retry = true
+		case classNone:
+		default:
+			return false
+		}
+	}
+	return retry
 }
 
 // reasonClass maps one item's cancellation reason code.

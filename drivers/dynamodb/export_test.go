@@ -1,6 +1,7 @@
 package dynamodb
 
 import (
+	"context"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -48,3 +49,12 @@ func LogItemAt(bucketSize, start uint64, stream string, first uint64, events []e
 
 // DecodeEvent decodes an event item.
 var DecodeEvent = decodeEvent
+
+// CopyEarlierCheckpoint copies the checkpoint of the earlier layout under
+// name, as a scan that found it at pos would.
+func CopyEarlierCheckpoint(ctx context.Context, d *Driver, name string, pos eventstore.Position) (bool, error) {
+	return d.copyEarlierCheckpoint(ctx, name, driver.Position(pos))
+}
+
+// CheckpointKey is the primary key of the checkpoint saved under a name.
+var CheckpointKey = checkpointKey

@@ -19,10 +19,14 @@ import (
 //	log entry    pk = "$log#" + partition    sk = position of its first event
 //	layout       pk = "$layout"              sk = 0
 //	snapshot     pk = "$snapshot#" + stream  sk = 0
-//	checkpoint   pk = "$checkpoint#" + name  sk = 0
+//	checkpoint   pk = "$checkpoints#" + shard sk = hash of the name
+//	checkpoint of the earlier layout (read and deleted, no longer written)
+//	             pk = "$checkpoint#" + name  sk = 0
 //
-// Stream IDs and subscription names never start with "$", so the system
-// items cannot collide with a stream. The local secondary index "by_id"
+// A checkpoint's shard (0 … 15) and sort key come from the SHA-256 of its
+// name (see checkpointKey), so the checkpoints of a table are listed with
+// one Query per shard. Stream IDs and subscription names never start with
+// "$", so the system items cannot collide with a stream. The local secondary index "by_id"
 // (pk, id) finds an event of a stream by its ID with a strongly consistent
 // query; only event items carry "id", so the index holds nothing else.
 const (
@@ -53,16 +57,36 @@ const (
 	attrLayout = "layout" // N, layoutVersion
 	attrBucket = "bucket" // N, positions per log partition
 
-	// Snapshots (attrVersion, attrData) and checkpoints (attrPos, attrPrepare).
+	// The layout item's checkpoint layout: absent in a table from before
+	// checkpointLayout, which may hold checkpoints of the earlier layout not
+	// copied yet; checkpointLayout once every one has been copied (see
+	// copyEarlierCheckpoints), and from the start in a table set up since.
+	attrCheckpoints = "checkpoints" // N
+
+	// Snapshots (attrVersion, attrData) and checkpoints (attrName, attrPos,
+	// attrPrepare).
 	attrPrepare = "pp" // N
+	attrName    = "cn" // S, the checkpoint's name
 
 	indexByID = "by_id"
 
 	logPrefix        = "$log#"
 	layoutPK         = "$layout"
 	snapshotPrefix   = "$snapshot#"
-	checkpointPrefix = "$checkpoint#"
+	checkpointPrefix = "$checkpoints#"
+	// earlierCheckpointPrefix is the partition key prefix of a checkpoint
+	// of the earlier layout, one item per name with sort key 0.
+	earlierCheckpointPrefix = "$checkpoint#"
 )
+
+// checkpointLayout is the checkpoint layout this driver writes: one item per
+// name in checkpointShards partitions, recorded in the layout item.
+const checkpointLayout = 2
+
+// checkpointShards is how many partitions hold the checkpoints: a partition
+// key takes about 1,000 writes per second, and subscriptions save their
+// checkpoints after every page they handle. Part of the layout: never change.
+const checkpointShards = 16
 
 // layoutVersion is the version of the item layout this driver reads and
 // writes; a table with another one is refused.

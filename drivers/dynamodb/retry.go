@@ -18,7 +18,7 @@ var backoff = retry.Policy{Base: 25 * time.Millisecond, Max: 2 * time.Second}
 var sleep = retry.Sleep
 
 // call runs one DynamoDB request, op, trying it again while it fails with a
-// retryable error (see classRetry), at most d.maxAttempts times in all. It
+// retryable error (see retryable), at most d.maxAttempts times in all. It
 // returns op's last error, wrapped by the caller, and marked with
 // eventstore.ErrTransient when it may pass (see transient) and ctx is not
 // done.
@@ -26,7 +26,7 @@ func (d *Driver) call(ctx context.Context, name string, op func(ctx context.Cont
 	p := backoff
 	p.Attempts = d.maxAttempts
 	err := p.Do(ctx, op,
-		func(err error) bool { return classify(err) == classRetry },
+		retryable,
 		func(attempt int, err error) { d.retrying(name, attempt, err) })
 	if err != nil && ctx.Err() == nil && transient(err) {
 		return errkind.Transient(err)

@@ -51,11 +51,17 @@ func (d *Driver) LoadSnapshot(ctx context.Context, stream string) (driver.Snapsh
 
 // getItem reads the item with partition key pk and sort key 0; nil when absent.
 func (d *Driver) getItem(ctx context.Context, pk string) (map[string]types.AttributeValue, error) {
+	return d.getKey(ctx, key(pk, 0))
+}
+
+// getKey reads the item with primary key k, strongly consistent; nil when
+// absent.
+func (d *Driver) getKey(ctx context.Context, k map[string]types.AttributeValue) (map[string]types.AttributeValue, error) {
 	var out *awsdynamodb.GetItemOutput
 	err := d.call(ctx, "GetItem", func(ctx context.Context) error {
 		var err error
 		out, err = d.client.GetItem(ctx, &awsdynamodb.GetItemInput{
-			TableName: aws.String(d.table), Key: key(pk, 0), ConsistentRead: aws.Bool(true),
+			TableName: aws.String(d.table), Key: k, ConsistentRead: aws.Bool(true),
 		}, noRetry)
 		return err
 	})

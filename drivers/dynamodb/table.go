@@ -173,14 +173,16 @@ func schemaErr(format string, args ...any) error {
 }
 
 // ensureLayout reads the table's layout item, writing it first in a new
-// table (with opts.logBucketSize positions per log partition), and returns
-// the positions per log partition it records. With opts.MustExist it writes
-// nothing: a table without the item holds no store yet, an error matching
-// eventstore.ErrStoreNotFound.
-func (d *Driver) ensureLayout(ctx context.Context, opts Options) (uint64, error) {
+// table (with opts.logBucketSize positions per log partition, and the
+// current checkpoint layout: a new table holds no checkpoint of the earlier
+// one), and returns the positions per log partition it records, and whether
+// it records the current checkpoint layout (see copyEarlierCheckpoints).
+// With opts.MustExist it writes nothing: a table without the item holds no
+// store yet, an error matching eventstore.ErrStoreNotFound.
+func (d *Driver) ensureLayout(ctx context.Context, opts Options) (size uint64, checkpointsCopied bool, err error) {
 	for range 2 {
 		var out *awsdynamodb.GetItemOutput
-		err := d.call(ctx, "GetItem", func(ctx context.Context) error {
+		err = d.call(ctx, "GetItem", func(ctx context.Context) error {
 			var err error
 			out, err = d.client.GetItem(ctx, &awsdynamodb.GetItemInput{
 				TableName: aws.String(d.table), Key: key(layoutPK, 0), ConsistentRead: aws.Bool(true),
@@ -188,29 +190,30 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (uint64, error)
 			return err
 		})
 		if err != nil {
-			return 0, wrapNative(err)
+			return 0, false, wrapNative(err)
 		}
 		if out.Item != nil {
 			v, err := getNum(out.Item, attrLayout)
 			if err != nil {
-				return 0, fmt.Errorf("dynamodb: layout item: %w", err)
+				return 0, false, fmt.Errorf("dynamodb: layout item: %w", err)
 			}
 			if v != layoutVersion {
-				return 0, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layout %d", v, layoutVersion)
+				return 0, false, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layout %d", v, layoutVersion)
 			}
-			size, err := getNum(out.Item, attrBucket)
+			size, err = getNum(out.Item, attrBucket)
 			if err != nil || size < maxTxnItems {
-				return 0, fmt.Errorf("dynamodb: layout item: bad log partition size %d: %v", size, err)
+				return 0, false, fmt.Errorf("dynamodb: layout item: bad log partition size %d: %v", size, err)
 			}
-			return size, nil
+			return size, hasCheckpointLayout(out.Item), nil
 		}
 		if opts.MustExist {
-			return 0, fmt.Errorf("dynamodb: %w: the table holds no event store yet (no layout item; must_exist: "+
+			return 0, false, fmt.Errorf("dynamodb: %w: the table holds no event store yet (no layout item; must_exist: "+
 				"nothing was written): open it once without must_exist to set it up", eventstore.ErrStoreNotFound)
 		}
 		item := key(layoutPK, 0)
 		item[attrLayout] = num(layoutVersion)
 		item[attrBucket] = num(opts.logBucketSize)
+		item[attrCheckpoints] = num(checkpointLayout)
 		err = d.call(ctx, "PutItem", func(ctx context.Context) error {
 			_, err := d.client.PutItem(ctx, &awsdynamodb.PutItemInput{
 				TableName: aws.String(d.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
@@ -218,8 +221,15 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (uint64, error)
 			return err
 		})
 		if err != nil && classify(err) != classConflict { // conflict: another driver wrote it first
-			return 0, wrapNative(err)
+			return 0, false, wrapNative(err)
 		}
 	}
-	return 0, fmt.Errorf("dynamodb: layout item vanished")
+	return 0, false, fmt.Errorf("dynamodb: layout item vanished")
+}
+
+// hasCheckpointLayout reports whether the layout item records the current
+// checkpoint layout: every checkpoint of the earlier one has been copied.
+func hasCheckpointLayout(layout map[string]types.AttributeValue) bool {
+	v, err := getNum(layout, attrCheckpoints)
+	return err == nil && v >= checkpointLayout
 }
