@@ -21,7 +21,8 @@ import (
 // each in a fresh schema of its own:
 //
 //   - …/raw: plain pgx sending the driver's own SQL (the append statement,
-//     the keyset-paged reads of 512 rows, the Store's page size) and scanning
+//     the keyset-paged reads of 512 rows and 16 MiB, the Store's page
+//     bounds) and scanning
 //     every column, without the Store and the driver around it: what the
 //     library adds to the SQL. The ≥ 80% targets are against this twin.
 //   - …/minimal: plain pgx on the simplest event table (a bigserial
@@ -152,9 +153,9 @@ func (bn *bench) rawReadStream(ctx context.Context, stream string) (int, error) 
 		[]any{&c.txID, &c.seq, &c.stream, &c.version, &c.id, &c.typ, &c.ct, &c.data, &c.meta, &c.at},
 		func(first bool) []any {
 			if first {
-				return []any{stream, 1, 512}
+				return []any{stream, 1, 512, eventstore.DefaultMaxPageBytes}
 			}
-			return []any{stream, c.version + 1, 512}
+			return []any{stream, c.version + 1, 512, eventstore.DefaultMaxPageBytes}
 		})
 }
 
@@ -191,9 +192,9 @@ func (bn *bench) rawReadAll(ctx context.Context) (int, error) {
 	var r readAllRow
 	return bn.pages(ctx, postgres.ReadAllSQL(bn.driver), r.targets(), func(first bool) []any {
 		if first {
-			return []any{0, 0, 512}
+			return []any{0, 0, 512, eventstore.DefaultMaxPageBytes}
 		}
-		return []any{r.txID.Int64, r.seq.Int64, 512}
+		return []any{r.txID.Int64, r.seq.Int64, 512, eventstore.DefaultMaxPageBytes}
 	})
 }
 
@@ -384,7 +385,7 @@ func (bn *bench) rawSubscribe(b *testing.B) <-chan struct{} {
 				return
 			}
 			for {
-				rows, _ := conn.Query(ctx, postgres.ReadAllSQL(bn.driver), lastTx, lastSeq, 512)
+				rows, _ := conn.Query(ctx, postgres.ReadAllSQL(bn.driver), lastTx, lastSeq, 512, eventstore.DefaultMaxPageBytes)
 				n := 0
 				_, err := pgx.ForEachRow(rows, r.targets(), func() error {
 					if r.txID.Valid {

@@ -27,13 +27,14 @@ func SetNotifyMode(mode string) (restore func()) {
 // benchmarks that run the driver's own SQL through plain pgx.
 func AppendSQL(d *Driver) string { return d.sql.append }
 
-// ReadStreamSQL returns the forward stream read: $1 stream, $2 from, $3 limit.
+// ReadStreamSQL returns the forward stream read: $1 stream, $2 from, $3
+// limit, $4 the page's bytes.
 func ReadStreamSQL(d *Driver) string { return d.sql.readStreamFwd }
 
-// ReadAllSQL returns the read of the global log after $1/$2 (limit $3) with
-// no filter, as ReadAll sends it.
+// ReadAllSQL returns the read of the global log after $1/$2 (limit $3, the
+// page's bytes $4) with no filter, as ReadAll sends it.
 func ReadAllSQL(d *Driver) string {
-	q, _ := d.readAllQuery(driver.AllQuery{After: driver.Position{Commit: 1, Prepare: 1}, Limit: 1})
+	q, _ := d.readAllQuery(driver.AllQuery{After: driver.Position{Commit: 1, Prepare: 1}, Limit: 1, MaxBytes: 1})
 	return q
 }
 
