@@ -24,20 +24,16 @@ type Checkpoint struct {
 // Errors: [ErrNotSupported] when the driver cannot list checkpoints (every
 // driver here can), [ErrClosed], the context's error.
 func (s *Store) Checkpoints(ctx context.Context) ([]Checkpoint, error) {
-	wrap := func(err error) error { return fmt.Errorf("eventstore: checkpoints: %w", err) }
-	if err := ctx.Err(); err != nil {
-		return nil, wrap(err)
-	}
-	if err := s.acquire(); err != nil {
-		return nil, wrap(err)
-	}
-	defer s.release()
-	if s.checkpoints == nil {
-		return nil, wrap(ErrNotSupported)
-	}
-	cps, err := s.checkpoints.Checkpoints(ctx)
+	var cps []driver.Checkpoint
+	err := s.do(ctx, func() (err error) {
+		if s.checkpoints == nil {
+			return ErrNotSupported
+		}
+		cps, err = s.checkpoints.Checkpoints(ctx)
+		return err
+	})
 	if err != nil {
-		return nil, wrap(err)
+		return nil, fmt.Errorf("eventstore: checkpoints: %w", err)
 	}
 	out := make([]Checkpoint, len(cps))
 	for i, c := range cps {
@@ -54,14 +50,11 @@ func (s *Store) Checkpoint(ctx context.Context, name string) (pos Position, ok b
 	if err := validateCheckpointName(name); err != nil {
 		return Position{}, false, wrap(err)
 	}
-	if err := ctx.Err(); err != nil {
-		return Position{}, false, wrap(err)
-	}
-	if err := s.acquire(); err != nil {
-		return Position{}, false, wrap(err)
-	}
-	defer s.release()
-	p, ok, err := s.driver.LoadCheckpoint(ctx, name)
+	var p driver.Position
+	err = s.do(ctx, func() (err error) {
+		p, ok, err = s.driver.LoadCheckpoint(ctx, name)
+		return err
+	})
 	if err != nil {
 		return Position{}, false, wrap(err)
 	}
@@ -78,14 +71,7 @@ func (s *Store) SetCheckpoint(ctx context.Context, name string, pos Position) er
 	if err := validateCheckpointName(name); err != nil {
 		return wrap(err)
 	}
-	if err := ctx.Err(); err != nil {
-		return wrap(err)
-	}
-	if err := s.acquire(); err != nil {
-		return wrap(err)
-	}
-	defer s.release()
-	if err := s.driver.SaveCheckpoint(ctx, name, driver.Position(pos)); err != nil {
+	if err := s.do(ctx, func() error { return s.driver.SaveCheckpoint(ctx, name, driver.Position(pos)) }); err != nil {
 		return wrap(err)
 	}
 	return nil
@@ -104,17 +90,13 @@ func (s *Store) DeleteCheckpoint(ctx context.Context, name string) error {
 	if err := validateCheckpointName(name); err != nil {
 		return wrap(err)
 	}
-	if err := ctx.Err(); err != nil {
-		return wrap(err)
-	}
-	if err := s.acquire(); err != nil {
-		return wrap(err)
-	}
-	defer s.release()
-	if s.checkpoints == nil {
-		return wrap(ErrNotSupported)
-	}
-	if err := s.checkpoints.DeleteCheckpoint(ctx, name); err != nil {
+	err := s.do(ctx, func() error {
+		if s.checkpoints == nil {
+			return ErrNotSupported
+		}
+		return s.checkpoints.DeleteCheckpoint(ctx, name)
+	})
+	if err != nil {
 		return wrap(err)
 	}
 	return nil

@@ -95,6 +95,19 @@ func (s *Store) acquire() error {
 
 func (s *Store) release() { s.mu.RUnlock() }
 
+// do runs f as a driver call: it fails with ctx's error when ctx is done and
+// with ErrClosed after Close, and holds off Close while f runs.
+func (s *Store) do(ctx context.Context, f func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.acquire(); err != nil {
+		return err
+	}
+	defer s.release()
+	return f()
+}
+
 // isClosing reports whether Close has begun.
 func (s *Store) isClosing() bool {
 	s.subMu.Lock()
