@@ -254,7 +254,30 @@ func maxBatch(s *eventstore.Store) int {
 
 // BenchmarkLive runs [RunLive] against a Store: a subscription filtered on
 // a fresh category, so it is live at once however much the store holds.
-func BenchmarkLive(b *testing.B, s *eventstore.Store) {
+func BenchmarkLive(b *testing.B, s *eventstore.Store) { BenchmarkLiveWithWriters(b, s, 1) }
+
+// BenchmarkLiveWithWriters is BenchmarkLive while writers-1 other writers
+// append to streams of their own as fast as they can: the latency of live
+// delivery under write load.
+func BenchmarkLiveWithWriters(b *testing.B, s *eventstore.Store, writers int) {
+	busyCtx, stopBusy := context.WithCancel(b.Context())
+	var busy sync.WaitGroup
+	for range writers - 1 {
+		busy.Go(func() {
+			stream, appendFn := BenchStream("Busy"), StoreAppend(s)
+			for v := uint64(0); busyCtx.Err() == nil; v++ {
+				if err := appendFn(busyCtx, stream, v, BenchEvents(1)); err != nil && busyCtx.Err() == nil {
+					b.Errorf("background writer: %v", err)
+					return
+				}
+			}
+		})
+	}
+	defer func() { stopBusy(); busy.Wait() }()
+	benchmarkLive(b, s)
+}
+
+func benchmarkLive(b *testing.B, s *eventstore.Store) {
 	stream := BenchStream("Live" + randomHex())
 	ctx, cancel := context.WithCancel(b.Context())
 	delivered := make(chan struct{})

@@ -321,3 +321,10 @@ func BenchmarkIdleSubscriptions(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLiveWithWriters: live delivery while 7 other writers append.
+func BenchmarkLiveWithWriters(b *testing.B) {
+	b.Run("writers=8/store", func(b *testing.B) {
+		conformance.BenchmarkLiveWithWriters(b, benchStore(b), 8)
+	})
+}
