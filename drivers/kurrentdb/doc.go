@@ -113,6 +113,42 @@
 // with the same first ID went unanswered in this process; a changed retry
 // of an append another process made can go unnoticed (docs/kurrentdb.md).
 //
+// # Pages
+//
+// A read page ends at the query's Limit, or once it holds MaxBytes bytes of
+// data and metadata ([driver.StreamQuery.MaxBytes]). The driver converts
+// events one at a time as they arrive and closes the server's read (or
+// subscription) as soon as the page is full, so a page holds at most
+// MaxBytes plus one event (an event is at most 16 MiB), besides what gRPC
+// has received but not yet handed over (its flow-control window, up to
+// 16 MiB). The rest of a read's count is never received.
+//
+// # Filtered scans
+//
+// The driver implements [driver.ScanReader]: [Driver.ReadAllScan] is a
+// forwards read of $all that also says how far it looked (Scanned), so a
+// filtered subscription's checkpoint moves past events it does not want.
+// With a filter or a namespace it is a filtered subscription of $all, as
+// ReadAll is: Scanned follows the events received and the server's
+// checkpoints, which it sends for every 256 events it considers, matching
+// or not, at a position before which it has considered every event. Those
+// checkpoints trail the server's reading by up to 256 events, so before
+// subscribing the driver reads the position of the last event of $all;
+// once the subscription has caught up, the server has considered every
+// event up to that one, and Scanned moves there. Neither can pass an event
+// that becomes visible later: one writer gives positions in log order and
+// $all is read only up to what is committed, so a later event comes after
+// both (see "No skipping" in docs/kurrentdb.md). A page ends after about
+// 4,096 events examined (16 checkpoints, or events received), and then
+// Scanned may be a checkpoint's position, (p, 0), which is not an event's
+// but which reads and subscriptions resume from. Cost per page: one read of
+// the last event of $all (a round trip, and that event received whole),
+// then the subscription: the server reads at most about 4,096 events, the
+// client receives the matching ones (and, in a namespace, the driver's
+// internal events and streams whose names only share the prefix) and one
+// small checkpoint per 256 events. Without a filter and outside a
+// namespace the scan is a plain read of $all, every event received.
+//
 // # Live subscriptions
 //
 // The driver implements [driver.Watcher] with a native subscription to

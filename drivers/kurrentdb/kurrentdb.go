@@ -151,6 +151,7 @@ var (
 	_ driver.LimitReporter     = (*Driver)(nil)
 	_ driver.Aser              = (*Driver)(nil)
 	_ driver.CheckpointManager = (*Driver)(nil)
+	_ driver.ScanReader        = (*Driver)(nil)
 )
 
 // New returns a driver over a client the application built. The driver

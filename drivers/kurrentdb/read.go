@@ -10,7 +10,8 @@ import (
 )
 
 // ReadStream implements [driver.Driver]. A stream KurrentDB does not
-// know reads as empty.
+// know reads as empty. The read stops receiving, and closes the server's
+// stream, once the page is full (q.Limit events, or q.MaxBytes bytes).
 func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	opts := kdb.ReadStreamOptions{Direction: kdb.Forwards, From: kdb.Revision(revisionOf(q.From))}
 	if q.Backwards {
@@ -19,15 +20,14 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 			opts.From = kdb.End{}
 		}
 	}
-	evs, err := d.readStream(ctx, d.streamName(q.Stream), opts, uint64(q.Limit))
-	if err != nil {
-		return nil, wrapError(ctx, err)
-	}
-	out := make([]driver.RecordedEvent, len(evs))
-	for i, ev := range evs {
-		out[i] = convert(ev, q.Stream)
-	}
-	return out, nil
+	out, err := call(ctx, d, true, func(c *kdb.Client) ([]driver.RecordedEvent, error) {
+		page := driver.NewPage(q.Limit, q.MaxBytes)
+		err := eachInStream(ctx, c, d.streamName(q.Stream), opts, uint64(q.Limit), func(ev *kdb.RecordedEvent) bool {
+			return !page.Add(convert(ev, q.Stream))
+		})
+		return page.Events, err
+	})
+	return out, wrapError(ctx, err)
 }
 
 // StreamVersion implements [driver.Driver]: it reads the last event.
@@ -46,43 +46,58 @@ func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, erro
 // server does not find has none.
 func (d *Driver) readStream(ctx context.Context, name string, opts kdb.ReadStreamOptions, count uint64) ([]*kdb.RecordedEvent, error) {
 	return call(ctx, d, true, func(c *kdb.Client) ([]*kdb.RecordedEvent, error) {
-		rs, err := c.ReadStream(ctx, name, opts, count)
-		if err != nil {
-			return nil, err
-		}
-		defer rs.Close()
-		evs, err := drain(rs, count)
-		if hasCode(err, kdb.ErrorCodeResourceNotFound) {
-			return nil, nil
-		}
+		evs := make([]*kdb.RecordedEvent, 0, min(count, 512))
+		err := eachInStream(ctx, c, name, opts, count, func(ev *kdb.RecordedEvent) bool {
+			evs = append(evs, ev)
+			return true
+		})
 		return evs, err
 	})
 }
 
-// readAll reads up to count events of $all.
-func (d *Driver) readAll(ctx context.Context, opts kdb.ReadAllOptions, count uint64) ([]*kdb.RecordedEvent, error) {
-	return call(ctx, d, true, func(c *kdb.Client) ([]*kdb.RecordedEvent, error) {
-		rs, err := c.ReadAll(ctx, opts, count)
-		if err != nil {
-			return nil, err
-		}
-		defer rs.Close()
-		return drain(rs, count)
-	})
+// eachInStream reads up to count events of a KurrentDB stream and hands
+// them to fn in order until fn returns false; then it closes the read, so
+// the rest is never received. A stream the server does not find has none.
+func eachInStream(ctx context.Context, c *kdb.Client, name string, opts kdb.ReadStreamOptions, count uint64, fn func(*kdb.RecordedEvent) bool) error {
+	rs, err := c.ReadStream(ctx, name, opts, count)
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	_, err = recvEach(rs, fn)
+	if hasCode(err, kdb.ErrorCodeResourceNotFound) {
+		return nil
+	}
+	return err
 }
 
-func drain(rs *kdb.ReadStream, count uint64) ([]*kdb.RecordedEvent, error) {
-	evs := make([]*kdb.RecordedEvent, 0, min(count, 512))
+// eachInAll reads up to count events of $all and hands them to fn in order
+// until fn returns false; then it closes the read. It returns how many
+// events it received.
+func eachInAll(ctx context.Context, c *kdb.Client, opts kdb.ReadAllOptions, count uint64, fn func(*kdb.RecordedEvent) bool) (uint64, error) {
+	rs, err := c.ReadAll(ctx, opts, count)
+	if err != nil {
+		return 0, err
+	}
+	defer rs.Close()
+	return recvEach(rs, fn)
+}
+
+// recvEach receives the events of a read until it ends or fn returns
+// false, and returns how many it received.
+func recvEach(rs *kdb.ReadStream, fn func(*kdb.RecordedEvent) bool) (uint64, error) {
+	var n uint64
 	for {
 		ev, err := rs.Recv()
 		if errors.Is(err, io.EOF) {
-			return evs, nil
+			return n, nil
 		}
 		if err != nil {
-			return nil, err
+			return n, err
 		}
-		if ev.Event != nil {
-			evs = append(evs, ev.Event)
+		n++
+		if ev.Event != nil && !fn(ev.Event) {
+			return n, nil
 		}
 	}
 }
@@ -90,24 +105,56 @@ func drain(rs *kdb.ReadStream, count uint64) ([]*kdb.RecordedEvent, error) {
 // ReadAll implements [driver.Driver].
 //
 // KurrentDB's $all also holds system events and other stores' streams,
-// which the driver skips, reading on until it has Limit events or reaches
-// the end. Forwards reads with a filter, or in a namespace, run on the
-// server as a filtered subscription of $all (stream-name prefixes for
-// categories and the namespace, event-type prefixes otherwise), ended at
-// caught-up; what a prefix cannot decide exactly (category "Order" is a
-// prefix of "Orders-1") is filtered here. Backwards reads filter here.
+// which the driver skips, reading on until the page is full (q.Limit
+// events or q.MaxBytes bytes) or it reaches the end; it stops receiving
+// once the page is full. Forwards reads with a filter, or in a namespace,
+// run on the server as a filtered subscription of $all (stream-name
+// prefixes for categories and the namespace, event-type prefixes
+// otherwise), ended at caught-up; what a prefix cannot decide exactly
+// (category "Order" is a prefix of "Orders-1") is filtered here. Backwards
+// reads filter here.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
-	var out []driver.RecordedEvent
+	var page driver.ScanPage
 	var err error
 	switch f := d.serverFilter(q.Filter); {
 	case q.Backwards:
-		out, err = d.readAllBackwards(ctx, q)
+		page.Events, err = d.readAllBackwards(ctx, q)
 	case f != nil:
-		out, err = d.readAllFiltered(ctx, q, f)
+		page, err = d.readAllFiltered(ctx, q, f, false)
 	default:
-		out, err = d.readAllForwards(ctx, q)
+		page, err = d.readAllForwards(ctx, q, 0)
 	}
-	return out, wrapError(ctx, err)
+	return page.Events, wrapError(ctx, err)
+}
+
+// scanBound is about how many events of $all ReadAllScan examines per
+// page: the events it receives plus, for a filtered read, filterWindow
+// for each checkpoint the server sends.
+const scanBound = 4096
+
+// ReadAllScan implements [driver.ScanReader]: a forwards read like
+// ReadAll that examines about scanBound events at most and says how far
+// it got.
+//
+// A filtered read (or one in a namespace) is a filtered subscription of
+// $all, whose checkpoints (one per filterWindow events the server
+// considered) give Scanned while the server passes over events the filter
+// does not keep; the server guarantees that a subscription resumed after a
+// checkpoint misses nothing. Its catch-up checkpoints trail the events it
+// considered by up to one window, so before subscribing the driver reads
+// the position of the last event of $all: the subscription has examined
+// every event up to it once it reports caught-up, and Scanned becomes that
+// position. An unfiltered read (no namespace, no filter) reads $all and
+// scans every event it receives.
+func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+	var page driver.ScanPage
+	var err error
+	if f := d.serverFilter(q.Filter); f != nil {
+		page, err = d.readAllFiltered(ctx, q, f, true)
+	} else {
+		page, err = d.readAllForwards(ctx, q, scanBound)
+	}
+	return page, wrapError(ctx, err)
 }
 
 // keep converts an event of $all and reports whether the query wants it.
@@ -116,37 +163,44 @@ func (d *Driver) keep(ev *kdb.RecordedEvent, f driver.Filter) (driver.RecordedEv
 	return r, ok && f.Matches(r)
 }
 
-// readAllForwards reads $all in pages. A read includes the event at the
+// readAllForwards reads $all in pages after q.After, examining at most
+// bound events (no bound when it is 0). A read includes the event at the
 // position it starts from, which the previous page has seen.
-func (d *Driver) readAllForwards(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
-	var out []driver.RecordedEvent
-	after := q.After
-	for {
-		count := uint64(max(q.Limit-len(out)+1, 32))
-		evs, err := d.readAll(ctx, kdb.ReadAllOptions{Direction: kdb.Forwards, From: allPosition(after)}, count)
-		if err != nil {
-			return nil, err
-		}
-		for _, ev := range evs {
-			p := positionOf(ev.Position)
-			if p.Compare(after) <= 0 {
-				continue
-			}
-			after = p
-			if !q.Before.IsZero() && p.Compare(q.Before) >= 0 {
-				return out, nil
-			}
-			if r, ok := d.keep(ev, q.Filter); ok {
-				out = append(out, r)
-				if len(out) == q.Limit {
-					return out, nil
+func (d *Driver) readAllForwards(ctx context.Context, q driver.AllQuery, bound int) (driver.ScanPage, error) {
+	return call(ctx, d, true, func(c *kdb.Client) (driver.ScanPage, error) {
+		var res driver.ScanPage
+		page := driver.NewPage(q.Limit, q.MaxBytes)
+		after, examined, stop := q.After, 0, false
+		for !stop {
+			count := uint64(max(q.Limit-len(page.Events)+1, 32))
+			n, err := eachInAll(ctx, c, kdb.ReadAllOptions{Direction: kdb.Forwards, From: allPosition(after)}, count, func(ev *kdb.RecordedEvent) bool {
+				p := positionOf(ev.Position)
+				if p.Compare(after) <= 0 {
+					return true
 				}
+				after = p
+				if !q.Before.IsZero() && p.Compare(q.Before) >= 0 {
+					res.End, stop = true, true
+					return false
+				}
+				res.Scanned = p
+				examined++
+				if r, ok := d.keep(ev, q.Filter); ok && page.Add(r) {
+					stop = true
+				}
+				stop = stop || (bound > 0 && examined >= bound)
+				return !stop
+			})
+			if err != nil {
+				return driver.ScanPage{}, err
+			}
+			if !stop && n < count {
+				res.End, stop = true, true // the end of the log
 			}
 		}
-		if uint64(len(evs)) < count {
-			return out, nil // the end of the log
-		}
-	}
+		res.Events = page.Events
+		return res, nil
+	})
 }
 
 // readAllBackwards reads $all newest first. A backwards read excludes the
@@ -159,38 +213,44 @@ func (d *Driver) readAllBackwards(ctx context.Context, q driver.AllQuery) ([]dri
 		return nil, err
 	}
 	done := func(p driver.Position) bool { return p.Compare(q.After) <= 0 || p.Less(floor) }
-	var out []driver.RecordedEvent
-	var from kdb.AllPosition = kdb.End{}
-	if !q.Before.IsZero() {
-		from = allPosition(q.Before)
-	}
 	// Events are filtered here: when many may be skipped, read big pages.
-	page := 32
+	size := 32
 	if d.prefix != "" || !q.Filter.IsEmpty() {
-		page = 1024
+		size = 1024
 	}
-	for {
-		count := uint64(max(q.Limit-len(out), page))
-		evs, err := d.readAll(ctx, kdb.ReadAllOptions{Direction: kdb.Backwards, From: from}, count)
-		if err != nil {
-			return nil, err
+	return call(ctx, d, true, func(c *kdb.Client) ([]driver.RecordedEvent, error) {
+		page := driver.NewPage(q.Limit, q.MaxBytes)
+		var from kdb.AllPosition = kdb.End{}
+		switch {
+		case q.Before.Prepare == 0 && q.Before.Commit > 0:
+			// A checkpoint's position (p, 0) (see ReadAllScan) is not an
+			// event's. The server returns the events that end at or before
+			// a position, comparing (end, end) with it, which would leave
+			// out the event ending at p: read back from (p, p) instead.
+			from = kdb.Position{Commit: q.Before.Commit, Prepare: q.Before.Commit}
+		case !q.Before.IsZero():
+			from = allPosition(q.Before)
 		}
-		for _, ev := range evs {
-			if done(positionOf(ev.Position)) {
-				return out, nil
-			}
-			from = ev.Position
-			if r, ok := d.keep(ev, q.Filter); ok {
-				out = append(out, r)
-				if len(out) == q.Limit {
-					return out, nil
+		for stop := false; !stop; {
+			count := uint64(max(q.Limit-len(page.Events), size))
+			n, err := eachInAll(ctx, c, kdb.ReadAllOptions{Direction: kdb.Backwards, From: from}, count, func(ev *kdb.RecordedEvent) bool {
+				if done(positionOf(ev.Position)) {
+					stop = true
+					return false
 				}
+				from = ev.Position
+				if r, ok := d.keep(ev, q.Filter); ok && page.Add(r) {
+					stop = true
+				}
+				return !stop
+			})
+			if err != nil {
+				return nil, err
 			}
+			stop = stop || n < count // the start of the log
 		}
-		if uint64(len(evs)) < count {
-			return out, nil // the start of the log
-		}
-	}
+		return page.Events, nil
+	})
 }
 
 // namespaceStart returns the position of the first event in the driver's
@@ -259,54 +319,92 @@ func (d *Driver) serverFilter(f driver.Filter) *kdb.SubscriptionFilter {
 
 // filterWindow is how many events the server considers between the
 // checkpoints of a filtered read; checkpoints let a read with an upper
-// bound stop early.
+// bound stop early, and a scan stop after about scanBound events.
 const filterWindow = 256
 
 // readAllFiltered reads $all forwards through a filtered subscription,
 // which the server evaluates: it starts after q.After (exclusive) and
-// ends at q.Limit events, at q.Before, or when it has caught up with the
-// end of the log.
-func (d *Driver) readAllFiltered(ctx context.Context, q driver.AllQuery, f *kdb.SubscriptionFilter) ([]driver.RecordedEvent, error) {
-	return call(ctx, d, true, func(c *kdb.Client) ([]driver.RecordedEvent, error) {
+// ends when the page is full (q.Limit events or q.MaxBytes bytes), at
+// q.Before, or when it has caught up with the end of the log. As a scan
+// (for ReadAllScan) it also ends after examining about scanBound events,
+// and reports how far it got; see ReadAllScan.
+func (d *Driver) readAllFiltered(ctx context.Context, q driver.AllQuery, f *kdb.SubscriptionFilter, scan bool) (driver.ScanPage, error) {
+	inRange := func(p driver.Position) bool { return q.Before.IsZero() || p.Less(q.Before) }
+	return call(ctx, d, true, func(c *kdb.Client) (driver.ScanPage, error) {
+		var res driver.ScanPage
+		var head driver.Position
+		if scan {
+			var err error
+			if head, err = lastPosition(ctx, c); err != nil {
+				return res, err
+			}
+			if head.Compare(q.After) <= 0 {
+				res.End = true // nothing after q.After is visible
+				return res, nil
+			}
+		}
 		sub, err := c.SubscribeToAll(ctx, kdb.SubscribeToAllOptions{
 			From: allPosition(q.After), Filter: f, MaxSearchWindow: filterWindow, CheckpointInterval: 1,
 		})
 		if err != nil {
-			return nil, err
+			return res, err
 		}
 		defer sub.Close()
-		var out []driver.RecordedEvent
-		past := func(p kdb.Position) bool { return !q.Before.IsZero() && positionOf(p).Compare(q.Before) >= 0 }
-		for {
+		page := driver.NewPage(q.Limit, q.MaxBytes)
+		advance := func(p driver.Position) {
+			if res.Scanned.Less(p) {
+				res.Scanned = p
+			}
+		}
+		examined, checkpoints := 0, 0
+		for done := false; !done; {
 			ev := sub.Recv()
 			switch {
 			case ev.SubscriptionDropped != nil:
-				return nil, droppedError(ev.SubscriptionDropped.Error)
-			case ev.EventAppeared != nil:
+				return driver.ScanPage{}, droppedError(ev.SubscriptionDropped.Error)
+			case ev.EventAppeared != nil && ev.EventAppeared.Event != nil:
 				rec := ev.EventAppeared.Event
-				if rec == nil {
-					continue
-				}
-				if past(rec.Position) {
-					return out, nil
-				}
-				if r, ok := d.keep(rec, q.Filter); ok {
-					out = append(out, r)
-					if len(out) == q.Limit {
-						return out, nil
-					}
+				if p := positionOf(rec.Position); !inRange(p) {
+					res.End, done = true, true
+				} else {
+					advance(p)
+					examined++
+					r, ok := d.keep(rec, q.Filter)
+					done = ok && page.Add(r)
 				}
 			case ev.CheckPointReached != nil:
-				if past(*ev.CheckPointReached) {
-					return out, nil
+				// The server has considered every event before a
+				// checkpoint, which need not be an event's position.
+				if p := positionOf(*ev.CheckPointReached); !inRange(p) {
+					res.End, done = true, true
+				} else if q.After.Less(p) && res.Scanned.Less(p) {
+					advance(p)
+					checkpoints++
 				}
-			case ev.FellBehind != nil:
+			case ev.EventAppeared != nil, ev.FellBehind != nil:
 			default:
 				// Caught up with the end of the log. Servers 24.2 to 25.0
 				// send caught_up without fields, which the client reports
 				// as an event with every field nil.
-				return out, nil
+				res.End, done = true, true
+				if scan && inRange(head) {
+					advance(head)
+				}
 			}
+			done = done || (scan && examined+checkpoints*filterWindow >= scanBound)
 		}
+		res.Events = page.Events
+		return res, nil
 	})
+}
+
+// lastPosition returns the position of the last event of $all, zero when
+// there is none. It receives that event whole.
+func lastPosition(ctx context.Context, c *kdb.Client) (driver.Position, error) {
+	var p driver.Position
+	_, err := eachInAll(ctx, c, kdb.ReadAllOptions{Direction: kdb.Backwards, From: kdb.End{}}, 1, func(ev *kdb.RecordedEvent) bool {
+		p = positionOf(ev.Position)
+		return false
+	})
+	return p, err
 }

@@ -329,23 +329,14 @@ func (r *reader) subscribeStream(so *api.ReadReq_Options_StreamOptions) error {
 
 // subscribeAll serves a subscription to $all: confirmation, catch-up after
 // the position given (exclusive), caught_up, then live events in log order.
-// A filtered one also sends checkpoints: every multiplier × window records
-// considered, and when catch-up reaches the end.
+// A filtered one is served by subscribeAllFiltered.
 func (r *reader) subscribeAll(ao *api.ReadReq_Options_AllOptions, f *filter) error {
 	from, start, end, err := allFrom(ao)
 	if err != nil {
 		return err
 	}
-	interval := 0
-	if fo := r.opts.GetFilter(); fo != nil {
-		if fo.CheckpointIntervalMultiplier == 0 {
-			return status.Error(codes.Unknown, "checkpointIntervalMultiplier must be greater than 0")
-		}
-		window := uint32(readPage)
-		if m, ok := fo.Window.(*api.ReadReq_Options_FilterOptions_Max); ok {
-			window = m.Max
-		}
-		interval = int(fo.CheckpointIntervalMultiplier * window)
+	if f != nil {
+		return r.subscribeAllFiltered(from, start, end, f)
 	}
 	s := r.log
 	s.mu.Lock()
@@ -356,21 +347,10 @@ func (r *reader) subscribeAll(ao *api.ReadReq_Options_AllOptions, f *filter) err
 	case !start:
 		next = s.firstAfter(from[0], from[1], false)
 	}
-	lastConsidered := from
-	if next > 0 {
-		p := s.log[next-1].pos
-		lastConsidered = [2]uint64{p, p}
-	}
 	s.mu.Unlock()
 	if err := r.confirm(); err != nil {
 		return err
 	}
-	checkpoint := func(pos [2]uint64) error {
-		return r.call.Send(&api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{
-			CommitPosition: pos[0], PreparePosition: pos[1], Timestamp: timestamppb.Now(),
-		}}})
-	}
-	considered := 0
 	caughtUp := false
 	for {
 		s.mu.Lock()
@@ -387,28 +367,14 @@ func (r *reader) subscribeAll(ao *api.ReadReq_Options_AllOptions, f *filter) err
 			if defaultHidden(rec) {
 				continue
 			}
-			considered++
-			lastConsidered = [2]uint64{rec.pos, rec.pos}
-			if f.match(rec) {
-				if err := r.event(rec); err != nil {
-					return err
-				}
-			}
-			if interval > 0 && considered%interval == 0 {
-				if err := checkpoint(lastConsidered); err != nil {
-					return err
-				}
+			if err := r.event(rec); err != nil {
+				return err
 			}
 		}
 		if len(recs) > 0 {
 			continue
 		}
 		if !caughtUp {
-			if interval > 0 {
-				if err := checkpoint(lastConsidered); err != nil {
-					return err
-				}
-			}
 			cu := &api.ReadResp_CaughtUp{}
 			if !s.opts.EmptyCaughtUp {
 				cu.Timestamp = timestamppb.Now()
@@ -418,6 +384,195 @@ func (r *reader) subscribeAll(ao *api.ReadReq_Options_AllOptions, f *filter) err
 				return err
 			}
 			caughtUp = true
+		}
+		select {
+		case <-changed:
+		case <-r.ctx.Done():
+			return r.ctx.Err()
+		}
+	}
+}
+
+// tfPos is a position in the transaction log as the server's subscription
+// code keeps it: (commit, prepare), compared in that order. An event's is
+// (pos, pos); a catch-up page starts at (end of the previous record, 0).
+type tfPos struct{ commit, prepare uint64 }
+
+func (a tfPos) less(b tfPos) bool {
+	return a.commit < b.commit || (a.commit == b.commit && a.prepare < b.prepare)
+}
+
+func recPos(rec *record) tfPos { return tfPos{rec.pos, rec.pos} }
+
+// Server defaults of filtered subscriptions.
+const (
+	// readBatch is how many matching events one catch-up page holds at
+	// most (Enumerator.DefaultReadBatchSize).
+	readBatch = 32
+	// defaultWindow is the search window when the request asks for
+	// count: how many events a catch-up page considers at most.
+	defaultWindow = 32
+)
+
+// subscribeAllFiltered serves a filtered subscription to $all as
+// Enumerator.AllSubscriptionFiltered does, checkpoints included.
+//
+// Catch-up reads pages from the last position sent (the first from the
+// start position, inclusive): a page considers at most window events and
+// holds at most readBatch matching ones. Matching events after the last
+// position sent are sent. The checkpoint is the last event sent, or the
+// start of the page when that is later and the page considered something:
+// a position (p, 0) where p is where the previous page's last event ended,
+// so it lags a page behind what was considered. Every multiplier × window
+// considered events it is sent, and once more when catch-up reaches the
+// end (a checkpoint not after the last one sent is dropped), then
+// caught_up with it as position. Live, the server counts every event
+// committed after the subscription began and sends a checkpoint at the
+// event that completes each interval, at that event's position; live
+// events and checkpoints before what catch-up sent are skipped. The live
+// buffer never overflows here, so the subscription never falls behind.
+func (r *reader) subscribeAllFiltered(from [2]uint64, start, end bool, f *filter) error {
+	fo := r.opts.GetFilter()
+	if fo.CheckpointIntervalMultiplier == 0 {
+		return status.Error(codes.Unknown, "checkpointIntervalMultiplier must be greater than 0")
+	}
+	window := uint32(defaultWindow)
+	if m, ok := fo.Window.(*api.ReadReq_Options_FilterOptions_Max); ok {
+		window = m.Max
+	}
+	interval := int(fo.CheckpointIntervalMultiplier * window)
+	s := r.log
+	s.mu.Lock()
+	liveFrom := len(s.log) // records from here on were committed after subscribing
+	var lastIndexed tfPos
+	if liveFrom > 0 {
+		lastIndexed = recPos(s.log[liveFrom-1])
+	}
+	s.mu.Unlock()
+	if err := r.confirm(); err != nil {
+		return err
+	}
+
+	// checkpoint is the position of the last event or checkpoint sent
+	// towards the client; none before anything (HeadOfTf).
+	var checkpoint tfPos
+	has := !start
+	switch {
+	case end:
+		checkpoint = lastIndexed
+	case !start:
+		checkpoint = tfPos{from[0], from[1]}
+	}
+	var sentCheckpoint tfPos // the last checkpoint sent, deduplicated
+	sentAny := false
+	sendCheckpoint := func() error {
+		if !has || (sentAny && !sentCheckpoint.less(checkpoint)) {
+			return nil
+		}
+		sentCheckpoint, sentAny = checkpoint, true
+		return r.call.Send(&api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{
+			CommitPosition: checkpoint.commit, PreparePosition: checkpoint.prepare, Timestamp: timestamppb.Now(),
+		}}})
+	}
+	send := func(rec *record) error {
+		if err := r.event(rec); err != nil {
+			return err
+		}
+		checkpoint, has = recPos(rec), true
+		return nil
+	}
+
+	if !(end || (has && !checkpoint.less(lastIndexed))) {
+		// Catch-up, page by page.
+		page := checkpoint // HeadOfTf reads from (0, 0)
+		counter := 0
+		for {
+			s.mu.Lock()
+			i := s.firstAfter(page.commit, page.prepare, true)
+			next, considered, atEnd := page, 0, false
+			var matched []*record
+			for len(matched) < readBatch && considered < int(window) {
+				if i >= len(s.log) {
+					atEnd = true
+					break
+				}
+				rec := s.log[i]
+				i++
+				considered++
+				if !defaultHidden(rec) && f.match(rec) {
+					matched = append(matched, rec)
+				}
+				next = tfPos{rec.end(), 0}
+			}
+			s.mu.Unlock()
+			for _, rec := range matched {
+				if !has || checkpoint.less(recPos(rec)) {
+					if err := send(rec); err != nil {
+						return err
+					}
+				}
+			}
+			if (!has || checkpoint.less(page)) && page.less(next) {
+				checkpoint, has = page, true
+			}
+			counter += considered
+			if atEnd {
+				if !has && (tfPos{}).less(next) {
+					checkpoint, has = tfPos{}, true // FirstRecordOfTf
+				}
+				if err := sendCheckpoint(); err != nil {
+					return err
+				}
+				break
+			}
+			if counter >= interval {
+				counter %= interval
+				if err := sendCheckpoint(); err != nil {
+					return err
+				}
+			}
+			page = next
+		}
+	}
+
+	cu := &api.ReadResp_CaughtUp{}
+	if !s.opts.EmptyCaughtUp {
+		cu.Timestamp = timestamppb.Now()
+		if has {
+			cu.Position = &api.ReadResp_Position{CommitPosition: checkpoint.commit, PreparePosition: checkpoint.prepare}
+		}
+	}
+	if err := r.call.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: cu}}); err != nil {
+		return err
+	}
+
+	// Live: every event committed since subscribing, in order.
+	live, counter := liveFrom, 0
+	for {
+		s.mu.Lock()
+		recs := s.log[live:]
+		changed := s.changed
+		s.mu.Unlock()
+		for _, rec := range recs {
+			live++
+			p := recPos(rec)
+			if !defaultHidden(rec) && f.match(rec) && (!has || checkpoint.less(p)) {
+				if err := send(rec); err != nil {
+					return err
+				}
+			}
+			if counter++; counter >= interval {
+				counter = 0
+				if !has || !p.less(checkpoint) {
+					checkpoint, has = p, true
+					if err := sendCheckpoint(); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		if len(recs) > 0 {
+			continue
 		}
 		select {
 		case <-changed:

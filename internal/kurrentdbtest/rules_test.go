@@ -675,12 +675,60 @@ func TestRule16FilteredSubscriptions(t *testing.T) {
 				checkpoints = append(checkpoints, *m.CheckPointReached)
 			}
 		}
-		// Five events considered, a window of 2: after the 2nd and 4th,
-		// then once at the end of catch-up.
-		assert.Equal(t, []kdb.Position{all[1].Position, all[3].Position, all[4].Position}, checkpoints)
-		appendEvents(t, c, "Live-1", kdb.Any{}, events(2)...)
+		// The epoch record and five events considered, a window of 2: a
+		// checkpoint after each page of two, at the start of that page
+		// ((0, 0), then where the previous page ended, prepare 0). The one
+		// at the end of catch-up repeats the last and is dropped.
+		assert.Equal(t, []kdb.Position{{}, {Commit: all[1].Position.Commit}, {Commit: all[3].Position.Commit}}, checkpoints)
+		res := appendEvents(t, c, "Live-1", kdb.Any{}, events(2)...)
 		m := sub.next()
 		require.NotNil(t, m.CheckPointReached, "live checkpoints too")
+		assert.Equal(t, kdb.Position{Commit: res.CommitPosition, Prepare: res.PreparePosition}, *m.CheckPointReached,
+			"live: at the event that completes the interval")
+	})
+	t.Run("ResumingFromACheckpointSkipsNothing", func(t *testing.T) {
+		t.Parallel()
+		srv := Start(t, Options{})
+		c := newClient(t, srv)
+		for i := range 40 {
+			stream := "Common-1"
+			if i%9 == 4 {
+				stream = "Rare-1"
+			}
+			appendEvents(t, c, stream, kdb.Any{}, events(1+i%3)...)
+		}
+		f := kdb.SubscriptionFilter{Type: kdb.StreamFilterType, Prefixes: []string{"Rare"}}
+		opts := kdb.SubscribeToAllOptions{Filter: &f, MaxSearchWindow: 3, CheckpointInterval: 2}
+		opts.From = kdb.Start{}
+		first := subscribe(t)(c.SubscribeToAll(ctx, opts)).untilCaughtUp()
+		matches := eventsOf(first)
+		require.Len(t, matches, 4*2, "appends 4, 13, 22 and 31, two events each")
+		var last kdb.Position
+		n := 0
+		for _, m := range first {
+			if m.CheckPointReached == nil {
+				continue
+			}
+			cp := *m.CheckPointReached
+			require.True(t, last.Commit < cp.Commit || (last.Commit == cp.Commit && last.Prepare < cp.Prepare) || n == 0, "checkpoints increase")
+			last, n = cp, n+1
+			want := []uuid.UUID{}
+			for _, ev := range matches {
+				if p := ev.Position; p.Commit > cp.Commit || (p.Commit == cp.Commit && p.Prepare > cp.Prepare) {
+					want = append(want, ev.EventID)
+				}
+			}
+			if cp.Commit > 0 {
+				// Reads accept it too: a page start is where a record begins.
+				got := readAll(t, c, kdb.ReadAllOptions{From: cp}, 1)
+				require.Len(t, got, 1)
+				assert.Equal(t, cp.Commit, got[0].Position.Commit, "reading $all from checkpoint %v", cp)
+			}
+			opts.From = cp
+			resumed := subscribe(t)(c.SubscribeToAll(ctx, opts)).untilCaughtUp()
+			assert.Equal(t, want, recordedIDs(eventsOf(resumed)), "resuming after checkpoint %v", cp)
+		}
+		assert.Greater(t, n, 5, "a checkpoint every 2×3 events considered")
 	})
 	t.Run("MultiplierZero", func(t *testing.T) {
 		f := kdb.SubscriptionFilter{Type: kdb.StreamFilterType, Prefixes: []string{"Order"}}
