@@ -456,6 +456,7 @@ func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery, bound ui
 	}
 	// bounded reports that the scan has examined bound positions.
 	bounded := func() bool { return bound > 0 && next-1-s.after >= bound }
+	var entriesRead, positionsRead uint64 // by the queries so far
 	first := next > 1
 	if e, ok := d.cuts.get(next); ok {
 		if next <= e.last() {
@@ -475,7 +476,14 @@ func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery, bound ui
 			limit = min(limit, q.Limit-len(s.keys))
 		}
 		if bound > 0 {
-			limit = min(limit, int(bound-(next-1-s.after)))
+			// Entries cover a position at least; at the size of those
+			// read so far, fewer are needed (an entry past the bound is
+			// read again by the next page).
+			need := bound - (next - 1 - s.after)
+			if entriesRead > 0 {
+				need = (need*entriesRead + positionsRead - 1) / positionsRead
+			}
+			limit = min(limit, int(need))
 		}
 		pageLimit = min(pageLimit*4, maxPageLimit)
 		in.Limit = aws.Int32(int32(limit))
@@ -489,6 +497,7 @@ func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery, bound ui
 			if entries[i], err = decodeLogEntry(item); err != nil {
 				return nil, fmt.Errorf("dynamodb: read all: %w", err)
 			}
+			entriesRead, positionsRead = entriesRead+1, positionsRead+entries[i].count
 		}
 		if first && (len(entries) == 0 || entries[0].start != next) {
 			// The read starts inside an append (after a page that ended
