@@ -286,6 +286,16 @@ func BenchmarkReadAll(b *testing.B) {
 	})
 }
 
+// BenchmarkFilteredCatchUp: a subscription to a category that is 0.1 % of
+// a log of 20,000 events catches up from the start: ReadAllScan pages of
+// at most 4,096 positions read the log entries (a few Query requests per
+// page) and fetch only the 20 matches.
+func BenchmarkFilteredCatchUp(b *testing.B) {
+	b.Run("events=20000/share=1000/store", func(b *testing.B) {
+		conformance.BenchmarkFilteredCatchUp(b, benchStore(b), 20_000, 1000)
+	})
+}
+
 // BenchmarkImport copies batches of MaxAppendEvents (98) events of 14
 // streams taking turns into a fresh table, as migrate.Copy does: …/import
 // sends each batch as one Store.Import (one transaction, and from the second

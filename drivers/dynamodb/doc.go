@@ -70,6 +70,29 @@
 // consistent read, so a retried append returns its original result however
 // long ago it was made. docs/dynamodb.md has the whole layout and argument.
 //
+// # Reads
+//
+// A page ends once it holds the query's MaxBytes of data and metadata (the
+// Store's Options.MaxPageBytes), and the driver then stops reading: a
+// stream read after the 1 MB Query page that filled it, a read of the
+// global log after the BatchGetItem round that did, its rounds sized by the
+// bytes still missing at the size of the largest event seen (the largest
+// DynamoDB stores until one is seen). A page holds at most MaxBytes plus one
+// event; a read, at most about one more Query page or round besides.
+//
+// The driver implements [driver.ScanReader]: [Driver.ReadAllScan] walks the
+// log entries as a forward read does, examines at most 4,096 positions per
+// page, fetches only the events the filter keeps, and reports as Scanned
+// the last position up to which every position is covered by a visible log
+// entry and every match was returned, so a filtered subscription's
+// checkpoint moves past the events it does not want. A log entry names the
+// stream and type of each of its events, so no event the filter keeps can
+// appear at or below Scanned later: the scan stops before a matching event
+// not visible yet and at the first hole of the log. A scan costs the bytes
+// of the log entries it reads (about 20 read units per 1,000 positions of
+// single-event appends, 4 with appends of ~100 events) plus a read unit per
+// match; docs/dynamodb.md has the measurements.
+//
 // # Imports
 //
 // The driver implements [driver.Importer]: [Driver.Import] writes events

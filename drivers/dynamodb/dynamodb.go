@@ -124,6 +124,7 @@ var (
 	_ driver.LimitReporter = (*Driver)(nil)
 
 	_ driver.CheckpointManager = (*Driver)(nil)
+	_ driver.ScanReader        = (*Driver)(nil)
 )
 
 // New returns a driver that keeps the store in an existing table of client,
@@ -191,7 +192,7 @@ func (d *Driver) As(target any) bool {
 // item before it), so the limits reported are below the service's.
 func (d *Driver) Limits() driver.Limits {
 	return driver.Limits{
-		MaxEventSize:    maxItemSize - eventItemOverhead,
+		MaxEventSize:    maxEventBytes,
 		MaxAppendEvents: maxTxnItems - 2,
 		MaxAppendSize:   maxTxnSize - maxTxnItems*eventItemOverhead - maxLogItemSize,
 	}

@@ -60,8 +60,9 @@ func (h harness) NewStorage(t testing.TB) func() driver.Driver {
 }
 
 // newClient returns a client for the test server with dummy static
-// credentials in us-east-1. A non-nil transport sits in front of the network.
-func newClient(t testing.TB, transport http.RoundTripper) *awsdynamodb.Client {
+// credentials in us-east-1. A non-nil transport sits in front of the network;
+// optFns edit the client's options last.
+func newClient(t testing.TB, transport http.RoundTripper, optFns ...func(*awsdynamodb.Options)) *awsdynamodb.Client {
 	t.Helper()
 	endpoint := testenv.MustHaveDynamoDB(t)
 	opts := awsdynamodb.Options{
@@ -72,7 +73,7 @@ func newClient(t testing.TB, transport http.RoundTripper) *awsdynamodb.Client {
 	if transport != nil {
 		opts.HTTPClient = &http.Client{Transport: transport}
 	}
-	return awsdynamodb.New(opts)
+	return awsdynamodb.New(opts, optFns...)
 }
 
 // randomTable returns a fresh table name.

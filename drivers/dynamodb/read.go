@@ -1,6 +1,7 @@
 package dynamodb
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -28,8 +29,10 @@ func (d *Driver) query(ctx context.Context, in *awsdynamodb.QueryInput) (*awsdyn
 	return out, err
 }
 
-// ReadStream implements [driver.Driver] with one strongly consistent
-// Query of the stream's partition per page of at most 1 MB.
+// ReadStream implements [driver.Driver] with strongly consistent Query
+// pages of at most 1 MB, until the page holds q.Limit events or q.MaxBytes
+// bytes: the events of the last Query page past that are dropped unread, so
+// a page holds at most MaxBytes plus one Query page (1 MB) in memory.
 func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	in := &awsdynamodb.QueryInput{
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(q.Stream)},
@@ -45,9 +48,9 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 		in.KeyConditionExpression = aws.String("pk = :s AND sk >= :v")
 		in.ExpressionAttributeValues[":v"] = num(q.From)
 	}
-	var out []driver.RecordedEvent
-	for len(out) < q.Limit {
-		in.Limit = aws.Int32(int32(min(q.Limit-len(out), 1000)))
+	out := driver.NewPage(q.Limit, q.MaxBytes)
+	for {
+		in.Limit = aws.Int32(int32(min(q.Limit-len(out.Events), 1000)))
 		page, err := d.query(ctx, in)
 		if err != nil {
 			return nil, wrapNative(err)
@@ -57,14 +60,15 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 			if err != nil {
 				return nil, fmt.Errorf("dynamodb: read %q: %w", q.Stream, err)
 			}
-			out = append(out, ev)
+			if out.Add(ev) {
+				return out.Events, nil
+			}
 		}
 		if page.LastEvaluatedKey == nil {
-			break
+			return out.Events, nil
 		}
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
-	return out, nil
 }
 
 // StreamVersion implements [driver.Driver]: the sort key of the stream's
@@ -192,7 +196,8 @@ func (d *Driver) nextPosition(ctx context.Context) (uint64, error) {
 // order with strongly consistent queries, keeps the events that the range and
 // filter select (the entries carry stream and event types, so non-matching
 // events are never fetched), and fetches those with strongly consistent
-// BatchGetItem calls.
+// BatchGetItem calls until the page holds q.Limit events or q.MaxBytes
+// bytes (see fetchPage for what a page holds in memory).
 //
 // No skipping: positions are dense, so a reader knows which position comes
 // next. Log entries appear in position order (each writer read the entry
@@ -206,49 +211,87 @@ func (d *Driver) nextPosition(ctx context.Context) (uint64, error) {
 // an event it returns.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	if !q.Backwards {
-		keys, err := d.scanLogForward(ctx, q)
+		s, err := d.scanLogForward(ctx, q, 0)
 		if err != nil {
 			return nil, err
 		}
-		evs, err := d.fetchEvents(ctx, keys)
-		if err != nil {
+		page := driver.NewPage(q.Limit, q.MaxBytes)
+		if _, err := d.fetchPage(ctx, s.keys, &page, q.MaxBytes); err != nil {
 			return nil, err
 		}
-		for i, ev := range evs {
-			if ev.Version == 0 {
-				return evs[:i], nil // not visible yet: stop before it
-			}
+		if n := len(page.Events); n > 0 {
+			d.rememberCut(s, page.Events[n-1].Position.Commit+1)
 		}
-		return evs, nil
+		return page.Events, nil
 	}
 	for {
 		keys, err := d.scanLogBackward(ctx, q)
 		if err != nil {
 			return nil, err
 		}
-		evs, err := d.fetchEvents(ctx, keys)
+		page := driver.NewPage(q.Limit, q.MaxBytes)
+		missing, err := d.fetchPage(ctx, keys, &page, q.MaxBytes)
 		if err != nil {
 			return nil, err
 		}
-		top := 0 // events at the top not visible yet
-		for top < len(evs) && evs[top].Version == 0 {
-			top++
+		if missing == 0 {
+			return page.Events, nil
 		}
-		for i := top; i < len(evs); i++ {
-			if evs[i].Version == 0 {
-				k := keys[i]
-				return nil, fmt.Errorf("dynamodb: read all: %q version %d at position %d is in the log but not visible", k.stream, k.version, k.pos)
-			}
+		if n := len(page.Events); n > 0 {
+			k := keys[n]
+			return nil, fmt.Errorf("dynamodb: read all: %q version %d at position %d is in the log but not visible", k.stream, k.version, k.pos)
 		}
-		if top == 0 {
-			return evs, nil
-		}
-		// Read the log below the appends in flight.
-		q.Before = driver.Position{Commit: keys[top-1].pos}
+		// The events at the top are not visible yet: read the log below
+		// the appends in flight.
+		q.Before = driver.Position{Commit: keys[missing-1].pos}
 		if q.Before.Commit <= q.After.Commit+1 {
 			return nil, nil
 		}
 	}
+}
+
+// scanBound is how many positions of the log ReadAllScan examines at most
+// per page (and the rest of the log entry the bound falls in, at most 99
+// more): about 4096 × 80 bytes of log entries for single-event appends, a
+// few Query requests and ~80 read units.
+const scanBound = 4096
+
+// ReadAllScan implements [driver.ScanReader]. It reads the log entries after
+// q.After as ReadAll does, examining at most scanBound positions, and
+// fetches only the events the filter keeps. Scanned is the last position
+// up to which every position was examined and every matching event
+// returned: the end of the contiguous visible log the page read, or the
+// position before the first matching event the page did not return (the
+// page was full, or the event is not visible yet). Every position up to it
+// is covered by a visible log entry, which names the stream and type of
+// each of its events, so an event the filter keeps can never appear at or
+// below it later: the entries of appends in flight are past the first hole
+// of the log, where the scan stops.
+func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+	s, err := d.scanLogForward(ctx, q, scanBound)
+	if err != nil {
+		return driver.ScanPage{}, err
+	}
+	page := driver.NewPage(q.Limit, q.MaxBytes)
+	missing, err := d.fetchPage(ctx, s.keys, &page, q.MaxBytes)
+	if err != nil {
+		return driver.ScanPage{}, err
+	}
+	scanned, end := s.examined, s.end
+	if n := len(page.Events); n < len(s.keys) {
+		// Stopped before keys[n]: the page is full, or its event is not
+		// visible yet (nothing after it is readable now: the end).
+		scanned, end = s.keys[n].pos-1, missing > 0
+	}
+	if page.Full() {
+		end = false
+	}
+	res := driver.ScanPage{Events: page.Events, End: end}
+	if scanned > s.after {
+		res.Scanned = driver.Position{Commit: scanned}
+		d.rememberCut(s, scanned+1)
+	}
+	return res, nil
 }
 
 // eventKey names an event selected from the log.
@@ -256,6 +299,7 @@ type eventKey struct {
 	stream  string
 	version uint64
 	pos     uint64
+	entry   *logEntry // the log entry naming it (reads only)
 }
 
 // selector applies a read's range, filter and limit to log entries.
@@ -265,10 +309,17 @@ type selector struct {
 	below uint64 // events at positions ≥ below are excluded; 0: no bound
 	keys  []eventKey
 	cut   *logEntry // the entry the selection ended inside, if it did
+	last  *logEntry // the last entry added
+	// examined is, forwards, the last position up to which every position
+	// in the range was examined and every match selected (after when none).
+	examined uint64
+	// end reports, forwards, that the selection stopped at the end of the
+	// range or at a position no visible log entry covers yet.
+	end bool
 }
 
 func newSelector(q driver.AllQuery) *selector {
-	s := &selector{q: q, after: q.After.Commit}
+	s := &selector{q: q, after: q.After.Commit, examined: q.After.Commit}
 	// Positions of this driver have Prepare 0: {c, p>0} lies between c and
 	// c+1.
 	if !q.Before.IsZero() {
@@ -288,6 +339,8 @@ func (s *selector) inRange(p uint64) bool { return p > s.after && (s.below == 0 
 // add selects the events of e at positions within the range, in the given
 // direction, until the limit.
 func (s *selector) add(e logEntry, forward bool) {
+	ep := &e
+	s.last = ep
 	cats := s.q.Filter.Categories
 	for k := range e.count {
 		i := k
@@ -295,28 +348,56 @@ func (s *selector) add(e logEntry, forward bool) {
 			i = e.count - 1 - k
 		}
 		p := e.start + i
-		if !s.inRange(p) || (len(s.q.Filter.EventTypes) > 0 && !slices.Contains(s.q.Filter.EventTypes, e.types[i])) {
+		if !s.inRange(p) {
 			continue
 		}
+		match := len(s.q.Filter.EventTypes) == 0 || slices.Contains(s.q.Filter.EventTypes, e.types[i])
 		stream, version := e.event(i)
-		if len(cats) > 0 && !slices.Contains(cats, driver.Category(stream)) {
-			continue
+		if match && len(cats) > 0 {
+			match = slices.Contains(cats, driver.Category(stream))
 		}
-		if s.full() {
+		if match && s.full() {
 			if forward {
-				s.cut = &e
+				s.cut = ep
 			}
 			return
 		}
-		s.keys = append(s.keys, eventKey{stream: stream, version: version, pos: p})
+		if match {
+			s.keys = append(s.keys, eventKey{stream: stream, version: version, pos: p, entry: ep})
+		}
+		if forward {
+			s.examined = p
+		}
 	}
 }
 
-// cutCache remembers the log entries recent forward reads ended inside, by
-// the position after the last event they returned, so that reading the next
-// page (the Store reads in pages; subscriptions poll after their last event)
-// needs no query to find the entry it starts in. Entries never change once
-// visible, so a remembered one is always right.
+// rememberCut remembers the log entry covering position next, or ending
+// just before it, when the selection read it: the next page of a read that
+// starts at next then needs no query to find where the entry covering next
+// starts (the entry itself, or next, where the next one will start).
+func (d *Driver) rememberCut(s *selector, next uint64) {
+	cands := []*logEntry{s.cut, s.last}
+	i, _ := slices.BinarySearchFunc(s.keys, next, func(k eventKey, p uint64) int { return cmp.Compare(k.pos, p) })
+	if i < len(s.keys) {
+		cands = append(cands, s.keys[i].entry)
+	}
+	if i > 0 {
+		cands = append(cands, s.keys[i-1].entry)
+	}
+	for _, e := range cands {
+		if e != nil && e.start < next && next <= e.last()+1 {
+			d.cuts.put(next, *e)
+			return
+		}
+	}
+}
+
+// cutCache remembers the log entries recent forward reads ended inside or
+// at the end of, by the position after the last event they returned (or
+// scanned), so that reading the next page (the Store reads in pages;
+// subscriptions poll after their last event) needs no query to find the
+// entry it starts in, or to learn that it starts a new one. Entries never
+// change once visible, so a remembered one is always right.
 type cutCache struct {
 	mu    sync.Mutex // protects m and order
 	m     map[uint64]logEntry
@@ -349,40 +430,62 @@ func (c *cutCache) put(next uint64, e logEntry) {
 	c.order = append(c.order, next)
 }
 
-// firstLogPage and logPage bound how many log entries one query asks for.
+// firstLogPage and logPage bound how many log entries one query asks for
+// (a scan's queries grow up to its bound instead of logPage).
 const (
 	firstLogPage = 16
 	logPage      = 512
 )
 
 // scanLogForward selects events from the log entries after q.After, in
-// position order, stopping at the first position no visible entry covers.
-func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery) ([]eventKey, error) {
+// position order, stopping at the first position no visible entry covers,
+// and, when bound > 0, once it has examined bound positions or more (it
+// examines whole entries, so at most 99 more).
+func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery, bound uint64) (*selector, error) {
 	s := newSelector(q)
 	next := s.after + 1 // the next position the log must cover
 	bucket := next / d.bucketSize
 	in := &awsdynamodb.QueryInput{KeyConditionExpression: aws.String("pk = :l AND sk >= :p")}
 	// Entries hold up to 100 events: ask for few at first, more as the
 	// read goes on, and never for more than the events still wanted (when
-	// nothing is filtered out).
-	pageLimit := firstLogPage
+	// nothing is filtered out) or the positions left to the bound (each
+	// entry covers one at least).
+	pageLimit, maxPageLimit := firstLogPage, logPage
+	if bound > 0 {
+		maxPageLimit = int(bound)
+	}
+	// bounded reports that the scan has examined bound positions.
+	bounded := func() bool { return bound > 0 && next-1-s.after >= bound }
+	var entriesRead, positionsRead uint64 // by the queries so far
 	first := next > 1
 	if e, ok := d.cuts.get(next); ok {
-		// The previous page ended inside this entry.
-		s.add(e, true)
-		next, bucket, first = e.last()+1, (e.last()+1)/d.bucketSize, false
-	}
-	defer func() {
-		if s.cut != nil {
-			d.cuts.put(s.keys[len(s.keys)-1].pos+1, *s.cut)
+		if next <= e.last() {
+			// The previous page ended inside this entry.
+			s.add(e, true)
+			next, bucket = e.last()+1, (e.last()+1)/d.bucketSize
 		}
-	}()
-	for !s.full() && (s.below == 0 || next < s.below) {
+		first = false // next starts an entry, if one is visible
+	}
+	for !s.full() && !bounded() {
+		if s.below != 0 && next >= s.below {
+			s.end = true
+			break
+		}
 		limit := pageLimit
 		if q.Filter.IsEmpty() {
 			limit = min(limit, q.Limit-len(s.keys))
 		}
-		pageLimit = min(pageLimit*4, logPage)
+		if bound > 0 {
+			// Entries cover a position at least; at the size of those
+			// read so far, fewer are needed (an entry past the bound is
+			// read again by the next page).
+			need := bound - (next - 1 - s.after)
+			if entriesRead > 0 {
+				need = (need*entriesRead + positionsRead - 1) / positionsRead
+			}
+			limit = min(limit, int(need))
+		}
+		pageLimit = min(pageLimit*4, maxPageLimit)
 		in.Limit = aws.Int32(int32(limit))
 		in.ExpressionAttributeValues = map[string]types.AttributeValue{":l": str(logPK(bucket)), ":p": num(next)}
 		out, err := d.query(ctx, in)
@@ -394,6 +497,7 @@ func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery) ([]event
 			if entries[i], err = decodeLogEntry(item); err != nil {
 				return nil, fmt.Errorf("dynamodb: read all: %w", err)
 			}
+			entriesRead, positionsRead = entriesRead+1, positionsRead+entries[i].count
 		}
 		if first && (len(entries) == 0 || entries[0].start != next) {
 			// The read starts inside an append (after a page that ended
@@ -404,7 +508,8 @@ func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery) ([]event
 				return nil, wrapNative(err)
 			}
 			if !ok || e.last() < next {
-				return s.keys, nil // next is not visible yet
+				s.end = true // next is not visible yet
+				return s, nil
 			}
 			s.add(e, true)
 			next = e.last() + 1
@@ -413,29 +518,29 @@ func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery) ([]event
 		}
 		first = false
 		for _, e := range entries {
-			if e.start != next {
-				// Position next is not visible yet: an append in flight
-				// took it. Stop here; a later read continues from it.
-				return s.keys, nil
-			}
-			if s.below != 0 && e.start >= s.below {
-				return s.keys, nil
+			if e.start != next || (s.below != 0 && e.start >= s.below) {
+				// Position next is not visible yet (an append in flight
+				// took it; a later read continues from it), or the range
+				// ends before it.
+				s.end = true
+				return s, nil
 			}
 			s.add(e, true)
 			next = e.last() + 1
-			if s.full() {
-				return s.keys, nil
+			if s.full() || bounded() {
+				return s, nil
 			}
 		}
 		if out.LastEvaluatedKey != nil {
 			continue // more entries in this partition
 		}
 		if next/d.bucketSize == bucket {
-			break // the entry starting at next is not visible yet
+			s.end = true // the entry starting at next is not visible yet
+			break
 		}
 		bucket = next / d.bucketSize
 	}
-	return s.keys, nil
+	return s, nil
 }
 
 // scanLogBackward selects events from the log entries before q.Before (or
@@ -492,6 +597,57 @@ func (d *Driver) scanLogBackward(ctx context.Context, q driver.AllQuery) ([]even
 	}
 	return s.keys, nil
 }
+
+// fetchPage fetches the events named by keys, in order, into page, and
+// stops once the page is full. It fetches in rounds of strongly consistent
+// BatchGetItem calls: with maxBytes > 0 a round asks for no more events than
+// the bytes the page still takes allow at the size of the largest event of
+// the read so far (until one is seen, the largest the driver stores,
+// maxEventBytes), and at most 100. A page therefore holds at most maxBytes
+// plus one event, and a read holds at most about maxBytes plus one round
+// (as much again, or more only when later events are larger than every one
+// before them: at most 100 events of ~400 KB). An event not visible yet
+// (its append's log entry is, its items not yet) gets a brief wait; if it is
+// still missing, fetchPage returns with the page holding the events before
+// it and missing the number of consecutive events of its round, from it,
+// that are missing (0 when none is).
+func (d *Driver) fetchPage(ctx context.Context, keys []eventKey, page *driver.Page, maxBytes int) (missing int, err error) {
+	held := driver.PageBytes(page.Events)
+	largest := 0 // the largest event of the read so far, in bytes
+	for len(keys) > 0 && !page.Full() {
+		n := min(len(keys), maxBatchGet)
+		if maxBytes > 0 {
+			size := maxEventBytes
+			if len(page.Events) > 0 {
+				size = max(largest, 1)
+			}
+			n = min(n, max(1, (maxBytes-held+size-1)/size))
+		}
+		evs, err := d.fetchEvents(ctx, keys[:n])
+		if err != nil {
+			return 0, err
+		}
+		for i, ev := range evs {
+			if ev.Version == 0 { // not visible yet: stop before it
+				missing = 1
+				for i+missing < len(evs) && evs[i+missing].Version == 0 {
+					missing++
+				}
+				return missing, nil
+			}
+			size := len(ev.Data) + len(ev.Metadata)
+			largest, held = max(largest, size), held+size
+			if page.Add(ev) {
+				return 0, nil
+			}
+		}
+		keys = keys[n:]
+	}
+	return 0, nil
+}
+
+// maxEventBytes is the most data and metadata one event holds.
+const maxEventBytes = maxItemSize - eventItemOverhead
 
 // fetchEvents reads the events named by keys with strongly consistent
 // BatchGetItem calls and returns them in the order of keys. An event not
