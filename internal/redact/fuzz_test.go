@@ -80,6 +80,9 @@ var shapes = []shape{
 	func(scheme, s, other string) (string, string) { return "password=" + s + " host=127.0.0.1", "" },
 }
 
+// mask is what redaction prints in place of a secret.
+const mask = "xxxxx"
+
 // drivers lists the schemes of each driver, so that each shape opens a
 // store on every driver equally often, whatever its number of schemes.
 var drivers = [][]string{{memory.Scheme}, {sqlite.Scheme}, {postgres.Scheme, postgres.SchemeAlias}, {dynamodb.Scheme}, {
@@ -120,7 +123,7 @@ func FuzzSecretNeverShown(f *testing.F) {
 		"s3cret", "12#s3cret", "12/s3cret", "12?s3cret", "s3cret;x", "x;s3cret", "s3cret%zz", "%zzs3cret",
 		"s3 cret", "s3'cret", `s3"cret`, "s3@cret", "s3:cret", "s3&cret=x", "s3cret\xff\xfe", "s3cret\n",
 		"12?password=x@s3cret", "s3cret/..", "%41%42s3cret", "+s3cret+", "#", "@@@@", "////",
-		"xxxx", // the mask itself holds it: not a leak
+		"xxxx", "xxx&", // the mask and its neighbour hold them: not a leak
 	} {
 		f.Add(s, "orders")
 		f.Add(s, "a;b")
@@ -146,7 +149,7 @@ func FuzzSecretNeverShown(f *testing.F) {
 				for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), url.UserPassword("u", secret).String()[2:]} {
 					// A form inside the mask ("xxxx") is the mask, not the secret.
 					if len(form) >= 4 && !strings.Contains(benign, form) && !strings.Contains(strings.Replace(raw, secret, "", 1), form) &&
-						!strings.Contains("xxxxx", form) {
+						!strings.Contains(mask, form) {
 						forms = append(forms, form)
 					}
 				}
@@ -155,7 +158,15 @@ func FuzzSecretNeverShown(f *testing.F) {
 				}
 				check := func(what, out, baseline string) {
 					for _, form := range forms {
-						if strings.Contains(out, form) && !strings.Contains(baseline, form) {
+						// The mask is not the secret: "xxx&" found in
+						// "password=xxxxx&" is the mask and the next
+						// separator. A form holding the whole mask is
+						// still looked for as printed.
+						hay := out
+						if !strings.Contains(form, mask) {
+							hay = strings.ReplaceAll(out, mask, "\x00")
+						}
+						if strings.Contains(hay, form) && !strings.Contains(baseline, form) {
 							t.Errorf("shape %d, %s of %q shows the secret %q: %s", i, what, raw, form, out)
 						}
 					}
