@@ -65,6 +65,20 @@
 // dedicated connection per driver; see [Driver.Watch]. The subscription's
 // poll (PollInterval) is the fallback when that connection is down.
 //
+// # Filtered reads
+//
+// Schema version 3 indexes the events by category and by event type, each
+// in position order. A read filtered by up to 32 categories (or, without
+// categories, up to 32 event types) walks those indexes and costs the
+// events it returns; a longer list is checked on each event of the log by a
+// hash lookup. The driver implements [driver.ScanReader]: a filtered page
+// also says how far it examined the log, never past the visibility fence,
+// so a filtered subscription's checkpoint moves past other categories'
+// events but not past an append still open, and a page that checks events
+// one by one examines at most 4,096 of them. docs/postgres.md ("Filtered
+// reads") has the plans, the measurements and what the indexes cost
+// appends.
+//
 // # Checkpoints
 //
 // Checkpoints are rows of the checkpoints table, both parts of the position
@@ -98,7 +112,7 @@
 // # Limits
 //
 // At most 256 MiB of data and metadata per event and per append (one
-// protocol message carries an append). Positions are not dense. Reads of the
-// global log with a filter walk the log in position order and skip what does
-// not match; there is no index per category or event type.
+// protocol message carries an append). Positions are not dense. A filter
+// of more than 32 categories and event types walks the log, 4,096 events
+// per page of a subscription.
 package postgres

@@ -66,7 +66,8 @@ func TestPagedReadsUseGenericPlans(t *testing.T) {
 }
 
 // Reads decode binary rows themselves and fall back to pgx's Scan for other
-// formats: both give the same events, byte for byte.
+// formats: both give the same events, byte for byte, read by stream, from
+// the log, and from the log with a filter.
 func TestReadsDecodeLikeScan(t *testing.T) {
 	url := testenv.MustHavePostgres(t)
 	ctx := t.Context()
@@ -99,8 +100,13 @@ func TestReadsDecodeLikeScan(t *testing.T) {
 			require.NoError(t, err)
 			got[i] = append(got[i], ev)
 		}
+		// Filtered: through ReadAllScan, whose rows carry more columns.
+		for ev, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{Filter: eventstore.Filter{Categories: []string{"Order"}}}) {
+			require.NoError(t, err)
+			got[i] = append(got[i], ev)
+		}
 	}
-	require.Len(t, got[0], 4+3)
+	require.Len(t, got[0], 4+3+3)
 	assert.Equal(t, got[1], got[0])
 	assert.Equal(t, []byte{}, got[0][2].Data, "empty data is empty, not nil")
 	assert.Equal(t, []byte{0, 1, 2, 255}, got[0][1].Data)
