@@ -68,14 +68,14 @@
 // # Filtered reads
 //
 // Schema version 3 indexes the events by category and by event type, each
-// in position order. A read filtered by up to 32 categories (or, without
-// categories, up to 32 event types) walks those indexes and costs the
-// events it returns; a longer list is checked on each event of the log by a
-// hash lookup. The driver implements [driver.ScanReader]: a filtered page
+// in position order. A read filtered by a list of up to 32 categories or
+// event types walks that list's index and costs the events it returns; a
+// longer list, or the other list, is checked on each event the read passes
+// by a hash lookup. The driver implements [driver.ScanReader]: a filtered page
 // also says how far it examined the log, never past the visibility fence,
 // so a filtered subscription's checkpoint moves past other categories'
-// events but not past an append still open, and a page that checks events
-// one by one examines at most 4,096 of them. docs/postgres.md ("Filtered
+// events but not past an append still open, and a page that checks a list
+// event by event examines at most 4,096 events of the log. docs/postgres.md ("Filtered
 // reads") has the plans, the measurements and what the indexes cost
 // appends.
 //
@@ -113,6 +113,6 @@
 //
 // At most 256 MiB of data and metadata per event and per append (one
 // protocol message carries an append). Positions are not dense. A filter
-// of more than 32 categories and event types walks the log, 4,096 events
-// per page of a subscription.
+// whose lists all hold more than 32 values walks the log, 4,096 events per
+// page of a subscription.
 package postgres
