@@ -65,6 +65,20 @@
 // dedicated connection per driver; see [Driver.Watch]. The subscription's
 // poll (PollInterval) is the fallback when that connection is down.
 //
+// # Filtered reads
+//
+// Schema version 3 indexes the events by category and by event type, each
+// in position order. A read filtered by a list of up to 32 categories or
+// event types walks that list's index and costs the events it returns; a
+// longer list, or the other list, is checked on each event the read passes
+// by a hash lookup. The driver implements [driver.ScanReader]: a filtered page
+// also says how far it examined the log, never past the visibility fence,
+// so a filtered subscription's checkpoint moves past other categories'
+// events but not past an append still open, and a page that checks a list
+// event by event examines at most 4,096 events of the log. docs/postgres.md ("Filtered
+// reads") has the plans, the measurements and what the indexes cost
+// appends.
+//
 // # Checkpoints
 //
 // Checkpoints are rows of the checkpoints table, both parts of the position
@@ -98,7 +112,7 @@
 // # Limits
 //
 // At most 256 MiB of data and metadata per event and per append (one
-// protocol message carries an append). Positions are not dense. Reads of the
-// global log with a filter walk the log in position order and skip what does
-// not match; there is no index per category or event type.
+// protocol message carries an append). Positions are not dense. A filter
+// whose lists all hold more than 32 values walks the log, 4,096 events per
+// page of a subscription.
 package postgres

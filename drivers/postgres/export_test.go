@@ -34,8 +34,14 @@ func ReadStreamSQL(d *Driver) string { return d.sql.readStreamFwd }
 // ReadAllSQL returns the read of the global log after $1/$2 (limit $3, the
 // page's bytes $4) with no filter, as ReadAll sends it.
 func ReadAllSQL(d *Driver) string {
-	q, _ := d.readAllQuery(driver.AllQuery{After: driver.Position{Commit: 1, Prepare: 1}, Limit: 1, MaxBytes: 1})
+	q, _ := d.readAllQuery(driver.AllQuery{After: driver.Position{Commit: 1, Prepare: 1}, Limit: 1, MaxBytes: 1}, false)
 	return q
+}
+
+// ReadAllQuery returns the statement and arguments ReadAll (or with scan,
+// ReadAllScan) sends for q.
+func ReadAllQuery(d *Driver, q driver.AllQuery, scan bool) (string, []any) {
+	return d.readAllQuery(q, scan)
 }
 
 // ParseConfig is parseConfig for the fuzz test.
@@ -44,3 +50,7 @@ func ParseConfig(connString string) (schema string, err error) {
 	_, err = parseConfig(connString, &opts)
 	return opts.Schema, err
 }
+
+// ScanWindow is how many events of the log a ReadAllScan page that checks
+// events one by one examines at most.
+const ScanWindow = scanWindow

@@ -1,7 +1,10 @@
 package postgres_test
 
 import (
+	"fmt"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +12,7 @@ import (
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,24 +26,11 @@ func TestUpgradeFromSchema1(t *testing.T) {
 	ctx := t.Context()
 	schema := randomSchema()
 	q := pgx.Identifier{schema}.Sanitize()
-	dropSchemaAtCleanup(t, pool, schema)
 
 	// A version 1 schema, as driver version 1 left it, with two appends:
 	// Order-1 versions 1–3 in one append, then version 4.
-	v1, err := os.ReadFile("schema/0001_init.sql")
-	require.NoError(t, err)
 	ids := []uuid.UUID{uuid.New(), uuid.New(), uuid.New(), uuid.New()}
-	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for _, stmt := range []string{
-			`CREATE SCHEMA ` + q,
-			`CREATE TABLE ` + q + `.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
-			strings.ReplaceAll(string(v1), "{{schema}}", q),
-			`INSERT INTO ` + q + `.schema_migrations (version, name) VALUES (1, '0001_init.sql')`,
-		} {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return err
-			}
-		}
+	oldSchema(t, pool, schema, 1, func(tx pgx.Tx) error {
 		for i, id := range ids {
 			if _, err := tx.Exec(ctx, `INSERT INTO `+q+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
 				VALUES ($1, 'Order-1', $2, $3, 'Placed', 0, '', '', now())`, 100+i/3, i+1, id); err != nil {
@@ -48,7 +39,6 @@ func TestUpgradeFromSchema1(t *testing.T) {
 		}
 		return nil
 	})
-	require.NoError(t, err)
 
 	d, err := postgres.New(ctx, pool, postgres.Options{Schema: schema})
 	require.NoError(t, err)
@@ -87,4 +77,95 @@ func TestUpgradeFromSchema1(t *testing.T) {
 	var entries int
 	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM `+q+`.events WHERE starts_append`).Scan(&entries))
 	assert.Equal(t, 4+1, entries, "old events, and one entry for the new append")
+}
+
+// oldSchema creates schema at an earlier version, as the driver of that
+// version left it (its files applied, recorded in schema_migrations), then
+// runs fill in the same transaction.
+func oldSchema(t *testing.T, pool *pgxpool.Pool, schema string, version int, fill func(pgx.Tx) error) {
+	t.Helper()
+	ctx := t.Context()
+	q := pgx.Identifier{schema}.Sanitize()
+	dropSchemaAtCleanup(t, pool, schema)
+	files, err := filepath.Glob("schema/*.sql")
+	require.NoError(t, err)
+	require.Greater(t, len(files), version, "precondition: version %d is older than the driver's", version)
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		for _, stmt := range []string{
+			`CREATE SCHEMA ` + q,
+			`CREATE TABLE ` + q + `.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+		} {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		for i, f := range files[:version] {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, strings.ReplaceAll(string(b), "{{schema}}", q)); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO `+q+`.schema_migrations (version, name) VALUES ($1, $2)`, i+1, filepath.Base(f)); err != nil {
+				return err
+			}
+		}
+		return fill(tx)
+	})
+	require.NoError(t, err)
+}
+
+// Upgrading a version 2 schema that holds events builds the indexes of
+// filtered reads over them: reads filtered by category or event type
+// find the old events through the indexes, and new ones after them.
+func TestUpgradeFromSchema2(t *testing.T) {
+	pool := newPool(t)
+	ctx := t.Context()
+	schema := randomSchema()
+	q := pgx.Identifier{schema}.Sanitize()
+	// 1,000 events of three categories and two types, one append each.
+	oldSchema(t, pool, schema, 2, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO `+q+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
+			SELECT 100 + i, 'Cat' || i % 3 || '-' || i % 7, i / 21 + 1, gen_random_uuid(), 'Type' || i % 2, 0, '', '', now()
+			FROM generate_series(0, 999) i`)
+		return err
+	})
+
+	d, err := postgres.New(ctx, pool, postgres.Options{Schema: schema})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	var version int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT max(version) FROM `+q+`.schema_migrations`).Scan(&version))
+	require.Equal(t, postgres.SchemaVersion(), version)
+	for _, index := range []string{"events_category_idx", "events_type_idx"} {
+		var valid bool
+		require.NoError(t, pool.QueryRow(ctx, `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, schema+"."+index).Scan(&valid), index)
+		assert.True(t, valid, index)
+	}
+
+	res, err := s.Append(ctx, "Cat1-new", eventstore.NoStream, eventstore.NewEvent("Type0", nil))
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		filter eventstore.Filter
+		want   int // old events, and the new one
+	}{
+		{eventstore.Filter{Categories: []string{"Cat1"}}, 333 + 1},
+		{eventstore.Filter{EventTypes: []string{"Type1"}}, 500},
+		{eventstore.Filter{Categories: []string{"Cat0", "Cat1"}, EventTypes: []string{"Type0"}}, 333 + 1},
+	} {
+		var got []eventstore.RecordedEvent
+		for ev, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{Filter: tc.filter}) {
+			require.NoError(t, err)
+			got = append(got, ev)
+		}
+		require.Len(t, got, tc.want, "%+v", tc.filter)
+		for i := 1; i < len(got); i++ {
+			require.True(t, got[i-1].Position.Less(got[i].Position), "%+v: in position order", tc.filter)
+		}
+		if slices.Contains(tc.filter.EventTypes, "Type0") || slices.Contains(tc.filter.Categories, "Cat1") {
+			assert.Equal(t, res.Position, got[len(got)-1].Position, "%+v: the new event comes last", tc.filter)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"runtime/metrics"
@@ -69,6 +70,16 @@ func (d *costDriver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]dr
 
 func (d *costDriver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	return d.measure(func() ([]driver.RecordedEvent, error) { return d.Driver.ReadAll(ctx, q) })
+}
+
+func (d *costDriver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+	var p driver.ScanPage
+	_, err := d.measure(func() ([]driver.RecordedEvent, error) {
+		var err error
+		p, err = d.Driver.ReadAllScan(ctx, q)
+		return p.Events, err
+	})
+	return p, err
 }
 
 // takePages returns the pages noted so far and forgets them.
@@ -189,8 +200,9 @@ func TestLargeEventsPageWithinMaxBytes(t *testing.T) {
 }
 
 // The cut at MaxBytes, at its edges, in both statements of ReadAll (with
-// and without a filter) and of ReadStream, through the binary decoder and
-// through pgx's Scan (the simple protocol).
+// and without a filter), of ReadAllScan (walking the category index, and
+// checking events one by one) and of ReadStream, through the binary decoder
+// and through pgx's Scan (the simple protocol).
 func TestPagesStopAtMaxBytes(t *testing.T) {
 	const size, n = 1000, 6
 	url := testenv.MustHavePostgres(t)
@@ -217,6 +229,17 @@ func TestPagesStopAtMaxBytes(t *testing.T) {
 				require.NoError(t, err)
 			}
 			filter := driver.Filter{Categories: []string{"Sized"}}
+			many := driver.Filter{Categories: []string{"Sized"}}
+			for j := range 40 {
+				many.Categories = append(many.Categories, fmt.Sprintf("Absent%d", j))
+			}
+			scan := func(q driver.AllQuery) ([]driver.RecordedEvent, error) {
+				p, err := d.ReadAllScan(ctx, q)
+				if n := len(p.Events); err == nil && n > 0 && p.Scanned.Less(p.Events[n-1].Position) {
+					return nil, fmt.Errorf("scanned %s, before the last event %s", p.Scanned, p.Events[n-1].Position)
+				}
+				return p.Events, err
+			}
 			for _, tc := range []struct {
 				name           string
 				limit, maxByte int
@@ -252,6 +275,12 @@ func TestPagesStopAtMaxBytes(t *testing.T) {
 					}},
 					{"ReadAll filtered backwards", func() ([]driver.RecordedEvent, error) {
 						return d.ReadAll(ctx, driver.AllQuery{Limit: tc.limit, Backwards: true, Filter: filter, MaxBytes: tc.maxByte})
+					}},
+					{"ReadAllScan", func() ([]driver.RecordedEvent, error) {
+						return scan(driver.AllQuery{Limit: tc.limit, Filter: filter, MaxBytes: tc.maxByte})
+					}},
+					{"ReadAllScan 41 categories", func() ([]driver.RecordedEvent, error) {
+						return scan(driver.AllQuery{Limit: tc.limit, Filter: many, MaxBytes: tc.maxByte})
 					}},
 				} {
 					page, err := r.read()

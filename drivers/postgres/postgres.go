@@ -103,6 +103,7 @@ var (
 	_ driver.LimitReporter     = (*Driver)(nil)
 	_ driver.Importer          = (*Driver)(nil)
 	_ driver.CheckpointManager = (*Driver)(nil)
+	_ driver.ScanReader        = (*Driver)(nil)
 )
 
 // New returns a driver over an existing pool, which it does not close: the

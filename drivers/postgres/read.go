@@ -218,7 +218,9 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 // ReadAll implements [driver.Driver]. It returns only events below the
 // visibility fence (see lockFenceSQL), in (tx_id, seq) order, walking the
 // primary key from the given position, so a page costs an index range scan
-// and never a sort of the table.
+// and never a sort of the table. Filtered reads walk an index instead, or
+// check each event of the log against the filter by a hash lookup (see
+// filterPlan).
 //
 // The fence alone would hide events that committed before the read started
 // while an older append to this store was still open. So the statement also
@@ -230,27 +232,28 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 // than ReadWait; then it returns what is safe to return, logs the writer's
 // backend, and the rest comes with a later read. It never skips.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
-	query, args := d.readAllQuery(q)
-	page, horizon, blocked, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes)
-	if err != nil || !blocked || driver.PageFull(page, q.Limit, q.MaxBytes) {
+	query, args := d.readAllQuery(q, false)
+	page, head, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
+	if err != nil || !head.blocked || driver.PageFull(page, q.Limit, q.MaxBytes) {
 		return page, err
 	}
 	if d.readWait < 0 {
 		return page, nil
 	}
-	if err := d.waitFence(ctx, horizon); err != nil {
+	if err := d.waitFence(ctx, head.horizon); err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return page, nil // still held back: return what is safe
 	}
-	page, _, _, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes)
+	page, _, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
 	return page, err
 }
 
-// readAllQuery builds the statement for q. The events come with the
-// horizon and whether a committed event is held back, computed once from the
-// statement's snapshot; a LEFT JOIN keeps that row when no event matches.
+// readAllQuery builds the statement for q: ReadAll's, or with scan
+// ReadAllScan's (see scanSQL). The events come with the horizon and whether
+// a committed event is held back, computed once from the statement's
+// snapshot; a LEFT JOIN keeps that row when no event matches.
 //
 // Every parameter enters through the materialized CTE s, so the planner
 // estimates the statement the same way whatever their values, and the
@@ -259,30 +262,42 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 // LIMIT it can see) always looked cheaper than the generic one (which
 // assumes 10% of the table), so every page was planned afresh: 0.15–0.25 ms,
 // as long as running it.
-func (d *Driver) readAllQuery(q driver.AllQuery) (string, []any) {
-	var cond, params strings.Builder
-	args := make([]any, 0, 8)
+func (d *Driver) readAllQuery(q driver.AllQuery, scan bool) (string, []any) {
+	var params strings.Builder
+	args := make([]any, 0, 10)
 	arg := func(v any, typ string) string {
 		args = append(args, v)
 		n := strconv.Itoa(len(args))
 		params.WriteString(`, $` + n + `::` + typ + ` AS p` + n)
-		return "s.p" + n
+		return "p" + n
 	}
+	var after, before [2]string
 	if !q.After.IsZero() {
-		cond.WriteString(` AND (tx_id, seq) > (` + arg(clamp(q.After.Commit), "bigint") + `, ` + arg(clamp(q.After.Prepare), "bigint") + `)`)
+		after = [2]string{arg(clamp(q.After.Commit), "bigint"), arg(clamp(q.After.Prepare), "bigint")}
 	}
 	if !q.Before.IsZero() {
-		cond.WriteString(` AND (tx_id, seq) < (` + arg(clamp(q.Before.Commit), "bigint") + `, ` + arg(clamp(q.Before.Prepare), "bigint") + `)`)
+		before = [2]string{arg(clamp(q.Before.Commit), "bigint"), arg(clamp(q.Before.Prepare), "bigint")}
 	}
-	if len(q.Filter.Categories) > 0 {
-		cond.WriteString(` AND split_part(stream_id, '-', 1) = ANY(` + arg(q.Filter.Categories, "text[]") + `)`)
+	// inRange is the condition that an event is below the fence and in
+	// the range of q, with the parameters of the CTE x.
+	inRange := func(x string) string {
+		c := `tx_id < ` + x + `.fence`
+		if after[0] != "" {
+			c += ` AND (tx_id, seq) > (` + x + `.` + after[0] + `, ` + x + `.` + after[1] + `)`
+		}
+		if before[0] != "" {
+			c += ` AND (tx_id, seq) < (` + x + `.` + before[0] + `, ` + x + `.` + before[1] + `)`
+		}
+		return c
 	}
-	if len(q.Filter.EventTypes) > 0 {
-		cond.WriteString(` AND event_type = ANY(` + arg(q.Filter.EventTypes, "text[]") + `)`)
-	}
+	plan := planFilter(q.Filter, arg)
 	limit := arg(q.Limit, "integer")
 	maxBytes := arg(maxBytesArg(q.MaxBytes), "bigint")
 	events := quoteIdent(d.schema) + `.events`
+	if scan {
+		return d.sql.snapshot + params.String() + `
+FROM t)` + scanSQL(events, inRange, plan, limit, maxBytes), args
+	}
 	// blocked is true when some committed event is at or above the fence.
 	// It ignores the range and the filter, so it may make a read wait for
 	// nothing, but it is one probe of the primary key; a filtered probe
@@ -290,40 +305,56 @@ func (d *Driver) readAllQuery(q driver.AllQuery) (string, []any) {
 	query := d.sql.snapshot + params.String() + `
 FROM t)
 SELECT s.horizon, coalesce(s.top >= s.fence, false), e.* FROM s LEFT JOIN LATERAL (
-	` + pageSQL(`FROM `+events+` WHERE tx_id < s.fence`+cond.String(), `tx_id, seq`, q.Backwards, !q.Filter.IsEmpty(), limit, maxBytes) + `
+	` + pageSQL(plan.from(events, "s", inRange("s"), q.Backwards, "s."+limit), `tx_id, seq`, q.Backwards, plan.filtered(), "s."+limit, "s."+maxBytes) + `
 ) e ON true`
 	return query, args
 }
 
-// readAllOnce runs a statement of readAllQuery. It stops reading rows once
-// the page is full, which is where the statement's rows end too.
-func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limit, maxBytes int) (events []driver.RecordedEvent, horizon int64, blocked bool, err error) {
+// pageHead is what a statement of readAllQuery reports besides its events,
+// from the statement's snapshot.
+type pageHead struct {
+	horizon int64 // the next transaction ID, plus the offset
+	blocked bool  // a committed event is at or above the fence
+	// For ReadAllScan: the last position the page's scan covers (zero when
+	// none), and whether the scan's range reached the fence.
+	end   driver.Position
+	atEnd bool
+}
+
+// readAllOnce runs a statement of readAllQuery (with scan, ReadAllScan's).
+// It stops reading rows once the page is full, which is where the
+// statement's rows end too.
+func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limit, maxBytes int, scan bool) (events []driver.RecordedEvent, head pageHead, err error) {
 	rows, err := d.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, 0, false, wrapNative(err)
+		return nil, head, wrapNative(err)
 	}
 	defer rows.Close()
 	page := driver.NewPage(limit, maxBytes)
 	page.Events = make([]driver.RecordedEvent, 0, min(limit, 512))
+	headOIDs := []uint32{pgtype.Int8OID, pgtype.BoolOID}
+	if scan {
+		headOIDs = append(headOIDs, pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID)
+	}
+	nh := len(headOIDs)
 	fds := rows.FieldDescriptions()
-	if len(fds) > 2 && binaryColumns(fds[:2], pgtype.Int8OID, pgtype.BoolOID) && binaryColumns(fds[2:], eventOIDs[:]...) {
+	if len(fds) > nh && binaryColumns(fds[:nh], headOIDs...) && binaryColumns(fds[nh:], eventOIDs[:]...) {
 		var dec eventDecoder
 		first := true
 		for rows.Next() {
 			v := rows.RawValues()
 			if first {
 				first = false
-				if len(v[0]) != 8 || len(v[1]) != 1 {
-					return nil, 0, false, errBadValue
+				if head, err = decodeHead(v[:nh]); err != nil {
+					return nil, head, err
 				}
-				horizon, blocked = int64(binary.BigEndian.Uint64(v[0])), v[1][0] != 0
 			}
-			if v[2] == nil {
+			if v[nh] == nil {
 				continue // no event matched: only the snapshot's row
 			}
 			var ev driver.RecordedEvent
-			if err := dec.decode(v[2:], &ev); err != nil {
-				return nil, 0, false, err
+			if err := dec.decode(v[nh:], &ev); err != nil {
+				return nil, head, err
 			}
 			if page.Add(ev) {
 				break
@@ -331,11 +362,12 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, 0, false, wrapNative(err)
+			return nil, head, wrapNative(err)
 		}
-		return page.Events, horizon, blocked, nil
+		return page.Events, head, nil
 	}
 	var (
+		endTx, endSeq  pgtype.Int8
 		txID, seq, ver pgtype.Int8
 		stream, typ    pgtype.Text
 		id             pgtype.UUID
@@ -343,9 +375,17 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		data, meta     []byte
 		at             pgtype.Timestamptz
 	)
+	targets := []any{&head.horizon, &head.blocked}
+	if scan {
+		targets = append(targets, &endTx, &endSeq, &head.atEnd)
+	}
+	targets = append(targets, &txID, &seq, &stream, &ver, &id, &typ, &ct, &data, &meta, &at)
 	for rows.Next() {
-		if err := rows.Scan(&horizon, &blocked, &txID, &seq, &stream, &ver, &id, &typ, &ct, &data, &meta, &at); err != nil {
-			return nil, 0, false, wrapNative(err)
+		if err := rows.Scan(targets...); err != nil {
+			return nil, head, wrapNative(err)
+		}
+		if endTx.Valid && endSeq.Valid {
+			head.end = driver.Position{Commit: uint64(endTx.Int64), Prepare: uint64(endSeq.Int64)}
 		}
 		if !txID.Valid {
 			continue // no event matched: only the snapshot's row
@@ -368,9 +408,34 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, 0, false, wrapNative(err)
+		return nil, head, wrapNative(err)
 	}
-	return page.Events, horizon, blocked, nil
+	return page.Events, head, nil
+}
+
+// decodeHead decodes the binary head columns of a statement of
+// readAllQuery: horizon and blocked, and for a scan the end position
+// (NULL when the range holds no event) and atEnd.
+func decodeHead(v [][]byte) (pageHead, error) {
+	var h pageHead
+	if len(v[0]) != 8 || len(v[1]) != 1 {
+		return h, errBadValue
+	}
+	h.horizon, h.blocked = int64(binary.BigEndian.Uint64(v[0])), v[1][0] != 0
+	if len(v) == 2 {
+		return h, nil
+	}
+	switch {
+	case len(v[4]) != 1:
+		return h, errBadValue
+	case v[2] == nil && v[3] == nil:
+	case len(v[2]) != 8 || len(v[3]) != 8:
+		return h, errBadValue
+	default:
+		h.end = driver.Position{Commit: binary.BigEndian.Uint64(v[2]), Prepare: binary.BigEndian.Uint64(v[3])}
+	}
+	h.atEnd = v[4][0] != 0
+	return h, nil
 }
 
 // waitFence waits until the fence reaches horizon, that is until every

@@ -1,0 +1,15 @@
+-- Version 3: indexes for filtered reads of the global log. Each holds the
+-- events of one category, or of one event type, in position order, so a
+-- read filtered by a few categories or event types walks only their events
+-- instead of the whole log (see scan.go). The category expression is the
+-- one the reads use: driver.Category, the stream ID up to its first "-".
+-- Upgrading builds both indexes over every stored event, once, under the
+-- migration lock; appends wait for it.
+CREATE INDEX events_category_idx ON {{schema}}.events (split_part(stream_id, '-', 1), tx_id, seq);
+CREATE INDEX events_type_idx ON {{schema}}.events (event_type, tx_id, seq);
+-- Statistics on the category expression, and on meta (one row, which
+-- autovacuum never analyzes; stores created by early releases of the driver
+-- have none), so that generic plans estimate the reads as they are: without
+-- them a filtered read was estimated at millions of rows, which turned on
+-- JIT compilation, half a second per statement.
+ANALYZE {{schema}}.meta, {{schema}}.events;
