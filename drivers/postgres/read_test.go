@@ -126,9 +126,10 @@ func TestFilteredReadPlans(t *testing.T) {
 	d := newDriver(t, pool, postgres.Options{})
 	ctx := t.Context()
 	q := pgx.Identifier{d.Schema()}.Sanitize()
-	// Below every transaction ID of the server, so below the fence.
+	// Below every transaction ID of the server, so below the fence: a fresh
+	// cluster starts near 700 (1 + i / 10 went past the fence of one).
 	_, err := pool.Exec(ctx, `INSERT INTO `+q+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
-		SELECT 1 + i / 10, c || '-' || i / 1000, i % 1000 + 1, gen_random_uuid(), c || 'Type', 0, '\x7b7d', '', now()
+		SELECT 1 + i / 1000, c || '-' || i / 1000, i % 1000 + 1, gen_random_uuid(), c || 'Type', 0, '\x7b7d', '', now()
 		FROM generate_series(0, 199999) i,
 			LATERAL (SELECT CASE WHEN i % 1000 = 999 THEN 'Rare' WHEN i % 2 = 0 THEN 'A' ELSE 'B' END AS c) c`)
 	require.NoError(t, err)
