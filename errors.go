@@ -52,6 +52,17 @@ var (
 	// "wait and retry" from "stop", such as a long-running consumer, tests
 	// errors.Is(err, ErrTransient).
 	ErrTransient = errors.New("transient failure")
+
+	// ErrLeaseLost reports that a consumer group member no longer holds a
+	// lease it presented: another member was granted it since (the first
+	// had stopped renewing, was slow or cut off). Nothing was written.
+	ErrLeaseLost = errors.New("lease lost to another member")
+
+	// ErrCheckpointMoved reports that a projection's checkpoint was not
+	// where the projection last left it: another instance of it (or
+	// SetCheckpoint) moved it. The projection's transaction was rolled
+	// back; Store.Project reloads the checkpoint and goes on from there.
+	ErrCheckpointMoved = errors.New("checkpoint moved by another writer")
 )
 
 // Specific invalid-argument errors. Each matches [ErrInvalidArgument] too.
