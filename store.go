@@ -24,6 +24,8 @@ type Store struct {
 	aser        driver.Aser
 	checkpoints driver.CheckpointManager
 	scanner     driver.ScanReader
+	leaser      driver.Leaser
+	txer        driver.CheckpointTxer
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
 	logger      *slog.Logger
@@ -49,7 +51,8 @@ type Store struct {
 // driver to pass here. The Store takes ownership of d: Close closes it.
 // New detects d's optional capabilities ([driver.Watcher],
 // [driver.LimitReporter], [driver.Importer], [driver.Aser],
-// [driver.CheckpointManager], [driver.ScanReader]) once, by their
+// [driver.CheckpointManager], [driver.ScanReader], [driver.Leaser],
+// [driver.CheckpointTxer]) once, by their
 // method sets, and the Store keeps what it found: a wrapper around a driver
 // must itself implement the capabilities it means to pass on.
 func New(d driver.Driver, opts Options) *Store {
@@ -59,6 +62,8 @@ func New(d driver.Driver, opts Options) *Store {
 	s.aser, _ = d.(driver.Aser)
 	s.checkpoints, _ = d.(driver.CheckpointManager)
 	s.scanner, _ = d.(driver.ScanReader)
+	s.leaser, _ = d.(driver.Leaser)
+	s.txer, _ = d.(driver.CheckpointTxer)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize

@@ -203,19 +203,7 @@ func GroupMember(stream string, size int) int {
 
 func (sub *subscription) run(ctx context.Context) error {
 	s := sub.store
-	var wake <-chan struct{}
-	if s.watcher != nil {
-		if err := s.acquire(); err != nil {
-			return err
-		}
-		ch, err := s.watcher.Watch(ctx)
-		s.release()
-		if err != nil {
-			s.logger.Warn("live wake-up unavailable, polling", "subscription", sub.opts.Name, "error", err)
-		} else {
-			wake = ch
-		}
-	}
+	wake := sub.watch(ctx)
 	var after Position
 	var unsaved bool
 	err := sub.retrying(ctx, "start", func() (err error) {
@@ -240,21 +228,110 @@ func (sub *subscription) run(ctx context.Context) error {
 		saved, unsaved, lastSaved = after, false, time.Now()
 		return nil
 	}
-	// saveOnStop saves under its own short deadline: ctx may already be done.
-	saveOnStop := func(cause error) error {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := save(sctx); err != nil {
-			s.logger.Error("checkpoint not saved on stop", "subscription", sub.opts.Name, "position", after.String(), "error", err)
-			return errors.Join(cause, err)
+	var saveFailed bool
+	err = sub.follow(ctx, wake, nil, func() Position { return after }, func(page []driver.RecordedEvent, scanned Position) error {
+		for _, dev := range page {
+			ev := recordedFromDriver(dev)
+			if g := sub.opts.Group; g.Size > 1 && GroupMember(ev.StreamID, g.Size) != g.Member {
+				after = ev.Position
+				sub.state.update(func(st *SubscriptionState) { st.Position = after })
+				continue
+			}
+			if err := sub.handle(ctx, ev); err != nil {
+				return err
+			}
+			after = ev.Position
+			sub.state.update(func(st *SubscriptionState) { st.Position, st.Handled = after, st.Handled+1 })
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
 		}
-		return cause
+		if after.Less(scanned) {
+			// Events up to scanned that the filter passed over: the
+			// checkpoint moves past them too.
+			after = scanned
+			sub.state.update(func(st *SubscriptionState) { st.Position = after })
+		}
+		// A checkpoint that moved only past events the filter passed over
+		// is saved at most every passedOverSave, so idle filtered
+		// subscriptions under other writes do not write on every wake-up.
+		if len(page) > 0 || time.Since(lastSaved) >= passedOverSave {
+			if err := sub.retrying(ctx, "save checkpoint", func() error { return save(ctx) }); err != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				saveFailed = true
+				return err
+			}
+		}
+		return nil
+	})
+	if saveFailed {
+		return err
 	}
+	// Save under a short deadline of its own: ctx may already be done.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if serr := save(sctx); serr != nil {
+		s.logger.Error("checkpoint not saved on stop", "subscription", sub.opts.Name, "position", after.String(), "error", serr)
+		return errors.Join(err, serr)
+	}
+	return err
+}
 
+// handle calls the handler with one event. It returns ctx's error when the
+// handler gave up because the subscription is stopping (not a failure: the
+// event is delivered again), and a *HandlerError for any other failure.
+func (sub *subscription) handle(ctx context.Context, ev RecordedEvent) error {
+	err := sub.handler(ctx, ev)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil && errors.Is(err, ctx.Err()):
+		return ctx.Err()
+	default:
+		return &HandlerError{Subscription: sub.opts.Name, Event: ev, Err: err}
+	}
+}
+
+// watch returns the driver's wake-up channel, nil when the driver has none
+// or cannot give one now (the subscription then polls).
+func (sub *subscription) watch(ctx context.Context) <-chan struct{} {
+	s := sub.store
+	if s.watcher == nil {
+		return nil
+	}
+	if err := s.acquire(); err != nil {
+		return nil // the read that follows reports the closed Store
+	}
+	ch, err := s.watcher.Watch(ctx)
+	s.release()
+	if err != nil {
+		s.logger.Warn("live wake-up unavailable, polling", "subscription", sub.opts.Name, "error", err)
+		return nil
+	}
+	return ch
+}
+
+// follow reads the global log page by page after the position after
+// returns, until ctx ends or onPage fails, and returns why. It retries
+// transient read failures, keeps the Live and CaughtUp state and calls
+// OnCaughtUp, and once a read reached the end of the log sleeps until a
+// wake-up signal, a value on changed, or the poll timer. onPage gets every
+// page read, empty ones included, with how far the read scanned; it moves
+// the position itself. A wake channel the driver closed is asked for again
+// at most once per PollInterval, before a read, so nothing appended between
+// is missed.
+func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct{}, after func() Position, onPage func(page []driver.RecordedEvent, scanned Position) error) error {
+	s := sub.store
 	q := driver.AllQuery{Limit: sub.opts.BatchSize, Filter: driver.Filter(sub.opts.Filter), MaxBytes: s.pageBytes}
 	wait := firstPoll
+	lastWatch := time.Now()
 	for {
-		q.After = driver.Position(after)
+		if wake == nil && s.watcher != nil && time.Since(lastWatch) >= sub.opts.PollInterval {
+			wake, lastWatch = sub.watch(ctx), time.Now()
+		}
+		q.After = driver.Position(after())
 		var page []driver.RecordedEvent
 		var scanned driver.Position
 		var end bool
@@ -264,47 +341,12 @@ func (sub *subscription) run(ctx context.Context) error {
 		})
 		if err != nil {
 			if ctx.Err() != nil {
-				return saveOnStop(ctx.Err())
+				return ctx.Err()
 			}
-			return saveOnStop(fmt.Errorf("read: %w", err))
+			return fmt.Errorf("read: %w", err)
 		}
-		for _, dev := range page {
-			ev := recordedFromDriver(dev)
-			if g := sub.opts.Group; g.Size > 1 && GroupMember(ev.StreamID, g.Size) != g.Member {
-				after = ev.Position
-				sub.state.update(func(st *SubscriptionState) { st.Position = after })
-				continue
-			}
-			if err := sub.handler(ctx, ev); err != nil {
-				if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-					// The handler gave up because the subscription is
-					// stopping: not a failure. The event is delivered again.
-					return saveOnStop(ctx.Err())
-				}
-				return saveOnStop(&HandlerError{Subscription: sub.opts.Name, Event: ev, Err: err})
-			}
-			after = ev.Position
-			sub.state.update(func(st *SubscriptionState) { st.Position, st.Handled = after, st.Handled+1 })
-			if ctx.Err() != nil {
-				return saveOnStop(ctx.Err())
-			}
-		}
-		if after.Less(Position(scanned)) {
-			// Events up to scanned that the filter passed over: the
-			// checkpoint moves past them too.
-			after = Position(scanned)
-			sub.state.update(func(st *SubscriptionState) { st.Position = after })
-		}
-		// A checkpoint that moved only past events the filter passed over
-		// is saved at most every passedOverSave, so idle filtered
-		// subscriptions under other writes do not write on every wake-up.
-		if len(page) > 0 || time.Since(lastSaved) >= passedOverSave {
-			if err := sub.retrying(ctx, "save checkpoint", func() error { return save(ctx) }); err != nil {
-				if ctx.Err() != nil {
-					return saveOnStop(ctx.Err())
-				}
-				return err
-			}
+		if err := onPage(page, Position(scanned)); err != nil {
+			return err
 		}
 		live := end
 		var first bool
@@ -322,17 +364,18 @@ func (sub *subscription) run(ctx context.Context) error {
 		if len(page) > 0 {
 			wait = firstPoll
 		}
-		if err := sub.sleep(ctx, &wake, &wait); err != nil {
-			return saveOnStop(err)
+		if err := sub.sleep(ctx, &wake, changed, &wait); err != nil {
+			return err
 		}
 	}
 }
 
-// sleep waits for a wake-up signal or the poll timer. Without signals the
-// timer backs off from firstPoll to PollInterval; with them it stays at
-// PollInterval as a safety net. A wake channel the driver closed sends no
-// more signals: sleep sets *wake to nil, and the subscription polls.
-func (sub *subscription) sleep(ctx context.Context, wake *<-chan struct{}, wait *time.Duration) error {
+// sleep waits for a wake-up signal, a value on changed or the poll timer.
+// Without signals the timer backs off from firstPoll to PollInterval; with
+// them it stays at PollInterval as a safety net. A wake channel the driver
+// closed sends no more signals: sleep sets *wake to nil, and the
+// subscription polls until follow watches again.
+func (sub *subscription) sleep(ctx context.Context, wake *<-chan struct{}, changed <-chan struct{}, wait *time.Duration) error {
 	d := *wait
 	if *wake != nil {
 		d = sub.opts.PollInterval
@@ -349,6 +392,7 @@ func (sub *subscription) sleep(ctx context.Context, wake *<-chan struct{}, wait 
 			sub.store.logger.Warn("live wake-up channel closed, polling", "subscription", sub.opts.Name)
 			*wake = nil
 		}
+	case <-changed:
 	case <-t.C:
 	}
 	return nil

@@ -9,12 +9,14 @@ import (
 
 // Driver is the in-memory driver. Use [New] or the "memory://" URL.
 type Driver struct {
+	txMu        sync.Mutex   // serialises CheckpointTx calls
 	mu          sync.RWMutex // protects everything below
 	log         []driver.RecordedEvent
 	streams     map[string][]int             // stream → indexes into log, by version
 	ids         map[string]map[uuid.UUID]int // stream → event ID → index into log
 	snapshots   map[string]driver.Snapshot   // stream → latest snapshot
 	checkpoints map[string]driver.Position
+	leases      map[leaseKey]driver.Lease
 	watchers    map[chan struct{}]struct{}
 }
 
@@ -27,6 +29,7 @@ func New() *Driver {
 		ids:         map[string]map[uuid.UUID]int{},
 		snapshots:   map[string]driver.Snapshot{},
 		checkpoints: map[string]driver.Position{},
+		leases:      map[leaseKey]driver.Lease{},
 		watchers:    map[chan struct{}]struct{}{},
 	}
 }
@@ -36,6 +39,8 @@ var (
 	_ driver.Watcher           = (*Driver)(nil)
 	_ driver.CheckpointManager = (*Driver)(nil)
 	_ driver.ScanReader        = (*Driver)(nil)
+	_ driver.Leaser            = (*Driver)(nil)
+	_ driver.CheckpointTxer    = (*Driver)(nil)
 )
 
 // Close implements [driver.Driver]. It drops nothing: the Store stops
