@@ -56,9 +56,19 @@ const (
 // is not transient (for example [ErrNotSupported], or an error a driver did
 // not classify).
 func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler) error {
+	if h == nil {
+		return fmt.Errorf("eventstore: subscribe %q: %w", opts.Name, invalid(ErrInvalidArgument, "nil handler"))
+	}
+	return s.track(ctx, "subscription", opts, h, func(ctx context.Context, sub *subscription) error { return sub.run(ctx) })
+}
+
+// track validates opts, registers the subscription with the Store (for
+// Subscriptions, and for Close to stop it), runs it and wraps its error;
+// kind names it in errors ("subscription", "projection", ...).
+func (s *Store) track(ctx context.Context, kind string, opts SubscribeOptions, h Handler, run func(context.Context, *subscription) error) error {
 	sub, err := s.newSubscription(opts, h)
 	if err != nil {
-		return fmt.Errorf("eventstore: subscribe %q: %w", opts.Name, err)
+		return fmt.Errorf("eventstore: %s %q: %w", kind, opts.Name, err)
 	}
 	// Close cancels ctx synchronously, before it waits, so once Close has
 	// begun every handler's context is done.
@@ -67,7 +77,7 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler)
 	s.subMu.Lock()
 	if s.closing {
 		s.subMu.Unlock()
-		return fmt.Errorf("eventstore: subscribe %q: %w", opts.Name, ErrClosed)
+		return fmt.Errorf("eventstore: %s %q: %w", kind, opts.Name, ErrClosed)
 	}
 	s.subs.Add(1)
 	s.nextSub++
@@ -83,11 +93,11 @@ func (s *Store) Subscribe(ctx context.Context, opts SubscribeOptions, h Handler)
 		s.subs.Done()
 	}()
 
-	err = sub.run(ctx)
+	err = run(ctx, sub)
 	if ctx.Err() != nil && s.isClosing() && !errors.As(err, new(*HandlerError)) {
 		err = ErrClosed
 	}
-	return fmt.Errorf("eventstore: subscription %q: %w", opts.Name, err)
+	return fmt.Errorf("eventstore: %s %q: %w", kind, opts.Name, err)
 }
 
 // subscription is one running Subscribe call.
@@ -120,9 +130,6 @@ func (sub *subscription) retrying(ctx context.Context, what string, op func() er
 }
 
 func (s *Store) newSubscription(opts SubscribeOptions, h Handler) (*subscription, error) {
-	if h == nil {
-		return nil, invalid(ErrInvalidArgument, "nil handler")
-	}
 	if opts.Name != "" {
 		if err := validateName(ErrInvalidArgument, "subscription name", opts.Name); err != nil {
 			return nil, err
@@ -345,10 +352,16 @@ func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct
 			}
 			return fmt.Errorf("read: %w", err)
 		}
+		reached := Position(scanned)
+		if n := len(page); n > 0 && reached.Less(Position(page[n-1].Position)) {
+			reached = Position(page[n-1].Position)
+		}
 		if err := onPage(page, Position(scanned)); err != nil {
 			return err
 		}
-		live := end
+		// A position that did not move to what was read (a projection
+		// that found its checkpoint moved) reads again at once.
+		live := end && after() == later(reached, Position(q.After))
 		var first bool
 		sub.state.update(func(st *SubscriptionState) {
 			first = live && !st.CaughtUp
@@ -368,6 +381,14 @@ func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct
 			return err
 		}
 	}
+}
+
+// later returns the later of two positions.
+func later(a, b Position) Position {
+	if a.Less(b) {
+		return b
+	}
+	return a
 }
 
 // sleep waits for a wake-up signal, a value on changed or the poll timer.

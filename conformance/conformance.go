@@ -183,19 +183,27 @@ type fixture struct {
 	t       *testing.T
 	harness Harness
 	store   *eventstore.Store
+	driver  driver.Driver // the driver of store, for the rules of capabilities
 	ctx     context.Context
 }
 
 func newFixture(t *testing.T, h Harness) *fixture {
 	f := &fixture{t: t, harness: h, ctx: t.Context()}
-	f.store = f.newStore()
+	f.driver = h.NewDriver(t)
+	f.store = f.storeOver(f.driver)
 	return f
 }
 
 // newStore opens another Store on a fresh driver, closed at cleanup.
 func (f *fixture) newStore() *eventstore.Store {
 	f.t.Helper()
-	s := eventstore.New(f.harness.NewDriver(f.t), eventstore.Options{})
+	return f.storeOver(f.harness.NewDriver(f.t))
+}
+
+// storeOver returns a Store over d, closed at cleanup.
+func (f *fixture) storeOver(d driver.Driver) *eventstore.Store {
+	f.t.Helper()
+	s := eventstore.New(d, eventstore.Options{})
 	f.t.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			f.t.Errorf("Store.Close: %v", err)
