@@ -95,18 +95,18 @@ func (p *projection) run(ctx context.Context) error {
 	if !p.has {
 		after = p.opts.After
 	}
-	return p.follow(ctx, wake, nil, func() Position { return after }, func(page []driver.RecordedEvent, scanned Position) error {
+	return p.follow(ctx, wake, nil, func() Position { return after }, func(page []driver.RecordedEvent, scanned Position) (bool, error) {
 		to := scanned
 		if n := len(page); n > 0 {
 			to = later(to, Position(page[n-1].Position))
 		}
 		if !after.Less(to) {
-			return nil
+			return false, nil
 		}
 		if len(page) == 0 && time.Since(p.lastSaved) < passedOverSave {
 			after = to // saved with the next batch, or within passedOverSave
 			p.state.update(func(st *SubscriptionState) { st.Position = after })
-			return nil
+			return false, nil
 		}
 		events := make([]RecordedEvent, len(page))
 		for i, dev := range page {
@@ -131,22 +131,22 @@ func (p *projection) run(ctx context.Context) error {
 			p.store.logger.Info("projection checkpoint moved by another writer; going on after it",
 				"projection", p.opts.Name, "expected", p.saved.String())
 			if err := p.retrying(ctx, "reload checkpoint", func() error { return p.load(ctx) }); err != nil {
-				return err
+				return false, err
 			}
 			after = p.saved
 			if !p.has {
 				after = p.opts.After
 			}
-			return nil
+			return true, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		after = to
 		p.state.update(func(st *SubscriptionState) {
 			st.Position, st.Handled = after, st.Handled+uint64(len(events))
 		})
-		return nil
+		return false, nil
 	})
 }
 

@@ -236,7 +236,7 @@ func (sub *subscription) run(ctx context.Context) error {
 		return nil
 	}
 	var saveFailed bool
-	err = sub.follow(ctx, wake, nil, func() Position { return after }, func(page []driver.RecordedEvent, scanned Position) error {
+	err = sub.follow(ctx, wake, nil, func() Position { return after }, func(page []driver.RecordedEvent, scanned Position) (bool, error) {
 		for _, dev := range page {
 			ev := recordedFromDriver(dev)
 			if g := sub.opts.Group; g.Size > 1 && GroupMember(ev.StreamID, g.Size) != g.Member {
@@ -245,12 +245,12 @@ func (sub *subscription) run(ctx context.Context) error {
 				continue
 			}
 			if err := sub.handle(ctx, ev); err != nil {
-				return err
+				return false, err
 			}
 			after = ev.Position
 			sub.state.update(func(st *SubscriptionState) { st.Position, st.Handled = after, st.Handled+1 })
 			if ctx.Err() != nil {
-				return ctx.Err()
+				return false, ctx.Err()
 			}
 		}
 		if after.Less(scanned) {
@@ -265,13 +265,13 @@ func (sub *subscription) run(ctx context.Context) error {
 		if len(page) > 0 || time.Since(lastSaved) >= passedOverSave {
 			if err := sub.retrying(ctx, "save checkpoint", func() error { return save(ctx) }); err != nil {
 				if ctx.Err() != nil {
-					return ctx.Err()
+					return false, ctx.Err()
 				}
 				saveFailed = true
-				return err
+				return false, err
 			}
 		}
-		return nil
+		return false, nil
 	})
 	if saveFailed {
 		return err
@@ -326,10 +326,11 @@ func (sub *subscription) watch(ctx context.Context) <-chan struct{} {
 // OnCaughtUp, and once a read reached the end of the log sleeps until a
 // wake-up signal, a value on changed, or the poll timer. onPage gets every
 // page read, empty ones included, with how far the read scanned; it moves
-// the position itself. A wake channel the driver closed is asked for again
+// the position itself, and asks for reread when the next read must not wait
+// (a projection that found its checkpoint moved). A wake channel the driver closed is asked for again
 // at most once per PollInterval, before a read, so nothing appended between
 // is missed.
-func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct{}, after func() Position, onPage func(page []driver.RecordedEvent, scanned Position) error) error {
+func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct{}, after func() Position, onPage func(page []driver.RecordedEvent, scanned Position) (reread bool, err error)) error {
 	s := sub.store
 	q := driver.AllQuery{Limit: sub.opts.BatchSize, Filter: driver.Filter(sub.opts.Filter), MaxBytes: s.pageBytes}
 	wait := firstPoll
@@ -352,16 +353,11 @@ func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct
 			}
 			return fmt.Errorf("read: %w", err)
 		}
-		reached := Position(scanned)
-		if n := len(page); n > 0 && reached.Less(Position(page[n-1].Position)) {
-			reached = Position(page[n-1].Position)
-		}
-		if err := onPage(page, Position(scanned)); err != nil {
+		reread, err := onPage(page, Position(scanned))
+		if err != nil {
 			return err
 		}
-		// A position that did not move to what was read (a projection
-		// that found its checkpoint moved) reads again at once.
-		live := end && after() == later(reached, Position(q.After))
+		live := end && !reread
 		var first bool
 		sub.state.update(func(st *SubscriptionState) {
 			first = live && !st.CaughtUp

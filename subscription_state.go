@@ -10,10 +10,14 @@ import (
 // SubscriptionState is what a running subscription reports about itself;
 // see [Store.Subscriptions]. [Store.Lag] tells how far it is behind.
 type SubscriptionState struct {
-	Name    string // the subscription's name; "" when it keeps no checkpoint
-	Group   Group
-	Filter  Filter
-	Started time.Time
+	Name  string // the subscription's name; "" when it keeps no checkpoint
+	Group Group
+	// Member is a SubscribeGroup member's name, and Partitions the
+	// partitions it holds now, sorted.
+	Member     string
+	Partitions []int
+	Filter     Filter
+	Started    time.Time
 	// Position is the last event the subscription handled, or passed over
 	// because its group member does not receive it; zero before the first.
 	// The saved checkpoint is at or before it.
