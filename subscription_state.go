@@ -65,7 +65,7 @@ func (s *Store) Subscriptions() []SubscriptionState {
 	}
 	s.subMu.Unlock()
 	slices.SortFunc(out, func(a, b SubscriptionState) int {
-		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Group.Member, b.Group.Member), a.Started.Compare(b.Started))
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Group.Member, b.Group.Member), cmp.Compare(a.Member, b.Member), a.Started.Compare(b.Started))
 	})
 	return out
 }
