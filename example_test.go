@@ -100,6 +100,60 @@ func ExampleStore_Subscribe() {
 	// true
 }
 
+func ExampleStore_Project() {
+	ctx, stop := context.WithCancel(context.Background())
+	store, _ := eventstore.Open(ctx, "memory://")
+	defer store.Close()
+
+	store.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil), eventstore.NewEvent("Shipped", nil))
+	store.Append(ctx, "Order-2", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+
+	// Each batch and the checkpoint commit in one backend transaction: on
+	// SQLite or PostgreSQL, write the read model through tx.As (see
+	// docs/subscriptions.md); the memory driver has no native transaction.
+	err := store.Project(ctx, eventstore.SubscribeOptions{Name: "order-counts", BatchSize: 2,
+		OnCaughtUp: func(eventstore.SubscriptionState) { stop() }},
+		func(ctx context.Context, tx *eventstore.Tx, events []eventstore.RecordedEvent) error {
+			fmt.Println("batch of", len(events))
+			return nil
+		})
+	fmt.Println(errors.Is(err, context.Canceled))
+	pos, _, _ := store.Checkpoint(context.Background(), "order-counts")
+	fmt.Println("checkpoint", pos)
+	// Output:
+	// batch of 2
+	// batch of 1
+	// true
+	// checkpoint 3/0
+}
+
+func ExampleStore_SubscribeGroup() {
+	ctx, stop := context.WithCancel(context.Background())
+	store, _ := eventstore.Open(ctx, "memory://")
+	defer store.Close()
+
+	store.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	store.Append(ctx, "Order-1", eventstore.Exact(1), eventstore.NewEvent("Shipped", nil))
+
+	// Run the same call in every process: the members split the streams
+	// between them, each stream handled by one member at a time, in order.
+	err := store.SubscribeGroup(ctx, eventstore.GroupOptions{
+		SubscribeOptions: eventstore.SubscribeOptions{Name: "shipping"},
+		Member:           "worker-1", // unique within the group
+	}, func(_ context.Context, ev eventstore.RecordedEvent) error {
+		fmt.Println(ev.StreamID, ev.Version, ev.Type)
+		if ev.Type == "Shipped" {
+			stop()
+		}
+		return nil
+	})
+	fmt.Println(errors.Is(err, context.Canceled))
+	// Output:
+	// Order-1 1 Placed
+	// Order-1 2 Shipped
+	// true
+}
+
 func ExampleStore_SaveSnapshot() {
 	ctx := context.Background()
 	store, _ := eventstore.Open(ctx, "memory://")
