@@ -219,13 +219,7 @@ func (m *member) coordinate(ctx context.Context) error {
 // and the leases settle any disagreement while they change.
 func (m *member) deal(ctx context.Context) (waiting bool, err error) {
 	s, l, ttl := m.store, m.store.leaser, m.opts.LeaseDuration
-	call := func(f func() error) error {
-		if err := s.acquire(); err != nil {
-			return err
-		}
-		defer s.release()
-		return f()
-	}
+	call := func(f func() error) error { return s.do(ctx, f) }
 	if err := call(func() error {
 		_, _, err := l.AcquireLease(ctx, m.opts.Name, m.memberKey(), m.opts.Member, ttl)
 		return err
@@ -362,18 +356,14 @@ func (m *member) startOf(ctx context.Context, got driver.Lease, leases []driver.
 		return m.opts.After, nil
 	}
 	s := m.store
-	if err := s.acquire(); err != nil {
-		return Position{}, err
-	}
-	defer s.release()
-	end, err := s.endOfLog(ctx)
-	if err != nil {
-		return Position{}, err
-	}
-	if err := s.leaser.SaveLeasePosition(ctx, m.opts.Name, got.Key, m.opts.Member, got.Generation, driver.Position(end)); err != nil {
-		return Position{}, err
-	}
-	return end, nil
+	var end Position
+	err := s.do(ctx, func() (err error) {
+		if end, err = s.endOfLog(ctx); err != nil {
+			return err
+		}
+		return s.leaser.SaveLeasePosition(ctx, m.opts.Name, got.Key, m.opts.Member, got.Generation, driver.Position(end))
+	})
+	return end, err
 }
 
 // publish copies the partitions held into the subscription's state.
@@ -525,11 +515,9 @@ func (m *member) settle(ctx context.Context, page map[int]*held) error {
 	s := m.store
 	for _, sv := range saves {
 		err := m.retrying(ctx, "save checkpoint", func() error {
-			if err := s.acquire(); err != nil {
-				return err
-			}
-			defer s.release()
-			return s.leaser.SaveLeasePosition(ctx, m.opts.Name, sv.p.key, m.opts.Member, sv.p.generation, driver.Position(sv.pos))
+			return s.do(ctx, func() error {
+				return s.leaser.SaveLeasePosition(ctx, m.opts.Name, sv.p.key, m.opts.Member, sv.p.generation, driver.Position(sv.pos))
+			})
 		})
 		m.mu.Lock()
 		switch {
@@ -557,13 +545,7 @@ func (m *member) settle(ctx context.Context, page map[int]*held) error {
 		if p == nil {
 			continue
 		}
-		err := func() error {
-			if err := s.acquire(); err != nil {
-				return err
-			}
-			defer s.release()
-			return s.leaser.ReleaseLease(ctx, m.opts.Name, p.key, m.opts.Member, p.generation)
-		}()
+		err := s.do(ctx, func() error { return s.leaser.ReleaseLease(ctx, m.opts.Name, p.key, m.opts.Member, p.generation) })
 		if err != nil {
 			// It expires instead.
 			s.logger.Warn("consumer group member could not release a partition", "group", m.opts.Name, "member", m.opts.Member, "partition", p.key, "error", err)
@@ -589,17 +571,13 @@ func (m *member) leave() {
 		m.store.logger.Error("consumer group member could not save its checkpoints on leaving", "group", m.opts.Name, "member", m.opts.Member, "error", err)
 	}
 	s := m.store
-	if err := s.acquire(); err != nil {
-		return
-	}
-	defer s.release()
-	leases, _, err := s.leaser.Leases(ctx, m.opts.Name)
-	if err != nil {
-		return
-	}
-	for _, ls := range leases {
-		if ls.Key == m.memberKey() && ls.Owner == m.opts.Member {
-			s.leaser.ReleaseLease(ctx, m.opts.Name, ls.Key, m.opts.Member, ls.Generation)
+	s.do(ctx, func() error {
+		leases, _, err := s.leaser.Leases(ctx, m.opts.Name)
+		for _, ls := range leases {
+			if ls.Key == m.memberKey() && ls.Owner == m.opts.Member {
+				err = s.leaser.ReleaseLease(ctx, m.opts.Name, ls.Key, m.opts.Member, ls.Generation)
+			}
 		}
-	}
+		return err
+	})
 }
