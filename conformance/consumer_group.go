@@ -25,6 +25,7 @@ func consumerGroupRules() []rule {
 		{name: "GroupMemberLeavesOthersTakeOver", run: groupRule(testGroupLeave)},
 		{name: "GroupMemberCutOffIsFenced", run: groupRule(testGroupCutOff)},
 		{name: "GroupResizeKeepsProgress", run: groupRule(testGroupResize)},
+		{name: "GroupLeasesListedAndDeleted", run: groupRule(testGroupLeasesListed)},
 		{name: "GroupOptionsValidated", run: testGroupValidated},
 	}
 }
@@ -397,6 +398,55 @@ func testGroupResize(t *testing.T, f *fixture) {
 	}
 }
 
+// testGroupLeasesListed: GroupLeases shows the member and the partitions
+// it holds with their checkpoints; after the member left, none is held;
+// DeleteGroup removes them all, and the group starts again as new.
+func testGroupLeasesListed(t *testing.T, f *fixture) {
+	g := newGroupRun(t)
+	group := subName("listed")
+	a := g.start(f.store, group, "a", eventstore.GroupOptions{Partitions: 2})
+	log := groupLog(f, 4, 1)
+	g.waitAll("the member to handle the log", log)
+	waitSplit(t, []*eventstore.Store{f.store}, group, 1, 2)
+	last := log[len(log)-1].Position
+	eventually(t, subPatience, "both partitions' checkpoints to reach the end of the log", func() bool {
+		leases, err := f.store.GroupLeases(f.ctx, group)
+		if err != nil {
+			t.Fatalf("GroupLeases: %v", err)
+		}
+		var keys []string
+		for _, l := range leases {
+			keys = append(keys, l.Key)
+			if !l.Held || l.Owner != "a" || l.Generation != 1 {
+				return false
+			}
+			if l.Key != "member/a" && (!l.HasCheckpoint || l.Checkpoint != last) {
+				return false
+			}
+		}
+		return slices.Equal(keys, []string{"member/a", "partition/2/0", "partition/2/1"})
+	})
+	g.stop(a)
+	leases, err := f.store.GroupLeases(f.ctx, group)
+	if err != nil {
+		t.Fatalf("GroupLeases: %v", err)
+	}
+	for _, l := range leases {
+		if l.Held {
+			t.Errorf("after the member left, %s is still held: %+v", l.Key, l)
+		}
+	}
+	if err := f.store.DeleteGroup(f.ctx, group); err != nil {
+		t.Fatalf("DeleteGroup: %v", err)
+	}
+	if leases, err := f.store.GroupLeases(f.ctx, group); err != nil || len(leases) != 0 {
+		t.Fatalf("GroupLeases after DeleteGroup: want none, got %+v, %v", leases, err)
+	}
+	before := len(g.handled())
+	g.start(f.store, group, "b", eventstore.GroupOptions{Partitions: 2})
+	eventually(t, subPatience, "the deleted group to start again from the beginning", func() bool { return len(g.handled()) >= before+len(log) })
+}
+
 // testGroupValidated: SubscribeGroup needs a name, no fixed Group, a
 // handler, valid member name, partitions and lease duration; a driver
 // without driver.Leaser makes it return ErrNotSupported.
@@ -419,11 +469,25 @@ func testGroupValidated(t *testing.T, f *fixture) {
 			t.Errorf("SubscribeGroup with %s: want ErrInvalidArgument, got %v", c.name, err)
 		}
 	}
+	for _, bad := range []string{"", "$g", "g\x00"} {
+		if _, err := f.store.GroupLeases(f.ctx, bad); !errors.Is(err, eventstore.ErrInvalidArgument) {
+			t.Errorf("GroupLeases(%q): want ErrInvalidArgument, got %v", bad, err)
+		}
+		if err := f.store.DeleteGroup(f.ctx, bad); !errors.Is(err, eventstore.ErrInvalidArgument) {
+			t.Errorf("DeleteGroup(%q): want ErrInvalidArgument, got %v", bad, err)
+		}
+	}
 	if _, ok := f.driver.(driver.Leaser); ok {
 		return
 	}
 	err := f.store.SubscribeGroup(f.ctx, eventstore.GroupOptions{SubscribeOptions: eventstore.SubscribeOptions{Name: "g"}}, h)
 	if !errors.Is(err, eventstore.ErrNotSupported) {
 		t.Errorf("SubscribeGroup on a driver without driver.Leaser: want ErrNotSupported, got %v", err)
+	}
+	if _, err := f.store.GroupLeases(f.ctx, "g"); !errors.Is(err, eventstore.ErrNotSupported) {
+		t.Errorf("GroupLeases on a driver without driver.Leaser: want ErrNotSupported, got %v", err)
+	}
+	if err := f.store.DeleteGroup(f.ctx, "g"); !errors.Is(err, eventstore.ErrNotSupported) {
+		t.Errorf("DeleteGroup on a driver without driver.Leaser: want ErrNotSupported, got %v", err)
 	}
 }
