@@ -95,7 +95,7 @@ var commands = []*command{
 	{"read", "STREAM [--from N] [--limit N] [--backwards] [--json]", "print the events of a stream", setupRead},
 	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--limit N] [--backwards] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
 	{"stats", "[--url URL] [--json]", "count events, streams and categories", setupStats},
-	{"subscriptions", "[list | set NAME POSITION | delete NAME] [--url URL] [--json]", "list the subscriptions' checkpoints and how far each is behind; move or delete one", setupSubscriptions},
+	{"subscriptions", "[list | set NAME POSITION | delete NAME | group NAME | delete-group NAME] [--url URL] [--json]", "list the subscriptions' checkpoints and how far each is behind; move or delete one; show or reset a consumer group's leases", setupSubscriptions},
 	{"migrate", "--from URL --to URL [--verify] [--follow] [--batch N] [--dry-run] [--snapshots] [--json]", "copy every event of one store into another, resumably, with progress", setupMigrate},
 }
 
