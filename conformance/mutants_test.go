@@ -600,6 +600,49 @@ var mutants = []mutant{
 			return d.Import(ctx, req)
 		})},
 
+	// Leases and projection transactions.
+	{"LeaseTakenWhileHeld", "AcquireLease grants a lease another member holds", rules("LeaseGrantedRenewedAndRefused", "LeaseGrantedToOneOfManyRacers"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, acquireLease: func(ctx context.Context, group, key, owner string, ttl time.Duration) (driver.Lease, bool, error) {
+				leases, _, _ := s.d.Leases(ctx, group)
+				for _, l := range leases {
+					if l.Key == key && l.Owner != owner {
+						s.d.ReleaseLease(ctx, group, key, l.Owner, l.Generation)
+					}
+				}
+				return s.d.AcquireLease(ctx, group, key, owner, ttl)
+			}}
+		}},
+	{"LeaseSaveUnfenced", "SaveLeasePosition saves whatever the generation", rules("LeaseExpiresAndPassesOnFenced", "LeaseReleased"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, saveLeasePosition: func(ctx context.Context, group, key, owner string, generation uint64, pos driver.Position) error {
+				leases, _, _ := s.d.Leases(ctx, group)
+				for _, l := range leases {
+					if l.Key == key {
+						return s.d.SaveLeasePosition(ctx, group, key, l.Owner, l.Generation, pos)
+					}
+				}
+				return s.d.SaveLeasePosition(ctx, group, key, owner, generation, pos)
+			}}
+		}},
+	{"CheckpointTxIgnoresPrev", "CheckpointTx saves whatever the stored checkpoint", rules("CheckpointTxComparesAndSets", "CheckpointTxOneOfManyRacers"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, checkpointTx: func(ctx context.Context, name string, _ driver.Position, _ bool, pos driver.Position, fn func(driver.Tx) error) error {
+				prev, has, _ := s.d.LoadCheckpoint(ctx, name)
+				return s.d.CheckpointTx(ctx, name, prev, has, pos, fn)
+			}}
+		}},
+	{"CheckpointTxSavesOnError", "CheckpointTx saves the checkpoint although the handler failed", rules("CheckpointTxRollsBackOnHandlerError", "ProjectHandlerErrorRedelivers"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, checkpointTx: func(ctx context.Context, name string, prev driver.Position, hasPrev bool, pos driver.Position, fn func(driver.Tx) error) error {
+				err := s.d.CheckpointTx(ctx, name, prev, hasPrev, pos, fn)
+				if err != nil && !errors.Is(err, eventstore.ErrCheckpointMoved) {
+					s.d.SaveCheckpoint(ctx, name, pos)
+				}
+				return err
+			}}
+		}},
+
 	// Lifecycle.
 	{"AsAlwaysTrue", "As reports true for every target", rules("AsIsFalseForNilAndUnknownTypes"),
 		func(s *shelf) *mutated { return &mutated{Driver: s.d, as: func(any) bool { return true }} }},
@@ -636,20 +679,23 @@ type shelf struct {
 // calls the memory driver's own method.
 type mutated struct {
 	*memory.Driver
-	append           func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error)
-	readStream       func(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error)
-	readAll          func(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error)
-	streamVersion    func(ctx context.Context, stream string) (uint64, error)
-	saveSnapshot     func(ctx context.Context, stream string, snap driver.Snapshot) error
-	loadSnapshot     func(ctx context.Context, stream string) (driver.Snapshot, bool, error)
-	saveCheckpoint   func(ctx context.Context, name string, pos driver.Position) error
-	readAllScan      func(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error)
-	checkpoints      func(ctx context.Context) ([]driver.Checkpoint, error)
-	deleteCheckpoint func(ctx context.Context, name string) error
-	watch            func(ctx context.Context) (<-chan struct{}, error)
-	imp              func(ctx context.Context, req driver.ImportRequest) error
-	as               func(target any) bool
-	close            func() error
+	append            func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error)
+	readStream        func(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error)
+	readAll           func(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error)
+	streamVersion     func(ctx context.Context, stream string) (uint64, error)
+	saveSnapshot      func(ctx context.Context, stream string, snap driver.Snapshot) error
+	loadSnapshot      func(ctx context.Context, stream string) (driver.Snapshot, bool, error)
+	saveCheckpoint    func(ctx context.Context, name string, pos driver.Position) error
+	readAllScan       func(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error)
+	checkpoints       func(ctx context.Context) ([]driver.Checkpoint, error)
+	deleteCheckpoint  func(ctx context.Context, name string) error
+	watch             func(ctx context.Context) (<-chan struct{}, error)
+	imp               func(ctx context.Context, req driver.ImportRequest) error
+	acquireLease      func(ctx context.Context, group, key, owner string, ttl time.Duration) (driver.Lease, bool, error)
+	saveLeasePosition func(ctx context.Context, group, key, owner string, generation uint64, pos driver.Position) error
+	checkpointTx      func(ctx context.Context, name string, prev driver.Position, hasPrev bool, pos driver.Position, fn func(driver.Tx) error) error
+	as                func(target any) bool
+	close             func() error
 }
 
 func (m *mutated) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
@@ -744,6 +790,27 @@ func (m *mutated) Import(ctx context.Context, req driver.ImportRequest) error {
 		return m.imp(ctx, req)
 	}
 	return m.Driver.Import(ctx, req)
+}
+
+func (m *mutated) AcquireLease(ctx context.Context, group, key, owner string, ttl time.Duration) (driver.Lease, bool, error) {
+	if m.acquireLease != nil {
+		return m.acquireLease(ctx, group, key, owner, ttl)
+	}
+	return m.Driver.AcquireLease(ctx, group, key, owner, ttl)
+}
+
+func (m *mutated) SaveLeasePosition(ctx context.Context, group, key, owner string, generation uint64, pos driver.Position) error {
+	if m.saveLeasePosition != nil {
+		return m.saveLeasePosition(ctx, group, key, owner, generation, pos)
+	}
+	return m.Driver.SaveLeasePosition(ctx, group, key, owner, generation, pos)
+}
+
+func (m *mutated) CheckpointTx(ctx context.Context, name string, prev driver.Position, hasPrev bool, pos driver.Position, fn func(driver.Tx) error) error {
+	if m.checkpointTx != nil {
+		return m.checkpointTx(ctx, name, prev, hasPrev, pos, fn)
+	}
+	return m.Driver.CheckpointTx(ctx, name, prev, hasPrev, pos, fn)
 }
 
 func (m *mutated) As(target any) bool { return m.as != nil && m.as(target) }
