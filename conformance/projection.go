@@ -266,6 +266,11 @@ func testProjectFollowsMoved(t *testing.T, f *fixture, _ driver.CheckpointTxer) 
 		defer mu.Unlock()
 		return len(got) >= 4+len(again) && slices.Equal(ids(got[len(got)-len(again):]), ids(again))
 	})
+	// The handler returned; the commit may still be on its way.
+	eventually(t, 10*time.Second, "the checkpoint to reach the new event", func() bool {
+		pos, _ := f.checkpoint("proj")
+		return pos == more[0].Position
+	})
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Project: want context.Canceled, got %v", err)
