@@ -304,3 +304,54 @@ func TestProjectCountsOnce(t *testing.T) {
 		assert.Equal(t, strconv.Itoa(total), stored(), "count after %d events", total)
 	}
 }
+
+// TestCheckpointTxRetried injects transient failures into the projection
+// transaction: it is retried and commits once (a response lost after the
+// commit is answered by DynamoDB from the ClientRequestToken); once
+// MaxAttempts tries are spent the error matches ErrTransient and nothing
+// is written.
+func TestCheckpointTxRetried(t *testing.T) {
+	for _, c := range []struct {
+		fault fault
+		n     int
+		ok    bool
+	}{
+		{conflict, 3, true},
+		{throttle, 2, true},
+		{serverError, 2, true},
+		{lost, 1, true},
+		{conflict, 1000, false},
+	} {
+		t.Run(fmt.Sprintf("%s×%d", c.fault, c.n), func(t *testing.T) {
+			t.Parallel()
+			tr := newFaulty()
+			client := newClient(t, tr)
+			d := newDriver(t, client, dynamodb.Options{MaxAttempts: 4})
+			m := newReadModel(t, client)
+			add := types.TransactWriteItem{Update: &types.Update{
+				TableName:                 aws.String(m.table),
+				Key:                       map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "count"}},
+				UpdateExpression:          aws.String("ADD n :one"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":one": &types.AttributeValueMemberN{Value: "1"}},
+			}}
+			tr.arm("TransactWriteItems", c.fault, c.n)
+			err := d.CheckpointTx(t.Context(), "proj", driver.Position{}, false, driver.Position{Commit: 3}, adding(nil, add))
+			tr.arm("", throttle, 0)
+			out, gerr := client.GetItem(t.Context(), &awsdynamodb.GetItemInput{TableName: aws.String(m.table), ConsistentRead: aws.Bool(true),
+				Key: map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "count"}}})
+			require.NoError(t, gerr)
+			_, saved, lerr := d.LoadCheckpoint(t.Context(), "proj")
+			require.NoError(t, lerr)
+			if c.ok {
+				require.NoError(t, err)
+				assert.Equal(t, &types.AttributeValueMemberN{Value: "1"}, out.Item["n"], "written once")
+				assert.True(t, saved)
+				return
+			}
+			require.ErrorIs(t, err, eventstore.ErrTransient)
+			assert.NotErrorIs(t, err, eventstore.ErrCheckpointMoved)
+			assert.Nil(t, out.Item, "read model written")
+			assert.False(t, saved, "checkpoint saved")
+		})
+	}
+}
