@@ -355,3 +355,32 @@ func TestCheckpointTxRetried(t *testing.T) {
 		})
 	}
 }
+
+// TestProjectStopsOnReadModelCondition: a failed condition of the
+// handler's own item stops Store.Project with a *TxConditionError, and the
+// checkpoint stays where it was.
+func TestProjectStopsOnReadModelCondition(t *testing.T) {
+	client := newClient(t, nil)
+	store, _ := newStore(t, client, dynamodb.Options{})
+	m := newReadModel(t, client)
+	ctx := t.Context()
+	putRaw(t, client, m.table, map[string]types.AttributeValue{"id": &types.AttributeValueMemberS{Value: "taken"}})
+	_, err := store.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+	err = store.Project(ctx, eventstore.SubscribeOptions{Name: "proj"},
+		func(ctx context.Context, tx *eventstore.Tx, events []eventstore.RecordedEvent) error {
+			var items *dynamodb.TxItems
+			if !tx.As(&items) {
+				return errors.New("not a DynamoDB transaction")
+			}
+			items.Add(m.put("taken", 1, true))
+			return nil
+		})
+	var ce *dynamodb.TxConditionError
+	require.ErrorAs(t, err, &ce)
+	assert.Equal(t, "proj", ce.Checkpoint)
+	assert.NotErrorIs(t, err, eventstore.ErrTransient)
+	_, ok, err := store.Checkpoint(ctx, "proj")
+	require.NoError(t, err)
+	assert.False(t, ok, "checkpoint saved")
+}
