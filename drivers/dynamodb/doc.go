@@ -52,6 +52,10 @@
 // github.com/aws/aws-sdk-go-v2/service/dynamodb) and sets it to the driver's
 // client. A client passed to [New] is not closed by the driver.
 //
+// In a projection's handler, [eventstore.Tx.As] accepts a **[TxItems] (the
+// batch's transaction, see "Exactly-once projections") and a
+// **dynamodb.Client.
+//
 // # Table layout and the global log
 //
 // Events are items keyed by stream ID (partition key "pk") and version (sort
@@ -113,6 +117,53 @@
 // records that in the layout item, so it happens once per table.
 // docs/dynamodb.md has the layout, the costs and what mixing driver
 // versions on one table means.
+//
+// # Consumer-group leases
+//
+// The driver implements [driver.Leaser], on which
+// [eventstore.Store.SubscribeGroup] builds consumer groups. A lease is an
+// item in its group's partition ("$lease#" + group; the sort key is 120
+// bits of the SHA-256 of the lease's key, which is kept in the item), so a
+// group's leases are listed with one strongly consistent Query and deleted
+// with that Query and BatchWriteItem requests. Every change is one
+// conditional UpdateItem, never a read followed by a write: a renewal
+// conditional on the caller holding the lease, then, when the item returned
+// with the failed condition shows the lease free, a takeover conditional on
+// its being absent, released or expired, which increments the generation.
+// A renewal or a refusal is one request (one write unit), a grant to a new
+// holder two; releasing and saving a position are one each.
+//
+// DynamoDB has no clock a condition can read, so expiry is judged by the
+// clock of the process that calls: a member writes its own now + ttl as the
+// expiry and takes a lease over when the stored expiry is at or before its
+// own now. The members' clocks must agree within a margin much smaller than
+// the lease's duration (NTP keeps them within milliseconds; leases last
+// seconds); a member whose clock runs ahead takes leases over early, by as
+// much as it is ahead.
+//
+// # Exactly-once projections
+//
+// The driver implements [driver.CheckpointTxer], so [eventstore.Store.Project]
+// works. The handler does not write: it adds its read model's writes
+// (types.TransactWriteItem, to any table) to the batch's [TxItems], which
+// [eventstore.Tx.As] hands out for a **TxItems target. When it returns nil
+// the driver sends them in one TransactWriteItems request with a put of the
+// checkpoint conditional on its being where the projection left it, so the
+// read model and the checkpoint commit together or not at all. The handler
+// therefore runs before the checkpoint is checked, and cannot read its own
+// writes.
+//
+// A failed checkpoint condition is an error matching
+// [eventstore.ErrCheckpointMoved] (Project reloads and goes on); a failed
+// condition of one of the handler's items is a *[TxConditionError] (Project
+// stops with it); nothing is written either way. A transaction holds at
+// most 100 items and 4 MB, so a handler adds at most [MaxTxItems] (99)
+// items; more, or more bytes than fit, is an error matching
+// [eventstore.ErrInvalidArgument] before anything is sent, never a split
+// batch: lower SubscribeOptions.BatchSize. A batch whose handler adds
+// nothing saves the checkpoint with one conditional PutItem (one write
+// unit); otherwise each item of the transaction costs two write units per
+// KB, the checkpoint's included.
 //
 // # Throughput
 //

@@ -125,6 +125,8 @@ var (
 
 	_ driver.CheckpointManager = (*Driver)(nil)
 	_ driver.ScanReader        = (*Driver)(nil)
+	_ driver.Leaser            = (*Driver)(nil)
+	_ driver.CheckpointTxer    = (*Driver)(nil)
 )
 
 // New returns a driver that keeps the store in an existing table of client,

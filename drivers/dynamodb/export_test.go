@@ -58,3 +58,6 @@ func CopyEarlierCheckpoint(ctx context.Context, d *Driver, name string, pos even
 
 // CheckpointKey is the primary key of the checkpoint saved under a name.
 var CheckpointKey = checkpointKey
+
+// LeaseKey is the primary key of lease (group, key).
+var LeaseKey = leaseItemKey

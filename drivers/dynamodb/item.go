@@ -20,6 +20,7 @@ import (
 //	layout       pk = "$layout"              sk = 0
 //	snapshot     pk = "$snapshot#" + stream  sk = 0
 //	checkpoint   pk = "$checkpoints#" + shard sk = hash of the name
+//	lease        pk = "$lease#" + group      sk = hash of the lease's key
 //	checkpoint of the earlier layout (read and deleted, no longer written)
 //	             pk = "$checkpoint#" + name  sk = 0
 //
@@ -68,6 +69,12 @@ const (
 	attrPrepare = "pp" // N
 	attrName    = "cn" // S, the checkpoint's name
 
+	// Leases (and attrPos, attrPrepare for the position saved).
+	attrLeaseKey   = "lk" // S, the lease's key within its group
+	attrOwner      = "o"  // S, the holder; absent once released
+	attrGeneration = "g"  // N, grants to a new holder
+	attrExpires    = "e"  // N, expiry in nanoseconds since the Unix epoch
+
 	indexByID = "by_id"
 
 	logPrefix        = "$log#"
@@ -77,6 +84,7 @@ const (
 	// earlierCheckpointPrefix is the partition key prefix of a checkpoint
 	// of the earlier layout, one item per name with sort key 0.
 	earlierCheckpointPrefix = "$checkpoint#"
+	leasePrefix             = "$lease#"
 )
 
 // checkpointLayout is the checkpoint layout this driver writes: one item per
@@ -101,10 +109,11 @@ const defaultLogBucketSize = 1_000_000
 
 // DynamoDB's limits.
 const (
-	maxItemSize = 400 << 10 // bytes per item, counting attribute names and an index entry
-	maxTxnItems = 100       // items per TransactWriteItems
-	maxTxnSize  = 4 << 20   // bytes of items per TransactWriteItems
-	maxBatchGet = 100       // keys per BatchGetItem
+	maxItemSize   = 400 << 10 // bytes per item, counting attribute names and an index entry
+	maxTxnItems   = 100       // items per TransactWriteItems
+	maxTxnSize    = 4 << 20   // bytes of items per TransactWriteItems
+	maxBatchGet   = 100       // keys per BatchGetItem
+	maxBatchWrite = 25        // requests per BatchWriteItem
 )
 
 // eventItemOverhead bounds what an event item holds besides its data and

@@ -167,6 +167,16 @@
 // again; deleting one that is not there writes nothing. See
 // docs/kurrentdb.md.
 //
+// # Consumer groups and projections
+//
+// The driver implements neither [driver.Leaser] nor [driver.CheckpointTxer],
+// so [eventstore.Store.SubscribeGroup] and [eventstore.Store.Project] return
+// [eventstore.ErrNotSupported]. KurrentDB has no transaction spanning a
+// read model and a checkpoint, and it offers its own persistent
+// subscriptions for competing consumers (through the client [Driver.As]
+// hands out). Leases kept as streams and fenced with expected versions are
+// possible future work.
+//
 // # Limits
 //
 // The server limits an event (MaxAppendEventSize: 16 MiB by default since
