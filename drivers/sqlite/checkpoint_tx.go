@@ -66,6 +66,13 @@ func (d *Driver) CheckpointTx(ctx context.Context, name string, prev driver.Posi
 		d.abort(ctx, w)
 		return mapError(err, nil)
 	}
+	committed := false
+	defer func() {
+		if !committed { // an error, or a panic in fn
+			tx.Rollback()
+			d.abort(ctx, w)
+		}
+	}()
 	err = func() error {
 		if found != hasPrev || found && cur != prev {
 			return fmt.Errorf("sqlite: checkpoint %q: %w", name, eventstore.ErrCheckpointMoved)
@@ -84,10 +91,7 @@ func (d *Driver) CheckpointTx(ctx context.Context, name string, prev driver.Posi
 		}
 		return mapError(tx.Commit(), nil)
 	}()
-	if err != nil {
-		tx.Rollback()
-		d.abort(ctx, w)
-	}
+	committed = err == nil
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -251,4 +252,35 @@ func TestProjectReadModel(t *testing.T) {
 	require.NoError(t, run(0))
 	n, _ = total(t, db, "events")
 	assert.Equal(t, 30, n)
+}
+
+// TestCheckpointTxHandlerPanics: a handler that panics leaves nothing
+// behind: its write is rolled back and the next transaction (and append)
+// goes through.
+func TestCheckpointTxHandlerPanics(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, _ := openDriver(t, sqlite.Options{})
+	var db *sql.DB
+	require.True(t, d.As(&db))
+	readModel(t, db)
+	require.Panics(t, func() {
+		d.CheckpointTx(ctx, "proj", driver.Position{}, false, driver.Position{Commit: 1}, func(tx driver.Tx) error {
+			if err := addTotal(ctx, "orders", 1)(tx); err != nil {
+				return err
+			}
+			panic("handler bug")
+		})
+	})
+	_, ok := total(t, db, "orders")
+	assert.False(t, ok, "the panicking handler's write was rolled back")
+	// Had the panic kept the write connection, the next call would wait
+	// for it until its context is done.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	require.NoError(t, d.CheckpointTx(ctx, "proj", driver.Position{}, false, driver.Position{Commit: 1}, addTotal(ctx, "orders", 2)))
+	n, _ := total(t, db, "orders")
+	assert.Equal(t, 2, n)
+	_, err := eventstore.New(d, eventstore.Options{}).Append(ctx, "Order-1", eventstore.NoStream, events(1, "Placed")...)
+	require.NoError(t, err)
 }
