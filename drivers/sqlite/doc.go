@@ -61,12 +61,44 @@
 // and within WatchInterval by other processes: while a subscription waits,
 // the driver reads MAX(position) at that interval.
 //
+// # Consumer-group leases
+//
+// The driver implements [driver.Leaser] with a leases table keyed by
+// (group, key) (schema version 3). Expiry is judged by the clock of the
+// calling process, stored as microseconds since the Unix epoch: SQLite has
+// no server clock, and every process sharing a file runs on the machine
+// that holds it. AcquireLease is one write transaction with one statement
+// (INSERT ... ON CONFLICT DO UPDATE ... WHERE ... RETURNING), plus a SELECT
+// when the lease is not granted; processes racing for a lease take the
+// file's write lock in turn, so exactly one is granted it. ReleaseLease,
+// SaveLeasePosition and DeleteLeases are one statement in a write
+// transaction each, Leases one SELECT on a read connection.
+//
+// # Exactly-once projections
+//
+// The driver implements [driver.CheckpointTxer] for [eventstore.Store.Project]:
+// a *sql.Tx on the driver's write connection, whose first statement takes
+// the file's write lock and reads the checkpoint; the handler runs only if
+// the checkpoint is where the projection left it, writes its read model
+// through the *sql.Tx, and the checkpoint is saved in the same transaction.
+// The read model must live in the same database file. The handler must
+// write only through that *sql.Tx: the transaction holds the file's write
+// lock, so writes through any other connection, appends through the same
+// Store included, wait for it and fail after the busy timeout.
+//
 // # As
 //
 // [eventstore.Store.As] with a **sql.DB target gives the connection pool
 // (the one passed to [New], or the one [Open] created). Use it to read, or
 // for your own tables in the same file; begin write transactions IMMEDIATE
 // (the pool of [Open] does that for BeginTx).
+//
+// [eventstore.Tx.As], in a projection's handler, sets a **sql.Tx target to
+// the batch's transaction:
+//
+//	var tx *sql.Tx
+//	if !etx.As(&tx) { ... }
+//	_, err := tx.ExecContext(ctx, "UPDATE totals SET n = n + ?", len(events))
 //
 // # Errors
 //

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -59,6 +60,43 @@ func TestSchemaUpgradesVersionOneFile(t *testing.T) {
 	// A driver that knows only the versions before now refuses the file.
 	_, err = open(ctx, path, Options{}, migrations)
 	require.ErrorIs(t, err, ErrSchemaVersion)
+}
+
+// TestUpgradeToVersion3CreatesLeases opens a file at schema version 2,
+// written before leases existed: the upgrade creates the leases table, keeps
+// the checkpoints, and leases and checkpoint transactions work at once.
+func TestUpgradeToVersion3CreatesLeases(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "events.db")
+	require.Equal(t, "003_leases.sql", migrations[2].name)
+	db, err := sql.Open("sqlite3", "file:"+path)
+	require.NoError(t, err)
+	db.SetMaxOpenConns(1)
+	for _, q := range []string{"PRAGMA journal_mode = WAL", migrations[0].sql, migrations[1].sql, "PRAGMA user_version = 2",
+		"INSERT INTO checkpoints (name, position_commit, position_prepare) VALUES ('proj', 7, 0)"} {
+		_, err := db.ExecContext(ctx, q)
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+
+	d, err := open(ctx, path, Options{}, migrations)
+	require.NoError(t, err)
+	defer d.Close()
+	var version, tables int
+	require.NoError(t, d.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version))
+	require.NoError(t, d.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name = 'leases'").Scan(&tables))
+	assert.GreaterOrEqual(t, version, 3)
+	assert.Equal(t, 1, tables, "the leases table")
+
+	l, granted, err := d.AcquireLease(ctx, "g", "member/1", "a", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, granted)
+	assert.Equal(t, uint64(1), l.Generation)
+	pos, ok, err := d.LoadCheckpoint(ctx, "proj")
+	require.NoError(t, err)
+	require.True(t, ok, "the checkpoint is kept")
+	require.NoError(t, d.CheckpointTx(ctx, "proj", pos, true, driver.Position{Commit: 9}, nil))
 }
 
 func TestLoadMigrationsRejectsGaps(t *testing.T) {
@@ -194,6 +232,11 @@ func TestQueryPlans(t *testing.T) {
 		{"allForwards", queryAllForwards, []any{0, 10, 10}, "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{"allBackwards", queryAllBackwards, []any{0, 10, 10}, "USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"},
 		{"streamVersion", queryStreamVersion, []any{"s"}, "USING COVERING INDEX sqlite_autoindex_events_1 (stream=?)"},
+		{"lockCheckpoint", queryLockCheckpoint, []any{"p"}, "SEARCH checkpoints USING PRIMARY KEY (name=?)"},
+		{"getLease", queryGetLease, []any{"g", "k"}, "SEARCH leases USING PRIMARY KEY (group_name=? AND key=?)"},
+		{"releaseLease", queryReleaseLease, []any{"g", "k", "o", 1, 0}, "SEARCH leases USING PRIMARY KEY (group_name=? AND key=?)"},
+		{"saveLeasePosition", querySaveLeasePosition, []any{"g", "k", "o", 1, 0, 0}, "SEARCH leases USING PRIMARY KEY (group_name=? AND key=?)"},
+		{"leases", queryLeases, []any{"g"}, "SEARCH leases USING PRIMARY KEY (group_name=?)"},
 	}
 	for _, f := range []driver.Filter{
 		{Categories: []string{"A"}},

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,6 +104,12 @@ func TestHelperProcess(t *testing.T) {
 	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
 		fail(err)
 	}
+	if strings.HasPrefix(role, leaseRacer) {
+		if err := leaseRace(ctx, d, role, os.Stdout); err != nil {
+			fail(err)
+		}
+		os.Exit(0)
+	}
 	if err := workload(ctx, s, role); err != nil {
 		fail(err)
 	}
@@ -116,6 +124,7 @@ type helper struct {
 	cmd    *exec.Cmd
 	stdin  *os.File
 	stderr bytes.Buffer
+	stdout []byte // after "ready"; read it after done
 	done   chan error
 }
 
@@ -141,11 +150,13 @@ func startHelper(t *testing.T, role, path string) *helper {
 	})
 	ready := make(chan error, 1)
 	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
+		r := bufio.NewReader(stdout)
+		line, err := r.ReadString('\n')
 		if err == nil && line != "ready\n" {
 			err = fmt.Errorf("unexpected output %q", line)
 		}
 		ready <- err
+		h.stdout, _ = io.ReadAll(r) // before Wait, which closes the pipe
 		h.done <- h.cmd.Wait()
 	}()
 	select {

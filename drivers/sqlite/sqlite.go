@@ -140,6 +140,8 @@ var (
 	_ driver.Watcher           = (*Driver)(nil)
 	_ driver.Aser              = (*Driver)(nil)
 	_ driver.LimitReporter     = (*Driver)(nil)
+	_ driver.Leaser            = (*Driver)(nil)
+	_ driver.CheckpointTxer    = (*Driver)(nil)
 )
 
 // Open opens (creating it if needed) the SQLite database file at path and
@@ -314,6 +316,7 @@ type writer struct {
 	retryRange     *sql.Stmt
 	saveSnapshot   *sql.Stmt
 	saveCheckpoint *sql.Stmt
+	leaseStmts
 }
 
 // The write statements, prepared once on the write connection.
@@ -444,6 +447,10 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 	w.retryRange = prep(queryRetryRange)
 	w.saveSnapshot = prep(querySaveSnapshot)
 	w.saveCheckpoint = prep(querySaveCheckpoint)
+	w.acquireLease = prep(queryAcquireLease)
+	w.getLease = prep(queryGetLease)
+	w.releaseLease = prep(queryReleaseLease)
+	w.saveLeasePosition = prep(querySaveLeasePosition)
 	return mapError(err, nil)
 }
 
@@ -451,7 +458,8 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 // rather than returning it: its settings or an open transaction must not
 // leak to other users of the pool.
 func (w *writer) discard() {
-	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.insertAppend, w.importHeads, w.importAppends, w.retryRange, w.saveSnapshot, w.saveCheckpoint}, w.insert[:]...) {
+	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.insertAppend, w.importHeads, w.importAppends, w.retryRange, w.saveSnapshot, w.saveCheckpoint,
+		w.acquireLease, w.getLease, w.releaseLease, w.saveLeasePosition}, w.insert[:]...) {
 		if st != nil {
 			st.Close()
 		}
@@ -515,24 +523,15 @@ func (d *Driver) whileBusy(ctx context.Context, fn func() error) error {
 // commits it; an error from fn, a failed commit or a done ctx rolls it back,
 // so a write is all or nothing.
 func (d *Driver) write(ctx context.Context, fn func(w *writer) error) error {
-	select {
-	case d.writeSem <- struct{}{}:
-	case <-ctx.Done():
-		return ctx.Err()
+	w, err := d.takeWriter(ctx)
+	if err != nil {
+		return err
 	}
-	defer func() { <-d.writeSem }()
-	if d.w == nil {
-		w, err := d.openWriter(ctx, migrations)
-		if err != nil {
-			return err
-		}
-		d.w = w
-	}
-	w := d.w
+	defer d.giveWriter()
 	if err := d.begin(ctx, w); err != nil {
 		return err
 	}
-	err := fn(w)
+	err = fn(w)
 	if err == nil {
 		// A done ctx rolls back even if the statements got through: the
 		// caller has given up and may retry.
@@ -546,6 +545,28 @@ func (d *Driver) write(ctx context.Context, fn func(w *writer) error) error {
 	}
 	return err
 }
+
+// takeWriter waits for the right to use the write connection (writeSem),
+// opening the connection if it must, and returns it; giveWriter gives the
+// right back.
+func (d *Driver) takeWriter(ctx context.Context) (*writer, error) {
+	select {
+	case d.writeSem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if d.w == nil {
+		w, err := d.openWriter(ctx, migrations)
+		if err != nil {
+			d.giveWriter()
+			return nil, err
+		}
+		d.w = w
+	}
+	return d.w, nil
+}
+
+func (d *Driver) giveWriter() { <-d.writeSem }
 
 // abort rolls back the write transaction, if one is still open, under its
 // own deadline: ctx may be done. If the connection is still inside a
