@@ -256,28 +256,40 @@ func maxBatch(s *eventstore.Store) int {
 // a fresh category, so it is live at once however much the store holds.
 func BenchmarkLive(b *testing.B, s *eventstore.Store) { BenchmarkLiveWithWriters(b, s, 1) }
 
-// BenchmarkLiveWithWriters is BenchmarkLive while writers-1 other writers
-// append to streams of their own as fast as they can: the latency of live
-// delivery under write load.
+// BenchmarkLiveWithWriters runs [RunLiveWithWriters] against a Store: the
+// subscription of BenchmarkLive, and writers-1 other writers appending
+// through the same Store.
 func BenchmarkLiveWithWriters(b *testing.B, s *eventstore.Store, writers int) {
-	busyCtx, stopBusy := context.WithCancel(b.Context())
+	stream, delivered := liveSubscription(b, s)
+	RunLiveWithWriters(b, writers, stream, StoreAppend(s), StoreAppend(s), delivered)
+}
+
+// RunLiveWithWriters is [RunLive] while writers-1 other writers append
+// single events with busyAppend, each to a stream of its own (category
+// "Busy"), as fast as they can: the latency of live delivery under write
+// load. The subscriber behind delivered must send only stream's events.
+func RunLiveWithWriters(b *testing.B, writers int, stream string, appendFn, busyAppend AppendFunc, delivered <-chan struct{}) {
+	ctx, stop := context.WithCancel(b.Context())
 	var busy sync.WaitGroup
 	for range writers - 1 {
 		busy.Go(func() {
-			stream, appendFn := BenchStream("Busy"), StoreAppend(s)
-			for v := uint64(0); busyCtx.Err() == nil; v++ {
-				if err := appendFn(busyCtx, stream, v, BenchEvents(1)); err != nil && busyCtx.Err() == nil {
+			stream := BenchStream("Busy")
+			for v := uint64(0); ctx.Err() == nil; v++ {
+				if err := busyAppend(ctx, stream, v, BenchEvents(1)); err != nil && ctx.Err() == nil {
 					b.Errorf("background writer: %v", err)
 					return
 				}
 			}
 		})
 	}
-	defer func() { stopBusy(); busy.Wait() }()
-	benchmarkLive(b, s)
+	defer func() { stop(); busy.Wait() }()
+	RunLive(b, stream, appendFn, delivered)
 }
 
-func benchmarkLive(b *testing.B, s *eventstore.Store) {
+// liveSubscription starts a subscription of s to a fresh category, stopped
+// at cleanup, and returns a stream of that category and the channel its
+// handler sends a value on for each event, as RunLive wants.
+func liveSubscription(b *testing.B, s *eventstore.Store) (string, <-chan struct{}) {
 	stream := BenchStream("Live" + randomHex())
 	ctx, cancel := context.WithCancel(b.Context())
 	delivered := make(chan struct{})
@@ -300,7 +312,7 @@ func benchmarkLive(b *testing.B, s *eventstore.Store) {
 			b.Errorf("subscription: %v", err)
 		}
 	})
-	RunLive(b, stream, StoreAppend(s), delivered)
+	return stream, delivered
 }
 
 // BenchmarkCatchUp compares a subscription's catch-up with a plain read of
@@ -383,6 +395,20 @@ func BenchmarkFilteredCatchUp(b *testing.B, s *eventstore.Store, n, share int) {
 // (cpu-us/append: user plus system, all goroutines) and the append latency;
 // run it with subs=0 in the same run for the baseline.
 func BenchmarkIdleSubscriptions(b *testing.B, s *eventstore.Store, subs int) {
+	RunIdleSubscriptions(b, s, subs)
+}
+
+// Counter is a cumulative count that a benchmark reports per operation:
+// how much Read grew over the timed loop, divided by b.N, as metric Unit
+// (a server's queries or CPU time, say).
+type Counter struct {
+	Unit string
+	Read func() float64
+}
+
+// RunIdleSubscriptions is [BenchmarkIdleSubscriptions], also reporting each
+// of counters per append.
+func RunIdleSubscriptions(b *testing.B, s *eventstore.Store, subs int, counters ...Counter) {
 	ctx, cancel := context.WithCancel(b.Context())
 	var wg sync.WaitGroup
 	for i := range subs {
@@ -399,6 +425,10 @@ func BenchmarkIdleSubscriptions(b *testing.B, s *eventstore.Store, subs int) {
 	stream := BenchStream("Busy")
 	appendFn := StoreAppend(s)
 	time.Sleep(100 * time.Millisecond) // let the subscriptions start
+	start := make([]float64, len(counters))
+	for i, c := range counters {
+		start[i] = c.Read()
+	}
 	cpu0 := cpuTime()
 	version := uint64(0)
 	for b.Loop() {
@@ -410,4 +440,7 @@ func BenchmarkIdleSubscriptions(b *testing.B, s *eventstore.Store, subs int) {
 	// Let the wake-ups of the last appends run before measuring.
 	time.Sleep(50 * time.Millisecond)
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-us/append")
+	for i, c := range counters {
+		b.ReportMetric((c.Read()-start[i])/float64(b.N), c.Unit)
+	}
 }

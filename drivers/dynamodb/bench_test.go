@@ -286,6 +286,15 @@ func BenchmarkReadAll(b *testing.B) {
 	})
 }
 
+// BenchmarkCatchUp: a subscription's catch-up against ReadAll of the same
+// 10,000 events (as BenchmarkReadAll), in the same run (catchup/readall is
+// their ratio).
+func BenchmarkCatchUp(b *testing.B) {
+	b.Run("events=10000/store", func(b *testing.B) {
+		conformance.BenchmarkCatchUp(b, benchStore(b), 10_000)
+	})
+}
+
 // BenchmarkFilteredCatchUp: a subscription to a category that is 0.1 % of
 // a log of 20,000 events catches up from the start: ReadAllScan pages of
 // at most 4,096 positions read the log entries (a few Query requests per

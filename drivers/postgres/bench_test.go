@@ -3,14 +3,19 @@ package postgres_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
 	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -386,9 +391,13 @@ const minimalReadCategorySQL = `SELECT pos, stream_id, version, event_id, event_
 FROM %[1]s.minimal_events WHERE split_part(stream_id, '-', 1) = $1 AND pos > $2 ORDER BY pos LIMIT 512`
 
 // BenchmarkLive: append one event, wait until a live subscriber has handled
-// it; the time includes the append's commit (a WAL flush). The raw twin runs
-// the driver's append statement, then NOTIFY, and its subscriber LISTENs on
-// a connection of its own and reads with the driver's read-all statement.
+// it; the time includes the append's commit (a WAL flush). The store's
+// subscriber is filtered on the stream's category and woken in-process. The
+// twins notify after each append, as the driver's notifier does (NOTIFY in
+// a transaction of its own with synchronous_commit off), and their
+// subscriber LISTENs on a connection of its own and reads from the pool:
+// raw with the driver's read-all statement, minimal the live stream of the
+// minimal table by its (stream_id, version) index.
 // "unrelated-tx/store" keeps an unrelated transaction with an ID open 100 ms
 // at a time, back to back: the visibility fence used to make delivery wait
 // for it; it counts only writers of the store now (docs/postgres.md).
@@ -401,15 +410,13 @@ func BenchmarkLive(b *testing.B) {
 	b.Run("raw", func(b *testing.B) {
 		bn := newBench(b)
 		warmUp(b, bn, twins[1])
-		delivered := bn.rawSubscribe(b)
-		notify := func(ctx context.Context, stream string, expected uint64, events []eventstore.Event) error {
-			if err := bn.rawAppend(ctx, stream, expected, events); err != nil {
-				return err
-			}
-			_, err := bn.pool.Exec(ctx, "SELECT pg_notify('raw_bench', '')")
-			return err
-		}
-		conformance.RunLive(b, conformance.BenchStream("Live"), notify, delivered)
+		conformance.RunLive(b, conformance.BenchStream("Live"), bn.notifying(bn.rawAppend), bn.rawSubscribe(b))
+	})
+	b.Run("minimal", func(b *testing.B) {
+		bn := newBench(b)
+		warmUp(b, bn, twins[2])
+		stream := conformance.BenchStream("Live")
+		conformance.RunLive(b, stream, bn.notifying(bn.minimalAppend), bn.minimalSubscribe(b, stream))
 	})
 	b.Run("unrelated-tx/store", func(b *testing.B) {
 		bn := newBench(b)
@@ -436,62 +443,154 @@ func BenchmarkLive(b *testing.B) {
 	})
 }
 
-// rawSubscribe starts the raw twin's subscriber: on each notification it
-// reads the new events with the driver's read-all statement and sends one
-// value per event on the returned channel, which it closes when it stops.
-func (bn *bench) rawSubscribe(b *testing.B) <-chan struct{} {
+// BenchmarkLiveWithWriters: live delivery while 7 other writers append as
+// fast as they can, all on the same pool (pgxpool's default: 4 connections
+// on this 2-core machine). The minimal twin is BenchmarkLive's: all 8 of its
+// writers append to the minimal table and notify; its subscriber reads only
+// the live stream.
+func BenchmarkLiveWithWriters(b *testing.B) {
+	b.Run("writers=8/store", func(b *testing.B) {
+		bn := newBench(b)
+		warmUp(b, bn, twins[0])
+		conformance.BenchmarkLiveWithWriters(b, bn.store, 8)
+	})
+	b.Run("writers=8/minimal", func(b *testing.B) {
+		bn := newBench(b)
+		warmUp(b, bn, twins[2])
+		stream := conformance.BenchStream("Live")
+		appendFn := bn.notifying(bn.minimalAppend)
+		conformance.RunLiveWithWriters(b, 8, stream, appendFn, appendFn, bn.minimalSubscribe(b, stream))
+	})
+}
+
+// channel is the twins' notification channel, one per schema.
+func (bn *bench) channel() string { return bn.driver.Schema() + "_raw" }
+
+// notifying returns appendFn followed by a notification on the twins'
+// channel, sent in a transaction of its own with synchronous_commit off (so
+// it does not wait for a second WAL flush), as the driver's notifier sends
+// its own.
+func (bn *bench) notifying(appendFn conformance.AppendFunc) conformance.AppendFunc {
+	return func(ctx context.Context, stream string, expected uint64, events []eventstore.Event) error {
+		if err := appendFn(ctx, stream, expected, events); err != nil {
+			return err
+		}
+		_, err := bn.pool.Exec(ctx, "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, '')", bn.channel())
+		return err
+	}
+}
+
+// listen starts a twin's subscriber: it LISTENs on the twins' channel on a
+// connection of its own and after each notification (those arriving while
+// it reads are folded into one) calls read, which reads the new events and
+// returns how many; it sends one value per event on the returned channel,
+// which it closes when it stops.
+func (bn *bench) listen(b *testing.B, read func(ctx context.Context) (int, error)) <-chan struct{} {
 	conn, err := pgx.ConnectConfig(b.Context(), bn.pool.Config().ConnConfig)
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := conn.Exec(b.Context(), "LISTEN raw_bench"); err != nil {
-		b.Fatal(err)
-	}
-	// Start after the warm-up's events.
-	var r readAllRow
-	var lastTx, lastSeq int64
-	if err := conn.QueryRow(b.Context(), bn.sql(`SELECT tx_id, seq FROM %s.events ORDER BY tx_id DESC, seq DESC LIMIT 1`)).Scan(&lastTx, &lastSeq); err != nil {
+	if _, err := conn.Exec(b.Context(), "LISTEN "+pgx.Identifier{bn.channel()}.Sanitize()); err != nil {
+		conn.Close(context.Background())
 		b.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	wake := make(chan struct{}, 1)
 	delivered := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(delivered)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer cancel() // the reader stops too
 		defer conn.Close(context.Background())
 		for {
 			if _, err := conn.WaitForNotification(ctx); err != nil {
 				return
 			}
-			for {
-				rows, _ := conn.Query(ctx, postgres.ReadAllSQL(bn.driver), lastTx, lastSeq, 512, eventstore.DefaultMaxPageBytes)
-				n := 0
-				_, err := pgx.ForEachRow(rows, r.targets(), func() error {
-					if r.txID.Valid {
-						n++
-						lastTx, lastSeq = r.txID.Int64, r.seq.Int64
-					}
-					return nil
-				})
-				if err != nil {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	})
+	wg.Go(func() {
+		defer close(delivered)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			}
+			n, err := read(ctx)
+			if err != nil {
+				return
+			}
+			for range n {
+				select {
+				case delivered <- struct{}{}:
+				case <-ctx.Done():
 					return
-				}
-				for range n {
-					select {
-					case delivered <- struct{}{}:
-					case <-ctx.Done():
-						return
-					}
-				}
-				if n > 0 || !r.blocked {
-					break
 				}
 			}
 		}
-	}()
-	b.Cleanup(func() { cancel(); <-done })
+	})
+	b.Cleanup(func() { cancel(); wg.Wait() })
 	return delivered
+}
+
+// rawSubscribe starts the raw twin's subscriber, which reads the events
+// after the last one it saw with the driver's read-all statement (again at
+// once while the visibility fence holds them back).
+func (bn *bench) rawSubscribe(b *testing.B) <-chan struct{} {
+	// Start after the warm-up's events.
+	var lastTx, lastSeq int64
+	if err := bn.pool.QueryRow(b.Context(), bn.sql(`SELECT tx_id, seq FROM %s.events ORDER BY tx_id DESC, seq DESC LIMIT 1`)).Scan(&lastTx, &lastSeq); err != nil {
+		b.Fatal(err)
+	}
+	var r readAllRow
+	return bn.listen(b, func(ctx context.Context) (int, error) {
+		total := 0
+		for {
+			rows, _ := bn.pool.Query(ctx, postgres.ReadAllSQL(bn.driver), lastTx, lastSeq, 512, eventstore.DefaultMaxPageBytes)
+			n := 0
+			_, err := pgx.ForEachRow(rows, r.targets(), func() error {
+				if r.txID.Valid {
+					n++
+					lastTx, lastSeq = r.txID.Int64, r.seq.Int64
+				}
+				return nil
+			})
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < 512 && (n > 0 || !r.blocked) {
+				return total, nil
+			}
+		}
+	})
+}
+
+// minimalSubscribe starts the minimal twin's subscriber, which reads
+// stream's events of the minimal table after the last version it saw: the
+// twin of a subscription filtered on the stream's category, which reads
+// neither the other writers' events nor, as a read of the table by position
+// would, skips one that commits after a later position.
+func (bn *bench) minimalSubscribe(b *testing.B, stream string) <-chan struct{} {
+	next := int64(1)
+	var c columns
+	return bn.listen(b, func(ctx context.Context) (int, error) {
+		n, err := bn.pages(ctx, bn.sql(minimalReadStreamSQL),
+			[]any{&c.seq, &c.stream, &c.version, &c.id, &c.typ, &c.data, &c.meta, &c.at},
+			func(first bool) []any {
+				if first {
+					return []any{stream, next}
+				}
+				return []any{stream, c.version + 1}
+			})
+		if n > 0 {
+			next = c.version + 1
+		}
+		return n, err
+	})
 }
 
 // BenchmarkNotify settles where appends send their notification: inside the
@@ -631,4 +730,103 @@ func median(xs []float64) float64 {
 		return xs[n/2]
 	}
 	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// BenchmarkIdleSubscriptions: 100 idle durable filtered subscriptions while
+// another category is appended, against none in the same run. Besides the
+// test process's CPU it reports the queries the pool and the listener sent
+// (queries/append) and the CPU time of the server backends that ran them
+// (server-cpu-us/append, read from /proc: reported only when the server
+// runs on this machine).
+func BenchmarkIdleSubscriptions(b *testing.B) {
+	for _, subs := range []int{0, 100} {
+		b.Run(fmt.Sprintf("subs=%d/store", subs), func(b *testing.B) {
+			cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(b))
+			if err != nil {
+				b.Fatal(err)
+			}
+			tr := &serverTracer{started: map[uint32]float64{}}
+			cfg.ConnConfig.Tracer = tr // the listener's connection copies it
+			pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(pool.Close)
+			s := eventstore.New(newDriver(b, pool, postgres.Options{}), eventstore.Options{})
+			b.Cleanup(func() { s.Close() })
+			counters := []conformance.Counter{{Unit: "queries/append", Read: tr.queries}}
+			if tr.local(b, pool) {
+				counters = append(counters, conformance.Counter{Unit: "server-cpu-us/append", Read: tr.cpu})
+			}
+			conformance.RunIdleSubscriptions(b, s, subs, counters...)
+		})
+	}
+}
+
+// serverTracer is a pgx query tracer that counts the queries sent and
+// notes the server backend of each connection that sent one, with its CPU
+// time when first seen.
+type serverTracer struct {
+	n atomic.Int64
+
+	mu      sync.Mutex         // protects started
+	started map[uint32]float64 // backend PID: CPU µs when first seen
+}
+
+func (t *serverTracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	t.n.Add(1)
+	pid := conn.PgConn().PID()
+	t.mu.Lock()
+	if _, ok := t.started[pid]; !ok {
+		t.started[pid] = backendCPU(pid)
+	}
+	t.mu.Unlock()
+	return ctx
+}
+
+func (t *serverTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (t *serverTracer) queries() float64 { return float64(t.n.Load()) }
+
+// cpu is the CPU time in µs the backends seen have used since first seen.
+func (t *serverTracer) cpu() float64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	total := 0.0
+	for pid, start := range t.started {
+		if now := backendCPU(pid); now >= 0 && start >= 0 {
+			total += now - start
+		}
+	}
+	return total
+}
+
+// local reports whether the server's backends are processes of this
+// machine: the backend PID of a pool connection is a process named
+// postgres here.
+func (t *serverTracer) local(b *testing.B, pool *pgxpool.Pool) bool {
+	var pid uint32
+	if err := pool.QueryRow(b.Context(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		b.Fatal(err)
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	return err == nil && strings.TrimSpace(string(comm)) == "postgres"
+}
+
+// backendCPU returns the CPU time in µs process pid has used, from
+// /proc/PID/schedstat (in ns), or -1 when it cannot be read.
+func backendCPU(pid uint32) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return -1
+	}
+	ns, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return ns / 1e3
 }
