@@ -342,8 +342,8 @@ type process struct {
 	errBuf  bytes.Buffer // its stderr; read once it has exited
 	done    chan error   // cmd.Wait's result
 	ready   chan struct{}
-	inBatch atomic.Bool   // between a batch's "begin" and "end"
-	batches atomic.Int64  // batches begun
+	inBatch atomic.Bool  // between a batch's "begin" and "end"
+	batches atomic.Int64 // batches begun
 	// begun and ended get a value when a batch's handler begins and
 	// returns (if they are empty).
 	begun, ended chan struct{}
