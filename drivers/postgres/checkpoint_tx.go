@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -23,6 +24,10 @@ const moveCheckpointSQL = `UPDATE {{schema}}.checkpoints SET tx_id = $4, seq = $
 // inserts nothing if it committed.
 const createCheckpointSQL = `INSERT INTO {{schema}}.checkpoints (name, tx_id, seq) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`
 
+// commitGrace is how long CheckpointTx's COMMIT may go on once its ctx is
+// done.
+const commitGrace = 5 * time.Second
+
 // CheckpointTx implements [driver.CheckpointTxer]. The transaction (at the
 // server's default isolation level) first moves the checkpoint from prev to
 // pos with one conditional UPDATE (from no checkpoint: an INSERT ... ON
@@ -31,7 +36,10 @@ const createCheckpointSQL = `INSERT INTO {{schema}}.checkpoints (name, tx_id, se
 // transaction rolls back before fn runs. Then fn runs, and the transaction
 // commits: three round trips (BEGIN, the compare-and-set, COMMIT) besides
 // fn's statements. The new checkpoint is visible to fn's statements, and to
-// no one else before the commit. fn's Tx sets a *pgx.Tx.
+// no one else before the commit. fn's Tx sets a *pgx.Tx. Once fn has
+// returned nil the COMMIT is sent and awaited even if ctx is done by then,
+// for up to commitGrace more, so a projection stopped during a batch keeps
+// the batch whose handler finished.
 func (d *Driver) CheckpointTx(ctx context.Context, name string, prev driver.Position, hasPrev bool, pos driver.Position, fn func(driver.Tx) error) (err error) {
 	tx, err := d.pool.Begin(ctx)
 	if err != nil {
@@ -66,7 +74,19 @@ func (d *Driver) CheckpointTx(ctx context.Context, name string, prev driver.Posi
 			return err // as is: the engine and the caller look for it
 		}
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// The batch is done: commit it even if ctx ended meanwhile (the
+	// projection is stopping), within commitGrace, so its work is kept.
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() {
+		select {
+		case <-time.After(commitGrace):
+			cancel()
+		case <-cctx.Done(): // committed
+		}
+	})
+	defer stop()
+	if err := tx.Commit(cctx); err != nil {
 		if errors.Is(err, pgx.ErrTxCommitRollback) {
 			return fmt.Errorf("postgres: checkpoint %q: commit: a statement of the handler failed, so the server rolled the transaction back: %w", name, err)
 		}

@@ -202,16 +202,48 @@ func TestCheckpointTxRacersWait(t *testing.T) {
 	}
 }
 
-// A handler's context error comes back as is, and nothing is committed.
+// A projection stopped while a batch runs: a handler that returns the
+// context's error has its error returned as is and nothing committed; one
+// that finished the batch (returns nil) has it committed, though the
+// context is done by the time the driver commits.
 func TestCheckpointTxCanceled(t *testing.T) {
-	d := newDriver(t, newPool(t), postgres.Options{})
-	ctx, cancel := context.WithCancel(t.Context())
-	err := d.CheckpointTx(ctx, "proj", driver.Position{}, false, driver.Position{Commit: 1}, func(tx driver.Tx) error {
-		cancel()
-		return ctx.Err()
-	})
-	require.ErrorIs(t, err, context.Canceled)
-	_, has, err := d.LoadCheckpoint(t.Context(), "proj")
+	pool := newPool(t)
+	d := newDriver(t, pool, postgres.Options{})
+	table := pgx.Identifier{d.Schema(), "read_model"}.Sanitize()
+	_, err := pool.Exec(t.Context(), `CREATE TABLE `+table+` (id text PRIMARY KEY)`)
 	require.NoError(t, err)
-	assert.False(t, has, "a canceled transaction saved a checkpoint")
+	for _, tc := range []struct {
+		name      string
+		handler   func(ctx context.Context) error
+		committed bool
+	}{
+		{"the handler returns the context's error", func(ctx context.Context) error { return ctx.Err() }, false},
+		{"the handler finished its batch", func(context.Context) error { return nil }, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			err := d.CheckpointTx(ctx, tc.name, driver.Position{}, false, driver.Position{Commit: 1}, func(tx driver.Tx) error {
+				var ptx pgx.Tx
+				tx.As(&ptx)
+				if _, err := ptx.Exec(ctx, `INSERT INTO `+table+` VALUES ($1)`, tc.name); err != nil {
+					return err
+				}
+				cancel()
+				return tc.handler(ctx)
+			})
+			_, has, lerr := d.LoadCheckpoint(t.Context(), tc.name)
+			require.NoError(t, lerr)
+			var rows int
+			require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM `+table+` WHERE id = $1`, tc.name).Scan(&rows))
+			if tc.committed {
+				require.NoError(t, err)
+				assert.True(t, has, "checkpoint saved")
+				assert.Equal(t, 1, rows, "read model written")
+			} else {
+				require.ErrorIs(t, err, context.Canceled)
+				assert.False(t, has, "a canceled transaction saved a checkpoint")
+				assert.Zero(t, rows, "a canceled transaction wrote the read model")
+			}
+		})
+	}
 }
