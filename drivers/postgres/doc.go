@@ -123,7 +123,9 @@
 // second instance of the projection waits on the row lock, then finds the
 // checkpoint moved. The handler must not end the transaction: the Commit
 // and Rollback of the pgx.Tx it gets fail; savepoints work. Its error is
-// returned as is, after the rollback.
+// returned as is, after the rollback. When it returns nil the COMMIT goes
+// out even if the context ended meanwhile (for up to 5 seconds more), so a
+// stopping projection keeps the batch its handler finished.
 //
 // # Errors
 //
