@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED = 1
 
-.PHONY: test fuzz demo bench lint vet test-kurrentdb services-up services-down
+.PHONY: test fuzz demo bench crash lint vet test-kurrentdb services-up services-down
 
 test:
 	CI=$${CI:-true} ./scripts/test.sh
@@ -17,6 +17,13 @@ demo:
 
 bench:
 	./scripts/bench.sh
+
+# The crash test of exactly-once projections at full length: a projector
+# process killed (kill -9) 25 times at random while 8 writers append, on a
+# throw-away PostgreSQL cluster of its own (scripts/crash.sh). `make test`
+# runs it with 5 kills. EVENTSTORE_CRASH_KILLS=100 make crash kills more.
+crash:
+	./scripts/crash.sh
 
 # The KurrentDB driver against a real server (`docker compose up -d
 # kurrentdb`): the conformance suite, then the benchmarks. `make test` runs

@@ -14,6 +14,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
@@ -829,4 +830,56 @@ func backendCPU(pid uint32) float64 {
 		return -1
 	}
 	return ns / 1e3
+}
+
+// BenchmarkCheckpoint compares a plain SaveCheckpoint (one statement) with
+// a projection's checkpoint transaction (BEGIN, the compare-and-set,
+// COMMIT): with no handler, and with a handler that upserts one row of a
+// read model through the pgx.Tx, as a projection does per stream of a
+// batch. …/raw-upsert is that upsert alone, in its own implicit
+// transaction, for scale.
+func BenchmarkCheckpoint(b *testing.B) {
+	bn := newBench(b)
+	ctx := b.Context()
+	table := pgx.Identifier{bn.driver.Schema(), "bench_folds"}.Sanitize()
+	if _, err := bn.pool.Exec(ctx, `CREATE TABLE `+table+` (stream text PRIMARY KEY, n bigint NOT NULL)`); err != nil {
+		b.Fatal(err)
+	}
+	upsertSQL := `INSERT INTO ` + table + ` AS f (stream, n) VALUES ($1, 1) ON CONFLICT (stream) DO UPDATE SET n = f.n + 1`
+	upsert := func(tx driver.Tx) error {
+		var ptx pgx.Tx
+		tx.As(&ptx)
+		_, err := ptx.Exec(ctx, upsertSQL, "Order-1")
+		return err
+	}
+	b.Run("save", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if err := bn.driver.SaveCheckpoint(ctx, "save", driver.Position{Commit: uint64(i + 1)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	for _, c := range []struct {
+		name string
+		fn   func(driver.Tx) error
+	}{{"tx", nil}, {"tx-upsert", upsert}} {
+		b.Run(c.name, func(b *testing.B) {
+			name := randomSchema() // a new checkpoint for each run
+			prev, has := driver.Position{}, false
+			for i := 0; b.Loop(); i++ {
+				next := driver.Position{Commit: uint64(i + 1)}
+				if err := bn.driver.CheckpointTx(ctx, name, prev, has, next, c.fn); err != nil {
+					b.Fatal(err)
+				}
+				prev, has = next, true
+			}
+		})
+	}
+	b.Run("raw-upsert", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := bn.pool.Exec(ctx, upsertSQL, "Order-1"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

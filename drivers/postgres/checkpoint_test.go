@@ -26,24 +26,7 @@ import (
 func TestCheckpointsInByteOrder(t *testing.T) {
 	pool := newPool(t)
 	ctx := t.Context()
-	name := randomSchema() + "_icu"
-	_, err := pool.Exec(ctx, "CREATE DATABASE "+name+" TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'")
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "0A000" { // feature_not_supported
-		t.Skipf("the test server has no ICU support, needed for a collation other than byte order: %v", err)
-	}
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("drop database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(testenv.MustHavePostgres(t))
-	require.NoError(t, err)
-	u.Path = "/" + name
-	d, err := postgres.Open(ctx, u.String(), postgres.Options{})
+	d, err := postgres.Open(ctx, icuDatabase(t, pool), postgres.Options{})
 	require.NoError(t, err)
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
@@ -87,4 +70,29 @@ func TestCheckpointsInByteOrder(t *testing.T) {
 		assert.Equal(t, pos, c.Position, "%s: Checkpoints and Checkpoint agree", c.Name)
 	}
 	require.Equal(t, wantOrder, names, "Checkpoints in byte order")
+}
+
+// icuDatabase creates a database whose collation does not sort in byte
+// order (ICU "en": "a" before "B", "é" before "f"), dropped when t ends, and
+// returns its URL. It skips t when the server has no ICU support.
+func icuDatabase(t *testing.T, pool *pgxpool.Pool) string {
+	t.Helper()
+	name := randomSchema() + "_icu"
+	_, err := pool.Exec(t.Context(), "CREATE DATABASE "+name+" TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en' LOCALE 'C.UTF-8'")
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "0A000" { // feature_not_supported
+		t.Skipf("the test server has no ICU support, needed for a collation other than byte order: %v", err)
+	}
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	u.Path = "/" + name
+	return u.String()
 }

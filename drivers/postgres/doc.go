@@ -42,6 +42,10 @@
 // [eventstore.Store.As] accepts a **pgxpool.Pool and sets it to the driver's
 // pool. A pool passed to [New] is not closed by the driver.
 //
+// In a projection's handler ([eventstore.Store.Project]), [eventstore.Tx.As]
+// accepts a *pgx.Tx and sets it to the batch's transaction (see
+// "Exactly-once projections").
+//
 // # Positions and the visibility fence
 //
 // An event's position is {Commit: transaction ID, Prepare: sequence}, from
@@ -88,6 +92,40 @@
 // deletes one. Listing needs SELECT on the table, deleting DELETE; the
 // application role of docs/postgres.md has both, the read-only role only
 // SELECT.
+//
+// # Consumer-group leases
+//
+// The driver implements [driver.Leaser] (schema version 4: the leases
+// table), for [eventstore.Store.SubscribeGroup]. Leases expire by the
+// server's clock, clock_timestamp(), never the members': a grant sets the
+// expiry to clock_timestamp() plus the TTL (to the microsecond), and
+// [Driver.Leases] returns clock_timestamp() as its now. Each call is one
+// statement; AcquireLease is one INSERT ... ON CONFLICT DO UPDATE ... WHERE
+// (the lease is free, expired or the caller's) ... RETURNING when it grants
+// the lease, and a SELECT of the holder's lease after it when it does not.
+// Racing acquirers queue on the lease's row lock and exactly one is
+// granted. Leases are listed in byte order by key (the columns are COLLATE
+// "C"). The application role needs SELECT, INSERT, UPDATE and DELETE on the
+// leases table.
+//
+// # Exactly-once projections
+//
+// The driver implements [driver.CheckpointTxer], so
+// [eventstore.Store.Project] runs. A batch is one transaction on the
+// driver's pool at the server's default isolation level: BEGIN; the
+// checkpoint's compare-and-set, first, as one UPDATE ... WHERE the stored
+// checkpoint is the expected one (from none: INSERT ... ON CONFLICT DO
+// NOTHING), which takes the checkpoint row's lock; the handler, which gets
+// the transaction as a *pgx.Tx from [eventstore.Tx.As]; COMMIT. Three round
+// trips besides the handler's statements. When the compare-and-set changes
+// no row the checkpoint moved: the transaction rolls back before the
+// handler runs, with an error matching [eventstore.ErrCheckpointMoved]. A
+// second instance of the projection waits on the row lock, then finds the
+// checkpoint moved. The handler must not end the transaction: the Commit
+// and Rollback of the pgx.Tx it gets fail; savepoints work. Its error is
+// returned as is, after the rollback. When it returns nil the COMMIT goes
+// out even if the context ended meanwhile (for up to 5 seconds more), so a
+// stopping projection keeps the batch its handler finished.
 //
 // # Errors
 //

@@ -7,8 +7,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -168,4 +170,40 @@ func TestUpgradeFromSchema2(t *testing.T) {
 			assert.Equal(t, res.Position, got[len(got)-1].Position, "%+v: the new event comes last", tc.filter)
 		}
 	}
+}
+
+// Upgrading a version 3 schema creates the leases table and keeps the
+// checkpoints: leases are granted at once, and a projection's checkpoint
+// transaction moves a checkpoint saved before the upgrade.
+func TestUpgradeFromSchema3(t *testing.T) {
+	pool := newPool(t)
+	ctx := t.Context()
+	schema := randomSchema()
+	q := pgx.Identifier{schema}.Sanitize()
+	oldSchema(t, pool, schema, 3, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO `+q+`.checkpoints (name, tx_id, seq) VALUES ('proj', 100, 7)`)
+		return err
+	})
+	var leases bool
+	require.NoError(t, pool.QueryRow(ctx, `SELECT to_regclass($1) IS NOT NULL`, schema+".leases").Scan(&leases))
+	require.False(t, leases, "precondition: version 3 has no leases table")
+
+	d, err := postgres.New(ctx, pool, postgres.Options{Schema: schema})
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close() })
+	var version int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT max(version) FROM `+q+`.schema_migrations`).Scan(&version))
+	require.Equal(t, 4, version)
+	require.Equal(t, postgres.SchemaVersion(), version)
+
+	l, granted, err := d.AcquireLease(ctx, "g", "partition/1/0", "a", time.Minute)
+	require.NoError(t, err)
+	assert.True(t, granted)
+	assert.Equal(t, uint64(1), l.Generation)
+	require.NoError(t, d.SaveLeasePosition(ctx, "g", "partition/1/0", "a", 1, driver.Position{Commit: 100, Prepare: 7}))
+	require.NoError(t, d.CheckpointTx(ctx, "proj", driver.Position{Commit: 100, Prepare: 7}, true, driver.Position{Commit: 101, Prepare: 1}, nil))
+	pos, ok, err := d.LoadCheckpoint(ctx, "proj")
+	require.NoError(t, err)
+	assert.True(t, ok)
+	assert.Equal(t, driver.Position{Commit: 101, Prepare: 1}, pos)
 }

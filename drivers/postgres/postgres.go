@@ -104,6 +104,8 @@ var (
 	_ driver.Importer          = (*Driver)(nil)
 	_ driver.CheckpointManager = (*Driver)(nil)
 	_ driver.ScanReader        = (*Driver)(nil)
+	_ driver.Leaser            = (*Driver)(nil)
+	_ driver.CheckpointTxer    = (*Driver)(nil)
 )
 
 // New returns a driver over an existing pool, which it does not close: the
@@ -451,6 +453,9 @@ type statements struct {
 	readStreamFwd, readStreamBwd, fence, snapshot           string
 	saveSnapshot, loadSnapshot, saveCheckpoint, loadCheckpt string
 	checkpoints, deleteCheckpoint                           string
+	moveCheckpoint, createCheckpoint                        string
+	acquireLease, lease, releaseLease, saveLeasePosition    string
+	leases, deleteLeases                                    string
 	channel                                                 string
 }
 
@@ -458,22 +463,30 @@ func newStatements(schema string) statements {
 	q := quoteIdent(schema)
 	r := strings.NewReplacer("{{schema}}", q)
 	return statements{
-		append:           r.Replace(appendSQL),
-		appendNotify:     r.Replace(appendNotifySQL),
-		retried:          r.Replace(retriedSQL),
-		importEvents:     r.Replace(importSQL),
-		notify:           notifySQL,
-		streamVersion:    r.Replace(`SELECT coalesce(max(version), 0) FROM {{schema}}.events WHERE stream_id = $1`),
-		readStreamFwd:    r.Replace(readStreamFwdSQL),
-		readStreamBwd:    r.Replace(readStreamBwdSQL),
-		fence:            r.Replace(fenceSQL),
-		snapshot:         r.Replace(snapshotSQL),
-		saveSnapshot:     r.Replace(saveSnapshotSQL),
-		loadSnapshot:     r.Replace(`SELECT version, data FROM {{schema}}.snapshots WHERE stream_id = $1`),
-		saveCheckpoint:   r.Replace(saveCheckpointSQL),
-		loadCheckpt:      r.Replace(`SELECT tx_id, seq FROM {{schema}}.checkpoints WHERE name = $1`),
-		checkpoints:      r.Replace(`SELECT name, tx_id, seq FROM {{schema}}.checkpoints`),
-		deleteCheckpoint: r.Replace(`DELETE FROM {{schema}}.checkpoints WHERE name = $1`),
-		channel:          "eventstore." + schema,
+		append:            r.Replace(appendSQL),
+		appendNotify:      r.Replace(appendNotifySQL),
+		retried:           r.Replace(retriedSQL),
+		importEvents:      r.Replace(importSQL),
+		notify:            notifySQL,
+		streamVersion:     r.Replace(`SELECT coalesce(max(version), 0) FROM {{schema}}.events WHERE stream_id = $1`),
+		readStreamFwd:     r.Replace(readStreamFwdSQL),
+		readStreamBwd:     r.Replace(readStreamBwdSQL),
+		fence:             r.Replace(fenceSQL),
+		snapshot:          r.Replace(snapshotSQL),
+		saveSnapshot:      r.Replace(saveSnapshotSQL),
+		loadSnapshot:      r.Replace(`SELECT version, data FROM {{schema}}.snapshots WHERE stream_id = $1`),
+		saveCheckpoint:    r.Replace(saveCheckpointSQL),
+		loadCheckpt:       r.Replace(`SELECT tx_id, seq FROM {{schema}}.checkpoints WHERE name = $1`),
+		checkpoints:       r.Replace(`SELECT name, tx_id, seq FROM {{schema}}.checkpoints`),
+		deleteCheckpoint:  r.Replace(`DELETE FROM {{schema}}.checkpoints WHERE name = $1`),
+		moveCheckpoint:    r.Replace(moveCheckpointSQL),
+		createCheckpoint:  r.Replace(createCheckpointSQL),
+		acquireLease:      r.Replace(acquireLeaseSQL),
+		lease:             r.Replace(leaseSQL),
+		releaseLease:      r.Replace(releaseLeaseSQL),
+		saveLeasePosition: r.Replace(saveLeasePositionSQL),
+		leases:            r.Replace(leasesSQL),
+		deleteLeases:      r.Replace(deleteLeasesSQL),
+		channel:           "eventstore." + schema,
 	}
 }

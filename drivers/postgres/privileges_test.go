@@ -26,6 +26,7 @@ var (
 		`GRANT SELECT, INSERT ON {{schema}}.events TO {{role}}`,
 		`GRANT SELECT, INSERT, UPDATE ON {{schema}}.checkpoints, {{schema}}.snapshots TO {{role}}`,
 		`GRANT DELETE ON {{schema}}.checkpoints TO {{role}}`,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON {{schema}}.leases TO {{role}}`,
 		`GRANT SELECT ON {{schema}}.meta, {{schema}}.schema_migrations TO {{role}}`,
 	}
 	readerGrants = []string{
@@ -103,7 +104,7 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	t.Cleanup(func() { r.Close() })
 
 	// The application role: append, import, read, subscribe durably,
-	// snapshot, manage checkpoints.
+	// snapshot, manage checkpoints, hold leases, run projections.
 	res, err := s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)))
 	require.NoError(t, err)
 	require.NoError(t, s.Import(ctx, []eventstore.RecordedEvent{{
@@ -135,6 +136,15 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 		n++
 	}
 	assert.Equal(t, 2, n)
+	// Consumer-group leases and a projection's checkpoint transaction.
+	_, granted, err := app.AcquireLease(ctx, "g", "partition/1/0", "m", time.Minute)
+	require.NoError(t, err)
+	require.True(t, granted)
+	require.NoError(t, app.SaveLeasePosition(ctx, "g", "partition/1/0", "m", 1, driver.Position(res.Position)))
+	require.NoError(t, app.ReleaseLease(ctx, "g", "partition/1/0", "m", 1))
+	require.NoError(t, app.CheckpointTx(ctx, "proj", driver.Position{}, false, driver.Position(res.Position), nil))
+	require.NoError(t, app.CheckpointTx(ctx, "proj", driver.Position(res.Position), true, driver.Position(got[2].Position), nil))
+	require.NoError(t, app.DeleteCheckpoint(ctx, "proj"))
 
 	// The reader: it saw the events live, and reads everything.
 	receive(t, live, 3, "the events, live, as the read-only role")
@@ -162,6 +172,9 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	cps, err = r.Checkpoints(ctx)
 	require.NoError(t, err, "list checkpoints as the read-only role")
 	assert.Equal(t, []eventstore.Checkpoint{{Name: "app", Position: got[2].Position}}, cps)
+	leases, _, err := reader.Leases(ctx, "g")
+	require.NoError(t, err, "list leases as the read-only role")
+	assert.Len(t, leases, 1)
 
 	// What the grants deny.
 	_, err = r.Append(ctx, "Order-9", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
@@ -169,6 +182,9 @@ func TestLeastPrivilegeRoles(t *testing.T) {
 	requireDenied(t, r.SaveSnapshot(ctx, "Order-1", eventstore.Snapshot{Version: 2}), "snapshot as the read-only role")
 	requireDenied(t, reader.SaveCheckpoint(ctx, "reader", pos), "checkpoint as the read-only role")
 	requireDenied(t, r.DeleteCheckpoint(ctx, "app"), "delete a checkpoint as the read-only role")
+	_, _, err = reader.AcquireLease(ctx, "g", "partition/1/0", "r", time.Minute)
+	requireDenied(t, err, "acquire a lease as the read-only role")
+	requireDenied(t, reader.CheckpointTx(ctx, "app", pos, true, pos, nil), "a checkpoint transaction as the read-only role")
 	for _, tc := range []struct {
 		name string
 		pool *pgxpool.Pool

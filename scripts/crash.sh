@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the crash test of exactly-once projections at full length against
+# PostgreSQL: a projector process is killed (kill -9) EVENTSTORE_CRASH_KILLS
+# times (default 25) at random moments while 8 writers append, then its read
+# model must equal the fold of the log (internal/crashtest). Unless
+# EVENTSTORE_POSTGRES_URL names a server, it starts a throw-away cluster
+# (scripts/postgres.sh) and stops it on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export EVENTSTORE_CRASH_KILLS=${EVENTSTORE_CRASH_KILLS:-25}
+if [[ -z "${EVENTSTORE_POSTGRES_URL:-}" ]]; then
+	dir=$(mktemp -d "${TMPDIR:-/tmp}/eventstore-crash.XXXXXX")
+	trap 'scripts/postgres.sh stop "$dir" || true' EXIT
+	trap 'exit 130' INT TERM
+	EVENTSTORE_POSTGRES_URL=$(scripts/postgres.sh start "$dir")
+	export EVENTSTORE_POSTGRES_URL
+fi
+CI=true go test -count=1 -timeout 15m -v -run '^TestCrashProjection$' ./drivers/postgres
