@@ -18,10 +18,11 @@ demo:
 bench:
 	./scripts/bench.sh
 
-# The crash test of exactly-once projections at full length: a projector
-# process killed (kill -9) 25 times at random while 8 writers append, on a
-# throw-away PostgreSQL cluster of its own (scripts/crash.sh). `make test`
-# runs it with 5 kills. EVENTSTORE_CRASH_KILLS=100 make crash kills more.
+# The crash tests at full length, on PostgreSQL (a throw-away cluster of its
+# own) and SQLite (scripts/crash.sh): a projector process killed (kill -9) 25
+# times at random while 8 writers append, and 25 consumer-group members
+# killed mid-batch and replaced. `make test` runs them with 5 kills and 1.
+# EVENTSTORE_CRASH_KILLS=100 make crash kills more.
 crash:
 	./scripts/crash.sh
 

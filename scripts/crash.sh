@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Runs the crash test of exactly-once projections at full length against
-# PostgreSQL: a projector process is killed (kill -9) EVENTSTORE_CRASH_KILLS
-# times (default 25) at random moments while 8 writers append, then its read
-# model must equal the fold of the log (internal/crashtest). Unless
+# Runs the crash tests at full length against PostgreSQL and SQLite
+# (internal/crashtest): a projector process is killed (kill -9)
+# EVENTSTORE_CRASH_KILLS times (default 25) at random moments while 8 writers
+# append, then its read model must equal the fold of the log; and as many
+# members of a consumer group are killed mid-batch and replaced, then every
+# event must have been handled, in stream order, never by two members at
+# once. Unless
 # EVENTSTORE_POSTGRES_URL names a server, it starts a throw-away cluster
 # (scripts/postgres.sh) and stops it on exit.
 set -euo pipefail
@@ -15,4 +18,4 @@ if [[ -z "${EVENTSTORE_POSTGRES_URL:-}" ]]; then
 	EVENTSTORE_POSTGRES_URL=$(scripts/postgres.sh start "$dir")
 	export EVENTSTORE_POSTGRES_URL
 fi
-CI=true go test -count=1 -timeout 15m -v -run '^TestCrashProjection$' ./drivers/postgres
+CI=true go test -count=1 -timeout 30m -v -run '^TestCrash(Projection|Group)$' ./drivers/postgres ./drivers/sqlite

@@ -64,3 +64,14 @@ func pgReadModel(storeURL string) crashtest.ReadModel {
 		},
 	}
 }
+
+// TestCrashGroup kills members of a consumer group mid-batch and starts
+// others while writers append: every event handled, each stream in order by
+// each member, never by two members at once. `make crash` kills more
+// (EVENTSTORE_CRASH_KILLS).
+func TestCrashGroup(t *testing.T) {
+	crashtest.RunGroup(t, crashtest.GroupConfig{NewStore: func(t testing.TB) string {
+		_, u := testenv.PostgresSchema(t, "crashgroup")
+		return u
+	}})
+}

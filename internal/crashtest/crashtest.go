@@ -335,8 +335,9 @@ func mapsKeys(a, b map[string]Fold) func(yield func(string) bool) {
 	}
 }
 
-// process is a running projector.
+// process is a running child: a projector or a group member.
 type process struct {
+	role    string
 	cmd     *exec.Cmd
 	stdin   io.WriteCloser
 	errBuf  bytes.Buffer // its stderr; read once it has exited
@@ -370,11 +371,15 @@ func signal(c chan struct{}) {
 }
 
 // start starts a projector on url and waits until it has opened the store.
-func start(t *testing.T, url string) *process {
+func start(t *testing.T, url string) *process { return startRole(t, url, "projector") }
+
+// startRole starts the test binary playing role on url, with env added to
+// its environment, and waits until it has opened the store.
+func startRole(t *testing.T, url, role string, env ...string) *process {
 	t.Helper()
-	p := &process{done: make(chan error, 1), ready: make(chan struct{}), begun: make(chan struct{}, 1), ended: make(chan struct{}, 1)}
+	p := &process{role: role, done: make(chan error, 1), ready: make(chan struct{}), begun: make(chan struct{}, 1), ended: make(chan struct{}, 1)}
 	p.cmd = exec.Command(os.Args[0], "-test.run="+runPattern(t.Name()), "-test.count=1")
-	p.cmd.Env = append(os.Environ(), roleVar+"=projector", urlVar+"="+url)
+	p.cmd.Env = append(append(os.Environ(), roleVar+"="+role, urlVar+"="+url), env...)
 	p.cmd.Stderr = &p.errBuf
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -384,7 +389,7 @@ func start(t *testing.T, url string) *process {
 		t.Fatal(err)
 	}
 	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start the projector: %v", err)
+		t.Fatalf("start the %s: %v", role, err)
 	}
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
@@ -411,41 +416,41 @@ func start(t *testing.T, url string) *process {
 	select {
 	case <-p.ready:
 	case err := <-p.done:
-		t.Fatalf("the projector exited before it was ready: %v; its stderr:\n%s", err, &p.errBuf)
+		t.Fatalf("the %s exited before it was ready: %v; its stderr:\n%s", role, err, &p.errBuf)
 	case <-time.After(time.Minute):
-		t.Fatal("the projector was not ready within a minute")
+		t.Fatalf("the %s was not ready within a minute", role)
 	}
 	return p
 }
 
-// kill kills the projector with SIGKILL; it must still be running.
+// kill kills the process with SIGKILL; it must still be running.
 func (p *process) kill(t *testing.T) {
 	t.Helper()
 	select {
 	case err := <-p.done:
-		t.Fatalf("the projector exited before it was killed: %v; its stderr:\n%s", err, &p.errBuf)
+		t.Fatalf("the %s exited before it was killed: %v; its stderr:\n%s", p.role, err, &p.errBuf)
 	default:
 	}
 	if err := p.cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill the projector: %v", err)
+		t.Fatalf("kill the %s: %v", p.role, err)
 	}
 	<-p.done
 	if p.cmd.ProcessState.Exited() {
-		t.Fatalf("the projector exited by itself (%v) before it was killed; its stderr:\n%s", p.cmd.ProcessState, &p.errBuf)
+		t.Fatalf("the %s exited by itself (%v) before it was killed; its stderr:\n%s", p.role, p.cmd.ProcessState, &p.errBuf)
 	}
 }
 
-// stop asks the projector to stop (closing its stdin) and waits for it.
+// stop asks the process to stop (closing its stdin) and waits for it.
 func (p *process) stop(t *testing.T) {
 	t.Helper()
 	p.stdin.Close()
 	select {
 	case err := <-p.done:
 		if err != nil {
-			t.Fatalf("the projector failed: %v; its stderr:\n%s", err, &p.errBuf)
+			t.Fatalf("the %s failed: %v; its stderr:\n%s", p.role, err, &p.errBuf)
 		}
 	case <-time.After(time.Minute):
-		t.Fatal("the projector did not stop within a minute of being asked")
+		t.Fatalf("the %s did not stop within a minute of being asked", p.role)
 	}
 }
 
