@@ -27,8 +27,9 @@ var secretParams = []string{"pass", "pwd", "secret", "token", "key", "credential
 // other parameter is masked the same way, recursively, so a URL given as a
 // parameter loses its password too. A string that does not parse strictly
 // (see the package documentation), and any string no URL parser reads as
-// one (a keyword/value connection string such as "host=h password=pw", or
-// "user:pw@host" without "//"), is reduced to its scheme: "postgres:xxxxx",
+// one (a keyword/value connection string such as "host=h password=pw", any
+// string without a scheme holding '=', or "user:pw@host" without "//"), is
+// reduced to its scheme: "postgres:xxxxx",
 // or just "xxxxx". A URL without secrets is returned exactly as given.
 func URL(rawURL string) string {
 	out, ok := strict(rawURL)
@@ -48,7 +49,8 @@ func strict(rawURL string) (out string, ok bool) {
 	if err != nil || strings.Contains(rawURL, "#") {
 		return "", false
 	}
-	if strings.ContainsAny(u.Opaque, "@=") || strings.ContainsAny(u.Path, "@=") || strings.Contains(u.Host, "=") ||
+	if u.Scheme == "" && strings.Contains(rawURL, "=") ||
+		strings.ContainsAny(u.Opaque, "@=") || strings.ContainsAny(u.Path, "@=") || strings.Contains(u.Host, "=") ||
 		u.User != nil && strings.Contains(u.User.Username(), "=") {
 		return "", false // keyword/value, or userinfo where no parser looks for one
 	}
@@ -99,7 +101,9 @@ func afterAuthority(rawURL, scheme string) bool {
 }
 
 // query masks a raw query pair by pair, keeping their order and spelling.
-// ok is false when a pair does not parse strictly.
+// ok is false when a pair does not parse strictly, or when a secret's value
+// is empty or followed by a pair without '=' while more pairs follow: its
+// '&' may have been part of the secret.
 func query(raw string) (masked string, changed, ok bool) {
 	if _, err := url.ParseQuery(raw); err != nil {
 		return "", false, false
@@ -113,6 +117,10 @@ func query(raw string) (masked string, changed, ok bool) {
 			return "", false, false
 		}
 		switch {
+		case isSecret(k) && i+1 < len(pairs) && (rv == "" || !strings.Contains(pairs[i+1], "=")):
+			// "secret=&x" or "secret=a&b": the secret itself may have held
+			// the '&' that split it.
+			return "", false, false
 		case isSecret(k):
 			if hasValue && rv != "" {
 				pairs[i] = rk + "=" + mask
