@@ -22,9 +22,11 @@ import (
 // version whose first event ID is already in the stream is, per
 // docs/semantics.md, a retry at the wrong version and must fail, while the
 // server would write the events again. So before an Exact(n) append (n ≥ 1)
-// the driver checks that the first ID is not among versions 1..n; it keeps
-// the IDs it has written or read in a bounded cache, so this costs a read
-// only for streams it has not seen.
+// the driver checks that the first ID is not among the last retryWindow
+// versions up to n (see idIn): from a bounded cache of the IDs it has
+// written or read, or by one read of at most retryWindow events plus the
+// batch's length, so the cost does not grow with the stream. A first ID
+// further back is not looked for, and the server writes the events again.
 //
 // The server recognises a retry by its event IDs alone and answers with the
 // original result, whatever the events' content. The driver compares the
@@ -150,34 +152,58 @@ func (d *Driver) checkSizes(events []driver.Event) error {
 	return nil
 }
 
-// idIn reports whether id is the ID of one of versions 1..n of a stream.
-// When the cache does not know those versions it reads them, and up to
-// ahead versions past n, which an append of ahead events at Exact(n) would
-// take: if the stream already holds them, the append may be a retry, and
-// knowing them lets Append compare its content.
+// retryWindow is how many of a stream's latest versions the driver looks
+// through, before an Exact(n) append, for the batch's first event ID.
+const retryWindow = 256
+
+// windowStart returns the first version the check before an Exact(n)
+// append looks at.
+func windowStart(n uint64) uint64 {
+	if n <= retryWindow {
+		return 1
+	}
+	return n - retryWindow + 1
+}
+
+// idIn reports whether an append at Exact(n) whose first event ID is id
+// must fail because id is already in the stream, as far as the server
+// would not tell: it is at one of the versions windowStart(n)..n and the
+// stream is at version n. A stream past n needs no check (the server
+// compares the batch with version n+1 on, and conflicts or finds the
+// retry), and neither does one short of n (the server conflicts).
+//
+// What the cache does not know it reads: versions windowStart(n)..n, or
+// fewer when the cache holds the start of them, and up to ahead versions
+// past n, which an append of ahead events at Exact(n) would take: if the
+// stream already holds them, the append may be a retry, and knowing them
+// lets Append compare its content. So the check reads at most
+// retryWindow+ahead events, whatever the stream's length.
 func (d *Driver) idIn(ctx context.Context, name string, n uint64, ahead int, id uuid.UUID) (bool, error) {
-	found, known := d.ids.lookup(name, n, id)
-	if found || known >= n {
+	found, next, done := d.ids.check(name, n, windowStart(n), id)
+	if done {
 		return found, nil
 	}
-	// Read the versions the cache does not know. They never change, so
-	// what is read stays true.
-	evs, err := d.readStream(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(known + 1))}, n-known+uint64(ahead))
+	// Versions never change, so what is read stays true.
+	evs, err := d.readStream(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(next))}, n-next+1+uint64(ahead))
 	if err != nil {
 		return false, err
 	}
 	read := make([]uuid.UUID, 0, len(evs))
 	contiguous := true
+	var first uint64
 	for i, ev := range evs {
 		v := versionOf(ev.EventNumber)
+		if i == 0 {
+			first = v
+		}
 		if v <= n && ev.EventID == id {
 			found = true
 		}
-		contiguous = contiguous && v == known+1+uint64(i)
+		contiguous = contiguous && v == first+uint64(i)
 		read = append(read, ev.EventID)
 	}
-	if contiguous {
-		d.ids.learn(name, known+1, read)
+	if contiguous && len(read) > 0 {
+		d.ids.learn(name, first, read)
 	}
 	return found, nil
 }
@@ -186,10 +212,11 @@ func (d *Driver) idIn(ctx context.Context, name string, n uint64, ahead int, id 
 // streams (about 60 bytes each).
 const idCacheLimit = 100_000
 
-// idCache remembers, for recently used streams, the event IDs of versions
-// 1..known: enough to tell whether an ID is already in the first n
-// versions of a stream without reading it. Streams used least recently are
-// forgotten first.
+// idCache remembers, for recently used streams, the event IDs of their
+// latest known versions: at least the last retryWindow of them (or all,
+// for a shorter stream), at most twice as many, so that the check before
+// an Exact(n) append needs no read for a stream the driver has written or
+// read. Streams used least recently are forgotten first.
 //
 // It also remembers, by stream and first event ID, appends that ended
 // without an answer from the server (which may have written them), so that
@@ -215,38 +242,70 @@ type appendKey struct {
 // unansweredLimit bounds how many unanswered appends the cache remembers.
 const unansweredLimit = 1024
 
+// streamIDs holds the event IDs of versions lo, lo+1, … of a stream.
 type streamIDs struct {
 	name  string
-	known uint64               // versions 1..known are held
-	ids   map[uuid.UUID]uint64 // event ID → version
+	lo    uint64
+	ids   []uuid.UUID       // ids[i] is at version lo+i; never empty
+	count map[uuid.UUID]int // how often each ID is in ids
+}
+
+// known returns the last version held.
+func (s *streamIDs) known() uint64 { return s.lo + uint64(len(s.ids)) - 1 }
+
+func (s *streamIDs) add(ids []uuid.UUID) {
+	for _, id := range ids {
+		s.count[id]++
+	}
+}
+
+func (s *streamIDs) drop(ids []uuid.UUID) {
+	for _, id := range ids {
+		if s.count[id]--; s.count[id] == 0 {
+			delete(s.count, id)
+		}
+	}
 }
 
 func newIDCache(limit int) *idCache {
 	return &idCache{limit: limit, streams: map[string]*list.Element{}}
 }
 
-// lookup reports whether id is at one of versions 1..n of a stream, as far
-// as the cache knows, and how many versions it knows.
-func (c *idCache) lookup(name string, n uint64, id uuid.UUID) (found bool, known uint64) {
+// check answers, from the cache, the check before an append at Exact(n)
+// whose first event ID is id, looking at versions from..n. When done, the
+// answer is found. Otherwise the versions from next to n (and later) must
+// be read, and found tells whether id is among the versions before next
+// that the cache holds.
+func (c *idCache) check(name string, n, from uint64, id uuid.UUID) (found bool, next uint64, done bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.streams[name]
 	if !ok {
-		return false, 0
+		return false, from, false
 	}
 	c.lru.MoveToFront(el)
 	s := el.Value.(*streamIDs)
-	v, ok := s.ids[id]
-	return ok && v <= n, s.known
+	known := s.known()
+	switch {
+	case known > n:
+		return false, 0, true // the stream is past n: the server decides
+	case s.lo > from || known+1 < from:
+		return false, from, false // the cache lacks the start of the window
+	case known == n:
+		return s.count[id] > 0, 0, true
+	default:
+		return s.count[id] > 0, known + 1, false
+	}
 }
 
-// before returns how many versions of a stream the cache knows, and
-// whether an append to it beginning with event id ended unanswered.
+// before returns the last version of a stream the cache knows (0 for
+// none), and whether an append to it beginning with event id ended
+// unanswered.
 func (c *idCache) before(name string, id uuid.UUID) (known uint64, unanswered bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.streams[name]; ok {
-		known = el.Value.(*streamIDs).known
+		known = el.Value.(*streamIDs).known()
 	}
 	_, unanswered = c.unsure[appendKey{name, id}]
 	return known, unanswered
@@ -285,40 +344,64 @@ func (c *idCache) answered(name string, id uuid.UUID) {
 	c.fifo = slices.DeleteFunc(c.fifo, func(x appendKey) bool { return x == k })
 }
 
-// learn records that versions first, first+1, … of a stream hold ids. Only
-// what extends the known versions without a gap is kept.
+// learn records that versions first, first+1, … of a stream hold ids.
+// What joins the versions held without a gap is added; a later range with
+// a gap replaces them; an earlier one is ignored. Only the last
+// retryWindow versions are kept once twice as many are held.
 func (c *idCache) learn(name string, first uint64, ids []uuid.UUID) {
 	if len(ids) == 0 || len(ids) > c.limit {
 		return
 	}
+	last := first + uint64(len(ids)) - 1
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.streams[name]
 	if !ok {
-		if first != 1 {
-			return
-		}
-		el = c.lru.PushFront(&streamIDs{name: name, ids: map[uuid.UUID]uint64{}})
+		el = c.lru.PushFront(&streamIDs{name: name, lo: first, count: map[uuid.UUID]int{}})
 		c.streams[name] = el
-	}
-	c.lru.MoveToFront(el)
-	s := el.Value.(*streamIDs)
-	if first > s.known+1 || first+uint64(len(ids)) <= s.known+1 {
-		return // a gap, or nothing new
-	}
-	for i, id := range ids {
-		v := first + uint64(i)
-		if _, dup := s.ids[id]; v <= s.known || dup {
-			continue // a duplicate keeps its first version
+		s := el.Value.(*streamIDs)
+		s.ids = slices.Clone(ids)
+		s.add(s.ids)
+		c.size += len(s.ids)
+	} else {
+		c.lru.MoveToFront(el)
+		s := el.Value.(*streamIDs)
+		known := s.known()
+		switch {
+		case first <= known+1 && last+1 >= s.lo: // joins: the union
+			if first < s.lo {
+				head := ids[:s.lo-first]
+				s.add(head)
+				c.size += len(head)
+				s.ids = append(slices.Clone(head), s.ids...)
+				s.lo = first
+			}
+			if last > known {
+				tail := ids[known+1-first:]
+				s.add(tail)
+				c.size += len(tail)
+				s.ids = append(s.ids, tail...)
+			}
+		case last > known: // later, with a gap
+			c.size += len(ids) - len(s.ids)
+			s.lo, s.ids, s.count = first, slices.Clone(ids), map[uuid.UUID]int{}
+			s.add(s.ids)
+		default:
+			return // earlier, with a gap
 		}
-		s.ids[id] = v
-		c.size++
 	}
-	s.known = first + uint64(len(ids)) - 1
+	s := el.Value.(*streamIDs)
+	if len(s.ids) > 2*retryWindow {
+		cut := len(s.ids) - retryWindow
+		s.drop(s.ids[:cut])
+		s.ids = slices.Clone(s.ids[cut:])
+		s.lo += uint64(cut)
+		c.size -= cut
+	}
 	for c.size > c.limit {
-		last := c.lru.Back()
-		old := last.Value.(*streamIDs)
-		c.lru.Remove(last)
+		back := c.lru.Back()
+		old := back.Value.(*streamIDs)
+		c.lru.Remove(back)
 		delete(c.streams, old.name)
 		c.size -= len(old.ids)
 	}

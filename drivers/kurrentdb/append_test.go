@@ -93,6 +93,91 @@ func TestExactAppendOfStoredFirstIDConflicts(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// fillStream appends n small events to a stream through the native client,
+// in batches, and returns their IDs in version order.
+func fillStream(t testing.TB, c *kdb.Client, stream string, n int) []uuid.UUID {
+	t.Helper()
+	ids := make([]uuid.UUID, 0, n)
+	for len(ids) < n {
+		batch := make([]kdb.EventData, min(1000, n-len(ids)))
+		for i := range batch {
+			batch[i] = kdb.EventData{EventID: uuid.New(), EventType: "Happened", ContentType: kdb.ContentTypeJson, Data: []byte(`{"n":1}`)}
+			ids = append(ids, batch[i].EventID)
+		}
+		_, err := c.AppendToStream(t.Context(), stream, kdb.AppendToStreamOptions{StreamState: kdb.Any{}}, batch...)
+		require.NoError(t, err)
+	}
+	return ids
+}
+
+// The check before an Exact(n) append looks only at the last RetryWindow
+// versions up to n, so what it reads does not grow with the stream: on a
+// stream of 50,000 events, a driver that has not seen it reads at most
+// RetryWindow events plus the batch (and one more to report a conflict's
+// actual version), and one that has seen it reads nothing. A retry at the
+// current version whose first ID is further back is written again, as the
+// server alone would (the difference docs/kurrentdb.md states).
+func TestExactAppendCheckIsBounded(t *testing.T) {
+	const length = 50_000
+	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{NoSeed: true})
+	ids := fillStream(t, nativeClient(t, srv.URL()), "Long-1", length)
+	end := uint64(length)
+	for _, tc := range []struct {
+		name     string
+		expected func() uint64 // Exact(expected())
+		reuse    func() uint64 // the version whose ID the batch's first event takes, or nil for new IDs
+		conflict bool          // else written
+	}{
+		{"NewEventsAtTheEnd", func() uint64 { return end }, nil, false},
+		{"RetryAtTheEndInsideTheWindow", func() uint64 { return end }, func() uint64 { return end - kurrentdb.RetryWindow + 1 }, true},
+		{"StaleExpectation", func() uint64 { return 100 }, nil, true},
+		{"RetryAtAStaleVersion", func() uint64 { return 100 }, func() uint64 { return 100 }, true},
+		{"RetryAtTheEndBeyondTheWindow", func() uint64 { return end }, func() uint64 { return end - kurrentdb.RetryWindow }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStore(t, srv.URL(), kurrentdb.Options{}) // has not seen the stream
+			batch := newEvents(2)
+			if tc.reuse != nil {
+				batch[0].ID = ids[tc.reuse()-1]
+			}
+			// appendCounting appends at Exact(expected) and returns how
+			// many reads and events the driver read.
+			appendCounting := func(expected uint64, batch []eventstore.Event) (reads, events uint64, err error) {
+				before := srv.StreamReadStats()
+				_, err = s.Append(t.Context(), "Long-1", eventstore.Exact(expected), batch...)
+				after := srv.StreamReadStats()
+				if err == nil {
+					end += uint64(len(batch))
+				}
+				return after.Reads - before.Reads, after.Events - before.Events, err
+			}
+			reads, events, err := appendCounting(tc.expected(), batch)
+			bound := uint64(kurrentdb.RetryWindow + len(batch))
+			if tc.conflict {
+				require.ErrorIs(t, err, eventstore.ErrWrongExpectedVersion)
+				bound++ // the actual version
+			} else {
+				require.NoError(t, err)
+			}
+			t.Logf("%d reads, %d events read", reads, events)
+			assert.LessOrEqual(t, reads, uint64(2), "reads")
+			assert.LessOrEqual(t, events, bound, "events read")
+
+			// The next append at the end reads at most the window (none
+			// when the driver already read it), and the one after that,
+			// checked from memory, nothing.
+			reads, events, err = appendCounting(end, newEvents(1))
+			require.NoError(t, err)
+			assert.LessOrEqual(t, reads, uint64(1), "reads")
+			assert.LessOrEqual(t, events, uint64(kurrentdb.RetryWindow+1), "events read")
+			reads, events, err = appendCounting(end, newEvents(1))
+			require.NoError(t, err)
+			assert.Zero(t, reads+events, "reads and events read by a third append")
+		})
+	}
+	assert.Equal(t, int(end), len(readIDs(t, newStore(t, srv.URL(), kurrentdb.Options{}), "Long-1")))
+}
+
 // The server counts an event's type twice against its limits; the Store
 // does not. The driver applies the server's formula, so a batch the server
 // would refuse mid-request (which the client reports as ErrorCodeUnknown)

@@ -102,9 +102,13 @@
 // write again a batch whose IDs are already in the stream when the append
 // expects the stream's current version; the event store's rules make that
 // a wrong expected version, so before an Exact(n) append the driver checks
-// the first ID against versions 1..n, from a cache of the IDs it has
-// written or read (a read of the stream otherwise; always, for a stream of
-// more than 100,000 events, which the cache does not hold).
+// the first ID against the last 256 versions up to n, from a cache of the
+// latest IDs of the streams it has written or read, or else by one read of
+// at most 256 events plus the batch: the cost does not grow with the
+// stream. Unlike the other drivers, it does not look further back: a retry
+// at the current version of an append made more than 256 versions earlier
+// is written again (a retry with its original expectation is recognised by
+// the server at any distance).
 //
 // The server takes an append for a retry by its IDs alone, whatever the
 // events' content. The driver reads the events back and compares them

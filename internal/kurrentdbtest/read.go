@@ -129,6 +129,7 @@ func (r *reader) readStream(so *api.ReadReq_Options_StreamOptions, count uint64,
 		return status.Error(codes.Unknown, "count should be positive")
 	}
 	s := r.log
+	s.streamReads.Add(1)
 	s.mu.Lock()
 	lo, hi, st := s.readable(name)
 	var recs []*record
@@ -171,6 +172,7 @@ func (r *reader) readStream(so *api.ReadReq_Options_StreamOptions, count uint64,
 		if err := r.event(rec); err != nil {
 			return err
 		}
+		s.streamEvents.Add(1)
 	}
 	return nil
 }

@@ -197,6 +197,19 @@ func (s *Server) Restart() error {
 	return nil
 }
 
+// ReadStats counts the stream reads a Server has answered (reads of one
+// stream with a count; not $all, not subscriptions).
+type ReadStats struct {
+	Reads  uint64 // reads answered, including those of a missing stream
+	Events uint64 // events they sent
+}
+
+// StreamReadStats returns what stream reads the server has answered since
+// it was created. Tests use it to see how much a client reads.
+func (s *Server) StreamReadStats() ReadStats {
+	return ReadStats{Reads: s.log.streamReads.Load(), Events: s.log.streamEvents.Load()}
+}
+
 // ClearIdempotencyCache forgets the event IDs of recent writes, as a leader
 // change does.
 func (s *Server) ClearIdempotencyCache() {

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 
@@ -78,6 +79,9 @@ type store struct {
 	cache   idCache
 	changed chan struct{} // closed and replaced after every write
 	hold    chan struct{} // when set, appends wait until it is closed
+
+	streamReads  atomic.Uint64 // stream reads with a count answered
+	streamEvents atomic.Uint64 // events those reads sent
 }
 
 func newStore(opts Options) *store {

@@ -1,0 +1,4 @@
+package kurrentdb
+
+// RetryWindow is retryWindow, for the external tests.
+const RetryWindow = retryWindow
