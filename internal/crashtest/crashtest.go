@@ -137,26 +137,8 @@ func Run(t *testing.T, cfg Config) {
 	}
 
 	// The writers append until the kills are over.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var appended atomic.Int64
-	werrs := make(chan error, writers)
-	for w := range writers {
-		wg.Go(func() {
-			if err := write(ctx, s, w, stop, &appended); err != nil {
-				werrs <- fmt.Errorf("writer %d: %w", w, err)
-			}
-		})
-	}
-	stopWriters := func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wg.Wait()
-		}
-	}
-	defer stopWriters()
+	wr := startWriters(ctx, s, writers)
+	defer wr.stop()
 
 	var st stats
 	for i := range kills {
@@ -183,14 +165,14 @@ func Run(t *testing.T, cfg Config) {
 			st.moved++
 		}
 		select {
-		case err := <-werrs:
+		case err := <-wr.errs:
 			t.Fatalf("after %d kills: %v", i+1, err)
 		default:
 		}
 	}
-	stopWriters()
+	wr.stop()
 	select {
-	case err := <-werrs:
+	case err := <-wr.errs:
 		t.Fatal(err)
 	default:
 	}
@@ -217,8 +199,8 @@ func Run(t *testing.T, cfg Config) {
 	}
 	t.Logf("%d writers appended %d events to %d streams; the projector was killed %d times: %d times after it had moved the checkpoint, %d times inside a batch's handler (%d batches handled by the killed projectors)",
 		writers, events, len(want), kills, st.moved, st.inBatch, st.batches)
-	if events != appended.Load() {
-		t.Errorf("the log holds %d events, the writers appended %d", events, appended.Load())
+	if events != wr.appended.Load() {
+		t.Errorf("the log holds %d events, the writers appended %d", events, wr.appended.Load())
 	}
 	var wrong []string
 	for _, stream := range slices.Sorted(mapsKeys(want, got)) {
@@ -250,6 +232,37 @@ func killsWanted(n int) (int, error) {
 		return 0, fmt.Errorf("%s=%q: want a number of kills, at least 1", KillsVar, v)
 	}
 	return n, nil
+}
+
+// writerSet is goroutines appending with write until stopped.
+type writerSet struct {
+	stopped  chan struct{}
+	wg       sync.WaitGroup
+	appended atomic.Int64 // events appended
+	errs     chan error   // the first error of each writer that failed
+}
+
+// startWriters starts n writers on s.
+func startWriters(ctx context.Context, s *eventstore.Store, n int) *writerSet {
+	wr := &writerSet{stopped: make(chan struct{}), errs: make(chan error, n)}
+	for w := range n {
+		wr.wg.Go(func() {
+			if err := write(ctx, s, w, wr.stopped, &wr.appended); err != nil {
+				wr.errs <- fmt.Errorf("writer %d: %w", w, err)
+			}
+		})
+	}
+	return wr
+}
+
+// stop stops the writers and waits for them; it may be called again.
+func (wr *writerSet) stop() {
+	select {
+	case <-wr.stopped:
+	default:
+		close(wr.stopped)
+		wr.wg.Wait()
+	}
 }
 
 // write appends events of one to three events each, with a number in each

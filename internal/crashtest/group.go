@@ -13,8 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,26 +88,8 @@ func RunGroup(t *testing.T, cfg GroupConfig) {
 	dir := t.TempDir()
 
 	// Writers append to 16 streams until the kills are over.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var appended atomic.Int64
-	werrs := make(chan error, 4)
-	for w := range 4 {
-		wg.Go(func() {
-			if err := write(ctx, s, w, stop, &appended); err != nil {
-				werrs <- fmt.Errorf("writer %d: %w", w, err)
-			}
-		})
-	}
-	stopWriters := func() {
-		select {
-		case <-stop:
-		default:
-			close(stop)
-			wg.Wait()
-		}
-	}
-	defer stopWriters()
+	wr := startWriters(ctx, s, 4)
+	defer wr.stop()
 
 	running := map[string]*process{}
 	killedAt := map[string]int64{} // member: when it was killed
@@ -136,9 +116,9 @@ func RunGroup(t *testing.T, cfg GroupConfig) {
 		startMember()
 		time.Sleep(groupLease + time.Duration(rand.Int64N(int64(groupLease))))
 	}
-	stopWriters()
+	wr.stop()
 	select {
-	case err := <-werrs:
+	case err := <-wr.errs:
 		t.Fatal(err)
 	default:
 	}
@@ -151,8 +131,8 @@ func RunGroup(t *testing.T, cfg GroupConfig) {
 		}
 		log = append(log, ev)
 	}
-	if int64(len(log)) != appended.Load() {
-		t.Errorf("the log holds %d events, the writers appended %d", len(log), appended.Load())
+	if int64(len(log)) != wr.appended.Load() {
+		t.Errorf("the log holds %d events, the writers appended %d", len(log), wr.appended.Load())
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	var lines []handling
