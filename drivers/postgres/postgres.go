@@ -106,6 +106,7 @@ type Driver struct {
 
 	listener listener
 	notifier notifier
+	group    grouper
 	// instance tells this driver's notifications from other drivers'.
 	instance string
 }
@@ -466,6 +467,7 @@ func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
 // prepares and caches each text per connection.
 type statements struct {
 	append, appendNotify, retried, notify, streamVersion    string
+	groupAppend                                             string
 	importEvents                                            string
 	readStreamFwd, readStreamBwd, fence, snapshot           string
 	saveSnapshot, loadSnapshot, saveCheckpoint, loadCheckpt string
@@ -482,6 +484,7 @@ func newStatements(schema string) statements {
 	return statements{
 		append:            r.Replace(appendSQL),
 		appendNotify:      r.Replace(appendNotifySQL),
+		groupAppend:       r.Replace(groupAppendSQL),
 		retried:           r.Replace(retriedSQL),
 		importEvents:      r.Replace(importSQL),
 		notify:            notifySQL,
