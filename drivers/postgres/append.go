@@ -115,7 +115,9 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	cts := make([]int16, n)
 	data := make([][]byte, n)
 	meta := make([][]byte, n)
+	size := 0
 	for i, e := range req.Events {
+		size += len(e.Data) + len(e.Metadata) + len(e.Type)
 		ids[i] = e.ID
 		types[i] = e.Type
 		cts[i] = int16(e.ContentType)
@@ -139,7 +141,15 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 		capped int // attempts that count towards maxAttempts
 	)
 	for attempt := 1; ; attempt++ {
-		res, err := d.appendOnce(ctx, req, args, queue)
+		var (
+			res driver.AppendResult
+			err error
+		)
+		if attempt == 1 && size <= groupMaxBytes && groupInflight > 0 && notifyMode != notifyInTx {
+			res, err = d.appendGrouped(ctx, req, args)
+		} else {
+			res, err = d.appendOnce(ctx, req, args, queue)
+		}
 		if err == nil {
 			return res, nil
 		}

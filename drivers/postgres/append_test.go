@@ -344,3 +344,88 @@ func TestAnyAppendsNeverLoseUnderContention(t *testing.T) {
 		assert.Equal(t, uint64(1+appenders*perAppender-len(errs)), v, "%s: every successful append is in the stream once", stream)
 	}
 }
+
+// Appends that arrive while an append statement runs wait for it and go
+// together in one statement (one transaction: one Commit part in their
+// positions), each with its own outcome: written, wrong expected version,
+// a recognised retry. An append blocked behind another process's
+// transaction holds them back for a bounded time only.
+func TestGroupCommit(t *testing.T) {
+	pool := newPool(t)
+	s, d := newStore(t, pool)
+	ctx := t.Context()
+	retryEvents := []eventstore.Event{eventstore.NewEvent("Placed", []byte(`"r1"`)), eventstore.NewEvent("Paid", []byte(`"r2"`))}
+	first, err := s.Append(ctx, "Retry-1", eventstore.NoStream, retryEvents...)
+	require.NoError(t, err)
+	_, err = s.Append(ctx, "Wrong-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+
+	// The running statement: an append blocked by an uncommitted event.
+	holder, pid := beginHolder(t, pool)
+	rawEvent(t, holder, d.Schema(), "Held-1", 1)
+	held := appendAsync(s, "Held-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	waitBlockedBy(t, pool, pid)
+
+	cases := []struct {
+		stream  string
+		exp     eventstore.ExpectedVersion
+		events  []eventstore.Event
+		version uint64 // 0: fails with ErrWrongExpectedVersion
+	}{
+		{"A-1", eventstore.NoStream, []eventstore.Event{eventstore.NewEvent("Placed", []byte(`"a"`))}, 1},
+		{"B-1", eventstore.NoStream, []eventstore.Event{eventstore.NewEvent("Placed", []byte(`"b1"`)), eventstore.NewEvent("Paid", []byte(`"b2"`))}, 2},
+		{"C-1", eventstore.Any, []eventstore.Event{eventstore.NewEvent("Placed", []byte(`"c"`))}, 1},
+		{"Wrong-1", eventstore.NoStream, []eventstore.Event{eventstore.NewEvent("Placed", nil)}, 0},
+		{"Retry-1", eventstore.NoStream, retryEvents, 2},
+	}
+	outs := make([]<-chan appendOutcome, len(cases))
+	for i, c := range cases {
+		outs[i] = appendAsync(s, c.stream, c.exp, c.events...)
+	}
+	require.Eventually(t, func() bool { return postgres.QueuedAppends(d) == len(cases) }, 10*time.Second, time.Millisecond,
+		"the appends queue behind the running one")
+	require.NoError(t, holder.Rollback(ctx))
+	out := waitFor(t, held, 30*time.Second, "the held append")
+	require.NoError(t, out.err)
+
+	commits := map[uint64]bool{}
+	for i, c := range cases {
+		out := waitFor(t, outs[i], 30*time.Second, c.stream)
+		if c.version == 0 {
+			var wev *eventstore.WrongExpectedVersionError
+			require.ErrorAs(t, out.err, &wev, c.stream)
+			assert.Equal(t, uint64(1), wev.Actual, c.stream)
+			continue
+		}
+		require.NoError(t, out.err, c.stream)
+		assert.Equal(t, c.version, out.res.Version, c.stream)
+		if c.stream == "Retry-1" {
+			assert.Equal(t, first, out.res, "the retry returns the original result")
+			continue
+		}
+		commits[out.res.Position.Commit] = true
+		var got []string
+		for ev, err := range s.ReadStream(ctx, c.stream, eventstore.ReadStreamOptions{}) {
+			require.NoError(t, err)
+			got = append(got, string(ev.Data))
+		}
+		var want []string
+		for _, e := range c.events {
+			want = append(want, string(e.Data))
+		}
+		assert.Equal(t, want, got, c.stream)
+	}
+	assert.Len(t, commits, 1, "the written appends shared one transaction")
+
+	// Blocked for longer than the group's wait, appends to other streams
+	// run on their own.
+	holder2, pid2 := beginHolder(t, pool)
+	rawEvent(t, holder2, d.Schema(), "Held-2", 1)
+	held = appendAsync(s, "Held-2", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	waitBlockedBy(t, pool, pid2)
+	out = waitFor(t, appendAsync(s, "D-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil)), 10*time.Second,
+		"an append behind a blocked one")
+	require.NoError(t, out.err)
+	require.NoError(t, holder2.Rollback(ctx))
+	require.NoError(t, waitFor(t, held, 30*time.Second, "the second held append").err)
+}

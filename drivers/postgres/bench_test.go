@@ -36,7 +36,9 @@ import (
 //     visibility fence): what the design costs. That table skips events
 //     under concurrent writers.
 //
-// Each twin is warmed up before the timed loop: pgx prepares a statement per
+// Every side has a pool of postgres.DefaultMaxConns connections, the size
+// of the pool Open creates (before 2026-12-03: pgxpool's default, 4 on 2
+// cores). Each twin is warmed up before the timed loop: pgx prepares a statement per
 // connection, and PostgreSQL plans it afresh for its first five runs before
 // settling on a generic plan.
 
@@ -52,7 +54,30 @@ type bench struct {
 
 func newBench(b *testing.B) *bench {
 	b.Helper()
-	pool := newPool(b)
+	return newBenchOn(b, benchPool(b, postgres.DefaultMaxConns))
+}
+
+// benchPool returns a pool of the test server with at most n connections.
+// The store and its twins get the driver's default (Open's pool), not
+// pgxpool's.
+func benchPool(b *testing.B, n int32) *pgxpool.Pool {
+	b.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = n
+	pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	return pool
+}
+
+// newBenchOn is newBench on pool.
+func newBenchOn(b *testing.B, pool *pgxpool.Pool) *bench {
+	b.Helper()
 	d := newDriver(b, pool, postgres.Options{})
 	s := eventstore.New(d, eventstore.Options{})
 	b.Cleanup(func() { s.Close() })
@@ -445,8 +470,8 @@ func BenchmarkLive(b *testing.B) {
 }
 
 // BenchmarkLiveWithWriters: live delivery while 7 other writers append as
-// fast as they can, all on the same pool (pgxpool's default: 4 connections
-// on this 2-core machine). The minimal twin is BenchmarkLive's: all 8 of its
+// fast as they can, all on the same pool (postgres.DefaultMaxConns
+// connections; pgxpool's default of 4 before 2026-12-03). The minimal twin is BenchmarkLive's: all 8 of its
 // writers append to the minimal table and notify; its subscriber reads only
 // the live stream.
 func BenchmarkLiveWithWriters(b *testing.B) {
@@ -719,6 +744,178 @@ func BenchmarkInterleaved(b *testing.B) {
 			}
 			b.ReportMetric(median(vsRaw), "store/raw-%")
 			b.ReportMetric(median(vsMinimal), "store/minimal-%")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkPoolSize settles the default pool size (postgres.DefaultMaxConns):
+// 8 clients append single events to streams of their own, through the store
+// and through the minimal twin, each on a pool of 4 (pgxpool's default on
+// 2 cores), 8 and 16 connections. The six sides take turns in rounds of
+// 100 appends per client, as in BenchmarkInterleaved, and each reports its
+// events/s; store-N/minimal-% is the median over rounds of the store's rate
+// on a pool of N against the minimal twin's on the same pool size, and
+// store-N/minimal-8-% against the minimal twin with a connection per
+// client. The figures are in docs/postgres.md ("Pool size").
+func BenchmarkPoolSize(b *testing.B) {
+	const clients = 8
+	sizes := []int32{4, 8, 16}
+	type side struct {
+		name string
+		bn   *bench
+		tw   twin
+	}
+	var sides []side
+	for _, n := range sizes {
+		for _, tw := range []twin{twins[0], twins[2]} {
+			bn := newBenchOn(b, benchPool(b, n))
+			warmUp(b, bn, tw)
+			sides = append(sides, side{fmt.Sprintf("%s-%d", tw.name, n), bn, tw})
+		}
+	}
+	round := func(ctx context.Context, s side) (int, error) {
+		var wg sync.WaitGroup
+		errs := make(chan error, clients)
+		for range clients {
+			stream := conformance.BenchStream("Bench")
+			wg.Go(func() {
+				for i := range 100 {
+					if err := s.tw.append(s.bn)(ctx, stream, uint64(i), conformance.BenchEvents(1)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		return clients * 100, <-errs
+	}
+	for _, s := range sides { // plans settle, every connection opens
+		for range 3 {
+			if _, err := round(b.Context(), s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	events := make([]int, len(sides))
+	elapsed := make([]time.Duration, len(sides))
+	vsSame := make([][]float64, len(sizes))
+	vs8 := make([][]float64, len(sizes))
+	k := 0
+	for b.Loop() {
+		rate := make([]float64, len(sides))
+		for j := range sides {
+			i := (j + k) % len(sides)
+			start := time.Now()
+			n, err := round(b.Context(), sides[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := time.Since(start)
+			events[i] += n
+			elapsed[i] += d
+			rate[i] = float64(n) / d.Seconds()
+		}
+		for i := range sizes {
+			vsSame[i] = append(vsSame[i], 100*rate[2*i]/rate[2*i+1])
+			vs8[i] = append(vs8[i], 100*rate[2*i]/rate[3]) // sides[3] is minimal-8
+		}
+		k++
+	}
+	for i, s := range sides {
+		b.ReportMetric(float64(events[i])/elapsed[i].Seconds(), s.name+"-ev/s")
+	}
+	for i, n := range sizes {
+		b.ReportMetric(median(vsSame[i]), fmt.Sprintf("store-%d/minimal-%%", n))
+		b.ReportMetric(median(vs8[i]), fmt.Sprintf("store-%d/minimal-8-%%", n))
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkGroupCommit settles the grouping of concurrent appends
+// (postgres.SetGroupInflight: how many append statements run before further
+// appends wait and go together in one): group-0 never groups, group-N lets
+// N run; the minimal twin for scale. 1 and 8 clients, all on pools of
+// postgres.DefaultMaxConns, taking turns in rounds as BenchmarkPoolSize
+// does. Finding (docs/postgres.md, "Group commit"): group-1 lifts 8 clients
+// from 73–84% to 91–104% of the minimal twin and leaves 1 client as it
+// was; group-2 and group-4 (no longer run) gave 60–69%.
+func BenchmarkGroupCommit(b *testing.B) {
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			type side struct {
+				name     string
+				bn       *bench
+				tw       twin
+				inflight int
+			}
+			var sides []side
+			for _, g := range []int{-1, 0, 1} {
+				bn := newBench(b)
+				s := side{fmt.Sprintf("group-%d", g), bn, twins[0], g}
+				if g < 0 {
+					s = side{"minimal", bn, twins[2], 0}
+				}
+				warmUp(b, bn, s.tw)
+				sides = append(sides, s)
+			}
+			round := func(ctx context.Context, s side) (int, error) {
+				defer postgres.SetGroupInflight(s.inflight)()
+				var wg sync.WaitGroup
+				errs := make(chan error, clients)
+				for range clients {
+					stream := conformance.BenchStream("Bench")
+					wg.Go(func() {
+						for i := range 100 {
+							if err := s.tw.append(s.bn)(ctx, stream, uint64(i), conformance.BenchEvents(1)); err != nil {
+								errs <- err
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				return clients * 100, <-errs
+			}
+			for _, s := range sides {
+				for range 3 {
+					if _, err := round(b.Context(), s); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			events := make([]int, len(sides))
+			elapsed := make([]time.Duration, len(sides))
+			vs := make([][]float64, len(sides))
+			k := 0
+			for b.Loop() {
+				rate := make([]float64, len(sides))
+				for j := range sides {
+					i := (j + k) % len(sides)
+					start := time.Now()
+					n, err := round(b.Context(), sides[i])
+					if err != nil {
+						b.Fatal(err)
+					}
+					d := time.Since(start)
+					events[i] += n
+					elapsed[i] += d
+					rate[i] = float64(n) / d.Seconds()
+				}
+				for i := range sides {
+					vs[i] = append(vs[i], 100*rate[i]/rate[0])
+				}
+				k++
+			}
+			for i, s := range sides {
+				b.ReportMetric(float64(events[i])/elapsed[i].Seconds(), s.name+"-ev/s")
+				if i > 0 {
+					b.ReportMetric(median(vs[i]), s.name+"/minimal-%")
+				}
+			}
 			b.ReportMetric(0, "ns/op")
 		})
 	}

@@ -32,7 +32,8 @@
 // (pool_max_conns…), and any other name is sent to the server as a setting
 // (statement_timeout…), which the server rejects when it does not know it.
 // connect_timeout defaults to 10 seconds ([DefaultConnectTimeout]; see
-// [Options.ConnectTimeout]). A query that does not parse strictly (a ";"
+// [Options.ConnectTimeout]) and pool_max_conns to 16 ([DefaultMaxConns];
+// see [Options.MaxConns]). A query that does not parse strictly (a ";"
 // separator, a bad %-escape) or that repeats a parameter is rejected with
 // [eventstore.ErrInvalidArgument] rather than partly dropped. Errors never
 // show the password.
@@ -126,6 +127,16 @@
 // returned as is, after the rollback. When it returns nil the COMMIT goes
 // out even if the context ended meanwhile (for up to 5 seconds more), so a
 // stopping projection keeps the batch its handler finished.
+//
+// # Group commit
+//
+// Concurrent appends of one driver share statements: while an append
+// statement runs, the appends that arrive wait for it (at most 50 ms) and
+// then go together in one statement, one transaction and one round trip,
+// each with its own expected-version outcome. An append that finds none
+// running goes at once; retries of earlier appends, appends over 64 KiB and
+// the appends of a group statement that failed run on their own.
+// docs/postgres.md ("Group commit") has the rules and the measurements.
 //
 // # Errors
 //

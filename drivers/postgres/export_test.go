@@ -54,3 +54,19 @@ func ParseConfig(connString string) (schema string, err error) {
 // ScanWindow is how many events of the log a ReadAllScan page that checks
 // events one by one examines at most.
 const ScanWindow = scanWindow
+
+// SetGroupInflight sets how many append statements run at once before
+// appends are grouped (0: never grouped). It returns a func restoring the
+// previous value. Not safe while appends run.
+func SetGroupInflight(n int) (restore func()) {
+	old := groupInflight
+	groupInflight = n
+	return func() { groupInflight = old }
+}
+
+// QueuedAppends returns how many appends of d wait for a group.
+func QueuedAppends(d *Driver) int {
+	d.group.mu.Lock()
+	defer d.group.mu.Unlock()
+	return len(d.group.queue)
+}

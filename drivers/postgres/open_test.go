@@ -146,6 +146,37 @@ func TestNewDoesNotClosePool(t *testing.T) {
 	require.NoError(t, pool.Ping(t.Context()), "the caller's pool is still open")
 }
 
+// TestPoolSize: the pool Open creates has DefaultMaxConns connections at
+// most unless the URL's pool_max_conns or Options.MaxConns says otherwise;
+// New refuses MaxConns, which it cannot apply to the caller's pool.
+func TestPoolSize(t *testing.T) {
+	base := testenv.MustHavePostgres(t)
+	pool := newPool(t)
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts postgres.Options
+		want int32
+	}{
+		{"Default", base, postgres.Options{}, postgres.DefaultMaxConns},
+		{"URL", withQuery(t, base, "pool_max_conns", "3"), postgres.Options{}, 3},
+		{"Options", base, postgres.Options{MaxConns: 5}, 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Schema = randomSchema()
+			dropSchemaAtCleanup(t, pool, tc.opts.Schema)
+			d, err := postgres.Open(t.Context(), tc.url, tc.opts)
+			require.NoError(t, err)
+			defer d.Close()
+			var p *pgxpool.Pool
+			require.True(t, d.As(&p))
+			assert.Equal(t, tc.want, p.Config().MaxConns)
+		})
+	}
+	_, err := postgres.New(t.Context(), pool, postgres.Options{MaxConns: 8})
+	require.ErrorIs(t, err, eventstore.ErrInvalidArgument, "New with MaxConns")
+}
+
 func TestSchemasAreIsolated(t *testing.T) {
 	pool := newPool(t)
 	a, _ := newStore(t, pool)

@@ -61,6 +61,12 @@ type Options struct {
 	// events until a later read, and is logged; nothing is skipped. Zero
 	// means [DefaultReadWait]; negative means never wait.
 	ReadWait time.Duration
+	// MaxConns caps the connections of the pool [Open] creates (pgxpool's
+	// pool_max_conns). Zero means the connection string's pool_max_conns,
+	// else [DefaultMaxConns]; a value that differs from the connection
+	// string's is an error, and so is a negative one. [New] takes a pool
+	// the caller configured and fails when MaxConns is set.
+	MaxConns int32
 }
 
 // DefaultReadWait is the default [Options.ReadWait].
@@ -68,6 +74,14 @@ const DefaultReadWait = time.Second
 
 // DefaultConnectTimeout is the default [Options.ConnectTimeout].
 const DefaultConnectTimeout = 10 * time.Second
+
+// DefaultMaxConns is the default [Options.MaxConns]: the most connections
+// the pool [Open] creates opens at once (it opens them as load requires).
+// pgxpool's own default, the greater of 4 and the number of CPUs, makes
+// concurrent appenders queue for a connection while the server, which
+// spends most of an append waiting for the WAL flush, has room for more:
+// docs/postgres.md ("Pool size") has the measurements.
+const DefaultMaxConns = 16
 
 // ErrSchemaVersion reports a schema whose version this driver cannot use
 // as it is: newer than the driver knows (written by a newer release), or,
@@ -92,6 +106,7 @@ type Driver struct {
 
 	listener listener
 	notifier notifier
+	group    grouper
 	// instance tells this driver's notifications from other drivers'.
 	instance string
 }
@@ -118,6 +133,9 @@ var (
 func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Driver, error) {
 	if pool == nil {
 		return nil, fmt.Errorf("postgres: new: %w: nil pool", eventstore.ErrInvalidArgument)
+	}
+	if opts.MaxConns != 0 {
+		return nil, fmt.Errorf("postgres: new: %w: MaxConns applies to the pool Open creates; set MaxConns in the pool's configuration", eventstore.ErrInvalidArgument)
 	}
 	return newDriver(ctx, pool, false, opts, checkTimeout(opts, pool))
 }
@@ -449,6 +467,7 @@ func quoteIdent(s string) string { return pgx.Identifier{s}.Sanitize() }
 // prepares and caches each text per connection.
 type statements struct {
 	append, appendNotify, retried, notify, streamVersion    string
+	groupAppend                                             string
 	importEvents                                            string
 	readStreamFwd, readStreamBwd, fence, snapshot           string
 	saveSnapshot, loadSnapshot, saveCheckpoint, loadCheckpt string
@@ -465,6 +484,7 @@ func newStatements(schema string) statements {
 	return statements{
 		append:            r.Replace(appendSQL),
 		appendNotify:      r.Replace(appendNotifySQL),
+		groupAppend:       r.Replace(groupAppendSQL),
 		retried:           r.Replace(retriedSQL),
 		importEvents:      r.Replace(importSQL),
 		notify:            notifySQL,

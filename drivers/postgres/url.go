@@ -49,6 +49,12 @@ const paramConnectTimeout = "connect_timeout"
 // kvConnectTimeout finds connect_timeout in a keyword/value string.
 var kvConnectTimeout = regexp.MustCompile(`(^|\s)connect_timeout\s*=`)
 
+// paramMaxConns is pgxpool's cap on the pool's connections.
+const paramMaxConns = "pool_max_conns"
+
+// kvMaxConns finds pool_max_conns in a keyword/value string.
+var kvMaxConns = regexp.MustCompile(`(^|\s)pool_max_conns\s*=`)
+
 func openURL(ctx context.Context, u *url.URL, o driver.OpenOptions) (driver.Driver, error) {
 	d, err := Open(ctx, u.String(), Options{Logger: o.Logger})
 	if err != nil {
@@ -59,13 +65,14 @@ func openURL(ctx context.Context, u *url.URL, o driver.OpenOptions) (driver.Driv
 
 // parseConfig splits our parameters off a connection string and parses the
 // rest with pgxpool, then sets the connect timeout (see
-// [Options.ConnectTimeout]). A URL's query must parse strictly: one that
+// [Options.ConnectTimeout]) and the pool's size ([Options.MaxConns]). A URL's query must parse strictly: one that
 // url.ParseQuery refuses (a ';' separator, a bad %-escape) or that repeats a
 // parameter is rejected, since a lenient parser would drop pairs (sslmode
 // among them). Errors never contain the password: pgx's own parse errors
 // redact it, and ours quote only the redacted URL, or nothing of it.
 func parseConfig(connString string, opts *Options) (*pgxpool.Config, error) {
 	timeoutSet := kvConnectTimeout.MatchString(connString)
+	maxConnsSet := kvMaxConns.MatchString(connString)
 	if u, err := url.Parse(connString); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
 		q, err := url.ParseQuery(u.RawQuery)
 		if err != nil {
@@ -107,6 +114,7 @@ func parseConfig(connString string, opts *Options) (*pgxpool.Config, error) {
 			q.Del(k)
 		}
 		timeoutSet = q.Has(paramConnectTimeout)
+		maxConnsSet = q.Has(paramMaxConns)
 		// Every pair of a strictly parsed query survives Encode.
 		u.RawQuery = q.Encode()
 		connString = u.String()
@@ -128,6 +136,18 @@ func parseConfig(connString string, opts *Options) (*pgxpool.Config, error) {
 		cc.ConnectTimeout = opts.ConnectTimeout
 	case !timeoutSet && !timeoutInEnv:
 		cc.ConnectTimeout = DefaultConnectTimeout
+	}
+	switch {
+	case opts.MaxConns < 0:
+		return nil, fmt.Errorf("%w: MaxConns %d: want at least 1, or 0 for the default", eventstore.ErrInvalidArgument, opts.MaxConns)
+	case opts.MaxConns > 0:
+		if maxConnsSet && cfg.MaxConns != opts.MaxConns {
+			return nil, fmt.Errorf("%w: %s=%d in the connection string and MaxConns %d in the options", eventstore.ErrInvalidArgument, paramMaxConns, cfg.MaxConns, opts.MaxConns)
+		}
+		cfg.MaxConns = opts.MaxConns
+	case !maxConnsSet:
+		// pool_min_conns alone raises the cap to it rather than fail.
+		cfg.MaxConns = max(DefaultMaxConns, cfg.MinConns)
 	}
 	return cfg, nil
 }

@@ -22,7 +22,8 @@ func TestParseConfig(t *testing.T) {
 		schema    string
 		mustExist bool
 		timeout   time.Duration
-		wantErr   bool // an error matching ErrInvalidArgument
+		maxConns  int32 // 0: DefaultMaxConns
+		wantErr   bool  // an error matching ErrInvalidArgument
 	}{
 		{name: "Defaults", conn: base, timeout: DefaultConnectTimeout},
 		{name: "Schema", conn: base + "?schema=orders", schema: "orders", timeout: DefaultConnectTimeout},
@@ -37,6 +38,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "ConnectTimeoutConflicts", conn: base + "?connect_timeout=3", opts: Options{ConnectTimeout: 2 * time.Second}, wantErr: true},
 		{name: "KeywordValue", conn: "host=localhost user=app password=" + password + " dbname=db", timeout: DefaultConnectTimeout},
 		{name: "KeywordValueConnectTimeout", conn: "host=localhost user=app password=" + password + " connect_timeout = 4", timeout: 4 * time.Second},
+		{name: "MaxConnsInURL", conn: base + "?pool_max_conns=3", timeout: DefaultConnectTimeout, maxConns: 3},
+		{name: "MaxConnsInOptions", conn: base, opts: Options{MaxConns: 40}, timeout: DefaultConnectTimeout, maxConns: 40},
+		{name: "MaxConnsAgrees", conn: base + "?pool_max_conns=5", opts: Options{MaxConns: 5}, timeout: DefaultConnectTimeout, maxConns: 5},
+		{name: "MaxConnsConflicts", conn: base + "?pool_max_conns=5", opts: Options{MaxConns: 6}, wantErr: true},
+		{name: "MaxConnsNegative", conn: base, opts: Options{MaxConns: -1}, wantErr: true},
+		{name: "MinConnsAboveDefault", conn: base + "?pool_min_conns=20", timeout: DefaultConnectTimeout, maxConns: 20},
+		{name: "KeywordValueMaxConns", conn: "host=localhost user=app password=" + password + " pool_max_conns = 2", timeout: DefaultConnectTimeout, maxConns: 2},
 
 		// Hostile or ambiguous queries.
 		{name: "Semicolon", conn: base + "?schema=orders;sslmode=require", wantErr: true},
@@ -67,6 +75,10 @@ func TestParseConfig(t *testing.T) {
 			assert.Equal(t, tc.schema, opts.Schema)
 			assert.Equal(t, tc.mustExist, opts.MustExist)
 			assert.Equal(t, tc.timeout, cfg.ConnConfig.ConnectTimeout)
+			if tc.maxConns == 0 {
+				tc.maxConns = DefaultMaxConns
+			}
+			assert.Equal(t, tc.maxConns, cfg.MaxConns)
 			for _, k := range []string{"schema", "must_exist"} {
 				assert.NotContains(t, cfg.ConnConfig.RuntimeParams, k, "our parameter sent to the server")
 			}
