@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -217,6 +218,17 @@ func waitSplit(t *testing.T, stores []*eventstore.Store, group string, members, 
 	})
 }
 
+// heldBy returns the partitions each member of group on s holds.
+func heldBy(s *eventstore.Store, group string) map[string][]int {
+	held := map[string][]int{}
+	for _, st := range s.Subscriptions() {
+		if st.Name == group && st.Member != "" {
+			held[st.Member] = st.Partitions
+		}
+	}
+	return held
+}
+
 // groupLog appends n events to each of k new streams, interleaved, and
 // returns them in log order.
 func groupLog(f *fixture, k, n int) []eventstore.RecordedEvent {
@@ -246,18 +258,19 @@ func testGroupSplit(t *testing.T, f *fixture) {
 	log := groupLog(f, 12, 3)
 	g.waitAll("three members to handle the log", log)
 	waitSplit(t, []*eventstore.Store{f.store}, group, 3, 6)
+	held := heldBy(f.store, group)
 	before := len(g.handled())
 	more := groupLog(f, 12, 2)
 	g.waitAll("the members to handle what was appended after they split the partitions", more)
-	held := map[string][]int{}
-	for _, st := range f.store.Subscriptions() {
-		if st.Name == group {
-			held[st.Member] = st.Partitions
-		}
-	}
-	for _, h := range g.handled()[before:] {
-		if p := eventstore.GroupMember(h.ev.StreamID, 6); !slices.Contains(held[h.member], p) {
-			t.Errorf("member %s (partitions %v) handled %s of partition %d", h.member, held[h.member], h.ev.StreamID, p)
+	if now := heldBy(f.store, group); !maps.EqualFunc(held, now, slices.Equal) {
+		// A lease renewed late on a busy machine deals the partitions
+		// again; the handler's overlap check still ran.
+		t.Logf("the partitions moved while the members handled the second round (%v, then %v): who handled what is not checked", held, now)
+	} else {
+		for _, h := range g.handled()[before:] {
+			if p := eventstore.GroupMember(h.ev.StreamID, 6); !slices.Contains(held[h.member], p) {
+				t.Errorf("member %s (partitions %v) handled %s of partition %d", h.member, held[h.member], h.ev.StreamID, p)
+			}
 		}
 	}
 	g.checkOrder(append(log, more...))
