@@ -293,6 +293,7 @@ func (m *minimal) subscribe(b *testing.B, stream string) <-chan struct{} {
 // raw is the twin that sends the driver's own SQL, on a file with the
 // driver's schema, through plain database/sql.
 type raw struct {
+	mu   sync.Mutex // one append at a time on conn, as the driver's writeSem
 	conn                    *sql.Conn // the write connection
 	begin, commit, rollback *sql.Stmt // on conn
 	head, insertAppend      *sql.Stmt // on conn
@@ -330,6 +331,8 @@ func newRaw(b *testing.B) *raw {
 
 // append is a conformance.AppendFunc running the driver's statements.
 func (rw *raw) append(ctx context.Context, stream string, expected uint64, events []eventstore.Event) error {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
 	if _, err := rw.begin.ExecContext(ctx); err != nil {
 		return err
 	}
