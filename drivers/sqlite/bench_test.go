@@ -293,10 +293,10 @@ func (m *minimal) subscribe(b *testing.B, stream string) <-chan struct{} {
 // raw is the twin that sends the driver's own SQL, on a file with the
 // driver's schema, through plain database/sql.
 type raw struct {
-	mu   sync.Mutex // one append at a time on conn, as the driver's writeSem
-	conn                    *sql.Conn // the write connection
-	begin, commit, rollback *sql.Stmt // on conn
-	head, insertAppend      *sql.Stmt // on conn
+	mu                      sync.Mutex // one append at a time on conn, as the driver's writeSem
+	conn                    *sql.Conn  // the write connection
+	begin, commit, rollback *sql.Stmt  // on conn
+	head, insertAppend      *sql.Stmt  // on conn
 	insert                  []*sql.Stmt
 	readStream, readAll     *sql.Stmt // on the pool
 }
