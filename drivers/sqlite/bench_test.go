@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -517,4 +518,126 @@ func BenchmarkLiveWithWriters(b *testing.B) {
 		stream := conformance.BenchStream("Live")
 		conformance.RunLiveWithWriters(b, 8, stream, m.append, m.append, m.subscribe(b, stream))
 	})
+}
+
+// BenchmarkInterleaved measures the store and its twins in one benchmark,
+// taking turns, as the PostgreSQL benchmark of the same name does: each
+// iteration runs one round of the workload on every twin, starting with a
+// different twin each time, and times each round on its own. On a shared
+// machine whose load and fsync rate drift from one minute to the next,
+// sibling sub-benchmarks run a minute apart compare the weather as much as
+// the code; rounds of ~0.1 s taken in turn see the same weather. It reports
+// each twin's events/s over all its rounds and the median over rounds of
+// the store's throughput as a percentage of the raw and the minimal twin's
+// (store/raw-%, store/minimal-%): those are the figures to quote.
+func BenchmarkInterleaved(b *testing.B) {
+	type side struct {
+		append     conformance.AppendFunc
+		readStream conformance.ReadStreamFunc
+		readAll    conformance.ReadAllFunc
+		seeded     string // a stream of 1,000 events
+	}
+	type round func(ctx context.Context, s *side) (int, error)
+	appendRound := func(batch, clients int) round {
+		appends := min(100, max(1, 1000/batch)) / clients
+		return func(ctx context.Context, s *side) (int, error) {
+			var wg sync.WaitGroup
+			errs := make(chan error, clients)
+			for range clients {
+				stream := conformance.BenchStream("Bench")
+				wg.Go(func() {
+					for i := range appends {
+						if err := s.append(ctx, stream, uint64(i*batch), conformance.BenchEvents(batch)); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			return clients * appends * batch, <-errs
+		}
+	}
+	cases := []struct {
+		name  string
+		seed  int // events to seed, in streams of 1,000
+		round round
+	}{
+		{"append/batch=1", 0, appendRound(1, 1)},
+		{"append/batch=100", 0, appendRound(100, 1)},
+		{"append/batch=1/clients=8", 0, appendRound(1, 8)},
+		{"readstream/events=1000", 1000, func(ctx context.Context, s *side) (int, error) {
+			total := 0
+			for range 20 { // a round of one read would be too short to time
+				n, err := s.readStream(ctx, s.seeded)
+				if err != nil {
+					return total, err
+				}
+				total += n
+			}
+			return total, nil
+		}},
+		{"readall/events=100000", 100_000, func(ctx context.Context, s *side) (int, error) {
+			return s.readAll(ctx)
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			sides := make([]*side, len(twins))
+			for i, tw := range twins {
+				s := &side{}
+				s.append, s.readStream, s.readAll = tw.open(b)
+				for done := 0; done < c.seed; done += 1000 {
+					s.seeded = conformance.BenchStream("Bench")
+					if err := s.append(b.Context(), s.seeded, 0, conformance.BenchEvents(1000)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for range 3 { // caches fill
+					if _, err := c.round(b.Context(), s); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sides[i] = s
+			}
+			events := make([]int, len(twins))
+			elapsed := make([]time.Duration, len(twins))
+			var vsRaw, vsMinimal []float64
+			k := 0
+			for b.Loop() {
+				rate := make([]float64, len(twins))
+				for j := range twins {
+					i := (j + k) % len(twins)
+					start := time.Now()
+					n, err := c.round(b.Context(), sides[i])
+					if err != nil {
+						b.Fatal(err)
+					}
+					d := time.Since(start)
+					events[i] += n
+					elapsed[i] += d
+					rate[i] = float64(n) / d.Seconds()
+				}
+				vsRaw = append(vsRaw, 100*rate[0]/rate[1])
+				vsMinimal = append(vsMinimal, 100*rate[0]/rate[2])
+				k++
+			}
+			for i, tw := range twins {
+				b.ReportMetric(float64(events[i])/elapsed[i].Seconds(), tw.name+"-ev/s")
+			}
+			b.ReportMetric(median(vsRaw), "store/raw-%")
+			b.ReportMetric(median(vsMinimal), "store/minimal-%")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+func median(xs []float64) float64 {
+	slices.Sort(xs)
+	n := len(xs)
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
 }
