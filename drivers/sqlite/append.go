@@ -17,23 +17,35 @@ import (
 // it runs no other connection, in this process or another, can write, so the
 // positions SQLite assigns (the rowid, MAX+1) follow commit order: a reader
 // that has seen position P never later sees a new event below P.
+//
+// Appends that wait for the write connection at the same time share one
+// transaction and one commit (group commit, see commit.go), each in a
+// savepoint of its own, with its own outcome.
 func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
-	var (
-		res     driver.AppendResult
-		written bool
-	)
-	err := d.write(ctx, func(w *writer) error {
-		var err error
-		res, written, err = d.appendTx(ctx, w, req)
-		return err
-	})
-	if err != nil {
-		return driver.AppendResult{}, mapError(err, nil)
+	p := &pendingAppend{ctx: ctx, req: req, done: make(chan struct{})}
+	for _, e := range req.Events {
+		p.size += len(e.Data) + len(e.Metadata)
 	}
-	if written {
-		d.watch.appended(int64(res.Position.Commit))
+	d.appends.push(p)
+	for !p.finished() {
+		select {
+		case d.writeSem <- struct{}{}:
+			// Lead a group: this append's, unless an earlier group took
+			// it; if the group was full without it, wait again.
+			d.commitWaiting()
+		case <-p.done:
+		case <-ctx.Done():
+			if d.appends.remove(p) {
+				return driver.AppendResult{}, ctx.Err()
+			}
+			// A group has it: its outcome is known soon, and is the truth.
+			<-p.done
+		}
 	}
-	return res, nil
+	if p.err != nil {
+		return driver.AppendResult{}, mapError(p.err, nil)
+	}
+	return p.res, nil
 }
 
 // appendTx does the work of Append inside the write transaction. written is

@@ -51,6 +51,17 @@
 // writers never deadlock on upgrading a read lock. By default commits are
 // synchronous=FULL: an append that returned survives a power loss.
 //
+// Appends that wait for the write connection at the same time share one
+// transaction and one commit (group commit): whichever gets the connection
+// writes every append then queued, each after a SAVEPOINT of its own, so
+// each keeps its own version check, retry recognition and result, and one
+// that fails is rolled back alone. Concurrent appenders then share the WAL
+// sync that bounds small appends; a lone appender waits for nothing (the
+// group is whatever is queued when the connection comes free), and a group
+// is bounded like one append (10,000 events, 32 MiB). An append whose
+// context is done before the commit is not written, as alone: the group's
+// transaction is rolled back and the others are written again without it.
+//
 // Global order has no gaps a reader could skip: one write transaction runs
 // at a time per file, and positions (the rowid, assigned as the largest
 // position plus one) are assigned inside it, so commit order is position

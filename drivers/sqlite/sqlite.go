@@ -125,6 +125,8 @@ type Driver struct {
 	writeSem chan struct{}
 	w        *writer // guarded by writeSem; nil when it must be (re)opened
 
+	appends appendQueue // appends waiting for the write connection
+
 	read readStmts
 
 	watch watchState
@@ -306,6 +308,8 @@ type writer struct {
 	conn *sql.Conn
 
 	begin, commit, rollback *sql.Stmt
+	// savepoint and rollbackTo delimit one append of a group (commit.go).
+	savepoint, rollbackTo *sql.Stmt
 	// head returns a stream's version and the version of an append's first
 	// event ID in it.
 	head           *sql.Stmt
@@ -431,6 +435,8 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 	w.begin = prep("BEGIN IMMEDIATE")
 	w.commit = prep("COMMIT")
 	w.rollback = prep("ROLLBACK")
+	w.savepoint = prep("SAVEPOINT append")
+	w.rollbackTo = prep("ROLLBACK TO append")
 	if err != nil {
 		return mapError(err, nil)
 	}
@@ -458,7 +464,7 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 // rather than returning it: its settings or an open transaction must not
 // leak to other users of the pool.
 func (w *writer) discard() {
-	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.head, w.insertAppend, w.importHeads, w.importAppends, w.retryRange, w.saveSnapshot, w.saveCheckpoint,
+	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.rollbackTo, w.head, w.insertAppend, w.importHeads, w.importAppends, w.retryRange, w.saveSnapshot, w.saveCheckpoint,
 		w.acquireLease, w.getLease, w.releaseLease, w.saveLeasePosition}, w.insert[:]...) {
 		if st != nil {
 			st.Close()
@@ -528,10 +534,15 @@ func (d *Driver) write(ctx context.Context, fn func(w *writer) error) error {
 		return err
 	}
 	defer d.giveWriter()
+	return d.writeTx(ctx, w, fn)
+}
+
+// writeTx is write on w, the write connection, which the caller holds.
+func (d *Driver) writeTx(ctx context.Context, w *writer, fn func(w *writer) error) error {
 	if err := d.begin(ctx, w); err != nil {
 		return err
 	}
-	err = fn(w)
+	err := fn(w)
 	if err == nil {
 		// A done ctx rolls back even if the statements got through: the
 		// caller has given up and may retry.
@@ -555,10 +566,20 @@ func (d *Driver) takeWriter(ctx context.Context) (*writer, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	w, err := d.heldWriter(ctx)
+	if err != nil {
+		d.giveWriter()
+		return nil, err
+	}
+	return w, nil
+}
+
+// heldWriter returns the write connection, opening it if it must; the
+// caller holds writeSem.
+func (d *Driver) heldWriter(ctx context.Context) (*writer, error) {
 	if d.w == nil {
 		w, err := d.openWriter(ctx, migrations)
 		if err != nil {
-			d.giveWriter()
 			return nil, err
 		}
 		d.w = w
