@@ -444,3 +444,98 @@ func RunIdleSubscriptions(b *testing.B, s *eventstore.Store, subs int, counters 
 		b.ReportMetric((c.Read()-start[i])/float64(b.N), c.Unit)
 	}
 }
+
+// Contender is one side of [RunInterleaved]: its name (its rate is
+// reported as NAME-ev/s) and one round of the workload, which returns how
+// many events it handled.
+type Contender struct {
+	Name  string
+	Round func(ctx context.Context) (int, error)
+}
+
+// RunInterleaved times contenders in turns, so that they see the same
+// machine: on a shared machine whose fsync rate drifts by 2–3× from one
+// minute to the next, sibling sub-benchmarks run a minute apart compare the
+// weather as much as the code. After warmups rounds of each (plans settle,
+// caches fill), each iteration runs one round of every contender, starting
+// with a different one each time, and times each round on its own. It
+// reports each contender's events/s over all its rounds, and returns every
+// iteration's rates (events/s, in the order of cs) for the caller's ratios
+// ([MedianPercent]).
+func RunInterleaved(b *testing.B, warmups int, cs []Contender) [][]float64 {
+	for _, c := range cs {
+		for range warmups {
+			if _, err := c.Round(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	events := make([]int, len(cs))
+	elapsed := make([]time.Duration, len(cs))
+	var rates [][]float64
+	k := 0
+	for b.Loop() {
+		rate := make([]float64, len(cs))
+		for j := range cs {
+			i := (j + k) % len(cs)
+			start := time.Now()
+			n, err := cs[i].Round(b.Context())
+			if err != nil {
+				b.Fatal(err)
+			}
+			d := time.Since(start)
+			events[i] += n
+			elapsed[i] += d
+			rate[i] = float64(n) / d.Seconds()
+		}
+		rates = append(rates, rate)
+		k++
+	}
+	for i, c := range cs {
+		b.ReportMetric(float64(events[i])/elapsed[i].Seconds(), c.Name+"-ev/s")
+	}
+	b.ReportMetric(0, "ns/op")
+	return rates
+}
+
+// MedianPercent returns the median over the iterations of RunInterleaved's
+// rates of contender a's rate as a percentage of contender b's.
+func MedianPercent(rates [][]float64, a, b int) float64 {
+	xs := make([]float64, len(rates))
+	for i, r := range rates {
+		xs[i] = 100 * r[a] / r[b]
+	}
+	slices.Sort(xs)
+	n := len(xs)
+	if n == 0 {
+		return 0
+	}
+	if n%2 == 1 {
+		return xs[n/2]
+	}
+	return (xs[n/2-1] + xs[n/2]) / 2
+}
+
+// ConcurrentAppends returns a round for [RunInterleaved]: clients
+// goroutines each append appends batches of batch events to a new stream of
+// its own with appendFn, at exact expected versions.
+func ConcurrentAppends(appendFn AppendFunc, batch, clients, appends int) func(ctx context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		var wg sync.WaitGroup
+		errs := make(chan error, clients)
+		for range clients {
+			stream := BenchStream("Bench")
+			wg.Go(func() {
+				for i := range appends {
+					if err := appendFn(ctx, stream, uint64(i*batch), BenchEvents(batch)); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		return clients * appends * batch, <-errs
+	}
+}

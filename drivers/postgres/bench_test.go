@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -652,22 +651,7 @@ func BenchmarkInterleaved(b *testing.B) {
 	appendRound := func(batch, clients int) round {
 		appends := min(100, max(1, 1000/batch)) / clients
 		return func(ctx context.Context, bn *bench, tw twin) (int, error) {
-			var wg sync.WaitGroup
-			errs := make(chan error, clients)
-			for range clients {
-				stream := conformance.BenchStream("Bench")
-				wg.Go(func() {
-					for i := range appends {
-						if err := tw.append(bn)(ctx, stream, uint64(i*batch), conformance.BenchEvents(batch)); err != nil {
-							errs <- err
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			return clients * appends * batch, <-errs
+			return conformance.ConcurrentAppends(tw.append(bn), batch, clients, appends)(ctx)
 		}
 	}
 	cases := []struct {
@@ -710,41 +694,14 @@ func BenchmarkInterleaved(b *testing.B) {
 					}
 					benches[i].seeded = stream
 				}
-				// Plans settle and caches fill.
-				for range 6 {
-					if _, err := c.round(b.Context(), benches[i], tw); err != nil {
-						b.Fatal(err)
-					}
-				}
 			}
-			events := make([]int, len(twins))
-			elapsed := make([]time.Duration, len(twins))
-			var vsRaw, vsMinimal []float64
-			k := 0
-			for b.Loop() {
-				var rate [3]float64
-				for j := range twins {
-					i := (j + k) % len(twins)
-					start := time.Now()
-					n, err := c.round(b.Context(), benches[i], twins[i])
-					if err != nil {
-						b.Fatal(err)
-					}
-					d := time.Since(start)
-					events[i] += n
-					elapsed[i] += d
-					rate[i] = float64(n) / d.Seconds()
-				}
-				vsRaw = append(vsRaw, 100*rate[0]/rate[1])
-				vsMinimal = append(vsMinimal, 100*rate[0]/rate[2])
-				k++
-			}
+			cs := make([]conformance.Contender, len(twins))
 			for i, tw := range twins {
-				b.ReportMetric(float64(events[i])/elapsed[i].Seconds(), tw.name+"-ev/s")
+				cs[i] = conformance.Contender{Name: tw.name, Round: func(ctx context.Context) (int, error) { return c.round(ctx, benches[i], tw) }}
 			}
-			b.ReportMetric(median(vsRaw), "store/raw-%")
-			b.ReportMetric(median(vsMinimal), "store/minimal-%")
-			b.ReportMetric(0, "ns/op")
+			rates := conformance.RunInterleaved(b, 6, cs) // plans settle and caches fill
+			b.ReportMetric(conformance.MedianPercent(rates, 0, 1), "store/raw-%")
+			b.ReportMetric(conformance.MedianPercent(rates, 0, 2), "store/minimal-%")
 		})
 	}
 }
@@ -761,77 +718,20 @@ func BenchmarkInterleaved(b *testing.B) {
 func BenchmarkPoolSize(b *testing.B) {
 	const clients = 8
 	sizes := []int32{4, 8, 16}
-	type side struct {
-		name string
-		bn   *bench
-		tw   twin
-	}
-	var sides []side
+	var cs []conformance.Contender
 	for _, n := range sizes {
 		for _, tw := range []twin{twins[0], twins[2]} {
 			bn := newBenchOn(b, benchPool(b, n))
 			warmUp(b, bn, tw)
-			sides = append(sides, side{fmt.Sprintf("%s-%d", tw.name, n), bn, tw})
+			cs = append(cs, conformance.Contender{Name: fmt.Sprintf("%s-%d", tw.name, n),
+				Round: conformance.ConcurrentAppends(tw.append(bn), 1, clients, 100)})
 		}
 	}
-	round := func(ctx context.Context, s side) (int, error) {
-		var wg sync.WaitGroup
-		errs := make(chan error, clients)
-		for range clients {
-			stream := conformance.BenchStream("Bench")
-			wg.Go(func() {
-				for i := range 100 {
-					if err := s.tw.append(s.bn)(ctx, stream, uint64(i), conformance.BenchEvents(1)); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		close(errs)
-		return clients * 100, <-errs
-	}
-	for _, s := range sides { // plans settle, every connection opens
-		for range 3 {
-			if _, err := round(b.Context(), s); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	events := make([]int, len(sides))
-	elapsed := make([]time.Duration, len(sides))
-	vsSame := make([][]float64, len(sizes))
-	vs8 := make([][]float64, len(sizes))
-	k := 0
-	for b.Loop() {
-		rate := make([]float64, len(sides))
-		for j := range sides {
-			i := (j + k) % len(sides)
-			start := time.Now()
-			n, err := round(b.Context(), sides[i])
-			if err != nil {
-				b.Fatal(err)
-			}
-			d := time.Since(start)
-			events[i] += n
-			elapsed[i] += d
-			rate[i] = float64(n) / d.Seconds()
-		}
-		for i := range sizes {
-			vsSame[i] = append(vsSame[i], 100*rate[2*i]/rate[2*i+1])
-			vs8[i] = append(vs8[i], 100*rate[2*i]/rate[3]) // sides[3] is minimal-8
-		}
-		k++
-	}
-	for i, s := range sides {
-		b.ReportMetric(float64(events[i])/elapsed[i].Seconds(), s.name+"-ev/s")
-	}
+	rates := conformance.RunInterleaved(b, 3, cs) // plans settle, every connection opens
 	for i, n := range sizes {
-		b.ReportMetric(median(vsSame[i]), fmt.Sprintf("store-%d/minimal-%%", n))
-		b.ReportMetric(median(vs8[i]), fmt.Sprintf("store-%d/minimal-8-%%", n))
+		b.ReportMetric(conformance.MedianPercent(rates, 2*i, 2*i+1), fmt.Sprintf("store-%d/minimal-%%", n))
+		b.ReportMetric(conformance.MedianPercent(rates, 2*i, 3), fmt.Sprintf("store-%d/minimal-8-%%", n)) // cs[3] is minimal-8
 	}
-	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkGroupCommit settles the grouping of concurrent appends
@@ -845,89 +745,26 @@ func BenchmarkPoolSize(b *testing.B) {
 func BenchmarkGroupCommit(b *testing.B) {
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-			type side struct {
-				name     string
-				bn       *bench
-				tw       twin
-				inflight int
-			}
-			var sides []side
+			var cs []conformance.Contender
 			for _, g := range []int{-1, 0, 1} {
 				bn := newBench(b)
-				s := side{fmt.Sprintf("group-%d", g), bn, twins[0], g}
+				name, tw := fmt.Sprintf("group-%d", g), twins[0]
 				if g < 0 {
-					s = side{"minimal", bn, twins[2], 0}
+					name, tw, g = "minimal", twins[2], 0
 				}
-				warmUp(b, bn, s.tw)
-				sides = append(sides, s)
+				warmUp(b, bn, tw)
+				appends := conformance.ConcurrentAppends(tw.append(bn), 1, clients, 100)
+				cs = append(cs, conformance.Contender{Name: name, Round: func(ctx context.Context) (int, error) {
+					defer postgres.SetGroupInflight(g)()
+					return appends(ctx)
+				}})
 			}
-			round := func(ctx context.Context, s side) (int, error) {
-				defer postgres.SetGroupInflight(s.inflight)()
-				var wg sync.WaitGroup
-				errs := make(chan error, clients)
-				for range clients {
-					stream := conformance.BenchStream("Bench")
-					wg.Go(func() {
-						for i := range 100 {
-							if err := s.tw.append(s.bn)(ctx, stream, uint64(i), conformance.BenchEvents(1)); err != nil {
-								errs <- err
-								return
-							}
-						}
-					})
-				}
-				wg.Wait()
-				close(errs)
-				return clients * 100, <-errs
+			rates := conformance.RunInterleaved(b, 3, cs)
+			for i := 1; i < len(cs); i++ {
+				b.ReportMetric(conformance.MedianPercent(rates, i, 0), cs[i].Name+"/minimal-%")
 			}
-			for _, s := range sides {
-				for range 3 {
-					if _, err := round(b.Context(), s); err != nil {
-						b.Fatal(err)
-					}
-				}
-			}
-			events := make([]int, len(sides))
-			elapsed := make([]time.Duration, len(sides))
-			vs := make([][]float64, len(sides))
-			k := 0
-			for b.Loop() {
-				rate := make([]float64, len(sides))
-				for j := range sides {
-					i := (j + k) % len(sides)
-					start := time.Now()
-					n, err := round(b.Context(), sides[i])
-					if err != nil {
-						b.Fatal(err)
-					}
-					d := time.Since(start)
-					events[i] += n
-					elapsed[i] += d
-					rate[i] = float64(n) / d.Seconds()
-				}
-				for i := range sides {
-					vs[i] = append(vs[i], 100*rate[i]/rate[0])
-				}
-				k++
-			}
-			for i, s := range sides {
-				b.ReportMetric(float64(events[i])/elapsed[i].Seconds(), s.name+"-ev/s")
-				if i > 0 {
-					b.ReportMetric(median(vs[i]), s.name+"/minimal-%")
-				}
-			}
-			b.ReportMetric(0, "ns/op")
 		})
 	}
-}
-
-func median(xs []float64) float64 {
-	slices.Sort(xs)
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // BenchmarkIdleSubscriptions: 100 idle durable filtered subscriptions while

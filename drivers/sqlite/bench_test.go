@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -541,22 +540,7 @@ func BenchmarkInterleaved(b *testing.B) {
 	appendRound := func(batch, clients int) round {
 		appends := min(100, max(1, 1000/batch)) / clients
 		return func(ctx context.Context, s *side) (int, error) {
-			var wg sync.WaitGroup
-			errs := make(chan error, clients)
-			for range clients {
-				stream := conformance.BenchStream("Bench")
-				wg.Go(func() {
-					for i := range appends {
-						if err := s.append(ctx, stream, uint64(i*batch), conformance.BenchEvents(batch)); err != nil {
-							errs <- err
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			close(errs)
-			return clients * appends * batch, <-errs
+			return conformance.ConcurrentAppends(s.append, batch, clients, appends)(ctx)
 		}
 	}
 	cases := []struct {
@@ -594,50 +578,15 @@ func BenchmarkInterleaved(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				for range 3 { // caches fill
-					if _, err := c.round(b.Context(), s); err != nil {
-						b.Fatal(err)
-					}
-				}
 				sides[i] = s
 			}
-			events := make([]int, len(twins))
-			elapsed := make([]time.Duration, len(twins))
-			var vsRaw, vsMinimal []float64
-			k := 0
-			for b.Loop() {
-				rate := make([]float64, len(twins))
-				for j := range twins {
-					i := (j + k) % len(twins)
-					start := time.Now()
-					n, err := c.round(b.Context(), sides[i])
-					if err != nil {
-						b.Fatal(err)
-					}
-					d := time.Since(start)
-					events[i] += n
-					elapsed[i] += d
-					rate[i] = float64(n) / d.Seconds()
-				}
-				vsRaw = append(vsRaw, 100*rate[0]/rate[1])
-				vsMinimal = append(vsMinimal, 100*rate[0]/rate[2])
-				k++
-			}
+			cs := make([]conformance.Contender, len(twins))
 			for i, tw := range twins {
-				b.ReportMetric(float64(events[i])/elapsed[i].Seconds(), tw.name+"-ev/s")
+				cs[i] = conformance.Contender{Name: tw.name, Round: func(ctx context.Context) (int, error) { return c.round(ctx, sides[i]) }}
 			}
-			b.ReportMetric(median(vsRaw), "store/raw-%")
-			b.ReportMetric(median(vsMinimal), "store/minimal-%")
-			b.ReportMetric(0, "ns/op")
+			rates := conformance.RunInterleaved(b, 3, cs) // caches fill
+			b.ReportMetric(conformance.MedianPercent(rates, 0, 1), "store/raw-%")
+			b.ReportMetric(conformance.MedianPercent(rates, 0, 2), "store/minimal-%")
 		})
 	}
-}
-
-func median(xs []float64) float64 {
-	slices.Sort(xs)
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
 }
