@@ -19,22 +19,11 @@ func init() { ruleSets = append(ruleSets, checkpointRules) }
 func checkpointRules() []rule {
 	return []rule{
 		{name: "SubscribeCheckpointsNeverShared", run: testCheckpointsNeverShared},
-		{name: "CheckpointsListedSetAndDeleted", run: checkpointManager(testCheckpointsListed)},
+		{name: "CheckpointsListedSetAndDeleted", run: withCapability[driver.CheckpointManager]("CheckpointManagementNotSupported", testCheckpointsListed)},
 		{name: "SetCheckpointRewindsAndSkipsAhead", run: testSetCheckpointMoves},
-		{name: "DeleteCheckpointRestartsSubscription", run: checkpointManager(testDeleteCheckpointRestarts)},
+		{name: "DeleteCheckpointRestartsSubscription", run: withCapability[driver.CheckpointManager]("CheckpointManagementNotSupported", testDeleteCheckpointRestarts)},
 		{name: "CheckpointNamesValidated", run: testCheckpointNamesValidated},
 		{name: "CheckpointManagementNotSupported", run: testCheckpointManagementNotSupported},
-	}
-}
-
-// checkpointManager runs a rule only for drivers that implement
-// driver.CheckpointManager.
-func checkpointManager(run func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture) {
-	return func(t *testing.T, f *fixture) {
-		if _, ok := f.harness.NewDriver(t).(driver.CheckpointManager); !ok {
-			t.Skip("the driver does not implement driver.CheckpointManager (CheckpointManagementNotSupported checks that the Store says so)")
-		}
-		run(t, f)
 	}
 }
 

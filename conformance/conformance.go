@@ -36,6 +36,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"iter"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -276,5 +277,17 @@ func waitFor[T any](t testing.TB, ch <-chan T, d time.Duration, what string) T {
 		t.Fatalf("timed out after %s waiting for %s", d, what)
 		var zero T
 		return zero
+	}
+}
+
+// withCapability runs a rule only for drivers that implement capability C;
+// for the others it skips, naming the rule checkedBy that checks the Store
+// returns ErrNotSupported without it.
+func withCapability[C any](checkedBy string, run func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture) {
+	return func(t *testing.T, f *fixture) {
+		if _, ok := f.driver.(C); !ok {
+			t.Skipf("the driver does not implement %s (%s checks that the Store says so)", reflect.TypeFor[C](), checkedBy)
+		}
+		run(t, f)
 	}
 }

@@ -22,11 +22,11 @@ func init() { ruleSets = append(ruleSets, consumerGroupRules) }
 
 func consumerGroupRules() []rule {
 	return []rule{
-		{name: "GroupMembersSplitStreams", run: groupRule(testGroupSplit)},
-		{name: "GroupMemberLeavesOthersTakeOver", run: groupRule(testGroupLeave)},
-		{name: "GroupMemberCutOffIsFenced", run: groupRule(testGroupCutOff)},
-		{name: "GroupResizeKeepsProgress", run: groupRule(testGroupResize)},
-		{name: "GroupLeasesListedAndDeleted", run: groupRule(testGroupLeasesListed)},
+		{name: "GroupMembersSplitStreams", run: withCapability[driver.Leaser]("GroupOptionsValidated", testGroupSplit)},
+		{name: "GroupMemberLeavesOthersTakeOver", run: withCapability[driver.Leaser]("GroupOptionsValidated", testGroupLeave)},
+		{name: "GroupMemberCutOffIsFenced", run: withCapability[driver.Leaser]("GroupOptionsValidated", testGroupCutOff)},
+		{name: "GroupResizeKeepsProgress", run: withCapability[driver.Leaser]("GroupOptionsValidated", testGroupResize)},
+		{name: "GroupLeasesListedAndDeleted", run: withCapability[driver.Leaser]("GroupOptionsValidated", testGroupLeasesListed)},
 		{name: "GroupOptionsValidated", run: testGroupValidated},
 	}
 }
@@ -36,16 +36,6 @@ func consumerGroupRules() []rule {
 // machine's pauses (a third of it is the margin before another member may
 // take a lease) do not pass partitions on.
 const groupLease = time.Second
-
-// groupRule runs a rule only for drivers that implement driver.Leaser.
-func groupRule(run func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture) {
-	return func(t *testing.T, f *fixture) {
-		if _, ok := f.driver.(driver.Leaser); !ok {
-			t.Skip("the driver does not implement driver.Leaser (GroupOptionsValidated checks that the Store says so)")
-		}
-		run(t, f)
-	}
-}
 
 // handling is one handler call of a group member.
 type handling struct {

@@ -18,23 +18,11 @@ func init() { ruleSets = append(ruleSets, leaseRules) }
 
 func leaseRules() []rule {
 	return []rule{
-		{name: "LeaseGrantedRenewedAndRefused", run: leaser(testLeaseGranted)},
-		{name: "LeaseExpiresAndPassesOnFenced", run: leaser(testLeaseExpires)},
-		{name: "LeaseReleased", run: leaser(testLeaseReleased)},
-		{name: "LeaseGrantedToOneOfManyRacers", run: leaser(testLeaseRace)},
-		{name: "LeasesKeptPerGroup", run: leaser(testLeasesPerGroup)},
-	}
-}
-
-// leaser runs a rule only for drivers that implement driver.Leaser (the
-// rule GroupNotSupported checks the Store says so for the others).
-func leaser(run func(t *testing.T, f *fixture, l driver.Leaser)) func(t *testing.T, f *fixture) {
-	return func(t *testing.T, f *fixture) {
-		l, ok := f.driver.(driver.Leaser)
-		if !ok {
-			t.Skip("the driver does not implement driver.Leaser (GroupNotSupported checks that the Store says so)")
-		}
-		run(t, f, l)
+		{name: "LeaseGrantedRenewedAndRefused", run: withCapability[driver.Leaser]("GroupOptionsValidated", testLeaseGranted)},
+		{name: "LeaseExpiresAndPassesOnFenced", run: withCapability[driver.Leaser]("GroupOptionsValidated", testLeaseExpires)},
+		{name: "LeaseReleased", run: withCapability[driver.Leaser]("GroupOptionsValidated", testLeaseReleased)},
+		{name: "LeaseGrantedToOneOfManyRacers", run: withCapability[driver.Leaser]("GroupOptionsValidated", testLeaseRace)},
+		{name: "LeasesKeptPerGroup", run: withCapability[driver.Leaser]("GroupOptionsValidated", testLeasesPerGroup)},
 	}
 }
 
@@ -59,7 +47,8 @@ func (f *fixture) acquire(l driver.Leaser, group, key, owner string, ttl time.Du
 // testLeaseGranted: a free lease is granted at generation 1; another member
 // is refused while it runs and told who holds it; the holder renews it at
 // the same generation with a later expiry; Leases lists it.
-func testLeaseGranted(t *testing.T, f *fixture, l driver.Leaser) {
+func testLeaseGranted(t *testing.T, f *fixture) {
+	l := f.driver.(driver.Leaser)
 	got, granted := f.acquire(l, "g", "partition/4/0", "a", time.Minute)
 	if !granted || got.Owner != "a" || got.Generation != 1 || got.HasPosition {
 		t.Fatalf("first AcquireLease: want granted to a at generation 1 without position, got %+v granted=%v", got, granted)
@@ -95,7 +84,8 @@ func testLeaseGranted(t *testing.T, f *fixture, l driver.Leaser) {
 // testLeaseExpires: once a lease expires another member is granted it at
 // the next generation, with the position saved; the old holder can no
 // longer save a position (ErrLeaseLost) nor renew.
-func testLeaseExpires(t *testing.T, f *fixture, l driver.Leaser) {
+func testLeaseExpires(t *testing.T, f *fixture) {
+	l := f.driver.(driver.Leaser)
 	const ttl = 300 * time.Millisecond
 	f.acquire(l, "g", "k", "a", ttl)
 	pos := driver.Position{Commit: 11, Prepare: 1}
@@ -130,7 +120,8 @@ func testLeaseExpires(t *testing.T, f *fixture, l driver.Leaser) {
 // testLeaseReleased: a release at a wrong generation or by another member
 // does nothing; the holder's release lets another member take the lease at
 // once, at the next generation.
-func testLeaseReleased(t *testing.T, f *fixture, l driver.Leaser) {
+func testLeaseReleased(t *testing.T, f *fixture) {
+	l := f.driver.(driver.Leaser)
 	f.acquire(l, "g", "k", "a", time.Minute)
 	for _, bad := range []lease{{"a", 2}, {"b", 1}} {
 		if err := l.ReleaseLease(f.ctx, "g", "k", bad.owner, bad.gen); err != nil {
@@ -154,7 +145,8 @@ func testLeaseReleased(t *testing.T, f *fixture, l driver.Leaser) {
 
 // testLeaseRace: eight members ask for one free lease at once; exactly one
 // is granted it, and everyone is told the same holder.
-func testLeaseRace(t *testing.T, f *fixture, l driver.Leaser) {
+func testLeaseRace(t *testing.T, f *fixture) {
+	l := f.driver.(driver.Leaser)
 	const members = 8
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -187,7 +179,8 @@ func testLeaseRace(t *testing.T, f *fixture, l driver.Leaser) {
 
 // testLeasesPerGroup: leases of two groups, one a prefix of the other, are
 // listed apart and sorted by key; DeleteLeases removes one group's only.
-func testLeasesPerGroup(t *testing.T, f *fixture, l driver.Leaser) {
+func testLeasesPerGroup(t *testing.T, f *fixture) {
+	l := f.driver.(driver.Leaser)
 	for _, k := range []string{"partition/2/1", "member/x", "partition/2/0"} {
 		f.acquire(l, "orders", k, "x", time.Minute)
 	}

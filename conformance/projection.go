@@ -20,26 +20,13 @@ func init() { ruleSets = append(ruleSets, projectionRules) }
 
 func projectionRules() []rule {
 	return []rule{
-		{name: "CheckpointTxComparesAndSets", run: checkpointTxer(testCheckpointTxCAS)},
-		{name: "CheckpointTxRollsBackOnHandlerError", run: checkpointTxer(testCheckpointTxHandlerError)},
-		{name: "CheckpointTxOneOfManyRacers", run: checkpointTxer(testCheckpointTxRace)},
-		{name: "ProjectDeliversBatchesOnce", run: checkpointTxer(testProjectBatches)},
-		{name: "ProjectHandlerErrorRedelivers", run: checkpointTxer(testProjectHandlerError)},
-		{name: "ProjectFollowsMovedCheckpoint", run: checkpointTxer(testProjectFollowsMoved)},
+		{name: "CheckpointTxComparesAndSets", run: withCapability[driver.CheckpointTxer]("ProjectOptionsValidated", testCheckpointTxCAS)},
+		{name: "CheckpointTxRollsBackOnHandlerError", run: withCapability[driver.CheckpointTxer]("ProjectOptionsValidated", testCheckpointTxHandlerError)},
+		{name: "CheckpointTxOneOfManyRacers", run: withCapability[driver.CheckpointTxer]("ProjectOptionsValidated", testCheckpointTxRace)},
+		{name: "ProjectDeliversBatchesOnce", run: withCapability[driver.CheckpointTxer]("ProjectOptionsValidated", testProjectBatches)},
+		{name: "ProjectHandlerErrorRedelivers", run: withCapability[driver.CheckpointTxer]("ProjectOptionsValidated", testProjectHandlerError)},
+		{name: "ProjectFollowsMovedCheckpoint", run: withCapability[driver.CheckpointTxer]("ProjectOptionsValidated", testProjectFollowsMoved)},
 		{name: "ProjectOptionsValidated", run: testProjectValidated},
-	}
-}
-
-// checkpointTxer runs a rule only for drivers that implement
-// driver.CheckpointTxer (ProjectOptionsValidated checks the Store returns
-// ErrNotSupported for the others).
-func checkpointTxer(run func(t *testing.T, f *fixture, x driver.CheckpointTxer)) func(t *testing.T, f *fixture) {
-	return func(t *testing.T, f *fixture) {
-		x, ok := f.driver.(driver.CheckpointTxer)
-		if !ok {
-			t.Skip("the driver does not implement driver.CheckpointTxer (ProjectOptionsValidated checks that the Store says so)")
-		}
-		run(t, f, x)
 	}
 }
 
@@ -55,7 +42,8 @@ func (f *fixture) checkpoint(name string) (eventstore.Position, bool) {
 // testCheckpointTxCAS: a checkpoint transaction saves only from the
 // checkpoint it names (none, then the one it saved); from any other it
 // returns ErrCheckpointMoved and leaves the checkpoint as it was.
-func testCheckpointTxCAS(t *testing.T, f *fixture, x driver.CheckpointTxer) {
+func testCheckpointTxCAS(t *testing.T, f *fixture) {
+	x := f.driver.(driver.CheckpointTxer)
 	p1, p2 := driver.Position{Commit: 5, Prepare: 1}, driver.Position{Commit: 9, Prepare: 2}
 	called := 0
 	fn := func(tx driver.Tx) error { called++; return nil }
@@ -88,7 +76,8 @@ func testCheckpointTxCAS(t *testing.T, f *fixture, x driver.CheckpointTxer) {
 
 // testCheckpointTxHandlerError: fn's error comes back as is and the
 // checkpoint does not move.
-func testCheckpointTxHandlerError(t *testing.T, f *fixture, x driver.CheckpointTxer) {
+func testCheckpointTxHandlerError(t *testing.T, f *fixture) {
+	x := f.driver.(driver.CheckpointTxer)
 	boom := errors.New("read model rejected the batch")
 	err := x.CheckpointTx(f.ctx, "proj", driver.Position{}, false, driver.Position{Commit: 3}, func(driver.Tx) error { return boom })
 	if !errors.Is(err, boom) {
@@ -101,7 +90,8 @@ func testCheckpointTxHandlerError(t *testing.T, f *fixture, x driver.CheckpointT
 
 // testCheckpointTxRace: eight transactions move one checkpoint from the
 // same place at once; exactly one commits.
-func testCheckpointTxRace(t *testing.T, f *fixture, x driver.CheckpointTxer) {
+func testCheckpointTxRace(t *testing.T, f *fixture) {
+	x := f.driver.(driver.CheckpointTxer)
 	const racers = 8
 	start := driver.Position{Commit: 1}
 	if err := x.CheckpointTx(f.ctx, "proj", driver.Position{}, false, start, nil); err != nil {
@@ -157,7 +147,7 @@ func (f *fixture) project(opts eventstore.SubscribeOptions, h eventstore.Project
 // testProjectBatches: a projection gets the log in order, in batches of at
 // most BatchSize, each event once; its checkpoint is the last event; run
 // again it gets only what was appended since.
-func testProjectBatches(t *testing.T, f *fixture, _ driver.CheckpointTxer) {
+func testProjectBatches(t *testing.T, f *fixture) {
 	log := appendLog(f, 25)
 	opts := eventstore.SubscribeOptions{Name: "proj", BatchSize: 10}
 	batches, err := f.project(opts, nil)
@@ -189,7 +179,7 @@ func testProjectBatches(t *testing.T, f *fixture, _ driver.CheckpointTxer) {
 
 // testProjectHandlerError: a failing batch is rolled back, Project returns
 // a *HandlerError, and the next run starts with that batch again.
-func testProjectHandlerError(t *testing.T, f *fixture, _ driver.CheckpointTxer) {
+func testProjectHandlerError(t *testing.T, f *fixture) {
 	log := appendLog(f, 6)
 	boom := errors.New("read model rejected the batch")
 	opts := eventstore.SubscribeOptions{Name: "proj", BatchSize: 3}
@@ -222,7 +212,7 @@ func testProjectHandlerError(t *testing.T, f *fixture, _ driver.CheckpointTxer) 
 // projection makes its next commit fail the compare-and-set; it reloads
 // the checkpoint and delivers from there, and the batch it had read is not
 // committed.
-func testProjectFollowsMoved(t *testing.T, f *fixture, _ driver.CheckpointTxer) {
+func testProjectFollowsMoved(t *testing.T, f *fixture) {
 	log := appendLog(f, 4)
 	ctx, cancel := context.WithCancel(f.ctx)
 	defer cancel()
