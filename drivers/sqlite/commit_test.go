@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,37 +169,6 @@ func streamEvents(t *testing.T, s *eventstore.Store, stream string) []eventstore
 	return out
 }
 
-// stepCtx is a context that is cancelled at the n-th call of Done, so a
-// loop over n cancels an append at every step.
-type stepCtx struct {
-	context.Context
-	n    atomic.Int64
-	once sync.Once
-	done chan struct{}
-}
-
-func newStepCtx(n int64) *stepCtx {
-	c := &stepCtx{Context: context.Background(), done: make(chan struct{})}
-	c.n.Store(n)
-	return c
-}
-
-func (c *stepCtx) Done() <-chan struct{} {
-	if c.n.Add(-1) < 0 {
-		c.once.Do(func() { close(c.done) })
-	}
-	return c.done
-}
-
-func (c *stepCtx) Err() error {
-	select {
-	case <-c.done:
-		return context.Canceled
-	default:
-		return nil
-	}
-}
-
 // TestGroupCommitCancelledAppendIsAllOrNothing cancels one append of a
 // group at every step, from before the group starts to after it commits:
 // it is written whole or not at all, and the other append of the group is
@@ -222,7 +190,7 @@ func TestGroupCommitCancelledAppendIsAllOrNothing(t *testing.T) {
 		d.writeSem <- struct{}{}
 		wg.Go(func() {
 			defer close(returned)
-			_, errCancelled = s.Append(newStepCtx(n), stream, eventstore.NoStream, newEvents(50, "Placed")...)
+			_, errCancelled = s.Append(NewCancelAfter(n), stream, eventstore.NoStream, newEvents(50, "Placed")...)
 		})
 		waitFor(t, func() bool { // queued, or cancelled while queued
 			d.appends.mu.Lock()

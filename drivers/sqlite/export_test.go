@@ -1,5 +1,11 @@
 package sqlite
 
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
 // The driver's own SQL, for the …/raw twins of bench_test.go.
 const (
 	QueryHead           = queryHead
@@ -13,3 +19,35 @@ var InsertRows = insertRows
 
 // InsertQuery returns the driver's INSERT of rows events.
 func InsertQuery(rows int) string { return insertQuery(rows) }
+
+// CancelAfter is a context that is cancelled at the n-th call of Done, so a
+// loop over n cancels an append at every step.
+type CancelAfter struct {
+	context.Context
+	n    atomic.Int64
+	once sync.Once
+	done chan struct{}
+}
+
+// NewCancelAfter returns a CancelAfter done at the n-th call of Done.
+func NewCancelAfter(n int64) *CancelAfter {
+	c := &CancelAfter{Context: context.Background(), done: make(chan struct{})}
+	c.n.Store(n)
+	return c
+}
+
+func (c *CancelAfter) Done() <-chan struct{} {
+	if c.n.Add(-1) < 0 {
+		c.once.Do(func() { close(c.done) })
+	}
+	return c.done
+}
+
+func (c *CancelAfter) Err() error {
+	select {
+	case <-c.done:
+		return context.Canceled
+	default:
+		return nil
+	}
+}

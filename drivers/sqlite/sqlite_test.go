@@ -479,37 +479,6 @@ func TestNoSkipWhileWriterHoldsTransaction(t *testing.T) {
 	assert.Equal(t, second.Position, after[1].Position)
 }
 
-// cancelAfter is a context that becomes done after its Done method has been
-// called n times: it cancels an append at a chosen step inside the driver.
-type cancelAfter struct {
-	context.Context
-	n    atomic.Int64
-	once sync.Once
-	done chan struct{}
-}
-
-func newCancelAfter(n int64) *cancelAfter {
-	c := &cancelAfter{Context: context.Background(), done: make(chan struct{})}
-	c.n.Store(n)
-	return c
-}
-
-func (c *cancelAfter) Done() <-chan struct{} {
-	if c.n.Add(-1) < 0 {
-		c.once.Do(func() { close(c.done) })
-	}
-	return c.done
-}
-
-func (c *cancelAfter) Err() error {
-	select {
-	case <-c.done:
-		return context.Canceled
-	default:
-		return nil
-	}
-}
-
 // TestCancelledAppendIsAllOrNothing cancels a 50-event append at every step
 // from before it starts to after it commits.
 func TestCancelledAppendIsAllOrNothing(t *testing.T) {
@@ -519,7 +488,7 @@ func TestCancelledAppendIsAllOrNothing(t *testing.T) {
 	var committed, cancelled int
 	for n := int64(0); ; n++ {
 		stream := fmt.Sprintf("Cancel-%d", n)
-		_, err := s.Append(newCancelAfter(n), stream, eventstore.NoStream, events(50, "Placed")...)
+		_, err := s.Append(sqlite.NewCancelAfter(n), stream, eventstore.NoStream, events(50, "Placed")...)
 		got := len(readStream(t, s, stream))
 		if err == nil {
 			require.Equal(t, 50, got, "step %d: append succeeded", n)
