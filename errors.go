@@ -74,6 +74,7 @@ var (
 	ErrBatchTooLarge    error = &argumentError{"batch too large"}
 	ErrInvalidPosition  error = &argumentError{"invalid position"}
 	ErrInvalidVersion   error = &argumentError{"invalid version"}
+	ErrInvalidCursor    error = &argumentError{"invalid cursor"}
 )
 
 // argumentError is a kind of invalid argument; it matches ErrInvalidArgument.

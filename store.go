@@ -26,6 +26,7 @@ type Store struct {
 	scanner     driver.ScanReader
 	leaser      driver.Leaser
 	txer        driver.CheckpointTxer
+	lister      driver.StreamLister
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
 	logger      *slog.Logger
@@ -52,7 +53,7 @@ type Store struct {
 // New detects d's optional capabilities ([driver.Watcher],
 // [driver.LimitReporter], [driver.Importer], [driver.Aser],
 // [driver.CheckpointManager], [driver.ScanReader], [driver.Leaser],
-// [driver.CheckpointTxer]) once, by their
+// [driver.CheckpointTxer], [driver.StreamLister]) once, by their
 // method sets, and the Store keeps what it found: a wrapper around a driver
 // must itself implement the capabilities it means to pass on.
 func New(d driver.Driver, opts Options) *Store {
@@ -64,6 +65,7 @@ func New(d driver.Driver, opts Options) *Store {
 	s.scanner, _ = d.(driver.ScanReader)
 	s.leaser, _ = d.(driver.Leaser)
 	s.txer, _ = d.(driver.CheckpointTxer)
+	s.lister, _ = d.(driver.StreamLister)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize

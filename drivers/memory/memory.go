@@ -41,6 +41,7 @@ var (
 	_ driver.ScanReader        = (*Driver)(nil)
 	_ driver.Leaser            = (*Driver)(nil)
 	_ driver.CheckpointTxer    = (*Driver)(nil)
+	_ driver.StreamLister      = (*Driver)(nil)
 )
 
 // Close implements [driver.Driver]. It drops nothing: the Store stops
