@@ -210,6 +210,39 @@ func ExampleStore_Import() {
 	// true
 }
 
+func ExampleStore_ListStreams() {
+	ctx := context.Background()
+	store, err := eventstore.Open(ctx, "memory://")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer store.Close()
+	for _, id := range []string{"Order-2", "Order-1", "Order-3", "Customer-1"} {
+		if _, err := store.Append(ctx, id, eventstore.NoStream, eventstore.NewEvent("Created", nil)); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	opts := eventstore.ListStreamsOptions{Category: "Order", Limit: 2}
+	for {
+		page, err := store.ListStreams(ctx, opts)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, s := range page.Streams {
+			fmt.Println(s.ID, s.Version)
+		}
+		if page.Next == "" {
+			break
+		}
+		opts.Cursor = page.Next
+	}
+	// Output:
+	// Order-1 1
+	// Order-2 1
+	// Order-3 1
+}
+
 func ExampleRedactURL() {
 	fmt.Println(eventstore.RedactURL("postgres://app:s3cret@db.internal/events?sslmode=require"))
 	fmt.Println(eventstore.RedactURL("dynamodb://events?region=eu-west-1&secret_key=abc"))
