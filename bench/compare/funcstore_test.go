@@ -73,6 +73,7 @@ FROM %[1]s.messages WHERE global_position > $1 ORDER BY global_position LIMIT 10
 // funcStore is the plpgsql-fn contender on a schema of its own.
 type funcStore struct {
 	pool                         *pgxpool.Pool
+	table                        pgx.Identifier
 	write, readStreamQ, readAllQ string
 }
 
@@ -91,13 +92,21 @@ func (r *funcRow) targets() []any {
 
 // newFuncStore creates the contender in a fresh schema.
 func newFuncStore(b testing.TB) contender {
-	schema := pgx.Identifier{newSchema(b, "cmp_fn")}.Sanitize()
+	fs := openFuncStore(b)
+	return contender{append: fs.append, readStream: fs.readStream, readAll: fs.readAll, analyze: analyze(fs.table)}
+}
+
+// openFuncStore creates the store's table and function in a fresh schema.
+func openFuncStore(b testing.TB) *funcStore {
+	name := newSchema(b, "cmp_fn")
+	schema := pgx.Identifier{name}.Sanitize()
 	q := func(f string) string { return fmt.Sprintf(f, schema) }
-	fs := &funcStore{pool: newPool(b), write: q(funcWriteSQL), readStreamQ: q(funcReadStreamSQL), readAllQ: q(funcReadAllSQL)}
+	fs := &funcStore{pool: newPool(b), table: pgx.Identifier{name, "messages"},
+		write: q(funcWriteSQL), readStreamQ: q(funcReadStreamSQL), readAllQ: q(funcReadAllSQL)}
 	if _, err := fs.pool.Exec(b.Context(), q(funcSchema)); err != nil {
 		b.Fatal(err)
 	}
-	return contender{append: fs.append, readStream: fs.readStream, readAll: fs.readAll}
+	return fs
 }
 
 func (fs *funcStore) append(ctx context.Context, stream string, expected uint64, events []eventstore.Event) error {

@@ -2,6 +2,7 @@ package compare_test
 
 import (
 	"context"
+	"os"
 	"testing"
 
 	"github.com/eventkit/eventstore"
@@ -36,7 +37,7 @@ var postgresContenders = []maker{
 
 // ourPostgres opens the library on a fresh schema.
 func ourPostgres(b testing.TB) contender {
-	_, url := testenv.PostgresSchema(b, "cmp_ours")
+	schema, url := testenv.PostgresSchema(b, "cmp_ours")
 	s, err := eventstore.Open(b.Context(), url)
 	if err != nil {
 		b.Fatal(err)
@@ -46,6 +47,20 @@ func ourPostgres(b testing.TB) contender {
 		append:     conformance.StoreAppend(s),
 		readStream: conformance.StoreReadStream(s),
 		readAll:    conformance.StoreReadAll(s),
+		analyze:    analyze(pgx.Identifier{schema, "events"}),
+	}
+}
+
+// analyze returns a contender's analyze func for table.
+func analyze(table pgx.Identifier) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		conn, err := pgx.Connect(ctx, os.Getenv(testenv.PostgresURLVar))
+		if err != nil {
+			return err
+		}
+		defer conn.Close(context.Background())
+		_, err = conn.Exec(ctx, "ANALYZE "+table.Sanitize())
+		return err
 	}
 }
 
@@ -67,7 +82,9 @@ func hallgrenPostgres(b testing.TB) contender {
 		b.Fatal(err)
 	}
 	b.Cleanup(s.Close)
-	return hallgren(s)
+	c := hallgren(s)
+	c.analyze = analyze(pgx.Identifier{schema, "events"})
+	return c
 }
 
 // newSchema creates a fresh schema, dropped when b ends, and returns its
