@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED = 1
 
-.PHONY: test fuzz demo bench crash lint vet test-kurrentdb services-up services-down
+.PHONY: test fuzz demo bench bench-compare crash lint vet test-kurrentdb services-up services-down
 
 test:
 	CI=$${CI:-true} ./scripts/test.sh
@@ -17,6 +17,14 @@ demo:
 
 bench:
 	./scripts/bench.sh
+
+# The PostgreSQL and SQLite drivers against other event stores, in the same
+# run (bench/compare, a module of its own so the library gains none of their
+# dependencies; docs/benchmarks.md, "Against other event stores"). Starts a
+# throw-away PostgreSQL unless EVENTSTORE_POSTGRES_URL is set. BENCH,
+# BENCHTIME and COUNT as in scripts/bench-compare.sh.
+bench-compare:
+	GO=$(GO) ./scripts/bench-compare.sh
 
 # The crash tests at full length, on PostgreSQL (a throw-away cluster of its
 # own) and SQLite (scripts/crash.sh): a projector process killed (kill -9) 25
