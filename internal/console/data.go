@@ -89,7 +89,7 @@ var funcs = template.FuncMap{
 	"streamOrder": func(stream, order string) string {
 		return "/stream?" + url.Values{"id": {stream}, "order": {order}}.Encode()
 	},
-	"preview":    preview,
+	"preview": preview,
 	"time": func(t time.Time) string {
 		if t.IsZero() {
 			return "-"

@@ -4,8 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"net/http"
+	"strings"
 
 	"github.com/eventkit/eventstore"
 )
