@@ -680,3 +680,17 @@ func histogramBounds(b ...float64) metric.Float64HistogramOption {
 func outcome(o string) metric.AddOption {
 	return metric.WithAttributes(attribute.String("outcome", o))
 }
+
+// TestPageFailsAfterItStarted: a read that fails once the page has begun
+// (here the store is closed) ends the rows with the error on the page.
+func TestPageFailsAfterItStarted(t *testing.T) {
+	s, _ := backends[0].open(t)
+	fill(t, s)
+	srv := serve(t, console.Config{Store: s})
+	require.NoError(t, s.Close())
+	body := mustGet(t, srv, "/log")
+	assert.Contains(t, body, `<p class="error" id="read-error">Reading failed: eventstore: read all: store is closed</p>`)
+	code, body, _ := get(t, srv, "/stream?id=Order-1")
+	assert.Equal(t, http.StatusInternalServerError, code)
+	assert.Contains(t, body, "store is closed")
+}

@@ -185,7 +185,7 @@ func labels(set attribute.Set) []label {
 	out := make([]label, 0, set.Len())
 	for it := set.Iter(); it.Next(); {
 		kv := it.Attribute()
-		out = append(out, label{sanitize(string(kv.Key)), kv.Value.Emit()})
+		out = append(out, label{sanitize(string(kv.Key)), kv.Value.String()})
 	}
 	return out
 }
