@@ -422,7 +422,30 @@ func TestSubscriptionsPage(t *testing.T) {
 			body := mustGet(t, srv, "/subscriptions")
 			assert.Regexp(t, `<td>projector</td>\s*<td class="num">0/0</td>\s*<td class="num">8</td>`, body)
 			assert.Regexp(t, `<td>\$orders\[0/2\]</td>\s*<td class="num">`+regexp.QuoteMeta(third.String())+`</td>\s*<td class="num">5</td>`, body)
-			assert.Contains(t, body, "<h3>orders</h3>", "the group the checkpoint name shows")
+			assert.NotContains(t, body, "<h3>orders</h3>", "a hash-split subscription has no leases: no group shown")
+
+			// A running consumer group member: its leases, by the group's name.
+			gctx, stop := context.WithCancel(ctx)
+			caughtUp := make(chan struct{})
+			done := make(chan error, 1)
+			go func() {
+				done <- s.SubscribeGroup(gctx, eventstore.GroupOptions{
+					SubscribeOptions: eventstore.SubscribeOptions{Name: "projectors",
+						OnCaughtUp: func(eventstore.SubscriptionState) { close(caughtUp) }},
+					Member: "pod-a", Partitions: 2,
+				}, func(context.Context, eventstore.RecordedEvent) error { return nil })
+			}()
+			select {
+			case <-caughtUp:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the group member did not catch up within 10s")
+			}
+			body = mustGet(t, srv, "/subscriptions?group=projectors")
+			stop()
+			require.ErrorIs(t, <-done, context.Canceled)
+			assert.Contains(t, body, "<h3>projectors</h3>")
+			assert.Regexp(t, `<tr><td>partition/2/0</td><td>pod-a</td><td>true</td>`, body)
+			assert.Regexp(t, `<tr><td>partition/2/1</td><td>pod-a</td><td>true</td>`, body)
 		})
 	}
 }

@@ -341,9 +341,12 @@ func (c *Console) subscriptions(w http.ResponseWriter, r *http.Request) {
 		p.Checkpoints = append(p.Checkpoints, row)
 		addGroup(groupOf(cp.Name))
 	}
+	// A name taken from a checkpoint may be a hash-split subscription
+	// (Group in SubscribeOptions) rather than a leased consumer group: it is
+	// shown only when it has leases. The group asked for is always shown.
 	for _, g := range groups {
 		leases, err := c.cfg.Store.GroupLeases(ctx, g)
-		if errors.Is(err, eventstore.ErrNotSupported) {
+		if errors.Is(err, eventstore.ErrNotSupported) || (err == nil && len(leases) == 0 && g != p.Group) {
 			continue
 		}
 		p.Groups = append(p.Groups, groupRows{Name: g, Leases: leases, Err: err})
