@@ -205,8 +205,7 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, code int, msg str
 func (c *Console) failErr(w http.ResponseWriter, r *http.Request, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, eventstore.ErrInvalidArgument), errors.Is(err, eventstore.ErrInvalidStreamID),
-		errors.Is(err, eventstore.ErrInvalidEventType), errors.Is(err, eventstore.ErrInvalidCursor):
+	case errors.Is(err, eventstore.ErrInvalidArgument): // bad stream ID, cursor, filter…
 		code = http.StatusBadRequest
 	case errors.Is(err, eventstore.ErrNotSupported):
 		code = http.StatusNotImplemented
