@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configures a [Store]. The zero value is ready to use.
@@ -20,6 +22,10 @@ type Options struct {
 	// reaches the bound (always one event at least), so large events never
 	// multiply into gigabytes. Zero means [DefaultMaxPageBytes].
 	MaxPageBytes int
+	// TracerProvider makes the Store's spans; nil means otel.GetTracerProvider().
+	TracerProvider trace.TracerProvider
+	// MeterProvider makes the Store's metrics; nil means otel.GetMeterProvider().
+	MeterProvider metric.MeterProvider
 }
 
 // DefaultMaxPageBytes is the default bound of a read page or subscription

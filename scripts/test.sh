@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole test suite with the race detector, after gofmt, go vet and
 # staticcheck. The servers the tests need are started by scripts/services.sh
-# and stopped on exit. Under CI=true a backend that cannot start fails the run.
+# and stopped on exit, and Chromium for the browser test is installed by
+# scripts/chromium.sh. Under CI=true a backend (or a Chromium) that cannot
+# start fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/services.sh
+# Chromium for the console's browser test, installed with apt-get when missing.
+source scripts/chromium.sh
 
 test -z "$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 go vet ./...

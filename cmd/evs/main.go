@@ -8,12 +8,13 @@
 //	evs stats                                  count events, streams and categories
 //	evs version                                print the version
 //	evs migrate --from URL --to URL [--verify] copy every event into another store
+//	evs serve [--addr 127.0.0.1:8080]          serve the web console
 //
 // Every command but migrate (which takes --from and --to) takes --url
 // (default $EVENTSTORE_URL, else sqlite:events.db), and every command takes
-// --json, which prints one JSON object per line for scripts. read, tail and
-// stats open an existing store only: a mistyped URL fails and creates
-// nothing. Data goes to stdout, diagnostics to stderr, and every control,
+// --json, which prints one JSON object per line for scripts. read, tail,
+// stats and serve open an existing store only: a mistyped URL fails and
+// creates nothing. Data goes to stdout, diagnostics to stderr, and every control,
 // bidi and zero-width character in either is escaped (escape.go). The exit
 // status is 0 on success, 1 when the command failed, 2 when it was called
 // wrongly and 130 when Ctrl-C or SIGTERM interrupted it. evs help and
@@ -96,6 +97,7 @@ var commands = []*command{
 	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--limit N] [--backwards] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
 	{"stats", "[--url URL] [--json]", "count events, streams and categories", setupStats},
 	{"subscriptions", "[list | set NAME POSITION | delete NAME | group NAME | delete-group NAME] [--url URL] [--json]", "list the subscriptions' checkpoints and how far each is behind; move or delete one; show or reset a consumer group's leases", setupSubscriptions},
+	{"serve", "[--addr HOST:PORT] [--allow-remote] [--token TOKEN] [--page-size N] [--url URL]", "serve the web console: browse streams and events, follow the log live, see subscriptions, scrape /metrics", setupServe},
 	{"migrate", "--from URL --to URL [--verify] [--follow] [--batch N] [--dry-run] [--snapshots] [--json]", "copy every event of one store into another, resumably, with progress", setupMigrate},
 }
 
