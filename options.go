@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configures a [Store]. The zero value is ready to use.
@@ -20,6 +22,17 @@ type Options struct {
 	// reaches the bound (always one event at least), so large events never
 	// multiply into gigabytes. Zero means [DefaultMaxPageBytes].
 	MaxPageBytes int
+	// TracerProvider receives the Store's spans (append, reads, import,
+	// subscription batches and handler calls); see docs/observability.md.
+	// Nil means the global provider, otel.GetTracerProvider(), which
+	// records nothing unless the application installed an SDK: then no
+	// span is started at all.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives the Store's metrics (appends, events and
+	// bytes appended, conflicts, retries, durations, subscription lag).
+	// Nil means the global provider, otel.GetMeterProvider(), a no-op
+	// unless the application installed an SDK.
+	MeterProvider metric.MeterProvider
 }
 
 // DefaultMaxPageBytes is the default bound of a read page or subscription
