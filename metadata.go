@@ -41,6 +41,18 @@ func CausationID(metadata []byte) (string, bool) {
 	return metadataString(metadata, MetadataCausationID)
 }
 
+// TraceParent returns the W3C traceparent recorded in metadata under
+// [MetadataTraceParent], if any.
+func TraceParent(metadata []byte) (string, bool) {
+	return metadataString(metadata, MetadataTraceParent)
+}
+
+// TraceState returns the W3C tracestate recorded in metadata under
+// [MetadataTraceState], if any.
+func TraceState(metadata []byte) (string, bool) {
+	return metadataString(metadata, MetadataTraceState)
+}
+
 func metadataString(metadata []byte, key string) (string, bool) {
 	if len(metadata) == 0 {
 		return "", false
