@@ -249,12 +249,12 @@ func end(span trace.Span, err error, attrs ...attribute.KeyValue) {
 		return
 	}
 	o := outcomes[outcomeOf(err)]
-	span.SetAttributes(attrOutcome.String(o))
-	span.SetAttributes(attrs...)
+	attrs = append(attrs, attrOutcome.String(o))
 	if err != nil {
-		span.SetAttributes(attrErrorType.String(o))
+		attrs = append(attrs, attrErrorType.String(o))
 		span.SetStatus(codes.Error, o)
 	}
+	span.SetAttributes(attrs...)
 	span.End()
 }
 
