@@ -191,7 +191,7 @@ func TestTelemetryAppends(t *testing.T) {
 			assert.Equal(t, "no_stream", spanAttr(sp, "eventstore.expected_version").AsString())
 		}
 		for _, kv := range sp.Attributes() {
-			assert.NotContains(t, kv.Value.Emit(), "Order-", "no stream ID in %s", kv.Key)
+			assert.NotContains(t, kv.Value.String(), "Order-", "no stream ID in %s", kv.Key)
 		}
 	}
 	// Each event records the span of its append.
@@ -445,5 +445,107 @@ func TestTelemetryOffStartsNoSpan(t *testing.T) {
 	for ev, err := range s.ReadStream(t.Context(), "Order-1", eventstore.ReadStreamOptions{}) {
 		require.NoError(t, err)
 		assert.Contains(t, string(ev.Metadata), traceParent(sp.SpanContext()), "the caller's trace context still travels")
+	}
+}
+
+// TestTelemetryLagWhileCatchingUp: while a subscription works through a
+// backlog, the gauges say it is not live and how many events, and how old
+// the oldest, it has yet to handle.
+func TestTelemetryLagWhileCatchingUp(t *testing.T) {
+	tel := newTelemetry(t)
+	s := eventstore.New(memory.New(), tel.options())
+	defer s.Close()
+	for range 3 {
+		_, err := s.Append(t.Context(), "Order-1", eventstore.Any, eventstore.NewEvent("Placed", nil))
+		require.NoError(t, err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	inHandler, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Subscribe(ctx, eventstore.SubscribeOptions{Name: "slow", BatchSize: 1}, func(ctx context.Context, ev eventstore.RecordedEvent) error {
+			if ev.Version == 2 {
+				close(inHandler)
+				<-release
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-inHandler:
+	case <-t.Context().Done():
+		t.Fatal("the handler never got event 2")
+	}
+	ms := tel.collect(t)
+	close(release)
+	sub := []attribute.KeyValue{attribute.String("subscription", "slow"), memorySystem}
+	var live, lag int64 = -1, -1
+	for _, dp := range ms["eventstore.subscription.live"].Data.(metricdata.Gauge[int64]).DataPoints {
+		if hasAll(dp.Attributes, sub) {
+			live = dp.Value
+		}
+	}
+	for _, dp := range ms["eventstore.subscription.lag.events"].Data.(metricdata.Gauge[int64]).DataPoints {
+		if hasAll(dp.Attributes, sub) {
+			lag = dp.Value
+		}
+	}
+	assert.Equal(t, int64(0), live, "catching up")
+	assert.Equal(t, int64(2), lag, "events 2 (being handled) and 3")
+	seconds := ms["eventstore.subscription.lag.seconds"].Data.(metricdata.Gauge[float64]).DataPoints
+	require.Len(t, seconds, 1)
+	assert.Greater(t, seconds[0].Value, 0.0)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+}
+
+// TestTelemetryProjectionAndGroup: a projection's handler span links to
+// the appends of its batch's events; a consumer group member's handler
+// spans carry the member's name.
+func TestTelemetryProjectionAndGroup(t *testing.T) {
+	tel := newTelemetry(t)
+	s := eventstore.New(memory.New(), tel.options())
+	defer s.Close()
+	for i := range 2 {
+		_, err := s.Append(t.Context(), fmt.Sprintf("Order-%d", i), eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+		require.NoError(t, err)
+	}
+	appends := tel.ended("append")
+	require.Len(t, appends, 2)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	err := s.Project(ctx, eventstore.SubscribeOptions{Name: "counts"}, func(ctx context.Context, tx *eventstore.Tx, events []eventstore.RecordedEvent) error {
+		cancel()
+		return nil
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	handlers := tel.ended("handler")
+	require.Len(t, handlers, 1)
+	assert.Equal(t, int64(2), spanAttr(handlers[0], "eventstore.event.count").AsInt64())
+	require.Len(t, handlers[0].Links(), 2)
+	for i, l := range handlers[0].Links() {
+		assert.Equal(t, appends[i].SpanContext().SpanID(), l.SpanContext.SpanID())
+	}
+	assert.NotEmpty(t, tel.ended("subscription.batch"))
+
+	tel.spans.Reset()
+	ctx, cancel = context.WithCancel(t.Context())
+	defer cancel()
+	n := 0
+	err = s.SubscribeGroup(ctx, eventstore.GroupOptions{SubscribeOptions: eventstore.SubscribeOptions{Name: "mailer"}, Member: "m1", Partitions: 2},
+		func(ctx context.Context, ev eventstore.RecordedEvent) error {
+			if n++; n == 2 {
+				cancel()
+			}
+			return nil
+		})
+	require.ErrorIs(t, err, context.Canceled)
+	handlers = tel.ended("handler")
+	require.Len(t, handlers, 2)
+	for _, h := range handlers {
+		assert.Equal(t, "mailer", spanAttr(h, "eventstore.subscription.name").AsString())
+		assert.Equal(t, "m1", spanAttr(h, "eventstore.subscription.member").AsString())
+		assert.Len(t, h.Links(), 1)
 	}
 }
