@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/internal/verbatim"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -211,7 +212,7 @@ func (s *Store) append(ctx context.Context, stream string, expected ExpectedVers
 	if err != nil {
 		return AppendResult{}, 0, appendErr(stream, err)
 	}
-	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !verbatim.Is(ctx) {
 		recordTraceContext(evs, sc, s.limits)
 	}
 	if err := ctx.Err(); err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/eventkit/eventstore/internal/errkind"
+	"github.com/eventkit/eventstore/internal/verbatim"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -548,4 +549,21 @@ func TestTelemetryProjectionAndGroup(t *testing.T) {
 		assert.Equal(t, "m1", spanAttr(h, "eventstore.subscription.member").AsString())
 		assert.Len(t, h.Links(), 1)
 	}
+}
+
+// TestTelemetryVerbatimAppend: an append whose context is marked verbatim
+// (a migration's) keeps the metadata as given, inside a span too.
+func TestTelemetryVerbatimAppend(t *testing.T) {
+	tel := newTelemetry(t)
+	s := eventstore.New(memory.New(), tel.options())
+	defer s.Close()
+	ctx, sp := tel.tp.Tracer("test").Start(t.Context(), "migrate")
+	defer sp.End()
+	_, err := s.Append(verbatim.With(ctx), "Order-1", eventstore.NoStream, eventstore.Event{Type: "Placed", Metadata: []byte(`{"n":1}`)})
+	require.NoError(t, err)
+	for ev, err := range s.ReadStream(t.Context(), "Order-1", eventstore.ReadStreamOptions{}) {
+		require.NoError(t, err)
+		assert.Equal(t, `{"n":1}`, string(ev.Metadata))
+	}
+	require.Len(t, tel.ended("append"), 1, "the append still has its span")
 }
