@@ -120,7 +120,9 @@ func newTelemetry(s *Store, opts Options, system string) *telemetry {
 	t := &telemetry{system: system}
 	sys := attribute.String(string(attrSystem), system)
 	t.spanSys = trace.WithAttributes(sys)
-	if opts.TracerProvider == nil {
+	if opts.TracerProvider == nil || isGlobalDelegate(opts.TracerProvider) {
+		// The global provider: it may be set after New, so it is looked
+		// up again on each operation.
 		t.global = true
 	} else if tracerOn(opts.TracerProvider) {
 		t.tracer = opts.TracerProvider.Tracer(InstrumentationName)
@@ -190,15 +192,23 @@ func tracerOn(tp trace.TracerProvider) bool {
 	case tracenoop.TracerProvider, *tracenoop.TracerProvider:
 		return false
 	}
-	rt := reflect.TypeOf(tp)
+	// The global delegate with no SDK yet, and trace.NewNoopTracerProvider.
+	return !isGlobalDelegate(tp) && typePkg(tp) != "go.opentelemetry.io/otel/trace"
+}
+
+// isGlobalDelegate reports whether tp is the provider otel.GetTracerProvider
+// returns before an SDK is installed.
+func isGlobalDelegate(tp trace.TracerProvider) bool {
+	return typePkg(tp) == "go.opentelemetry.io/otel/internal/global"
+}
+
+// typePkg returns the package path of v's type, or of what it points to.
+func typePkg(v any) string {
+	rt := reflect.TypeOf(v)
 	if rt.Kind() == reflect.Pointer {
 		rt = rt.Elem()
 	}
-	switch rt.PkgPath() {
-	case "go.opentelemetry.io/otel/internal/global", "go.opentelemetry.io/otel/trace":
-		return false // the global delegate with no SDK yet; trace.NewNoopTracerProvider
-	}
-	return true
+	return rt.PkgPath()
 }
 
 // activeTracer returns the tracer to start spans with, nil when tracing is off.
