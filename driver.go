@@ -107,5 +107,5 @@ func OpenWith(ctx context.Context, rawURL string, opts Options) (*Store, error) 
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %w", redact.URL(rawURL), err)
 	}
-	return New(d, opts), nil
+	return newStore(d, opts, scheme), nil
 }

@@ -43,8 +43,10 @@ type Event struct {
 	ContentType ContentType
 	// Data is the payload. It round-trips byte for byte.
 	Data []byte
-	// Metadata is empty or a JSON object, stored byte for byte. See
-	// [MetadataCorrelationID] and [MetadataCausationID] for well-known keys.
+	// Metadata is empty or a JSON object, stored byte for byte, except that
+	// an append inside a span records its trace context first in the
+	// object ([MetadataTraceParent]). See [MetadataCorrelationID] and
+	// [MetadataCausationID] for other well-known keys.
 	Metadata []byte
 }
 

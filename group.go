@@ -195,6 +195,7 @@ func (m *member) coordinate(ctx context.Context) error {
 			return fmt.Errorf("leases: %w", err)
 		case err != nil:
 			m.state.update(func(st *SubscriptionState) { st.Retries, st.LastError, st.LastErrorAt = st.Retries+1, err, time.Now() })
+			m.store.tel.retried(ctx, "leases")
 			m.store.logger.Warn("consumer group member could not renew its leases; trying again",
 				"group", m.opts.Name, "member", m.opts.Member, "error", err)
 		}
@@ -422,7 +423,7 @@ func (m *member) deliver(ctx context.Context) error {
 			}
 		}
 	}
-	return m.follow(ctx, wake, m.changed, after, func(events []driver.RecordedEvent, scanned Position) (bool, error) {
+	return m.follow(ctx, wake, m.changed, after, func(ctx context.Context, events []driver.RecordedEvent, scanned Position) (bool, error) {
 		reached := scanned
 		if n := len(events); n > 0 {
 			reached = later(reached, Position(events[n-1].Position))
@@ -528,6 +529,7 @@ func (m *member) settle(ctx context.Context, page map[int]*held) error {
 			s.logger.Warn("consumer group member lost a partition", "group", m.opts.Name, "member", m.opts.Member, "partition", sv.p.key)
 		case err == nil:
 			sv.p.saved, sv.p.hasSaved, sv.p.lastSaved = sv.pos, true, time.Now()
+			m.state.checkpointSaved()
 			if sv.p.giveBack {
 				giveBack = append(giveBack, sv.i)
 			}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Import writes events that were recorded elsewhere, such as another store
@@ -25,7 +27,23 @@ import (
 // request over [Store.Limits] (which apply to the whole request as to one
 // append); [ErrClosed]; the context's error. In every error case nothing was
 // written.
-func (s *Store) Import(ctx context.Context, events []RecordedEvent) error {
+func (s *Store) Import(ctx context.Context, events []RecordedEvent) (err error) {
+	start := time.Now()
+	var span trace.Span
+	if tr := s.tel.activeTracer(); tr != nil {
+		ctx, span = s.tel.start(ctx, tr, opImport, trace.SpanKindClient, []attribute.KeyValue{attrCount.Int(len(events))})
+	}
+	defer func() {
+		s.tel.imported(ctx, start, err)
+		if span != nil {
+			end(span, err)
+		}
+	}()
+	return s.importEvents(ctx, events)
+}
+
+// importEvents is Import without telemetry.
+func (s *Store) importEvents(ctx context.Context, events []RecordedEvent) error {
 	req, err := validateImport(events, s.limits)
 	if err != nil {
 		return importErr(err)

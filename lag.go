@@ -38,20 +38,32 @@ func (s *Store) Lag(ctx context.Context, pos Position, filter Filter) (Lag, erro
 	if err != nil {
 		return Lag{}, err
 	}
-	lag := Lag{Head: head}
+	lag, err := s.countLag(ctx, pos, filter, MaxLagCount)
+	if err != nil {
+		return Lag{}, wrap(err)
+	}
+	lag.Head = head
+	return lag, nil
+}
+
+// countLag counts the events after pos that filter keeps, up to limit
+// (then AtLeast is true), and finds when the oldest was recorded. Head is
+// left zero.
+func (s *Store) countLag(ctx context.Context, pos Position, filter Filter, limit int) (Lag, error) {
+	var lag Lag
 	q := driver.AllQuery{After: driver.Position(pos), Filter: driver.Filter(filter), MaxBytes: s.pageBytes}
 	for {
-		q.Limit = min(pageSize, MaxLagCount-lag.Events+1)
+		q.Limit = min(pageSize, limit-lag.Events+1)
 		page, scanned, end, err := s.readAllPage(ctx, q)
 		if err != nil {
-			return Lag{}, wrap(err)
+			return Lag{}, err
 		}
 		if lag.Events == 0 && len(page) > 0 {
 			lag.Oldest = page[0].RecordedAt
 		}
 		lag.Events += len(page)
-		if lag.Events > MaxLagCount {
-			lag.Events, lag.AtLeast = MaxLagCount, true
+		if lag.Events > limit {
+			lag.Events, lag.AtLeast = limit, true
 			return lag, nil
 		}
 		if end {

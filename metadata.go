@@ -1,15 +1,34 @@
 package eventstore
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/eventkit/eventstore/driver"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 )
 
-// Well-known metadata keys. They follow the KurrentDB convention, so
-// correlation chains survive a migration to or from KurrentDB.
+// Well-known metadata keys. The correlation and causation keys follow the
+// KurrentDB convention, so correlation chains survive a migration to or
+// from KurrentDB.
+//
+// MetadataTraceParent and MetadataTraceState hold the W3C trace context
+// (the traceparent and tracestate headers, as strings) of the span an
+// append ran in. The Store records them in every appended event whose
+// metadata is empty or a JSON object without either key, when the append's
+// context carries a valid span context; it never overwrites a key the
+// caller set, and leaves out an event the two keys would push over
+// [Store.Limits]. The keys are inserted first in the object and the
+// caller's bytes follow unchanged. A subscription handler's span links to
+// the span context found there; see docs/observability.md.
 const (
 	MetadataCorrelationID = "$correlationId"
 	MetadataCausationID   = "$causationId"
+	MetadataTraceParent   = driver.MetadataTraceParent // "$traceparent"
+	MetadataTraceState    = driver.MetadataTraceState  // "$tracestate"
 )
 
 // CorrelationID returns the correlation ID in metadata, if any.
@@ -20,6 +39,18 @@ func CorrelationID(metadata []byte) (string, bool) {
 // CausationID returns the causation ID in metadata, if any.
 func CausationID(metadata []byte) (string, bool) {
 	return metadataString(metadata, MetadataCausationID)
+}
+
+// TraceParent returns the W3C traceparent recorded in metadata under
+// [MetadataTraceParent], if any.
+func TraceParent(metadata []byte) (string, bool) {
+	return metadataString(metadata, MetadataTraceParent)
+}
+
+// TraceState returns the W3C tracestate recorded in metadata under
+// [MetadataTraceState], if any.
+func TraceState(metadata []byte) (string, bool) {
+	return metadataString(metadata, MetadataTraceState)
 }
 
 func metadataString(metadata []byte, key string) (string, bool) {
@@ -61,4 +92,92 @@ func CausedBy(e Event, cause RecordedEvent) (Event, error) {
 	}
 	e.Metadata = b
 	return e, nil
+}
+
+// recordTraceContext records sc in the metadata of evs under
+// MetadataTraceParent and MetadataTraceState, where it may (see there).
+func recordTraceContext(evs []driver.Event, sc trace.SpanContext, lim Limits) {
+	ins := traceContextMembers(sc)
+	total := 0
+	for _, e := range evs {
+		total += len(e.Data) + len(e.Metadata)
+	}
+	for i := range evs {
+		e := &evs[i]
+		if len(e.Data)+len(e.Metadata)+len(ins)+2 > lim.MaxEventSize ||
+			lim.MaxAppendSize > 0 && total+len(ins)+2 > lim.MaxAppendSize {
+			continue
+		}
+		if md, ok := withTraceContext(e.Metadata, ins); ok {
+			total += len(md) - len(e.Metadata)
+			e.Metadata = md
+		}
+	}
+}
+
+// traceContextMembers returns the JSON object members that record sc:
+// "$traceparent":"00-…" and, when sc has one, "$tracestate":"…".
+func traceContextMembers(sc trace.SpanContext) []byte {
+	b := make([]byte, 0, 96)
+	b = append(b, `"`+MetadataTraceParent+`":"00-`...)
+	b = append(b, sc.TraceID().String()...)
+	b = append(b, '-')
+	b = append(b, sc.SpanID().String()...)
+	b = append(b, '-')
+	b = append(b, sc.TraceFlags().String()...)
+	b = append(b, '"')
+	if ts := sc.TraceState().String(); ts != "" {
+		v, _ := json.Marshal(ts)
+		b = append(b, `,"`+MetadataTraceState+`":`...)
+		b = append(b, v...)
+	}
+	return b
+}
+
+// withTraceContext returns md with the members ins inserted first in its
+// JSON object, and true; or md and false when md is not empty or a JSON
+// object, or already has a trace-context key.
+func withTraceContext(md, ins []byte) ([]byte, bool) {
+	if len(md) == 0 {
+		out := make([]byte, 0, len(ins)+2)
+		return append(append(append(out, '{'), ins...), '}'), true
+	}
+	i := bytes.IndexByte(md, '{')
+	if i < 0 || len(bytes.TrimSpace(md[:i])) != 0 {
+		return md, false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(md, &m) != nil {
+		return md, false
+	}
+	if _, ok := m[MetadataTraceParent]; ok {
+		return md, false
+	}
+	if _, ok := m[MetadataTraceState]; ok {
+		return md, false
+	}
+	out := make([]byte, 0, len(md)+len(ins)+1)
+	out = append(append(out, md[:i+1]...), ins...)
+	if len(m) > 0 {
+		out = append(out, ',')
+	}
+	return append(out, md[i+1:]...), true
+}
+
+// spanContextOf returns the span context recorded in metadata under
+// MetadataTraceParent and MetadataTraceState, marked remote; it is not
+// valid when there is none or it does not parse.
+func spanContextOf(metadata []byte) trace.SpanContext {
+	if !bytes.Contains(metadata, []byte("traceparent")) && !bytes.Contains(metadata, []byte(`\u`)) {
+		return trace.SpanContext{}
+	}
+	tp, ok := metadataString(metadata, MetadataTraceParent)
+	if !ok {
+		return trace.SpanContext{}
+	}
+	carrier := propagation.MapCarrier{"traceparent": tp}
+	if ts, ok := metadataString(metadata, MetadataTraceState); ok {
+		carrier["tracestate"] = ts
+	}
+	return trace.SpanContextFromContext(propagation.TraceContext{}.Extract(context.Background(), carrier))
 }

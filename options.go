@@ -22,9 +22,16 @@ type Options struct {
 	// reaches the bound (always one event at least), so large events never
 	// multiply into gigabytes. Zero means [DefaultMaxPageBytes].
 	MaxPageBytes int
-	// TracerProvider makes the Store's spans; nil means otel.GetTracerProvider().
+	// TracerProvider receives the Store's spans (append, reads, import,
+	// subscription batches and handler calls); see docs/observability.md.
+	// Nil means the global provider, otel.GetTracerProvider(), which
+	// records nothing unless the application installed an SDK: then no
+	// span is started at all.
 	TracerProvider trace.TracerProvider
-	// MeterProvider makes the Store's metrics; nil means otel.GetMeterProvider().
+	// MeterProvider receives the Store's metrics (appends, events and
+	// bytes appended, conflicts, retries, durations, subscription lag).
+	// Nil means the global provider, otel.GetMeterProvider(), a no-op
+	// unless the application installed an SDK.
 	MeterProvider metric.MeterProvider
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ProjectionHandler handles one batch of a projection inside the backend
@@ -95,7 +96,7 @@ func (p *projection) run(ctx context.Context) error {
 	if !p.has {
 		after = p.opts.After
 	}
-	return p.follow(ctx, wake, nil, func() Position { return after }, func(page []driver.RecordedEvent, scanned Position) (bool, error) {
+	return p.follow(ctx, wake, nil, func() Position { return after }, func(ctx context.Context, page []driver.RecordedEvent, scanned Position) (bool, error) {
 		to := scanned
 		if n := len(page); n > 0 {
 			to = later(to, Position(page[n-1].Position))
@@ -115,7 +116,7 @@ func (p *projection) run(ctx context.Context) error {
 		var apply func(tx driver.Tx) error
 		if len(events) > 0 {
 			apply = func(tx driver.Tx) error {
-				err := p.handler(ctx, &Tx{tx}, events)
+				err := p.callHandler(ctx, tx, events)
 				switch {
 				case err == nil:
 					return nil
@@ -187,6 +188,39 @@ func (p *projection) commit(ctx context.Context, to Position, apply func(driver.
 	})
 	if err == nil {
 		p.saved, p.has, p.lastSaved = to, true, time.Now()
+		p.state.checkpointSaved()
 	}
 	return err
+}
+
+// maxLinks bounds the links of a projection handler's span (the SDK's
+// default limit).
+const maxLinks = 128
+
+// callHandler calls the handler with a batch, in a span of its own that
+// links to the span contexts recorded in the events' metadata (the first
+// maxLinks distinct ones).
+func (p *projection) callHandler(ctx context.Context, tx driver.Tx, events []RecordedEvent) (err error) {
+	tel := p.store.tel
+	start := time.Now()
+	var span trace.Span
+	if tr := tel.activeTracer(); tr != nil {
+		var links []trace.Link
+		seen := map[trace.SpanID]bool{}
+		for _, ev := range events {
+			if sc := spanContextOf(ev.Metadata); sc.IsValid() && !seen[sc.SpanID()] && len(links) < maxLinks {
+				seen[sc.SpanID()] = true
+				links = append(links, trace.Link{SpanContext: sc})
+			}
+		}
+		ctx, span = tel.start(ctx, tr, opHandler, trace.SpanKindInternal, append(p.spanAttrs(), attrCount.Int(len(events))),
+			trace.WithLinks(links...))
+	}
+	defer func() {
+		tel.observe(ctx, opHandler, start)
+		if span != nil {
+			end(span, err)
+		}
+	}()
+	return p.handler(ctx, &Tx{tx}, events)
 }

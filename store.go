@@ -7,9 +7,13 @@ import (
 	"iter"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/internal/verbatim"
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Store is the portable event store applications use. It validates input,
@@ -30,6 +34,7 @@ type Store struct {
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
 	logger      *slog.Logger
+	tel         *telemetry
 
 	// mu guards closed. Calls into the driver hold it for reading, so Close,
 	// which takes it for writing, waits for them before closing the driver.
@@ -56,7 +61,15 @@ type Store struct {
 // [driver.CheckpointTxer], [driver.StreamLister]) once, by their
 // method sets, and the Store keeps what it found: a wrapper around a driver
 // must itself implement the capabilities it means to pass on.
-func New(d driver.Driver, opts Options) *Store {
+//
+// The Store reports traces and metrics through opts.TracerProvider and
+// opts.MeterProvider; it names the backend (db.system.name) by
+// [driver.SystemNamer], which every driver here implements.
+func New(d driver.Driver, opts Options) *Store { return newStore(d, opts, "") }
+
+// newStore is New for a driver opened under the URL scheme scheme ("" for
+// one passed to New).
+func newStore(d driver.Driver, opts Options, scheme string) *Store {
 	s := &Store{driver: d, logger: loggerOrDiscard(opts.Logger)}
 	s.watcher, _ = d.(driver.Watcher)
 	s.importer, _ = d.(driver.Importer)
@@ -84,6 +97,7 @@ func New(d driver.Driver, opts Options) *Store {
 	}
 	s.cancelSubs = map[uint64]context.CancelFunc{}
 	s.running = map[uint64]*subscription{}
+	s.tel = newTelemetry(s, opts, systemName(d, scheme))
 	return s
 }
 
@@ -143,6 +157,7 @@ func (s *Store) Close() error {
 		s.mu.Lock()
 		s.closed = true
 		s.mu.Unlock()
+		s.tel.close()
 		if derr := s.driver.Close(); derr != nil {
 			err = fmt.Errorf("eventstore: close: %w", derr)
 		}
@@ -171,34 +186,56 @@ func (s *Store) As(target any) bool {
 // whether a write that timed out reached the server: retrying with the same
 // event IDs is then safe (it returns the original result).
 func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...Event) (AppendResult, error) {
+	start := time.Now()
+	var span trace.Span
+	if tr := s.tel.activeTracer(); tr != nil {
+		ctx, span = s.tel.start(ctx, tr, opAppend, trace.SpanKindClient, append(category(stream),
+			attrCount.Int(len(events)), attrExpected.String(expectedKind(driver.ExpectedVersion(expected)))))
+	}
+	res, size, err := s.append(ctx, stream, expected, events)
+	s.tel.appended(ctx, start, len(events), size, err)
+	if span != nil {
+		end(span, err, attrBytes.Int(size))
+	}
+	return res, err
+}
+
+// append is Append without telemetry; it also returns the bytes of data
+// and metadata written, trace context included.
+func (s *Store) append(ctx context.Context, stream string, expected ExpectedVersion, events []Event) (AppendResult, int, error) {
 	if err := ValidateStreamID(stream); err != nil {
-		return AppendResult{}, appendErr(stream, err)
+		return AppendResult{}, 0, appendErr(stream, err)
 	}
 	exp := driver.ExpectedVersion(expected)
 	if exp.Kind() > driver.ExpectStreamExists {
-		return AppendResult{}, appendErr(stream, invalid(ErrInvalidVersion, "unknown expected version kind %d", exp.Kind()))
+		return AppendResult{}, 0, appendErr(stream, invalid(ErrInvalidVersion, "unknown expected version kind %d", exp.Kind()))
 	}
 	evs, err := validateEvents(events, s.limits)
 	if err != nil {
-		return AppendResult{}, appendErr(stream, err)
+		return AppendResult{}, 0, appendErr(stream, err)
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !verbatim.Is(ctx) {
+		recordTraceContext(evs, sc, s.limits)
 	}
 	if err := ctx.Err(); err != nil {
-		return AppendResult{}, appendErr(stream, err)
+		return AppendResult{}, 0, appendErr(stream, err)
 	}
 	if err := s.acquire(); err != nil {
-		return AppendResult{}, appendErr(stream, err)
+		return AppendResult{}, 0, appendErr(stream, err)
 	}
 	defer s.release()
 	req := driver.AppendRequest{Stream: stream, Expected: exp, Events: evs, RecordedAt: driver.Now()}
 	dres, err := s.driver.Append(ctx, req)
 	if err != nil {
-		return AppendResult{}, appendErr(stream, duplicateEventID(stream, evs, err))
+		return AppendResult{}, 0, appendErr(stream, duplicateEventID(stream, evs, err))
 	}
 	res := AppendResult{Version: dres.Version, Position: Position(dres.Position), EventIDs: make([]uuid.UUID, len(evs))}
+	size := 0
 	for i, e := range evs {
 		res.EventIDs[i] = e.ID
+		size += len(e.Data) + len(e.Metadata)
 	}
-	return res, nil
+	return res, size, nil
 }
 
 // duplicateEventID turns a driver's *driver.RetryMismatchError into the
@@ -247,7 +284,23 @@ const pageSize = 512
 // sequence yields one error and ends. Ranging again reads again.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOptions) iter.Seq2[RecordedEvent, error] {
 	return func(yield func(RecordedEvent, error) bool) {
-		fail := func(err error) { yield(RecordedEvent{}, fmt.Errorf("eventstore: read stream %q: %w", stream, err)) }
+		ctx := ctx // each range has its own span
+		start, n, span := time.Now(), 0, trace.Span(nil)
+		if tr := s.tel.activeTracer(); tr != nil {
+			ctx, span = s.tel.start(ctx, tr, opReadStream, trace.SpanKindClient, append(category(stream),
+				attrBackwards.Bool(opts.Backwards)))
+		}
+		var failed error
+		defer func() {
+			s.tel.observe(ctx, opReadStream, start)
+			if span != nil {
+				end(span, failed, attrCount.Int(n))
+			}
+		}()
+		fail := func(err error) {
+			failed = err
+			yield(RecordedEvent{}, fmt.Errorf("eventstore: read stream %q: %w", stream, err))
+		}
 		if err := ValidateStreamID(stream); err != nil {
 			fail(err)
 			return
@@ -272,6 +325,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 				return
 			}
 			for _, ev := range page {
+				n++
 				if !yield(recordedFromDriver(ev), nil) {
 					return
 				}
@@ -311,7 +365,23 @@ func (s *Store) readStreamPage(ctx context.Context, q driver.StreamQuery) ([]dri
 // error and ends. Ranging again reads again.
 func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[RecordedEvent, error] {
 	return func(yield func(RecordedEvent, error) bool) {
-		fail := func(err error) { yield(RecordedEvent{}, fmt.Errorf("eventstore: read all: %w", err)) }
+		ctx := ctx // each range has its own span
+		start, n, span := time.Now(), 0, trace.Span(nil)
+		if tr := s.tel.activeTracer(); tr != nil {
+			ctx, span = s.tel.start(ctx, tr, opReadAll, trace.SpanKindClient, []attribute.KeyValue{
+				attrBackwards.Bool(opts.Backwards), attrFiltered.Bool(!opts.Filter.IsEmpty())})
+		}
+		var failed error
+		defer func() {
+			s.tel.observe(ctx, opReadAll, start)
+			if span != nil {
+				end(span, failed, attrCount.Int(n))
+			}
+		}()
+		fail := func(err error) {
+			failed = err
+			yield(RecordedEvent{}, fmt.Errorf("eventstore: read all: %w", err))
+		}
 		if err := validateReadAll(opts); err != nil {
 			fail(err)
 			return
@@ -330,6 +400,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 				return
 			}
 			for _, ev := range page {
+				n++
 				if !yield(recordedFromDriver(ev), nil) {
 					return
 				}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/internal/retry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Handler handles one event of a subscription. Returning an error stops the
@@ -124,6 +126,7 @@ func (sub *subscription) retrying(ctx context.Context, what string, op func() er
 				st.Retries++
 				st.LastError, st.LastErrorAt = err, time.Now()
 			})
+			sub.store.tel.retried(ctx, what)
 			sub.store.logger.Warn("subscription retrying after a transient failure",
 				"subscription", sub.opts.Name, "operation", what, "attempt", attempt, "error", err)
 		})
@@ -233,10 +236,11 @@ func (sub *subscription) run(ctx context.Context) error {
 			return fmt.Errorf("save checkpoint %s: %w", after, err)
 		}
 		saved, unsaved, lastSaved = after, false, time.Now()
+		sub.state.checkpointSaved()
 		return nil
 	}
 	var saveFailed bool
-	err = sub.follow(ctx, wake, nil, func() Position { return after }, func(page []driver.RecordedEvent, scanned Position) (bool, error) {
+	err = sub.follow(ctx, wake, nil, func() Position { return after }, func(ctx context.Context, page []driver.RecordedEvent, scanned Position) (bool, error) {
 		for _, dev := range page {
 			ev := recordedFromDriver(dev)
 			if g := sub.opts.Group; g.Size > 1 && GroupMember(ev.StreamID, g.Size) != g.Member {
@@ -289,8 +293,28 @@ func (sub *subscription) run(ctx context.Context) error {
 // handle calls the handler with one event. It returns ctx's error when the
 // handler gave up because the subscription is stopping (not a failure: the
 // event is delivered again), and a *HandlerError for any other failure.
-func (sub *subscription) handle(ctx context.Context, ev RecordedEvent) error {
-	err := sub.handler(ctx, ev)
+//
+// The call has a span of its own (a child of the batch's) that links to the
+// span context recorded in the event's metadata, if any.
+func (sub *subscription) handle(ctx context.Context, ev RecordedEvent) (err error) {
+	tel := sub.store.tel
+	start := time.Now()
+	var span trace.Span
+	if tr := tel.activeTracer(); tr != nil {
+		var links []trace.SpanStartOption
+		if sc := spanContextOf(ev.Metadata); sc.IsValid() {
+			links = append(links, trace.WithLinks(trace.Link{SpanContext: sc}))
+		}
+		attrs := append(sub.spanAttrs(), attrEventType.String(ev.Type))
+		ctx, span = tel.start(ctx, tr, opHandler, trace.SpanKindInternal, append(attrs, category(ev.StreamID)...), links...)
+	}
+	defer func() {
+		tel.observe(ctx, opHandler, start)
+		if span != nil {
+			end(span, err)
+		}
+	}()
+	err = sub.handler(ctx, ev)
 	switch {
 	case err == nil:
 		return nil
@@ -299,6 +323,16 @@ func (sub *subscription) handle(ctx context.Context, ev RecordedEvent) error {
 	default:
 		return &HandlerError{Subscription: sub.opts.Name, Event: ev, Err: err}
 	}
+}
+
+// spanAttrs returns the attributes that tell the subscription's spans apart.
+func (sub *subscription) spanAttrs() []attribute.KeyValue {
+	st := sub.state.get()
+	attrs := []attribute.KeyValue{attrSpanSub.String(CheckpointName(st.Name, st.Group))}
+	if st.Member != "" {
+		attrs = append(attrs, attrSubMember.String(st.Member))
+	}
+	return attrs
 }
 
 // watch returns the driver's wake-up channel, nil when the driver has none
@@ -330,7 +364,10 @@ func (sub *subscription) watch(ctx context.Context) <-chan struct{} {
 // (a projection that found its checkpoint moved). A wake channel the driver closed is asked for again
 // at most once per PollInterval, before a read, so nothing appended between
 // is missed.
-func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct{}, after func() Position, onPage func(page []driver.RecordedEvent, scanned Position) (reread bool, err error)) error {
+//
+// A page with events is one subscription batch: it has a span, started
+// when its read began, in whose context onPage runs, and a duration.
+func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct{}, after func() Position, onPage func(ctx context.Context, page []driver.RecordedEvent, scanned Position) (reread bool, err error)) error {
 	s := sub.store
 	q := driver.AllQuery{Limit: sub.opts.BatchSize, Filter: driver.Filter(sub.opts.Filter), MaxBytes: s.pageBytes}
 	wait := firstPoll
@@ -340,6 +377,8 @@ func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct
 			wake, lastWatch = sub.watch(ctx), time.Now()
 		}
 		q.After = driver.Position(after())
+		sub.state.setReadFrom(Position(q.After))
+		readStart := time.Now()
 		var page []driver.RecordedEvent
 		var scanned driver.Position
 		var end bool
@@ -353,7 +392,7 @@ func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct
 			}
 			return fmt.Errorf("read: %w", err)
 		}
-		reread, err := onPage(page, Position(scanned))
+		reread, err := sub.batch(ctx, readStart, page, Position(scanned), onPage)
 		if err != nil {
 			return err
 		}
@@ -377,6 +416,26 @@ func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct
 			return err
 		}
 	}
+}
+
+// batch runs onPage on a page read from readStart on; a page with events is
+// a subscription batch, with a span and a duration.
+func (sub *subscription) batch(ctx context.Context, readStart time.Time, page []driver.RecordedEvent, scanned Position, onPage func(context.Context, []driver.RecordedEvent, Position) (bool, error)) (reread bool, err error) {
+	if len(page) == 0 {
+		return onPage(ctx, page, scanned)
+	}
+	tel := sub.store.tel
+	var span trace.Span
+	if tr := tel.activeTracer(); tr != nil {
+		ctx, span = tel.start(ctx, tr, opBatch, trace.SpanKindConsumer, append(sub.spanAttrs(), attrCount.Int(len(page))),
+			trace.WithTimestamp(readStart))
+	}
+	reread, err = onPage(ctx, page, scanned)
+	tel.observe(ctx, opBatch, readStart)
+	if span != nil {
+		end(span, err)
+	}
+	return reread, err
 }
 
 // later returns the later of two positions.

@@ -41,6 +41,32 @@ type SubscriptionState struct {
 type subState struct {
 	mu sync.Mutex
 	st SubscriptionState
+	// readFrom is where the subscription's last read of the log began (for
+	// a group member, the lowest position of its partitions): the
+	// eventstore.subscription.lag metrics count from it.
+	readFrom Position
+	// checkpointAt is when the subscription last saved a checkpoint; zero
+	// before it did.
+	checkpointAt time.Time
+}
+
+// metricsState is what the subscription gauges read.
+func (s *subState) metricsState() (st SubscriptionState, readFrom Position, checkpointAt time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.st, s.readFrom, s.checkpointAt
+}
+
+func (s *subState) setReadFrom(p Position) {
+	s.mu.Lock()
+	s.readFrom = p
+	s.mu.Unlock()
+}
+
+func (s *subState) checkpointSaved() {
+	s.mu.Lock()
+	s.checkpointAt = time.Now()
+	s.mu.Unlock()
 }
 
 func (s *subState) get() SubscriptionState {

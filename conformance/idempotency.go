@@ -34,6 +34,7 @@ func idempotencyRules() []rule {
 		{name: "RetryWithDifferentContentRejected", run: testRetryDifferentContent},
 		{name: "RetryWithDifferentContentAfterLaterAppendsRejected", run: testRetryDifferentContentLater},
 		{name: "RetryWithEmptyForNilPayloadsReturnsOriginalResult", run: testRetryEmptyForNil},
+		{name: "RetryWithOtherTraceContextReturnsOriginalResult", run: testRetryOtherTraceContext},
 		{name: "RetryWithDifferentContentThroughAnotherStoreRejected", requires: DurableRetryContentCheck, run: testRetryDifferentContentElsewhere},
 	}
 }
@@ -382,6 +383,42 @@ func testRetryEmptyForNil(t *testing.T, f *fixture) {
 			doing := fmt.Sprintf("retry at %s an append of events with nil payloads, sending empty ones instead (and the other way round)", expectationName(tc.expected))
 			checkRetry(f, doing, s, tc.expected, swapped, orig)
 		})
+	}
+}
+
+// testRetryOtherTraceContext: the trace context the Store records first in
+// the metadata ($traceparent, $tracestate) differs when a retry runs in
+// another span, or outside one; it is left out of the comparison
+// (docs/semantics.md, docs/observability.md). The events here carry it
+// themselves, in the form the Store writes, so the rule runs without a
+// tracer.
+func testRetryOtherTraceContext(t *testing.T, f *fixture) {
+	const (
+		first  = `"$traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"`
+		second = `"$traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01","$tracestate":"k=v"`
+	)
+	retries := []struct{ name, metadata, emptyMetadata string }{
+		{"OtherSpan", `{` + second + `,"n":1}`, `{` + second + `}`},
+		{"NoSpan", `{"n":1}`, ``},
+	}
+	for _, tc := range retryCases() {
+		for _, r := range retries {
+			t.Run(tc.name+"/"+r.name, func(t *testing.T) {
+				f := f.sub(t)
+				s := stream("")
+				if tc.prior > 0 {
+					f.mustAppend(s, eventstore.NoStream, events(tc.prior, "Prior")...)
+				}
+				batch := events(2, "Traced")
+				batch[0].Metadata = []byte(`{` + first + `,"n":1}`)
+				batch[1].Metadata = []byte(`{` + first + `}`)
+				orig := f.mustAppend(s, tc.expected, batch...)
+				retry := slices.Clone(batch)
+				retry[0].Metadata, retry[1].Metadata = []byte(r.metadata), []byte(r.emptyMetadata)
+				doing := fmt.Sprintf("retry at %s an append whose metadata differs only in the $traceparent first in it (%s)", expectationName(tc.expected), r.name)
+				checkRetry(f, doing, s, tc.expected, retry, orig)
+			})
+		}
 	}
 }
 

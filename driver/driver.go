@@ -161,3 +161,12 @@ type Checkpoint struct {
 type Aser interface {
 	As(target any) bool
 }
+
+// SystemNamer is an optional Driver capability: it names the backend for
+// telemetry, as the OpenTelemetry attribute db.system.name ("sqlite",
+// "postgresql", "aws.dynamodb", …). Without it the Store uses the URL
+// scheme the driver was opened with, or "unknown" for a driver passed to
+// eventstore.New.
+type SystemNamer interface {
+	SystemName() string
+}

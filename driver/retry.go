@@ -8,7 +8,8 @@ import (
 // CheckRetry compares the events of an append that a driver recognised as a
 // retry (by their IDs) with the events the stream holds under those IDs,
 // pairwise and in order. It returns nil when every pair has the same type,
-// content type, data and metadata (empty and nil payloads are equal), and a
+// content type, data and metadata (empty and nil payloads are equal;
+// metadata apart from the trace context the Store recorded), and a
 // *[RetryMismatchError] for the first that does not. A driver calls it
 // before returning the original result of a retried append and returns its
 // error as is: the Store turns it into an eventstore.ErrDuplicateEventID.
@@ -26,7 +27,9 @@ func CheckRetry(stored []RecordedEvent, events []Event) error {
 
 // differingField names the first field in which ev differs from stored:
 // "type", "content type", "data" or "metadata"; "" when their content is
-// the same. Empty and nil payloads are equal.
+// the same. Empty and nil payloads are equal, and metadata is compared
+// without the trace-context keys the Store inserted ([MetadataTraceParent],
+// [MetadataTraceState]): a retry runs in another span.
 func differingField(stored RecordedEvent, ev Event) string {
 	switch {
 	case stored.Type != ev.Type:
@@ -35,7 +38,7 @@ func differingField(stored RecordedEvent, ev Event) string {
 		return "content type"
 	case !bytes.Equal(stored.Data, ev.Data):
 		return "data"
-	case !bytes.Equal(stored.Metadata, ev.Metadata):
+	case !sameMetadata(stored.Metadata, ev.Metadata):
 		return "metadata"
 	}
 	return ""

@@ -12,6 +12,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/internal/retry"
+	"github.com/eventkit/eventstore/internal/verbatim"
 )
 
 // ProgressEvery is how many events Copy reads between two calls of
@@ -530,7 +531,9 @@ func (c *copier) writePending() error {
 		for i, ev := range run {
 			events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata}
 		}
-		res, err := c.dst.Append(c.ctx, first.StreamID, eventstore.Exact(first.Version-1), events...)
+		// verbatim: the copies keep their metadata byte for byte, without
+		// the trace context an append would record in it.
+		res, err := c.dst.Append(verbatim.With(c.ctx), first.StreamID, eventstore.Exact(first.Version-1), events...)
 		if err != nil {
 			return err
 		}

@@ -248,3 +248,6 @@ func noRetry(o *awsdynamodb.Options) {
 	o.Retryer = aws.NopRetryer{}
 	o.RetryMaxAttempts = 0
 }
+
+// SystemName implements [driver.SystemNamer]: aws.dynamodb.
+func (d *Driver) SystemName() string { return "aws.dynamodb" }

@@ -362,3 +362,6 @@ func (d *Driver) userStream(name string) (string, bool) {
 	id, ok := strings.CutPrefix(name, d.prefix)
 	return id, ok && eventstore.ValidateStreamID(id) == nil
 }
+
+// SystemName implements [driver.SystemNamer]: kurrentdb.
+func (d *Driver) SystemName() string { return "kurrentdb" }

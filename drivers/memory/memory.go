@@ -47,3 +47,6 @@ var (
 // Close implements [driver.Driver]. It drops nothing: the Store stops
 // calling the driver, and the memory is freed with it.
 func (d *Driver) Close() error { return nil }
+
+// SystemName implements [driver.SystemNamer]: memory.
+func (d *Driver) SystemName() string { return "memory" }

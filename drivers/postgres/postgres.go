@@ -510,3 +510,6 @@ func newStatements(schema string) statements {
 		channel:           "eventstore." + schema,
 	}
 }
+
+// SystemName implements [driver.SystemNamer]: postgresql.
+func (d *Driver) SystemName() string { return "postgresql" }

@@ -650,3 +650,6 @@ const (
 func (d *Driver) Limits() driver.Limits {
 	return driver.Limits{MaxEventSize: maxAppendSize, MaxAppendEvents: maxAppendEvents, MaxAppendSize: maxAppendSize}
 }
+
+// SystemName implements [driver.SystemNamer]: sqlite.
+func (d *Driver) SystemName() string { return "sqlite" }
