@@ -717,3 +717,33 @@ func TestPageFailsAfterItStarted(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, code)
 	assert.Contains(t, body, "store is closed")
 }
+
+// TestStoreMetrics checks /metrics shows what the Store itself measures
+// through the MeterProvider it was opened with: appends by outcome, events
+// and bytes appended, and the append duration histogram.
+func TestStoreMetrics(t *testing.T) {
+	reader, mp := newMeterProvider(t)
+	s := eventstore.New(memory.New(), eventstore.Options{MeterProvider: mp})
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	ctx := t.Context()
+	for range 3 {
+		_, err := s.Append(ctx, "Order-1", eventstore.Any, eventstore.NewEvent("Placed", []byte(`{"n":1}`)), eventstore.NewEvent("Paid", []byte(`{}`)))
+		require.NoError(t, err)
+	}
+	_, err := s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", []byte(`{}`)))
+	require.ErrorIs(t, err, eventstore.ErrWrongExpectedVersion)
+
+	body := mustGet(t, serve(t, console.Config{Store: s, Metrics: reader}), "/metrics")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^eventstore_appends_total\{[^}]*outcome="ok"[^}]*\} 3$`),
+		regexp.MustCompile(`(?m)^eventstore_appends_total\{[^}]*outcome="conflict"[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^eventstore_conflicts_total\{[^}]*\} 1$`),
+		regexp.MustCompile(`(?m)^eventstore_events_appended_total\{[^}]*\} 6$`),
+		regexp.MustCompile(`(?m)^eventstore_bytes_appended_total\{[^}]*\} 27$`), // 3 appends of 7 + 2 bytes of data, no metadata
+		regexp.MustCompile(`(?m)^eventstore_operation_duration_seconds_count\{[^}]*operation="append"[^}]*\} 4$`),
+		regexp.MustCompile(`(?m)^eventstore_appends_total\{[^}]*db_system_name="memory"`),
+	} {
+		assert.Regexp(t, want, body)
+	}
+	assertExposition(t, body)
+}

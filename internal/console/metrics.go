@@ -194,10 +194,12 @@ func labels(set attribute.Set) []label {
 // metric's name.
 var unitSuffixes = map[string]string{"s": "_seconds", "ms": "_milliseconds", "By": "_bytes"}
 
-// promName is the Prometheus name of an OpenTelemetry metric.
+// promName is the Prometheus name of an OpenTelemetry metric: the unit's
+// word is added at the end unless the name already holds it as a word
+// (eventstore.bytes.appended stays eventstore_bytes_appended).
 func promName(name, unit string) string {
 	n := sanitize(name)
-	if suf, ok := unitSuffixes[unit]; ok && !strings.HasSuffix(n, suf) {
+	if suf, ok := unitSuffixes[unit]; ok && !strings.HasSuffix(n, suf) && !strings.Contains(n+"_", suf+"_") {
 		n += suf
 	}
 	return n
