@@ -108,7 +108,7 @@ func DuringAppends(t *testing.T, s *eventstore.Store, n, limit int) {
 	var wg sync.WaitGroup
 	stopWriters := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	defer stopWriters() // also when the listing fails t
-	var mu sync.Mutex // protects writeErr
+	var mu sync.Mutex   // protects writeErr
 	var writeErr error
 	for w := range 2 {
 		wg.Go(func() {
