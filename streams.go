@@ -46,8 +46,9 @@ type StreamPage struct {
 // use it to show what a store holds, not to drive business logic (a
 // listing is not a snapshot, and on some backends it reads the whole
 // store; see each driver's documentation). Across the pages of one listing
-// each stream that exists throughout comes exactly once; memory, SQLite and
-// PostgreSQL list by ID in byte order.
+// each stream that exists throughout comes exactly once. Memory and SQLite
+// list by ID in byte order, PostgreSQL by ID in its column's collation
+// (byte order under C, POSIX and C.UTF-8), DynamoDB in table order.
 //
 // Errors: [ErrInvalidArgument] for a negative or too large Limit, both Prefix
 // and Category set, a Category holding "-", or a Prefix or Category that

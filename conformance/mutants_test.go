@@ -643,6 +643,34 @@ var mutants = []mutant{
 			}}
 		}},
 
+	// Listing streams.
+	{"ListStreamsSkipsAfterCursor", "a page after a cursor leaves out its first stream", rules("ListStreamsPagesEveryStreamOnce"),
+		onListStreams(func(d *memory.Driver, ctx context.Context, req driver.ListStreamsRequest) (driver.StreamPage, error) {
+			p, err := d.ListStreams(ctx, req)
+			if req.Cursor != "" && len(p.Streams) > 0 {
+				p.Streams = p.Streams[1:]
+			}
+			return p, err
+		})},
+	{"ListStreamsCursorInclusive", "a page after a cursor starts with the cursor's stream again", rules("ListStreamsPagesEveryStreamOnce"),
+		onListStreams(func(d *memory.Driver, ctx context.Context, req driver.ListStreamsRequest) (driver.StreamPage, error) {
+			if req.Cursor == "" {
+				return d.ListStreams(ctx, req)
+			}
+			v, err := d.StreamVersion(ctx, req.Cursor)
+			if err != nil || v == 0 {
+				return driver.StreamPage{}, err
+			}
+			again := driver.StreamInfo{ID: req.Cursor, Version: v}
+			if req.Limit == 1 {
+				return driver.StreamPage{Streams: []driver.StreamInfo{again}, Next: req.Cursor}, nil
+			}
+			req.Limit--
+			p, err := d.ListStreams(ctx, req)
+			p.Streams = append([]driver.StreamInfo{again}, p.Streams...)
+			return p, err
+		})},
+
 	// Lifecycle.
 	{"AsAlwaysTrue", "As reports true for every target", rules("AsIsFalseForNilAndUnknownTypes"),
 		func(s *shelf) *mutated { return &mutated{Driver: s.d, as: func(any) bool { return true }} }},
@@ -694,6 +722,7 @@ type mutated struct {
 	acquireLease      func(ctx context.Context, group, key, owner string, ttl time.Duration) (driver.Lease, bool, error)
 	saveLeasePosition func(ctx context.Context, group, key, owner string, generation uint64, pos driver.Position) error
 	checkpointTx      func(ctx context.Context, name string, prev driver.Position, hasPrev bool, pos driver.Position, fn func(driver.Tx) error) error
+	listStreams       func(ctx context.Context, req driver.ListStreamsRequest) (driver.StreamPage, error)
 	as                func(target any) bool
 	close             func() error
 }
@@ -813,6 +842,13 @@ func (m *mutated) CheckpointTx(ctx context.Context, name string, prev driver.Pos
 	return m.Driver.CheckpointTx(ctx, name, prev, hasPrev, pos, fn)
 }
 
+func (m *mutated) ListStreams(ctx context.Context, req driver.ListStreamsRequest) (driver.StreamPage, error) {
+	if m.listStreams != nil {
+		return m.listStreams(ctx, req)
+	}
+	return m.Driver.ListStreams(ctx, req)
+}
+
 func (m *mutated) As(target any) bool { return m.as != nil && m.as(target) }
 
 func (m *mutated) Close() error {
@@ -860,6 +896,14 @@ func onReadAll(f func(d *memory.Driver, ctx context.Context, q driver.AllQuery) 
 func onImport(f func(d *memory.Driver, ctx context.Context, req driver.ImportRequest) error) func(*shelf) *mutated {
 	return func(s *shelf) *mutated {
 		return &mutated{Driver: s.d, imp: func(ctx context.Context, req driver.ImportRequest) error { return f(s.d, ctx, req) }}
+	}
+}
+
+func onListStreams(f func(d *memory.Driver, ctx context.Context, req driver.ListStreamsRequest) (driver.StreamPage, error)) func(*shelf) *mutated {
+	return func(s *shelf) *mutated {
+		return &mutated{Driver: s.d, listStreams: func(ctx context.Context, req driver.ListStreamsRequest) (driver.StreamPage, error) {
+			return f(s.d, ctx, req)
+		}}
 	}
 }
 

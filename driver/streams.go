@@ -14,8 +14,8 @@ type StreamLister interface {
 	// existed before the first page and still exists after the last one
 	// comes exactly once; a stream created meanwhile may or may not. A page
 	// may hold fewer than req.Limit streams while more follow; Next is ""
-	// only after the last page. Drivers with an ordered index return
-	// streams by ID in byte order; others document their order.
+	// only after the last page. Drivers with an index ordered by bytes
+	// return streams by ID in byte order; others document their order.
 	//
 	// The cursor is the driver's own string. A cursor it did not hand out
 	// fails with an error matching eventstore.ErrInvalidCursor.

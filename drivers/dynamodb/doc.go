@@ -182,6 +182,15 @@
 // its subscriptions at once; appends from other processes are found by the
 // subscription's poll (SubscribeOptions.PollInterval).
 //
+// # Listing streams
+//
+// [eventstore.Store.ListStreams] scans the whole table: there is no item
+// per stream, so a listing is a strongly consistent Scan filtered to each
+// stream's version-1 item, plus one Query per listed stream for its
+// version. Streams come in the table's order, not by ID; listing every page
+// reads the whole table once. The cursor is an encoded Scan key. See
+// docs/dynamodb.md, "Listing streams".
+//
 // # Errors and retries
 //
 // A concurrent append that took the expected version (a

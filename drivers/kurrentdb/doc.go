@@ -181,6 +181,15 @@
 // hands out). Leases kept as streams and fenced with expected versions are
 // possible future work.
 //
+// # Listing streams
+//
+// The driver does not implement [driver.StreamLister]:
+// [eventstore.Store.ListStreams] returns [eventstore.ErrNotSupported]. The
+// server lists streams only through the $streams system projection (off by
+// default, and absent from the test double) or by reading $all, which reads
+// the whole log and misses streams whose first event was truncated and
+// scavenged. See docs/kurrentdb.md.
+//
 // # Limits
 //
 // The server limits an event (MaxAppendEventSize: 16 MiB by default since

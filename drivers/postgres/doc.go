@@ -138,6 +138,17 @@
 // the appends of a group statement that failed run on their own.
 // docs/postgres.md ("Group commit") has the rules and the measurements.
 //
+// # Listing streams
+//
+// [eventstore.Store.ListStreams] is a loose index scan of the UNIQUE
+// (stream_id, version) index: two index descents per stream, whatever the
+// streams' lengths, and no scan of the table. Streams come by ID in the
+// order of the stream_id column's collation, which is byte order under C,
+// POSIX and C.UTF-8; under a linguistic collation a listing with a prefix
+// hops over every stream after the cursor, as the IDs with a prefix are not
+// contiguous there. The cursor is the last ID of a page. See
+// docs/postgres.md, "Listing streams".
+//
 // # Errors
 //
 // A concurrent append that took the expected version (SQLSTATE 23505 on the

@@ -111,6 +111,13 @@
 //	if !etx.As(&tx) { ... }
 //	_, err := tx.ExecContext(ctx, "UPDATE totals SET n = n + ?", len(events))
 //
+// # Listing streams
+//
+// [eventstore.Store.ListStreams] lists streams by ID in byte order, from
+// the (stream, version) index: two index searches per stream listed,
+// whatever the streams' lengths, and no scan of the events table. The
+// cursor is the last ID of a page. See docs/sqlite.md.
+//
 // # Errors
 //
 // A UNIQUE constraint violation on the (stream, version) key becomes a
