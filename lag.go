@@ -41,7 +41,7 @@ func (s *Store) Lag(ctx context.Context, pos Position, filter Filter) (Lag, erro
 	lag := Lag{Head: head}
 	q := driver.AllQuery{After: driver.Position(pos), Filter: driver.Filter(filter), MaxBytes: s.pageBytes}
 	for {
-		q.Limit = min(pageSize, MaxLagCount-lag.Events+1)
+		q.Limit = min(s.pageSize, MaxLagCount-lag.Events+1)
 		page, scanned, end, err := s.readAllPage(ctx, q)
 		if err != nil {
 			return Lag{}, wrap(err)

@@ -28,6 +28,7 @@ type Store struct {
 	txer        driver.CheckpointTxer
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
+	pageSize    int // events per read page: driver.PageSizer's, else defaultPageSize
 	logger      *slog.Logger
 
 	// mu guards closed. Calls into the driver hold it for reading, so Close,
@@ -52,7 +53,7 @@ type Store struct {
 // New detects d's optional capabilities ([driver.Watcher],
 // [driver.LimitReporter], [driver.Importer], [driver.Aser],
 // [driver.CheckpointManager], [driver.ScanReader], [driver.Leaser],
-// [driver.CheckpointTxer]) once, by their
+// [driver.CheckpointTxer], [driver.PageSizer]) once, by their
 // method sets, and the Store keeps what it found: a wrapper around a driver
 // must itself implement the capabilities it means to pass on.
 func New(d driver.Driver, opts Options) *Store {
@@ -79,6 +80,10 @@ func New(d driver.Driver, opts Options) *Store {
 	s.pageBytes = DefaultMaxPageBytes
 	if opts.MaxPageBytes > 0 {
 		s.pageBytes = opts.MaxPageBytes
+	}
+	s.pageSize = defaultPageSize
+	if ps, ok := d.(driver.PageSizer); ok && ps.PageSize() > 0 {
+		s.pageSize = ps.PageSize()
 	}
 	s.cancelSubs = map[uint64]context.CancelFunc{}
 	s.running = map[uint64]*subscription{}
@@ -235,10 +240,11 @@ func (s *Store) StreamVersion(ctx context.Context, stream string) (uint64, error
 	return v, nil
 }
 
-// pageSize is how many events a read fetches from the driver at a time, at
-// most (pages are also bounded in bytes: Options.MaxPageBytes). Reads go in
-// keyed pages so a slow loop body never pins a connection.
-const pageSize = 512
+// defaultPageSize is how many events a read fetches from the driver at a
+// time, at most, unless the driver states its own (driver.PageSizer); pages
+// are also bounded in bytes (Options.MaxPageBytes). Reads go in keyed pages
+// so a slow loop body never pins a connection.
+const defaultPageSize = 512
 
 // ReadStream returns the events of one stream, in version order (or reverse
 // with Backwards). A stream with no events yields nothing. On failure the
@@ -260,8 +266,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 		}
 		remaining := opts.Limit
 		for {
-			q.Limit = pageSize
-			if opts.Limit > 0 && remaining < pageSize {
+			q.Limit = s.pageSize
+			if opts.Limit > 0 && remaining < s.pageSize {
 				q.Limit = remaining
 			}
 			page, err := s.readStreamPage(ctx, q)
@@ -318,8 +324,8 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 			Filter: driver.Filter(opts.Filter), MaxBytes: s.pageBytes}
 		remaining := opts.Limit
 		for {
-			q.Limit = pageSize
-			if opts.Limit > 0 && remaining < pageSize {
+			q.Limit = s.pageSize
+			if opts.Limit > 0 && remaining < s.pageSize {
 				q.Limit = remaining
 			}
 			page, scanned, end, err := s.readAllPage(ctx, q)

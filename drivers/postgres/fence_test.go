@@ -137,6 +137,48 @@ func TestFenceIgnoresTransactionsThatCannotWriteTheStore(t *testing.T) {
 	}
 }
 
+// Unrelated transactions left open (a batch job writing another database,
+// one writing another table of the store's database, one that only took
+// a transaction ID) delay neither ReadAll nor live delivery, with the
+// default ReadWait: each read right after an append returns it (were the
+// fence held, the read would return nothing after waiting ReadWait), and
+// a live subscription, which never polls here, receives it (it would see
+// nothing while the transactions stay open, the whole test).
+func TestUnrelatedTransactionsDelayNeitherReadsNorLiveDelivery(t *testing.T) {
+	pool := newPool(t)
+	d := newDriver(t, pool, postgres.Options{})
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	otherDB := newDatabase(t, pool)
+	for _, open := range []struct {
+		database string
+		stmts    []string
+	}{
+		{otherDB, []string{"CREATE TABLE batch (n int)", "INSERT INTO batch SELECT generate_series(1, 1000)"}},
+		{"", []string{"CREATE TEMPORARY TABLE batch (n int)", "INSERT INTO batch VALUES (1)"}},
+		{"", []string{"SELECT pg_current_xact_id()"}},
+	} {
+		tx, _ := beginOn(t, pool, open.database)
+		for _, stmt := range open.stmts {
+			_, err := tx.Exec(ctx, stmt)
+			require.NoError(t, err, stmt)
+		}
+	}
+	last := lastPosition(t, d)
+	sub := subscribe(t, s, eventstore.SubscribeOptions{After: last, PollInterval: noPoll})
+	for i := range 20 {
+		res, err := s.Append(ctx, fmt.Sprintf("Order-%d", i), eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+		require.NoError(t, err)
+		got := readAllAfter(t, d, last)
+		require.Len(t, got, 1, "append %d: read right after it", i)
+		assert.Equal(t, res.Position, got[0].Position)
+		live := receive(t, sub, 1, fmt.Sprintf("append %d, live", i))
+		assert.Equal(t, res.Position, live[0].Position)
+		last = res.Position
+	}
+}
+
 // A transaction that can write the store's events holds the fence back
 // while it is open, whatever its transaction ID: readers must not pass it
 // (the no-skip guarantee). With ReadWait negative a read returns nothing
