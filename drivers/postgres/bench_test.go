@@ -224,9 +224,9 @@ func (bn *bench) minimalSQL(f string, size int64) string {
 }
 
 // readAllRow holds the columns of the driver's read-all statement, which
-// come with the snapshot's horizon and a flag, and may be NULL.
+// come with the snapshot's horizon, a flag and the fence, and may be NULL.
 type readAllRow struct {
-	horizon            int64
+	horizon, fence     int64
 	blocked            bool
 	txID, seq, version pgtype.Int8
 	stream, typ        pgtype.Text
@@ -237,7 +237,7 @@ type readAllRow struct {
 }
 
 func (r *readAllRow) targets() []any {
-	return []any{&r.horizon, &r.blocked, &r.txID, &r.seq, &r.stream, &r.version, &r.id, &r.typ, &r.ct, &r.data, &r.meta, &r.at}
+	return []any{&r.horizon, &r.blocked, &r.fence, &r.txID, &r.seq, &r.stream, &r.version, &r.id, &r.typ, &r.ct, &r.data, &r.meta, &r.at}
 }
 
 func (bn *bench) rawReadAll(ctx context.Context) (int, error) {

@@ -300,20 +300,26 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 // backend, and the rest comes with a later read. It never skips.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	page, head, err := d.readAllPage(ctx, q)
-	if err != nil || !head.blocked || driver.PageFull(page, q.Limit, q.MaxBytes) {
+	if err != nil || !head.blocked || driver.PageFull(page, q.Limit, q.MaxBytes) || d.readWait < 0 {
 		return page, err
 	}
-	if d.readWait < 0 {
-		return page, nil
-	}
-	if err := d.waitFence(ctx, head.horizon); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	// Read again until a read's own fence has reached the first read's
+	// horizon: a read after the wait may still stop short, when a
+	// transaction that cannot write the store ended between its snapshot
+	// and its scan of pg_locks (the fence then counts it, to be safe).
+	horizon, deadline := head.horizon, time.Now().Add(d.readWait)
+	for {
+		if err := d.waitFence(ctx, horizon, deadline); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return page, nil // still held back: return what is safe
 		}
-		return page, nil // still held back: return what is safe
+		page, head, err = d.readAllPage(ctx, q)
+		if err != nil || !head.blocked || head.fence >= horizon || driver.PageFull(page, q.Limit, q.MaxBytes) {
+			return page, err
+		}
 	}
-	page, _, err = d.readAllPage(ctx, q)
-	return page, err
 }
 
 // readAllPage reads one page of ReadAll: the fast statement, and when it
@@ -409,7 +415,7 @@ FROM t)` + scanSQL(events, inRange, plan, limit, maxBytes), args
 	}
 	query := d.sql.snapshot + params.String() + `
 FROM t)
-SELECT s.horizon, coalesce(s.top >= s.fence, false), e.* FROM s LEFT JOIN LATERAL (
+SELECT s.horizon, coalesce(s.top >= s.fence, false), s.fence, e.* FROM s LEFT JOIN LATERAL (
 	` + page + `
 ) e ON true`
 	return query, args
@@ -420,6 +426,7 @@ SELECT s.horizon, coalesce(s.top >= s.fence, false), e.* FROM s LEFT JOIN LATERA
 type pageHead struct {
 	horizon int64 // the next transaction ID, plus the offset
 	blocked bool  // a committed event is at or above the fence
+	fence   int64 // the fence, plus the offset
 	// For ReadAllScan: the last position the page's scan covers (zero when
 	// none), and whether the scan's range reached the fence.
 	end   driver.Position
@@ -438,7 +445,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 	defer rows.Close()
 	page := driver.NewPage(limit, maxBytes)
 	page.Events = make([]driver.RecordedEvent, 0, min(limit, 512))
-	headOIDs := []uint32{pgtype.Int8OID, pgtype.BoolOID}
+	headOIDs := []uint32{pgtype.Int8OID, pgtype.BoolOID, pgtype.Int8OID}
 	if scan {
 		headOIDs = append(headOIDs, pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID)
 	}
@@ -485,7 +492,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		data, meta     []byte
 		at             pgtype.Timestamptz
 	)
-	targets := []any{&head.horizon, &head.blocked}
+	targets := []any{&head.horizon, &head.blocked, &head.fence}
 	if scan {
 		targets = append(targets, &endTx, &endSeq, &head.atEnd)
 	}
@@ -528,37 +535,37 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 }
 
 // decodeHead decodes the binary head columns of a statement of
-// readAllQuery: horizon and blocked, and for a scan the end position
-// (NULL when the range holds no event) and atEnd.
+// readAllQuery: horizon, blocked and fence, and for a scan the end
+// position (NULL when the range holds no event) and atEnd.
 func decodeHead(v [][]byte) (pageHead, error) {
 	var h pageHead
-	if len(v[0]) != 8 || len(v[1]) != 1 {
+	if len(v[0]) != 8 || len(v[1]) != 1 || len(v[2]) != 8 {
 		return h, errBadValue
 	}
-	h.horizon, h.blocked = int64(binary.BigEndian.Uint64(v[0])), v[1][0] != 0
-	if len(v) == 2 {
+	h.horizon, h.blocked, h.fence = int64(binary.BigEndian.Uint64(v[0])), v[1][0] != 0, int64(binary.BigEndian.Uint64(v[2]))
+	if len(v) == 3 {
 		return h, nil
 	}
 	switch {
-	case len(v[4]) != 1:
+	case len(v[5]) != 1:
 		return h, errBadValue
-	case v[2] == nil && v[3] == nil:
-	case len(v[2]) != 8 || len(v[3]) != 8:
+	case v[3] == nil && v[4] == nil:
+	case len(v[3]) != 8 || len(v[4]) != 8:
 		return h, errBadValue
 	default:
-		h.end = driver.Position{Commit: binary.BigEndian.Uint64(v[2]), Prepare: binary.BigEndian.Uint64(v[3])}
+		h.end = driver.Position{Commit: binary.BigEndian.Uint64(v[3]), Prepare: binary.BigEndian.Uint64(v[4])}
 	}
-	h.atEnd = v[4][0] != 0
+	h.atEnd = v[5][0] != 0
 	return h, nil
 }
 
 // waitFence waits until the fence reaches horizon, that is until every
 // writer of the store that was open at the snapshot that reported horizon
-// has ended, polling with back-off for at most the driver's ReadWait. When
-// ReadWait runs out it logs the backend holding the fence back (see
+// has ended, polling with back-off until deadline (the read's ReadWait).
+// When the deadline passes it logs the backend holding the fence back (see
 // logBlocker) and returns the context's error.
-func (d *Driver) waitFence(ctx context.Context, horizon int64) error {
-	wctx, cancel := context.WithTimeout(ctx, d.readWait)
+func (d *Driver) waitFence(ctx context.Context, horizon int64, deadline time.Time) error {
+	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	wait := 100 * time.Microsecond
 	var fence int64 // the last fence read; 0: none yet
