@@ -187,14 +187,13 @@ func (bn *bench) pagesOf(ctx context.Context, size int64, query string, scan []a
 func (bn *bench) rawReadStream(ctx context.Context, stream string) (int, error) {
 	var c columns
 	size := bn.driver.PageSize()
-	threshold := postgres.PageThreshold(size, eventstore.DefaultMaxPageBytes)
 	return bn.pagesOf(ctx, int64(size), postgres.ReadStreamSQL(bn.driver),
 		[]any{&c.txID, &c.seq, &c.stream, &c.version, &c.id, &c.typ, &c.ct, &c.data, &c.meta, &c.at},
 		func(first bool) []any {
 			if first {
-				return []any{stream, 1, size, threshold}
+				return []any{stream, 1, size, eventstore.DefaultMaxPageBytes}
 			}
-			return []any{stream, c.version + 1, size, threshold}
+			return []any{stream, c.version + 1, size, eventstore.DefaultMaxPageBytes}
 		})
 }
 
@@ -243,12 +242,11 @@ func (r *readAllRow) targets() []any {
 func (bn *bench) rawReadAll(ctx context.Context) (int, error) {
 	var r readAllRow
 	size := bn.driver.PageSize()
-	threshold := postgres.PageThreshold(size, eventstore.DefaultMaxPageBytes)
 	return bn.pagesOf(ctx, int64(size), postgres.ReadAllSQL(bn.driver), r.targets(), func(first bool) []any {
 		if first {
-			return []any{0, 0, size, threshold}
+			return []any{0, 0, size, eventstore.DefaultMaxPageBytes}
 		}
-		return []any{r.txID.Int64, r.seq.Int64, size, threshold}
+		return []any{r.txID.Int64, r.seq.Int64, size, eventstore.DefaultMaxPageBytes}
 	})
 }
 
@@ -606,7 +604,7 @@ func (bn *bench) rawSubscribe(b *testing.B) <-chan struct{} {
 	return bn.listen(b, func(ctx context.Context) (int, error) {
 		total := 0
 		for {
-			rows, _ := bn.pool.Query(ctx, postgres.ReadAllSQL(bn.driver), lastTx, lastSeq, 512, postgres.PageThreshold(512, eventstore.DefaultMaxPageBytes))
+			rows, _ := bn.pool.Query(ctx, postgres.ReadAllSQL(bn.driver), lastTx, lastSeq, 512, eventstore.DefaultMaxPageBytes)
 			n := 0
 			_, err := pgx.ForEachRow(rows, r.targets(), func() error {
 				if r.txID.Valid {

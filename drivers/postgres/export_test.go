@@ -27,33 +27,21 @@ func SetNotifyMode(mode string) (restore func()) {
 // benchmarks that run the driver's own SQL through plain pgx.
 func AppendSQL(d *Driver) string { return d.sql.append }
 
-// ReadStreamSQL returns the forward stream read, the fast statement a page
-// begins with: $1 stream, $2 from, $3 limit, $4 the threshold
-// (PageThreshold).
-func ReadStreamSQL(d *Driver) string { return d.sql.readStreamFastFwd }
-
-// PageThreshold is the threshold of the fast statement of a page of limit
-// events and maxBytes.
-func PageThreshold(limit, maxBytes int) int64 { return pageThreshold(limit, maxBytes) }
+// ReadStreamSQL returns the forward stream read: $1 stream, $2 from, $3
+// limit, $4 the page's bytes.
+func ReadStreamSQL(d *Driver) string { return d.sql.readStreamFwd }
 
 // ReadAllSQL returns the read of the global log after $1/$2 (limit $3, the
-// threshold $4, PageThreshold) with no filter, the fast statement a page of
-// ReadAll begins with.
+// page's bytes $4) with no filter, as ReadAll sends it.
 func ReadAllSQL(d *Driver) string {
-	q, _ := d.readAllQuery(driver.AllQuery{After: driver.Position{Commit: 1, Prepare: 1}, Limit: 1, MaxBytes: 1}, false, true)
+	q, _ := d.readAllQuery(driver.AllQuery{After: driver.Position{Commit: 1, Prepare: 1}, Limit: 1, MaxBytes: 1}, false)
 	return q
 }
 
 // ReadAllQuery returns the statement and arguments ReadAll (or with scan,
-// ReadAllScan) sends for q; for ReadAll, the exact statement.
+// ReadAllScan) sends for q.
 func ReadAllQuery(d *Driver, q driver.AllQuery, scan bool) (string, []any) {
-	return d.readAllQuery(q, scan, false)
-}
-
-// ReadAllFastQuery returns the fast statement a page of ReadAll begins
-// with, and its arguments, for q.
-func ReadAllFastQuery(d *Driver, q driver.AllQuery) (string, []any) {
-	return d.readAllQuery(q, false, true)
+	return d.readAllQuery(q, scan)
 }
 
 // ParseConfig is parseConfig for the fuzz test.

@@ -11,6 +11,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -144,9 +145,21 @@ func TestFenceIgnoresTransactionsThatCannotWriteTheStore(t *testing.T) {
 // fence held, the read would return nothing after waiting ReadWait), and
 // a live subscription, which never polls here, receives it (it would see
 // nothing while the transactions stay open, the whole test).
+//
+// It logs how many times the reads polled the fence (a read polls only when
+// its page seemed held back): a few at most, from transactions of other
+// tests on the shared server ending between a read's snapshot and its
+// scan of pg_locks, each a millisecond or so.
 func TestUnrelatedTransactionsDelayNeitherReadsNorLiveDelivery(t *testing.T) {
 	pool := newPool(t)
-	d := newDriver(t, pool, postgres.Options{})
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	polls := newStatementCounter("+ t.off END FROM t") // fenceSQL, which waitFence polls
+	cfg.ConnConfig.Tracer = polls
+	traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(traced.Close)
+	d := newDriver(t, traced, postgres.Options{})
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
@@ -177,6 +190,7 @@ func TestUnrelatedTransactionsDelayNeitherReadsNorLiveDelivery(t *testing.T) {
 		assert.Equal(t, res.Position, live[0].Position)
 		last = res.Position
 	}
+	t.Logf("20 appends, each read at once and live: the reads polled the fence %d times", polls.counts[0].Load())
 }
 
 // A transaction that can write the store's events holds the fence back

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -298,99 +297,6 @@ func TestPagesStopAtMaxBytes(t *testing.T) {
 						got[j] = ev.Version
 					}
 					assert.Equal(t, want, got, "%s, %s: versions", tc.name, r.name)
-				}
-			}
-		})
-	}
-}
-
-// A page begins with the fast statement, which sends the data of events
-// under maxBytes/limit bytes only; at the first event over it, the exact
-// statement reads the rest of the page. Events of mixed sizes (small ones,
-// then one at or over the threshold, …) give the pages the rule of
-// driver.Page gives over the whole stream, every way the log or the stream
-// is read, through the binary decoder and through pgx's Scan.
-func TestFastPageGoesOnExactly(t *testing.T) {
-	url := testenv.MustHavePostgres(t)
-	schema := randomSchema()
-	ctx := t.Context()
-	sizes := []int{10, 10, 10, 300, 10, 0, 299, 301, 10, 10, 1000, 10}
-	var all []eventstore.RecordedEvent
-	for i, mode := range []string{"cache_statement", "simple_protocol"} {
-		cfg, err := pgxpool.ParseConfig(url + "&default_query_exec_mode=" + mode)
-		require.NoError(t, err)
-		pool, err := pgxpool.NewWithConfig(ctx, cfg)
-		require.NoError(t, err)
-		t.Cleanup(pool.Close)
-		d := newDriver(t, pool, postgres.Options{Schema: schema})
-		t.Run(mode, func(t *testing.T) {
-			if i == 0 {
-				s := eventstore.New(d, eventstore.Options{})
-				t.Cleanup(func() { s.Close() })
-				evs := make([]eventstore.Event, len(sizes))
-				for j, n := range sizes {
-					evs[j] = eventstore.Event{Type: "Mixed", ContentType: eventstore.Binary, Data: bytes.Repeat([]byte{byte(j)}, n)}
-				}
-				_, err := s.Append(ctx, "Mixed-1", eventstore.NoStream, evs...)
-				require.NoError(t, err)
-				for ev, err := range s.ReadStream(ctx, "Mixed-1", eventstore.ReadStreamOptions{}) {
-					require.NoError(t, err)
-					all = append(all, ev)
-				}
-				require.Len(t, all, len(sizes))
-			}
-			// want is the page driver.Page cuts from the stream's events in
-			// order (reversed backwards).
-			want := func(limit, maxBytes int, backwards bool) []uint64 {
-				p := driver.NewPage(limit, maxBytes)
-				for j := range all {
-					ev := all[j]
-					if backwards {
-						ev = all[len(all)-1-j]
-					}
-					if p.Add(driver.RecordedEvent{Version: ev.Version, Data: ev.Data}) {
-						break
-					}
-				}
-				vs := make([]uint64, len(p.Events))
-				for j, ev := range p.Events {
-					vs[j] = ev.Version
-				}
-				return vs
-			}
-			filter := driver.Filter{Categories: []string{"Mixed"}}
-			for _, limit := range []int{1, 3, 4, 5, 8, 12, 100} {
-				for _, maxBytes := range []int{0, 1, 40, 300, 330, 640, 1000, 1400, 2000, 1 << 20} {
-					for _, r := range []struct {
-						name      string
-						backwards bool
-						read      func() ([]driver.RecordedEvent, error)
-					}{
-						{"ReadStream forwards", false, func() ([]driver.RecordedEvent, error) {
-							return d.ReadStream(ctx, driver.StreamQuery{Stream: "Mixed-1", From: 1, Limit: limit, MaxBytes: maxBytes})
-						}},
-						{"ReadStream backwards", true, func() ([]driver.RecordedEvent, error) {
-							return d.ReadStream(ctx, driver.StreamQuery{Stream: "Mixed-1", Limit: limit, Backwards: true, MaxBytes: maxBytes})
-						}},
-						{"ReadAll forwards", false, func() ([]driver.RecordedEvent, error) {
-							return d.ReadAll(ctx, driver.AllQuery{Limit: limit, MaxBytes: maxBytes})
-						}},
-						{"ReadAll backwards", true, func() ([]driver.RecordedEvent, error) {
-							return d.ReadAll(ctx, driver.AllQuery{Limit: limit, Backwards: true, MaxBytes: maxBytes})
-						}},
-						{"ReadAll filtered", false, func() ([]driver.RecordedEvent, error) {
-							return d.ReadAll(ctx, driver.AllQuery{Limit: limit, Filter: filter, MaxBytes: maxBytes})
-						}},
-					} {
-						page, err := r.read()
-						require.NoError(t, err, "%s, limit %d, max bytes %d", r.name, limit, maxBytes)
-						got := make([]uint64, len(page))
-						for j, ev := range page {
-							got[j] = ev.Version
-							assert.Equal(t, all[ev.Version-1].Data, ev.Data, "%s: data of version %d", r.name, ev.Version)
-						}
-						assert.Equal(t, want(limit, maxBytes, r.backwards), got, "%s, limit %d, max bytes %d: versions", r.name, limit, maxBytes)
-					}
 				}
 			}
 		})

@@ -500,7 +500,6 @@ type statements struct {
 	groupAppend                                             string
 	importEvents                                            string
 	readStreamFwd, readStreamBwd, fence, snapshot           string
-	readStreamFastFwd, readStreamFastBwd                    string
 	saveSnapshot, loadSnapshot, saveCheckpoint, loadCheckpt string
 	checkpoints, deleteCheckpoint                           string
 	moveCheckpoint, createCheckpoint                        string
@@ -522,8 +521,6 @@ func newStatements(schema string) statements {
 		streamVersion:     r.Replace(`SELECT coalesce(max(version), 0) FROM {{schema}}.events WHERE stream_id = $1`),
 		readStreamFwd:     r.Replace(readStreamFwdSQL),
 		readStreamBwd:     r.Replace(readStreamBwdSQL),
-		readStreamFastFwd: r.Replace(readStreamFastFwdSQL),
-		readStreamFastBwd: r.Replace(readStreamFastBwdSQL),
 		fence:             r.Replace(fenceSQL),
 		snapshot:          r.Replace(snapshotSQL),
 		saveSnapshot:      r.Replace(saveSnapshotSQL),

@@ -32,54 +32,6 @@ const eventColumns = `tx_id, seq, stream_id, version, event_id, event_type, cont
 // eventBytes is an event's bytes of data and metadata, the n of pageSQL.
 const eventBytes = `octet_length(data) + octet_length(metadata) AS n`
 
-// A page is first read by a cheaper statement (fastPageSQL) that cuts
-// nothing: it reads the page's rows once, up to the limit, but sends the
-// data and metadata of a row only when they hold fewer than threshold
-// bytes, maxBytes/limit (pageThreshold). When every row is under it, the
-// rows hold fewer than maxBytes together, so the page is what the exact
-// statement would return; the usual case, in one scan of the rows. A row
-// at or over the threshold comes without its data and metadata (NULL,
-// which the columns never hold), and the page goes on from that row with
-// the exact statement (pageSQL), for the rest of its limit and bytes. So
-// a page never holds more than the exact one, and what crosses the wire
-// stays bounded: the fast statement's rows hold fewer than maxBytes, plus
-// the exact statement's page. The exact statement alone read the rows
-// twice (its LIMIT comes from a scan of their sizes): 0.3–0.5 µs more of
-// the server's CPU an event, measured on pages of 1,024 events (see
-// docs/postgres.md, "Page size").
-
-// fastColumns are eventColumns, with data and metadata NULL in a row
-// whose data and metadata hold threshold bytes or more.
-func fastColumns(threshold string) string {
-	small := `CASE WHEN octet_length(data) + octet_length(metadata) < ` + threshold + ` THEN `
-	return `tx_id, seq, stream_id, version, event_id, event_type, content_type, ` +
-		small + `data END AS data, ` + small + `metadata END AS metadata, recorded_at`
-}
-
-// fastPageSQL returns the fast statement of a page (see above): fastColumns
-// from events (a "FROM … WHERE …" clause) in the order of keys (descending
-// when backwards), at most limit rows.
-func fastPageSQL(from, keys string, backwards bool, limit, threshold string) string {
-	return `SELECT ` + fastColumns(threshold) + ` ` + from + ` ORDER BY ` + orderBy(keys, backwards) + ` LIMIT ` + limit
-}
-
-// orderBy returns the ORDER BY list of keys, descending when backwards.
-func orderBy(keys string, backwards bool) string {
-	if backwards {
-		return strings.ReplaceAll(keys, ",", " DESC,") + " DESC"
-	}
-	return keys
-}
-
-// pageThreshold is the threshold of a page's fast statement: a page of
-// limit rows each under it holds fewer than maxBytes bytes.
-func pageThreshold(limit, maxBytes int) int64 {
-	if maxBytes <= 0 {
-		return math.MaxInt64
-	}
-	return int64(maxBytes / max(limit, 1))
-}
-
 // pageSQL returns the statement selecting eventColumns from events (a
 // "FROM … WHERE …" clause) in the order of keys (descending when
 // backwards), at most limit rows cut at maxBytes (see above).
@@ -93,7 +45,10 @@ func pageThreshold(limit, maxBytes int) int64 {
 // it: repeating a filtered scan costs as much as the scan, which may pass
 // many rows to find the page's.
 func pageSQL(from, keys string, backwards, filtered bool, limit, maxBytes string) string {
-	order := orderBy(keys, backwards)
+	order := keys
+	if backwards {
+		order = strings.ReplaceAll(keys, ",", " DESC,") + " DESC"
+	}
 	sizes := `SELECT ` + keys + `, ` + eventBytes + ` ` + from + ` ORDER BY ` + order + ` LIMIT ` + limit
 	before := `sum(n) OVER (ORDER BY ` + order + ` ROWS UNBOUNDED PRECEDING) - n AS before`
 	if filtered {
@@ -110,17 +65,12 @@ func pageSQL(from, keys string, backwards, filtered bool, limit, maxBytes string
 }
 
 // readStreamFwdSQL and readStreamBwdSQL take the stream ($1), the first
-// version ($2), the page's limit ($3) and its bytes (maxBytesArg, $4);
-// their fast statements, the limit and the threshold (pageThreshold, $4).
+// version ($2), the page's limit ($3) and its bytes (maxBytesArg, $4).
 var (
 	readStreamFwdSQL = pageSQL(`FROM {{schema}}.events WHERE stream_id = $1 AND version >= $2`,
 		`version`, false, false, `$3::integer`, `$4::bigint`)
 	readStreamBwdSQL = pageSQL(`FROM {{schema}}.events WHERE stream_id = $1 AND version <= $2`,
 		`version`, true, false, `$3::integer`, `$4::bigint`)
-	readStreamFastFwdSQL = fastPageSQL(`FROM {{schema}}.events WHERE stream_id = $1 AND version >= $2`,
-		`version`, false, `$3::integer`, `$4::bigint`)
-	readStreamFastBwdSQL = fastPageSQL(`FROM {{schema}}.events WHERE stream_id = $1 AND version <= $2`,
-		`version`, true, `$3::integer`, `$4::bigint`)
 )
 
 // maxBytesArg is the bytes parameter of a page: MaxBytes, or no bound when
@@ -246,40 +196,23 @@ WHERE snapshots.version <= excluded.version`
 const saveCheckpointSQL = `INSERT INTO {{schema}}.checkpoints (name, tx_id, seq) VALUES ($1, $2, $3)
 ON CONFLICT (name) DO UPDATE SET tx_id = excluded.tx_id, seq = excluded.seq`
 
-// ReadStream implements [driver.Driver]. A page is one statement, the
-// fast one, unless it meets an event at or over the page's threshold; then
-// the exact statement reads the rest of the page (see fastPageSQL).
+// ReadStream implements [driver.Driver].
 func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
-	from := clamp(q.From)
-	fast, exact := d.sql.readStreamFastFwd, d.sql.readStreamFwd
+	var rows pgx.Rows
+	var err error
 	if q.Backwards {
-		fast, exact = d.sql.readStreamFastBwd, d.sql.readStreamBwd
-		if q.From == 0 {
-			from = math.MaxInt64
+		from := int64(math.MaxInt64)
+		if q.From != 0 {
+			from = clamp(q.From)
 		}
+		rows, err = d.pool.Query(ctx, d.sql.readStreamBwd, q.Stream, from, q.Limit, maxBytesArg(q.MaxBytes))
+	} else {
+		rows, err = d.pool.Query(ctx, d.sql.readStreamFwd, q.Stream, clamp(q.From), q.Limit, maxBytesArg(q.MaxBytes))
 	}
-	rows, err := d.pool.Query(ctx, fast, q.Stream, from, q.Limit, pageThreshold(q.Limit, q.MaxBytes))
 	if err != nil {
 		return nil, wrapNative(err)
 	}
-	page, big, err := scanEvents(rows, q.Limit, q.MaxBytes)
-	if err != nil || !big {
-		return page, err
-	}
-	limit, maxBytes := q.Limit-len(page), q.MaxBytes-driver.PageBytes(page)
-	if len(page) > 0 {
-		if from = int64(page[len(page)-1].Version) + 1; q.Backwards {
-			from -= 2
-		}
-	}
-	if rows, err = d.pool.Query(ctx, exact, q.Stream, from, limit, maxBytesArg(maxBytes)); err != nil {
-		return nil, wrapNative(err)
-	}
-	rest, _, err := scanEvents(rows, limit, maxBytes)
-	if err != nil {
-		return nil, err
-	}
-	return append(page, rest...), nil
+	return scanEvents(rows, q.Limit, q.MaxBytes)
 }
 
 // ReadAll implements [driver.Driver]. It returns only events below the
@@ -299,7 +232,8 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 // than ReadWait; then it returns what is safe to return, logs the writer's
 // backend, and the rest comes with a later read. It never skips.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
-	page, head, err := d.readAllPage(ctx, q)
+	query, args := d.readAllQuery(q, false)
+	page, head, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
 	if err != nil || !head.blocked || driver.PageFull(page, q.Limit, q.MaxBytes) || d.readWait < 0 {
 		return page, err
 	}
@@ -315,44 +249,15 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 			}
 			return page, nil // still held back: return what is safe
 		}
-		page, head, err = d.readAllPage(ctx, q)
+		page, head, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
 		if err != nil || !head.blocked || head.fence >= horizon || driver.PageFull(page, q.Limit, q.MaxBytes) {
 			return page, err
 		}
 	}
 }
 
-// readAllPage reads one page of ReadAll: the fast statement, and when it
-// meets an event at or over the page's threshold, the exact statement for
-// the rest of the page, after the last event read (see fastPageSQL). The
-// head is the last statement's: its fence ended the page. Each statement
-// returns only events below its own fence, in order, so the page never
-// passes an event that may still become visible.
-func (d *Driver) readAllPage(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, pageHead, error) {
-	query, args := d.readAllQuery(q, false, true)
-	page, head, big, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
-	if err != nil || !big {
-		return page, head, err
-	}
-	rest := q
-	rest.Limit, rest.MaxBytes = q.Limit-len(page), q.MaxBytes-driver.PageBytes(page)
-	if len(page) > 0 {
-		if last := page[len(page)-1].Position; q.Backwards {
-			rest.Before = last
-		} else {
-			rest.After = last
-		}
-	}
-	query, args = d.readAllQuery(rest, false, false)
-	more, head, _, err := d.readAllOnce(ctx, query, args, rest.Limit, rest.MaxBytes, false)
-	if err != nil {
-		return nil, head, err
-	}
-	return append(page, more...), head, nil
-}
-
-// readAllQuery builds the statement for q: ReadAll's, its fast one with
-// fast (see fastPageSQL), or with scan ReadAllScan's (see scanSQL). The events come with the horizon and whether
+// readAllQuery builds the statement for q: ReadAll's, or with scan
+// ReadAllScan's (see scanSQL). The events come with the horizon and whether
 // a committed event is held back, computed once from the statement's
 // snapshot; a LEFT JOIN keeps that row when no event matches.
 //
@@ -363,7 +268,7 @@ func (d *Driver) readAllPage(ctx context.Context, q driver.AllQuery) ([]driver.R
 // LIMIT it can see) always looked cheaper than the generic one (which
 // assumes 10% of the table), so every page was planned afresh: 0.15–0.25 ms,
 // as long as running it.
-func (d *Driver) readAllQuery(q driver.AllQuery, scan, fast bool) (string, []any) {
+func (d *Driver) readAllQuery(q driver.AllQuery, scan bool) (string, []any) {
 	var params strings.Builder
 	args := make([]any, 0, 10)
 	arg := func(v any, typ string) string {
@@ -393,12 +298,7 @@ func (d *Driver) readAllQuery(q driver.AllQuery, scan, fast bool) (string, []any
 	}
 	plan := planFilter(q.Filter, arg)
 	limit := arg(q.Limit, "integer")
-	var maxBytes, threshold string
-	if fast && !scan {
-		threshold = arg(pageThreshold(q.Limit, q.MaxBytes), "bigint")
-	} else {
-		maxBytes = arg(maxBytesArg(q.MaxBytes), "bigint")
-	}
+	maxBytes := arg(maxBytesArg(q.MaxBytes), "bigint")
 	events := quoteIdent(d.schema) + `.events`
 	if scan {
 		return d.sql.snapshot + params.String() + `
@@ -408,15 +308,10 @@ FROM t)` + scanSQL(events, inRange, plan, limit, maxBytes), args
 	// It ignores the range and the filter, so it may make a read wait for
 	// nothing, but it is one probe of the primary key; a filtered probe
 	// could scan far when the filter is selective.
-	from := plan.from(events, "s", inRange("s"), q.Backwards, "s."+limit)
-	page := pageSQL(from, `tx_id, seq`, q.Backwards, plan.filtered(), "s."+limit, "s."+maxBytes)
-	if threshold != "" {
-		page = fastPageSQL(from, `tx_id, seq`, q.Backwards, "s."+limit, "s."+threshold)
-	}
 	query := d.sql.snapshot + params.String() + `
 FROM t)
 SELECT s.horizon, coalesce(s.top >= s.fence, false), s.fence, e.* FROM s LEFT JOIN LATERAL (
-	` + page + `
+	` + pageSQL(plan.from(events, "s", inRange("s"), q.Backwards, "s."+limit), `tx_id, seq`, q.Backwards, plan.filtered(), "s."+limit, "s."+maxBytes) + `
 ) e ON true`
 	return query, args
 }
@@ -435,12 +330,11 @@ type pageHead struct {
 
 // readAllOnce runs a statement of readAllQuery (with scan, ReadAllScan's).
 // It stops reading rows once the page is full, which is where the
-// statement's rows end too, or at a row without its data and metadata, a
-// fast statement's row at or over its threshold: big reports that one.
-func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limit, maxBytes int, scan bool) (events []driver.RecordedEvent, head pageHead, big bool, err error) {
+// statement's rows end too.
+func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limit, maxBytes int, scan bool) (events []driver.RecordedEvent, head pageHead, err error) {
 	rows, err := d.pool.Query(ctx, query, args...)
 	if err != nil {
-		return nil, head, false, wrapNative(err)
+		return nil, head, wrapNative(err)
 	}
 	defer rows.Close()
 	page := driver.NewPage(limit, maxBytes)
@@ -459,19 +353,15 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 			if first {
 				first = false
 				if head, err = decodeHead(v[:nh]); err != nil {
-					return nil, head, false, err
+					return nil, head, err
 				}
 			}
 			if v[nh] == nil {
 				continue // no event matched: only the snapshot's row
 			}
-			if v[nh+7] == nil {
-				big = true
-				break
-			}
 			var ev driver.RecordedEvent
 			if err := dec.decode(v[nh:], &ev); err != nil {
-				return nil, head, false, err
+				return nil, head, err
 			}
 			if page.Add(ev) {
 				break
@@ -479,9 +369,9 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
-			return nil, head, false, wrapNative(err)
+			return nil, head, wrapNative(err)
 		}
-		return page.Events, head, big, nil
+		return page.Events, head, nil
 	}
 	var (
 		endTx, endSeq  pgtype.Int8
@@ -499,17 +389,13 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 	targets = append(targets, &txID, &seq, &stream, &ver, &id, &typ, &ct, &data, &meta, &at)
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
-			return nil, head, false, wrapNative(err)
+			return nil, head, wrapNative(err)
 		}
 		if endTx.Valid && endSeq.Valid {
 			head.end = driver.Position{Commit: uint64(endTx.Int64), Prepare: uint64(endSeq.Int64)}
 		}
 		if !txID.Valid {
 			continue // no event matched: only the snapshot's row
-		}
-		if data == nil {
-			big = true
-			break
 		}
 		full := page.Add(driver.RecordedEvent{
 			StreamID:    stream.String,
@@ -529,9 +415,9 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, head, false, wrapNative(err)
+		return nil, head, wrapNative(err)
 	}
-	return page.Events, head, big, nil
+	return page.Events, head, nil
 }
 
 // decodeHead decodes the binary head columns of a statement of
@@ -629,23 +515,17 @@ func (d *Driver) logBlocker(ctx context.Context, fence int64) {
 
 // scanEvents reads rows of eventColumns until the page holds limit events
 // or maxBytes bytes (driver.Page), which is where the rows of a statement
-// of pageSQL end too, or until a row without its data and metadata, a
-// fast statement's row at or over its threshold: big reports that one.
-func scanEvents(rows pgx.Rows, limit, maxBytes int) (events []driver.RecordedEvent, big bool, err error) {
+// of pageSQL end too.
+func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, error) {
 	defer rows.Close()
 	page := driver.NewPage(limit, maxBytes)
 	page.Events = make([]driver.RecordedEvent, 0, min(limit, 512))
 	if binaryColumns(rows.FieldDescriptions(), eventOIDs[:]...) {
 		var dec eventDecoder
 		for rows.Next() {
-			v := rows.RawValues()
-			if len(v) == len(eventOIDs) && v[7] == nil {
-				big = true
-				break
-			}
 			var ev driver.RecordedEvent
-			if err := dec.decode(v, &ev); err != nil {
-				return nil, false, err
+			if err := dec.decode(rows.RawValues(), &ev); err != nil {
+				return nil, err
 			}
 			if page.Add(ev) {
 				break
@@ -660,11 +540,7 @@ func scanEvents(rows pgx.Rows, limit, maxBytes int) (events []driver.RecordedEve
 		for rows.Next() {
 			var ev driver.RecordedEvent
 			if err := rows.Scan(&txID, &seq, &ev.StreamID, &ver, &id, &ev.Type, &ct, &ev.Data, &ev.Metadata, &ev.RecordedAt); err != nil {
-				return nil, false, wrapNative(err)
-			}
-			if ev.Data == nil {
-				big = true
-				break
+				return nil, wrapNative(err)
 			}
 			ev.Position = driver.Position{Commit: uint64(txID), Prepare: uint64(seq)}
 			ev.Version = uint64(ver)
@@ -678,9 +554,9 @@ func scanEvents(rows pgx.Rows, limit, maxBytes int) (events []driver.RecordedEve
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return nil, false, wrapNative(err)
+		return nil, wrapNative(err)
 	}
-	return page.Events, big, nil
+	return page.Events, nil
 }
 
 // clamp converts a version or position part to a bigint parameter. Stored

@@ -183,48 +183,31 @@ func TestFilteredReadPlans(t *testing.T) {
 			want:  []string{"Index Scan Backward using events_category_idx"},
 			avoid: []string{"Seq Scan on events", ") IS TRUE", "Rows Removed by Filter"}},
 	} {
-		tc.q.Limit, tc.q.MaxBytes = 512, eventstore.DefaultMaxPageBytes
-		statements := []string{"exact"}
-		if !tc.scan {
-			statements = append(statements, "fast") // ReadAll's pages begin with it
-		}
-		for _, stmt := range statements {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.q.Limit, tc.q.MaxBytes = 512, eventstore.DefaultMaxPageBytes
 			query, args := postgres.ReadAllQuery(d, tc.q, tc.scan)
-			if stmt == "fast" {
-				query, args = postgres.ReadAllFastQuery(d, tc.q)
+			var plan strings.Builder
+			rows, err := conn.Query(ctx, `EXPLAIN (ANALYZE, COSTS OFF) `+query, append([]any{pgx.QueryExecModeExec}, args...)...)
+			require.NoError(t, err)
+			for rows.Next() {
+				var line string
+				require.NoError(t, rows.Scan(&line))
+				plan.WriteString(line + "\n")
 			}
-			checkPlan(t, conn, tc.name+"/"+stmt, query, args, tc.want, tc.avoid, tc.most)
-		}
+			require.NoError(t, rows.Err())
+			for _, w := range tc.want {
+				assert.Contains(t, plan.String(), w)
+			}
+			for _, a := range tc.avoid {
+				assert.NotContains(t, plan.String(), a)
+			}
+			if tc.most > 0 {
+				for _, m := range regexp.MustCompile(`Rows Removed by Filter: (\d+)`).FindAllStringSubmatch(plan.String(), -1) {
+					removed, _ := strconv.Atoi(m[1])
+					assert.LessOrEqual(t, removed, tc.most, "rows examined")
+				}
+			}
+			t.Logf("plan:\n%s", plan.String())
+		})
 	}
-}
-
-// checkPlan runs query under EXPLAIN ANALYZE on conn, in a subtest, and
-// checks the plan holds want and none of avoid, and that no filter removes
-// more than most rows (0: no bound).
-func checkPlan(t *testing.T, conn *pgxpool.Conn, name, query string, args []any, want, avoid []string, most int) {
-	t.Run(name, func(t *testing.T) {
-		ctx := t.Context()
-		var plan strings.Builder
-		rows, err := conn.Query(ctx, `EXPLAIN (ANALYZE, COSTS OFF) `+query, append([]any{pgx.QueryExecModeExec}, args...)...)
-		require.NoError(t, err)
-		for rows.Next() {
-			var line string
-			require.NoError(t, rows.Scan(&line))
-			plan.WriteString(line + "\n")
-		}
-		require.NoError(t, rows.Err())
-		for _, w := range want {
-			assert.Contains(t, plan.String(), w)
-		}
-		for _, a := range avoid {
-			assert.NotContains(t, plan.String(), a)
-		}
-		if most > 0 {
-			for _, m := range regexp.MustCompile(`Rows Removed by Filter: (\d+)`).FindAllStringSubmatch(plan.String(), -1) {
-				removed, _ := strconv.Atoi(m[1])
-				assert.LessOrEqual(t, removed, most, "rows examined")
-			}
-		}
-		t.Logf("plan:\n%s", plan.String())
-	})
 }

@@ -196,8 +196,8 @@ SELECT b.horizon, coalesce(b.top >= b.fence, false), b.fence, b.end_tx, b.end_se
 // behind an open writer, it waits for the writer (up to Options.ReadWait)
 // and reads again, as ReadAll does.
 func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
-	query, args := d.readAllQuery(q, true, false)
-	page, head, _, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, true)
+	query, args := d.readAllQuery(q, true)
+	page, head, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, true)
 	if err != nil {
 		return driver.ScanPage{}, err
 	}
@@ -212,7 +212,7 @@ func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.Sca
 				}
 				break // still held back: return what is safe
 			}
-			if page, head, _, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, true); err != nil {
+			if page, head, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, true); err != nil {
 				return driver.ScanPage{}, err
 			}
 			full = driver.PageFull(page, q.Limit, q.MaxBytes)
