@@ -743,8 +743,12 @@ func BenchmarkInterleaved(b *testing.B) {
 // BenchmarkInterleaved) reading one 1,000-event stream 20 times, and a log
 // of 100,000 events. The stores share one schema and its events. It reports
 // store-N/minimal-M-%: the median over rounds of the store's rate with
-// pages of N against the minimal twin's with pages of M. The figures are
-// in docs/postgres.md ("Page size").
+// pages of N against the minimal twin's with pages of M. Finding
+// (docs/benchmarks.md, 2026-12-03, two runs on a loaded machine): no page
+// size from 512 to 16,384 made a difference beyond the noise for the
+// store, while the minimal twin read 27–55% faster with pages of 4,096;
+// the default of 1,024 halves a log read's round trips for networks with
+// more latency than this loopback, and costs nothing measurable here.
 func BenchmarkPageSize(b *testing.B) {
 	sizes := []int{512, 1024, 2048, 4096}
 	minimalSizes := []int64{512, 4096}
