@@ -193,6 +193,61 @@ func TestUnrelatedTransactionsDelayNeitherReadsNorLiveDelivery(t *testing.T) {
 	t.Logf("20 appends, each read at once and live: the reads polled the fence %d times", polls.counts[0].Load())
 }
 
+// A backwards read of the log waits for a writer of the store held open
+// even when its page is full: the events held back are the newest, the
+// first it should return. Before, a full page came back at once, so Head
+// (one event backwards) could name an older event than the last append
+// (conformance rule HeadIsTheLastEvent failed that way under load, when an
+// unrelated transaction ending at the wrong moment held a read's fence).
+func TestBackwardsReadWaitsForAHeldWriter(t *testing.T) {
+	pool := newPool(t)
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	polls := newStatementCounter("+ t.off END FROM t") // fenceSQL, which waitFence polls
+	cfg.ConnConfig.Tracer = polls
+	traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(traced.Close)
+	schema := randomSchema()
+	d := newDriver(t, traced, postgres.Options{Schema: schema, ReadWait: time.Minute})
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+
+	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+	held, _ := beginOn(t, pool, "")
+	rawEvent(t, held, schema, "Held-1", 1) // a writer of the store, open
+	last, err := s.Append(ctx, "Order-2", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+
+	type result struct {
+		evs []driver.RecordedEvent
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		evs, err := d.ReadAll(ctx, driver.AllQuery{Backwards: true, Limit: 1})
+		done <- result{evs, err}
+	}()
+	require.Eventually(t, func() bool { return polls.counts[0].Load() > 0 }, 30*time.Second, time.Millisecond,
+		"the backwards read of a full page waits for the open writer")
+	select {
+	case r := <-done:
+		t.Fatalf("the backwards read returned while the writer was open: %v, %v", r.evs, r.err)
+	default:
+	}
+	require.NoError(t, held.Rollback(ctx))
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		require.Len(t, r.evs, 1)
+		assert.Equal(t, last.Position, eventstore.Position(r.evs[0].Position), "the newest event")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backwards read did not return after the writer ended")
+	}
+}
+
 // A transaction that can write the store's events holds the fence back
 // while it is open, whatever its transaction ID: readers must not pass it
 // (the no-skip guarantee). With ReadWait negative a read returns nothing

@@ -234,7 +234,19 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	query, args := d.readAllQuery(q, false)
 	page, head, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
-	if err != nil || !head.blocked || driver.PageFull(page, q.Limit, q.MaxBytes) || d.readWait < 0 {
+	// complete reports that waiting would add nothing to the page: the
+	// events held back (at or above the fence) are after Before, or the
+	// page is full forwards, a prefix of what follows (the next page goes
+	// on after it). Backwards, the events held back are the newest, the
+	// first the read should return: it waits whether the page is full or
+	// not (Head reads one event backwards).
+	complete := func() bool {
+		if !q.Before.IsZero() && q.Before.Commit < uint64(max(head.fence, 0)) {
+			return true
+		}
+		return !q.Backwards && driver.PageFull(page, q.Limit, q.MaxBytes)
+	}
+	if err != nil || !head.blocked || complete() || d.readWait < 0 {
 		return page, err
 	}
 	// Read again until a read's own fence has reached the first read's
@@ -250,7 +262,7 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 			return page, nil // still held back: return what is safe
 		}
 		page, head, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
-		if err != nil || !head.blocked || head.fence >= horizon || driver.PageFull(page, q.Limit, q.MaxBytes) {
+		if err != nil || !head.blocked || head.fence >= horizon || complete() {
 			return page, err
 		}
 	}
