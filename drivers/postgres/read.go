@@ -224,10 +224,12 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 //
 // The fence alone would hide events that committed before the read started
 // while an older append to this store was still open. So the statement also
-// reports the snapshot's horizon (the next transaction ID) and whether
-// committed events sit at or above the fence; when they do and the page is
-// not full, ReadAll waits (up to Options.ReadWait) until every writer of the
-// store open when it started has ended, and reads again. A read thus returns
+// reports the snapshot's horizon (the next transaction ID), its fence and
+// whether committed events sit at or above the fence; when they do and the
+// page is not full (backwards, full or not: those are the newest events),
+// ReadAll waits (up to Options.ReadWait) until every writer of the store
+// open when it started has ended, and reads again until a read's fence
+// reaches that first horizon. A read thus returns
 // every event committed before it started, unless a writer stays open longer
 // than ReadWait; then it returns what is safe to return, logs the writer's
 // backend, and the rest comes with a later read. It never skips.
