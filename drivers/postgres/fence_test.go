@@ -79,7 +79,8 @@ func TestFenceIgnoresTransactionsThatCannotWriteTheStore(t *testing.T) {
 	pool := newPool(t)
 	schema := randomSchema()
 	d := newDriver(t, pool, postgres.Options{Schema: schema, ReadWait: -1})
-	other := newDriver(t, pool, postgres.Options{}) // another store, another schema
+	waiting := newDriver(t, pool, postgres.Options{Schema: schema}) // complete reads (see TestFenceHoldsBackWritersOfTheStore)
+	other := newDriver(t, pool, postgres.Options{})                 // another store, another schema
 	otherDB := newDatabase(t, pool)
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
@@ -104,7 +105,7 @@ func TestFenceIgnoresTransactionsThatCannotWriteTheStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			last := lastPosition(t, d)
+			last := lastPosition(t, waiting)
 			tx, _ := beginOn(t, pool, tc.database)
 			for _, stmt := range tc.stmts {
 				_, err := tx.Exec(ctx, stmt)
@@ -257,6 +258,11 @@ func TestFenceHoldsBackWritersOfTheStore(t *testing.T) {
 	pool := newPool(t)
 	schema := randomSchema()
 	d := newDriver(t, pool, postgres.Options{Schema: schema, ReadWait: -1})
+	// waiting reads the same store with the default ReadWait, where a read
+	// must be complete: a read that never waits may stop short of events
+	// already committed, when a transaction of another test on the shared
+	// server ends between its snapshot and its scan of pg_locks.
+	waiting := newDriver(t, pool, postgres.Options{Schema: schema})
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	q := pgx.Identifier{schema}.Sanitize()
@@ -276,7 +282,7 @@ func TestFenceHoldsBackWritersOfTheStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			last := lastPosition(t, d)
+			last := lastPosition(t, waiting)
 			tx, _ := beginHolder(t, pool)
 			for _, stmt := range tc.stmts {
 				_, err := tx.Exec(ctx, stmt)
@@ -302,7 +308,7 @@ func TestFenceHoldsBackWritersOfTheStore(t *testing.T) {
 			} else {
 				require.NoError(t, tx.Rollback(ctx))
 			}
-			got := readAllAfter(t, d, last)
+			got := readAllAfter(t, waiting, last)
 			want := len(later)
 			if tc.commit && tc.raw {
 				want++
