@@ -53,7 +53,7 @@ func (s *Store) countLag(ctx context.Context, pos Position, filter Filter, limit
 	var lag Lag
 	q := driver.AllQuery{After: driver.Position(pos), Filter: driver.Filter(filter), MaxBytes: s.pageBytes}
 	for {
-		q.Limit = min(pageSize, limit-lag.Events+1)
+		q.Limit = min(s.pageSize, limit-lag.Events+1)
 		page, scanned, end, err := s.readAllPage(ctx, q)
 		if err != nil {
 			return Lag{}, err

@@ -33,6 +33,7 @@ type Store struct {
 	lister      driver.StreamLister
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
+	pageSize    int // events per read page: driver.PageSizer's, else defaultPageSize
 	logger      *slog.Logger
 	tel         *telemetry
 
@@ -58,7 +59,7 @@ type Store struct {
 // New detects d's optional capabilities ([driver.Watcher],
 // [driver.LimitReporter], [driver.Importer], [driver.Aser],
 // [driver.CheckpointManager], [driver.ScanReader], [driver.Leaser],
-// [driver.CheckpointTxer], [driver.StreamLister]) once, by their
+// [driver.CheckpointTxer], [driver.StreamLister], [driver.PageSizer]) once, by their
 // method sets, and the Store keeps what it found: a wrapper around a driver
 // must itself implement the capabilities it means to pass on.
 //
@@ -94,6 +95,10 @@ func newStore(d driver.Driver, opts Options, scheme string) *Store {
 	s.pageBytes = DefaultMaxPageBytes
 	if opts.MaxPageBytes > 0 {
 		s.pageBytes = opts.MaxPageBytes
+	}
+	s.pageSize = defaultPageSize
+	if ps, ok := d.(driver.PageSizer); ok && ps.PageSize() > 0 {
+		s.pageSize = ps.PageSize()
 	}
 	s.cancelSubs = map[uint64]context.CancelFunc{}
 	s.running = map[uint64]*subscription{}
@@ -274,10 +279,11 @@ func (s *Store) StreamVersion(ctx context.Context, stream string) (uint64, error
 	return v, nil
 }
 
-// pageSize is how many events a read fetches from the driver at a time, at
-// most (pages are also bounded in bytes: Options.MaxPageBytes). Reads go in
-// keyed pages so a slow loop body never pins a connection.
-const pageSize = 512
+// defaultPageSize is how many events a read fetches from the driver at a
+// time, at most, unless the driver states its own (driver.PageSizer); pages
+// are also bounded in bytes (Options.MaxPageBytes). Reads go in keyed pages
+// so a slow loop body never pins a connection.
+const defaultPageSize = 512
 
 // ReadStream returns the events of one stream, in version order (or reverse
 // with Backwards). A stream with no events yields nothing. On failure the
@@ -315,8 +321,8 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 		}
 		remaining := opts.Limit
 		for {
-			q.Limit = pageSize
-			if opts.Limit > 0 && remaining < pageSize {
+			q.Limit = s.pageSize
+			if opts.Limit > 0 && remaining < s.pageSize {
 				q.Limit = remaining
 			}
 			page, err := s.readStreamPage(ctx, q)
@@ -390,8 +396,8 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 			Filter: driver.Filter(opts.Filter), MaxBytes: s.pageBytes}
 		remaining := opts.Limit
 		for {
-			q.Limit = pageSize
-			if opts.Limit > 0 && remaining < pageSize {
+			q.Limit = s.pageSize
+			if opts.Limit > 0 && remaining < s.pageSize {
 				q.Limit = remaining
 			}
 			page, scanned, end, err := s.readAllPage(ctx, q)

@@ -1,6 +1,7 @@
 package eventstore_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -118,6 +119,85 @@ func TestCapabilities(t *testing.T) {
 			var p *int
 			assert.False(t, s.As(&p), "As of an unknown type")
 			assert.False(t, s.As(nil), "As(nil)")
+		})
+	}
+}
+
+// pageSizeDriver states a page size (driver.PageSizer) and records the
+// Limit of each read page the Store asks for.
+type pageSizeDriver struct {
+	driver.Driver
+	size int
+
+	mu     sync.Mutex // protects limits
+	limits []int
+}
+
+func (d *pageSizeDriver) PageSize() int { return d.size }
+
+func (d *pageSizeDriver) record(limit int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.limits = append(d.limits, limit)
+}
+
+func (d *pageSizeDriver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
+	d.record(q.Limit)
+	return d.Driver.ReadStream(ctx, q)
+}
+
+func (d *pageSizeDriver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+	d.record(q.Limit)
+	return d.Driver.ReadAll(ctx, q)
+}
+
+// The Store reads pages of the size a driver.PageSizer states, 512 events
+// without one (or when it states less than 1), and no more than a read's
+// Limit still wants.
+func TestStoreReadsPagesOfTheDriversSize(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		size   int
+		limit  int
+		stream []int // the Limit of each page of ReadStream
+		all    []int // and of ReadAll
+	}{
+		{"pages of 7", 7, 0, []int{7, 7, 7}, []int{7, 7, 7}},
+		{"pages of 7, limit 10", 7, 10, []int{7, 3}, []int{7, 3}},
+		{"pages of 100", 100, 0, []int{100}, []int{100}},
+		{"no size stated", 0, 0, []int{512}, []int{512}},
+		{"a negative size", -1, 0, []int{512}, []int{512}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &pageSizeDriver{Driver: memory.New(), size: tc.size}
+			s := eventstore.New(d, eventstore.Options{})
+			t.Cleanup(func() { s.Close() })
+			ctx := t.Context()
+			evs := make([]eventstore.Event, 20)
+			for i := range evs {
+				evs[i] = eventstore.NewEvent("Placed", nil)
+			}
+			_, err := s.Append(ctx, "Order-1", eventstore.NoStream, evs...)
+			require.NoError(t, err)
+			want := min(20, tc.limit)
+			if tc.limit == 0 {
+				want = 20
+			}
+			n := 0
+			for _, err := range s.ReadStream(ctx, "Order-1", eventstore.ReadStreamOptions{Limit: tc.limit}) {
+				require.NoError(t, err)
+				n++
+			}
+			assert.Equal(t, want, n, "events read from the stream")
+			assert.Equal(t, tc.stream, d.limits, "page limits of ReadStream")
+			d.limits = nil
+			n = 0
+			for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{Limit: tc.limit}) {
+				require.NoError(t, err)
+				n++
+			}
+			assert.Equal(t, want, n, "events read from the log")
+			assert.Equal(t, tc.all, d.limits, "page limits of ReadAll")
 		})
 	}
 }

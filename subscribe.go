@@ -544,7 +544,7 @@ func (s *Store) endOfLog(ctx context.Context) (Position, error) {
 	}
 	var end driver.Position
 	for {
-		q := driver.AllQuery{After: end, Limit: pageSize, MaxBytes: s.pageBytes}
+		q := driver.AllQuery{After: end, Limit: s.pageSize, MaxBytes: s.pageBytes}
 		page, err := s.driver.ReadAll(ctx, q)
 		if err != nil {
 			return Position{}, err

@@ -103,6 +103,16 @@ type Importer interface {
 	Import(ctx context.Context, req ImportRequest) error
 }
 
+// PageSizer is an optional Driver capability: how many events the Store
+// asks for in one page of ReadStream, ReadAll and ReadAllScan (the Limit
+// of a StreamQuery or AllQuery), when the read wants that many or more.
+// A backend whose pages cost mostly their round trip reads more per page.
+// Pages stay bounded in bytes (MaxBytes) whatever their size. Without it,
+// or when PageSize returns less than 1, the Store reads pages of 512 events.
+type PageSizer interface {
+	PageSize() int
+}
+
 // ScanReader is an optional Driver capability for filtered reads of the
 // global log: a page that also says how far the driver looked. With it a
 // filtered subscription moves its checkpoint past events it does not want,

@@ -25,6 +25,9 @@
 //     missing one fails with [eventstore.ErrStoreNotFound], an older one
 //     with [ErrSchemaVersion]); false (the default) creates and upgrades.
 //     See [Options.MustExist].
+//   - page_size: how many events a read asks for in one statement (default
+//     1,024, [DefaultPageSize]); see [Options.PageSize]. Pages stay bounded
+//     in bytes by the Store's MaxPageBytes.
 //
 // Parameters with the prefix "eventstore_" are reserved for the driver, and
 // an unknown one is rejected. Every other parameter goes to pgx unchanged:
@@ -63,6 +66,12 @@
 // Stream reads do not wait. docs/postgres.md has the argument, the
 // measurements, the narrowest grants for application and read-only roles,
 // and what a dump and restore into another cluster does to positions.
+//
+// # Pages
+//
+// Reads go in pages of [Options.PageSize] events (1,024 unless set), one
+// statement each, cut at the Store's MaxPageBytes on the server.
+// docs/postgres.md ("Page size") has the measurements.
 //
 // # Live subscriptions
 //

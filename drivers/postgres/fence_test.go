@@ -11,6 +11,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -78,7 +79,8 @@ func TestFenceIgnoresTransactionsThatCannotWriteTheStore(t *testing.T) {
 	pool := newPool(t)
 	schema := randomSchema()
 	d := newDriver(t, pool, postgres.Options{Schema: schema, ReadWait: -1})
-	other := newDriver(t, pool, postgres.Options{}) // another store, another schema
+	waiting := newDriver(t, pool, postgres.Options{Schema: schema}) // complete reads (see TestFenceHoldsBackWritersOfTheStore)
+	other := newDriver(t, pool, postgres.Options{})                 // another store, another schema
 	otherDB := newDatabase(t, pool)
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
@@ -103,7 +105,7 @@ func TestFenceIgnoresTransactionsThatCannotWriteTheStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			last := lastPosition(t, d)
+			last := lastPosition(t, waiting)
 			tx, _ := beginOn(t, pool, tc.database)
 			for _, stmt := range tc.stmts {
 				_, err := tx.Exec(ctx, stmt)
@@ -137,6 +139,116 @@ func TestFenceIgnoresTransactionsThatCannotWriteTheStore(t *testing.T) {
 	}
 }
 
+// Unrelated transactions left open (a batch job writing another database,
+// one writing another table of the store's database, one that only took
+// a transaction ID) delay neither ReadAll nor live delivery, with the
+// default ReadWait: each read right after an append returns it (were the
+// fence held, the read would return nothing after waiting ReadWait), and
+// a live subscription, which never polls here, receives it (it would see
+// nothing while the transactions stay open, the whole test).
+//
+// It logs how many times the reads polled the fence (a read polls only when
+// its page seemed held back): a few at most, from transactions of other
+// tests on the shared server ending between a read's snapshot and its
+// scan of pg_locks, each a millisecond or so.
+func TestUnrelatedTransactionsDelayNeitherReadsNorLiveDelivery(t *testing.T) {
+	pool := newPool(t)
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	polls := newStatementCounter("+ t.off END FROM t") // fenceSQL, which waitFence polls
+	cfg.ConnConfig.Tracer = polls
+	traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(traced.Close)
+	d := newDriver(t, traced, postgres.Options{})
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	otherDB := newDatabase(t, pool)
+	for _, open := range []struct {
+		database string
+		stmts    []string
+	}{
+		{otherDB, []string{"CREATE TABLE batch (n int)", "INSERT INTO batch SELECT generate_series(1, 1000)"}},
+		{"", []string{"CREATE TEMPORARY TABLE batch (n int)", "INSERT INTO batch VALUES (1)"}},
+		{"", []string{"SELECT pg_current_xact_id()"}},
+	} {
+		tx, _ := beginOn(t, pool, open.database)
+		for _, stmt := range open.stmts {
+			_, err := tx.Exec(ctx, stmt)
+			require.NoError(t, err, stmt)
+		}
+	}
+	last := lastPosition(t, d)
+	sub := subscribe(t, s, eventstore.SubscribeOptions{After: last, PollInterval: noPoll})
+	for i := range 20 {
+		res, err := s.Append(ctx, fmt.Sprintf("Order-%d", i), eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+		require.NoError(t, err)
+		got := readAllAfter(t, d, last)
+		require.Len(t, got, 1, "append %d: read right after it", i)
+		assert.Equal(t, res.Position, got[0].Position)
+		live := receive(t, sub, 1, fmt.Sprintf("append %d, live", i))
+		assert.Equal(t, res.Position, live[0].Position)
+		last = res.Position
+	}
+	t.Logf("20 appends, each read at once and live: the reads polled the fence %d times", polls.counts[0].Load())
+}
+
+// A backwards read of the log waits for a writer of the store held open
+// even when its page is full: the events held back are the newest, the
+// first it should return. Before, a full page came back at once, so Head
+// (one event backwards) could name an older event than the last append
+// (conformance rule HeadIsTheLastEvent failed that way under load, when an
+// unrelated transaction ending at the wrong moment held a read's fence).
+func TestBackwardsReadWaitsForAHeldWriter(t *testing.T) {
+	pool := newPool(t)
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	polls := newStatementCounter("+ t.off END FROM t") // fenceSQL, which waitFence polls
+	cfg.ConnConfig.Tracer = polls
+	traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(traced.Close)
+	schema := randomSchema()
+	d := newDriver(t, traced, postgres.Options{Schema: schema, ReadWait: time.Minute})
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+
+	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+	held, _ := beginOn(t, pool, "")
+	rawEvent(t, held, schema, "Held-1", 1) // a writer of the store, open
+	last, err := s.Append(ctx, "Order-2", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+
+	type result struct {
+		evs []driver.RecordedEvent
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		evs, err := d.ReadAll(ctx, driver.AllQuery{Backwards: true, Limit: 1})
+		done <- result{evs, err}
+	}()
+	require.Eventually(t, func() bool { return polls.counts[0].Load() > 0 }, 30*time.Second, time.Millisecond,
+		"the backwards read of a full page waits for the open writer")
+	select {
+	case r := <-done:
+		t.Fatalf("the backwards read returned while the writer was open: %v, %v", r.evs, r.err)
+	default:
+	}
+	require.NoError(t, held.Rollback(ctx))
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		require.Len(t, r.evs, 1)
+		assert.Equal(t, last.Position, eventstore.Position(r.evs[0].Position), "the newest event")
+	case <-time.After(30 * time.Second):
+		t.Fatal("the backwards read did not return after the writer ended")
+	}
+}
+
 // A transaction that can write the store's events holds the fence back
 // while it is open, whatever its transaction ID: readers must not pass it
 // (the no-skip guarantee). With ReadWait negative a read returns nothing
@@ -146,6 +258,11 @@ func TestFenceHoldsBackWritersOfTheStore(t *testing.T) {
 	pool := newPool(t)
 	schema := randomSchema()
 	d := newDriver(t, pool, postgres.Options{Schema: schema, ReadWait: -1})
+	// waiting reads the same store with the default ReadWait, where a read
+	// must be complete: a read that never waits may stop short of events
+	// already committed, when a transaction of another test on the shared
+	// server ends between its snapshot and its scan of pg_locks.
+	waiting := newDriver(t, pool, postgres.Options{Schema: schema})
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	q := pgx.Identifier{schema}.Sanitize()
@@ -165,7 +282,7 @@ func TestFenceHoldsBackWritersOfTheStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			last := lastPosition(t, d)
+			last := lastPosition(t, waiting)
 			tx, _ := beginHolder(t, pool)
 			for _, stmt := range tc.stmts {
 				_, err := tx.Exec(ctx, stmt)
@@ -191,7 +308,7 @@ func TestFenceHoldsBackWritersOfTheStore(t *testing.T) {
 			} else {
 				require.NoError(t, tx.Rollback(ctx))
 			}
-			got := readAllAfter(t, d, last)
+			got := readAllAfter(t, waiting, last)
 			want := len(later)
 			if tc.commit && tc.raw {
 				want++

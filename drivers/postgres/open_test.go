@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/url"
@@ -175,6 +176,74 @@ func TestPoolSize(t *testing.T) {
 	}
 	_, err := postgres.New(t.Context(), pool, postgres.Options{MaxConns: 8})
 	require.ErrorIs(t, err, eventstore.ErrInvalidArgument, "New with MaxConns")
+}
+
+// TestPageSize: reads ask for PageSize events a statement (the URL's
+// page_size, Options.PageSize, else DefaultPageSize), so reading 25 events
+// of a stream and of the log takes one statement each by default and three
+// with pages of 10; a negative PageSize is refused.
+func TestPageSize(t *testing.T) {
+	base := testenv.MustHavePostgres(t)
+	pool := newPool(t)
+	for _, tc := range []struct {
+		name string
+		url  string
+		opts postgres.Options
+		want int
+	}{
+		{"Default", base, postgres.Options{}, postgres.DefaultPageSize},
+		{"URL", withQuery(t, base, "page_size", "10"), postgres.Options{}, 10},
+		{"Options", base, postgres.Options{PageSize: 10}, 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.Schema = randomSchema()
+			dropSchemaAtCleanup(t, pool, tc.opts.Schema)
+			d, err := postgres.Open(t.Context(), tc.url, tc.opts)
+			require.NoError(t, err)
+			defer d.Close()
+			assert.Equal(t, tc.want, d.PageSize())
+		})
+	}
+	_, err := postgres.New(t.Context(), pool, postgres.Options{Schema: randomSchema(), PageSize: -1})
+	require.ErrorIs(t, err, eventstore.ErrInvalidArgument, "New with a negative PageSize")
+
+	for _, tc := range []struct {
+		size  int
+		pages int64 // statements per read of 25 events
+	}{{0, 1}, {10, 3}} {
+		t.Run(fmt.Sprintf("Statements/PageSize=%d", tc.size), func(t *testing.T) {
+			cfg, err := pgxpool.ParseConfig(base)
+			require.NoError(t, err)
+			counter := newStatementCounter(`.events WHERE stream_id = $1 AND version >=`, "LEFT JOIN LATERAL")
+			cfg.ConnConfig.Tracer = counter
+			traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
+			require.NoError(t, err)
+			t.Cleanup(traced.Close)
+			s := eventstore.New(newDriver(t, traced, postgres.Options{PageSize: tc.size}), eventstore.Options{})
+			t.Cleanup(func() { s.Close() })
+			ctx := t.Context()
+			evs := make([]eventstore.Event, 25)
+			for i := range evs {
+				evs[i] = eventstore.NewEvent("Placed", nil)
+			}
+			_, err = s.Append(ctx, "Order-1", eventstore.NoStream, evs...)
+			require.NoError(t, err)
+			n := 0
+			for _, err := range s.ReadStream(ctx, "Order-1", eventstore.ReadStreamOptions{}) {
+				require.NoError(t, err)
+				n++
+			}
+			assert.Equal(t, 25, n, "events read from the stream")
+			n = 0
+			for _, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+				require.NoError(t, err)
+				n++
+			}
+			assert.Equal(t, 25, n, "events read from the log")
+			assert.Equal(t, tc.pages, counter.counts[0].Load(), "statements reading the stream")
+			assert.Equal(t, tc.pages, counter.counts[1].Load(), "statements reading the log")
+		})
+	}
 }
 
 func TestSchemasAreIsolated(t *testing.T) {

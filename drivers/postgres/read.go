@@ -224,30 +224,50 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 //
 // The fence alone would hide events that committed before the read started
 // while an older append to this store was still open. So the statement also
-// reports the snapshot's horizon (the next transaction ID) and whether
-// committed events sit at or above the fence; when they do and the page is
-// not full, ReadAll waits (up to Options.ReadWait) until every writer of the
-// store open when it started has ended, and reads again. A read thus returns
+// reports the snapshot's horizon (the next transaction ID), its fence and
+// whether committed events sit at or above the fence; when they do and the
+// page is not full (backwards, full or not: those are the newest events),
+// ReadAll waits (up to Options.ReadWait) until every writer of the store
+// open when it started has ended, and reads again until a read's fence
+// reaches that first horizon. A read thus returns
 // every event committed before it started, unless a writer stays open longer
 // than ReadWait; then it returns what is safe to return, logs the writer's
 // backend, and the rest comes with a later read. It never skips.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	query, args := d.readAllQuery(q, false)
 	page, head, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
-	if err != nil || !head.blocked || driver.PageFull(page, q.Limit, q.MaxBytes) {
+	// complete reports that waiting would add nothing to the page: the
+	// events held back (at or above the fence) are after Before, or the
+	// page is full forwards, a prefix of what follows (the next page goes
+	// on after it). Backwards, the events held back are the newest, the
+	// first the read should return: it waits whether the page is full or
+	// not (Head reads one event backwards).
+	complete := func() bool {
+		if !q.Before.IsZero() && q.Before.Commit < uint64(max(head.fence, 0)) {
+			return true
+		}
+		return !q.Backwards && driver.PageFull(page, q.Limit, q.MaxBytes)
+	}
+	if err != nil || !head.blocked || complete() || d.readWait < 0 {
 		return page, err
 	}
-	if d.readWait < 0 {
-		return page, nil
-	}
-	if err := d.waitFence(ctx, head.horizon); err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	// Read again until a read's own fence has reached the first read's
+	// horizon: a read after the wait may still stop short, when a
+	// transaction that cannot write the store ended between its snapshot
+	// and its scan of pg_locks (the fence then counts it, to be safe).
+	horizon, deadline := head.horizon, time.Now().Add(d.readWait)
+	for {
+		if err := d.waitFence(ctx, horizon, deadline); err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return page, nil // still held back: return what is safe
 		}
-		return page, nil // still held back: return what is safe
+		page, head, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
+		if err != nil || !head.blocked || head.fence >= horizon || complete() {
+			return page, err
+		}
 	}
-	page, _, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
-	return page, err
 }
 
 // readAllQuery builds the statement for q: ReadAll's, or with scan
@@ -304,7 +324,7 @@ FROM t)` + scanSQL(events, inRange, plan, limit, maxBytes), args
 	// could scan far when the filter is selective.
 	query := d.sql.snapshot + params.String() + `
 FROM t)
-SELECT s.horizon, coalesce(s.top >= s.fence, false), e.* FROM s LEFT JOIN LATERAL (
+SELECT s.horizon, coalesce(s.top >= s.fence, false), s.fence, e.* FROM s LEFT JOIN LATERAL (
 	` + pageSQL(plan.from(events, "s", inRange("s"), q.Backwards, "s."+limit), `tx_id, seq`, q.Backwards, plan.filtered(), "s."+limit, "s."+maxBytes) + `
 ) e ON true`
 	return query, args
@@ -315,6 +335,7 @@ SELECT s.horizon, coalesce(s.top >= s.fence, false), e.* FROM s LEFT JOIN LATERA
 type pageHead struct {
 	horizon int64 // the next transaction ID, plus the offset
 	blocked bool  // a committed event is at or above the fence
+	fence   int64 // the fence, plus the offset
 	// For ReadAllScan: the last position the page's scan covers (zero when
 	// none), and whether the scan's range reached the fence.
 	end   driver.Position
@@ -332,7 +353,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 	defer rows.Close()
 	page := driver.NewPage(limit, maxBytes)
 	page.Events = make([]driver.RecordedEvent, 0, min(limit, 512))
-	headOIDs := []uint32{pgtype.Int8OID, pgtype.BoolOID}
+	headOIDs := []uint32{pgtype.Int8OID, pgtype.BoolOID, pgtype.Int8OID}
 	if scan {
 		headOIDs = append(headOIDs, pgtype.Int8OID, pgtype.Int8OID, pgtype.BoolOID)
 	}
@@ -375,7 +396,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		data, meta     []byte
 		at             pgtype.Timestamptz
 	)
-	targets := []any{&head.horizon, &head.blocked}
+	targets := []any{&head.horizon, &head.blocked, &head.fence}
 	if scan {
 		targets = append(targets, &endTx, &endSeq, &head.atEnd)
 	}
@@ -414,37 +435,37 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 }
 
 // decodeHead decodes the binary head columns of a statement of
-// readAllQuery: horizon and blocked, and for a scan the end position
-// (NULL when the range holds no event) and atEnd.
+// readAllQuery: horizon, blocked and fence, and for a scan the end
+// position (NULL when the range holds no event) and atEnd.
 func decodeHead(v [][]byte) (pageHead, error) {
 	var h pageHead
-	if len(v[0]) != 8 || len(v[1]) != 1 {
+	if len(v[0]) != 8 || len(v[1]) != 1 || len(v[2]) != 8 {
 		return h, errBadValue
 	}
-	h.horizon, h.blocked = int64(binary.BigEndian.Uint64(v[0])), v[1][0] != 0
-	if len(v) == 2 {
+	h.horizon, h.blocked, h.fence = int64(binary.BigEndian.Uint64(v[0])), v[1][0] != 0, int64(binary.BigEndian.Uint64(v[2]))
+	if len(v) == 3 {
 		return h, nil
 	}
 	switch {
-	case len(v[4]) != 1:
+	case len(v[5]) != 1:
 		return h, errBadValue
-	case v[2] == nil && v[3] == nil:
-	case len(v[2]) != 8 || len(v[3]) != 8:
+	case v[3] == nil && v[4] == nil:
+	case len(v[3]) != 8 || len(v[4]) != 8:
 		return h, errBadValue
 	default:
-		h.end = driver.Position{Commit: binary.BigEndian.Uint64(v[2]), Prepare: binary.BigEndian.Uint64(v[3])}
+		h.end = driver.Position{Commit: binary.BigEndian.Uint64(v[3]), Prepare: binary.BigEndian.Uint64(v[4])}
 	}
-	h.atEnd = v[4][0] != 0
+	h.atEnd = v[5][0] != 0
 	return h, nil
 }
 
 // waitFence waits until the fence reaches horizon, that is until every
 // writer of the store that was open at the snapshot that reported horizon
-// has ended, polling with back-off for at most the driver's ReadWait. When
-// ReadWait runs out it logs the backend holding the fence back (see
+// has ended, polling with back-off until deadline (the read's ReadWait).
+// When the deadline passes it logs the backend holding the fence back (see
 // logBlocker) and returns the context's error.
-func (d *Driver) waitFence(ctx context.Context, horizon int64) error {
-	wctx, cancel := context.WithTimeout(ctx, d.readWait)
+func (d *Driver) waitFence(ctx context.Context, horizon int64, deadline time.Time) error {
+	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	wait := 100 * time.Microsecond
 	var fence int64 // the last fence read; 0: none yet

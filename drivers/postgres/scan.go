@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/eventkit/eventstore/driver"
 )
@@ -148,7 +149,7 @@ func (p filterPlan) checks(x string) string {
 // readAllQuery: the CTE b adds to s the end of the page's scan, the
 // position up to which the page examines the log, and whether it is the
 // end of the fenced range (at_end); the select list is then the horizon,
-// blocked, end_tx, end_seq, at_end and the events.
+// blocked, the fence, end_tx, end_seq, at_end and the events.
 //
 // The end is the last event below the fence in the range of the query (a
 // backward probe of the primary key), so the scan never reports a position
@@ -173,7 +174,7 @@ func scanSQL(events string, inRange func(x string) string, plan filterPlan, limi
 	LEFT JOIN LATERAL (SELECT tx_id, seq FROM ` + events + ` WHERE ` + inRange("s") + `
 		ORDER BY tx_id DESC, seq DESC LIMIT 1) l ON true
 )
-SELECT b.horizon, coalesce(b.top >= b.fence, false), b.end_tx, b.end_seq, b.at_end, e.* FROM b LEFT JOIN LATERAL (
+SELECT b.horizon, coalesce(b.top >= b.fence, false), b.fence, b.end_tx, b.end_seq, b.at_end, e.* FROM b LEFT JOIN LATERAL (
 	`)
 	cond := inRange("b") + ` AND (tx_id, seq) <= (b.end_tx, b.end_seq)`
 	b.WriteString(pageSQL(plan.from(events, "b", cond, false, "b."+limit), `tx_id, seq`, false, plan.filtered(), "b."+limit, "b."+maxBytes))
@@ -202,16 +203,20 @@ func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.Sca
 	}
 	full := driver.PageFull(page, q.Limit, q.MaxBytes)
 	if !full && head.atEnd && head.blocked && d.readWait >= 0 {
-		switch err := d.waitFence(ctx, head.horizon); {
-		case err == nil:
+		// As in ReadAll: until a read's own fence reaches the horizon.
+		horizon, deadline := head.horizon, time.Now().Add(d.readWait)
+		for !full && head.atEnd && head.blocked && head.fence < horizon {
+			if err := d.waitFence(ctx, horizon, deadline); err != nil {
+				if ctx.Err() != nil {
+					return driver.ScanPage{}, ctx.Err()
+				}
+				break // still held back: return what is safe
+			}
 			if page, head, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, true); err != nil {
 				return driver.ScanPage{}, err
 			}
 			full = driver.PageFull(page, q.Limit, q.MaxBytes)
-		case ctx.Err() != nil:
-			return driver.ScanPage{}, ctx.Err()
 		}
-		// Still held back: return what is safe.
 	}
 	if full {
 		return driver.ScanPage{Events: page, Scanned: page[len(page)-1].Position}, nil

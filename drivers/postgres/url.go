@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,12 +34,13 @@ func init() {
 const (
 	paramSchema    = "schema"
 	paramMustExist = eventstore.MustExistParam
+	paramPageSize  = "page_size"
 )
 
 // ourParams lists the parameters the driver takes out of the URL; a
 // parameter with the reserved "eventstore_" prefix that is not listed is
 // rejected as a likely typo of ours rather than sent to the server.
-var ourParams = map[string]bool{paramSchema: true, paramMustExist: true}
+var ourParams = map[string]bool{paramSchema: true, paramMustExist: true, paramPageSize: true}
 
 const reservedPrefix = "eventstore_"
 
@@ -88,7 +90,7 @@ func parseConfig(connString string, opts *Options) (*pgxpool.Config, error) {
 			case len(vs) != 1:
 				return nil, fmt.Errorf("%w: %s: parameter %q given %d times", eventstore.ErrInvalidArgument, redact.String(u), k, len(vs))
 			case !ourParams[k] && strings.HasPrefix(strings.ToLower(k), reservedPrefix):
-				return nil, fmt.Errorf("%w: %s: unknown parameter %q (known: %s, %s)", eventstore.ErrInvalidArgument, redact.String(u), k, paramSchema, paramMustExist)
+				return nil, fmt.Errorf("%w: %s: unknown parameter %q (known: %s, %s, %s)", eventstore.ErrInvalidArgument, redact.String(u), k, paramSchema, paramMustExist, paramPageSize)
 			}
 		}
 		if q.Has(paramSchema) {
@@ -109,6 +111,17 @@ func parseConfig(connString string, opts *Options) (*pgxpool.Config, error) {
 			default:
 				return nil, fmt.Errorf("%w: %s=%q: want true or false", eventstore.ErrInvalidArgument, paramMustExist, v)
 			}
+		}
+		if q.Has(paramPageSize) {
+			v := q.Get(paramPageSize)
+			n, err := strconv.Atoi(v)
+			switch {
+			case err != nil || n < 1:
+				return nil, fmt.Errorf("%w: %s=%q: want a whole number of at least 1", eventstore.ErrInvalidArgument, paramPageSize, v)
+			case opts.PageSize != 0 && opts.PageSize != n:
+				return nil, fmt.Errorf("%w: %s=%d in the URL and PageSize %d in the options", eventstore.ErrInvalidArgument, paramPageSize, n, opts.PageSize)
+			}
+			opts.PageSize = n
 		}
 		for k := range ourParams {
 			q.Del(k)

@@ -23,6 +23,7 @@ func TestParseConfig(t *testing.T) {
 		mustExist bool
 		timeout   time.Duration
 		maxConns  int32 // 0: DefaultMaxConns
+		pageSize  int   // opts.PageSize after parsing (0: the driver's default)
 		wantErr   bool  // an error matching ErrInvalidArgument
 	}{
 		{name: "Defaults", conn: base, timeout: DefaultConnectTimeout},
@@ -45,6 +46,14 @@ func TestParseConfig(t *testing.T) {
 		{name: "MaxConnsNegative", conn: base, opts: Options{MaxConns: -1}, wantErr: true},
 		{name: "MinConnsAboveDefault", conn: base + "?pool_min_conns=20", timeout: DefaultConnectTimeout, maxConns: 20},
 		{name: "KeywordValueMaxConns", conn: "host=localhost user=app password=" + password + " pool_max_conns = 2", timeout: DefaultConnectTimeout, maxConns: 2},
+		{name: "PageSizeInURL", conn: base + "?page_size=1000", timeout: DefaultConnectTimeout, pageSize: 1000},
+		{name: "PageSizeInOptions", conn: base, opts: Options{PageSize: 64}, timeout: DefaultConnectTimeout, pageSize: 64},
+		{name: "PageSizeAgrees", conn: base + "?page_size=64", opts: Options{PageSize: 64}, timeout: DefaultConnectTimeout, pageSize: 64},
+		{name: "PageSizeConflicts", conn: base + "?page_size=64", opts: Options{PageSize: 65}, wantErr: true},
+		{name: "PageSizeZero", conn: base + "?page_size=0", wantErr: true},
+		{name: "PageSizeNegative", conn: base + "?page_size=-1", wantErr: true},
+		{name: "PageSizeNotANumber", conn: base + "?page_size=big", wantErr: true},
+		{name: "EmptyPageSize", conn: base + "?page_size=", wantErr: true},
 
 		// Hostile or ambiguous queries.
 		{name: "Semicolon", conn: base + "?schema=orders;sslmode=require", wantErr: true},
@@ -79,7 +88,8 @@ func TestParseConfig(t *testing.T) {
 				tc.maxConns = DefaultMaxConns
 			}
 			assert.Equal(t, tc.maxConns, cfg.MaxConns)
-			for _, k := range []string{"schema", "must_exist"} {
+			assert.Equal(t, tc.pageSize, opts.PageSize)
+			for _, k := range []string{"schema", "must_exist", "page_size"} {
 				assert.NotContains(t, cfg.ConnConfig.RuntimeParams, k, "our parameter sent to the server")
 			}
 		})
