@@ -2,7 +2,7 @@
 GO ?= go
 export CGO_ENABLED = 1
 
-.PHONY: test fuzz demo bench bench-compare crash lint vet test-kurrentdb services-up services-down
+.PHONY: test fuzz demo bench bench-compare bench-scale crash lint vet test-kurrentdb services-up services-down
 
 test:
 	CI=$${CI:-true} ./scripts/test.sh
@@ -25,6 +25,14 @@ bench:
 # BENCHTIME and COUNT as in scripts/bench-compare.sh.
 bench-compare:
 	GO=$(GO) ./scripts/bench-compare.sh
+
+# Appends and reads against logs of 1M and 10M events, PostgreSQL (a
+# throw-away cluster of its own unless EVENTSTORE_POSTGRES_URL is set) and
+# SQLite, each rate with its ratio 10M/1M (scripts/bench-scale.sh; not part of
+# `make test`). Seeding takes most of the time and a few GB of disk, freed at
+# the end. EVENTSTORE_SCALE=1000000,10000000 sets the sizes.
+bench-scale:
+	./scripts/bench-scale.sh
 
 # The crash tests at full length, on PostgreSQL (a throw-away cluster of its
 # own) and SQLite (scripts/crash.sh): a projector process killed (kill -9) 25
