@@ -36,7 +36,9 @@
 // (statement_timeout…), which the server rejects when it does not know it.
 // connect_timeout defaults to 10 seconds ([DefaultConnectTimeout]; see
 // [Options.ConnectTimeout]) and pool_max_conns to 16 ([DefaultMaxConns];
-// see [Options.MaxConns]). A query that does not parse strictly (a ";"
+// see [Options.MaxConns]); the server setting jit defaults to off (every
+// statement is a few index lookups, and JIT compiled each read-all page of
+// a 10M-event log). A query that does not parse strictly (a ";"
 // separator, a bad %-escape) or that repeats a parameter is rejected with
 // [eventstore.ErrInvalidArgument] rather than partly dropped. Errors never
 // show the password.

@@ -450,3 +450,27 @@ func TestOpenKeywordValue(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, d.Close())
 }
+
+// TestJITOff checks the pool Open creates turns JIT off unless the URL sets
+// jit: on a log of ~10M events JIT compiled every read-all page.
+func TestJITOff(t *testing.T) {
+	base := testenv.MustHavePostgres(t)
+	pool := newPool(t)
+	for _, tc := range []struct{ name, url, want string }{
+		{"Default", base, "off"},
+		{"URL", withQuery(t, base, "jit", "on"), "on"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			schema := randomSchema()
+			dropSchemaAtCleanup(t, pool, schema)
+			d, err := postgres.Open(t.Context(), tc.url, postgres.Options{Schema: schema})
+			require.NoError(t, err)
+			defer d.Close()
+			var p *pgxpool.Pool
+			require.True(t, d.As(&p))
+			var got string
+			require.NoError(t, p.QueryRow(t.Context(), "SHOW jit").Scan(&got))
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}

@@ -139,6 +139,14 @@ func parseConfig(connString string, opts *Options) (*pgxpool.Config, error) {
 		return nil, fmt.Errorf("%w: %w", eventstore.ErrInvalidArgument, err)
 	}
 	cc := cfg.ConnConfig
+	// Every statement of the driver is a handful of index lookups; JIT only
+	// adds compile time, and on a log of ~10M events the planner's row
+	// estimates for a read-all page pass jit_above_cost and each page took
+	// 84 ms instead of 2 (docs/benchmarks.md, "At scale"). A jit in the URL
+	// wins.
+	if _, set := cc.RuntimeParams["jit"]; !set {
+		cc.RuntimeParams["jit"] = "off"
+	}
 	switch {
 	case opts.ConnectTimeout < 0:
 		cc.ConnectTimeout = 0
