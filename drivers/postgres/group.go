@@ -24,7 +24,7 @@ const groupAppendSQL = `WITH a AS (
 	SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS a(stream, kind, expected, first_id, ai)
 ), cur AS (
 	SELECT a.ai, coalesce((SELECT max(version) FROM {{schema}}.events WHERE stream_id = a.stream), 0) AS v,
-		(SELECT version FROM {{schema}}.events WHERE event_id = a.first_id AND stream_id = a.stream AND starts_append ORDER BY version DESC LIMIT 1) AS dup
+		(SELECT max(version) FILTER (WHERE stream_id = a.stream) FROM {{schema}}.events WHERE event_id = a.first_id AND starts_append) AS dup
 	FROM a
 ), ok AS (
 	SELECT a.ai, a.stream, cur.v FROM a JOIN cur USING (ai)
