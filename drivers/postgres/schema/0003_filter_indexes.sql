@@ -16,8 +16,8 @@ CREATE INDEX events_type_idx ON {{schema}}.events (event_type, tx_id, seq);
 -- takes it for a table of no pages until autovacuum analyzes it again, and
 -- the generic plans prepared statements settle on at their sixth run walk it
 -- with sequential scans, which cost more with every event appended (see
--- "Query plans" in docs/postgres.md). Never analyzed, it is planned as at
--- least 10 pages, with index scans.
+-- "Query plans of appends" in docs/postgres.md). Never analyzed, it is
+-- planned as at least 10 pages, with index scans.
 ANALYZE {{schema}}.meta;
 DO $$ BEGIN
 	IF EXISTS (SELECT FROM {{schema}}.events) THEN
