@@ -43,14 +43,14 @@ FROM (SELECT) one LEFT JOIN last ON true`
 const appendCTEs = `WITH cur AS (
 	SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = $1
 ), dup AS (
-	SELECT version FROM {{schema}}.events WHERE event_id = $4 AND stream_id = $1 AND starts_append ORDER BY version DESC LIMIT 1
+	SELECT max(version) FILTER (WHERE stream_id = $1) AS version FROM {{schema}}.events WHERE event_id = $4 AND starts_append
 ), ins AS (
 	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append)
 	SELECT x.tx_id, $1, cur.v + e.ord, e.id, e.typ, e.ct, e.data, e.meta, $10, e.ord = 1
-	FROM cur,
+	FROM cur, dup,
 		(SELECT pg_current_xact_id()::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS tx_id) x,
 		unnest($5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS e(id, typ, ct, data, meta, ord)
-	WHERE NOT EXISTS (SELECT FROM dup)
+	WHERE dup.version IS NULL
 		AND CASE $2::integer WHEN 1 THEN true WHEN 2 THEN cur.v > 0 ELSE cur.v = $3 END
 	ORDER BY e.ord
 	RETURNING tx_id, seq, version

@@ -429,3 +429,72 @@ func TestGroupCommit(t *testing.T) {
 	require.NoError(t, holder2.Rollback(ctx))
 	require.NoError(t, waitFor(t, held, 30*time.Second, "the second held append").err)
 }
+
+// The append statements find the stream's version and a retried append
+// through their indexes in the generic plans prepared statements settle on
+// (pgx prepares each statement per connection; PostgreSQL plans it for its
+// parameters five times, then keeps a generic plan until the table's
+// statistics change): the version from the end of the stream's entries in
+// events_stream_version_key, the retry through the partial index of first
+// event IDs. Never a walk of the table or of a stream's entries, which
+// costs more with every event appended. Before, a new store's events table
+// was analyzed empty, so a plan made while it held a few events
+// sequentially scanned it for both lookups until autovacuum analyzed it
+// again; and the retry lookup (ORDER BY version DESC LIMIT 1) was planned
+// in some connections as a backward walk of the stream's entries looking
+// for the event ID.
+func TestAppendPlans(t *testing.T) {
+	args := map[string]string{
+		"append": `('Order-1', 0, 5, '00000000-0000-0000-0000-000000000001', '{00000000-0000-0000-0000-000000000001}', '{Placed}', '{0}', '{"\\x"}', '{"\\x"}', now())`,
+		"group": `('{Order-1,Order-2}', '{0,0}', '{5,5}', '{00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002}',
+			'{1,2}', '{1,1}', '{00000000-0000-0000-0000-000000000001,00000000-0000-0000-0000-000000000002}', '{Placed,Placed}', '{0,0}',
+			'{"\\x","\\x"}', '{"\\x","\\x"}', ARRAY[now(), now()])`,
+	}
+	for _, tc := range []struct {
+		name string
+		// fill writes events before planning, and analyzes them.
+		fill string
+	}{
+		{name: "new store"},
+		{name: "long streams", fill: `SELECT 100 + i / 100, 'Order-' || i % 2, i / 2 + 1, gen_random_uuid(), 'Placed', 0, '', '', now() FROM generate_series(0, 19999) i`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pool := newPool(t)
+			d := newDriver(t, pool, postgres.Options{})
+			ctx := t.Context()
+			q := pgx.Identifier{d.Schema()}.Sanitize()
+			conn, err := pool.Acquire(ctx)
+			require.NoError(t, err)
+			defer conn.Release()
+			if tc.fill != "" {
+				_, err := conn.Exec(ctx, `INSERT INTO `+q+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at) `+tc.fill)
+				require.NoError(t, err)
+				_, err = conn.Exec(ctx, `ANALYZE `+q+`.events`)
+				require.NoError(t, err)
+			}
+			_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+			require.NoError(t, err)
+			for _, st := range []struct{ name, sql string }{
+				{"append", postgres.AppendSQL(d)},
+				{"group", postgres.GroupAppendSQL(d)},
+			} {
+				_, err := conn.Exec(ctx, `PREPARE plan_`+st.name+` AS `+st.sql, pgx.QueryExecModeExec)
+				require.NoError(t, err, st.name)
+				var plan strings.Builder
+				rows, err := conn.Query(ctx, `EXPLAIN (COSTS OFF) EXECUTE plan_`+st.name+args[st.name], pgx.QueryExecModeExec)
+				require.NoError(t, err, st.name)
+				for rows.Next() {
+					var line string
+					require.NoError(t, rows.Scan(&line))
+					plan.WriteString(line + "\n")
+				}
+				require.NoError(t, rows.Err(), st.name)
+				assert.Contains(t, plan.String(), "Index Only Scan Backward using events_stream_version_key", "%s: the stream's version", st.name)
+				assert.Contains(t, plan.String(), "events_append_event_id_idx", "%s: the retry lookup", st.name)
+				assert.NotContains(t, plan.String(), "Seq Scan on events", st.name)
+				assert.Equal(t, 1, strings.Count(plan.String(), "using events_stream_version_key"), "%s: the stream's entries are read once, for its version", st.name)
+				t.Logf("%s plan:\n%s", st.name, plan.String())
+			}
+		})
+	}
+}

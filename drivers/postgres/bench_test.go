@@ -1019,3 +1019,112 @@ func BenchmarkCheckpoint(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppendServerCost is the server side of an append, the store's
+// statement against the minimal twin's, on a log of 200,000 events (2,000
+// streams of 100, an append of 10 events each): what each statement reads
+// and writes, from EXPLAIN (ANALYZE, BUFFERS, WAL), which counts blocks
+// and WAL records, not time, so it does not depend on the machine's load.
+// A CHECKPOINT comes first when the role may run it, so full-page images
+// (fpi) are counted as after any checkpoint. Each iteration appends, on
+// each side, one event to a stream no append touched yet (distinct), one
+// event to a stream appended to just before (same), and 100 events to a
+// stream of its own (batch=100). It reports per append and side: buffers
+// (shared blocks hit or read), WAL records, WAL full-page images, WAL
+// bytes, and the statement's execution time in µs (without the commit).
+// The figures are in docs/benchmarks.md ("PostgreSQL append cost").
+func BenchmarkAppendServerCost(b *testing.B) {
+	bn := newBench(b)
+	ctx := b.Context()
+	for _, stmt := range []string{
+		`INSERT INTO %[1]s.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append)
+			SELECT 1 + i / 10, 'Bench-' || (i / 10) %% 2000, (i / 20000) * 10 + i %% 10 + 1, gen_random_uuid(), 'OrderPlaced', 1, '\x7b7d', '', now(), i %% 10 = 0
+			FROM generate_series(0, 199999) i`,
+		`INSERT INTO %[1]s.minimal_events (stream_id, version, event_id, event_type, data, metadata, recorded_at)
+			SELECT 'Bench-' || (i / 10) %% 2000, (i / 20000) * 10 + i %% 10 + 1, gen_random_uuid(), 'OrderPlaced', '\x7b7d', '', now()
+			FROM generate_series(0, 199999) i`,
+		`VACUUM ANALYZE %[1]s.events`,
+		`VACUUM ANALYZE %[1]s.minimal_events`,
+	} {
+		if _, err := bn.pool.Exec(ctx, bn.sql(stmt)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	bn.pool.Exec(ctx, `CHECKPOINT`) // needs pg_checkpoint or superuser; without it fpi counts less
+	type cost struct{ buffers, records, fpi, bytes, us float64 }
+	explain := func(query string, args ...any) cost {
+		var out []struct {
+			Plan struct {
+				Hit     float64 `json:"Shared Hit Blocks"`
+				Read    float64 `json:"Shared Read Blocks"`
+				Records float64 `json:"WAL Records"`
+				FPI     float64 `json:"WAL FPI"`
+				Bytes   float64 `json:"WAL Bytes"`
+			}
+			Execution float64 `json:"Execution Time"`
+		}
+		if err := bn.pool.QueryRow(ctx, `EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) `+query, args...).Scan(&out); err != nil {
+			b.Fatal(err)
+		}
+		p := out[0].Plan
+		return cost{p.Hit + p.Read, p.Records, p.FPI, p.Bytes, out[0].Execution * 1000}
+	}
+	sides := []struct {
+		name   string
+		append func(stream string, expected int64, events []eventstore.Event) cost
+	}{
+		{"store", func(stream string, expected int64, events []eventstore.Event) cost {
+			ids, types, cts, data, meta := eventArrays(events)
+			return explain(postgres.AppendSQL(bn.driver), stream, 0, expected, ids[0], ids, types, cts, data, meta, time.Now())
+		}},
+		{"minimal", func(stream string, expected int64, events []eventstore.Event) cost {
+			ids, types, _, data, meta := eventArrays(events)
+			return explain(bn.sql(minimalAppendSQL), stream, ids, types, data, meta, time.Now(), expected)
+		}},
+	}
+	total := map[string]*cost{}
+	add := func(key string, c cost) {
+		t := total[key]
+		if t == nil {
+			t = &cost{}
+			total[key] = t
+		}
+		t.buffers, t.records, t.fpi, t.bytes, t.us = t.buffers+c.buffers, t.records+c.records, t.fpi+c.fpi, t.bytes+c.bytes, t.us+c.us
+	}
+	i := 0
+	for b.Loop() {
+		if i == 1000 {
+			b.Fatal("at most 1000 iterations: each appends to streams of its own")
+		}
+		for _, s := range sides {
+			// Streams 0–999 for distinct appends, 1000–1999 for batches; each
+			// side appends to the same streams of its own table.
+			distinct := fmt.Sprintf("Bench-%d", (i*7)%1000)
+			add("distinct/"+s.name, s.append(distinct, 100, conformance.BenchEvents(1)))
+			add("same/"+s.name, s.append(distinct, 101, conformance.BenchEvents(1)))
+			add("batch=100/"+s.name, s.append(fmt.Sprintf("Bench-%d", 1000+(i*7)%1000), 100, conformance.BenchEvents(100)))
+		}
+		i++
+	}
+	for _, c := range []struct {
+		table, stream string
+		want          int64
+	}{
+		{"events", "Bench-0", 102}, {"minimal_events", "Bench-0", 102},
+		{"events", "Bench-1000", 200}, {"minimal_events", "Bench-1000", 200},
+	} {
+		var v int64
+		if err := bn.pool.QueryRow(ctx, bn.sql(`SELECT max(version) FROM %[1]s.`+c.table+` WHERE stream_id = $1`), c.stream).Scan(&v); err != nil || v != c.want {
+			b.Fatalf("%s: %s at version %d, want %d (%v): an append wrote nothing", c.table, c.stream, v, c.want, err)
+		}
+	}
+	for key, t := range total {
+		n := float64(i)
+		b.ReportMetric(t.buffers/n, key+"-buffers")
+		b.ReportMetric(t.records/n, key+"-wal-records")
+		b.ReportMetric(t.fpi/n, key+"-wal-fpi")
+		b.ReportMetric(t.bytes/n, key+"-wal-bytes")
+		b.ReportMetric(t.us/n, key+"-exec-us")
+	}
+	b.ReportMetric(0, "ns/op")
+}

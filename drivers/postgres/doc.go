@@ -146,8 +146,13 @@
 // then go together in one statement, one transaction and one round trip,
 // each with its own expected-version outcome. An append that finds none
 // running goes at once; retries of earlier appends, appends over 64 KiB and
-// the appends of a group statement that failed run on their own.
-// docs/postgres.md ("Group commit") has the rules and the measurements.
+// the appends of a group statement that failed run on their own. A group
+// statement sets plan_cache_mode to force_generic_plan for its own
+// transaction, so it runs the plan prepared once per connection (planned
+// afresh, as PostgreSQL chose to, it spent longer planning than running),
+// whatever plan_cache_mode the connection string sets.
+// docs/postgres.md ("Group commit", "Query plans of appends") has the rules
+// and the measurements.
 //
 // # Listing streams
 //

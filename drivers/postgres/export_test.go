@@ -27,6 +27,9 @@ func SetNotifyMode(mode string) (restore func()) {
 // benchmarks that run the driver's own SQL through plain pgx.
 func AppendSQL(d *Driver) string { return d.sql.append }
 
+// GroupAppendSQL returns the statement of grouped appends (groupAppendSQL).
+func GroupAppendSQL(d *Driver) string { return d.sql.groupAppend }
+
 // ReadStreamSQL returns the forward stream read: $1 stream, $2 from, $3
 // limit, $4 the page's bytes.
 func ReadStreamSQL(d *Driver) string { return d.sql.readStreamFwd }
