@@ -39,7 +39,7 @@ func (s *Store) Import(ctx context.Context, events []RecordedEvent) (err error) 
 			end(span, err)
 		}
 	}()
-	return s.importEvents(ctx, events)
+	return s.importEvents(s.tel.withDriverRetries(ctx, opImport), events)
 }
 
 // importEvents is Import without telemetry.

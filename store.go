@@ -197,7 +197,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 		ctx, span = s.tel.start(ctx, tr, opAppend, trace.SpanKindClient, append(category(stream),
 			attrCount.Int(len(events)), attrExpected.String(expectedKind(driver.ExpectedVersion(expected)))))
 	}
-	res, size, err := s.append(ctx, stream, expected, events)
+	res, size, err := s.append(s.tel.withDriverRetries(ctx, opAppend), stream, expected, events)
 	s.tel.appended(ctx, start, len(events), size, err)
 	if span != nil {
 		end(span, err, attrBytes.Int(size))
@@ -296,6 +296,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 			ctx, span = s.tel.start(ctx, tr, opReadStream, trace.SpanKindClient, append(category(stream),
 				attrBackwards.Bool(opts.Backwards)))
 		}
+		ctx = s.tel.withDriverRetries(ctx, opReadStream)
 		var failed error
 		defer func() {
 			s.tel.observe(ctx, opReadStream, start)
@@ -377,6 +378,7 @@ func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[Reco
 			ctx, span = s.tel.start(ctx, tr, opReadAll, trace.SpanKindClient, []attribute.KeyValue{
 				attrBackwards.Bool(opts.Backwards), attrFiltered.Bool(!opts.Filter.IsEmpty())})
 		}
+		ctx = s.tel.withDriverRetries(ctx, opReadAll)
 		var failed error
 		defer func() {
 			s.tel.observe(ctx, opReadAll, start)

@@ -73,8 +73,9 @@ func (s *Store) track(ctx context.Context, kind string, opts SubscribeOptions, h
 		return fmt.Errorf("eventstore: %s %q: %w", kind, opts.Name, err)
 	}
 	// Close cancels ctx synchronously, before it waits, so once Close has
-	// begun every handler's context is done.
-	ctx, cancel := context.WithCancel(ctx)
+	// begun every handler's context is done. The driver's own retries
+	// under it count as the subscription's (eventstore.retries).
+	ctx, cancel := context.WithCancel(s.tel.withDriverRetries(ctx, opBatch))
 	defer cancel()
 	s.subMu.Lock()
 	if s.closing {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/internal/retry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -104,6 +105,11 @@ type telemetry struct {
 	appendOpts  [len(outcomes)]([]metric.AddOption) // db.system.name and outcome
 	durationOps map[string][]metric.RecordOption    // db.system.name and operation
 	spanSys     trace.SpanStartOption               // db.system.name
+
+	// driverRetried counts a retry of the driver's own (internal/retry)
+	// during operation op; nil when metrics are off, so that no context
+	// is built for it.
+	driverRetried map[string]func(context.Context)
 }
 
 // tracerCache is the tracer of the global provider tp; on is false when tp
@@ -146,7 +152,7 @@ func newTelemetry(s *Store, opts Options, system string) *telemetry {
 	t.eventsAppended = counter("eventstore.events.appended", "{event}", "Events written by appends that succeeded.")
 	t.bytesAppended = counter("eventstore.bytes.appended", "By", "Bytes of data and metadata written by appends that succeeded.")
 	t.conflicts = counter("eventstore.conflicts", "{append}", "Appends and imports refused for a wrong expected version.")
-	t.retries = counter("eventstore.retries", "{retry}", "Operations of subscriptions tried again after a transient failure.")
+	t.retries = counter("eventstore.retries", "{retry}", "Operations tried again after a transient failure, by the Store or inside the driver.")
 	h, err := m.Float64Histogram("eventstore.operation.duration", metric.WithUnit("s"),
 		metric.WithDescription("Duration of store operations, subscription batches and handler calls."),
 		metric.WithExplicitBucketBoundaries(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
@@ -164,6 +170,14 @@ func newTelemetry(s *Store, opts Options, system string) *telemetry {
 	t.durationOps = map[string][]metric.RecordOption{}
 	for _, op := range []string{opAppend, opReadStream, opReadAll, opImport, opBatch, opHandler} {
 		t.durationOps[op] = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(sys, attrOp.String(op)))}
+	}
+
+	if meterOn(mp) {
+		t.driverRetried = map[string]func(context.Context){}
+		for _, op := range []string{opAppend, opReadStream, opReadAll, opImport, opBatch} {
+			opts := []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(sys, attrOp.String(op)))}
+			t.driverRetried[op] = func(ctx context.Context) { t.retries.Add(ctx, 1, opts...) }
+		}
 	}
 
 	if reg, err := registerGauges(s, m, sys); err != nil {
@@ -280,6 +294,26 @@ func (t *telemetry) imported(ctx context.Context, start time.Time, err error) {
 // observe records the duration of operation op since start.
 func (t *telemetry) observe(ctx context.Context, op string, start time.Time) {
 	t.duration.Record(ctx, time.Since(start).Seconds(), t.durationOps[op]...)
+}
+
+// withDriverRetries returns ctx carrying an observer that counts the
+// driver's own retries (internal/retry) as retries of operation op; ctx
+// itself when metrics are off.
+func (t *telemetry) withDriverRetries(ctx context.Context, op string) context.Context {
+	if f := t.driverRetried[op]; f != nil {
+		return retry.WithObserver(ctx, f)
+	}
+	return ctx
+}
+
+// meterOn reports whether mp records anything: not a no-op provider, and
+// not the global delegate before an SDK was installed.
+func meterOn(mp metric.MeterProvider) bool {
+	switch typePkg(mp) {
+	case "go.opentelemetry.io/otel/metric/noop", "go.opentelemetry.io/otel/internal/global", "go.opentelemetry.io/otel/metric":
+		return false
+	}
+	return true
 }
 
 // retried counts a retry of a subscription's operation what.

@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
@@ -99,6 +101,48 @@ func TestTelemetry(t *testing.T) {
 	for i, l := range links {
 		assert.Equal(t, appends[i/2].SpanContext().SpanID(), l.SpanContext.SpanID(), "event %d links to its append", i)
 	}
+}
+
+// TestTelemetryCountsDriverRetries holds the write lock from another
+// connection while the Store appends: the driver's own retries while it
+// waits for the lock (internal/retry) count in eventstore.retries under
+// operation "append".
+func TestTelemetryCountsDriverRetries(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := eventstore.OpenWith(t.Context(), "sqlite://"+path, eventstore.Options{MeterProvider: mp})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+
+	db, err := sql.Open("sqlite3", "file:"+path+"?_txlock=immediate")
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	holder, err := db.BeginTx(t.Context(), nil) // BEGIN IMMEDIATE: the write lock
+	require.NoError(t, err)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		holder.Rollback()
+	}()
+	_, err = s.Append(t.Context(), "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	require.NoError(t, err)
+
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, reader.Collect(t.Context(), &rm))
+	var retries int64
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if sum, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "eventstore.retries" {
+				for _, dp := range sum.DataPoints {
+					op, _ := dp.Attributes.Value("operation")
+					assert.Equal(t, "append", op.AsString())
+					retries += dp.Value
+				}
+			}
+		}
+	}
+	assert.Positive(t, retries, "the driver retried its BEGIN IMMEDIATE while the lock was held")
 }
 
 // BenchmarkTracingOverhead: single appends on a Store whose telemetry goes

@@ -51,8 +51,9 @@ func (p Policy) Delay(attempt int) time.Duration {
 func (p Policy) More(attempt int) bool { return p.Attempts <= 0 || attempt < p.Attempts }
 
 // Wait sleeps for Delay(attempt), or until ctx is done, when it returns
-// ctx's error.
+// ctx's error. It first tells the observer ctx carries (see WithObserver).
 func (p Policy) Wait(ctx context.Context, attempt int) error {
+	observe(ctx)
 	sleep := p.sleep
 	if sleep == nil {
 		sleep = Sleep

@@ -100,7 +100,8 @@ func TestDo(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(t.Context())
+			observed := 0
+			ctx, cancel := context.WithCancel(WithObserver(t.Context(), func(context.Context) { observed++ }))
 			defer cancel()
 			var waits []int
 			var delays []time.Duration
@@ -134,6 +135,7 @@ func TestDo(t *testing.T) {
 			assert.Equal(t, tc.wantTries, tries, "tries")
 			assert.Equal(t, tc.wantWaits, waits, "waits")
 			assert.Equal(t, tc.wantWaits, retried, "onRetry calls")
+			assert.Equal(t, len(tc.wantWaits), observed, "observer calls: one per wait")
 			for i, d := range delays {
 				assert.Equal(t, p.bound(i+1)-1, d, "delay after try %d", i+1)
 			}
