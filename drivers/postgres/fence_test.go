@@ -11,7 +11,6 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
-	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
@@ -153,13 +152,7 @@ func TestFenceIgnoresTransactionsThatCannotWriteTheStore(t *testing.T) {
 // scan of pg_locks, each a millisecond or so.
 func TestUnrelatedTransactionsDelayNeitherReadsNorLiveDelivery(t *testing.T) {
 	pool := newPool(t)
-	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
-	require.NoError(t, err)
-	polls := newStatementCounter("+ t.off END FROM t") // fenceSQL, which waitFence polls
-	cfg.ConnConfig.Tracer = polls
-	traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(traced.Close)
+	traced, polls := countingPool(t, "+ t.off END FROM t") // fenceSQL, which waitFence polls
 	d := newDriver(t, traced, postgres.Options{})
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
@@ -202,20 +195,14 @@ func TestUnrelatedTransactionsDelayNeitherReadsNorLiveDelivery(t *testing.T) {
 // unrelated transaction ending at the wrong moment held a read's fence).
 func TestBackwardsReadWaitsForAHeldWriter(t *testing.T) {
 	pool := newPool(t)
-	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
-	require.NoError(t, err)
-	polls := newStatementCounter("+ t.off END FROM t") // fenceSQL, which waitFence polls
-	cfg.ConnConfig.Tracer = polls
-	traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(traced.Close)
+	traced, polls := countingPool(t, "+ t.off END FROM t") // fenceSQL, which waitFence polls
 	schema := randomSchema()
 	d := newDriver(t, traced, postgres.Options{Schema: schema, ReadWait: time.Minute})
 	s := eventstore.New(d, eventstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
 
-	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
+	_, err := s.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("Placed", nil))
 	require.NoError(t, err)
 	held, _ := beginOn(t, pool, "")
 	rawEvent(t, held, schema, "Held-1", 1) // a writer of the store, open

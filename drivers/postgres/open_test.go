@@ -164,13 +164,8 @@ func TestPoolSize(t *testing.T) {
 		{"Options", base, postgres.Options{MaxConns: 5}, 5},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Schema = randomSchema()
-			dropSchemaAtCleanup(t, pool, tc.opts.Schema)
-			d, err := postgres.Open(t.Context(), tc.url, tc.opts)
-			require.NoError(t, err)
-			defer d.Close()
 			var p *pgxpool.Pool
-			require.True(t, d.As(&p))
+			require.True(t, openDriver(t, pool, tc.url, tc.opts).As(&p))
 			assert.Equal(t, tc.want, p.Config().MaxConns)
 		})
 	}
@@ -196,12 +191,7 @@ func TestPageSize(t *testing.T) {
 		{"Options", base, postgres.Options{PageSize: 10}, 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Schema = randomSchema()
-			dropSchemaAtCleanup(t, pool, tc.opts.Schema)
-			d, err := postgres.Open(t.Context(), tc.url, tc.opts)
-			require.NoError(t, err)
-			defer d.Close()
-			assert.Equal(t, tc.want, d.PageSize())
+			assert.Equal(t, tc.want, openDriver(t, pool, tc.url, tc.opts).PageSize())
 		})
 	}
 	_, err := postgres.New(t.Context(), pool, postgres.Options{Schema: randomSchema(), PageSize: -1})
@@ -212,13 +202,7 @@ func TestPageSize(t *testing.T) {
 		pages int64 // statements per read of 25 events
 	}{{0, 1}, {10, 3}} {
 		t.Run(fmt.Sprintf("Statements/PageSize=%d", tc.size), func(t *testing.T) {
-			cfg, err := pgxpool.ParseConfig(base)
-			require.NoError(t, err)
-			counter := newStatementCounter(`.events WHERE stream_id = $1 AND version >=`, "LEFT JOIN LATERAL")
-			cfg.ConnConfig.Tracer = counter
-			traced, err := pgxpool.NewWithConfig(t.Context(), cfg)
-			require.NoError(t, err)
-			t.Cleanup(traced.Close)
+			traced, counter := countingPool(t, `.events WHERE stream_id = $1 AND version >=`, "LEFT JOIN LATERAL")
 			s := eventstore.New(newDriver(t, traced, postgres.Options{PageSize: tc.size}), eventstore.Options{})
 			t.Cleanup(func() { s.Close() })
 			ctx := t.Context()
@@ -461,13 +445,8 @@ func TestJITOff(t *testing.T) {
 		{"URL", withQuery(t, base, "jit", "on"), "on"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			schema := randomSchema()
-			dropSchemaAtCleanup(t, pool, schema)
-			d, err := postgres.Open(t.Context(), tc.url, postgres.Options{Schema: schema})
-			require.NoError(t, err)
-			defer d.Close()
 			var p *pgxpool.Pool
-			require.True(t, d.As(&p))
+			require.True(t, openDriver(t, pool, tc.url, postgres.Options{}).As(&p))
 			var got string
 			require.NoError(t, p.QueryRow(t.Context(), "SHOW jit").Scan(&got))
 			assert.Equal(t, tc.want, got)

@@ -79,6 +79,19 @@ func newDriver(t testing.TB, pool *pgxpool.Pool, opts postgres.Options) *postgre
 	return d
 }
 
+// openDriver opens a driver by URL (its own pool) in a fresh random schema,
+// and closes it and drops the schema when t ends: for the tests of what Open
+// reads from the URL and the options.
+func openDriver(t testing.TB, pool *pgxpool.Pool, url string, opts postgres.Options) *postgres.Driver {
+	t.Helper()
+	opts.Schema = randomSchema()
+	dropSchemaAtCleanup(t, pool, opts.Schema)
+	d, err := postgres.Open(t.Context(), url, opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
 // dropSchemaAtCleanup drops schema when t ends, under its own deadline:
 // t.Context() is already done then.
 func dropSchemaAtCleanup(t testing.TB, pool *pgxpool.Pool, schema string) {

@@ -193,6 +193,20 @@ func (c *statementCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, dat
 }
 func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+// countingPool returns a pool of its own on the test server, closed when t
+// ends, whose statements are counted by a statementCounter of markers.
+func countingPool(t testing.TB, markers ...string) (*pgxpool.Pool, *statementCounter) {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	counter := newStatementCounter(markers...)
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool, counter
+}
+
 // Any role may NOTIFY the store's channel. Thousands of notifications, junk
 // and valid-looking (forged transaction IDs, low, high and far in the
 // future), must not turn into thousands of reads: the listener ignores what
@@ -201,14 +215,8 @@ func (c *statementCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQu
 // another process after the flood is still delivered live, and the
 // subscription has read the log only a handful of times meanwhile.
 func TestNotificationFloodIsCoalesced(t *testing.T) {
-	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
-	require.NoError(t, err)
 	const readMarker, checkMarker = "LEFT JOIN LATERAL", "SELECT s.fence, s.horizon"
-	counter := newStatementCounter(readMarker, checkMarker)
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
+	pool, counter := countingPool(t, readMarker, checkMarker)
 	schema := randomSchema()
 	d := newDriver(t, pool, postgres.Options{Schema: schema})
 	s := eventstore.New(d, eventstore.Options{})
@@ -216,7 +224,7 @@ func TestNotificationFloodIsCoalesced(t *testing.T) {
 	ctx := t.Context()
 
 	sub := subscribe(t, s, eventstore.SubscribeOptions{PollInterval: noPoll})
-	_, err = s.Append(ctx, "Before-1", eventstore.NoStream, eventstore.NewEvent("Live", nil))
+	_, err := s.Append(ctx, "Before-1", eventstore.NoStream, eventstore.NewEvent("Live", nil))
 	require.NoError(t, err)
 	receive(t, sub, 1, "an event before the flood")
 
