@@ -195,6 +195,24 @@ func TestWriterConnectionSettings(t *testing.T) {
 	}
 }
 
+// queryPlan returns SQLite's plan of query with args on d, its lines
+// joined by newlines.
+func queryPlan(t *testing.T, d *Driver, query string, args ...any) string {
+	t.Helper()
+	rows, err := d.db.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		lines = append(lines, detail)
+	}
+	require.NoError(t, rows.Err())
+	return strings.Join(lines, "\n")
+}
+
 // TestQueryPlans pins that reads walk a key or an index in order: no query
 // scans the events table or sorts it.
 func TestQueryPlans(t *testing.T) {
@@ -203,20 +221,7 @@ func TestQueryPlans(t *testing.T) {
 	d, err := Open(ctx, filepath.Join(t.TempDir(), "events.db"), Options{})
 	require.NoError(t, err)
 	defer d.Close()
-	plan := func(query string, args ...any) string {
-		rows, err := d.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
-		require.NoError(t, err)
-		defer rows.Close()
-		var lines []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-			lines = append(lines, detail)
-		}
-		require.NoError(t, rows.Err())
-		return strings.Join(lines, "\n")
-	}
+	plan := func(query string, args ...any) string { return queryPlan(t, d, query, args...) }
 	type check struct {
 		name, query string
 		args        []any

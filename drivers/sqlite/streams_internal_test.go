@@ -3,7 +3,6 @@ package sqlite
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -37,17 +36,7 @@ func TestListStreamsPlan(t *testing.T) {
 		{"no prefix", queryListStreamsFirst, []any{"", noEnd, 101}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			rows, err := d.db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
-			require.NoError(t, err)
-			var lines []string
-			for rows.Next() {
-				var id, parent, unused int
-				var detail string
-				require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-				lines = append(lines, detail)
-			}
-			require.NoError(t, rows.Err())
-			p := strings.Join(lines, "\n")
+			p := queryPlan(t, d, c.query, c.args...)
 			for _, want := range []string{
 				"SEARCH events USING COVERING INDEX sqlite_autoindex_events_1 (stream>?",  // the hops
 				"SEARCH events USING COVERING INDEX sqlite_autoindex_events_1 (stream=?)", // the versions
