@@ -510,6 +510,7 @@ type statements struct {
 	moveCheckpoint, createCheckpoint                        string
 	acquireLease, lease, releaseLease, saveLeasePosition    string
 	leases, deleteLeases                                    string
+	listStreamsRange, listStreamsAll                        string
 	channel                                                 string
 }
 
@@ -536,6 +537,8 @@ func newStatements(schema string) statements {
 		deleteCheckpoint:  r.Replace(`DELETE FROM {{schema}}.checkpoints WHERE name = $1`),
 		moveCheckpoint:    r.Replace(moveCheckpointSQL),
 		createCheckpoint:  r.Replace(createCheckpointSQL),
+		listStreamsRange:  r.Replace(listStreamsRangeSQL),
+		listStreamsAll:    r.Replace(listStreamsAllSQL),
 		acquireLease:      r.Replace(acquireLeaseSQL),
 		lease:             r.Replace(leaseSQL),
 		releaseLease:      r.Replace(releaseLeaseSQL),

@@ -110,17 +110,16 @@ func (d *Driver) ListStreams(ctx context.Context, req driver.ListStreamsRequest)
 	if req.Cursor != "" && !strings.HasPrefix(req.Cursor, req.Prefix) {
 		return driver.StreamPage{}, fmt.Errorf("postgres: %w: %q is not a stream of prefix %q", eventstore.ErrInvalidCursor, req.Cursor, req.Prefix)
 	}
-	schema := quoteIdent(d.schema)
 	var collation string
-	if err := d.pool.QueryRow(ctx, collationSQL, schema+".events").Scan(&collation); err != nil {
+	if err := d.pool.QueryRow(ctx, collationSQL, quoteIdent(d.schema)+".events").Scan(&collation); err != nil {
 		return driver.StreamPage{}, fmt.Errorf("postgres: list streams: collation of stream_id: %w", native(err))
 	}
 	var rows pgx.Rows
 	var err error
 	if end, ok := keyrange.PrefixEnd(req.Prefix); ok && byteOrder(collation) {
-		rows, err = d.pool.Query(ctx, strings.ReplaceAll(listStreamsRangeSQL, "{{schema}}", schema), req.Cursor, req.Prefix, end, req.Limit+1)
+		rows, err = d.pool.Query(ctx, d.sql.listStreamsRange, req.Cursor, req.Prefix, end, req.Limit+1)
 	} else {
-		rows, err = d.pool.Query(ctx, strings.ReplaceAll(listStreamsAllSQL, "{{schema}}", schema), req.Cursor, req.Prefix, req.Limit+1)
+		rows, err = d.pool.Query(ctx, d.sql.listStreamsAll, req.Cursor, req.Prefix, req.Limit+1)
 	}
 	if err != nil {
 		return driver.StreamPage{}, fmt.Errorf("postgres: list streams: %w", native(err))
