@@ -118,18 +118,7 @@ func newAppendVariant(b *testing.B, name, sync string) *appendVariant {
 			b.Fatal(err)
 		}
 	}
-	d, err := sqlite.Open(ctx, path, opts)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { d.Close() })
-	var db *sql.DB
-	d.As(&db)
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { conn.Close() })
+	_, conn := driverConn(b, path, opts)
 	exec := func(q string) {
 		if _, err := conn.ExecContext(ctx, q); err != nil {
 			b.Fatalf("%s: %v", q, err)

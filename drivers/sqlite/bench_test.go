@@ -301,9 +301,12 @@ type raw struct {
 	readStream, readAll     *sql.Stmt // on the pool
 }
 
-func newRaw(b *testing.B) *raw {
+// driverConn opens a driver on the file at path, so that it creates its
+// schema there, and returns the driver's pool and one connection of it,
+// for a twin that sends the driver's SQL itself. Both close when b ends.
+func driverConn(b *testing.B, path string, opts sqlite.Options) (*sql.DB, *sql.Conn) {
 	ctx := b.Context()
-	d, err := sqlite.Open(ctx, filepath.Join(benchDir(b), "raw.db"), sqlite.Options{})
+	d, err := sqlite.Open(ctx, path, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -315,6 +318,11 @@ func newRaw(b *testing.B) *raw {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { conn.Close() })
+	return db, conn
+}
+
+func newRaw(b *testing.B) *raw {
+	db, conn := driverConn(b, filepath.Join(benchDir(b), "raw.db"), sqlite.Options{})
 	rw := &raw{conn: conn}
 	rw.begin = prepare(b, conn, "BEGIN IMMEDIATE")
 	rw.commit = prepare(b, conn, "COMMIT")
