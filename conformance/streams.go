@@ -1,8 +1,6 @@
 package conformance
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"maps"
 	"slices"
@@ -10,6 +8,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/internal/listcheck"
 )
 
 // Rules of docs/semantics.md "Listing streams".
@@ -26,39 +25,17 @@ func streamListRules() []rule {
 }
 
 // listCategory returns a category name no other rule uses.
-func listCategory() string {
-	var b [6]byte
-	rand.Read(b[:])
-	return "Lst" + hex.EncodeToString(b[:])
-}
+func listCategory() string { return listcheck.Category() }
 
-// listAll pages through a listing with the given page size and returns
-// every stream it saw, failing on a stream seen twice or a page too long.
+// listAll pages through a listing and returns every stream it saw with its
+// version, failing on a stream seen twice or a page too long.
 func listAll(t *testing.T, f *fixture, opts eventstore.ListStreamsOptions) map[string]uint64 {
 	t.Helper()
 	seen := map[string]uint64{}
-	for pages := 0; ; pages++ {
-		if pages > 1000 {
-			t.Fatalf("ListStreams(%+v): over 1,000 pages; the cursor does not move", opts)
-		}
-		page, err := f.store.ListStreams(f.ctx, opts)
-		if err != nil {
-			t.Fatalf("ListStreams(%+v): %v", opts, err)
-		}
-		if opts.Limit > 0 && len(page.Streams) > opts.Limit {
-			t.Errorf("ListStreams(%+v): %d streams on a page of at most %d", opts, len(page.Streams), opts.Limit)
-		}
-		for _, s := range page.Streams {
-			if _, dup := seen[s.ID]; dup {
-				t.Errorf("ListStreams(%+v): stream %q listed twice", opts, s.ID)
-			}
-			seen[s.ID] = s.Version
-		}
-		if page.Next == "" {
-			return seen
-		}
-		opts.Cursor = page.Next
+	for _, s := range listcheck.ListAll(t, f.store, opts) {
+		seen[s.ID] = s.Version
 	}
+	return seen
 }
 
 // testListStreamsPages writes streams of one category (its own stream and
