@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/internal/tracemeta"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -108,60 +109,19 @@ func recordTraceContext(evs []driver.Event, sc trace.SpanContext, lim Limits) {
 			lim.MaxAppendSize > 0 && total+len(ins)+2 > lim.MaxAppendSize {
 			continue
 		}
-		if md, ok := withTraceContext(e.Metadata, ins); ok {
+		if md, ok := tracemeta.Insert(e.Metadata, ins); ok {
 			total += len(md) - len(e.Metadata)
 			e.Metadata = md
 		}
 	}
 }
 
-// traceContextMembers returns the JSON object members that record sc:
-// "$traceparent":"00-…" and, when sc has one, "$tracestate":"…".
+// traceContextMembers returns the JSON object members that record sc
+// (tracemeta.Members): "$traceparent":"00-…" and, when sc has one,
+// "$tracestate":"…".
 func traceContextMembers(sc trace.SpanContext) []byte {
-	b := make([]byte, 0, 96)
-	b = append(b, `"`+MetadataTraceParent+`":"00-`...)
-	b = append(b, sc.TraceID().String()...)
-	b = append(b, '-')
-	b = append(b, sc.SpanID().String()...)
-	b = append(b, '-')
-	b = append(b, sc.TraceFlags().String()...)
-	b = append(b, '"')
-	if ts := sc.TraceState().String(); ts != "" {
-		v, _ := json.Marshal(ts)
-		b = append(b, `,"`+MetadataTraceState+`":`...)
-		b = append(b, v...)
-	}
-	return b
-}
-
-// withTraceContext returns md with the members ins inserted first in its
-// JSON object, and true; or md and false when md is not empty or a JSON
-// object, or already has a trace-context key.
-func withTraceContext(md, ins []byte) ([]byte, bool) {
-	if len(md) == 0 {
-		out := make([]byte, 0, len(ins)+2)
-		return append(append(append(out, '{'), ins...), '}'), true
-	}
-	i := bytes.IndexByte(md, '{')
-	if i < 0 || len(bytes.TrimSpace(md[:i])) != 0 {
-		return md, false
-	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(md, &m) != nil {
-		return md, false
-	}
-	if _, ok := m[MetadataTraceParent]; ok {
-		return md, false
-	}
-	if _, ok := m[MetadataTraceState]; ok {
-		return md, false
-	}
-	out := make([]byte, 0, len(md)+len(ins)+1)
-	out = append(append(out, md[:i+1]...), ins...)
-	if len(m) > 0 {
-		out = append(out, ',')
-	}
-	return append(out, md[i+1:]...), true
+	tp := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
+	return tracemeta.Members(tp, sc.TraceState().String())
 }
 
 // spanContextOf returns the span context recorded in metadata under

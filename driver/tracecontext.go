@@ -1,68 +1,17 @@
 package driver
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/eventkit/eventstore/internal/tracemeta"
+)
 
 // Metadata keys under which the Store records the W3C trace context of an
 // append (eventstore.MetadataTraceParent and MetadataTraceState).
 const (
-	MetadataTraceParent = "$traceparent"
-	MetadataTraceState  = "$tracestate"
+	MetadataTraceParent = tracemeta.KeyTraceParent // "$traceparent"
+	MetadataTraceState  = tracemeta.KeyTraceState  // "$tracestate"
 )
-
-// withoutTraceContext returns metadata without the trace-context keys the
-// Store inserts at the start of a JSON object (see eventstore's
-// injectTraceContext): the bytes before the object's '{', the '{', and what
-// followed the inserted keys. An object that held only those keys becomes
-// nil. Metadata that does not start with them is returned unchanged.
-func withoutTraceContext(md []byte) []byte {
-	i := 0
-	for i < len(md) && isSpace(md[i]) {
-		i++
-	}
-	if i >= len(md) || md[i] != '{' {
-		return md
-	}
-	rest, ok := bytes.CutPrefix(md[i+1:], []byte(`"`+MetadataTraceParent+`":`))
-	if !ok {
-		return md
-	}
-	n := jsonStringLen(rest)
-	if n < 0 {
-		return md
-	}
-	rest = rest[n:]
-	if r, ok := bytes.CutPrefix(rest, []byte(`,"`+MetadataTraceState+`":`)); ok {
-		if n := jsonStringLen(r); n >= 0 {
-			rest = r[n:]
-		}
-	}
-	switch {
-	case len(rest) > 0 && rest[0] == ',':
-		return append(md[:i+1:i+1], rest[1:]...)
-	case len(bytes.TrimSpace(rest)) == 1 && bytes.TrimSpace(rest)[0] == '}':
-		return nil
-	}
-	return md
-}
-
-// jsonStringLen returns the length of the JSON string at the start of b,
-// quotes included, or -1 when b does not start with one.
-func jsonStringLen(b []byte) int {
-	if len(b) == 0 || b[0] != '"' {
-		return -1
-	}
-	for i := 1; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return -1
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // sameMetadata reports whether two events' metadata have the same content
 // for an idempotent retry: equal bytes, or equal once the trace-context
@@ -72,7 +21,7 @@ func sameMetadata(a, b []byte) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	a, b = withoutTraceContext(a), withoutTraceContext(b)
+	a, b = tracemeta.Strip(a), tracemeta.Strip(b)
 	return bytes.Equal(emptyObjectAsNil(a), emptyObjectAsNil(b))
 }
 
