@@ -3,6 +3,7 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -63,6 +64,12 @@ var (
 	// SetCheckpoint) moved it. The projection's transaction was rolled
 	// back; Store.Project reloads the checkpoint and goes on from there.
 	ErrCheckpointMoved = errors.New("checkpoint moved by another writer")
+
+	// ErrAppendConditionFailed reports that a conditional append
+	// ([AppendCondition]) found an event matching its query after its After
+	// position. The error is also an *[AppendConflictError] with Condition
+	// set. Nothing was written.
+	ErrAppendConditionFailed = errors.New("append condition failed")
 )
 
 // Specific invalid-argument errors. Each matches [ErrInvalidArgument] too.
@@ -75,6 +82,8 @@ var (
 	ErrInvalidPosition  error = &argumentError{"invalid position"}
 	ErrInvalidVersion   error = &argumentError{"invalid version"}
 	ErrInvalidCursor    error = &argumentError{"invalid cursor"}
+	ErrInvalidTag       error = &argumentError{"invalid tag"}
+	ErrInvalidQuery     error = &argumentError{"invalid query"}
 )
 
 // argumentError is a kind of invalid argument; it matches ErrInvalidArgument.
@@ -117,7 +126,7 @@ type DuplicateEventIDError struct {
 	Stream  string
 	ID      uuid.UUID
 	Version uint64 // the version of the stored event with that ID
-	Field   string // the first field that differs: "type", "content type", "data" or "metadata"
+	Field   string // the first field that differs: "type", "content type", "data", "metadata" or "tags"
 }
 
 func (e *DuplicateEventIDError) Error() string {
@@ -142,6 +151,46 @@ func (e *HandlerError) Error() string {
 
 // Unwrap returns the handler's error.
 func (e *HandlerError) Unwrap() error { return e.Err }
+
+// AppendConflictError is the error [Store.AppendMulti] returns when
+// expectations or the append condition failed. Nothing was written. It
+// matches [ErrWrongExpectedVersion] when Streams is not empty (each element
+// is reachable with [errors.As] as a *[WrongExpectedVersionError]) and
+// [ErrAppendConditionFailed] when Condition is set.
+type AppendConflictError struct {
+	// Streams are the expectations that failed, with the streams' actual
+	// versions, sorted by stream ID. Every driver names every failed stream
+	// and no stream whose expectation held.
+	Streams []WrongExpectedVersionError
+	// Condition reports that the append condition failed.
+	Condition bool
+}
+
+func (e *AppendConflictError) Error() string {
+	var b strings.Builder
+	b.WriteString("append conflict:")
+	if e.Condition {
+		b.WriteString(" an event matches the append condition;")
+	}
+	for _, v := range e.Streams {
+		fmt.Fprintf(&b, " %q: want %s, have %d;", v.Stream, v.Expected, v.Actual)
+	}
+	return strings.TrimSuffix(b.String(), ";")
+}
+
+// Is reports whether target is ErrAppendConditionFailed and the condition failed.
+func (e *AppendConflictError) Is(target error) bool {
+	return e.Condition && target == ErrAppendConditionFailed
+}
+
+// Unwrap returns a *WrongExpectedVersionError per failed stream.
+func (e *AppendConflictError) Unwrap() []error {
+	errs := make([]error, len(e.Streams))
+	for i := range e.Streams {
+		errs[i] = &e.Streams[i]
+	}
+	return errs
+}
 
 // invalid builds an error matching kind (one of the Err* argument errors).
 func invalid(kind error, format string, args ...any) error {

@@ -48,6 +48,13 @@ type Event struct {
 	// object ([MetadataTraceParent]). See [MetadataCorrelationID] and
 	// [MetadataCausationID] for other well-known keys.
 	Metadata []byte
+	// Tags label the event for reads by [Query] and [AppendCondition]
+	// (Dynamic Consistency Boundaries), e.g. "course:c42". Each is a valid
+	// name (the rules of a stream ID, [ErrInvalidTag]); at most
+	// [MaxEventTags], no repeats. They are stored in the given order. Only
+	// drivers that read by query keep tags; the others reject an event with
+	// tags with [ErrNotSupported].
+	Tags []string
 }
 
 // NewEvent returns a JSON event with a fresh random ID.
@@ -66,6 +73,7 @@ type RecordedEvent struct {
 	Data        []byte
 	Metadata    []byte
 	RecordedAt  time.Time // UTC, microsecond precision
+	Tags        []string  // as appended; nil when none
 }
 
 // Category returns the category of the event's stream; see [Category].

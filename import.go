@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
@@ -48,6 +49,9 @@ func (s *Store) importEvents(ctx context.Context, events []RecordedEvent) error 
 	if err != nil {
 		return importErr(err)
 	}
+	if s.querier == nil && slices.ContainsFunc(req.Events, func(e driver.RecordedEvent) bool { return len(e.Tags) > 0 }) {
+		return importErr(fmt.Errorf("event tags: %w", ErrNotSupported))
+	}
 	if err := ctx.Err(); err != nil {
 		return importErr(err)
 	}
@@ -88,7 +92,7 @@ func validateImport(events []RecordedEvent, lim Limits) (driver.ImportRequest, e
 		if err := ValidateStreamID(e.StreamID); err != nil {
 			return driver.ImportRequest{}, eventErr(i, err)
 		}
-		if err := validateEvent(Event{Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}, lim); err != nil {
+		if err := validateEvent(Event{Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata, Tags: e.Tags}, lim); err != nil {
 			return driver.ImportRequest{}, eventErr(i, err)
 		}
 		total += len(e.Data) + len(e.Metadata)

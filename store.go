@@ -31,6 +31,8 @@ type Store struct {
 	leaser      driver.Leaser
 	txer        driver.CheckpointTxer
 	lister      driver.StreamLister
+	multi       driver.MultiAppender
+	querier     driver.QueryReader
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
 	pageSize    int // events per read page: driver.PageSizer's, else defaultPageSize
@@ -80,6 +82,8 @@ func newStore(d driver.Driver, opts Options, scheme string) *Store {
 	s.leaser, _ = d.(driver.Leaser)
 	s.txer, _ = d.(driver.CheckpointTxer)
 	s.lister, _ = d.(driver.StreamLister)
+	s.multi, _ = d.(driver.MultiAppender)
+	s.querier, _ = d.(driver.QueryReader)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize
@@ -217,6 +221,9 @@ func (s *Store) append(ctx context.Context, stream string, expected ExpectedVers
 	}
 	evs, err := validateEvents(events, s.limits)
 	if err != nil {
+		return AppendResult{}, 0, appendErr(stream, err)
+	}
+	if err := s.checkTags(evs); err != nil {
 		return AppendResult{}, 0, appendErr(stream, err)
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !verbatim.Is(ctx) {

@@ -3,6 +3,7 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"unicode"
 	"unicode/utf8"
 
@@ -36,6 +37,29 @@ func validateName(kind error, what, s string) error {
 	for _, r := range s {
 		if unicode.IsControl(r) {
 			return invalid(kind, "%s %q contains control character %U", what, s, r)
+		}
+	}
+	return nil
+}
+
+// MaxEventTags is the most tags one event may carry.
+const MaxEventTags = 32
+
+// ValidateTag reports whether tag is a valid event tag (same rules as a
+// stream ID). The error matches [ErrInvalidTag].
+func ValidateTag(tag string) error { return validateName(ErrInvalidTag, "tag", tag) }
+
+// validateTags checks an event's tags: valid, distinct, at most MaxEventTags.
+func validateTags(tags []string) error {
+	if len(tags) > MaxEventTags {
+		return invalid(ErrInvalidTag, "%d tags, over the limit of %d", len(tags), MaxEventTags)
+	}
+	for i, t := range tags {
+		if err := ValidateTag(t); err != nil {
+			return err
+		}
+		if slices.Contains(tags[:i], t) {
+			return invalid(ErrInvalidTag, "tag %q repeats", t)
 		}
 	}
 	return nil
@@ -86,6 +110,9 @@ func validateEvent(e Event, lim Limits) error {
 	case Binary:
 	default:
 		return invalid(ErrInvalidPayload, "unknown content type %d", e.ContentType)
+	}
+	if err := validateTags(e.Tags); err != nil {
+		return err
 	}
 	if len(e.Metadata) > 0 && !isJSONObject(e.Metadata) {
 		return invalid(ErrInvalidPayload, "metadata is not a JSON object")

@@ -23,7 +23,8 @@ type Event struct {
 	Type        string
 	ContentType ContentType
 	Data        []byte
-	Metadata    []byte // empty or a JSON object
+	Metadata    []byte   // empty or a JSON object
+	Tags        []string // distinct valid names, in the caller's order; only for a QueryReader
 }
 
 // RecordedEvent is an event as stored.
@@ -37,6 +38,7 @@ type RecordedEvent struct {
 	Data        []byte
 	Metadata    []byte
 	RecordedAt  time.Time // UTC, microsecond precision
+	Tags        []string  // as appended, in order; nil when none
 }
 
 // Snapshot is saved state of a stream as of Version.

@@ -3,12 +3,13 @@ package driver
 import (
 	"bytes"
 	"fmt"
+	"slices"
 )
 
 // CheckRetry compares the events of an append that a driver recognised as a
 // retry (by their IDs) with the events the stream holds under those IDs,
 // pairwise and in order. It returns nil when every pair has the same type,
-// content type, data and metadata (empty and nil payloads are equal;
+// content type, data, metadata and tags (empty and nil payloads are equal;
 // metadata apart from the trace context the Store recorded), and a
 // *[RetryMismatchError] for the first that does not. A driver calls it
 // before returning the original result of a retried append and returns its
@@ -26,7 +27,7 @@ func CheckRetry(stored []RecordedEvent, events []Event) error {
 }
 
 // differingField names the first field in which ev differs from stored:
-// "type", "content type", "data" or "metadata"; "" when their content is
+// "type", "content type", "data", "metadata" or "tags"; "" when their content is
 // the same. Empty and nil payloads are equal, and metadata is compared
 // without the trace-context keys the Store inserted ([MetadataTraceParent],
 // [MetadataTraceState]): a retry runs in another span.
@@ -40,6 +41,8 @@ func differingField(stored RecordedEvent, ev Event) string {
 		return "data"
 	case !sameMetadata(stored.Metadata, ev.Metadata):
 		return "metadata"
+	case !slices.Equal(stored.Tags, ev.Tags):
+		return "tags"
 	}
 	return ""
 }
@@ -49,7 +52,7 @@ func differingField(stored RecordedEvent, ev Event) string {
 type RetryMismatchError struct {
 	Index   int
 	Version uint64
-	Field   string // "type", "content type", "data" or "metadata"
+	Field   string // "type", "content type", "data", "metadata" or "tags"
 }
 
 func (e *RetryMismatchError) Error() string {
