@@ -3,6 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -82,17 +85,18 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req driver.AppendReque
 	}
 	category := driver.Category(req.Stream)
 	recordedAt := req.RecordedAt.UnixMicro()
-	last, err := w.insertEvents(ctx, len(req.Events), func(args []any, j int) []any {
+	tagged := slices.ContainsFunc(req.Events, hasTags)
+	pos, err := w.insertEvents(ctx, len(req.Events), tagged, func(args []any, j int) []any {
 		e := &req.Events[j]
-		return append(args, req.Stream, current+int64(j)+1, category, e.ID[:], e.Type, int64(e.ContentType),
+		args = append(args, req.Stream, current+int64(j)+1, category, e.ID[:], e.Type, int64(e.ContentType),
 			nonNil(e.Data), nonNil(e.Metadata), recordedAt)
+		if tagged {
+			args = append(args, encodeTags(e.Tags))
+		}
+		return args
 	})
 	if err != nil {
 		return res, false, mapError(err, conflict)
-	}
-	pos, err := last.LastInsertId()
-	if err != nil {
-		return res, false, err
 	}
 	return driver.AppendResult{
 		Version:  uint64(current) + uint64(len(req.Events)),
@@ -148,10 +152,17 @@ func nonNil(b []byte) []byte {
 // insertEvents inserts n events, whose columns row appends to args, with
 // multi-row INSERTs of 64, 16, 4 and 1 rows (100 events are four
 // statements), each prepared once: per statement, database/sql and
-// go-sqlite3 cost about as much as SQLite spends inserting a row. It returns
-// the last statement's result.
-func (w *writer) insertEvents(ctx context.Context, n int, row func(args []any, j int) []any) (sql.Result, error) {
-	args := make([]any, 0, insertColumns*min(n, insertRows[0]))
+// go-sqlite3 cost about as much as SQLite spends inserting a row. With
+// tagged, row appends the tags column too, and the events' tags are indexed
+// in event_tags by one more statement. It returns the last event's
+// position; the events take consecutive positions (the rowid, MAX+1, under
+// the write lock).
+func (w *writer) insertEvents(ctx context.Context, n int, tagged bool, row func(args []any, j int) []any) (int64, error) {
+	stmts, columns := &w.insert, insertColumns
+	if tagged {
+		stmts, columns = &w.insertTagged, insertColumns+1
+	}
+	args := make([]any, 0, columns*min(n, insertRows[0]))
 	var last sql.Result
 	for i := 0; i < n; {
 		k := 0
@@ -166,13 +177,50 @@ func (w *writer) insertEvents(ctx context.Context, n int, row func(args []any, j
 		// connection, and go-sqlite3 may run a statement whose context is
 		// already done: stop at once instead.
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return 0, err
 		}
 		var err error
-		if last, err = w.insert[k].ExecContext(ctx, args...); err != nil {
-			return nil, err
+		if last, err = stmts[k].ExecContext(ctx, args...); err != nil {
+			return 0, err
 		}
 		i += insertRows[k]
 	}
-	return last, nil
+	pos, err := last.LastInsertId()
+	if err != nil || !tagged {
+		return pos, err
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if _, err := w.insertTags.ExecContext(ctx, pos-int64(n), pos); err != nil {
+		return 0, err
+	}
+	return pos, nil
+}
+
+func hasTags(e driver.Event) bool { return len(e.Tags) > 0 }
+
+// encodeTags returns the tags column of an event: a JSON array, or nil
+// (NULL) when it has no tags.
+func encodeTags(tags []string) any {
+	if len(tags) == 0 {
+		return nil
+	}
+	b, _ := json.Marshal(tags) // strings always marshal
+	return string(b)
+}
+
+// decodeTags reads the tags column; nil for NULL.
+func decodeTags(col sql.NullString) ([]string, error) {
+	if !col.Valid {
+		return nil, nil
+	}
+	var tags []string
+	if err := json.Unmarshal([]byte(col.String), &tags); err != nil {
+		return nil, fmt.Errorf("tags column %q: %w", col.String, err)
+	}
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	return tags, nil
 }

@@ -171,6 +171,7 @@ type twinEvent struct {
 	id                             uuid.UUID
 	data, metadata                 []byte
 	recordedAt                     time.Time
+	tags                           sql.NullString // the raw twin's: the driver's tags column
 }
 
 // page runs a keyed page query and scans every row: targets returns the
@@ -386,11 +387,11 @@ func (rw *raw) appendTx(ctx context.Context, stream string, expected uint64, eve
 }
 
 func rawStreamTargets(e *twinEvent, at *int64) []any {
-	return []any{&e.position, &e.version, &e.id, &e.typ, &e.contentType, &e.data, &e.metadata, at}
+	return []any{&e.position, &e.version, &e.id, &e.typ, &e.contentType, &e.data, &e.metadata, at, &e.tags}
 }
 
 func rawAllTargets(e *twinEvent, at *int64) []any {
-	return []any{&e.stream, &e.position, &e.version, &e.id, &e.typ, &e.contentType, &e.data, &e.metadata, at}
+	return []any{&e.stream, &e.position, &e.version, &e.id, &e.typ, &e.contentType, &e.data, &e.metadata, at, &e.tags}
 }
 
 func (rw *raw) readStreamAll(ctx context.Context, stream string) (int, error) {

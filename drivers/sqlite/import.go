@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -15,7 +16,7 @@ var _ driver.Importer = (*Driver)(nil)
 // version of every stream in the request in one statement, records where
 // each stream's run begins in the appends table (so a later retry of an
 // append with those IDs is recognised, as for an append), and inserts the
-// events in order.
+// events in order, with their tags.
 func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	var last int64
 	err := d.write(ctx, func(w *writer) error {
@@ -81,13 +82,14 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 	if _, err := w.importAppends.ExecContext(ctx, startsJSON); err != nil {
 		return 0, err
 	}
-	last, err := w.insertEvents(ctx, len(req.Events), func(args []any, j int) []any {
+	tagged := slices.ContainsFunc(req.Events, func(e driver.RecordedEvent) bool { return len(e.Tags) > 0 })
+	return w.insertEvents(ctx, len(req.Events), tagged, func(args []any, j int) []any {
 		e := &req.Events[j]
-		return append(args, e.StreamID, int64(e.Version), driver.Category(e.StreamID), e.ID[:], e.Type, int64(e.ContentType),
+		args = append(args, e.StreamID, int64(e.Version), driver.Category(e.StreamID), e.ID[:], e.Type, int64(e.ContentType),
 			nonNil(e.Data), nonNil(e.Metadata), e.RecordedAt.UnixMicro())
+		if tagged {
+			args = append(args, encodeTags(e.Tags))
+		}
+		return args
 	})
-	if err != nil {
-		return 0, err
-	}
-	return last.LastInsertId()
 }

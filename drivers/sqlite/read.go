@@ -32,7 +32,7 @@ type readStmts struct {
 const maxFilteredStmts = 64
 
 const (
-	streamColumns = "position, version, event_id, type, content_type, data, metadata, recorded_at"
+	streamColumns = "position, version, event_id, type, content_type, data, metadata, recorded_at, tags"
 	allColumns    = "stream, " + streamColumns
 )
 
@@ -279,16 +279,20 @@ func scanEvents(rows *sql.Rows, stream string, limit, maxBytes int) ([]driver.Re
 	out.Events = make([]driver.RecordedEvent, 0, min(limit, 512))
 	var (
 		pos, version, contentType, recordedAt int64
+		tags                                  sql.NullString
 	)
 	for rows.Next() {
 		ev := driver.RecordedEvent{StreamID: stream}
 		var err error
 		if stream == "" {
-			err = rows.Scan(&ev.StreamID, &pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt)
+			err = rows.Scan(&ev.StreamID, &pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt, &tags)
 		} else {
-			err = rows.Scan(&pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt)
+			err = rows.Scan(&pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt, &tags)
 		}
 		if err != nil {
+			return nil, err
+		}
+		if ev.Tags, err = decodeTags(tags); err != nil {
 			return nil, err
 		}
 		ev.Position = driver.Position{Commit: uint64(pos)}

@@ -144,6 +144,8 @@ var (
 	_ driver.LimitReporter     = (*Driver)(nil)
 	_ driver.Leaser            = (*Driver)(nil)
 	_ driver.CheckpointTxer    = (*Driver)(nil)
+	_ driver.MultiAppender     = (*Driver)(nil)
+	_ driver.QueryReader       = (*Driver)(nil)
 )
 
 // Open opens (creating it if needed) the SQLite database file at path and
@@ -314,6 +316,9 @@ type writer struct {
 	// event ID in it.
 	head           *sql.Stmt
 	insert         [len(insertRows)]*sql.Stmt // INSERTs of insertRows[i] events
+	insertTagged   [len(insertRows)]*sql.Stmt // the same with the tags column
+	insertTags     *sql.Stmt                  // event_tags rows of a range of positions
+	multiHeads     *sql.Stmt
 	insertAppend   *sql.Stmt
 	importHeads    *sql.Stmt
 	importAppends  *sql.Stmt
@@ -321,6 +326,8 @@ type writer struct {
 	saveSnapshot   *sql.Stmt
 	saveCheckpoint *sql.Stmt
 	leaseStmts
+	// conditions are the prepared append conditions, by query text.
+	conditions map[string]*sql.Stmt
 }
 
 // The write statements, prepared once on the write connection.
@@ -345,6 +352,13 @@ const (
 		FROM json_each(?) j`
 	queryInsertInto = `INSERT INTO events
 		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at) VALUES `
+	queryInsertTaggedInto = `INSERT INTO events
+		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at, tags) VALUES `
+	// queryInsertTags indexes the tags of the events with positions in
+	// (?1, ?2]: one statement for a batch, only when it has tags.
+	queryInsertTags = `INSERT INTO event_tags (tag, position)
+		SELECT t.value, e.position FROM events e, json_each(e.tags) t
+		WHERE e.position > ?1 AND e.position <= ?2 AND e.tags IS NOT NULL`
 	// queryRetryRange reads the events a retried append would have
 	// written, content included, to compare them with the retry.
 	queryRetryRange = "SELECT " + streamColumns + ` FROM events
@@ -357,15 +371,27 @@ const (
 )
 
 // insertRows are the row counts of the prepared multi-row INSERTs, largest
-// first and ending with 1; insertColumns is the number of values per row.
+// first and ending with 1; insertColumns is the number of values per row,
+// one more (the tags) for a tagged INSERT.
 var insertRows = [...]int{64, 16, 4, 1}
 
 const insertColumns = 9
 
-// insertQuery returns an INSERT of rows events.
+// insertQuery returns an INSERT of rows events without tags: the statement
+// of every batch whose events have none, so untagged appends send what they
+// sent before tags existed.
 func insertQuery(rows int) string {
-	row := "(?" + strings.Repeat(", ?", insertColumns-1) + ")"
-	return queryInsertInto + row + strings.Repeat(", "+row, rows-1)
+	return valuesQuery(queryInsertInto, insertColumns, rows)
+}
+
+// insertTaggedQuery returns an INSERT of rows events with their tags.
+func insertTaggedQuery(rows int) string {
+	return valuesQuery(queryInsertTaggedInto, insertColumns+1, rows)
+}
+
+func valuesQuery(into string, columns, rows int) string {
+	row := "(?" + strings.Repeat(", ?", columns-1) + ")"
+	return into + row + strings.Repeat(", "+row, rows-1)
 }
 
 // openWriter takes a connection from the pool for writes, configures it,
@@ -446,7 +472,10 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 	w.head = prep(queryHead)
 	for i, n := range insertRows {
 		w.insert[i] = prep(insertQuery(n))
+		w.insertTagged[i] = prep(insertTaggedQuery(n))
 	}
+	w.insertTags = prep(queryInsertTags)
+	w.multiHeads = prep(queryMultiHeads)
 	w.insertAppend = prep(queryInsertAppend)
 	w.importHeads = prep(queryImportHeads)
 	w.importAppends = prep(queryImportAppends)
@@ -465,10 +494,13 @@ func (d *Driver) setupWriter(ctx context.Context, w *writer, ms []migration) err
 // leak to other users of the pool.
 func (w *writer) discard() {
 	for _, st := range append([]*sql.Stmt{w.begin, w.commit, w.rollback, w.savepoint, w.rollbackTo, w.head, w.insertAppend, w.importHeads, w.importAppends, w.retryRange, w.saveSnapshot, w.saveCheckpoint,
-		w.acquireLease, w.getLease, w.releaseLease, w.saveLeasePosition}, w.insert[:]...) {
+		w.acquireLease, w.getLease, w.releaseLease, w.saveLeasePosition, w.insertTags, w.multiHeads}, append(w.insert[:], w.insertTagged[:]...)...) {
 		if st != nil {
 			st.Close()
 		}
+	}
+	for _, st := range w.conditions {
+		st.Close()
 	}
 	w.conn.Raw(func(any) error { return sqldriver.ErrBadConn })
 	w.conn.Close()
