@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+
+	"github.com/eventkit/eventstore/driver"
 )
 
 // The driver's own SQL, for the …/raw twins of bench_test.go.
@@ -12,7 +14,20 @@ const (
 	QueryInsertAppend   = queryInsertAppend
 	QueryStreamForwards = queryStreamForwards
 	QueryAllForwards    = queryAllForwards
+	QueryMultiHeads     = queryMultiHeads
+	QueryImportAppends  = queryImportAppends
+	QueryInsertTags     = queryInsertTags
 )
+
+// InsertTaggedQuery returns the driver's INSERT of rows events with tags.
+func InsertTaggedQuery(rows int) string { return insertTaggedQuery(rows) }
+
+// ConditionQuery returns the driver's append condition for q after the
+// position after (q has at least one item and at most 32).
+func ConditionQuery(q driver.Query, after int64) (string, []any) {
+	items, _ := queryItems(q)
+	return conditionQuery(items, after)
+}
 
 // InsertRows are the row counts of the driver's multi-row INSERTs.
 var InsertRows = insertRows
