@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/sqlite"
@@ -448,4 +449,67 @@ func TestImportKeepsTags(t *testing.T) {
 	got := readQuery(t, dst, eventstore.Query{Items: []eventstore.QueryItem{{Tags: []string{"j:2", "k:1"}}}}, eventstore.ReadQueryOptions{})
 	require.Len(t, got, 1)
 	assert.Equal(t, evs[0], got[0])
+}
+
+// TestConditionGapSafeWithHeldWriter is the SQLite form of the gap-safety
+// rule (conformance skips it for drivers whose positions follow commit
+// order): another program's writer inserts a matching event and holds its
+// transaction open; a reader by query sees nothing new, so it takes the
+// old head as After; the conditional append waits for the write lock and,
+// once the held event commits, fails on it.
+func TestConditionGapSafeWithHeldWriter(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := openStore(t, path, sqlite.Options{})
+	_, err := s.Append(ctx, "Course-1", eventstore.NoStream, tagged("CourseDefined", "course:c1"))
+	require.NoError(t, err)
+	q := eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"Subscribed"}, Tags: []string{"course:c1"}}}}
+
+	conn, err := rawDB(t, path).Conn(ctx)
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = conn.ExecContext(ctx, "BEGIN IMMEDIATE")
+	require.NoError(t, err)
+	id := uuid.New()
+	res, err := conn.ExecContext(ctx, sqlite.InsertTaggedQuery(1), "Student-1", 1, "Student", id[:], "Subscribed", 0, []byte(`{}`), []byte{}, 0, `["course:c1"]`)
+	require.NoError(t, err)
+	held, err := res.LastInsertId()
+	require.NoError(t, err)
+	_, err = conn.ExecContext(ctx, sqlite.QueryInsertTags, held-1, held)
+	require.NoError(t, err)
+
+	var after eventstore.Position
+	for ev, err := range s.ReadQuery(ctx, eventstore.Query{}, eventstore.ReadQueryOptions{}) {
+		require.NoError(t, err)
+		after = ev.Position
+	}
+	require.Equal(t, uint64(held-1), after.Commit, "the reader sees the log up to the held writer")
+	require.Empty(t, readQuery(t, s, q, eventstore.ReadQueryOptions{}))
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.AppendMulti(ctx, eventstore.MultiAppend{
+			Records:   []eventstore.Record{{Stream: "Student-2", Event: tagged("Subscribed", "course:c1")}},
+			Condition: &eventstore.AppendCondition{FailIfEventsMatch: q, After: after},
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a conditional append finished while another writer held the write lock: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	_, err = conn.ExecContext(ctx, "COMMIT")
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, eventstore.ErrAppendConditionFailed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the conditional append did not finish after the other writer committed")
+	}
+	got := readQuery(t, s, q, eventstore.ReadQueryOptions{After: after})
+	require.Len(t, got, 1)
+	assert.Equal(t, "Student-1", got[0].StreamID)
+	assert.Equal(t, []string{"course:c1"}, got[0].Tags)
 }
