@@ -25,28 +25,12 @@ import (
 // transaction and one commit (group commit, see commit.go), each in a
 // savepoint of its own, with its own outcome.
 func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
-	p := &pendingAppend{ctx: ctx, req: req, done: make(chan struct{})}
+	p := &pendingAppend{ctx: ctx, req: req, events: len(req.Events), done: make(chan struct{})}
 	for _, e := range req.Events {
 		p.size += len(e.Data) + len(e.Metadata)
 	}
-	d.appends.push(p)
-	for !p.finished() {
-		select {
-		case d.writeSem <- struct{}{}:
-			// Lead a group: this append's, unless an earlier group took
-			// it; if the group was full without it, wait again.
-			d.commitWaiting()
-		case <-p.done:
-		case <-ctx.Done():
-			if d.appends.remove(p) {
-				return driver.AppendResult{}, ctx.Err()
-			}
-			// A group has it: its outcome is known soon, and is the truth.
-			<-p.done
-		}
-	}
-	if p.err != nil {
-		return driver.AppendResult{}, mapError(p.err, nil)
+	if err := d.enqueue(p); err != nil {
+		return driver.AppendResult{}, mapError(err, nil)
 	}
 	return p.res, nil
 }

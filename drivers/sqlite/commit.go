@@ -26,15 +26,63 @@ type appendQueue struct {
 	waiting []*pendingAppend
 }
 
-// pendingAppend is one Append waiting for, or in, a group.
+// pendingAppend is one Append, or one AppendMulti, waiting for, or in, a
+// group.
 type pendingAppend struct {
-	ctx     context.Context
-	req     driver.AppendRequest
-	size    int // bytes of data and metadata
-	res     driver.AppendResult
-	written bool
-	err     error
-	done    chan struct{} // closed once res, written and err are set
+	ctx      context.Context
+	req      driver.AppendRequest       // an Append's
+	multi    *driver.MultiAppendRequest // an AppendMulti's, or nil
+	events   int                        // how many
+	size     int                        // bytes of data and metadata
+	res      driver.AppendResult
+	multiRes driver.MultiAppendResult
+	written  bool
+	err      error
+	done     chan struct{} // closed once the results, written and err are set
+}
+
+// run writes p in the open write transaction on w and records its outcome.
+func (p *pendingAppend) run(d *Driver, w *writer) {
+	if p.multi != nil {
+		p.multiRes, p.written, p.err = multiAppendTx(p.ctx, w, *p.multi)
+		return
+	}
+	p.res, p.written, p.err = d.appendTx(p.ctx, w, p.req)
+}
+
+// fail records err as p's outcome: nothing written.
+func (p *pendingAppend) fail(err error) {
+	p.err, p.res, p.multiRes, p.written = err, driver.AppendResult{}, driver.MultiAppendResult{}, false
+}
+
+// position is the position of p's last event, once written.
+func (p *pendingAppend) position() int64 {
+	if p.multi != nil {
+		return int64(p.multiRes.Position.Commit)
+	}
+	return int64(p.res.Position.Commit)
+}
+
+// enqueue queues p, takes its turn and returns once p's outcome is known;
+// a done ctx takes p out of the queue if no group has taken it yet.
+func (d *Driver) enqueue(p *pendingAppend) error {
+	d.appends.push(p)
+	for !p.finished() {
+		select {
+		case d.writeSem <- struct{}{}:
+			// Lead a group: this append's, unless an earlier group took
+			// it; if the group was full without it, wait again.
+			d.commitWaiting()
+		case <-p.done:
+		case <-p.ctx.Done():
+			if d.appends.remove(p) {
+				return p.ctx.Err()
+			}
+			// A group has it: its outcome is known soon, and is the truth.
+			<-p.done
+		}
+	}
+	return p.err
 }
 
 // A group is bounded like one append (see maxAppendEvents): it holds the
@@ -80,10 +128,10 @@ func (q *appendQueue) take() []*pendingAppend {
 	defer q.mu.Unlock()
 	n, events, size := 0, 0, 0
 	for _, p := range q.waiting {
-		if n > 0 && (events+len(p.req.Events) > maxGroupEvents || size+p.size > maxGroupSize) {
+		if n > 0 && (events+p.events > maxGroupEvents || size+p.size > maxGroupSize) {
 			break
 		}
-		n, events, size = n+1, events+len(p.req.Events), size+p.size
+		n, events, size = n+1, events+p.events, size+p.size
 	}
 	group := slices.Clone(q.waiting[:n])
 	q.waiting = slices.Delete(q.waiting, 0, n)
@@ -108,14 +156,15 @@ func (d *Driver) commitWaiting() {
 		w, err := d.heldWriter(p.ctx)
 		if err == nil {
 			err = d.writeTx(p.ctx, w, func(w *writer) error {
-				var err error
-				p.res, p.written, err = d.appendTx(p.ctx, w, p.req)
-				return err
+				p.run(d, w)
+				return p.err
 			})
 		}
-		p.err = err
+		if err != nil {
+			p.fail(err)
+		}
 		if err == nil && p.written {
-			d.watch.appended(int64(p.res.Position.Commit))
+			d.watch.appended(p.position())
 		}
 		return
 	}
@@ -135,7 +184,7 @@ func (d *Driver) commitWaiting() {
 		}
 		if err != nil {
 			for _, p := range live {
-				p.err, p.res, p.written = err, driver.AppendResult{}, false
+				p.fail(err)
 			}
 			return
 		}
@@ -153,7 +202,7 @@ func (d *Driver) commitWaiting() {
 // rolls it back and is returned, for every append of the group.
 func (d *Driver) writeGroup(ctx context.Context, w *writer, group []*pendingAppend) (again []*pendingAppend, err error) {
 	for _, p := range group {
-		p.err, p.res, p.written = p.ctx.Err(), driver.AppendResult{}, false
+		p.fail(p.ctx.Err())
 		if p.err != nil {
 			continue
 		}
@@ -161,7 +210,7 @@ func (d *Driver) writeGroup(ctx context.Context, w *writer, group []*pendingAppe
 			d.abort(ctx, w)
 			return group, err
 		}
-		p.res, p.written, p.err = d.appendTx(p.ctx, w, p.req)
+		p.run(d, w)
 		if p.err == nil {
 			continue
 		}
@@ -182,7 +231,7 @@ func (d *Driver) writeGroup(ctx context.Context, w *writer, group []*pendingAppe
 		if p.ctx.Err() == nil {
 			again = append(again, p)
 		} else if p.err == nil {
-			p.err, p.res, p.written = p.ctx.Err(), driver.AppendResult{}, false
+			p.fail(p.ctx.Err())
 			gaveUp = true
 		}
 	}
@@ -197,7 +246,7 @@ func (d *Driver) writeGroup(ctx context.Context, w *writer, group []*pendingAppe
 	var last int64
 	for _, p := range group {
 		if p.err == nil && p.written {
-			last = max(last, int64(p.res.Position.Commit))
+			last = max(last, p.position())
 		}
 	}
 	if last > 0 {

@@ -230,3 +230,76 @@ func TestGroupCommitCancelledAppendIsAllOrNothing(t *testing.T) {
 	t.Logf("cancelled at %d steps, then committed", cancelled)
 	assert.Greater(t, cancelled, 3, "cancellation should have hit the append inside the group")
 }
+
+// TestGroupCommitMultiAppends queues multi-stream and conditional appends
+// with single appends in one group: each sees the appends before it in the
+// group, so of two conditional appends on one boundary the second fails,
+// and a failed one writes nothing while the others commit.
+func TestGroupCommitMultiAppends(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	d, err := Open(ctx, filepath.Join(t.TempDir(), "events.db"), Options{})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+
+	tagged := func(typ string, tags ...string) eventstore.Event {
+		e := eventstore.NewEvent(typ, []byte(`{}`))
+		e.Tags = tags
+		return e
+	}
+	unique := &eventstore.AppendCondition{FailIfEventsMatch: eventstore.Query{Items: []eventstore.QueryItem{
+		{Types: []string{"Registered"}, Tags: []string{"username:ada"}}}}}
+	type op func() (eventstore.Position, error)
+	multi := func(a eventstore.MultiAppend) op {
+		return func() (eventstore.Position, error) {
+			res, err := s.AppendMulti(ctx, a)
+			return res.Position, err
+		}
+	}
+	cases := []struct {
+		name    string
+		op      op
+		wantErr error
+	}{
+		{"first registration", multi(eventstore.MultiAppend{
+			Records: []eventstore.Record{{Stream: "User-1", Event: tagged("Registered", "username:ada")}}, Condition: unique}), nil},
+		{"second registration", multi(eventstore.MultiAppend{
+			Records: []eventstore.Record{{Stream: "User-2", Event: tagged("Registered", "username:ada")}}, Condition: unique}), eventstore.ErrAppendConditionFailed},
+		{"single append", func() (eventstore.Position, error) {
+			res, err := s.Append(ctx, "Account-a", eventstore.NoStream, tagged("Opened"))
+			return res.Position, err
+		}, nil},
+		{"transfer", multi(eventstore.MultiAppend{
+			Records: []eventstore.Record{{Stream: "Account-a", Event: tagged("Debited")}, {Stream: "Account-b", Event: tagged("Credited")}},
+			Expect:  []eventstore.StreamExpectation{{Stream: "Account-a", Expected: eventstore.Exact(1)}}}), nil},
+		{"stale transfer", multi(eventstore.MultiAppend{
+			Records: []eventstore.Record{{Stream: "Account-a", Event: tagged("Debited")}},
+			Expect:  []eventstore.StreamExpectation{{Stream: "Account-a", Expected: eventstore.Exact(1)}}}), eventstore.ErrWrongExpectedVersion},
+	}
+	d.writeSem <- struct{}{} // hold the write connection
+	positions := make([]eventstore.Position, len(cases))
+	errs := make([]error, len(cases))
+	var wg sync.WaitGroup
+	for i, tc := range cases {
+		queued := len(d.appends.waiting)
+		wg.Go(func() { positions[i], errs[i] = tc.op() })
+		waitFor(t, func() bool {
+			d.appends.mu.Lock()
+			defer d.appends.mu.Unlock()
+			return len(d.appends.waiting) > queued
+		})
+	}
+	d.commitWaiting()
+	wg.Wait()
+	for i, tc := range cases {
+		if tc.wantErr != nil {
+			assert.ErrorIs(t, errs[i], tc.wantErr, tc.name)
+		} else {
+			assert.NoError(t, errs[i], tc.name)
+		}
+	}
+	assert.Equal(t, []uint64{1, 0, 2, 4, 0}, []uint64{positions[0].Commit, positions[1].Commit, positions[2].Commit, positions[3].Commit, positions[4].Commit})
+	assert.Empty(t, streamEvents(t, s, "User-2"))
+	assert.Len(t, streamEvents(t, s, "Account-a"), 2)
+}

@@ -41,25 +41,20 @@ const queryMultiHeads = `SELECT j.key,
 // are inserted in the records' order with the prepared multi-row INSERTs,
 // and their tags indexed.
 //
-// Multi-stream appends do not join the group commit of Append: each is a
-// transaction of its own.
+// Multi-stream appends join the group commit of Append (commit.go): each
+// runs after a SAVEPOINT of its own in a transaction it may share with
+// other appends, exactly as it would alone, and sees the events of the
+// appends before it in the group, so its checks and condition hold at the
+// shared commit.
 func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
-	var (
-		res     driver.MultiAppendResult
-		written bool
-	)
-	err := d.write(ctx, func(w *writer) error {
-		var err error
-		res, written, err = multiAppendTx(ctx, w, req)
-		return err
-	})
-	if err != nil {
+	p := &pendingAppend{ctx: ctx, multi: &req, events: len(req.Records), done: make(chan struct{})}
+	for _, r := range req.Records {
+		p.size += len(r.Event.Data) + len(r.Event.Metadata)
+	}
+	if err := d.enqueue(p); err != nil {
 		return driver.MultiAppendResult{}, mapError(err, nil)
 	}
-	if written {
-		d.watch.appended(int64(res.Position.Commit))
-	}
-	return res, nil
+	return p.multiRes, nil
 }
 
 // multiStream is one stream of a multi-stream append.
