@@ -72,6 +72,28 @@
 // and within WatchInterval by other processes: while a subscription waits,
 // the driver reads MAX(position) at that interval.
 //
+// # Multi-stream appends and reads by query
+//
+// The driver implements [driver.MultiAppender] and [driver.QueryReader]
+// (schema version 4). [eventstore.Store.AppendMulti] runs in one write
+// transaction, which takes the file's write lock first, so expectations and
+// conditions are checked with no writer able to get in before the commit:
+// one statement reads every stream's version and finds retries (the first
+// record's event ID beginning an earlier append), every failed expectation
+// is named with the stream's version, the condition is an EXISTS per query
+// item, and the records take consecutive positions in slice order. Multi-
+// stream appends share the group commit of single appends, each in a
+// savepoint of its own.
+//
+// Tags are stored with the event (a JSON array in the tags column, NULL
+// when there are none) and indexed by (tag, position) in event_tags, only
+// for tagged events: an untagged append writes what it wrote before. Every
+// read returns them. A query item with tags walks the event_tags entries of
+// its first tag after the position and looks up its other tags and the
+// event's type by key; an item with types alone walks the log by position
+// from there, as a ReadAll filtered by types does (event types have no
+// index). A page is one statement for up to 32 items; see docs/sqlite.md.
+//
 // # Consumer-group leases
 //
 // The driver implements [driver.Leaser] with a leases table keyed by
@@ -129,9 +151,9 @@
 //
 // # Limits
 //
-// One append takes at most 10,000 events and 32 MiB of data and metadata
-// (so one event too; the Store's own 1 MiB default per event applies unless
-// raised): an append holds the file's write lock, which other writers wait
+// One append, or multi-stream append, takes at most 10,000 events and
+// 32 MiB of data and metadata (so one event too; the Store's own 1 MiB
+// default per event applies unless raised): an append holds the file's write lock, which other writers wait
 // for, so these keep it to a fraction of a second. Positions are {Commit: n, Prepare: 0} with n
 // counting events from 1. Writes to one file are serialised: throughput is
 // that of one writer, bounded by the disk's sync rate for small appends

@@ -1,12 +1,12 @@
 package sqlite
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/eventkit/eventstore"
@@ -76,18 +76,22 @@ func multiAppendTx(ctx context.Context, w *writer, req driver.MultiAppendRequest
 	for i, e := range req.Expect {
 		streams[i].StreamExpectation = e
 	}
-	find := func(stream string) *multiStream {
-		i, _ := slices.BinarySearchFunc(streams, stream, func(s multiStream, id string) int { return cmp.Compare(s.Stream, id) })
-		return &streams[i] // the Store gives every written stream an expectation
+	// The Store gives every written stream an expectation, sorted by stream.
+	index := make(map[string]*multiStream, len(streams))
+	for i := range streams {
+		index[streams[i].Stream] = &streams[i]
 	}
 	for i, r := range req.Records {
-		s := find(r.Stream)
+		s, ok := index[r.Stream]
+		if !ok {
+			return res, false, fmt.Errorf("%w: record %d: stream %q has no expectation", eventstore.ErrInvalidArgument, i, r.Stream)
+		}
 		s.records = append(s.records, i)
 	}
 	if err := readMultiHeads(ctx, w, req, streams); err != nil {
 		return res, false, err
 	}
-	if find(req.Records[0].Stream).retryFrom.Valid {
+	if index[req.Records[0].Stream].retryFrom.Valid {
 		res, err := multiRetried(ctx, w, req, streams)
 		return res, false, err
 	}
