@@ -877,6 +877,8 @@ var mutants = []mutant{
 			req.Condition = nil
 			return d.AppendMulti(ctx, req)
 		})},
+	{"ReadsPassHeldWriter", "reads of the global log and by query pass an append that holds a lower position and has not committed", rules("ConditionGapSafeWithHeldWriter"),
+		func(s *shelf) *mutated { return &mutated{Driver: s.d, holdSkips: true} }},
 	{"ConditionFailureWithoutSentinel", "a failed condition is reported as a version conflict of the first stream", rules("ConditionFailsOnlyOnMatchAfterPosition", "ConditionRacersHaveOneWinner"),
 		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
 			res, err := d.AppendMulti(ctx, req)
@@ -927,6 +929,9 @@ type mutated struct {
 	readQuery         func(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error)
 	as                func(target any) bool
 	close             func() error
+	// holdSkips makes the harness open a holdable that reads past held
+	// appends instead of this driver (the other fields are then unused).
+	holdSkips bool
 }
 
 func (m *mutated) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
@@ -1211,11 +1216,121 @@ type mutantHarness struct{ m *mutant }
 
 func (h mutantHarness) open(s *shelf) driver.Driver {
 	if h.m == nil {
-		return s.d
+		return &holdable{Driver: s.d}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return h.m.wrap(s)
+	m := h.m.wrap(s)
+	if m.holdSkips {
+		return &holdable{Driver: s.d, skip: true}
+	}
+	return m
+}
+
+// HoldAppend implements conformance.WriterHolder for the control and the
+// mutant that reads past a held append: see holdable.
+func (h mutantHarness) HoldAppend(t testing.TB, d driver.Driver, req driver.AppendRequest) func() error {
+	hd, ok := d.(*holdable)
+	if !ok {
+		t.Skipf("conformance.WriterHolder: only the control and ReadsPassHeldWriter hold appends, not mutant %s", h.m.name)
+	}
+	return hd.hold(t, req)
+}
+
+// holdable is the memory driver with appends that can be held, as on a
+// backend whose appends take positions before they commit: a held append's
+// events are in the log, at their positions, but no read returns them
+// until it commits. Forward reads of the global log (ReadAll, ReadAllScan,
+// ReadQuery) stop before the lowest held position, as PostgreSQL's fence
+// does; with skip set they pass it, returning later events (the bug the
+// rule ConditionGapSafeWithHeldWriter catches).
+type holdable struct {
+	*memory.Driver
+	skip bool
+
+	mu   sync.Mutex // protects held
+	held map[uuid.UUID]driver.Position
+}
+
+func (h *holdable) hold(t testing.TB, req driver.AppendRequest) func() error {
+	res, err := h.Driver.Append(context.Background(), req)
+	if err != nil {
+		t.Fatalf("hold an append to %q: %v", req.Stream, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held == nil {
+		h.held = map[uuid.UUID]driver.Position{}
+	}
+	for i, e := range req.Events {
+		h.held[e.ID] = driver.Position{Commit: res.Position.Commit - uint64(len(req.Events)-1-i)}
+	}
+	return func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, e := range req.Events {
+			delete(h.held, e.ID)
+		}
+		return nil
+	}
+}
+
+// visible drops held events from evs; for a forward read of the log
+// (fence), also every event after the lowest held position, unless skip.
+func (h *holdable) visible(evs []driver.RecordedEvent, fence bool) ([]driver.RecordedEvent, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.held) == 0 {
+		return evs, false
+	}
+	var lowest driver.Position
+	for _, p := range h.held {
+		if lowest.IsZero() || p.Less(lowest) {
+			lowest = p
+		}
+	}
+	cut := false
+	out := evs[:0:0]
+	for _, ev := range evs {
+		switch {
+		case fence && !h.skip && !ev.Position.Less(lowest):
+			cut = true
+		case h.held[ev.ID] != driver.Position{}:
+		default:
+			out = append(out, ev)
+		}
+	}
+	return out, cut
+}
+
+func (h *holdable) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
+	evs, err := h.Driver.ReadStream(ctx, q)
+	evs, _ = h.visible(evs, false)
+	return evs, err
+}
+
+func (h *holdable) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+	evs, err := h.Driver.ReadAll(ctx, q)
+	evs, _ = h.visible(evs, !q.Backwards)
+	return evs, err
+}
+
+func (h *holdable) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+	p, err := h.Driver.ReadAllScan(ctx, q)
+	var cut bool
+	if p.Events, cut = h.visible(p.Events, true); cut {
+		p.Scanned, p.End = q.After, true
+		if len(p.Events) > 0 {
+			p.Scanned = p.Events[len(p.Events)-1].Position
+		}
+	}
+	return p, err
+}
+
+func (h *holdable) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+	evs, err := h.Driver.ReadQuery(ctx, q)
+	evs, _ = h.visible(evs, true)
+	return evs, err
 }
 
 func (h mutantHarness) NewDriver(testing.TB) driver.Driver {
