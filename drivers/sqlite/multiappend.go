@@ -92,8 +92,13 @@ func multiAppendTx(ctx context.Context, w *writer, req driver.MultiAppendRequest
 		return res, false, err
 	}
 	if index[req.Records[0].Stream].retryFrom.Valid {
-		res, err := multiRetried(ctx, w, req, streams)
-		return res, false, err
+		res, ok, err := multiRetried(ctx, w, req, streams)
+		if ok || err != nil {
+			return res, false, err
+		}
+		// Not a retry: the checks below name the first record's stream,
+		// whose first event ID began another append, and every other
+		// failed one.
 	}
 	var failed []eventstore.WrongExpectedVersionError
 	for i := range streams {
@@ -195,21 +200,19 @@ func readMultiHeads(ctx context.Context, w *writer, req driver.MultiAppendReques
 }
 
 // multiRetried handles a multi-stream append whose first record's event ID
-// began an earlier append to its stream: it is a retry if every written
-// stream holds its records' event IDs, in order, from where an earlier
-// append began with the first of them (right after the version expected,
-// for an exact expectation). Then it returns the original result when the
-// stored events have the records' content (driver.CheckRetry, per stream),
-// and a *driver.RetryMismatchError whose Index counts records when they do
-// not. Otherwise it returns an *eventstore.AppendConflictError naming the
-// streams that do not hold the records, as Append does for a first event
-// ID that began another append. Check-only expectations and the condition
-// are not checked again: the original append passed them, and its own
-// events may match the condition.
-func multiRetried(ctx context.Context, w *writer, req driver.MultiAppendRequest, streams []multiStream) (driver.MultiAppendResult, error) {
-	res := driver.MultiAppendResult{Versions: make(map[string]uint64, len(streams))}
+// began an earlier append to its stream. It is a retry (ok) if every
+// written stream holds its records' event IDs, in order, from where an
+// earlier append began with the first of them (right after the version
+// expected, for an exact expectation). Then it returns the original result
+// when the stored events have the records' content (driver.CheckRetry, per
+// stream), and a *driver.RetryMismatchError whose Index counts records when
+// they do not. Check-only expectations and the condition are not checked
+// again: the original append passed them, and its own events may match the
+// condition. Otherwise it is not a retry, and the caller's checks name the
+// failed streams, as Append does for a first event ID that began another
+// append.
+func multiRetried(ctx context.Context, w *writer, req driver.MultiAppendRequest, streams []multiStream) (res driver.MultiAppendResult, ok bool, err error) {
 	stored := make([][]driver.RecordedEvent, len(streams))
-	var failed []eventstore.WrongExpectedVersionError
 	for i := range streams {
 		s := &streams[i]
 		if len(s.records) == 0 {
@@ -217,31 +220,28 @@ func multiRetried(ctx context.Context, w *writer, req driver.MultiAppendRequest,
 		}
 		from := uint64(s.retryFrom.Int64)
 		if !s.retryFrom.Valid || (s.Expected.Kind() == driver.ExpectExact && from != s.Expected.Version()+1) {
-			failed = append(failed, s.conflict())
-			continue
+			return res, false, nil
 		}
 		to := from + uint64(len(s.records)) - 1
 		rows, err := w.retryRange.QueryContext(ctx, s.Stream, int64(from), int64(to))
 		if err != nil {
-			return res, err
+			return res, false, err
 		}
 		evs, err := scanEvents(rows, s.Stream, len(s.records), 0)
 		if err != nil {
-			return res, err
+			return res, false, err
 		}
-		same := len(evs) == len(s.records)
-		for j := 0; same && j < len(evs); j++ {
-			same = evs[j].ID == req.Records[s.records[j]].Event.ID
+		if len(evs) != len(s.records) {
+			return res, false, nil
 		}
-		if !same {
-			failed = append(failed, s.conflict())
-			continue
+		for j, ev := range evs {
+			if ev.ID != req.Records[s.records[j]].Event.ID {
+				return res, false, nil
+			}
 		}
 		stored[i] = evs
 	}
-	if len(failed) > 0 {
-		return driver.MultiAppendResult{}, &eventstore.AppendConflictError{Streams: failed}
-	}
+	res.Versions = make(map[string]uint64, len(streams))
 	last := req.Records[len(req.Records)-1].Stream
 	for i, s := range streams {
 		if len(s.records) == 0 {
@@ -255,7 +255,7 @@ func multiRetried(ctx context.Context, w *writer, req driver.MultiAppendRequest,
 			if m := (*driver.RetryMismatchError)(nil); errors.As(err, &m) && m.Index >= 0 && m.Index < len(s.records) {
 				m.Index = s.records[m.Index]
 			}
-			return driver.MultiAppendResult{}, err
+			return driver.MultiAppendResult{}, false, err
 		}
 		end := stored[i][len(stored[i])-1]
 		res.Versions[s.Stream] = end.Version
@@ -263,5 +263,5 @@ func multiRetried(ctx context.Context, w *writer, req driver.MultiAppendRequest,
 			res.Position = end.Position
 		}
 	}
-	return res, nil
+	return res, true, nil
 }

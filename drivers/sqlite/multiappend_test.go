@@ -251,13 +251,20 @@ func TestAppendMultiRetry(t *testing.T) {
 	assert.Equal(t, req.Records[2].Event.ID, de.ID)
 	assert.Equal(t, "A-1", de.Stream)
 
-	// The first ID reused with other events: a conflict on that stream.
-	reused := []eventstore.Record{req.Records[0], {Stream: "B-1", Event: tagged("Y")}}
-	_, err = s.AppendMulti(ctx, eventstore.MultiAppend{Records: reused})
+	// The first ID reused with other events: not a retry, and a conflict
+	// on the stream whose append began with it, as for Append, and on
+	// every stream whose expectation fails; none other.
+	reused := []eventstore.Record{req.Records[0], {Stream: "B-1", Event: tagged("Y")}, {Stream: "C-1", Event: tagged("Y")}}
+	_, err = s.AppendMulti(ctx, eventstore.MultiAppend{Records: reused, Expect: []eventstore.StreamExpectation{
+		{Stream: "C-1", Expected: eventstore.StreamExists}}})
 	require.ErrorIs(t, err, eventstore.ErrWrongExpectedVersion)
 	var ce *eventstore.AppendConflictError
 	require.ErrorAs(t, err, &ce)
-	assert.Equal(t, []string{"B-1"}, streamsOf(ce), "B-1 holds other events where the retry would have them")
+	assert.Equal(t, []eventstore.WrongExpectedVersionError{
+		{Stream: "A-1", Expected: eventstore.Any, Actual: 2},
+		{Stream: "C-1", Expected: eventstore.StreamExists, Actual: 0},
+	}, ce.Streams)
+	assert.Len(t, readAll(t, s, eventstore.ReadAllOptions{}), n, "nothing written")
 
 	// A single append retrying one stream's part is recognised too.
 	res, err := s.Append(ctx, "A-1", eventstore.NoStream, req.Records[0].Event, req.Records[2].Event)
@@ -265,14 +272,6 @@ func TestAppendMultiRetry(t *testing.T) {
 	assert.Equal(t, uint64(2), res.Version)
 	assert.Equal(t, orig.Position, res.Position)
 	assert.Len(t, readAll(t, s, eventstore.ReadAllOptions{}), n)
-}
-
-func streamsOf(ce *eventstore.AppendConflictError) []string {
-	var out []string
-	for _, v := range ce.Streams {
-		out = append(out, v.Stream)
-	}
-	return out
 }
 
 // TestAppendConditionRace: racers that read the same boundary and append a
