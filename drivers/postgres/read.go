@@ -366,9 +366,10 @@ FROM t), g AS MATERIALIZED (
 // with NULL head columns, from a LATERAL subquery e the caller completes
 // ("SELECT … ) e").
 //
-// The head is sent once, not on every row: three more columns of every
-// row cost the server about an eighth of its work per event (a send
-// function and a buffer for each value; a NULL is only its length word).
+// The head is sent once, not on every row: three more values in every row
+// cost the server a send function call and a buffer each (1.25 against
+// 1.09 µs of server CPU an event in one measurement, docs/benchmarks.md);
+// a NULL is only its length word.
 // PostgreSQL runs the branches of a UNION ALL in order, so the head comes
 // first; readAllOnce does not rely on it.
 func headRow(from, n, extra string) string {
