@@ -222,32 +222,44 @@ func (bn *bench) minimalSQL(f string, size int64) string {
 	return fmt.Sprintf(f, pgx.Identifier{bn.driver.Schema()}.Sanitize(), size)
 }
 
-// readAllRow holds the columns of the driver's read-all statement, which
-// come with the snapshot's horizon, a flag and the fence, and may be NULL.
+// readAllRow holds the columns of the driver's read-all statement: a head
+// row (the snapshot's horizon, a flag, the fence and the page's row
+// count), then the events, each with NULL head columns.
 type readAllRow struct {
-	horizon, fence     int64
-	blocked            bool
-	txID, seq, version pgtype.Int8
-	stream, typ        pgtype.Text
-	id                 pgtype.UUID
-	ct                 pgtype.Int2
-	data, meta         []byte
-	at                 pgtype.Timestamptz
+	horizon, fence, rows pgtype.Int8
+	blocked              pgtype.Bool
+	txID, seq, version   pgtype.Int8
+	stream, typ          pgtype.Text
+	id                   pgtype.UUID
+	ct                   pgtype.Int2
+	data, meta           []byte
+	at                   pgtype.Timestamptz
 }
 
 func (r *readAllRow) targets() []any {
-	return []any{&r.horizon, &r.blocked, &r.fence, &r.txID, &r.seq, &r.stream, &r.version, &r.id, &r.typ, &r.ct, &r.data, &r.meta, &r.at}
+	return []any{&r.horizon, &r.blocked, &r.fence, &r.rows, &r.txID, &r.seq, &r.stream, &r.version, &r.id, &r.typ, &r.ct, &r.data, &r.meta, &r.at}
 }
 
 func (bn *bench) rawReadAll(ctx context.Context) (int, error) {
 	var r readAllRow
 	size := bn.driver.PageSize()
-	return bn.pagesOf(ctx, int64(size), postgres.ReadAllSQL(bn.driver), r.targets(), func(first bool) []any {
-		if first {
-			return []any{0, 0, size, eventstore.DefaultMaxPageBytes}
+	n := 0
+	var lastTx, lastSeq int64
+	for {
+		rows, _ := bn.pool.Query(ctx, postgres.ReadAllSQL(bn.driver), lastTx, lastSeq, size, eventstore.DefaultMaxPageBytes)
+		page := 0
+		_, err := pgx.ForEachRow(rows, r.targets(), func() error {
+			if r.txID.Valid {
+				page++
+				lastTx, lastSeq = r.txID.Int64, r.seq.Int64
+			}
+			return nil
+		})
+		n += page
+		if err != nil || page < size {
+			return n, err
 		}
-		return []any{r.txID.Int64, r.seq.Int64, size, eventstore.DefaultMaxPageBytes}
-	})
+	}
 }
 
 func (bn *bench) minimalReadAll(ctx context.Context) (int, error) {
@@ -605,8 +617,11 @@ func (bn *bench) rawSubscribe(b *testing.B) <-chan struct{} {
 		total := 0
 		for {
 			rows, _ := bn.pool.Query(ctx, postgres.ReadAllSQL(bn.driver), lastTx, lastSeq, 512, eventstore.DefaultMaxPageBytes)
-			n := 0
+			n, blocked := 0, false
 			_, err := pgx.ForEachRow(rows, r.targets(), func() error {
+				if r.horizon.Valid {
+					blocked = r.blocked.Bool
+				}
 				if r.txID.Valid {
 					n++
 					lastTx, lastSeq = r.txID.Int64, r.seq.Int64
@@ -617,7 +632,7 @@ func (bn *bench) rawSubscribe(b *testing.B) <-chan struct{} {
 			if err != nil {
 				return total, err
 			}
-			if n < 512 && (n > 0 || !r.blocked) {
+			if n < 512 && (n > 0 || !blocked) {
 				return total, nil
 			}
 		}

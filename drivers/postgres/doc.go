@@ -72,8 +72,10 @@
 // # Pages
 //
 // Reads go in pages of [Options.PageSize] events (1,024 unless set), one
-// statement each, cut at the Store's MaxPageBytes on the server.
-// docs/postgres.md ("Page size") has the measurements.
+// statement each, cut at the Store's MaxPageBytes on the server. A page of
+// the log comes with one head row (the snapshot's horizon and fence, and
+// for an unfiltered read the page's row count, so its slice is allocated
+// once at its size). docs/postgres.md ("Page size") has the measurements.
 //
 // # Live subscriptions
 //

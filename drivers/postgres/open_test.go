@@ -202,7 +202,7 @@ func TestPageSize(t *testing.T) {
 		pages int64 // statements per read of 25 events
 	}{{0, 1}, {10, 3}} {
 		t.Run(fmt.Sprintf("Statements/PageSize=%d", tc.size), func(t *testing.T) {
-			traced, counter := countingPool(t, `.events WHERE stream_id = $1 AND version >=`, "LEFT JOIN LATERAL")
+			traced, counter := countingPool(t, `.events WHERE stream_id = $1 AND version >=`, "coalesce(top >= fence, false)")
 			s := eventstore.New(newDriver(t, traced, postgres.Options{PageSize: tc.size}), eventstore.Options{})
 			t.Cleanup(func() { s.Close() })
 			ctx := t.Context()

@@ -148,8 +148,8 @@ func (p filterPlan) checks(x string) string {
 // scanSQL returns the rest of ReadAllScan's statement after the CTE s of
 // readAllQuery: the CTE b adds to s the end of the page's scan, the
 // position up to which the page examines the log, and whether it is the
-// end of the fenced range (at_end); the select list is then the horizon,
-// blocked, the fence, end_tx, end_seq, at_end and the events.
+// end of the fenced range (at_end); the head row (headRow) then holds the
+// horizon, blocked, the fence, no row count, end_tx, end_seq and at_end.
 //
 // The end is the last event below the fence in the range of the query (a
 // backward probe of the primary key), so the scan never reports a position
@@ -173,13 +173,12 @@ func scanSQL(events string, inRange func(x string) string, plan filterPlan, limi
 	b.WriteString(`
 	LEFT JOIN LATERAL (SELECT tx_id, seq FROM ` + events + ` WHERE ` + inRange("s") + `
 		ORDER BY tx_id DESC, seq DESC LIMIT 1) l ON true
-)
-SELECT b.horizon, coalesce(b.top >= b.fence, false), b.fence, b.end_tx, b.end_seq, b.at_end, e.* FROM b LEFT JOIN LATERAL (
+)` + headRow(`b`, `NULL::bigint`, `, end_tx, end_seq, at_end`) + `
 	`)
 	cond := inRange("b") + ` AND (tx_id, seq) <= (b.end_tx, b.end_seq)`
 	b.WriteString(pageSQL(plan.from(events, "b", cond, false, "b."+limit), `tx_id, seq`, false, plan.filtered(), "b."+limit, "b."+maxBytes))
 	b.WriteString(`
-) e ON true`)
+) e`)
 	return b.String()
 }
 

@@ -1,0 +1,91 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestReadAllPagesAtTheirSize pins what the head row of a read of the log
+// gives the client: an unfiltered page is allocated once at its size (the
+// statement's count, whether the page ends at its limit, at MaxBytes or at
+// the end of the log), and every page, filtered or not, holds the events in
+// order, with nothing left out between pages.
+func TestReadAllPagesAtTheirSize(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool, err := pgxpool.New(ctx, testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "test_" + hex.EncodeToString(b[:])
+	d, err := New(ctx, pool, Options{Schema: schema})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		d.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE")
+	})
+	// 25 events of 100 bytes, in streams of two categories.
+	for i := range 25 {
+		stream := "A-1"
+		if i%5 == 0 {
+			stream = "B-1"
+		}
+		_, err := d.Append(ctx, driver.AppendRequest{Stream: stream, Expected: driver.Expect(driver.ExpectAny, 0),
+			Events:     []driver.Event{{ID: uuid.New(), Type: "T", Data: make([]byte, 100)}},
+			RecordedAt: time.Now().UTC().Truncate(time.Microsecond)})
+		require.NoError(t, err)
+	}
+	for _, tc := range []struct {
+		name      string
+		q         driver.AllQuery
+		sizes     []int // events per page
+		exactCaps bool  // each page's capacity is its length
+	}{
+		{"forwards, pages of 10", driver.AllQuery{Limit: 10}, []int{10, 10, 5}, true},
+		{"backwards, pages of 10", driver.AllQuery{Limit: 10, Backwards: true}, []int{10, 10, 5}, true},
+		{"cut at MaxBytes", driver.AllQuery{Limit: 10, MaxBytes: 250}, []int{3, 3, 3, 3, 3, 3, 3, 3, 1}, true},
+		{"filtered on a category", driver.AllQuery{Limit: 3, Filter: driver.Filter{Categories: []string{"B"}}}, []int{3, 2}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := tc.q
+			var sizes []int
+			var last driver.Position
+			for range 20 {
+				page, err := d.ReadAll(ctx, q)
+				require.NoError(t, err)
+				if len(page) == 0 {
+					break
+				}
+				sizes = append(sizes, len(page))
+				if tc.exactCaps {
+					assert.Equal(t, len(page), cap(page), "capacity of page %d", len(sizes))
+				}
+				for _, ev := range page {
+					if !last.IsZero() {
+						assert.Equal(t, !q.Backwards, last.Less(ev.Position), "order at %v after %v", ev.Position, last)
+					}
+					last = ev.Position
+				}
+				if q.Backwards {
+					q.Before = last
+				} else {
+					q.After = last
+				}
+			}
+			assert.Equal(t, tc.sizes, sizes, "events per page")
+		})
+	}
+}
