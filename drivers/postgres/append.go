@@ -67,11 +67,25 @@ SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, las
 FROM (SELECT) one LEFT JOIN last ON true, (SELECT count(*) FROM note) n`
 
 // notifySQL sends the wake-up notification after an append committed, in a
-// transaction of its own. NOTIFY gives that transaction an ID, so its commit
-// would wait for a WAL flush like the append's: synchronous_commit is turned
-// off for it, as losing a wake-up in a crash only delays subscribers until
-// their next poll.
-const notifySQL = `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`
+// transaction of its own, when some driver listens: every listening
+// connection holds the listeners' advisory lock (keyed by the channel, $1; see listenSQL) in
+// shared mode, so taking it exclusively succeeds only when none does, and
+// then nothing is sent. A NOTIFY gives its transaction an ID and a commit
+// record and queues the message; the lock test writes nothing, so a store
+// nobody subscribes to live pays one small read-only statement per
+// notifyGap instead (BenchmarkNotify). With a NOTIFY, synchronous_commit is
+// off for the transaction, as losing a wake-up in a crash only delays
+// subscribers until their next poll. It returns whether it notified.
+//
+// A listener takes its lock after LISTEN and before its watchers read, so a
+// commit whose notification was skipped is visible to that read.
+const notifySQL = `SELECT set_config('synchronous_commit', 'off', true),
+	CASE WHEN pg_try_advisory_xact_lock(hashtextextended($1, 0)) THEN false ELSE (SELECT true FROM pg_notify($1, $2)) END`
+
+// listenSQL marks a listening connection for notifySQL: the listeners'
+// advisory lock ($1, the channel) in shared mode, for the session. It is in
+// the single-bigint key space, apart from the driver's two-key locks.
+const listenSQL = `SELECT pg_advisory_lock_shared(hashtextextended($1, 0))`
 
 // retriedSQL reads the events a retried append would have written, content
 // included, to compare them with the retry.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -663,21 +664,43 @@ func (bn *bench) minimalSubscribe(b *testing.B, stream string) <-chan struct{} {
 	})
 }
 
-// BenchmarkNotify settles where appends send their notification: inside the
-// append's transaction NOTIFY holds a database-wide lock until the commit is
-// flushed, serializing the commits of concurrent appends; after the commit,
-// from the driver's notifier, it does not. "never" is the cost of not
-// notifying at all. The figures are in docs/postgres.md ("Benchmarks").
+// BenchmarkNotify settles where and when appends send their notification:
+// inside the append's transaction NOTIFY holds a database-wide lock until
+// the commit is flushed, serializing the commits of concurrent appends;
+// after the commit, from the driver's notifier, it does not, and it is
+// sent only while some driver listens on the store's channel
+// (after-commit: nobody listens, so the notifier only looks, at most every
+// 50 ms; after-commit-listened: another driver of the schema watches, so
+// it sends a NOTIFY at most every 5 ms). "never" is the cost of not
+// notifying at all. The sides take turns in rounds of 100 appends per
+// client (conformance.RunInterleaved) and report their rate against
+// never's. The figures are in docs/postgres.md ("Benchmarks").
 func BenchmarkNotify(b *testing.B) {
-	for _, mode := range []string{"in-tx", "after-commit", "never"} {
-		for _, clients := range []int{1, 8} {
-			b.Run(fmt.Sprintf("%s/clients=%d", mode, clients), func(b *testing.B) {
-				defer postgres.SetNotifyMode(mode)()
+	for _, clients := range []int{1, 8} {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			var cs []conformance.Contender
+			for _, side := range []struct{ name, mode string }{
+				{"never", "never"}, {"in-tx", "in-tx"}, {"after-commit", "after-commit"}, {"after-commit-listened", "after-commit"},
+			} {
 				bn := newBench(b)
+				if side.name == "after-commit-listened" {
+					other := newDriver(b, bn.pool, postgres.Options{Schema: bn.driver.Schema()})
+					if _, err := other.Watch(b.Context()); err != nil {
+						b.Fatal(err)
+					}
+				}
 				warmUp(b, bn, twins[0])
-				conformance.RunAppend(b, 1, clients, conformance.StoreAppend(bn.store))
-			})
-		}
+				appends := conformance.ConcurrentAppends(conformance.StoreAppend(bn.store), 1, clients, 100/clients)
+				cs = append(cs, conformance.Contender{Name: side.name, Round: func(ctx context.Context) (int, error) {
+					defer postgres.SetNotifyMode(side.mode)()
+					return appends(ctx)
+				}})
+			}
+			rates := conformance.RunInterleaved(b, 3, cs)
+			for i := 1; i < len(cs); i++ {
+				b.ReportMetric(conformance.MedianPercent(rates, i, 0), cs[i].Name+"/never-%")
+			}
+		})
 	}
 }
 
@@ -853,26 +876,35 @@ func BenchmarkPoolSize(b *testing.B) {
 
 // BenchmarkGroupCommit settles the grouping of concurrent appends
 // (postgres.SetGroupInflight: how many append statements run before further
-// appends wait and go together in one): group-0 never groups, group-N lets
-// N run; the minimal twin for scale. 1 and 8 clients, all on pools of
+// appends wait and go together in one): group-0 never groups, group-1 lets
+// one run and queued appends launch one more group when they waited twice as
+// long as the fastest recent statement took (the default), group-1-fixed
+// launches only after 50 ms (one statement in flight, as before
+// 2026-12-03); the minimal twin for scale. 1 and 8 clients, all on pools of
 // postgres.DefaultMaxConns, taking turns in rounds as BenchmarkPoolSize
-// does. Finding (docs/postgres.md, "Group commit"): group-1 lifts 8 clients
-// from 73–84% to 91–104% of the minimal twin and leaves 1 client as it
-// was; group-2 and group-4 (no longer run) gave 60–69%.
+// does. Findings (docs/postgres.md, "Group commit"): on a quiet machine
+// one statement in flight lifts 8 clients from 73–84% to 91–104% of the
+// minimal twin and leaves 1 client as it was; with the CPUs busy it lost to
+// no grouping, which launching more groups corrects.
 func BenchmarkGroupCommit(b *testing.B) {
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
 			var cs []conformance.Contender
-			for _, g := range []int{-1, 0, 1} {
+			for _, side := range []struct {
+				name   string
+				group  int
+				launch time.Duration
+			}{{"minimal", 0, 0}, {"group-0", 0, 0}, {"group-1", 1, 0}, {"group-1-fixed", 1, 50 * time.Millisecond}} {
 				bn := newBench(b)
-				name, tw := fmt.Sprintf("group-%d", g), twins[0]
-				if g < 0 {
-					name, tw, g = "minimal", twins[2], 0
+				tw := twins[0]
+				if side.name == "minimal" {
+					tw = twins[2]
 				}
 				warmUp(b, bn, tw)
 				appends := conformance.ConcurrentAppends(tw.append(bn), 1, clients, 100)
-				cs = append(cs, conformance.Contender{Name: name, Round: func(ctx context.Context) (int, error) {
-					defer postgres.SetGroupInflight(g)()
+				cs = append(cs, conformance.Contender{Name: side.name, Round: func(ctx context.Context) (int, error) {
+					defer postgres.SetGroupInflight(side.group)()
+					defer postgres.SetGroupLaunch(side.launch)()
 					return appends(ctx)
 				}})
 			}
@@ -1142,4 +1174,79 @@ func BenchmarkAppendServerCost(b *testing.B) {
 		b.ReportMetric(t.us/n, key+"-exec-us")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkAppendCPU: where an append's time goes besides the WAL flush.
+// The store and its raw and minimal twins, each on a pool of its own with a
+// serverTracer, take turns in rounds as in BenchmarkInterleaved (1 event, 1
+// client; 100 events, 1 client; 1 event, 8 clients). Per append and side it
+// reports the statements sent (queries/append: the store's include its
+// notifier's), the CPU time of the server backends that ran them
+// (server-cpu-us/append, read from /proc: only when the server runs on this
+// machine) and of this process (client-cpu-us/append, getrusage: every
+// goroutine, so the store's notifier too, give or take its last statement
+// of a round), and the median per-round rate
+// against the minimal twin's. CPU time does not depend on the machine's
+// load the way rates do; on a machine whose CPUs are all busy it is what
+// decides the rates. The figures are in docs/benchmarks.md ("PostgreSQL
+// appends: round trips, CPU and the notifier").
+func BenchmarkAppendCPU(b *testing.B) {
+	for _, c := range []struct{ batch, clients int }{{1, 1}, {100, 1}, {1, 8}} {
+		b.Run(fmt.Sprintf("batch=%d/clients=%d", c.batch, c.clients), func(b *testing.B) {
+			type side struct {
+				tr                *serverTracer
+				client, srv, n, q float64
+			}
+			sides := make([]*side, len(twins))
+			cs := make([]conformance.Contender, len(twins))
+			local := true
+			for i, tw := range twins {
+				cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(b))
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg.MaxConns = postgres.DefaultMaxConns
+				sd := &side{tr: &serverTracer{started: map[uint32]float64{}}}
+				cfg.ConnConfig.Tracer = sd.tr
+				pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(pool.Close)
+				local = local && sd.tr.local(b, pool)
+				bn := newBenchOn(b, pool)
+				warmUp(b, bn, tw)
+				sides[i] = sd
+				round := conformance.ConcurrentAppends(tw.append(bn), c.batch, c.clients, min(100, max(1, 1000/c.batch))/c.clients)
+				cs[i] = conformance.Contender{Name: tw.name, Round: func(ctx context.Context) (int, error) {
+					c0, s0, q0 := processCPU(), sd.tr.cpu(), sd.tr.queries()
+					n, err := round(ctx)
+					sd.client += processCPU() - c0
+					sd.srv += sd.tr.cpu() - s0
+					sd.q += sd.tr.queries() - q0
+					sd.n += float64(n / c.batch)
+					return n, err
+				}}
+			}
+			rates := conformance.RunInterleaved(b, 0, cs)
+			for i, tw := range twins {
+				sd := sides[i]
+				b.ReportMetric(sd.q/sd.n, tw.name+"-queries/append")
+				b.ReportMetric(sd.client/sd.n, tw.name+"-client-cpu-us/append")
+				if local {
+					b.ReportMetric(sd.srv/sd.n, tw.name+"-server-cpu-us/append")
+				}
+				b.ReportMetric(conformance.MedianPercent(rates, i, 2), tw.name+"/minimal-%")
+			}
+		})
+	}
+}
+
+// processCPU returns the CPU time in µs this process has used.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e3
 }

@@ -81,7 +81,13 @@
 //
 // The driver implements [driver.Watcher] with LISTEN/NOTIFY on one
 // dedicated connection per driver; see [Driver.Watch]. The subscription's
-// poll (PollInterval) is the fallback when that connection is down.
+// poll (PollInterval) is the fallback when that connection is down. An
+// append's NOTIFY is sent after its commit, at most one every 5 ms, and
+// only while some driver listens on the store's channel (a listening
+// connection holds a shared advisory lock that the notifier tests): a
+// store nobody subscribes to live costs one small read-only statement per
+// 50 ms instead. Processes on releases before this one listen without the
+// lock and rely on their poll unless an upgraded process listens too.
 //
 // # Filtered reads
 //
@@ -144,9 +150,12 @@
 // # Group commit
 //
 // Concurrent appends of one driver share statements: while an append
-// statement runs, the appends that arrive wait for it (at most 50 ms) and
-// then go together in one statement, one transaction and one round trip,
-// each with its own expected-version outcome. An append that finds none
+// statement runs, the appends that arrive wait for it and then go together
+// in one statement, one transaction and one round trip, each with its own
+// expected-version outcome. Appends that have waited twice as long as the
+// fastest recent append statement took (at most 50 ms) go as one more group
+// without waiting for the slot, so a statement held back (busy CPUs, a
+// lock) does not hold every appender back with it. An append that finds none
 // running goes at once; retries of earlier appends, appends over 64 KiB and
 // the appends of a group statement that failed run on their own. A group
 // statement sets plan_cache_mode to force_generic_plan for its own

@@ -1,6 +1,9 @@
 package postgres
 
 import (
+	"context"
+	"time"
+
 	"github.com/eventkit/eventstore/driver"
 )
 
@@ -72,4 +75,22 @@ func QueuedAppends(d *Driver) int {
 	d.group.mu.Lock()
 	defer d.group.mu.Unlock()
 	return len(d.group.queue)
+}
+
+// Notify queues a notification of d for tx and sends it at once, as the
+// notifier would, reporting whether it went out (false: no driver listens).
+func Notify(ctx context.Context, d *Driver, tx int64) bool {
+	d.notifier.mu.Lock()
+	d.notifier.pending = max(d.notifier.pending, tx)
+	d.notifier.mu.Unlock()
+	return d.notifier.send(ctx) == notifyGap
+}
+
+// SetGroupLaunch makes queued appends wait wait before they lead a group of
+// their own, instead of the adaptive wait (see groupLaunchFactor). It
+// returns a func restoring the previous value. Not safe while appends run.
+func SetGroupLaunch(wait time.Duration) (restore func()) {
+	old := groupLaunchFixed
+	groupLaunchFixed = wait
+	return func() { groupLaunchFixed = old }
 }

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -57,7 +58,8 @@ const genericPlanSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan
 // before further appends wait and go together in one statement (0 turns
 // grouping off). BenchmarkGroupCommit settled on 1: with 8 clients it
 // raised appends from 73–84% to 91–104% of the minimal table's rate and
-// left 1 client as it was; letting 2 or 4 run gave 60–69%. A variable for that benchmark.
+// left 1 client as it was. More statements run while appends wait too long
+// (groupLaunchFactor). A variable for that benchmark.
 var groupInflight = 1
 
 // groupMax caps the appends of one group statement, and groupMaxBytes the
@@ -69,17 +71,63 @@ const (
 	groupMaxBytes = 64 << 10
 )
 
-// groupWaitMax bounds how long an append waits for the statement running
-// before it: after that it runs on its own, so an append blocked on a lock
-// (a concurrent append to its stream from another process) holds appends
-// to other streams back by at most this much.
+// groupWaitMax bounds how long an append waits for the statements running
+// before it: after that it leads the appends waiting with it in a group of
+// their own, so an append blocked on a lock (a concurrent append to its
+// stream from another process) holds appends to other streams back by at
+// most this much.
 const groupWaitMax = 50 * time.Millisecond
+
+// groupLaunchFactor sets when waiting appends stop waiting for a statement
+// slot: once an append has waited groupLaunchFactor times as long as the
+// fastest recent append statement took (grouper.fast), it leads the queue
+// in a group of its own, beyond groupInflight statements. On a machine
+// whose CPUs other work keeps busy a statement in flight often waits for a
+// CPU, and with one statement in flight every appender waits with it.
+// BenchmarkGroupCommit, 8 clients, load average 20–27 on 2 cores, five
+// runs: one statement in flight 65–72% of the minimal table, none grouped
+// 68–103%, this wait 74–95% (a factor of 1 gave 74–102%, of 4 67–71%, two
+// runs each). When statements run at their usual speed the slot frees
+// first and nothing changes.
+const groupLaunchFactor = 2
+
+// groupLaunchFixed, when set by tests, replaces the adaptive wait.
+var groupLaunchFixed time.Duration
 
 // grouper groups concurrent appends (see groupInflight).
 type grouper struct {
 	mu       sync.Mutex // protects everything below
 	inflight int
 	queue    []*member
+	// fast follows the fastest recent statement that wrote: lowered at
+	// once by a faster one, raised by 1/64 of the difference by a slower
+	// one. Statements that wrote nothing (a failed expectation) commit no
+	// WAL and would make it too short.
+	fast time.Duration
+}
+
+// observe records how long an append statement (single or grouped) that
+// wrote events took.
+func (g *grouper) observe(took time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fast == 0 || took < g.fast {
+		g.fast = took
+	} else {
+		g.fast += (took - g.fast) / 64
+	}
+}
+
+// launchAfter is how long an append queued now waits before it leads a
+// group of its own. Called with mu held.
+func (g *grouper) launchAfter() time.Duration {
+	if groupLaunchFixed > 0 {
+		return groupLaunchFixed
+	}
+	if g.fast == 0 {
+		return groupWaitMax
+	}
+	return min(groupLaunchFactor*g.fast, groupWaitMax)
 }
 
 // member is one append waiting in a grouper's queue.
@@ -110,14 +158,18 @@ func (d *Driver) appendGrouped(ctx context.Context, req driver.AppendRequest, ar
 	if g.inflight < groupInflight {
 		g.inflight++
 		g.mu.Unlock()
+		start := time.Now()
 		res, err := d.appendOnce(ctx, req, args, false)
+		if err == nil {
+			g.observe(time.Since(start))
+		}
 		d.handOff()
 		return res, err
 	}
 	m := &member{req: req, args: args, lead: make(chan []*member, 1), done: make(chan struct{})}
 	g.queue = append(g.queue, m)
+	timer := time.NewTimer(g.launchAfter())
 	g.mu.Unlock()
-	timer := time.NewTimer(groupWaitMax)
 	defer timer.Stop()
 	select {
 	case batch := <-m.lead:
@@ -130,12 +182,14 @@ func (d *Driver) appendGrouped(ctx context.Context, req driver.AppendRequest, ar
 		}
 		d.awaitGroup(ctx, m)
 	case <-timer.C:
-		if g.leave(m) {
-			// The statement running holds us back (waiting for a lock,
-			// or a big append): run on our own.
-			return d.appendOnce(ctx, req, args, false)
+		// The statements running hold us back (waiting for a CPU or a
+		// lock, or a big append): lead the queue in one more statement.
+		if batch := g.launch(m); batch != nil {
+			d.runGroup(ctx, batch)
+			d.handOff()
+		} else {
+			d.awaitGroup(ctx, m)
 		}
-		d.awaitGroup(ctx, m)
 	}
 	<-m.done
 	if m.err == errGroup {
@@ -158,6 +212,18 @@ func (g *grouper) leave(m *member) bool {
 	return false
 }
 
+// launch takes m and the appends queued with it as the next group, led by
+// m, in a statement slot of its own; nil if a group has taken m meanwhile.
+func (g *grouper) launch(m *member) []*member {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !slices.Contains(g.queue, m) {
+		return nil
+	}
+	g.inflight++
+	return g.takeGroup(m)
+}
+
 // awaitGroup waits for the group that took m: it runs it if m leads.
 func (d *Driver) awaitGroup(ctx context.Context, m *member) {
 	select {
@@ -169,32 +235,51 @@ func (d *Driver) awaitGroup(ctx context.Context, m *member) {
 }
 
 // handOff passes the statement slot of an append that finished to the next
-// group, led by its first member, or frees it.
+// group, led by its first member, or frees it: when none waits, or when
+// more than groupInflight statements run (slots taken by launch are given
+// back, and the queue's own waits launch again if statements stay slow).
 func (d *Driver) handOff() {
 	g := &d.group
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.queue) == 0 {
+	if len(g.queue) == 0 || g.inflight > groupInflight {
 		g.inflight--
 		return
 	}
-	var batch, rest []*member
-	streams := map[string]bool{}
+	batch := g.takeGroup(g.queue[0])
+	batch[0].lead <- batch
+}
+
+// takeGroup takes lead and up to groupMax-1 further appends out of the
+// queue, at most one per stream, in queue order. Called with mu held.
+func (g *grouper) takeGroup(lead *member) []*member {
+	batch := []*member{lead}
+	streams := map[string]bool{lead.req.Stream: true}
+	var rest []*member
 	for _, m := range g.queue {
-		if len(batch) < groupMax && !streams[m.req.Stream] {
+		switch {
+		case m == lead:
+		case len(batch) < groupMax && !streams[m.req.Stream]:
 			streams[m.req.Stream] = true
 			batch = append(batch, m)
-		} else {
+		default:
 			rest = append(rest, m)
 		}
 	}
 	g.queue = rest
-	batch[0].lead <- batch
+	return batch
 }
 
 // runGroup runs batch as one statement and sets each member's outcome.
 func (d *Driver) runGroup(ctx context.Context, batch []*member) {
+	start := time.Now()
 	defer func() {
+		for _, m := range batch {
+			if m.err == nil {
+				d.group.observe(time.Since(start))
+				break
+			}
+		}
 		for _, m := range batch {
 			close(m.done)
 		}

@@ -219,6 +219,13 @@ func (l *listener) connect(ctx context.Context) (*pgx.Conn, error) {
 		conn.Close(cctx)
 		return nil, wrapNative(err)
 	}
+	// Drivers notify only while some connection holds this lock
+	// (notifySQL): taken after LISTEN, so no notification sent while it is
+	// held is missed, and before the watchers read.
+	if _, err := conn.Exec(cctx, listenSQL, l.d.sql.channel); err != nil {
+		conn.Close(cctx)
+		return nil, wrapNative(err)
+	}
 	return conn, nil
 }
 
@@ -327,7 +334,9 @@ func (d *Driver) listenerPID() uint32 {
 // it sends at most one every notifyGap, carrying the highest transaction ID
 // announced since the previous one: under load many appends share one
 // notification. Watchers in this process do not wait for it: announce wakes
-// them at once (their read waits for in-flight transactions itself).
+// them at once (their read waits for in-flight transactions itself). When
+// no driver listens (notifySQL), it sends nothing and looks again only after
+// notifyIdleGap, with the highest transaction ID announced meanwhile.
 type notifier struct {
 	d      *Driver
 	cancel context.CancelFunc
@@ -341,6 +350,13 @@ type notifier struct {
 // notifyGap is the least time between two notifications of one driver.
 // BenchmarkNotify measures what a notification per append would cost.
 const notifyGap = 5 * time.Millisecond
+
+// notifyIdleGap is the least time between a look for listeners that found
+// none and the next notification: it bounds how late a listener that has
+// just connected in another process hears of the appends after its first
+// read. Until then the notifier costs one statement per notifyIdleGap,
+// instead of one per notifyGap while appends go on (BenchmarkNotify).
+const notifyIdleGap = 50 * time.Millisecond
 
 func (n *notifier) start(d *Driver) {
 	n.d = d
@@ -364,14 +380,14 @@ func (n *notifier) announce(txID int64) {
 }
 
 func (n *notifier) run(ctx context.Context) {
-	var last time.Time
+	var next time.Time // the earliest time of the next notification
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-n.kick:
 		}
-		if wait := notifyGap - time.Since(last); wait > 0 {
+		if wait := time.Until(next); wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-ctx.Done():
@@ -383,29 +399,37 @@ func (n *notifier) run(ctx context.Context) {
 		// A notification already taken from the queue is sent even if the
 		// driver is closing meanwhile: close waits for it, bounded.
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), notifyOnClose)
-		if n.send(sctx) {
-			last = time.Now()
+		if gap := n.send(sctx); gap > 0 {
+			next = time.Now().Add(gap)
 		}
 		cancel()
 	}
 }
 
-// send sends the queued notification, if any, and reports whether there was
-// one. A failed notification only delays other processes' subscribers until
-// their next poll.
-func (n *notifier) send(ctx context.Context) bool {
+// send sends the queued notification, if any, and returns how long to wait
+// before the next one: 0 when none was queued, notifyIdleGap when no driver
+// listens, notifyGap otherwise. A failed notification only delays other
+// processes' subscribers until their next poll.
+func (n *notifier) send(ctx context.Context) time.Duration {
 	n.mu.Lock()
 	tx := n.pending
 	n.pending = 0
 	n.mu.Unlock()
 	if tx == 0 {
-		return false
+		return 0
 	}
 	payload := strconv.FormatInt(tx, 10) + "/" + n.d.instance
-	if _, err := n.d.pool.Exec(ctx, n.d.sql.notify, n.d.sql.channel, payload); err != nil && ctx.Err() == nil {
-		n.d.logger.Debug("postgres: wake-up notification failed", "driver", "postgres", "error", err)
+	var sent bool
+	if err := n.d.pool.QueryRow(ctx, n.d.sql.notify, n.d.sql.channel, payload).Scan(nil, &sent); err != nil {
+		if ctx.Err() == nil {
+			n.d.logger.Debug("postgres: wake-up notification failed", "driver", "postgres", "error", err)
+		}
+		return notifyGap
 	}
-	return true
+	if !sent {
+		return notifyIdleGap
+	}
+	return notifyGap
 }
 
 // notifyOnClose bounds the last notification a closing driver sends.

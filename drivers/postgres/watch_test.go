@@ -260,3 +260,59 @@ func TestNotificationFloodIsCoalesced(t *testing.T) {
 	assert.LessOrEqual(t, reads, int64(5), "reads of the log caused by %d notifications", rounds*perRound)
 	assert.Less(t, checks, int64(rounds*perRound/4), "the listener's checks are coalesced")
 }
+
+// A driver notifies only while some driver listens on its schema's channel
+// (a listening connection holds the listeners' advisory lock): a bare
+// LISTEN on the channel, which a driver's listener is not, receives the
+// notification only once another driver watches. Notifications arrive in
+// commit order, so a marker sent after the driver's shows whether the
+// driver's went out.
+func TestNotifyOnlyWhileSomeoneListens(t *testing.T) {
+	pool := newPool(t)
+	schema := randomSchema()
+	appender := newDriver(t, pool, postgres.Options{Schema: schema})
+	watcher := newDriver(t, pool, postgres.Options{Schema: schema})
+	ctx := t.Context()
+	bare, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		bare.Exec(context.Background(), "UNLISTEN *")
+		bare.Release()
+	})
+	channel := "eventstore." + schema
+	_, err = bare.Exec(ctx, "LISTEN "+pgx.Identifier{channel}.Sanitize())
+	require.NoError(t, err)
+	// first returns the payload of the next notification the bare
+	// connection receives, after a marker is sent.
+	first := func() string {
+		_, err := pool.Exec(ctx, `SELECT pg_notify($1, 'marker')`, channel)
+		require.NoError(t, err)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		n, err := bare.Conn().WaitForNotification(wctx)
+		require.NoError(t, err)
+		return n.Payload
+	}
+	for _, tc := range []struct {
+		name   string
+		watch  bool
+		notify bool
+	}{
+		{"NobodyListens", false, false},
+		{"ADriverListens", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.watch {
+				_, err := watcher.Watch(ctx)
+				require.NoError(t, err)
+			}
+			sent := postgres.Notify(ctx, appender, 42)
+			assert.Equal(t, tc.notify, sent, "notified")
+			want := "marker"
+			if tc.notify {
+				want = "42/"
+			}
+			assert.True(t, strings.HasPrefix(first(), want), "the bare listener's first notification starts with %q", want)
+		})
+	}
+}
