@@ -73,3 +73,9 @@ func QueuedAppends(d *Driver) int {
 	defer d.group.mu.Unlock()
 	return len(d.group.queue)
 }
+
+// TagLockKeys returns the keys of the shared locks a writer of an event of
+// type typ with tag takes.
+func TagLockKeys(schema, typ, tag string) []int64 {
+	return []int64{tagKey(schema, typ, tag), tagKey(schema, "", tag)}
+}

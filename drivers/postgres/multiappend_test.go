@@ -1,0 +1,332 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/drivers/postgres"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// tagged returns an event of type typ with tags.
+func tagged(typ string, tags ...string) eventstore.Event {
+	return eventstore.Event{Type: typ, Data: []byte(`{}`), Tags: tags}
+}
+
+// readQuery returns every event ReadQuery returns for q after after.
+func readQuery(t testing.TB, s *eventstore.Store, q eventstore.Query, after eventstore.Position) []eventstore.RecordedEvent {
+	t.Helper()
+	var evs []eventstore.RecordedEvent
+	for ev, err := range s.ReadQuery(t.Context(), q, eventstore.ReadQueryOptions{After: after}) {
+		require.NoError(t, err)
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+func TestAppendMulti(t *testing.T) {
+	pool := newPool(t)
+	s, _ := newStore(t, pool)
+	ctx := t.Context()
+	_, err := s.Append(ctx, "Account-a", eventstore.NoStream, tagged("Opened", "account:a"))
+	require.NoError(t, err)
+
+	res, err := s.AppendMulti(ctx, eventstore.MultiAppend{
+		Records: []eventstore.Record{
+			{Stream: "Account-a", Event: tagged("Debited", "account:a", "transfer:1")},
+			{Stream: "Account-b", Event: tagged("Credited", "account:b", "transfer:1")},
+			{Stream: "Account-a", Event: tagged("Fee")},
+		},
+		Expect: []eventstore.StreamExpectation{{Stream: "Account-a", Expected: eventstore.Exact(1)}, {Stream: "Account-b", Expected: eventstore.NoStream}},
+	})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]uint64{"Account-a": 3, "Account-b": 1}, res.Versions)
+
+	var all []eventstore.RecordedEvent
+	for ev, err := range s.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		all = append(all, ev)
+	}
+	require.Len(t, all, 4)
+	assert.Equal(t, res.Position, all[3].Position, "the result's position is the last event's")
+	for i, want := range []struct {
+		stream string
+		tags   []string
+	}{{"Account-a", []string{"account:a"}}, {"Account-a", []string{"account:a", "transfer:1"}}, {"Account-b", []string{"account:b", "transfer:1"}}, {"Account-a", nil}} {
+		assert.Equal(t, want.stream, all[i].StreamID, "event %d", i)
+		assert.Equal(t, want.tags, all[i].Tags, "event %d", i)
+	}
+	assert.Equal(t, all[1].Position.Commit, all[3].Position.Commit, "one transaction")
+
+	// Every failed stream is named with its actual version, and nothing is written.
+	_, err = s.AppendMulti(ctx, eventstore.MultiAppend{
+		Records: []eventstore.Record{{Stream: "Account-a", Event: tagged("Debited")}, {Stream: "Account-c", Event: tagged("Credited")}},
+		Expect: []eventstore.StreamExpectation{
+			{Stream: "Account-a", Expected: eventstore.Exact(1)}, {Stream: "Account-b", Expected: eventstore.Exact(1)},
+			{Stream: "Account-c", Expected: eventstore.StreamExists},
+		},
+	})
+	var conflict *eventstore.AppendConflictError
+	require.ErrorAs(t, err, &conflict)
+	assert.ErrorIs(t, err, eventstore.ErrWrongExpectedVersion)
+	assert.False(t, conflict.Condition)
+	require.Len(t, conflict.Streams, 2, "%v", err)
+	assert.Equal(t, "Account-a", conflict.Streams[0].Stream)
+	assert.Equal(t, uint64(3), conflict.Streams[0].Actual)
+	assert.Equal(t, "Account-c", conflict.Streams[1].Stream)
+	assert.Equal(t, uint64(0), conflict.Streams[1].Actual)
+
+	// A retry with the same IDs returns the original result.
+	a := eventstore.MultiAppend{
+		Records: []eventstore.Record{{Stream: "Account-b", Event: tagged("Debited", "account:b")}, {Stream: "Account-d", Event: tagged("Credited", "account:d")}},
+		Expect:  []eventstore.StreamExpectation{{Stream: "Account-b", Expected: eventstore.Exact(1)}},
+	}
+	for i := range a.Records {
+		a.Records[i].Event.ID = uuid.New()
+	}
+	first, err := s.AppendMulti(ctx, a)
+	require.NoError(t, err)
+	again, err := s.AppendMulti(ctx, a)
+	require.NoError(t, err)
+	assert.Equal(t, first.Position, again.Position)
+	assert.Equal(t, first.Versions, again.Versions)
+	a.Records[1].Event.Tags = []string{"account:e"}
+	_, err = s.AppendMulti(ctx, a)
+	assert.ErrorIs(t, err, eventstore.ErrDuplicateEventID)
+}
+
+func TestReadQueryAndCondition(t *testing.T) {
+	pool := newPool(t)
+	s, _ := newStore(t, pool)
+	ctx := t.Context()
+	for i := range 5 {
+		_, err := s.Append(ctx, fmt.Sprintf("Course-%d", i), eventstore.NoStream,
+			tagged("CourseDefined", fmt.Sprintf("course:c%d", i)),
+			tagged("StudentSubscribed", fmt.Sprintf("course:c%d", i), "student:s1"),
+			tagged("Untagged"))
+		require.NoError(t, err)
+	}
+	_, err := s.Append(ctx, "Other-1", eventstore.Any, tagged("StudentSubscribed"))
+	require.NoError(t, err)
+
+	tests := []struct {
+		name string
+		q    eventstore.Query
+		want int
+	}{
+		{"all", eventstore.Query{}, 16}, // first: the probes of the others match it
+		{"one tag", eventstore.Query{Items: []eventstore.QueryItem{{Tags: []string{"course:c1"}}}}, 2},
+		{"two tags", eventstore.Query{Items: []eventstore.QueryItem{{Tags: []string{"student:s1", "course:c2"}}}}, 1},
+		{"type and tag", eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"CourseDefined"}, Tags: []string{"course:c3"}}}}, 1},
+		{"types only", eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"StudentSubscribed", "Untagged"}}}}, 11},
+		{"two items overlapping", eventstore.Query{Items: []eventstore.QueryItem{{Tags: []string{"student:s1"}}, {Tags: []string{"course:c0"}}}}, 6},
+		{"no match", eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"Nope"}, Tags: []string{"course:c0"}}}}, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			evs := readQuery(t, s, tc.q, eventstore.Position{})
+			require.Len(t, evs, tc.want)
+			for i, ev := range evs {
+				assert.True(t, tc.q.Matches(ev), "event %d %s %v", i, ev.Type, ev.Tags)
+				if i > 0 {
+					assert.Greater(t, ev.Position.Compare(evs[i-1].Position), 0, "position order")
+				}
+			}
+			// Pages of 1 give the same events.
+			var paged []eventstore.RecordedEvent
+			after := eventstore.Position{}
+			for {
+				var page []eventstore.RecordedEvent
+				for ev, err := range s.ReadQuery(ctx, tc.q, eventstore.ReadQueryOptions{After: after, Limit: 1}) {
+					require.NoError(t, err)
+					page = append(page, ev)
+				}
+				if len(page) == 0 {
+					break
+				}
+				paged = append(paged, page...)
+				after = page[len(page)-1].Position
+			}
+			assert.Equal(t, evs, paged)
+
+			// The condition fails iff the read returned an event: after the
+			// last one it holds, from before the first it fails.
+			cond := func(after eventstore.Position) error {
+				_, err := s.AppendMulti(ctx, eventstore.MultiAppend{
+					Records:   []eventstore.Record{{Stream: "Probe-" + uuid.NewString(), Event: tagged("Probe")}},
+					Condition: &eventstore.AppendCondition{FailIfEventsMatch: tc.q, After: after},
+				})
+				return err
+			}
+			if tc.name == "all" {
+				return // the probes themselves match
+			}
+			if len(evs) == 0 {
+				require.NoError(t, cond(eventstore.Position{}))
+				return
+			}
+			require.NoError(t, cond(evs[len(evs)-1].Position))
+			err := cond(eventstore.Position{})
+			var conflict *eventstore.AppendConflictError
+			require.ErrorAs(t, err, &conflict)
+			assert.True(t, conflict.Condition)
+			assert.ErrorIs(t, err, eventstore.ErrAppendConditionFailed)
+		})
+	}
+}
+
+// TestConditionRace: racers that read the same query and append a matching
+// event under it have exactly one winner, for every kind of query item;
+// racers on disjoint tags all win.
+func TestConditionRace(t *testing.T) {
+	pool := newPool(t)
+	s, _ := newStore(t, pool)
+	const racers, rounds = 16, 10
+	tests := []struct {
+		name     string
+		item     func(round int) eventstore.QueryItem
+		event    func(round, racer int) eventstore.Event
+		winners  int
+		disjoint bool
+	}{
+		{"tag", func(r int) eventstore.QueryItem { return eventstore.QueryItem{Tags: []string{fmt.Sprintf("user:%d", r)}} },
+			func(r, _ int) eventstore.Event { return tagged("Registered", fmt.Sprintf("user:%d", r)) }, 1, false},
+		{"type and two tags", func(r int) eventstore.QueryItem {
+			return eventstore.QueryItem{Types: []string{"Subscribed"}, Tags: []string{fmt.Sprintf("course:%d", r), "term:1"}}
+		}, func(r, i int) eventstore.Event {
+			return tagged("Subscribed", fmt.Sprintf("student:%d", i), "term:1", fmt.Sprintf("course:%d", r))
+		}, 1, false},
+		{"types only, untagged events", func(r int) eventstore.QueryItem {
+			return eventstore.QueryItem{Types: []string{fmt.Sprintf("Opened%d", r)}}
+		}, func(r, _ int) eventstore.Event { return tagged(fmt.Sprintf("Opened%d", r)) }, 1, false},
+		{"disjoint tags", func(r int) eventstore.QueryItem { return eventstore.QueryItem{Tags: []string{fmt.Sprintf("d:%d", r)}} },
+			func(r, i int) eventstore.Event { return tagged("Registered", fmt.Sprintf("d:%d:%d", r, i)) }, racers, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for r := range rounds {
+				gate := make(chan struct{})
+				var wins, fails atomic.Int32
+				var wg, ready sync.WaitGroup
+				ready.Add(racers)
+				for i := range racers {
+					wg.Go(func() {
+						item := tc.item(r)
+						if tc.disjoint {
+							item.Tags = []string{fmt.Sprintf("d:%d:%d", r, i)}
+						}
+						q := eventstore.Query{Items: []eventstore.QueryItem{item}}
+						evs := readQuery(t, s, q, eventstore.Position{})
+						var after eventstore.Position
+						if len(evs) > 0 {
+							after = evs[len(evs)-1].Position
+						}
+						ready.Done()
+						<-gate
+						_, err := s.AppendMulti(t.Context(), eventstore.MultiAppend{
+							Records:   []eventstore.Record{{Stream: fmt.Sprintf("Racer-%d", i), Event: tc.event(r, i)}},
+							Condition: &eventstore.AppendCondition{FailIfEventsMatch: q, After: after},
+						})
+						switch {
+						case err == nil:
+							wins.Add(1)
+						case errors.Is(err, eventstore.ErrAppendConditionFailed):
+							fails.Add(1)
+						default:
+							t.Errorf("racer %d: %v", i, err)
+						}
+					})
+				}
+				ready.Wait() // every racer has read before any appends
+				close(gate)
+				wg.Wait()
+				require.Equal(t, int32(tc.winners), wins.Load(), "round %d: winners (losers %d)", r, fails.Load())
+			}
+		})
+	}
+}
+
+// TestConditionSeesAHeldOpenWriter: a writer that holds a lower position
+// and commits after a ReadQuery makes a condition with the read's After
+// fail; while it is open, the condition waits for it.
+func TestConditionSeesAHeldOpenWriter(t *testing.T) {
+	pool := newPool(t)
+	s, d := newStore(t, pool)
+	ctx := t.Context()
+	q := eventstore.Query{Items: []eventstore.QueryItem{{Tags: []string{"seat:1"}}}}
+	_, err := s.Append(ctx, "Seat-0", eventstore.NoStream, tagged("Booked", "seat:0"))
+	require.NoError(t, err)
+
+	// The writer: an insert of a matching event in a transaction held open,
+	// as a slow append would be. It holds the shared tag lock as the
+	// driver's writers do.
+	tx, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	schema := pgx.Identifier{d.Schema()}.Sanitize()
+	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(k) FROM unnest($1::bigint[]) k`, postgres.TagLockKeys(d.Schema(), "Booked", "seat:1"))
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO `+schema+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append, tags)
+		VALUES (pg_current_xact_id()::text::bigint, 'Seat-1', 1, gen_random_uuid(), 'Booked', 0, '\x', '\x', now(), true, '{seat:1}')`)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO `+schema+`.event_tags SELECT 'seat:1', tx_id, seq, event_type FROM `+schema+`.events WHERE stream_id = 'Seat-1'`)
+	require.NoError(t, err)
+
+	// A later append: its position is after the writer's.
+	_, err = s.Append(ctx, "Seat-2", eventstore.NoStream, tagged("Booked", "seat:2"))
+	require.NoError(t, err)
+
+	// The read stops before the open writer (ReadWait passes): After is
+	// below the writer's position.
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var after eventstore.Position
+	for ev, err := range s.ReadQuery(rctx, eventstore.Query{}, eventstore.ReadQueryOptions{}) {
+		require.NoError(t, err)
+		after = ev.Position
+	}
+	require.NotZero(t, after)
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.AppendMulti(ctx, eventstore.MultiAppend{
+			Records:   []eventstore.Record{{Stream: "Seat-1b", Event: tagged("Booked", "seat:1")}},
+			Condition: &eventstore.AppendCondition{FailIfEventsMatch: q, After: after},
+		})
+		done <- err
+	}()
+	// It waits for the writer's tag lock.
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the condition did not wait for the open writer: %v", err)
+		default:
+		}
+		var waiting int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`).Scan(&waiting)
+		return err == nil && waiting > 0
+	}, 10*time.Second, 5*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+	select {
+	case err := <-done:
+		require.ErrorIs(t, err, eventstore.ErrAppendConditionFailed)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the condition still waits after the writer committed")
+	}
+
+	// And a condition taken after the commit, with the same After, fails too.
+	_, err = s.AppendMulti(ctx, eventstore.MultiAppend{
+		Records:   []eventstore.Record{{Stream: "Seat-1c", Event: tagged("Booked", "seat:1")}},
+		Condition: &eventstore.AppendCondition{FailIfEventsMatch: q, After: after},
+	})
+	require.ErrorIs(t, err, eventstore.ErrAppendConditionFailed)
+}
