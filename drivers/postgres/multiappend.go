@@ -168,24 +168,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 // appendTagged is Append for a batch with tagged events: a locked write of
 // one stream, which takes the shared tag locks that make conditions safe.
 func (d *Driver) appendTagged(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
-	records := make([]driver.Record, len(req.Events))
-	for i, e := range req.Events {
-		records[i] = driver.Record{Stream: req.Stream, Event: e}
-	}
-	w := write{
-		streams:  []string{req.Stream},
-		locks:    newLockPlan(d.schema, req.Events, nil),
-		expect:   []driver.StreamExpectation{{Stream: req.Stream, Expected: req.Expected}},
-		firstID:  req.Events[0].ID,
-		records:  records,
-		k:        make([]int64, len(req.Events)),
-		starts:   make([]bool, len(req.Events)),
-		recorded: req.RecordedAt,
-	}
-	for i := range w.k {
-		w.k[i] = int64(i + 1)
-	}
-	w.starts[0] = true
+	w := d.appendWrite(req)
 	out, err := d.writeLocked(ctx, w)
 	if err != nil {
 		return driver.AppendResult{}, err
@@ -213,6 +196,29 @@ func (d *Driver) appendTagged(ctx context.Context, req driver.AppendRequest) (dr
 	}
 	defer conn.Release()
 	return d.retried(ctx, conn.Conn(), req, first, mismatch)
+}
+
+// appendWrite is the locked write of an Append.
+func (d *Driver) appendWrite(req driver.AppendRequest) write {
+	records := make([]driver.Record, len(req.Events))
+	for i, e := range req.Events {
+		records[i] = driver.Record{Stream: req.Stream, Event: e}
+	}
+	w := write{
+		streams:  []string{req.Stream},
+		locks:    newLockPlan(d.schema, req.Events, nil),
+		expect:   []driver.StreamExpectation{{Stream: req.Stream, Expected: req.Expected}},
+		firstID:  req.Events[0].ID,
+		records:  records,
+		k:        make([]int64, len(req.Events)),
+		starts:   make([]bool, len(req.Events)),
+		recorded: req.RecordedAt,
+	}
+	for i := range w.k {
+		w.k[i] = int64(i + 1)
+	}
+	w.starts[0] = true
+	return w
 }
 
 // importTagged is Import for events with tags: a locked write with an
@@ -347,29 +353,8 @@ func (d *Driver) writeOnce(ctx context.Context, w write, query string, args []an
 	defer conn.Release()
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
-	if len(w.streams) > 0 {
-		b.Queue(lockStreamsSQL, d.schema, w.streams)
-	}
-	if w.locks.tableExclusive {
-		b.Queue(d.sql.tagged.lockTableExclusive)
-	} else {
-		b.Queue(d.sql.tagged.lockTable)
-	}
-	if len(w.locks.keys) > 0 {
-		b.Queue(lockTagsSQL, w.locks.keys, w.locks.exclusive)
-	}
-	var (
-		badStreams []string
-		badVers    []int64
-		out        writeOutcome
-		txID, seq  *int64
-		vStreams   []string
-		vVers      []int64
-		nTags      int64
-	)
-	b.Queue(query, args...).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&badStreams, &badVers, &out.dup, &out.failed, &txID, &seq, &vStreams, &vVers, &nTags)
-	})
+	var out writeOutcome
+	scan := d.queueWrite(b, w, query, args, &out)
 	b.Queue(`COMMIT`)
 	err = conn.SendBatch(ctx, b).Close()
 	if err != nil {
@@ -385,23 +370,53 @@ func (d *Driver) writeOnce(ctx context.Context, w write, query string, args []an
 		}
 		return writeOutcome{}, err
 	}
-	for i, s := range badStreams {
-		var exp driver.ExpectedVersion
-		for _, e := range w.expect {
-			if e.Stream == s {
-				exp = e.Expected
+	scan()
+	return out, nil
+}
+
+// queueWrite queues w's statements after BEGIN: the locks and
+// multiWriteSQL. Once the batch ran, the returned func fills in out.
+func (d *Driver) queueWrite(b *pgx.Batch, w write, query string, args []any, out *writeOutcome) func() {
+	if len(w.streams) > 0 {
+		b.Queue(lockStreamsSQL, d.schema, w.streams)
+	}
+	if w.locks.tableExclusive {
+		b.Queue(d.sql.tagged.lockTableExclusive)
+	} else {
+		b.Queue(d.sql.tagged.lockTable)
+	}
+	if len(w.locks.keys) > 0 {
+		b.Queue(lockTagsSQL, w.locks.keys, w.locks.exclusive)
+	}
+	var (
+		badStreams []string
+		badVers    []int64
+		txID, seq  *int64
+		vStreams   []string
+		vVers      []int64
+		nTags      int64
+	)
+	b.Queue(query, args...).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&badStreams, &badVers, &out.dup, &out.failed, &txID, &seq, &vStreams, &vVers, &nTags)
+	})
+	return func() {
+		for i, s := range badStreams {
+			var exp driver.ExpectedVersion
+			for _, e := range w.expect {
+				if e.Stream == s {
+					exp = e.Expected
+				}
+			}
+			out.bad = append(out.bad, eventstore.WrongExpectedVersionError{Stream: s, Expected: eventstore.ExpectedVersion(exp), Actual: uint64(badVers[i])})
+		}
+		if txID != nil {
+			out.position = driver.Position{Commit: uint64(*txID), Prepare: uint64(*seq)}
+			out.versions = make(map[string]uint64, len(vStreams))
+			for i, s := range vStreams {
+				out.versions[s] = uint64(vVers[i])
 			}
 		}
-		out.bad = append(out.bad, eventstore.WrongExpectedVersionError{Stream: s, Expected: eventstore.ExpectedVersion(exp), Actual: uint64(badVers[i])})
 	}
-	if txID != nil {
-		out.position = driver.Position{Commit: uint64(*txID), Prepare: uint64(*seq)}
-		out.versions = make(map[string]uint64, len(vStreams))
-		for i, s := range vStreams {
-			out.versions[s] = uint64(vVers[i])
-		}
-	}
-	return out, nil
 }
 
 // firstVersion returns the version of the event id that began an append to

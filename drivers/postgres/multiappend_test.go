@@ -198,7 +198,9 @@ func TestConditionRace(t *testing.T) {
 		winners  int
 		disjoint bool
 	}{
-		{"tag", func(r int) eventstore.QueryItem { return eventstore.QueryItem{Tags: []string{fmt.Sprintf("user:%d", r)}} },
+		{"tag", func(r int) eventstore.QueryItem {
+			return eventstore.QueryItem{Tags: []string{fmt.Sprintf("user:%d", r)}}
+		},
 			func(r, _ int) eventstore.Event { return tagged("Registered", fmt.Sprintf("user:%d", r)) }, 1, false},
 		{"type and two tags", func(r int) eventstore.QueryItem {
 			return eventstore.QueryItem{Types: []string{"Subscribed"}, Tags: []string{fmt.Sprintf("course:%d", r), "term:1"}}
