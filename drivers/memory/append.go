@@ -41,6 +41,7 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 			Data:        slices.Clone(e.Data),
 			Metadata:    slices.Clone(e.Metadata),
 			RecordedAt:  req.RecordedAt,
+			Tags:        slices.Clone(e.Tags),
 		})
 		stream = append(stream, idx)
 		ids[e.ID] = idx

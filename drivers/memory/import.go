@@ -29,6 +29,7 @@ func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 		e.Position = driver.Position{Commit: uint64(idx) + 1}
 		e.Data = slices.Clone(e.Data)
 		e.Metadata = slices.Clone(e.Metadata)
+		e.Tags = slices.Clone(e.Tags)
 		d.log = append(d.log, e)
 		d.streams[e.StreamID] = append(d.streams[e.StreamID], idx)
 		ids := d.ids[e.StreamID]

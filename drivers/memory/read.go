@@ -78,6 +78,7 @@ func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, erro
 func clone(ev driver.RecordedEvent) driver.RecordedEvent {
 	ev.Data = slices.Clone(ev.Data)
 	ev.Metadata = slices.Clone(ev.Metadata)
+	ev.Tags = slices.Clone(ev.Tags)
 	return ev
 }
 
