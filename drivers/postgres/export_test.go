@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/eventkit/eventstore/driver"
 	"github.com/jackc/pgx/v5"
@@ -119,4 +120,28 @@ func HoldAppend(ctx context.Context, d *Driver, req driver.AppendRequest) (commi
 		return nil, err
 	}
 	return commit, nil
+}
+
+// MultiWriteSQL returns the statement of a locked write (multiWriteSQL)
+// with the condition expression cond ("false": none), and the statements
+// locking the streams, the events table (for a condition with an item
+// without tags: exclusive) and the tags, for the benchmarks' raw twins.
+func MultiWriteSQL(d *Driver, cond string, exclusive bool) (write, lockStreams, lockTable, lockTags string) {
+	lockTable = d.sql.tagged.lockTable
+	if exclusive {
+		lockTable = d.sql.tagged.lockTableExclusive
+	}
+	return strings.Replace(d.sql.tagged.multiWrite, "{{condition}}", cond, 1), lockStreamsSQL, lockTable, lockTagsSQL
+}
+
+// ConditionSQL is conditionSQL for d's schema.
+func ConditionSQL(d *Driver, cond driver.AppendCondition, args []any) (string, []any) {
+	return conditionSQL(quoteIdent(d.schema), cond, args)
+}
+
+// LockKeys returns the tag lock keys (sorted) and modes of a write of
+// events under cond.
+func LockKeys(d *Driver, events []driver.Event, cond *driver.AppendCondition) ([]int64, []bool) {
+	p := newLockPlan(d.schema, events, cond)
+	return p.keys, p.exclusive
 }

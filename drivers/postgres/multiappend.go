@@ -77,10 +77,12 @@ FROM (SELECT) one LEFT JOIN (SELECT tx_id, seq FROM ins ORDER BY tx_id DESC, seq
 // lockTableSQL and lockTableExclusiveSQL lock the events table for a locked
 // write: ROW EXCLUSIVE is the lock the insert takes anyway, taken earlier;
 // SHARE ROW EXCLUSIVE, for a condition with an item without tags (see
-// tags.go), also waits for every other writer and holds new ones back.
+// tags.go), also waits for every other writer and holds new ones back. The
+// latter goes through lock_writers() (schema 5), as the application role
+// may not take it itself.
 const (
 	lockTableSQL          = `LOCK TABLE {{schema}}.events IN ROW EXCLUSIVE MODE`
-	lockTableExclusiveSQL = `LOCK TABLE {{schema}}.events IN SHARE ROW EXCLUSIVE MODE`
+	lockTableExclusiveSQL = `SELECT {{schema}}.lock_writers()`
 )
 
 // write is one locked write: the arguments of multiWriteSQL and the locks.

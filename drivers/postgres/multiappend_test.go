@@ -13,6 +13,7 @@ import (
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -331,4 +332,84 @@ func TestConditionSeesAHeldOpenWriter(t *testing.T) {
 		Condition: &eventstore.AppendCondition{FailIfEventsMatch: q, After: after},
 	})
 	require.ErrorIs(t, err, eventstore.ErrAppendConditionFailed)
+}
+
+// The application role of docs/postgres.md ("Privileges") writes tagged
+// events, appends under conditions of both kinds (a tagged item: advisory
+// locks; an item without tags: lock_writers()) and reads by query; the
+// read-only role reads by query but can neither call lock_writers() nor
+// write tags.
+func TestLeastPrivilegeTagsAndConditions(t *testing.T) {
+	pool := newPool(t)
+	schema := randomSchema()
+	newDriver(t, pool, postgres.Options{Schema: schema})
+	q := pgx.Identifier{schema}.Sanitize()
+	ctx := t.Context()
+	appPool := newRole(t, pool, schema, "app", appGrants)
+	readerPool := newRole(t, pool, schema, "reader", readerGrants)
+	open := func(p *pgxpool.Pool) *eventstore.Store {
+		d, err := postgres.New(ctx, p, postgres.Options{Schema: schema})
+		require.NoError(t, err)
+		s := eventstore.New(d, eventstore.Options{})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	app, reader := open(appPool), open(readerPool)
+
+	_, err := app.Append(ctx, "User-1", eventstore.NoStream, tagged("Registered", "username:ada"))
+	require.NoError(t, err)
+	require.NoError(t, app.Import(ctx, []eventstore.RecordedEvent{{StreamID: "User-2", Version: 1, ID: uuid.New(), Type: "Registered",
+		Data: []byte(`{}`), Tags: []string{"username:bob"}, RecordedAt: time.Now()}}))
+	for _, item := range []eventstore.QueryItem{{Types: []string{"Registered"}, Tags: []string{"username:cy"}}, {Types: []string{"Nothing"}}} {
+		_, err = app.AppendMulti(ctx, eventstore.MultiAppend{
+			Records:   []eventstore.Record{{Stream: "User-3-" + item.Types[0], Event: tagged("Renamed", "username:cy")}},
+			Condition: &eventstore.AppendCondition{FailIfEventsMatch: eventstore.Query{Items: []eventstore.QueryItem{item}}},
+		})
+		require.NoError(t, err, "conditional append as the application role, %v", item)
+	}
+	query := eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"Registered"}}}}
+	assert.Len(t, readQuery(t, app, query, eventstore.Position{}), 2)
+	evs := readQuery(t, reader, query, eventstore.Position{})
+	require.Len(t, evs, 2)
+	assert.Equal(t, []string{"username:bob"}, evs[1].Tags)
+
+	for _, tc := range []struct {
+		name string
+		pool *pgxpool.Pool
+		sql  string
+	}{
+		{"reader locks out writers", readerPool, `SELECT ` + q + `.lock_writers()`},
+		{"reader writes a tag", readerPool, `INSERT INTO ` + q + `.event_tags VALUES ('x', 1, 1, 'X')`},
+		{"app deletes a tag", appPool, `DELETE FROM ` + q + `.event_tags`},
+	} {
+		_, err := tc.pool.Exec(ctx, tc.sql)
+		requireDenied(t, err, tc.name)
+	}
+}
+
+// Upgrading a version 4 schema adds tags: events written before have none,
+// and tagged appends, conditions and reads by query work at once.
+func TestUpgradeFromSchema4(t *testing.T) {
+	pool := newPool(t)
+	ctx := t.Context()
+	schema := randomSchema()
+	q := pgx.Identifier{schema}.Sanitize()
+	oldSchema(t, pool, schema, 4, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO `+q+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
+			VALUES (pg_current_xact_id()::text::bigint, 'Old-1', 1, gen_random_uuid(), 'Registered', 0, '\x', '\x', now())`)
+		return err
+	})
+	d, err := postgres.New(ctx, pool, postgres.Options{Schema: schema})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	_, err = s.AppendMulti(ctx, eventstore.MultiAppend{
+		Records:   []eventstore.Record{{Stream: "New-1", Event: tagged("Registered", "username:ada")}},
+		Condition: &eventstore.AppendCondition{FailIfEventsMatch: eventstore.Query{Items: []eventstore.QueryItem{{Tags: []string{"username:ada"}}}}},
+	})
+	require.NoError(t, err)
+	evs := readQuery(t, s, eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"Registered"}}}}, eventstore.Position{})
+	require.Len(t, evs, 2)
+	assert.Nil(t, evs[0].Tags, "an event from before the upgrade")
+	assert.Equal(t, []string{"username:ada"}, evs[1].Tags)
 }

@@ -21,3 +21,17 @@ CREATE TABLE {{schema}}.event_tags (
 	event_type text   NOT NULL,
 	CONSTRAINT event_tags_pkey PRIMARY KEY (tag, tx_id, seq) INCLUDE (event_type)
 );
+
+-- lock_writers() locks the events table in SHARE ROW EXCLUSIVE mode until
+-- the calling transaction ends: an append condition with an item without
+-- tags takes it, since such an item may match events without tags, whose
+-- writers take no tag locks (see tags.go). It waits for every writer of the
+-- store and holds new ones back. LOCK TABLE in that mode needs UPDATE,
+-- DELETE or TRUNCATE on the table, which the application role must not
+-- have, so the function runs as its owner (the role that created the
+-- schema); only roles granted EXECUTE may call it (docs/postgres.md,
+-- "Privileges").
+CREATE FUNCTION {{schema}}.lock_writers() RETURNS void
+	LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+	AS $$ BEGIN LOCK TABLE {{schema}}.events IN SHARE ROW EXCLUSIVE MODE; END $$;
+REVOKE EXECUTE ON FUNCTION {{schema}}.lock_writers() FROM PUBLIC;
