@@ -145,3 +145,6 @@ func LockKeys(d *Driver, events []driver.Event, cond *driver.AppendCondition) ([
 	p := newLockPlan(d.schema, events, cond)
 	return p.keys, p.exclusive
 }
+
+// ReadQueryQuery returns ReadQuery's statement and arguments for q.
+func ReadQueryQuery(d *Driver, q driver.QueryPage) (string, []any) { return d.readQueryQuery(q) }

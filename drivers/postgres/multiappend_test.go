@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -412,4 +416,81 @@ func TestUpgradeFromSchema4(t *testing.T) {
 	require.Len(t, evs, 2)
 	assert.Nil(t, evs[0].Tags, "an event from before the upgrade")
 	assert.Equal(t, []string{"username:ada"}, evs[1].Tags)
+}
+
+// Reads by query and conditions walk event_tags (or events_type_idx) in
+// position order, in the generic plans prepared statements settle on, and
+// examine only the page's events: the log has 100,000 events, half tagged
+// "common" and one in 1,000 tagged "rare", so the planner is tempted to
+// walk the log for the common tag and to sort the rare one's events.
+func TestQueryPlans(t *testing.T) {
+	pool := newPool(t)
+	d := newDriver(t, pool, postgres.Options{})
+	ctx := t.Context()
+	q := pgx.Identifier{d.Schema()}.Sanitize()
+	// Below every transaction ID of the server, so below the fence.
+	_, err := pool.Exec(ctx, `INSERT INTO `+q+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, tags)
+		SELECT 1 + i / 1000, 'S-' || i / 1000, i % 1000 + 1, gen_random_uuid(), CASE WHEN i % 3 = 0 THEN 'T0' ELSE 'T1' END, 0, '\x7b7d', '', now(),
+			CASE WHEN i % 1000 = 999 THEN '{rare,common}'::text[] WHEN i % 2 = 0 THEN '{common}'::text[] END
+		FROM generate_series(0, 99999) i`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO `+q+`.event_tags SELECT t, tx_id, seq, event_type FROM `+q+`.events, unnest(tags) t`)
+	require.NoError(t, err)
+	for _, table := range []string{"events", "event_tags"} {
+		_, err = pool.Exec(ctx, `VACUUM ANALYZE `+q+`.`+table)
+		require.NoError(t, err)
+	}
+	conn, err := pool.Acquire(ctx)
+	require.NoError(t, err)
+	defer conn.Release()
+	_, err = conn.Exec(ctx, `SET plan_cache_mode = force_generic_plan`)
+	require.NoError(t, err)
+	explain := func(t *testing.T, query string, args []any) string {
+		var plan strings.Builder
+		rows, err := conn.Query(ctx, `EXPLAIN (ANALYZE, COSTS OFF) `+query, append([]any{pgx.QueryExecModeExec}, args...)...)
+		require.NoError(t, err)
+		for rows.Next() {
+			var line string
+			require.NoError(t, rows.Scan(&line))
+			plan.WriteString(line + "\n")
+		}
+		require.NoError(t, rows.Err())
+		t.Logf("plan:\n%s", plan.String())
+		return plan.String()
+	}
+	mid := driver.Position{Commit: 50, Prepare: 1} // half way through the log
+	for _, tc := range []struct {
+		name  string
+		query driver.Query
+		after driver.Position
+		want  []string
+	}{
+		{"common tag", driver.Query{Items: []driver.QueryItem{{Tags: []string{"common"}}}}, mid, []string{"Index Only Scan using event_tags_pkey"}},
+		{"rare tag and type", driver.Query{Items: []driver.QueryItem{{Types: []string{"T1"}, Tags: []string{"rare"}}}}, driver.Position{}, []string{"Index Only Scan using event_tags_pkey"}},
+		{"two tags", driver.Query{Items: []driver.QueryItem{{Tags: []string{"rare", "common"}}}}, mid, []string{"Index Only Scan using event_tags_pkey"}},
+		{"type only", driver.Query{Items: []driver.QueryItem{{Types: []string{"T0"}}}}, mid, []string{"using events_type_idx"}},
+		{"two items", driver.Query{Items: []driver.QueryItem{{Tags: []string{"rare"}}, {Types: []string{"T0"}}}}, mid, []string{"event_tags_pkey", "events_type_idx"}},
+	} {
+		t.Run("read "+tc.name, func(t *testing.T) {
+			query, args := postgres.ReadQueryQuery(d, driver.QueryPage{Query: tc.query, After: tc.after, Limit: 100, MaxBytes: eventstore.DefaultMaxPageBytes})
+			plan := explain(t, query, args)
+			for _, w := range tc.want {
+				assert.Contains(t, plan, w)
+			}
+			assert.NotContains(t, plan, "Seq Scan on event")
+			for _, m := range regexp.MustCompile(`rows=(\d+) loops=1\)`).FindAllStringSubmatch(plan, -1) {
+				n, _ := strconv.Atoi(m[1])
+				assert.LessOrEqual(t, n, 1000, "rows a node returned")
+			}
+		})
+		t.Run("condition "+tc.name, func(t *testing.T) {
+			cond, args := postgres.ConditionSQL(d, driver.AppendCondition{FailIfEventsMatch: tc.query, After: tc.after}, nil)
+			plan := explain(t, `SELECT `+cond, args)
+			assert.NotContains(t, plan, "Seq Scan on event")
+			for _, m := range regexp.MustCompile(`rows=(\d+) loops=1\)`).FindAllStringSubmatch(plan, -1) {
+				n, _ := strconv.Atoi(m[1])
+				assert.LessOrEqual(t, n, 1000, "rows a node returned")
+			}
+		})
+	}
 }

@@ -11,12 +11,13 @@ import (
 
 // conditionSQL returns the SQL expression that is true when an event
 // matching cond's query has a position after cond.After (any position when
-// it is zero), adding its parameters to args. Each item is one EXISTS:
+// it is zero), adding its parameters to args. Each item is one probe for
+// the first matching event after After, in position order:
 //
 //   - with tags, an index range scan of event_tags for the item's first
 //     tag after After (filtered by the item's types, which the index
 //     includes), each event found checked for the item's other tags in
-//     events.tags (a primary-key probe);
+//     events.tags (a primary-key probe, otherTags);
 //   - with types only, a probe of events_type_idx for each type;
 //   - a query without items is one probe of the primary key.
 //
@@ -29,26 +30,32 @@ func conditionSQL(schema string, cond driver.AppendCondition, args []any) (strin
 	}
 	after := `(` + arg(clamp(cond.After.Commit)) + `::bigint, ` + arg(clamp(cond.After.Prepare)) + `::bigint)`
 	events, tags := schema+`.events`, schema+`.event_tags`
+	// probe is true when the first row of from, in position order, exists.
+	// Not EXISTS, whose subquery PostgreSQL plans without its ORDER BY and
+	// LIMIT: for a common tag it then chose a sequential scan that finds
+	// the first match "soon", which is never soon when After is recent.
+	probe := func(from, order string) string {
+		return `(SELECT true ` + from + ` ORDER BY ` + order + ` LIMIT 1) IS NOT NULL`
+	}
 	items := cond.FailIfEventsMatch.Items
 	if len(items) == 0 {
-		return `EXISTS (SELECT FROM ` + events + ` WHERE (tx_id, seq) > ` + after + `)`, args
+		return probe(`FROM `+events+` WHERE (tx_id, seq) > `+after, `tx_id, seq`), args
 	}
 	parts := make([]string, len(items))
 	for i, it := range items {
 		if len(it.Tags) == 0 {
-			parts[i] = `EXISTS (SELECT FROM ` + events + ` WHERE event_type = ANY (` + arg(it.Types) + `::text[]) AND (tx_id, seq) > ` + after + `)`
+			parts[i] = `EXISTS (SELECT FROM unnest(` + arg(it.Types) + `::text[]) ty WHERE ` +
+				probe(`FROM `+events+` WHERE event_type = ty AND (tx_id, seq) > `+after, `tx_id, seq`) + `)`
 			continue
 		}
-		var b strings.Builder
-		b.WriteString(`EXISTS (SELECT FROM ` + tags + ` t WHERE t.tag = ` + arg(it.Tags[0]) + `::text AND (t.tx_id, t.seq) > ` + after)
+		c := `FROM ` + tags + ` t WHERE t.tag = ` + arg(it.Tags[0]) + `::text AND (t.tx_id, t.seq) > ` + after
 		if len(it.Types) > 0 {
-			b.WriteString(` AND t.event_type = ANY (` + arg(it.Types) + `::text[])`)
+			c += ` AND t.event_type = ANY (` + arg(it.Types) + `::text[])`
 		}
 		if len(it.Tags) > 1 {
-			b.WriteString(` AND EXISTS (SELECT FROM ` + events + ` e WHERE e.tx_id = t.tx_id AND e.seq = t.seq AND e.tags @> ` + arg(it.Tags) + `::text[])`)
+			c += ` AND ` + otherTags(events, arg(it.Tags)+`::text[]`)
 		}
-		b.WriteString(`)`)
-		parts[i] = b.String()
+		parts[i] = probe(c, `t.tx_id, t.seq`)
 	}
 	return `(` + strings.Join(parts, ` OR `) + `)`, args
 }
@@ -134,7 +141,7 @@ func (d *Driver) readQueryQuery(q driver.QueryPage) (string, []any) {
 			c += ` AND t.event_type = ANY (` + arg(it.Types, "text[]") + `)`
 		}
 		if len(it.Tags) > 1 {
-			c += ` AND EXISTS (SELECT FROM ` + events + ` e WHERE e.tx_id = t.tx_id AND e.seq = t.seq AND e.tags @> ` + arg(it.Tags, "text[]") + `)`
+			c += ` AND ` + otherTags(events, arg(it.Tags, "text[]"))
 		}
 		scans = append(scans, `(SELECT t.tx_id, t.seq FROM `+tags+` t WHERE `+c+` ORDER BY t.tx_id, t.seq LIMIT `+limit+`)`)
 	}
@@ -146,4 +153,13 @@ SELECT s.horizon, coalesce(s.top >= s.fence, false), s.fence, e.* FROM s LEFT JO
 	` + pageSQL(from, `tx_id, seq`, false, true, limit, maxBytes) + `
 ) e ON true`
 	return query, args
+}
+
+// otherTags is the condition that the event of the event_tags row t
+// carries every tag of the array tags: a scalar subquery, which PostgreSQL
+// runs per row as a probe of the primary key. Written as EXISTS, it was
+// planned as a semi-join that read every event of the log to filter
+// events.tags (160 ms for a page of 51 events of 100,000: TestQueryPlans).
+func otherTags(events, tags string) string {
+	return `(SELECT e.tags FROM ` + events + ` e WHERE e.tx_id = t.tx_id AND e.seq = t.seq) @> ` + tags
 }
