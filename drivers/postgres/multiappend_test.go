@@ -38,6 +38,26 @@ func readQuery(t testing.TB, s *eventstore.Store, q eventstore.Query, after even
 	return evs
 }
 
+// readOneByOne reads q with ReadQuery one event at a time, each read after
+// the last event of the one before, until one returns nothing.
+func readOneByOne(t testing.TB, s *eventstore.Store, q eventstore.Query) []eventstore.RecordedEvent {
+	t.Helper()
+	var all []eventstore.RecordedEvent
+	after := eventstore.Position{}
+	for {
+		n := 0
+		for ev, err := range s.ReadQuery(t.Context(), q, eventstore.ReadQueryOptions{After: after, Limit: 1}) {
+			require.NoError(t, err)
+			all = append(all, ev)
+			after = ev.Position
+			n++
+		}
+		if n == 0 {
+			return all
+		}
+	}
+}
+
 func TestAppendMulti(t *testing.T) {
 	pool := newPool(t)
 	s, _ := newStore(t, pool)
@@ -147,21 +167,7 @@ func TestReadQueryAndCondition(t *testing.T) {
 				}
 			}
 			// Pages of 1 give the same events.
-			var paged []eventstore.RecordedEvent
-			after := eventstore.Position{}
-			for {
-				var page []eventstore.RecordedEvent
-				for ev, err := range s.ReadQuery(ctx, tc.q, eventstore.ReadQueryOptions{After: after, Limit: 1}) {
-					require.NoError(t, err)
-					page = append(page, ev)
-				}
-				if len(page) == 0 {
-					break
-				}
-				paged = append(paged, page...)
-				after = page[len(page)-1].Position
-			}
-			assert.Equal(t, evs, paged)
+			assert.Equal(t, evs, readOneByOne(t, s, tc.q))
 
 			// The condition fails iff the read returned an event: after the
 			// last one it holds, from before the first it fails.
