@@ -250,3 +250,92 @@ func ExampleRedactURL() {
 	// postgres://app:xxxxx@db.internal/events?sslmode=require
 	// dynamodb://events?region=eu-west-1&secret_key=xxxxx
 }
+
+func ExampleStore_AppendMulti() {
+	ctx := context.Background()
+	store, _ := eventstore.Open(ctx, "memory://")
+	defer store.Close()
+
+	store.Append(ctx, "Account-a", eventstore.NoStream, eventstore.NewEvent("Deposited", []byte(`{"amount":100}`)))
+	store.Append(ctx, "Account-b", eventstore.NoStream, eventstore.NewEvent("Opened", nil))
+
+	// A transfer debits one account and credits the other, both or neither,
+	// if neither account moved since it was read (both at version 1).
+	transfer := eventstore.MultiAppend{
+		Records: []eventstore.Record{
+			{Stream: "Account-a", Event: eventstore.NewEvent("Debited", []byte(`{"amount":30}`))},
+			{Stream: "Account-b", Event: eventstore.NewEvent("Credited", []byte(`{"amount":30}`))},
+		},
+		Expect: []eventstore.StreamExpectation{
+			{Stream: "Account-a", Expected: eventstore.Exact(1)},
+			{Stream: "Account-b", Expected: eventstore.Exact(1)},
+		},
+	}
+	res, err := store.AppendMulti(ctx, transfer)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("versions:", res.Versions["Account-a"], res.Versions["Account-b"])
+
+	// The same decision made on the old versions fails whole, naming every
+	// stream that moved.
+	for i := range transfer.Records {
+		transfer.Records[i].Event.ID = uuid.New()
+	}
+	_, err = store.AppendMulti(ctx, transfer)
+	var conflict *eventstore.AppendConflictError
+	if errors.As(err, &conflict) {
+		fmt.Println(errors.Is(err, eventstore.ErrWrongExpectedVersion), len(conflict.Streams), "streams moved")
+	}
+	fmt.Println(err)
+	// Output:
+	// versions: 2 2
+	// true 2 streams moved
+	// eventstore: append to several streams: append conflict: "Account-a": want 1, have 2; "Account-b": want 1, have 2
+}
+
+func ExampleStore_ReadQuery() {
+	ctx := context.Background()
+	store, _ := eventstore.Open(ctx, "memory://")
+	defer store.Close()
+
+	// Enrol a student in course c1 if it has fewer than 2 students: the
+	// decision reads the events that matter by query, and the append holds
+	// only if no such event was appended after the last one it saw.
+	course := eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"Enrolled"}, Tags: []string{"course:c1"}}}}
+	enrol := func(student string) error {
+		var seen int
+		var after eventstore.Position
+		for ev, err := range store.ReadQuery(ctx, course, eventstore.ReadQueryOptions{}) {
+			if err != nil {
+				return err
+			}
+			seen, after = seen+1, ev.Position
+		}
+		if seen >= 2 {
+			return errors.New("course c1 is full")
+		}
+		ev := eventstore.NewEvent("Enrolled", []byte(`{}`))
+		ev.Tags = []string{"course:c1", "student:" + student}
+		_, err := store.AppendMulti(ctx, eventstore.MultiAppend{
+			Records:   []eventstore.Record{{Stream: "Student-" + student, Event: ev}},
+			Condition: &eventstore.AppendCondition{FailIfEventsMatch: course, After: after},
+		})
+		return err
+	}
+	for _, s := range []string{"ada", "bob", "cy"} {
+		fmt.Println(s, enrol(s))
+	}
+	for ev, err := range store.ReadQuery(ctx, course, eventstore.ReadQueryOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println(ev.StreamID, ev.Tags)
+	}
+	// Output:
+	// ada <nil>
+	// bob <nil>
+	// cy course c1 is full
+	// Student-ada [course:c1 student:ada]
+	// Student-bob [course:c1 student:bob]
+}

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -192,6 +193,7 @@ func testTagsRoundTrip(t *testing.T, f *fixture) {
 		if len(got) != n {
 			t.Errorf("%s: read by query tags ⊇ [%s] returned %d events, want %d", via, y, len(got), n)
 		}
+		checkTags(t, via+", subscription", subscribed(t, f, len(all)), want)
 	}
 	checkReads(t, f, "appended")
 	t.Run("Import", func(t *testing.T) {
@@ -205,6 +207,39 @@ func testTagsRoundTrip(t *testing.T, f *fixture) {
 		}
 		checkReads(t, g, "imported")
 	})
+}
+
+// subscribed returns the first n events a subscription from the start of
+// the log delivers.
+func subscribed(t *testing.T, f *fixture, n int) []eventstore.RecordedEvent {
+	t.Helper()
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	got := make(chan eventstore.RecordedEvent, n)
+	stopped := make(chan error, 1)
+	go func() {
+		stopped <- f.store.Subscribe(ctx, eventstore.SubscribeOptions{}, func(_ context.Context, ev eventstore.RecordedEvent) error {
+			select {
+			case got <- ev:
+			default: // more than n: not asked for
+			}
+			return nil
+		})
+	}()
+	var evs []eventstore.RecordedEvent
+	for range n {
+		select {
+		case ev := <-got:
+			evs = append(evs, ev)
+		case err := <-stopped:
+			t.Fatalf("subscription from the start stopped after %d of %d events: %v", len(evs), n, err)
+		case <-time.After(raceTimeout):
+			t.Fatalf("subscription from the start delivered %d of %d events in %s", len(evs), n, raceTimeout)
+		}
+	}
+	cancel()
+	<-stopped
+	return evs
 }
 
 // testReadQuerySelects reads by a range of queries, after several

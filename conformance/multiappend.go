@@ -558,11 +558,26 @@ func testMultiRetry(t *testing.T, f *fixture) {
 	f.mustAppend(a, eventstore.Exact(3), events(1, "Later")...)
 	check("retry after another append to " + a + ": " + doing)
 
+	// The same records and one more, to a stream whose expectation fails:
+	// not a retry, and the failed stream is named.
+	c := stream("Multi")
+	longer := ma
+	longer.Records = append(slices.Clone(ma.Records), rec(c, events(1, "Moved")[0]))
+	longer.Expect = append(slices.Clone(ma.Expect), expect(c, eventstore.StreamExists))
+	doing = "the records again and one more to a new stream expected to exist: " + describeMulti(longer)
+	before := f.multiStateOf(a, b, c)
+	_, err = f.store.AppendMulti(f.ctx, longer)
+	var ce *eventstore.AppendConflictError
+	if !errors.As(err, &ce) || !slices.Contains(ce.Streams, violation(c, eventstore.StreamExists, 0)) {
+		t.Errorf("%s: want an *AppendConflictError naming %q (want stream-exists, have 0), got %v", doing, c, err)
+	}
+	f.checkNothingWrittenMulti(doing, before)
+
 	changed := ma
 	changed.Records = slices.Clone(ma.Records)
 	changed.Records[1].Event.Data = []byte(`{"n":"other"}`)
 	doing = "retry with other data in record 1: " + describeMulti(changed)
-	before := f.multiStateOf(a, b)
+	before = f.multiStateOf(a, b)
 	_, err = f.store.AppendMulti(f.ctx, changed)
 	var dup *eventstore.DuplicateEventIDError
 	if !errors.Is(err, eventstore.ErrDuplicateEventID) || !errors.As(err, &dup) || dup.Stream != b || dup.ID != evs[1].ID {

@@ -687,6 +687,208 @@ var mutants = []mutant{
 		func(s *shelf) *mutated {
 			return &mutated{Driver: s.d, close: func() error { return errors.New("already released") }}
 		}},
+
+	// Multi-stream append.
+	{"MultiAppendStreamByStream", "AppendMulti appends stream by stream, checking each expectation only when it gets there", rules("MultiAppendAllOrNothing", "MultiAppendContiguousInSliceOrder"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			res := driver.MultiAppendResult{Versions: map[string]uint64{}}
+			for _, e := range req.Expect {
+				var evs []driver.Event
+				for _, r := range req.Records {
+					if r.Stream == e.Stream {
+						evs = append(evs, r.Event)
+					}
+				}
+				if len(evs) == 0 {
+					if v, _ := d.StreamVersion(ctx, e.Stream); !e.Expected.Matches(v) {
+						return res, &eventstore.AppendConflictError{Streams: []eventstore.WrongExpectedVersionError{{Stream: e.Stream, Expected: eventstore.ExpectedVersion(e.Expected), Actual: v}}}
+					}
+					continue
+				}
+				r, err := d.Append(ctx, driver.AppendRequest{Stream: e.Stream, Expected: e.Expected, Events: evs, RecordedAt: req.RecordedAt})
+				if err != nil {
+					var wev *eventstore.WrongExpectedVersionError
+					if errors.As(err, &wev) {
+						err = &eventstore.AppendConflictError{Streams: []eventstore.WrongExpectedVersionError{*wev}}
+					}
+					return driver.MultiAppendResult{}, err
+				}
+				res.Versions[e.Stream] = r.Version
+				if res.Position.Less(r.Position) {
+					res.Position = r.Position
+				}
+			}
+			return res, nil
+		})},
+	{"MultiAppendCheckThenWrite", "AppendMulti checks the expectations, then writes without them", rules("MultiAppendRacersHaveOneWinner"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			for _, e := range req.Expect {
+				if v, _ := d.StreamVersion(ctx, e.Stream); !e.Expected.Matches(v) {
+					return d.AppendMulti(ctx, req) // the driver's own conflict error
+				}
+			}
+			time.Sleep(time.Millisecond) // another appender gets in here
+			req.Expect = slices.Clone(req.Expect)
+			for i := range req.Expect {
+				req.Expect[i].Expected = driver.Expect(driver.ExpectAny, 0)
+			}
+			return d.AppendMulti(ctx, req)
+		})},
+	{"MultiAppendIgnoresCheckOnly", "AppendMulti ignores the expectations of streams it does not write", rules("MultiAppendAllOrNothing", "MultiAppendNamesEveryViolation", "MultiAppendRacersHaveOneWinner"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			req.Expect = slices.DeleteFunc(slices.Clone(req.Expect), func(e driver.StreamExpectation) bool {
+				return !slices.ContainsFunc(req.Records, func(r driver.Record) bool { return r.Stream == e.Stream })
+			})
+			return d.AppendMulti(ctx, req)
+		})},
+	{"MultiAppendFirstViolationOnly", "a multi-stream conflict names only the first failed stream", rules("MultiAppendNamesEveryViolation"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			res, err := d.AppendMulti(ctx, req)
+			var ce *eventstore.AppendConflictError
+			if errors.As(err, &ce) && len(ce.Streams) > 1 {
+				ce.Streams = ce.Streams[:1]
+			}
+			return res, err
+		})},
+	{"MultiAppendResultFirstPosition", "the multi-stream result's position is the first record's, not the last's", rules("MultiAppendResultDescribesWrite", "MultiAppendContiguousInSliceOrder"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			res, err := d.AppendMulti(ctx, req)
+			if err == nil {
+				res.Position.Commit -= uint64(len(req.Records) - 1)
+			}
+			return res, err
+		})},
+	{"MultiAppendRetryWritesAgain", "a retried multi-stream append is written again under new IDs", rules("MultiAppendRetryReturnsOriginalResult", "ConditionalRetryReturnsOriginalResult"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			if hasEvent(ctx, d, req.Records[0].Stream, req.Records[0].Event.ID) {
+				req.Records = slices.Clone(req.Records)
+				for i := range req.Records {
+					req.Records[i].Event.ID = uuid.New()
+				}
+			}
+			return d.AppendMulti(ctx, req)
+		})},
+	{"MultiAppendLargeSplit", "a multi-stream append over 100 records writes the first 100, then fails as too large", rules("MultiAppendOverLimitFailsWhole"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			if len(req.Records) <= 100 {
+				return d.AppendMulti(ctx, req)
+			}
+			head := req
+			head.Records = req.Records[:100]
+			head.Expect = nil
+			for _, r := range head.Records {
+				if !slices.ContainsFunc(head.Expect, func(e driver.StreamExpectation) bool { return e.Stream == r.Stream }) {
+					head.Expect = append(head.Expect, driver.StreamExpectation{Stream: r.Stream, Expected: driver.Expect(driver.ExpectAny, 0)})
+				}
+			}
+			if _, err := d.AppendMulti(ctx, head); err != nil {
+				return driver.MultiAppendResult{}, err
+			}
+			return driver.MultiAppendResult{}, fmt.Errorf("%w: %d records, over 100", eventstore.ErrBatchTooLarge, len(req.Records))
+		})},
+
+	// Tags, queries and append conditions.
+	{"TagsSorted", "tags are stored sorted, not in the given order", rules("TagsRoundTripEveryPath"),
+		func(s *shelf) *mutated {
+			sorted := func(e *driver.Event) { e.Tags = slices.Sorted(slices.Values(e.Tags)) }
+			return &mutated{Driver: s.d,
+				append: func(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+					req.Events = slices.Clone(req.Events)
+					for i := range req.Events {
+						sorted(&req.Events[i])
+					}
+					return s.d.Append(ctx, req)
+				},
+				appendMulti: func(ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+					req.Records = slices.Clone(req.Records)
+					for i := range req.Records {
+						sorted(&req.Records[i].Event)
+					}
+					return s.d.AppendMulti(ctx, req)
+				}}
+		}},
+	{"TagsDroppedOnImport", "Import drops event tags", rules("TagsRoundTripEveryPath"),
+		onImport(func(d *memory.Driver, ctx context.Context, req driver.ImportRequest) error {
+			req.Events = slices.Clone(req.Events)
+			for i := range req.Events {
+				req.Events[i].Tags = nil
+			}
+			return d.Import(ctx, req)
+		})},
+	{"TagsDroppedOnReadStream", "ReadStream returns events without their tags", rules("TagsRoundTripEveryPath"),
+		onReadStream(func(d *memory.Driver, ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
+			evs, err := d.ReadStream(ctx, q)
+			for i := range evs {
+				evs[i].Tags = nil
+			}
+			return evs, err
+		})},
+	{"ReadQueryAfterInclusive", "ReadQuery includes the event at After", rules("ReadQuerySelectsByTypesAndTags"),
+		onReadQuery(func(d *memory.Driver, ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+			if q.After.Commit > 0 {
+				q.After.Commit--
+			}
+			return d.ReadQuery(ctx, q)
+		})},
+	{"ReadQueryTagsAnyOf", "ReadQuery matches an item when the event has any of its tags, not all", rules("ReadQuerySelectsByTypesAndTags"),
+		onReadQuery(func(d *memory.Driver, ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+			q.Query = anyOfTags(q.Query)
+			return d.ReadQuery(ctx, q)
+		})},
+	{"ConditionIgnored", "AppendMulti ignores the append condition", rules("ConditionFailsOnlyOnMatchAfterPosition", "ConditionWithoutPositionKeepsNamesUnique", "ConditionRacersHaveOneWinner"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			req.Condition = nil
+			return d.AppendMulti(ctx, req)
+		})},
+	{"ConditionAfterInclusive", "the condition also fails on a match at After", rules("ConditionFailsOnlyOnMatchAfterPosition"),
+		onCondition(func(c *driver.AppendCondition) {
+			if c.After.Commit > 0 {
+				c.After.Commit--
+			}
+		})},
+	{"ConditionTagsAnyOf", "a condition item matches an event with any of its tags, not all", rules("ConditionFailsOnlyOnMatchAfterPosition"),
+		onCondition(func(c *driver.AppendCondition) { c.FailIfEventsMatch = anyOfTags(c.FailIfEventsMatch) })},
+	{"ConditionTypesIgnored", "a condition item matches events of any type", rules("ConditionFailsOnlyOnMatchAfterPosition"),
+		onCondition(func(c *driver.AppendCondition) {
+			items := slices.Clone(c.FailIfEventsMatch.Items)
+			for i := range items {
+				if len(items[i].Tags) > 0 {
+					items[i].Types = nil
+				}
+			}
+			c.FailIfEventsMatch.Items = items
+		})},
+	{"ConditionFirstItemOnly", "the condition checks only the first item of its query", rules("ConditionFailsOnlyOnMatchAfterPosition"),
+		onCondition(func(c *driver.AppendCondition) {
+			if len(c.FailIfEventsMatch.Items) > 1 {
+				c.FailIfEventsMatch.Items = c.FailIfEventsMatch.Items[:1]
+			}
+		})},
+	{"ConditionCheckThenWrite", "AppendMulti checks the condition with a read, then writes without it", rules("ConditionRacersHaveOneWinner"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			c := req.Condition
+			if c == nil {
+				return d.AppendMulti(ctx, req)
+			}
+			if evs, err := d.ReadQuery(ctx, driver.QueryPage{Query: c.FailIfEventsMatch, After: c.After, Limit: 1}); err != nil || len(evs) > 0 {
+				return d.AppendMulti(ctx, req) // the driver's own conflict error
+			}
+			time.Sleep(time.Millisecond) // another appender gets in here
+			req.Condition = nil
+			return d.AppendMulti(ctx, req)
+		})},
+	{"ReadsPassHeldWriter", "reads of the global log and by query pass an append that holds a lower position and has not committed", rules("ConditionGapSafeWithHeldWriter"),
+		func(s *shelf) *mutated { return &mutated{Driver: s.d, holdSkips: true} }},
+	{"ConditionFailureWithoutSentinel", "a failed condition is reported as a version conflict of the first stream", rules("ConditionFailsOnlyOnMatchAfterPosition", "ConditionRacersHaveOneWinner"),
+		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			res, err := d.AppendMulti(ctx, req)
+			if errors.Is(err, eventstore.ErrAppendConditionFailed) {
+				e := req.Expect[0]
+				v, _ := d.StreamVersion(ctx, e.Stream)
+				err = &eventstore.AppendConflictError{Streams: []eventstore.WrongExpectedVersionError{{Stream: e.Stream, Expected: eventstore.ExpectedVersion(e.Expected), Actual: v}}}
+			}
+			return res, err
+		})},
 }
 
 func rules(names ...string) []string { return names }
@@ -723,8 +925,13 @@ type mutated struct {
 	saveLeasePosition func(ctx context.Context, group, key, owner string, generation uint64, pos driver.Position) error
 	checkpointTx      func(ctx context.Context, name string, prev driver.Position, hasPrev bool, pos driver.Position, fn func(driver.Tx) error) error
 	listStreams       func(ctx context.Context, req driver.ListStreamsRequest) (driver.StreamPage, error)
+	appendMulti       func(ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error)
+	readQuery         func(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error)
 	as                func(target any) bool
 	close             func() error
+	// holdSkips makes the harness open a holdable that reads past held
+	// appends instead of this driver (the other fields are then unused).
+	holdSkips bool
 }
 
 func (m *mutated) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
@@ -849,6 +1056,20 @@ func (m *mutated) ListStreams(ctx context.Context, req driver.ListStreamsRequest
 	return m.Driver.ListStreams(ctx, req)
 }
 
+func (m *mutated) AppendMulti(ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+	if m.appendMulti != nil {
+		return m.appendMulti(ctx, req)
+	}
+	return m.Driver.AppendMulti(ctx, req)
+}
+
+func (m *mutated) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+	if m.readQuery != nil {
+		return m.readQuery(ctx, q)
+	}
+	return m.Driver.ReadQuery(ctx, q)
+}
+
 func (m *mutated) As(target any) bool { return m.as != nil && m.as(target) }
 
 func (m *mutated) Close() error {
@@ -907,6 +1128,51 @@ func onListStreams(f func(d *memory.Driver, ctx context.Context, req driver.List
 	}
 }
 
+func onAppendMulti(f func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error)) func(*shelf) *mutated {
+	return func(s *shelf) *mutated {
+		return &mutated{Driver: s.d, appendMulti: func(ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+			return f(s.d, ctx, req)
+		}}
+	}
+}
+
+func onReadQuery(f func(d *memory.Driver, ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error)) func(*shelf) *mutated {
+	return func(s *shelf) *mutated {
+		return &mutated{Driver: s.d, readQuery: func(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+			return f(s.d, ctx, q)
+		}}
+	}
+}
+
+// onCondition changes a copy of the append condition before AppendMulti
+// checks it.
+func onCondition(change func(c *driver.AppendCondition)) func(*shelf) *mutated {
+	return onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+		if req.Condition != nil {
+			c := *req.Condition
+			change(&c)
+			req.Condition = &c
+		}
+		return d.AppendMulti(ctx, req)
+	})
+}
+
+// anyOfTags splits each item of q with several tags into one item per tag,
+// so an event matches when it has any of them.
+func anyOfTags(q driver.Query) driver.Query {
+	var out driver.Query
+	for _, it := range q.Items {
+		if len(it.Tags) <= 1 {
+			out.Items = append(out.Items, it)
+			continue
+		}
+		for _, t := range it.Tags {
+			out.Items = append(out.Items, driver.QueryItem{Types: it.Types, Tags: []string{t}})
+		}
+	}
+	return out
+}
+
 // onRead changes every event that either read returns.
 func onRead(change func(ev *driver.RecordedEvent)) func(*shelf) *mutated {
 	return func(s *shelf) *mutated { return readHook(s, change) }
@@ -950,11 +1216,121 @@ type mutantHarness struct{ m *mutant }
 
 func (h mutantHarness) open(s *shelf) driver.Driver {
 	if h.m == nil {
-		return s.d
+		return &holdable{Driver: s.d}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return h.m.wrap(s)
+	m := h.m.wrap(s)
+	if m.holdSkips {
+		return &holdable{Driver: s.d, skip: true}
+	}
+	return m
+}
+
+// HoldAppend implements conformance.WriterHolder for the control and the
+// mutant that reads past a held append: see holdable.
+func (h mutantHarness) HoldAppend(t testing.TB, d driver.Driver, req driver.AppendRequest) func() error {
+	hd, ok := d.(*holdable)
+	if !ok {
+		t.Skipf("conformance.WriterHolder: only the control and ReadsPassHeldWriter hold appends, not mutant %s", h.m.name)
+	}
+	return hd.hold(t, req)
+}
+
+// holdable is the memory driver with appends that can be held, as on a
+// backend whose appends take positions before they commit: a held append's
+// events are in the log, at their positions, but no read returns them
+// until it commits. Forward reads of the global log (ReadAll, ReadAllScan,
+// ReadQuery) stop before the lowest held position, as PostgreSQL's fence
+// does; with skip set they pass it, returning later events (the bug the
+// rule ConditionGapSafeWithHeldWriter catches).
+type holdable struct {
+	*memory.Driver
+	skip bool
+
+	mu   sync.Mutex // protects held
+	held map[uuid.UUID]driver.Position
+}
+
+func (h *holdable) hold(t testing.TB, req driver.AppendRequest) func() error {
+	res, err := h.Driver.Append(context.Background(), req)
+	if err != nil {
+		t.Fatalf("hold an append to %q: %v", req.Stream, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.held == nil {
+		h.held = map[uuid.UUID]driver.Position{}
+	}
+	for i, e := range req.Events {
+		h.held[e.ID] = driver.Position{Commit: res.Position.Commit - uint64(len(req.Events)-1-i)}
+	}
+	return func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, e := range req.Events {
+			delete(h.held, e.ID)
+		}
+		return nil
+	}
+}
+
+// visible drops held events from evs; for a forward read of the log
+// (fence), also every event after the lowest held position, unless skip.
+func (h *holdable) visible(evs []driver.RecordedEvent, fence bool) ([]driver.RecordedEvent, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.held) == 0 {
+		return evs, false
+	}
+	var lowest driver.Position
+	for _, p := range h.held {
+		if lowest.IsZero() || p.Less(lowest) {
+			lowest = p
+		}
+	}
+	cut := false
+	out := evs[:0:0]
+	for _, ev := range evs {
+		switch {
+		case fence && !h.skip && !ev.Position.Less(lowest):
+			cut = true
+		case h.held[ev.ID] != driver.Position{}:
+		default:
+			out = append(out, ev)
+		}
+	}
+	return out, cut
+}
+
+func (h *holdable) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
+	evs, err := h.Driver.ReadStream(ctx, q)
+	evs, _ = h.visible(evs, false)
+	return evs, err
+}
+
+func (h *holdable) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+	evs, err := h.Driver.ReadAll(ctx, q)
+	evs, _ = h.visible(evs, !q.Backwards)
+	return evs, err
+}
+
+func (h *holdable) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error) {
+	p, err := h.Driver.ReadAllScan(ctx, q)
+	var cut bool
+	if p.Events, cut = h.visible(p.Events, true); cut {
+		p.Scanned, p.End = q.After, true
+		if len(p.Events) > 0 {
+			p.Scanned = p.Events[len(p.Events)-1].Position
+		}
+	}
+	return p, err
+}
+
+func (h *holdable) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+	evs, err := h.Driver.ReadQuery(ctx, q)
+	evs, _ = h.visible(evs, true)
+	return evs, err
 }
 
 func (h mutantHarness) NewDriver(testing.TB) driver.Driver {

@@ -89,7 +89,7 @@ var ErrConflict = errors.New("destination holds a different event")
 type ConflictError struct {
 	Stream  string
 	Version uint64
-	What    string // which field differs: "event id", "type", "content type", "data", "metadata"
+	What    string // which field differs: "event id", "type", "content type", "data", "metadata", "tags"
 }
 
 func (e *ConflictError) Error() string {
@@ -132,6 +132,9 @@ func (e *GapError) Error() string {
 // [ErrConflict]) when the destination holds a different event at a version,
 // also one written by someone else during the copy; a *[GapError] when the
 // destination misses earlier events of a stream; a wrapped
+// [eventstore.ErrNotSupported], before anything is written, when source
+// events carry tags and the destination's driver does not keep them (a
+// follow meeting such an event later stops there); a wrapped
 // [eventstore.ErrWrongExpectedVersion] when a stream of the destination
 // moves again while Copy compares; the context's error when ctx is done; any
 // read or write error of either store, its message starting with "source:"
@@ -160,7 +163,10 @@ func Copy(ctx context.Context, from Source, to Destination, opts Options) (Stats
 	if c.limits.MaxAppendEvents > 0 {
 		c.opts.BatchSize = min(c.opts.BatchSize, c.limits.MaxAppendEvents)
 	}
-	err = c.run(src)
+	err = c.checkTags(src)
+	if err == nil {
+		err = c.run(src)
+	}
 	if err == nil && opts.Snapshots {
 		err = c.snapshots(src)
 	}
@@ -220,6 +226,58 @@ type copier struct {
 
 	// arrived carries the source's new events in follow mode.
 	arrived chan eventstore.RecordedEvent
+
+	// noTags is set when the source keeps tags and the destination does
+	// not: a tagged event stops the copy before it is written.
+	noTags bool
+}
+
+// checkTags fails, before anything is written, a copy of tagged events to
+// a destination whose driver does not keep tags. Only then does it read the
+// source's log an extra time, to find a tagged event.
+func (c *copier) checkTags(src *eventstore.Store) error {
+	srcTags, err := keepsTags(c.ctx, src)
+	if err != nil {
+		return srcErr(err)
+	}
+	if !srcTags {
+		return nil
+	}
+	dstTags, err := keepsTags(c.ctx, c.dst)
+	if err != nil {
+		return dstErr(err)
+	}
+	if dstTags {
+		return nil
+	}
+	c.noTags = true
+	for ev, err := range src.ReadAll(c.ctx, eventstore.ReadAllOptions{After: c.opts.After}) {
+		if err != nil {
+			return srcErr(err)
+		}
+		if len(ev.Tags) > 0 {
+			return tagsError(ev)
+		}
+	}
+	return nil
+}
+
+// keepsTags reports whether s's driver keeps event tags (it reads by query).
+func keepsTags(ctx context.Context, s *eventstore.Store) (bool, error) {
+	for _, err := range s.ReadQuery(ctx, eventstore.Query{}, eventstore.ReadQueryOptions{Limit: 1}) {
+		if errors.Is(err, eventstore.ErrNotSupported) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return true, nil
+}
+
+// tagsError is the error of a copy of tagged event ev to a destination
+// that does not keep tags.
+func tagsError(ev eventstore.RecordedEvent) error {
+	return dstErr(fmt.Errorf("cannot keep event tags: source stream %q version %d is tagged %q: %w",
+		ev.StreamID, ev.Version, ev.Tags, eventstore.ErrNotSupported))
 }
 
 func (c *copier) run(src *eventstore.Store) error {
@@ -328,6 +386,9 @@ func (c *copier) addLive(ev eventstore.RecordedEvent) error {
 
 // add queues ev either to be compared with dst's copy or to be appended.
 func (c *copier) add(ev eventstore.RecordedEvent) error {
+	if c.noTags && len(ev.Tags) > 0 {
+		return tagsError(ev)
+	}
 	if !c.seen[ev.StreamID] {
 		c.seen[ev.StreamID] = true
 		c.streams = append(c.streams, ev.StreamID)
@@ -529,7 +590,7 @@ func (c *copier) writePending() error {
 		first := run[0]
 		events := make([]eventstore.Event, len(run))
 		for i, ev := range run {
-			events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata}
+			events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata, Tags: ev.Tags}
 		}
 		// verbatim: the copies keep their metadata byte for byte, without
 		// the trace context an append would record in it.
@@ -678,6 +739,8 @@ func diffEvent(a, b eventstore.RecordedEvent) string {
 		return "data"
 	case !bytes.Equal(a.Metadata, b.Metadata):
 		return "metadata"
+	case !slices.Equal(a.Tags, b.Tags):
+		return "tags"
 	}
 	return ""
 }

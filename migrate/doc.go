@@ -19,8 +19,12 @@
 // times, and otherwise in one append per run of consecutive events of one stream, with
 // the exact expected version its first event needs (the destination then
 // stamps its own times). It keeps stream IDs, versions, event IDs, event
-// types, content types, data and metadata byte for byte, and the relative
-// global order. Positions are the destination's own.
+// types, content types, data and metadata byte for byte, event tags in
+// their order, and the relative global order. Positions are the
+// destination's own. A source whose events carry tags cannot be copied to
+// a destination whose driver does not keep them: Copy finds the first
+// tagged event before it writes anything and fails with an error matching
+// [eventstore.ErrNotSupported] that names it.
 //
 // # Resuming
 //

@@ -55,7 +55,7 @@ type Difference struct {
 	Version uint64 // the first version that differs; 0 when the stream itself is missing
 	// What differs: "missing in the source", "missing in the destination"
 	// (the event at Version, or the whole stream when Version is 0), "event
-	// id", "type", "content type", "data", "metadata", "order" (the stores'
+	// id", "type", "content type", "data", "metadata", "tags", "order" (the stores'
 	// global logs hold the same events in a different order: Stream and
 	// Version are the source's event at the first place they differ, Other
 	// is the destination's), or "recorded time" (in
@@ -181,7 +181,16 @@ func appendEvent(buf []byte, ev eventstore.RecordedEvent) []byte {
 	buf = appendString(buf, ev.Type)
 	buf = append(buf, byte(ev.ContentType))
 	buf = appendString(buf, string(ev.Data))
-	return appendString(buf, string(ev.Metadata))
+	buf = appendString(buf, string(ev.Metadata))
+	// Tags only when there are some, so the digest of a store without tags
+	// is what it was before events had them.
+	if len(ev.Tags) > 0 {
+		buf = binary.BigEndian.AppendUint64(buf, uint64(len(ev.Tags)))
+		for _, t := range ev.Tags {
+			buf = appendString(buf, t)
+		}
+	}
+	return buf
 }
 
 func appendString(buf []byte, s string) []byte {

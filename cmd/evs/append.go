@@ -15,7 +15,8 @@ import (
 )
 
 // setupAppend: evs append STREAM --type T [--expected E] [--id UUID]
-// [--binary] [--metadata JSON] [DATA | - | --data-file PATH].
+// [--binary] [--metadata JSON] [DATA | - | --data-file PATH], or
+// evs append --records PATH [--expect STREAM=E]... (records.go).
 func setupAppend(fs *flag.FlagSet) runFunc {
 	var (
 		eventType string
@@ -24,6 +25,8 @@ func setupAppend(fs *flag.FlagSet) runFunc {
 		binary    bool
 		metadata  string
 		dataFile  string
+		records   string
+		expect    listFlag
 	)
 	fs.StringVar(&eventType, "type", "", "event `TYPE` (required)")
 	fs.Var(&expected, "expected", "expected version of the stream: any, no-stream, stream-exists or a number `N`")
@@ -31,7 +34,28 @@ func setupAppend(fs *flag.FlagSet) runFunc {
 	fs.BoolVar(&binary, "binary", false, "store the data as binary bytes instead of JSON")
 	fs.StringVar(&metadata, "metadata", "", "event metadata, a JSON `object`")
 	fs.StringVar(&dataFile, "data-file", "", "read the data from `PATH`, or from standard input if PATH is -")
+	fs.StringVar(&records, "records", "", "append the records of the JSON lines file `PATH` (- for standard input) to their streams atomically, instead of one event")
+	fs.Var(&expect, "expect", "with --records: `STREAM=E`, the expected version E of STREAM (repeatable)")
 	return func(ctx context.Context, e *env, cf commonFlags, args []string) error {
+		if records != "" {
+			var single []string
+			fs.Visit(func(f *flag.Flag) {
+				switch f.Name {
+				case "type", "expected", "id", "binary", "metadata", "data-file":
+					single = append(single, "--"+f.Name)
+				}
+			})
+			switch {
+			case len(args) > 0:
+				return usagef("--records takes no STREAM or DATA argument: each record names its stream (got %q)", args[0])
+			case len(single) > 0:
+				return usagef("%s is for one event; with --records each record carries its own (--expect STREAM=E for expectations)", single[0])
+			}
+			return appendRecords(ctx, e, cf, records, expect)
+		}
+		if len(expect) > 0 {
+			return usagef("--expect goes with --records; for one event use --expected")
+		}
 		if len(args) == 0 {
 			return usagef("missing STREAM")
 		}

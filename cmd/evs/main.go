@@ -2,6 +2,7 @@
 //
 //	evs init                                   open the store, creating its schema
 //	evs append STREAM --type T [DATA|-]        append one event (stdin only with -)
+//	evs append --records FILE                  append to several streams atomically
 //	evs read STREAM [--from N] [--limit N]     print a stream's events
 //	evs tail [--category C] [--type T]         follow the global log live
 //	evs tail --backwards --limit N             print the last N events
@@ -92,7 +93,7 @@ type runFunc func(ctx context.Context, e *env, cf commonFlags, args []string) er
 // commands lists the subcommands in the order usage shows them.
 var commands = []*command{
 	{"init", "[--url URL] [--json]", "open the store, creating its schema, and report the backend", setupInit},
-	{"append", "STREAM --type TYPE [flags] [DATA | - | --data-file PATH]", "append one event to a stream", setupAppend},
+	{"append", "STREAM --type TYPE [flags] [DATA | - | --data-file PATH] | --records PATH [--expect STREAM=E]...", "append one event to a stream, or records to several streams atomically", setupAppend},
 	{"read", "STREAM [--from N] [--limit N] [--backwards] [--json]", "print the events of a stream", setupRead},
 	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--limit N] [--backwards] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
 	{"stats", "[--url URL] [--json]", "count events, streams and categories", setupStats},
@@ -266,7 +267,8 @@ func usagef(format string, args ...any) error {
 // do.
 func describe(cmd string, err error) string {
 	var wrong *eventstore.WrongExpectedVersionError
-	if cmd == "append" && errors.As(err, &wrong) {
+	var conflict *eventstore.AppendConflictError
+	if cmd == "append" && !errors.As(err, &conflict) && errors.As(err, &wrong) {
 		return fmt.Sprintf("append %q: wrong expected version: want %s, have %d (read the stream for its current version, or use --expected any)",
 			wrong.Stream, wrong.Expected, wrong.Actual)
 	}

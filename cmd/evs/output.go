@@ -26,6 +26,8 @@ type jsonEvent struct {
 	// Metadata is the metadata object, or null when there is none.
 	Metadata   json.RawMessage `json:"metadata"`
 	RecordedAt string          `json:"recorded_at"` // recordedAtLayout
+	// Tags are the event's tags in order; absent when it has none.
+	Tags []string `json:"tags,omitempty"`
 }
 
 // recordedAtLayout is how evs prints recorded times, in text and JSON: RFC
@@ -43,6 +45,7 @@ func toJSONEvent(ev eventstore.RecordedEvent) jsonEvent {
 		Type:        ev.Type,
 		ContentType: ev.ContentType.String(),
 		RecordedAt:  ev.RecordedAt.UTC().Format(recordedAtLayout),
+		Tags:        ev.Tags,
 	}
 	switch {
 	case len(ev.Data) == 0:
@@ -95,7 +98,7 @@ func (p *eventPrinter) print(ev eventstore.RecordedEvent) error {
 
 // appendReadable appends the readable form of ev and a newline:
 //
-//	POSITION  STREAM@VERSION  TYPE  RECORDED_AT  DATA  [meta=METADATA]
+//	POSITION  STREAM@VERSION  TYPE  RECORDED_AT  DATA  [meta=METADATA]  [tags=TAGS]
 //
 // JSON data is printed compactly, binary data as base64: with a "base64:"
 // prefix. Names with spaces or quotes are quoted.
@@ -114,6 +117,11 @@ func appendReadable(b []byte, ev eventstore.RecordedEvent) []byte {
 	if len(ev.Metadata) > 0 {
 		b = append(b, "  meta="...)
 		b = appendData(b, eventstore.JSON, ev.Metadata)
+	}
+	if len(ev.Tags) > 0 {
+		tags, _ := json.Marshal(ev.Tags)
+		b = append(b, "  tags="...)
+		b = append(b, tags...)
 	}
 	return append(b, '\n')
 }

@@ -19,6 +19,14 @@
 //
 // The driver has no native client; As always reports false.
 //
+// # Multi-stream appends and queries
+//
+// The driver implements [driver.MultiAppender] and [driver.QueryReader]:
+// [eventstore.Store.AppendMulti] checks every expectation and the append
+// condition and writes the records under the one mutex, and
+// [eventstore.Store.ReadQuery] scans the log, so a read by query costs a
+// pass over the events after its position. Tags are kept on every path.
+//
 // # Limits
 //
 // Only the Store's own limits apply. Positions are {Commit: n, Prepare: 0}

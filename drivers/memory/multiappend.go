@@ -23,12 +23,13 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 	if err := ctx.Err(); err != nil {
 		return driver.MultiAppendResult{}, err
 	}
-	if res, ok, err := d.multiRetried(req); ok || err != nil {
+	res, held, err := d.multiRetried(req)
+	if err != nil || res.Versions != nil {
 		return res, err
 	}
 	conflict := &eventstore.AppendConflictError{}
 	for _, e := range req.Expect {
-		if actual := uint64(len(d.streams[e.Stream])); !e.Expected.Matches(actual) {
+		if actual := uint64(len(d.streams[e.Stream])); !e.Expected.Matches(actual) || held[e.Stream] {
 			conflict.Streams = append(conflict.Streams, d.wrongVersion(e))
 		}
 	}
@@ -38,7 +39,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 	if len(conflict.Streams) > 0 || conflict.Condition {
 		return driver.MultiAppendResult{}, conflict
 	}
-	res := driver.MultiAppendResult{Versions: make(map[string]uint64, len(req.Expect))}
+	res = driver.MultiAppendResult{Versions: make(map[string]uint64, len(req.Expect))}
 	for _, r := range req.Records {
 		idx := len(d.log)
 		version := uint64(len(d.streams[r.Stream])) + 1
@@ -78,20 +79,22 @@ func (d *Driver) wrongVersion(e driver.StreamExpectation) eventstore.WrongExpect
 // succeeded: some record's event ID is already in its stream. If the
 // records are in the log as one contiguous run, in order, with the same
 // content, each stream's first record right after an exact expectation, it
-// returns the original result; if the content differs, the
-// *driver.RetryMismatchError of driver.CheckRetry (Index counts records).
-// Otherwise every stream that already holds one of the IDs conflicts, as a
-// single Append's would. d.mu is held.
-func (d *Driver) multiRetried(req driver.MultiAppendRequest) (driver.MultiAppendResult, bool, error) {
-	seen := false
+// returns the original result (non-nil Versions); if the content differs,
+// the *driver.RetryMismatchError of driver.CheckRetry (Index counts
+// records). Otherwise it returns the streams that already hold one of the
+// IDs: they conflict, as a single Append's would. d.mu is held.
+func (d *Driver) multiRetried(req driver.MultiAppendRequest) (driver.MultiAppendResult, map[string]bool, error) {
+	var held map[string]bool
 	for _, r := range req.Records {
 		if _, ok := d.ids[r.Stream][r.Event.ID]; ok {
-			seen = true
-			break
+			if held == nil {
+				held = map[string]bool{}
+			}
+			held[r.Stream] = true
 		}
 	}
-	if !seen {
-		return driver.MultiAppendResult{}, false, nil
+	if held == nil {
+		return driver.MultiAppendResult{}, nil, nil
 	}
 	if res, ok := d.originalResult(req); ok {
 		stored := make([]driver.RecordedEvent, len(req.Records))
@@ -101,20 +104,11 @@ func (d *Driver) multiRetried(req driver.MultiAppendRequest) (driver.MultiAppend
 			stored[i], events[i] = d.log[first+i], r.Event
 		}
 		if err := driver.CheckRetry(stored, events); err != nil {
-			return driver.MultiAppendResult{}, false, err
+			return driver.MultiAppendResult{}, nil, err
 		}
-		return res, true, nil
+		return res, nil, nil
 	}
-	conflict := &eventstore.AppendConflictError{}
-	for _, e := range req.Expect {
-		if slices.ContainsFunc(req.Records, func(r driver.Record) bool {
-			_, ok := d.ids[r.Stream][r.Event.ID]
-			return ok && r.Stream == e.Stream
-		}) {
-			conflict.Streams = append(conflict.Streams, d.wrongVersion(e))
-		}
-	}
-	return driver.MultiAppendResult{}, false, conflict
+	return driver.MultiAppendResult{}, held, nil
 }
 
 // originalResult returns the result of the append req retries, if the log
