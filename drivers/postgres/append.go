@@ -89,7 +89,7 @@ const listenSQL = `SELECT pg_advisory_lock_shared(hashtextextended($1, 0))`
 
 // retriedSQL reads the events a retried append would have written, content
 // included, to compare them with the retry.
-const retriedSQL = `SELECT version, event_id, tx_id, seq, event_type, content_type, data, metadata FROM {{schema}}.events
+const retriedSQL = `SELECT version, event_id, tx_id, seq, event_type, content_type, data, metadata, tags FROM {{schema}}.events
 WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT $3`
 
 // maxAttempts bounds how often Append runs its statement when the server
@@ -123,6 +123,9 @@ const (
 
 // Append implements [driver.Driver].
 func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+	if hasTags(req.Events) {
+		return d.appendTagged(ctx, req) // takes the tag locks (tags.go)
+	}
 	n := len(req.Events)
 	ids := make([][16]byte, n)
 	types := make([]string, n)
@@ -296,12 +299,13 @@ func (d *Driver) retried(ctx context.Context, conn *pgx.Conn, req driver.AppendR
 		typ        string
 		ct         int16
 		data, meta []byte
+		tags       []string
 	)
-	_, err = pgx.ForEachRow(rows, []any{&version, &id, &txID, &seq, &typ, &ct, &data, &meta}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&version, &id, &txID, &seq, &typ, &ct, &data, &meta, &tags}, func() error {
 		stored = append(stored, driver.RecordedEvent{
 			StreamID: req.Stream, Version: uint64(version), ID: uuid.UUID(id),
 			Position: driver.Position{Commit: uint64(txID), Prepare: uint64(seq)},
-			Type:     typ, ContentType: driver.ContentType(ct), Data: data, Metadata: meta,
+			Type:     typ, ContentType: driver.ContentType(ct), Data: data, Metadata: meta, Tags: tags,
 		})
 		return nil
 	})

@@ -23,6 +23,7 @@ import (
 var eventOIDs = [...]uint32{
 	pgtype.Int8OID, pgtype.Int8OID, pgtype.TextOID, pgtype.Int8OID, pgtype.UUIDOID,
 	pgtype.TextOID, pgtype.Int2OID, pgtype.ByteaOID, pgtype.ByteaOID, pgtype.TimestamptzOID,
+	pgtype.TextArrayOID,
 }
 
 // binaryColumns reports whether fds are columns of the types oids in binary
@@ -79,6 +80,13 @@ func (d *eventDecoder) decode(v [][]byte, ev *driver.RecordedEvent) error {
 		Data:        buf[:nd:nd],
 		Metadata:    buf[nd:],
 		RecordedAt:  time.UnixMicro(int64(binary.BigEndian.Uint64(v[9])) + pgEpochMicros).UTC(),
+	}
+	if v[10] != nil {
+		tags, err := decodeTextArray(v[10])
+		if err != nil {
+			return err
+		}
+		ev.Tags = tags
 	}
 	return nil
 }

@@ -176,6 +176,24 @@
 // contiguous there. The cursor is the last ID of a page. See
 // docs/postgres.md, "Listing streams".
 //
+// # Multi-stream appends and DCB
+//
+// The driver implements [driver.MultiAppender] ([eventstore.Store.AppendMulti])
+// and [driver.QueryReader] ([eventstore.Store.ReadQuery], event tags and
+// append conditions; schema version 5: events.tags and the event_tags
+// index). A multi-stream append, a conditional append and an Append or
+// Import of tagged events is one READ COMMITTED transaction sent as one
+// pipeline: advisory locks on its streams (sorted by key), the events
+// table in ROW EXCLUSIVE mode, shared advisory locks per (type, tag) and
+// (any type, tag) of its events and exclusive ones per condition item
+// (sorted by key), then one statement that checks every expectation and
+// the condition and inserts the records in order. A condition item without
+// tags locks out every writer through lock_writers() instead, as it may
+// match untagged events, whose writers take no locks. Reads by query walk
+// the event_tags index behind the visibility fence of ReadAll, so the last
+// position of a page is a safe After. docs/postgres.md ("Multi-stream
+// appends and DCB") has the argument and the measurements.
+//
 // # Errors
 //
 // A concurrent append that took the expected version (SQLSTATE 23505 on the

@@ -2,9 +2,12 @@ package postgres
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
+	"github.com/jackc/pgx/v5"
 )
 
 // Hooks for the external tests (package postgres_test).
@@ -94,3 +97,73 @@ func SetGroupLaunch(wait time.Duration) (restore func()) {
 	groupLaunchFixed = wait
 	return func() { groupLaunchFixed = old }
 }
+
+// TagLockKeys returns the keys of the shared locks a writer of an event of
+// type typ with tag takes.
+func TagLockKeys(schema, typ, tag string) []int64 {
+	return []int64{tagKey(schema, typ, tag), tagKey(schema, "", tag)}
+}
+
+// HoldAppend runs req as Append writes it (the locked write for tagged
+// events, the append statement otherwise) in a transaction it leaves open
+// once the events hold their positions; commit commits it.
+func HoldAppend(ctx context.Context, d *Driver, req driver.AppendRequest) (commit func() error, err error) {
+	tx, err := d.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return nil, err
+	}
+	commit = func() error { return tx.Commit(context.WithoutCancel(ctx)) }
+	if !hasTags(req.Events) {
+		n := len(req.Events)
+		ids, types, cts, data, meta := make([][16]byte, n), make([]string, n), make([]int16, n), make([][]byte, n), make([][]byte, n)
+		for i, e := range req.Events {
+			ids[i], types[i], cts[i], data[i], meta[i] = e.ID, e.Type, int16(e.ContentType), nonNil(e.Data), nonNil(e.Metadata)
+		}
+		kind := int(req.Expected.Kind())
+		_, err = tx.Exec(ctx, d.sql.append, req.Stream, kind, clamp(req.Expected.Version()), ids[0], ids, types, cts, data, meta, req.RecordedAt)
+	} else {
+		w := d.appendWrite(req)
+		args, query := d.multiWriteArgs(w)
+		var out writeOutcome
+		b := &pgx.Batch{}
+		scan := d.queueWrite(b, w, query, args, &out)
+		if err = tx.SendBatch(ctx, b).Close(); err == nil {
+			scan()
+			if !out.written() {
+				err = fmt.Errorf("held append to %q wrote nothing: %+v", req.Stream, out)
+			}
+		}
+	}
+	if err != nil {
+		tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // the error that matters is err
+		return nil, err
+	}
+	return commit, nil
+}
+
+// MultiWriteSQL returns the statement of a locked write (multiWriteSQL)
+// with the condition expression cond ("false": none), and the statements
+// locking the streams, the events table (for a condition with an item
+// without tags: exclusive) and the tags, for the benchmarks' raw twins.
+func MultiWriteSQL(d *Driver, cond string, exclusive bool) (write, lockStreams, lockTable, lockTags string) {
+	lockTable = d.sql.tagged.lockTable
+	if exclusive {
+		lockTable = d.sql.tagged.lockTableExclusive
+	}
+	return strings.Replace(d.sql.tagged.multiWrite, "{{condition}}", cond, 1), lockStreamsSQL, lockTable, lockTagsSQL
+}
+
+// ConditionSQL is conditionSQL for d's schema.
+func ConditionSQL(d *Driver, cond driver.AppendCondition, args []any) (string, []any) {
+	return conditionSQL(quoteIdent(d.schema), cond, args)
+}
+
+// LockKeys returns the tag lock keys (sorted) and modes of a write of
+// events under cond.
+func LockKeys(d *Driver, events []driver.Event, cond *driver.AppendCondition) ([]int64, []bool) {
+	p := newLockPlan(d.schema, events, cond)
+	return p.keys, p.exclusive
+}
+
+// ReadQueryQuery returns ReadQuery's statement and arguments for q.
+func ReadQueryQuery(d *Driver, q driver.QueryPage) (string, []any) { return d.readQueryQuery(q) }

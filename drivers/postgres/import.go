@@ -50,6 +50,9 @@ SELECT bad.stream, bad.v, (SELECT max(tx_id) FROM ins) FROM (SELECT) one LEFT JO
 // again, up to 8 times as for Append; a stream that is then not at the
 // version before its first event gives a *WrongExpectedVersionError.
 func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
+	if hasRecordedTags(req.Events) {
+		return d.importTagged(ctx, req) // takes the tag locks (tags.go)
+	}
 	n := len(req.Events)
 	var (
 		heads    = make([]string, len(req.Firsts))

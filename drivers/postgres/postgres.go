@@ -512,6 +512,7 @@ type statements struct {
 	leases, deleteLeases                                    string
 	listStreamsRange, listStreamsAll                        string
 	channel                                                 string
+	tagged                                                  taggedStatements
 }
 
 func newStatements(schema string) statements {
@@ -546,6 +547,7 @@ func newStatements(schema string) statements {
 		leases:            r.Replace(leasesSQL),
 		deleteLeases:      r.Replace(deleteLeasesSQL),
 		channel:           "eventstore." + schema,
+		tagged:            newTaggedStatements(r),
 	}
 }
 

@@ -34,6 +34,15 @@ func (harness) Unsupported() map[conformance.Feature]string { return nil }
 
 func (harness) NativeTypes() []any { return []any{new(*pgxpool.Pool)} }
 
+// HoldAppend implements conformance.WriterHolder: positions come from the
+// writing transaction's ID, taken before it commits.
+func (harness) HoldAppend(t testing.TB, d driver.Driver, req driver.AppendRequest) (commit func() error) {
+	t.Helper()
+	commit, err := postgres.HoldAppend(t.Context(), d.(*postgres.Driver), req)
+	require.NoError(t, err)
+	return commit
+}
+
 // NewStorage implements conformance.Reopener. Each driver it opens owns its
 // pool, which its Close closes.
 func (h harness) NewStorage(t testing.TB) func() driver.Driver {

@@ -28,6 +28,8 @@ var (
 		`GRANT DELETE ON {{schema}}.checkpoints TO {{role}}`,
 		`GRANT SELECT, INSERT, UPDATE, DELETE ON {{schema}}.leases TO {{role}}`,
 		`GRANT SELECT ON {{schema}}.meta, {{schema}}.schema_migrations TO {{role}}`,
+		`GRANT SELECT, INSERT ON {{schema}}.event_tags TO {{role}}`,
+		`GRANT EXECUTE ON FUNCTION {{schema}}.lock_writers() TO {{role}}`,
 	}
 	readerGrants = []string{
 		`GRANT USAGE ON SCHEMA {{schema}} TO {{role}}`,

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const eventColumns = `tx_id, seq, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at`
+const eventColumns = `tx_id, seq, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, tags`
 
 // Reads bound a page in bytes on the server (driver.StreamQuery.MaxBytes):
 // the statement returns only the rows the page keeps, so no more than the
@@ -471,12 +471,13 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		ct                pgtype.Int2
 		data, meta        []byte
 		at                pgtype.Timestamptz
+		tags              []string
 	)
 	targets := []any{&horizon, &blocked, &fence, &n}
 	if scan {
 		targets = append(targets, &endTx, &endSeq, &atEnd)
 	}
-	targets = append(targets, &txID, &seq, &stream, &ver, &id, &typ, &ct, &data, &meta, &at)
+	targets = append(targets, &txID, &seq, &stream, &ver, &id, &typ, &ct, &data, &meta, &at, &tags)
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			return nil, head, wrapNative(err)
@@ -506,8 +507,9 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 			Data:        data,
 			Metadata:    meta,
 			RecordedAt:  at.Time.UTC(),
+			Tags:        tags,
 		})
-		data, meta = nil, nil
+		data, meta, tags = nil, nil, nil
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -641,7 +643,7 @@ func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, err
 		)
 		for rows.Next() {
 			var ev driver.RecordedEvent
-			if err := rows.Scan(&txID, &seq, &ev.StreamID, &ver, &id, &ev.Type, &ct, &ev.Data, &ev.Metadata, &ev.RecordedAt); err != nil {
+			if err := rows.Scan(&txID, &seq, &ev.StreamID, &ver, &id, &ev.Type, &ct, &ev.Data, &ev.Metadata, &ev.RecordedAt, &ev.Tags); err != nil {
 				return nil, wrapNative(err)
 			}
 			ev.Position = driver.Position{Commit: uint64(txID), Prepare: uint64(seq)}
