@@ -162,7 +162,7 @@ func TestTelemetryCountsDriverRetries(t *testing.T) {
 //     no span and no metrics, but the same trace context (72 bytes) in each
 //     event's metadata as on, so meta/off-% is the cost of the larger rows;
 //   - floor: the off store's append wrapped in the SDK calls the Store
-//     makes for it (sdkFloor: a span with the same attributes, three
+//     makes for it (sdk.floor: a span with the same attributes, three
 //     counters, the duration histogram), so floor/off-% is the cost of the
 //     SDK itself, which no code of the Store can remove.
 //
@@ -170,8 +170,12 @@ func TestTelemetryCountsDriverRetries(t *testing.T) {
 // (100: no overhead; the target for on is 95 or more).
 // X/off-cpu-% is X's process CPU time per event over all rounds as a
 // percentage of off's (above 100: more CPU), a figure less sensitive than
-// the rates to the load other processes put on the machine. The sdk-floor
-// sub-benchmark times sdkFloor around an empty function.
+// the rates to the load other processes put on the machine; off-cpu-ns/event
+// is off's, and X-switches/event the process's context switches per event
+// (the batch span processor wakes its goroutine for every span: with the
+// process otherwise idle between appends, a thread is woken for it). The
+// sdk-floor sub-benchmark times sdk.floor around an empty
+// function, in CPU too.
 // docs/observability.md has the figures.
 func BenchmarkTracingOverhead(b *testing.B) {
 	for _, c := range []struct {
@@ -209,27 +213,29 @@ func BenchmarkTracingOverhead(b *testing.B) {
 					})
 				}, 1, 1, appends)},
 			}
-			cpu := make([]time.Duration, len(contenders))
+			used := make([]usage, len(contenders))
 			events := make([]int, len(contenders))
 			for i := range contenders {
 				round := contenders[i].Round
 				contenders[i].Round = func(ctx context.Context) (int, error) {
 					sdk.exporter.Reset() // the exported spans do not pile up
-					c0 := processCPU(b)
+					u0 := processUsage(b)
 					n, err := round(ctx)
-					cpu[i] += processCPU(b) - c0
+					used[i] = used[i].add(processUsage(b).sub(u0))
 					events[i] += n
 					return n, err
 				}
 			}
 			rates := conformance.RunInterleaved(b, 2, contenders)
-			perEvent := func(i int) float64 { return float64(cpu[i]) / float64(events[i]) }
+			cpu := func(i int) float64 { return float64(used[i].cpu) / float64(events[i]) }
+			b.ReportMetric(cpu(1), "off-cpu-ns/event")
 			for i, c := range contenders {
+				b.ReportMetric(float64(used[i].switches)/float64(events[i]), c.Name+"-switches/event")
 				if c.Name == "off" {
 					continue
 				}
 				b.ReportMetric(conformance.MedianPercent(rates, i, 1), c.Name+"/off-%")
-				b.ReportMetric(100*perEvent(i)/perEvent(1), c.Name+"/off-cpu-%")
+				b.ReportMetric(100*cpu(i)/cpu(1), c.Name+"/off-cpu-%")
 			}
 		})
 	}
@@ -237,11 +243,13 @@ func BenchmarkTracingOverhead(b *testing.B) {
 		wrap := newSDK(b).floor()
 		ctx := b.Context()
 		b.ReportAllocs()
+		u0 := processUsage(b)
 		for b.Loop() {
 			if err := wrap(ctx, func() (int, error) { return 100, nil }); err != nil {
 				b.Fatal(err)
 			}
 		}
+		b.ReportMetric(float64(processUsage(b).sub(u0).cpu)/float64(b.N), "cpu-ns/op")
 	})
 }
 
@@ -314,11 +322,22 @@ func callerSpan(ctx context.Context) context.Context {
 	return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(sc))
 }
 
-// processCPU returns the CPU time the process has used, all threads.
-func processCPU(b *testing.B) time.Duration {
+// usage is what the process used: CPU time (all threads) and context
+// switches (voluntary ones are mostly a thread going to sleep, to be woken
+// again by another).
+type usage struct {
+	cpu      time.Duration
+	switches int64
+}
+
+func (u usage) add(v usage) usage { return usage{u.cpu + v.cpu, u.switches + v.switches} }
+func (u usage) sub(v usage) usage { return usage{u.cpu - v.cpu, u.switches - v.switches} }
+
+// processUsage returns the process's usage so far.
+func processUsage(b *testing.B) usage {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		b.Fatal(err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return usage{time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw + ru.Nivcsw}
 }
