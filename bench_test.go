@@ -56,6 +56,14 @@ func BenchmarkReadStream(b *testing.B) {
 // manual reader): the difference is the CPU and allocations the Store's
 // telemetry and the SDK add to an append, without the I/O of a real
 // backend (drivers/sqlite BenchmarkTracingOverhead has that).
+//
+// Finding (-benchmem): off 4 allocations per append, on 17 (27 before the
+// Store built its span options once and formatted the trace context
+// straight into bytes). Of the 13 telemetry adds, 6 are the Store's (the
+// span's attributes and options, the end attributes, the trace-context
+// metadata, the retry observer's context), 6 the SDK's (the span, its
+// attributes twice, its start config, its end snapshot, its context) and
+// 1 the memory driver's copy of the larger metadata.
 func BenchmarkAppendTelemetry(b *testing.B) {
 	for _, c := range []struct {
 		name string
