@@ -2,14 +2,11 @@ package eventstore_test
 
 import (
 	"context"
-
 	"testing"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/memory"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"github.com/eventkit/eventstore/internal/telemetrytest"
 )
 
 // BenchmarkAppend appends single events to the memory driver with the
@@ -51,44 +48,62 @@ func BenchmarkReadStream(b *testing.B) {
 }
 
 // BenchmarkAppendTelemetry appends single events to the memory driver
-// with telemetry off (the no-op providers) and on (an SDK tracer with the
-// batch span processor and a discarding exporter, an SDK meter with a
-// manual reader): the difference is the CPU and allocations the Store's
-// telemetry and the SDK add to an append, without the I/O of a real
-// backend (drivers/sqlite BenchmarkTracingOverhead has that).
+// with telemetry off (the no-op providers), on (the SDK as an operator
+// runs it: internal/telemetrytest), and off inside the SDK calls the Store
+// makes when on (floor: telemetrytest.SDK.Floor). on − floor is what the
+// Store's own telemetry code costs, floor − off what the SDK costs,
+// without the I/O of a real backend (drivers/sqlite
+// BenchmarkTracingOverhead has that).
 //
-// Finding (-benchmem): off 4 allocations per append, on 17 (27 before the
-// Store built its span options once and formatted the trace context
-// straight into bytes). Of the 13 telemetry adds, 6 are the Store's (the
-// span's attributes and options, the end attributes, the trace-context
-// metadata, the retry observer's context), 6 the SDK's (the span, its
-// attributes twice, its start config, its end snapshot, its context) and
-// 1 the memory driver's copy of the larger metadata.
+// Finding (-benchmem): off 4 allocations per append, floor 14, on 17 (27
+// before the Store built its span options once and formatted the trace
+// context straight into bytes). Of the 13 telemetry adds, 6 are the
+// Store's (the span's attributes and options, the end attributes, the
+// trace-context metadata, the retry observer's context), 6 the SDK's (the
+// span, its attributes twice, its start config, its end snapshot, its
+// context) and 1 the memory driver's copy of the larger metadata.
 func BenchmarkAppendTelemetry(b *testing.B) {
+	ev := eventstore.NewEvent("Placed", []byte(`{"sku":"A-1","qty":2}`))
+	ev.ID = [16]byte{} // a new one for each append
 	for _, c := range []struct {
-		name string
-		opts func(b *testing.B) eventstore.Options
+		name   string
+		append func(b *testing.B) func(ctx context.Context) error
 	}{
-		{"off", func(*testing.B) eventstore.Options { return eventstore.Options{} }},
-		{"on", func(b *testing.B) eventstore.Options {
-			tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			b.Cleanup(func() {
-				_ = tp.Shutdown(context.Background())
-				_ = mp.Shutdown(context.Background())
-			})
-			return eventstore.Options{TracerProvider: tp, MeterProvider: mp}
+		{"off", func(b *testing.B) func(ctx context.Context) error {
+			s := eventstore.New(memory.New(), eventstore.Options{})
+			b.Cleanup(func() { s.Close() })
+			return func(ctx context.Context) error {
+				_, err := s.Append(ctx, "Order-1", eventstore.Any, ev)
+				return err
+			}
+		}},
+		{"on", func(b *testing.B) func(ctx context.Context) error {
+			sdk := telemetrytest.New(b)
+			s := eventstore.New(memory.New(), eventstore.Options{TracerProvider: sdk.TracerProvider, MeterProvider: sdk.MeterProvider})
+			b.Cleanup(func() { s.Close() })
+			return func(ctx context.Context) error {
+				_, err := s.Append(ctx, "Order-1", eventstore.Any, ev)
+				return err
+			}
+		}},
+		{"floor", func(b *testing.B) func(ctx context.Context) error {
+			wrap := telemetrytest.New(b).Floor("memory")
+			s := eventstore.New(memory.New(), eventstore.Options{})
+			b.Cleanup(func() { s.Close() })
+			return func(ctx context.Context) error {
+				return wrap(ctx, func() (int, error) {
+					_, err := s.Append(ctx, "Order-1", eventstore.Any, ev)
+					return len(ev.Data), err
+				})
+			}
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			s := eventstore.New(memory.New(), c.opts(b))
-			b.Cleanup(func() { s.Close() })
+			appendOne := c.append(b)
 			ctx := b.Context()
-			ev := eventstore.NewEvent("Placed", []byte(`{"sku":"A-1","qty":2}`))
 			b.ReportAllocs()
 			for b.Loop() {
-				ev.ID = [16]byte{}
-				if _, err := s.Append(ctx, "Order-1", eventstore.Any, ev); err != nil {
+				if err := appendOne(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -12,10 +12,10 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
 	"github.com/eventkit/eventstore/drivers/sqlite"
+	"github.com/eventkit/eventstore/internal/telemetrytest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -162,7 +162,7 @@ func TestTelemetryCountsDriverRetries(t *testing.T) {
 //     no span and no metrics, but the same trace context (72 bytes) in each
 //     event's metadata as on, so meta/off-% is the cost of the larger rows;
 //   - floor: the off store's append wrapped in the SDK calls the Store
-//     makes for it (sdk.floor: a span with the same attributes, three
+//     makes for it (telemetrytest.SDK.Floor: a span with the same attributes, three
 //     counters, the duration histogram), so floor/off-% is the cost of the
 //     SDK itself, which no code of the Store can remove.
 //
@@ -174,7 +174,7 @@ func TestTelemetryCountsDriverRetries(t *testing.T) {
 // is off's, and X-switches/event the process's context switches per event
 // (the batch span processor wakes its goroutine for every span: with the
 // process otherwise idle between appends, a thread is woken for it). The
-// sdk-floor sub-benchmark times sdk.floor around an empty
+// sdk-floor sub-benchmark times Floor around an empty
 // function, in CPU too.
 // docs/observability.md has the figures.
 func BenchmarkTracingOverhead(b *testing.B) {
@@ -183,7 +183,7 @@ func BenchmarkTracingOverhead(b *testing.B) {
 		sync sqlite.Synchronous
 	}{{"synchronous=full", sqlite.SynchronousFull}, {"synchronous=normal", sqlite.SynchronousNormal}} {
 		b.Run(c.name, func(b *testing.B) {
-			sdk := newSDK(b)
+			sdk := telemetrytest.New(b)
 			open := func(opts eventstore.Options) *eventstore.Store {
 				d, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "events.db"), sqlite.Options{Synchronous: c.sync})
 				if err != nil {
@@ -193,11 +193,11 @@ func BenchmarkTracingOverhead(b *testing.B) {
 				b.Cleanup(func() { s.Close() })
 				return s
 			}
-			on := open(eventstore.Options{TracerProvider: sdk.tp, MeterProvider: sdk.mp})
+			on := open(eventstore.Options{TracerProvider: sdk.TracerProvider, MeterProvider: sdk.MeterProvider})
 			off := open(eventstore.Options{})
 			meta := open(eventstore.Options{})
 			floor := open(eventstore.Options{})
-			wrap := sdk.floor()
+			wrap := sdk.Floor("sqlite")
 			const appends = 50
 			contenders := []conformance.Contender{
 				{Name: "on", Round: conformance.ConcurrentAppends(conformance.StoreAppend(on), 1, 1, appends)},
@@ -218,7 +218,7 @@ func BenchmarkTracingOverhead(b *testing.B) {
 			for i := range contenders {
 				round := contenders[i].Round
 				contenders[i].Round = func(ctx context.Context) (int, error) {
-					sdk.exporter.Reset() // the exported spans do not pile up
+					sdk.Exporter.Reset() // the exported spans do not pile up
 					u0 := processUsage(b)
 					n, err := round(ctx)
 					used[i] = used[i].add(processUsage(b).sub(u0))
@@ -240,7 +240,7 @@ func BenchmarkTracingOverhead(b *testing.B) {
 		})
 	}
 	b.Run("sdk-floor", func(b *testing.B) {
-		wrap := newSDK(b).floor()
+		wrap := telemetrytest.New(b).Floor("sqlite")
 		ctx := b.Context()
 		b.ReportAllocs()
 		u0 := processUsage(b)
@@ -251,65 +251,6 @@ func BenchmarkTracingOverhead(b *testing.B) {
 		}
 		b.ReportMetric(float64(processUsage(b).sub(u0).cpu)/float64(b.N), "cpu-ns/op")
 	})
-}
-
-// sdk is the OpenTelemetry SDK as an operator runs it: a TracerProvider
-// with the batch span processor and an exporter, a MeterProvider with a
-// reader.
-type sdk struct {
-	exporter *tracetest.InMemoryExporter
-	tp       *sdktrace.TracerProvider
-	mp       *sdkmetric.MeterProvider
-}
-
-func newSDK(b *testing.B) *sdk {
-	b.Helper()
-	s := &sdk{exporter: tracetest.NewInMemoryExporter()}
-	s.tp = sdktrace.NewTracerProvider(sdktrace.WithBatcher(s.exporter))
-	s.mp = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-	b.Cleanup(func() {
-		_ = s.tp.Shutdown(context.Background())
-		_ = s.mp.Shutdown(context.Background())
-	})
-	return s
-}
-
-// floor returns a function that wraps f, an append of one event that
-// returns the bytes it wrote, in the SDK calls the Store makes for such an
-// append (telemetry.go, Store.Append): a client span with the same
-// attributes at its start and end, the three append counters and the
-// duration histogram with attribute sets built once, in a scope of its
-// own. f does not get the span's context: what it appends carries no trace
-// context.
-func (s *sdk) floor() func(ctx context.Context, f func() (int, error)) error {
-	tr := s.tp.Tracer("floor")
-	m := s.mp.Meter("floor")
-	appends, _ := m.Int64Counter("eventstore.appends")
-	appended, _ := m.Int64Counter("eventstore.events.appended")
-	bytes, _ := m.Int64Counter("eventstore.bytes.appended")
-	duration, _ := m.Float64Histogram("eventstore.operation.duration")
-	sys := attribute.String("db.system.name", "sqlite")
-	okSet := metric.WithAttributeSet(attribute.NewSet(sys, attribute.String("outcome", "ok")))
-	sysSet := metric.WithAttributeSet(attribute.NewSet(sys))
-	opSet := metric.WithAttributeSet(attribute.NewSet(sys, attribute.String("operation", "append")))
-	client := trace.WithSpanKind(trace.SpanKindClient)
-	return func(ctx context.Context, f func() (int, error)) error {
-		start := time.Now()
-		sctx, span := tr.Start(ctx, "append", client, trace.WithAttributes(sys, attribute.String("db.operation.name", "append"),
-			attribute.Int("eventstore.event.count", 1), attribute.String("eventstore.expected_version", "exact"),
-			attribute.String("eventstore.stream.category", "Bench")))
-		n, err := f()
-		if err != nil {
-			return err
-		}
-		appends.Add(sctx, 1, okSet)
-		appended.Add(sctx, 1, sysSet)
-		bytes.Add(sctx, int64(n), sysSet)
-		duration.Record(sctx, time.Since(start).Seconds(), opSet)
-		span.SetAttributes(attribute.Int("eventstore.event.bytes", n), attribute.String("outcome", "ok"))
-		span.End()
-		return nil
-	}
 }
 
 // callerSpan returns ctx carrying a new sampled span context, as a
