@@ -50,7 +50,8 @@ func BenchmarkReadStream(b *testing.B) {
 // BenchmarkAppendTelemetry appends single events to the memory driver
 // with telemetry off (the no-op providers), on (the SDK as an operator
 // runs it: internal/telemetrytest), and off inside the SDK calls the Store
-// makes when on (floor: telemetrytest.SDK.Floor). on − floor is what the
+// makes when on (floor: telemetrytest.SDK.Floor), reporting the process's
+// CPU time per append beside the wall time. on − floor is what the
 // Store's own telemetry code costs, floor − off what the SDK costs,
 // without the I/O of a real backend (drivers/sqlite
 // BenchmarkTracingOverhead has that).
@@ -102,11 +103,13 @@ func BenchmarkAppendTelemetry(b *testing.B) {
 			appendOne := c.append(b)
 			ctx := b.Context()
 			b.ReportAllocs()
+			u0 := telemetrytest.ProcessUsage(b)
 			for b.Loop() {
 				if err := appendOne(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(float64(telemetrytest.ProcessUsage(b).Sub(u0).CPU)/float64(b.N), "cpu-ns/op")
 		})
 	}
 }

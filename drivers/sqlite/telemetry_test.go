@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"path/filepath"
-	"syscall"
 	"testing"
 	"time"
 
@@ -213,24 +212,24 @@ func BenchmarkTracingOverhead(b *testing.B) {
 					})
 				}, 1, 1, appends)},
 			}
-			used := make([]usage, len(contenders))
+			used := make([]telemetrytest.Usage, len(contenders))
 			events := make([]int, len(contenders))
 			for i := range contenders {
 				round := contenders[i].Round
 				contenders[i].Round = func(ctx context.Context) (int, error) {
 					sdk.Exporter.Reset() // the exported spans do not pile up
-					u0 := processUsage(b)
+					u0 := telemetrytest.ProcessUsage(b)
 					n, err := round(ctx)
-					used[i] = used[i].add(processUsage(b).sub(u0))
+					used[i] = used[i].Add(telemetrytest.ProcessUsage(b).Sub(u0))
 					events[i] += n
 					return n, err
 				}
 			}
 			rates := conformance.RunInterleaved(b, 2, contenders)
-			cpu := func(i int) float64 { return float64(used[i].cpu) / float64(events[i]) }
+			cpu := func(i int) float64 { return float64(used[i].CPU) / float64(events[i]) }
 			b.ReportMetric(cpu(1), "off-cpu-ns/event")
 			for i, c := range contenders {
-				b.ReportMetric(float64(used[i].switches)/float64(events[i]), c.Name+"-switches/event")
+				b.ReportMetric(float64(used[i].Switches)/float64(events[i]), c.Name+"-switches/event")
 				if c.Name == "off" {
 					continue
 				}
@@ -243,13 +242,13 @@ func BenchmarkTracingOverhead(b *testing.B) {
 		wrap := telemetrytest.New(b).Floor("sqlite")
 		ctx := b.Context()
 		b.ReportAllocs()
-		u0 := processUsage(b)
+		u0 := telemetrytest.ProcessUsage(b)
 		for b.Loop() {
 			if err := wrap(ctx, func() (int, error) { return 100, nil }); err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(float64(processUsage(b).sub(u0).cpu)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(telemetrytest.ProcessUsage(b).Sub(u0).CPU)/float64(b.N), "cpu-ns/op")
 	})
 }
 
@@ -261,24 +260,4 @@ func callerSpan(ctx context.Context) context.Context {
 	rand.Read(sc.SpanID[:])
 	sc.TraceFlags = trace.FlagsSampled
 	return trace.ContextWithSpanContext(ctx, trace.NewSpanContext(sc))
-}
-
-// usage is what the process used: CPU time (all threads) and context
-// switches (voluntary ones are mostly a thread going to sleep, to be woken
-// again by another).
-type usage struct {
-	cpu      time.Duration
-	switches int64
-}
-
-func (u usage) add(v usage) usage { return usage{u.cpu + v.cpu, u.switches + v.switches} }
-func (u usage) sub(v usage) usage { return usage{u.cpu - v.cpu, u.switches - v.switches} }
-
-// processUsage returns the process's usage so far.
-func processUsage(b *testing.B) usage {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return usage{time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw + ru.Nivcsw}
 }

@@ -6,6 +6,7 @@ package telemetrytest
 
 import (
 	"context"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,4 +79,28 @@ func (s *SDK) Floor(system string) func(ctx context.Context, f func() (int, erro
 		span.End()
 		return nil
 	}
+}
+
+// Usage is what the process used: CPU time (user and system, all threads)
+// and context switches (the voluntary ones are mostly a thread going to
+// sleep, to be woken again by another).
+type Usage struct {
+	CPU      time.Duration
+	Switches int64
+}
+
+// Add returns u + v.
+func (u Usage) Add(v Usage) Usage { return Usage{u.CPU + v.CPU, u.Switches + v.Switches} }
+
+// Sub returns u − v.
+func (u Usage) Sub(v Usage) Usage { return Usage{u.CPU - v.CPU, u.Switches - v.Switches} }
+
+// ProcessUsage returns what the process has used so far (getrusage).
+func ProcessUsage(tb testing.TB) Usage {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatal(err)
+	}
+	return Usage{time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), ru.Nvcsw + ru.Nivcsw}
 }
