@@ -152,30 +152,29 @@ func TestTelemetryCountsDriverRetries(t *testing.T) {
 // interleaved rounds (conformance.RunInterleaved), so that every contender
 // sees the same machine:
 //
-//   - on: telemetry to the OpenTelemetry SDK as an operator runs it: a
-//     TracerProvider with the batch span processor and an exporter (the
-//     SDK's in-memory one, emptied each round), a MeterProvider with a
-//     reader;
+//   - on: telemetry to the OpenTelemetry SDK as an operator runs it
+//     (internal/telemetrytest): a TracerProvider with the batch span
+//     processor and an exporter, a MeterProvider with a reader;
 //   - off: the no-op providers (the default);
 //   - meta: the no-op providers, appending inside a caller's span context:
-//     no span and no metrics, but the same trace context (72 bytes) in each
-//     event's metadata as on, so meta/off-% is the cost of the larger rows;
+//     no span and no metrics, but the same trace context (72 bytes) in
+//     each event's metadata as on, so meta/off-% is the cost of the larger
+//     rows;
 //   - floor: the off store's append wrapped in the SDK calls the Store
-//     makes for it (telemetrytest.SDK.Floor: a span with the same attributes, three
-//     counters, the duration histogram), so floor/off-% is the cost of the
-//     SDK itself, which no code of the Store can remove.
+//     makes for it (telemetrytest.SDK.Floor: a span with the same
+//     attributes, three counters, the duration histogram), so floor/off-%
+//     is the cost of the SDK itself, which no code of the Store can remove.
 //
 // X/off-% is the median over rounds of X's rate as a percentage of off's
 // (100: no overhead; the target for on is 95 or more).
 // X/off-cpu-% is X's process CPU time per event over all rounds as a
-// percentage of off's (above 100: more CPU), a figure less sensitive than
-// the rates to the load other processes put on the machine; off-cpu-ns/event
+// percentage of off's (above 100: more CPU), less sensitive than the
+// rates to the load other processes put on the machine; off-cpu-ns/event
 // is off's, and X-switches/event the process's context switches per event
-// (the batch span processor wakes its goroutine for every span: with the
+// (the batch span processor hands every span to its goroutine: with the
 // process otherwise idle between appends, a thread is woken for it). The
-// sdk-floor sub-benchmark times Floor around an empty
-// function, in CPU too.
-// docs/observability.md has the figures.
+// sdk-floor sub-benchmark times Floor around an empty function, in CPU
+// too. docs/observability.md has the figures.
 func BenchmarkTracingOverhead(b *testing.B) {
 	for _, c := range []struct {
 		name string
@@ -217,7 +216,6 @@ func BenchmarkTracingOverhead(b *testing.B) {
 			for i := range contenders {
 				round := contenders[i].Round
 				contenders[i].Round = func(ctx context.Context) (int, error) {
-					sdk.Exporter.Reset() // the exported spans do not pile up
 					u0 := telemetrytest.ProcessUsage(b)
 					n, err := round(ctx)
 					used[i] = used[i].Add(telemetrytest.ProcessUsage(b).Sub(u0))

@@ -18,11 +18,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// SDK is a TracerProvider with the batch span processor and an exporter
-// (the SDK's in-memory one), and a MeterProvider with a reader (a manual
-// one), as eventstore.Options take them.
+// SDK is a TracerProvider with the batch span processor and an exporter,
+// and a MeterProvider with a reader (a manual one), as eventstore.Options
+// take them. The exporter converts the spans it gets as the SDK's
+// in-memory exporter does (tracetest.SpanStubsFromReadOnlySpans), then
+// drops them, so that a long benchmark does not pile them up.
 type SDK struct {
-	Exporter       *tracetest.InMemoryExporter
 	TracerProvider *sdktrace.TracerProvider
 	MeterProvider  *sdkmetric.MeterProvider
 }
@@ -30,15 +31,27 @@ type SDK struct {
 // New returns an SDK that tb's cleanup shuts down.
 func New(tb testing.TB) *SDK {
 	tb.Helper()
-	s := &SDK{Exporter: tracetest.NewInMemoryExporter()}
-	s.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithBatcher(s.Exporter))
-	s.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	s := &SDK{
+		TracerProvider: sdktrace.NewTracerProvider(sdktrace.WithBatcher(discardExporter{})),
+		MeterProvider:  sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader())),
+	}
 	tb.Cleanup(func() {
 		_ = s.TracerProvider.Shutdown(context.Background())
 		_ = s.MeterProvider.Shutdown(context.Background())
 	})
 	return s
 }
+
+// discardExporter reads each span into a stub, as tracetest's in-memory
+// exporter does, and keeps nothing.
+type discardExporter struct{}
+
+func (discardExporter) ExportSpans(_ context.Context, spans []sdktrace.ReadOnlySpan) error {
+	_ = tracetest.SpanStubsFromReadOnlySpans(spans)
+	return nil
+}
+
+func (discardExporter) Shutdown(context.Context) error { return nil }
 
 // Floor returns a function that wraps f, an append of one event that
 // returns the bytes it wrote, in the SDK calls the Store makes for such an
