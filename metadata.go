@@ -97,8 +97,17 @@ func CausedBy(e Event, cause RecordedEvent) (Event, error) {
 
 // recordTraceContext records sc in the metadata of evs under
 // MetadataTraceParent and MetadataTraceState, where it may (see there).
+// The members are formatted once, straight into bytes, and events with no
+// metadata share one read-only object holding only them.
 func recordTraceContext(evs []driver.Event, sc trace.SpanContext, lim Limits) {
-	ins := traceContextMembers(sc)
+	var ts string
+	if sc.TraceState().Len() > 0 {
+		ts = sc.TraceState().String()
+	}
+	obj := make([]byte, 0, 80+len(ts))
+	obj = append(tracemeta.AppendMembers(append(obj, '{'), sc.TraceID(), sc.SpanID(), byte(sc.TraceFlags()), ts), '}')
+	obj = obj[:len(obj):len(obj)]           // {members}: an append to it copies
+	ins := obj[1 : len(obj)-1 : len(obj)-1] // the members
 	total := 0
 	for _, e := range evs {
 		total += len(e.Data) + len(e.Metadata)
@@ -109,19 +118,16 @@ func recordTraceContext(evs []driver.Event, sc trace.SpanContext, lim Limits) {
 			lim.MaxAppendSize > 0 && total+len(ins)+2 > lim.MaxAppendSize {
 			continue
 		}
+		if len(e.Metadata) == 0 {
+			e.Metadata = obj
+			total += len(obj)
+			continue
+		}
 		if md, ok := tracemeta.Insert(e.Metadata, ins); ok {
 			total += len(md) - len(e.Metadata)
 			e.Metadata = md
 		}
 	}
-}
-
-// traceContextMembers returns the JSON object members that record sc
-// (tracemeta.Members): "$traceparent":"00-…" and, when sc has one,
-// "$tracestate":"…".
-func traceContextMembers(sc trace.SpanContext) []byte {
-	tp := "00-" + sc.TraceID().String() + "-" + sc.SpanID().String() + "-" + sc.TraceFlags().String()
-	return tracemeta.Members(tp, sc.TraceState().String())
 }
 
 // spanContextOf returns the span context recorded in metadata under

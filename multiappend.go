@@ -224,7 +224,7 @@ func multiErr(err error) error { return fmt.Errorf("eventstore: append to severa
 func multiAppendAttrs(a MultiAppend) []attribute.KeyValue {
 	attrs := []attribute.KeyValue{attrCount.Int(len(a.Records)), attrExpected.String("multi")}
 	if len(a.Records) > 0 && !slices.ContainsFunc(a.Records, func(r Record) bool { return Category(r.Stream) != Category(a.Records[0].Stream) }) {
-		attrs = append(attrs, category(a.Records[0].Stream)...)
+		attrs = withCategory(attrs, a.Records[0].Stream)
 	}
 	return attrs
 }

@@ -198,8 +198,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 	start := time.Now()
 	var span trace.Span
 	if tr := s.tel.activeTracer(); tr != nil {
-		ctx, span = s.tel.start(ctx, tr, opAppend, trace.SpanKindClient, append(category(stream),
-			attrCount.Int(len(events)), attrExpected.String(expectedKind(driver.ExpectedVersion(expected)))))
+		var attrs [3]attribute.KeyValue // on the stack: start copies it
+		kv := append(attrs[:0], attrCount.Int(len(events)), attrExpected.String(expectedKind(driver.ExpectedVersion(expected))))
+		ctx, span = s.tel.start(ctx, tr, opAppend, trace.SpanKindClient, withCategory(kv, stream))
 	}
 	res, size, err := s.append(s.tel.withDriverRetries(ctx, opAppend), stream, expected, events)
 	s.tel.appended(ctx, start, len(events), size, err)
@@ -300,8 +301,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 		ctx := ctx // each range has its own span
 		start, n, span := time.Now(), 0, trace.Span(nil)
 		if tr := s.tel.activeTracer(); tr != nil {
-			ctx, span = s.tel.start(ctx, tr, opReadStream, trace.SpanKindClient, append(category(stream),
-				attrBackwards.Bool(opts.Backwards)))
+			var attrs [2]attribute.KeyValue
+			ctx, span = s.tel.start(ctx, tr, opReadStream, trace.SpanKindClient,
+				withCategory(append(attrs[:0], attrBackwards.Bool(opts.Backwards)), stream))
 		}
 		ctx = s.tel.withDriverRetries(ctx, opReadStream)
 		var failed error

@@ -307,7 +307,7 @@ func (sub *subscription) handle(ctx context.Context, ev RecordedEvent) (err erro
 			links = append(links, trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
 		attrs := append(sub.spanAttrs(), attrEventType.String(ev.Type))
-		ctx, span = tel.start(ctx, tr, opHandler, trace.SpanKindInternal, append(attrs, category(ev.StreamID)...), links...)
+		ctx, span = tel.start(ctx, tr, opHandler, trace.SpanKindInternal, withCategory(attrs, ev.StreamID), links...)
 	}
 	defer func() {
 		tel.observe(ctx, opHandler, start)

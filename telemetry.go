@@ -104,7 +104,11 @@ type telemetry struct {
 	sysOpts     []metric.AddOption                  // db.system.name
 	appendOpts  [len(outcomes)]([]metric.AddOption) // db.system.name and outcome
 	durationOps map[string][]metric.RecordOption    // db.system.name and operation
-	spanSys     trace.SpanStartOption               // db.system.name
+
+	// What spans start and end with, built once so that a span costs the
+	// Store as few allocations as it can (BenchmarkAppendTelemetry).
+	sys       attribute.KeyValue                                // db.system.name
+	spanKinds [trace.SpanKindConsumer + 1]trace.SpanStartOption // trace.WithSpanKind, by kind
 
 	// driverRetried counts a retry of the driver's own (internal/retry)
 	// during operation op; nil when metrics are off, so that no context
@@ -125,7 +129,10 @@ type tracerCache struct {
 func newTelemetry(s *Store, opts Options, system string) *telemetry {
 	t := &telemetry{system: system}
 	sys := attribute.String(string(attrSystem), system)
-	t.spanSys = trace.WithAttributes(sys)
+	t.sys = sys
+	for k := range t.spanKinds {
+		t.spanKinds[k] = trace.WithSpanKind(trace.SpanKind(k))
+	}
 	if opts.TracerProvider == nil || isGlobalDelegate(opts.TracerProvider) {
 		// The global provider: it may be set after New, so it is looked
 		// up again on each operation.
@@ -244,10 +251,14 @@ func (t *telemetry) activeTracer() trace.Tracer {
 
 // start starts a span of operation op with tr, the tracer activeTracer
 // returned (callers check it is not nil first, so that nothing is built
-// for a span when tracing is off).
+// for a span when tracing is off). The span starts with db.system.name,
+// db.operation.name and attrs; attrs is copied, so callers may build it on
+// their stack.
 func (t *telemetry) start(ctx context.Context, tr trace.Tracer, op string, kind trace.SpanKind, attrs []attribute.KeyValue, extra ...trace.SpanStartOption) (context.Context, trace.Span) {
-	kv := append([]attribute.KeyValue{attrOperation.String(op)}, attrs...)
-	o := append([]trace.SpanStartOption{trace.WithSpanKind(kind), t.spanSys, trace.WithAttributes(kv...)}, extra...)
+	kv := make([]attribute.KeyValue, 0, 2+len(attrs))
+	kv = append(append(kv, t.sys, attrOperation.String(op)), attrs...)
+	o := make([]trace.SpanStartOption, 0, 2+len(extra))
+	o = append(append(o, t.spanKinds[kind], trace.WithAttributes(kv...)), extra...)
 	return tr.Start(ctx, op, o...)
 }
 
@@ -266,19 +277,21 @@ func (t *telemetry) appended(ctx context.Context, start time.Time, n, size int, 
 	t.observe(ctx, opAppend, start)
 }
 
-// end ends span (nil: no-op) with the outcome of err. The error's message
-// is not recorded: it may hold a stream ID.
-func end(span trace.Span, err error, attrs ...attribute.KeyValue) {
+// end ends span (nil: no-op) with the outcome of err and the attributes
+// extra (copied). The error's message is not recorded: it may hold a
+// stream ID.
+func end(span trace.Span, err error, extra ...attribute.KeyValue) {
 	if span == nil {
 		return
 	}
-	o := outcomes[outcomeOf(err)]
-	attrs = append(attrs, attrOutcome.String(o))
+	o := outcomeOf(err)
+	kv := make([]attribute.KeyValue, 0, len(extra)+2)
+	kv = append(append(kv, extra...), attrOutcome.String(outcomes[o]))
 	if err != nil {
-		attrs = append(attrs, attrErrorType.String(o))
-		span.SetStatus(codes.Error, o)
+		kv = append(kv, attrErrorType.String(outcomes[o]))
+		span.SetStatus(codes.Error, outcomes[o])
 	}
-	span.SetAttributes(attrs...)
+	span.SetAttributes(kv...)
 	span.End()
 }
 
@@ -321,15 +334,16 @@ func (t *telemetry) retried(ctx context.Context, what string) {
 	t.retries.Add(ctx, 1, metric.WithAttributes(attribute.String(string(attrSystem), t.system), attrOp.String(what)))
 }
 
-// category returns the category attribute of stream: only a stream ID
-// with a "-" has one. The part before it names a kind of stream
-// ("Order-42" → "Order"); a stream ID without one is the whole ID, which
-// may be personal data ("alice@example.com"), so it is left out.
-func category(stream string) []attribute.KeyValue {
+// withCategory returns kv with the category attribute of stream, when it
+// has one: only a stream ID with a "-" has one. The part before it names a
+// kind of stream ("Order-42" → "Order"); a stream ID without one is the
+// whole ID, which may be personal data ("alice@example.com"), so it is
+// left out.
+func withCategory(kv []attribute.KeyValue, stream string) []attribute.KeyValue {
 	if !strings.Contains(stream, "-") {
-		return nil
+		return kv
 	}
-	return []attribute.KeyValue{attrCategory.String(driver.Category(stream))}
+	return append(kv, attrCategory.String(driver.Category(stream)))
 }
 
 // expectedKind names an expected version's kind for the span attribute.

@@ -4,7 +4,10 @@ import "time"
 
 // AppendRequest is a validated append: the stream and type rules hold, there
 // is at least one event, every event has a non-zero unique ID, and the limits
-// the driver reported are kept.
+// the driver reported are kept. The events' bytes are read-only to the
+// driver: Data is the caller's, and the Store may give several events one
+// shared Metadata slice (the trace context it records); a driver that keeps
+// them copies them.
 type AppendRequest struct {
 	Stream   string
 	Expected ExpectedVersion

@@ -7,6 +7,7 @@ package tracemeta
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 )
 
@@ -24,17 +25,41 @@ func Members(traceparent, tracestate string) []byte {
 	b = append(b, `"`+KeyTraceParent+`":`...)
 	v, _ := json.Marshal(traceparent)
 	b = append(b, v...)
-	if tracestate != "" {
-		v, _ := json.Marshal(tracestate)
-		b = append(b, `,"`+KeyTraceState+`":`...)
-		b = append(b, v...)
+	return appendTraceState(b, tracestate)
+}
+
+// AppendMembers appends to dst the members Members returns for the W3C
+// traceparent of a span context (version 00, lower-case hex, as the
+// traceparent header) and its tracestate, without a string in between.
+func AppendMembers(dst []byte, traceID [16]byte, spanID [8]byte, flags byte, tracestate string) []byte {
+	dst = append(dst, `"`+KeyTraceParent+`":"00-`...)
+	dst = hex.AppendEncode(dst, traceID[:])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, spanID[:])
+	dst = append(dst, '-')
+	dst = hex.AppendEncode(dst, []byte{flags})
+	dst = append(dst, '"')
+	return appendTraceState(dst, tracestate)
+}
+
+// appendTraceState appends the tracestate member to b, when tracestate is
+// not empty.
+func appendTraceState(b []byte, tracestate string) []byte {
+	if tracestate == "" {
+		return b
 	}
-	return b
+	v, _ := json.Marshal(tracestate)
+	b = append(b, `,"`+KeyTraceState+`":`...)
+	return append(b, v...)
 }
 
 // Insert returns md with the members ins inserted first in its JSON
 // object, and true; or md and false when md is neither empty nor a JSON
 // object, or already has a trace-context key (the caller's, kept).
+//
+// Metadata in which neither "$trace" nor an escape "\u" occurs cannot
+// hold either key (a key may spell "$" as "\u0024"), so it is only
+// checked for validity; other metadata is decoded to look at its keys.
 func Insert(md, ins []byte) ([]byte, bool) {
 	if len(md) == 0 {
 		out := make([]byte, 0, len(ins)+2)
@@ -44,22 +69,28 @@ func Insert(md, ins []byte) ([]byte, bool) {
 	if i < 0 || len(bytes.TrimSpace(md[:i])) != 0 {
 		return md, false
 	}
-	var m map[string]json.RawMessage
-	if json.Unmarshal(md, &m) != nil {
+	if bytes.Contains(md, []byte("$trace")) || bytes.Contains(md, []byte(`\u`)) {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(md, &m) != nil {
+			return md, false
+		}
+		if _, ok := m[KeyTraceParent]; ok {
+			return md, false
+		}
+		if _, ok := m[KeyTraceState]; ok {
+			return md, false
+		}
+	} else if !json.Valid(md) {
 		return md, false
 	}
-	if _, ok := m[KeyTraceParent]; ok {
-		return md, false
-	}
-	if _, ok := m[KeyTraceState]; ok {
-		return md, false
-	}
+	rest := md[i+1:]
+	empty := bytes.TrimLeft(rest, " \t\n\r")[0] == '}' // valid JSON: an object ends with '}'
 	out := make([]byte, 0, len(md)+len(ins)+1)
 	out = append(append(out, md[:i+1]...), ins...)
-	if len(m) > 0 {
+	if !empty {
 		out = append(out, ',')
 	}
-	return append(out, md[i+1:]...), true
+	return append(out, rest...), true
 }
 
 // Strip returns metadata without the trace-context members Insert put at
