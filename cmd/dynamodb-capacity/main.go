@@ -250,11 +250,11 @@ func printReport(w io.Writer, in Inputs, rep report) {
 }
 
 // rate prints a rate with thousands separators, one decimal below 10 and
-// two below 1.
+// two significant digits below 1.
 func rate(r float64) string {
 	switch {
 	case r < 1:
-		return strconv.FormatFloat(r, 'f', 2, 64)
+		return strconv.FormatFloat(r, 'g', 2, 64)
 	case r < 10:
 		return strconv.FormatFloat(r, 'f', 1, 64)
 	}
