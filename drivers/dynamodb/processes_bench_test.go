@@ -415,16 +415,21 @@ func startWriterProcess(tb testing.TB, i int, storeURL string) *writerProcess {
 	require.NoError(tb, err)
 	require.NoError(tb, w.cmd.Start())
 	exited := make(chan struct{})
+	stop := make(chan struct{}) // closed at cleanup: nobody reads lines any more
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
-			w.lines <- sc.Text()
+			select {
+			case w.lines <- sc.Text():
+			case <-stop: // drop the rest, up to the end of the output
+			}
 		}
 		close(w.lines)
 		w.cmd.Wait() // after the last read: Wait closes the pipe
 		close(exited)
 	}()
 	tb.Cleanup(func() {
+		close(stop)
 		w.stdin.Close() // the writer closes its store and exits
 		select {
 		case <-exited:
