@@ -1,17 +1,18 @@
 // Command dynamodb-capacity estimates, on paper, what one DynamoDB table of
 // the dynamodb driver takes: appends per second and the delay until an
 // event is in the global log, for 1 to 1,000 writer processes, in the head
-// layout (today's: every append writes the next log entry, so all writers
-// race for one key) and in the indexed layout (`log=indexed`: appends
-// write only their stream's items; one orderer, chosen by a lease, reads
-// the table's DynamoDB Stream and places them in the log, batching log
-// entries). docs/dynamodb.md ("Capacity planning") explains the model and
-// its output for the defaults; DynamoDB Local cannot show any of these
-// limits.
+// layout (every append writes the next log entry, so all writers race for
+// one key) and in the indexed layout (`log=indexed`: an append writes its
+// stream's items and an inbox entry, and one orderer, chosen by a lease,
+// places appends in the log in passes of one transaction, batching log
+// entries; -orderer streams models an orderer reading the table's DynamoDB
+// Stream instead). docs/dynamodb.md ("Capacity planning") explains the
+// model and its output for the defaults; DynamoDB Local cannot show any of
+// these limits.
 //
 //	go run ./cmd/dynamodb-capacity [flags]
 //
-// Inputs (flags, defaults in brackets):
+// Inputs (flags, defaults in brackets). DynamoDB and the table:
 //
 //	-partition-wcu   write units per second of one partition [1000]
 //	-partition-rcu   read units per second of one partition [3000]
@@ -19,24 +20,45 @@
 //	-tx-cost         write units per KB of an item in a transaction [2]
 //	-event-bytes     an event item, keys and index entry included [500];
 //	                 write units count whole KB (1 KB units, rounded up)
-//	-log-entry-bytes a head-layout log entry of one event [100]
-//	-entry-base      fixed bytes of a log entry the orderer writes [50]
-//	-entry-per-event bytes such an entry adds per event [70]
-//	-record-bytes    a DynamoDB Streams record of an event [600]
 //	-tx-rtt          round trip of a TransactWriteItems [15ms]
 //	-read-rtt        round trip of a strongly consistent read or GetRecords [5ms]
-//	-put-rtt         round trip of the orderer's PutItem of a log entry [8ms]
-//	-lost-race-cost  share of a cancelled transaction's write units charged [1]
-//	-max-head-races  lost races before the head layout gives an append up [100]
-//	-getrecords      GetRecords calls per second per Streams shard [5]
-//	-shard-read-bytes bytes per second one Streams shard returns [2 MiB]
-//	-records-per-call records per GetRecords at most [1000]
-//	-record-delay    from a commit until its Streams record is readable [250ms]
-//	-min-shards      partitions (and Streams shards) of a new table [4]
-//	-batch           events per log entry the orderer writes at most [100]
-//	-entry-cost      write units per KB of such an entry: 1 PutItem, 2 transaction [1]
 //	-writers         writer processes, one append in flight each [1,2,4,8,10,20,50,100,200,500,1000]
-//	-json            print JSON instead of tables
+//
+// The head layout:
+//
+//	-log-entry-bytes a log entry of one event [100]
+//	-lost-race-cost  share of a cancelled transaction's write units charged [1]
+//	-max-head-races  lost races before the driver gives an append up [100]
+//
+// The indexed layout's orderer, and its batching:
+//
+//	-orderer         inbox (the driver's) or streams [inbox]
+//	-batch           appends per log entry the orderer writes at most [100;
+//	                 the inbox orderer's transaction takes 48]
+//	-entry-base      fixed bytes of a log entry the orderer writes [50]
+//	-entry-per-event bytes such an entry adds per event [70]
+//
+// The inbox orderer (the driver's):
+//
+//	-inbox-shards    inbox partitions [8]
+//	-inbox-bytes     an inbox entry [150]
+//	-pass-items      items of one transaction at most [100]
+//	-pass-rtt        round trip of the orderer's transaction of up to 100 items [25ms]
+//	-order-poll      the longest the idle orderer waits to look again [100ms]
+//	-position-poll   how often an append from another process looks for its position [50ms]
+//
+// An orderer reading the table's DynamoDB Stream (-orderer streams):
+//
+//	-getrecords      GetRecords calls per second per shard [5]
+//	-shard-read-bytes bytes per second one shard returns [2 MiB]
+//	-records-per-call records per GetRecords at most [1000]
+//	-record-bytes    a record of an event [600]
+//	-record-delay    from a commit until its record is readable [250ms]
+//	-min-shards      partitions (and shards) of a new table [4]
+//	-put-rtt         round trip of the orderer's PutItem of a log entry [8ms]
+//	-entry-cost      write units per KB of a log entry, 1 PutItem, 2 transaction [1]
+//
+// And -json prints JSON instead of tables.
 //
 // Output goes to stdout; a bad flag exits with status 2.
 package main
@@ -85,7 +107,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&in.RecordDelay, "record-delay", in.RecordDelay, "from a commit until its Streams record is readable")
 	fs.IntVar(&in.MinShards, "min-shards", in.MinShards, "partitions (and Streams shards) of a new table")
 	fs.IntVar(&in.Batch, "batch", in.Batch, "events per log entry the orderer writes at most")
-	fs.Float64Var(&in.EntryCost, "entry-cost", in.EntryCost, "write units per KB of a log entry the orderer writes (1 PutItem, 2 transaction)")
+	fs.Float64Var(&in.EntryCost, "entry-cost", in.EntryCost, "streams orderer: write units per KB of a log entry it writes (1 PutItem, 2 transaction)")
+	fs.StringVar(&in.Orderer, "orderer", in.Orderer, "the indexed layout's orderer: inbox (the driver's) or streams (a DynamoDB Streams reader)")
+	fs.IntVar(&in.InboxShards, "inbox-shards", in.InboxShards, "inbox partitions")
+	fs.IntVar(&in.InboxBytes, "inbox-bytes", in.InboxBytes, "bytes of an inbox entry")
+	fs.IntVar(&in.PassItems, "pass-items", in.PassItems, "items of one transaction at most")
+	fs.DurationVar(&in.PassRTT, "pass-rtt", in.PassRTT, "round trip of the orderer's transaction of up to -pass-items items")
+	fs.DurationVar(&in.OrderPoll, "order-poll", in.OrderPoll, "the longest the idle orderer waits before it looks at the inbox again")
+	fs.DurationVar(&in.PositionPoll, "position-poll", in.PositionPoll, "how often an append from another process looks for its position at most")
 	writersFlag := fs.String("writers", "1,2,4,8,10,20,50,100,200,500,1000", "writer processes, comma-separated")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +165,7 @@ func parseWriters(s string) ([]int, error) {
 // report is the model's output, as printed with -json (durations in ms).
 type report struct {
 	Inputs  Inputs       `json:"-"`
+	Orderer string       `json:"orderer"`
 	Head    []headRow    `json:"head"`
 	Indexed []indexedRow `json:"indexed"`
 	Batches []batchRow   `json:"orderer_batches"`
@@ -180,7 +210,7 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // model runs the model for each number of writers, and the orderer for
 // batches of 1, 10, 25 and 100 events and the -batch given.
 func model(in Inputs, writers []int) report {
-	rep := report{Inputs: in, LogReadEvents: LogReadEvents(in)}
+	rep := report{Inputs: in, Orderer: in.Orderer, LogReadEvents: LogReadEvents(in)}
 	for _, w := range writers {
 		h := HeadLayout(in, w)
 		rep.Head = append(rep.Head, headRow{Writers: w, Appends: h.Appends, Bound: h.Bound,
@@ -196,14 +226,23 @@ func model(in Inputs, writers []int) report {
 		rep.Indexed = append(rep.Indexed, row)
 	}
 	batches := []int{1, 10, 25, 100}
+	if in.Orderer == OrdererInbox {
+		batches[3] = (in.PassItems - 3) / 2
+	}
 	if !slices.Contains(batches, in.Batch) {
 		batches = append(batches, in.Batch)
 	}
 	for _, b := range batches {
 		bin := in
 		bin.Batch = b
-		o := OrdererCapacity(bin, in.MinShards)
-		rep.Batches = append(rep.Batches, batchRow{Batch: b, EntryWCU: o.EntryWCU, Events: o.Events, Bound: o.Bound})
+		o := InboxOrderer(bin)
+		if in.Orderer == OrdererStreams {
+			o = OrdererCapacity(bin, in.MinShards)
+		}
+		if n := len(rep.Batches); n > 0 && rep.Batches[n-1].Batch >= o.PerEntry {
+			continue // -batch beyond what a pass takes
+		}
+		rep.Batches = append(rep.Batches, batchRow{Batch: o.PerEntry, EntryWCU: o.EntryWCU, Events: o.Events, Bound: o.Bound})
 	}
 	return rep
 }
@@ -223,7 +262,14 @@ func printReport(w io.Writer, in Inputs, rep report) {
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\nIndexed layout: appends write their own stream; one orderer places up to %d events per log entry.\n", in.Batch)
+	if in.Orderer == OrdererInbox {
+		o := InboxOrderer(in)
+		fmt.Fprintf(w, "\nIndexed layout: appends write their stream and an inbox entry (%d shards) and wait for their position;\n"+
+			"one orderer places up to %d appends per pass (%s: two reads and a transaction of %s).\n", in.InboxShards, o.PerEntry, o.EntryTime, in.PassRTT)
+	} else {
+		fmt.Fprintf(w, "\nIndexed layout, orderer reading the DynamoDB Stream: appends write their stream only;\n"+
+			"one orderer places up to %d events per log entry.\n", in.Batch)
+	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "writers\tappends/s\tshards\torderer/s\tlog events/s\tlog delay typical\tworst\t  bound\t")
 	for _, r := range rep.Indexed {
@@ -239,7 +285,7 @@ func printReport(w io.Writer, in Inputs, rep report) {
 	}
 	tw.Flush()
 
-	fmt.Fprintf(w, "\nOne orderer by log-entry batch (%d shards):\n", in.MinShards)
+	fmt.Fprintf(w, "\nOne %s orderer by batch (appends per log entry):\n", in.Orderer)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "batch\tentry WCU\tevents/s\t  bound\t")
 	for _, r := range rep.Batches {

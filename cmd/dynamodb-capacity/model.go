@@ -37,8 +37,26 @@ type Inputs struct {
 	MinShards        int           // Streams shards (table partitions) of a new table; more come with its write rate
 
 	Batch     int     // the indexed layout: events the orderer places with one log entry at most
-	EntryCost float64 // write units per KB of a log entry the orderer writes (1: a PutItem; 2 if it writes them in transactions)
+	EntryCost float64 // streams orderer: write units per KB of a log entry it writes (1: a PutItem; 2 if it writes them in transactions)
+
+	// Orderer is how the indexed layout's orderer finds appends: OrdererInbox
+	// (the driver's: each append also writes an inbox entry, and the orderer
+	// places them in passes of one transaction) or OrdererStreams (it reads
+	// the table's DynamoDB Stream; the design the driver did not take).
+	Orderer      string
+	InboxShards  int           // inbox partitions (8)
+	InboxBytes   int           // an inbox entry
+	PassItems    int           // items of one transaction at most (100): a pass's lease check, head, log entry, and per single-event append the inbox deletion and the position
+	PassRTT      time.Duration // round trip of the orderer's transaction of up to PassItems items
+	OrderPoll    time.Duration // the longest the idle orderer waits before it looks at the inbox again
+	PositionPoll time.Duration // how often an append from a process not holding the lease looks for its position at most
 }
+
+// The orderers IndexedLayout models.
+const (
+	OrdererInbox   = "inbox"
+	OrdererStreams = "streams"
+)
 
 // DefaultInputs returns the documented defaults of every input.
 func DefaultInputs() Inputs {
@@ -49,6 +67,8 @@ func DefaultInputs() Inputs {
 		LostRaceCost: 1, MaxHeadRaces: 100,
 		GetRecordsPerSec: 5, ShardReadBytes: 2 << 20, RecordsPerCall: 1000, RecordDelay: 250 * time.Millisecond, MinShards: 4,
 		Batch: 100, EntryCost: 1,
+		Orderer: OrdererInbox, InboxShards: 8, InboxBytes: 150, PassItems: 100, PassRTT: 25 * time.Millisecond,
+		OrderPoll: 100 * time.Millisecond, PositionPoll: 50 * time.Millisecond,
 	}
 }
 
@@ -65,6 +85,8 @@ func (in Inputs) Validate() error {
 		{"max-head-races", float64(in.MaxHeadRaces)}, {"getrecords", float64(in.GetRecordsPerSec)},
 		{"shard-read-bytes", in.ShardReadBytes}, {"records-per-call", float64(in.RecordsPerCall)},
 		{"min-shards", float64(in.MinShards)}, {"batch", float64(in.Batch)}, {"entry-cost", in.EntryCost},
+		{"inbox-shards", float64(in.InboxShards)}, {"inbox-bytes", float64(in.InboxBytes)}, {"pass-rtt", float64(in.PassRTT)},
+		{"order-poll", float64(in.OrderPoll)}, {"position-poll", float64(in.PositionPoll)},
 	}
 	for _, p := range positive {
 		if !(p.v > 0) {
@@ -78,18 +100,23 @@ func (in Inputs) Validate() error {
 		return errors.New("-record-delay must not be negative")
 	case !(in.LostRaceCost >= 0 && in.LostRaceCost <= 1):
 		return errors.New("-lost-race-cost must be between 0 and 1")
+	case in.Orderer != OrdererInbox && in.Orderer != OrdererStreams:
+		return fmt.Errorf("-orderer must be %s or %s", OrdererInbox, OrdererStreams)
+	case in.PassItems < 5:
+		return errors.New("-pass-items must be 5 or more")
 	}
 	return nil
 }
 
 // Bounds name what limits a rate.
 const (
-	BoundRoundTrips   = "round trips"          // writers wait for answers: more writers would go faster
-	BoundLogWrites    = "log partition writes" // the write units of the partition holding the log
-	BoundLogReads     = "log partition reads"  // the read units of the partition holding the log
-	BoundTable        = "table write quota"    // the table's write units
-	BoundStreams      = "stream reads"         // GetRecords calls or bytes of the Streams shards
-	BoundOrdererTrips = "orderer round trips"  // one log entry in flight at a time
+	BoundRoundTrips   = "round trips"            // writers wait for answers: more writers would go faster
+	BoundLogWrites    = "log partition writes"   // the write units of the partition holding the log
+	BoundLogReads     = "log partition reads"    // the read units of the partition holding the log
+	BoundTable        = "table write quota"      // the table's write units
+	BoundStreams      = "stream reads"           // GetRecords calls or bytes of the Streams shards
+	BoundOrdererTrips = "orderer round trips"    // one log entry in flight at a time
+	BoundInbox        = "inbox partition writes" // the write units of the inbox partitions
 )
 
 // wcu is the write units of one write of an item of n bytes (1 KB units).
@@ -161,9 +188,10 @@ func HeadLayout(in Inputs, w int) Head {
 
 // Orderer is what one orderer can place in the log of the indexed layout.
 type Orderer struct {
-	Shards    int           // Streams shards it reads
-	EntryWCU  float64       // write units of a full log entry (Batch events)
-	EntryTime time.Duration // one entry written: its round trip, or its share of the partition's write units if longer
+	Shards    int           // Streams shards (the inbox orderer: inbox shards) it reads
+	PerEntry  int           // events one log entry places at most
+	EntryWCU  float64       // write units of a full log entry
+	EntryTime time.Duration // one entry written: its round trip, or its share of the partition's write units if longer (the inbox orderer: one pass)
 	Events    float64       // events per second it can place at most
 	Bound     string        // what limits Events
 }
@@ -177,7 +205,7 @@ type Orderer struct {
 // serves at most min(GetRecordsPerSec·RecordsPerCall, ShardReadBytes /
 // RecordBytes) records per second.
 func OrdererCapacity(in Inputs, shards int) Orderer {
-	o := Orderer{Shards: shards}
+	o := Orderer{Shards: shards, PerEntry: in.Batch}
 	o.EntryWCU = wcu(in.EntryBase + in.Batch*in.EntryPerEvent)
 	o.EntryTime = max(in.PutRTT, time.Duration(in.EntryCost*o.EntryWCU/in.PartitionWCU*float64(time.Second)))
 	o.Events = float64(in.Batch) / o.EntryTime.Seconds()
@@ -241,7 +269,9 @@ type Indexed struct {
 	Delay     Delay   // when it keeps up
 }
 
-// IndexedLayout models the indexed layout for w writers. An append is a
+// IndexedLayout models the indexed layout for w writers, with the orderer
+// in.Orderer: the driver's inbox (see inboxLayout), or a reader of the
+// table's stream, modelled here. An append is a
 // by_id lookup and a transaction of the version check and the event put on
 // the stream's own partition (ReadRTT + TxRTT; no race), costing
 // TxCost·2·wcu(event) write units (the check is charged as a write of the
@@ -252,6 +282,9 @@ type Indexed struct {
 // second; past its capacity the log falls behind and its delay grows
 // without bound (appends go on).
 func IndexedLayout(in Inputs, w int) Indexed {
+	if in.Orderer == OrdererInbox {
+		return inboxLayout(in, w)
+	}
 	x := Indexed{Writers: w}
 	x.AppendWCU = in.TxCost * 2 * wcu(in.EventBytes)
 	x.Appends, x.Bound = float64(w)/(in.ReadRTT+in.TxRTT).Seconds(), BoundRoundTrips
@@ -274,4 +307,95 @@ func IndexedLayout(in Inputs, w int) Indexed {
 // entries is charged their bytes in 4 KB units).
 func LogReadEvents(in Inputs) float64 {
 	return in.PartitionRCU * 4096 / float64(in.EntryPerEvent)
+}
+
+// InboxOrderer models the orderer of the driver's indexed layout. A pass
+// reads the inbox shards (in parallel) and the positions of the appends'
+// previous versions (ReadRTT each), then sends one transaction (PassRTT)
+// of a lease check, the head, one log entry and, per single-event append,
+// the deletion of its inbox entry and its event's position: (PassItems-3)/2
+// appends at most (48), or Batch if fewer. So it places at most
+// PerEntry/EntryTime appends per second. An append writes and deletes its
+// inbox entry in one of InboxShards partitions, 2·TxCost·wcu(inbox) write
+// units there: the inbox takes InboxShards·PartitionWCU/(that) appends per
+// second.
+func InboxOrderer(in Inputs) Orderer {
+	o := Orderer{Shards: in.InboxShards, PerEntry: min(in.Batch, (in.PassItems-3)/2)}
+	o.EntryWCU = wcu(in.EntryBase + o.PerEntry*in.EntryPerEvent)
+	o.EntryTime = 2*in.ReadRTT + in.PassRTT
+	o.Events, o.Bound = float64(o.PerEntry)/o.EntryTime.Seconds(), BoundOrdererTrips
+	if r := float64(in.InboxShards) * in.PartitionWCU / (2 * in.TxCost * wcu(in.InboxBytes)); r < o.Events {
+		o.Events, o.Bound = r, BoundInbox
+	}
+	return o
+}
+
+// InboxAppendWCU is the write units of one single-event append with the
+// inbox orderer: TxCost·(wcu(inbox) + 2·wcu(event)) in its own transaction
+// (inbox entry, version check, event), TxCost·(wcu(inbox) + wcu(event)) in
+// the orderer's (the entry's deletion, the event's position: an update is
+// charged the larger of the item before and after), and its share of a
+// full pass's lease check, head and log entry, TxCost·(2 + entry)/PerEntry.
+func InboxAppendWCU(in Inputs, o Orderer) float64 {
+	inbox, event := wcu(in.InboxBytes), wcu(in.EventBytes)
+	return in.TxCost*(inbox+2*event) + in.TxCost*(inbox+event) + in.TxCost*(2+o.EntryWCU)/float64(o.PerEntry)
+}
+
+// InboxDelay is the delay from an append's commit until the inbox orderer
+// has placed it, at rate appends per second within its capacity. The
+// orderer looks at the inbox at once while passes run back to back (an
+// append arrives during every pass: rate·pass ≥ 1), so an append waits for
+// the running pass, half of it typically and all of it at worst; otherwise
+// it waits for the idle orderer's next look, which backs off up to
+// OrderPoll: half of min(OrderPoll, 1/rate) typically, OrderPoll at worst.
+// Then one pass places it.
+func InboxDelay(in Inputs, o Orderer, rate float64) Delay {
+	pass := o.EntryTime
+	look, worst := in.OrderPoll/2, in.OrderPoll
+	switch {
+	case rate*pass.Seconds() >= 1:
+		look, worst = pass/2, pass
+	case rate > 0:
+		look = min(in.OrderPoll, time.Duration(float64(time.Second)/rate)) / 2
+	}
+	return Delay{Cycle: pass, Entries: 1, Typical: look + pass, Worst: worst + pass}
+}
+
+// inboxLayout models the driver's indexed layout for w writers. An append
+// returns once its events are placed, so a writer's cycle is the by_id
+// lookup, its transaction, the log's delay, and the wait until its driver
+// sees the position (PositionPoll/2 typically, then a read): the rate r
+// solves r = w/cycle(r), up to the least of the orderer's capacity and the
+// table's quota (TableWCU/InboxAppendWCU). At that bound appends queue in
+// the inbox: the delay grows until the writers' cycle is w/r, and the
+// worst case is a pass more.
+func inboxLayout(in Inputs, w int) Indexed {
+	o := InboxOrderer(in)
+	x := Indexed{Writers: w, Orderer: o, AppendWCU: InboxAppendWCU(in, o), KeepsUp: true}
+	limit, bound := o.Events, o.Bound
+	if r := in.TableWCU / x.AppendWCU; r < limit {
+		limit, bound = r, BoundTable
+	}
+	fixed := 2*in.ReadRTT + in.TxRTT + in.PositionPoll/2
+	rateAt := func(r float64) float64 { return float64(w) / (fixed + InboxDelay(in, o, r).Typical).Seconds() }
+	if rateAt(limit) >= limit {
+		x.Appends, x.Bound = limit, bound
+		x.Delay = InboxDelay(in, o, limit)
+		if queued := time.Duration(float64(w)/limit*float64(time.Second)) - fixed; queued > x.Delay.Typical {
+			x.Delay.Typical, x.Delay.Worst = queued, queued+o.EntryTime
+		}
+	} else {
+		lo, hi := 0.0, limit
+		for range 100 {
+			if mid := (lo + hi) / 2; rateAt(mid) > mid {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		x.Appends, x.Bound = (lo+hi)/2, BoundRoundTrips
+		x.Delay = InboxDelay(in, o, x.Appends)
+	}
+	x.Log = x.Appends
+	return x
 }

@@ -171,8 +171,11 @@ func TestCapacityLogDelay(t *testing.T) {
 	}
 }
 
-func TestCapacityIndexed(t *testing.T) {
+// TestCapacityIndexedStreams: the indexed layout with an orderer reading
+// the table's stream.
+func TestCapacityIndexedStreams(t *testing.T) {
 	in := DefaultInputs()
+	in.Orderer = OrdererStreams
 	cases := []struct {
 		name      string
 		in        Inputs
@@ -213,6 +216,112 @@ func TestCapacityIndexed(t *testing.T) {
 	}
 }
 
+// The inbox orderer's values below: a pass places min(Batch, (100 - 3) /
+// 2) = 48 appends with two 5 ms reads and a 25 ms transaction, 35 ms; its
+// log entry is 50 + 48 × 70 = 3,410 B, 4 WCU; an inbox entry is 150 B, 1
+// WCU. An append costs 2 × (1 + 2) in its transaction and 2 × (1 + 1) in
+// the orderer's, plus 2 × (2 + 4) / 48 of a pass: 10.25 WCU. A writer's
+// cycle is the lookup, the transaction, half a 50 ms position poll and a
+// read (50 ms), plus the log's delay.
+
+func TestCapacityInboxOrderer(t *testing.T) {
+	in := DefaultInputs()
+	cases := []struct {
+		name     string
+		in       Inputs
+		perEntry int
+		entryWCU float64
+		events   float64
+		bound    string
+	}{
+		// 48 / 35 ms = 1,371.4/s; the inbox would take 8 × 1,000 / (2 ×
+		// 2 × 1) = 2,000/s.
+		{"Defaults", in, 48, 4, 48 / 0.035, BoundOrdererTrips},
+		// 10 appends per pass, an entry of 750 B: 10 / 35 ms = 285.7/s.
+		{"Batch10", with(in, func(in *Inputs) { in.Batch = 10 }), 10, 1, 10 / 0.035, BoundOrdererTrips},
+		// A 5 ms transaction: 48 / 15 ms = 3,200/s, more than the inbox's 2,000.
+		{"InboxBound", with(in, func(in *Inputs) { in.PassRTT = 5 * time.Millisecond }), 48, 4, 2000, BoundInbox},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := InboxOrderer(tc.in)
+			assert.Equal(t, tc.perEntry, o.PerEntry)
+			assert.InDelta(t, tc.entryWCU, o.EntryWCU, 1e-9, "entry WCU")
+			assert.InDelta(t, tc.events, o.Events, 1e-6, "appends/s")
+			assert.Equal(t, tc.bound, o.Bound)
+		})
+	}
+	assert.InDelta(t, 10.25, InboxAppendWCU(in, InboxOrderer(in)), 1e-9, "WCU per append")
+}
+
+func TestCapacityInboxDelay(t *testing.T) {
+	in := DefaultInputs()
+	ms := time.Millisecond
+	cases := []struct {
+		name           string
+		rate           float64
+		typical, worst time.Duration
+	}{
+		// Idle: the next look within min(100 ms, 1/rate) (half typically,
+		// 100 ms at worst), then a 35 ms pass.
+		{"NoAppends", 0, 85 * ms, 135 * ms},
+		{"OneEvery135ms", 1 / 0.135, 85 * ms, 135 * ms},
+		// One every 50 ms: 25 + 35 = 60 ms.
+		{"OneEvery50ms", 20, 60 * ms, 135 * ms},
+		// 100/s: 3.5 appends per pass, passes back to back: 17.5 + 35 ms,
+		// at worst 35 + 35.
+		{"BackToBack", 100, 52500 * time.Microsecond, 70 * ms},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := InboxDelay(in, InboxOrderer(in), tc.rate)
+			assert.Equal(t, tc.typical, d.Typical, "typical")
+			assert.Equal(t, tc.worst, d.Worst, "worst")
+		})
+	}
+}
+
+func TestCapacityIndexedInbox(t *testing.T) {
+	in := DefaultInputs()
+	cases := []struct {
+		name      string
+		in        Inputs
+		writers   int
+		appends   float64
+		bound     string
+		typicalMS float64
+		worstMS   float64
+	}{
+		// 1/rate is over 100 ms: the look waits 50 ms; cycle 50 + 50 + 35
+		// = 135 ms: 7.41/s.
+		{"OneWriter", in, 1, 1 / 0.135, BoundRoundTrips, 85, 135},
+		// Under 100 ms between appends: rate = 2 / (0.085 + 1/(2·rate)),
+		// so rate = 1.5 / 0.085 = 17.65/s; delay 1/(2·rate) + 35 = 63.33 ms.
+		{"TwoWriters", in, 2, 1.5 / 0.085, BoundRoundTrips, 1000/(2*(1.5/0.085)) + 35, 135},
+		// Passes back to back: cycle 50 + 17.5 + 35 = 102.5 ms: 97.56/s.
+		{"TenWriters", in, 10, 10 / 0.1025, BoundRoundTrips, 52.5, 70},
+		// 9,756/s wanted; the orderer places 1,371.4/s (the table would
+		// take 40,000 / 10.25 = 3,902). The cycle becomes 1,000 / 1,371.4
+		// = 729.17 ms, of which 679.17 waiting for the log; worst a pass more.
+		{"ThousandWriters", in, 1000, 48 / 0.035, BoundOrdererTrips, 729.1666667 - 50, 729.1666667 - 50 + 35},
+		// A table quota of 10,000 WCU/s: 975.61/s; cycle 1.025 s.
+		{"TableQuota", with(in, func(in *Inputs) { in.TableWCU = 10000 }), 1000, 10000 / 10.25, BoundTable, 975, 1010},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x := IndexedLayout(tc.in, tc.writers)
+			assert.InDelta(t, tc.appends, x.Appends, 1e-6, "appends/s")
+			assert.Equal(t, tc.bound, x.Bound)
+			assert.InDelta(t, 10.25, x.AppendWCU, 1e-9, "WCU per append")
+			assert.Equal(t, 8, x.Orderer.Shards, "inbox shards")
+			assert.True(t, x.KeepsUp, "appends wait for the log")
+			assert.InDelta(t, x.Appends, x.Log, 1e-9, "log events/s")
+			assert.InDelta(t, tc.typicalMS, float64(x.Delay.Typical)/float64(time.Millisecond), 1e-5, "typical delay")
+			assert.InDelta(t, tc.worstMS, float64(x.Delay.Worst)/float64(time.Millisecond), 1e-5, "worst delay")
+		})
+	}
+}
+
 // TestCapacityLogReads: 3,000 RCU × 4,096 B / 70 B per event = 175,543/s.
 func TestCapacityLogReads(t *testing.T) {
 	assert.InDelta(t, 3000*4096.0/70, LogReadEvents(DefaultInputs()), 1e-9)
@@ -226,7 +335,9 @@ func TestCapacityCommand(t *testing.T) {
 		stdout []string // each must appear
 		stderr string
 	}{
-		{"Defaults", nil, 0, []string{"Head layout", "Indexed layout", "1000", "table write quota", "12,500"}, ""},
+		{"Defaults", nil, 0, []string{"Head layout", "Indexed layout", "inbox entry", "1000", "orderer round trips", "1,371"}, ""},
+		{"Streams", []string{"-orderer", "streams"}, 0, []string{"DynamoDB Stream", "table write quota", "12,500"}, ""},
+		{"BadOrderer", []string{"-orderer", "kinesis"}, 2, nil, "-orderer must be inbox or streams"},
 		{"Writers", []string{"-writers", "3"}, 0, []string{"\n        3 "}, ""},
 		{"BadWriters", []string{"-writers", "1,x"}, 2, nil, `-writers: "x" is not a positive number`},
 		{"BadInput", []string{"-batch", "0"}, 2, nil, "-batch must be positive"},
@@ -259,8 +370,8 @@ func TestCapacityCommand(t *testing.T) {
 		require.Len(t, rep.Head, 2)
 		require.Len(t, rep.Indexed, 2)
 		assert.InDelta(t, 0.5, rep.Head[1]["appends_per_s"], 1e-9)
-		assert.InDelta(t, 10000, rep.Indexed[1]["appends_per_s"], 1e-9)
-		assert.InDelta(t, 439, rep.Indexed[1]["log_delay_typical_ms"], 1e-9)
+		assert.InDelta(t, 48/0.035, rep.Indexed[1]["appends_per_s"], 1e-9)
+		assert.InDelta(t, 679.166666, rep.Indexed[1]["log_delay_typical_ms"], 1e-5)
 	})
 }
 
