@@ -21,6 +21,12 @@
 //     ([Options.MustExist]); it overrides create_table
 //   - connect_timeout: whole seconds, default 10 ([Options.ConnectTimeout])
 //   - max_attempts: [Options.MaxAttempts]
+//   - log: "head" or "indexed", the layout of the global log of a table
+//     being set up ([Options.Log]); on an existing table it must be the
+//     table's own
+//   - orderer: "off" keeps the driver from ordering an indexed table's
+//     log ([Options.NoOrderer]); "on", the default, lets it take the
+//     orderer's lease
 //
 // Any other parameter, a repeated one, and a query that does not parse (a
 // ';' or a bad %-escape) are rejected with [eventstore.ErrInvalidArgument].
@@ -73,6 +79,21 @@
 // secondary index "by_id" finds an event ID in a stream with a strongly
 // consistent read, so a retried append returns its original result however
 // long ago it was made. docs/dynamodb.md has the whole layout and argument.
+//
+// # The indexed log layout
+//
+// In a table of the [LogIndexed] layout an append writes its events (with
+// no position yet) and an inbox entry in one of eight partitions, and no
+// item that every append writes, so appends from many processes do not
+// contend. One driver of the table at a time, holding a lease, runs the
+// orderer: it takes the inbox entries in arrival order, keeping each
+// stream's order, and in one transaction per pass moves the log's head,
+// writes one dense log entry for the appends it places, deletes their inbox
+// entries and sets their events' positions, fenced by the lease's
+// generation. Readers read the log as in the head layout. An append waits
+// for its position up to [Options.OrderTimeout]; past it it succeeds with a
+// zero Position. docs/dynamodb.md ("The indexed log layout") has the
+// design, its costs and the measurements that chose it.
 //
 // # Reads
 //

@@ -252,6 +252,15 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 // Table returns the name of the driver's table.
 func (d *Driver) Table() string { return d.table }
 
+// Log returns the layout of the table's global log, as its layout item
+// records it.
+func (d *Driver) Log() LogLayout {
+	if d.indexed {
+		return LogIndexed
+	}
+	return LogHead
+}
+
 // As implements [driver.Aser]: a **dynamodb.Client target (of
 // github.com/aws/aws-sdk-go-v2/service/dynamodb) receives the client.
 func (d *Driver) As(target any) bool {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -99,6 +100,9 @@ func (d *Driver) submit(ctx context.Context, r *request) outcome {
 	}
 	last := r.runs[len(r.runs)-1]
 	o.last, o.err = d.awaitPlaced(ctx, last.stream, last.first+uint64(len(last.events))-1)
+	if o.last > 0 {
+		d.notify() // also when another process's orderer placed it
+	}
 	return o
 }
 
@@ -281,7 +285,7 @@ type orderer struct {
 }
 
 func startOrderer(d *Driver, opts Options) *orderer {
-	o := &orderer{d: d, owner: uuid.NewString(), lease: opts.OrdererLease, poll: opts.OrderPoll, kick: make(chan struct{}, 1)}
+	o := &orderer{d: d, owner: ordererOwner(), lease: opts.OrdererLease, poll: opts.OrderPoll, kick: make(chan struct{}, 1)}
 	o.ctx, o.cancel = context.WithCancel(context.Background())
 	o.wg.Go(o.run)
 	return o
@@ -299,6 +303,14 @@ func (o *orderer) stop() {
 	}
 }
 
+// ordererOwner names this driver's orderer in the lease: "PID@HOST/" and a
+// random suffix, so an operator (and the crash test) can tell which process
+// orders the log.
+func ordererOwner() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%d@%s/%s", os.Getpid(), host, uuid.NewString()[:8])
+}
+
 // errLeaseLost reports that the orderer's transaction failed its lease
 // check: another driver orders the log now.
 var errLeaseLost = errors.New("dynamodb: the orderer's lease was lost")
@@ -314,7 +326,7 @@ func (o *orderer) run() {
 					o.d.logger.Warn("dynamodb: orderer: lease", "driver", "dynamodb", "table", o.d.table, "error", err)
 					wait = o.lease / 4
 				}
-				o.sleep(wait)
+				o.sleep(wait, false)
 				continue
 			}
 		}
@@ -337,21 +349,27 @@ func (o *orderer) run() {
 			continue
 		}
 		failures = 0
-		o.sleep(min(idle, time.Until(o.expires)-o.lease*2/3))
+		o.sleep(min(idle, time.Until(o.expires)-o.lease*2/3), true)
 		idle = min(idle*2, o.poll)
 	}
 }
 
-// sleep waits for d, a kick, or the driver's closing.
-func (o *orderer) sleep(d time.Duration) {
+// sleep waits for d or the driver's closing, and with kickable for a kick
+// (an append through this driver; a driver that does not hold the lease
+// ignores them, or each append would cost a lease request).
+func (o *orderer) sleep(d time.Duration, kickable bool) {
 	if d <= 0 {
 		return
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
+	kick := o.kick
+	if !kickable {
+		kick = nil
+	}
 	select {
 	case <-t.C:
-	case <-o.kick:
+	case <-kick:
 	case <-o.ctx.Done():
 	}
 }
