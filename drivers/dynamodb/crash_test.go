@@ -165,10 +165,11 @@ func TestCrashOrderer(t *testing.T) {
 		require.NotNil(t, cmd, "the lease holder %d is not a child", pid)
 		killed := time.Now()
 		require.NoError(t, cmd.Process.Kill())
-		startChild()
 		next, nextGen := holder(pid)
+		tookOver := time.Since(killed)
+		startChild() // the next standby
 		t.Logf("kill %d: orderer %d killed; %d took over (generation %d → %d) after %s (lease %s)",
-			k+1, pid, next, gen, nextGen, time.Since(killed).Round(time.Millisecond), crashLease)
+			k+1, pid, next, gen, nextGen, tookOver.Round(time.Millisecond), crashLease)
 		require.Greater(t, nextGen, gen)
 		pid, gen = next, nextGen
 	}

@@ -168,8 +168,9 @@ type Driver struct {
 	orderer      *orderer // nil without one (a head table, NoOrderer)
 	orderTimeout time.Duration
 
-	placedMu sync.Mutex    // protects placedCh
+	placedMu sync.Mutex    // protects placedCh and placedAt
 	placedCh chan struct{} // closed (and replaced) after each pass of the local orderer that placed events
+	placedAt map[streamVersion]uint64
 
 	// checkpointsCopied is set once the table's layout item records that
 	// every checkpoint of the earlier layout has been copied: listing the

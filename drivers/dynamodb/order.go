@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -135,7 +136,7 @@ func (d *Driver) writeIndexed(ctx context.Context, r *request) outcome {
 			TransactItems: items, ClientRequestToken: aws.String(token),
 		}, noRetry)
 		if err == nil {
-			d.kickOrderer()
+			d.offerOrderer(r, shard, arrival)
 			return outcome{}
 		}
 		if ctx.Err() != nil {
@@ -196,12 +197,26 @@ func (d *Driver) awaitPlaced(ctx context.Context, stream string, version uint64)
 		return 0, nil
 	}
 	deadline := time.Now().Add(d.orderTimeout)
-	for wait := time.Millisecond; ; wait = min(wait*2, 50*time.Millisecond) {
-		placed := d.placedSignal()
-		p, err := d.positionOf(ctx, stream, version)
-		if err != nil || p > 0 {
-			return p, err
+	sv := streamVersion{stream, version}
+	// While this driver's orderer holds the lease it says what it placed:
+	// no request until then.
+	local := d.orderer != nil && d.orderer.holding.Load()
+	first := time.Millisecond
+	if local {
+		first = 50 * time.Millisecond // woken by the pass that places it
+	}
+	for wait := first; ; wait = min(wait*2, 50*time.Millisecond) {
+		placed, at := d.placedSignal()
+		if p, ok := at[sv]; ok {
+			return p, nil
 		}
+		if !local {
+			p, err := d.positionOf(ctx, stream, version)
+			if err != nil || p > 0 {
+				return p, err
+			}
+		}
+		local = false
 		left := time.Until(deadline)
 		if left <= 0 {
 			return 0, nil
@@ -209,6 +224,10 @@ func (d *Driver) awaitPlaced(ctx context.Context, stream string, version uint64)
 		t := time.NewTimer(min(wait, left))
 		select {
 		case <-placed:
+			if _, at := d.placedSignal(); at[sv] > 0 {
+				t.Stop()
+				return at[sv], nil
+			}
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
@@ -239,28 +258,40 @@ func (d *Driver) positionOf(ctx context.Context, stream string, version uint64) 
 }
 
 // placedSignal returns a channel closed after the next pass of the
-// driver's orderer that places events.
-func (d *Driver) placedSignal() <-chan struct{} {
+// driver's orderer that places events, and the position of the last event
+// of each append the last such pass placed.
+func (d *Driver) placedSignal() (<-chan struct{}, map[streamVersion]uint64) {
 	d.placedMu.Lock()
 	defer d.placedMu.Unlock()
-	return d.placedCh
+	return d.placedCh, d.placedAt
 }
 
-// signalPlaced wakes the appends waiting for their positions.
-func (d *Driver) signalPlaced() {
+// signalPlaced wakes the appends waiting for their positions, with the
+// positions of the last events of the appends just placed.
+func (d *Driver) signalPlaced(at map[streamVersion]uint64) {
 	d.placedMu.Lock()
 	defer d.placedMu.Unlock()
 	close(d.placedCh)
-	d.placedCh = make(chan struct{})
+	d.placedCh, d.placedAt = make(chan struct{}), at
 }
 
-// kickOrderer wakes the driver's orderer, if it runs one.
-func (d *Driver) kickOrderer() {
-	if d.orderer == nil {
+// offerOrderer hands an append just written to the driver's orderer, if
+// it runs one and holds the lease, and wakes it: it places the append
+// without waiting for its next read of the inbox.
+func (d *Driver) offerOrderer(r *request, shard int, arrival uint64) {
+	o := d.orderer
+	if o == nil || !o.holding.Load() {
 		return
 	}
+	e, err := decodeLogEntry(inboxItem(r, shard, arrival))
+	if err != nil {
+		return // the inbox has it: the next read finds it
+	}
+	o.mu.Lock()
+	o.offered = append(o.offered, candidate{shard: shard, arrival: arrival, entry: e, bytes: uint64(r.size)})
+	o.mu.Unlock()
 	select {
-	case d.orderer.kick <- struct{}{}:
+	case o.kick <- struct{}{}:
 	default:
 	}
 }
@@ -278,10 +309,18 @@ type orderer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// holding is set while the orderer holds the lease (by its clock).
+	holding atomic.Bool
+
+	mu      sync.Mutex  // protects offered
+	offered []candidate // appends of this driver, written since the last pass
+
 	// Owned by the run goroutine.
-	gen     uint64    // the lease's generation while held, else 0
-	expires time.Time // when the lease expires, by this process's clock
-	next    uint64    // the next free position; 0 when it must be read
+	lastRead time.Time         // of the inbox
+	recent   map[inboxKey]bool // inbox entries the last pass placed
+	gen      uint64            // the lease's generation while held, else 0
+	expires  time.Time         // when the lease expires, by this process's clock
+	next     uint64            // the next free position; 0 when it must be read
 }
 
 func startOrderer(d *Driver, opts Options) *orderer {
@@ -316,7 +355,8 @@ func ordererOwner() string {
 var errLeaseLost = errors.New("dynamodb: the orderer's lease was lost")
 
 func (o *orderer) run() {
-	idle := 2 * time.Millisecond
+	idle := busyPoll
+	var worked time.Time // when a pass last placed events
 	failures := 0
 	for o.ctx.Err() == nil {
 		if o.gen == 0 || time.Until(o.expires) < o.lease*2/3 {
@@ -334,6 +374,7 @@ func (o *orderer) run() {
 		switch {
 		case errors.Is(err, errLeaseLost):
 			o.gen = 0
+			o.holding.Store(false)
 			continue
 		case err != nil:
 			if o.ctx.Err() != nil {
@@ -345,14 +386,27 @@ func (o *orderer) run() {
 			_ = backoff.Wait(o.ctx, min(failures, 8))
 			continue
 		case n > 0:
-			failures, idle = 0, 2*time.Millisecond
+			failures, idle, worked = 0, busyPoll, time.Now()
 			continue
 		}
 		failures = 0
 		o.sleep(min(idle, time.Until(o.expires)-o.lease*2/3), true)
-		idle = min(idle*2, o.poll)
+		if time.Since(worked) > busySpell {
+			idle = min(idle*2, o.poll)
+		}
 	}
 }
+
+// While appends keep coming, the orderer looks at the inbox every busyPoll
+// when it finds it empty; busySpell after the last pass that placed
+// something it backs off, doubling up to Options.OrderPoll.
+// A pass woken by appends of this driver, which it is handed, reads the
+// inbox for those of other processes only if it has not for
+// Options.OrderPoll.
+const (
+	busyPoll  = 5 * time.Millisecond
+	busySpell = time.Second
+)
 
 // sleep waits for d or the driver's closing, and with kickable for a kick
 // (an append through this driver; a driver that does not hold the lease
@@ -379,12 +433,14 @@ func (o *orderer) sleep(d time.Duration, kickable bool) {
 func (o *orderer) acquire() (time.Duration, error) {
 	start := time.Now()
 	l, ok, err := o.d.AcquireLease(o.ctx, ordererGroup, ordererKey, o.owner, o.lease)
-	if err != nil {
+	if err != nil || !ok {
 		o.gen = 0
+		o.holding.Store(false)
+	}
+	if err != nil {
 		return 0, err
 	}
 	if !ok {
-		o.gen = 0
 		// Try again when the holder's lease expires, by this clock (a
 		// holder renews well before), and at least every quarter lease.
 		return max(min(time.Until(l.Expires)+time.Millisecond, o.lease/4), time.Millisecond), nil
@@ -393,6 +449,7 @@ func (o *orderer) acquire() (time.Duration, error) {
 		o.next = 0 // another orderer may have moved the head meanwhile
 	}
 	o.gen, o.expires = l.Generation, start.Add(o.lease)
+	o.holding.Store(true)
 	return 0, nil
 }
 
@@ -451,6 +508,36 @@ func (o *orderer) readInbox() ([]candidate, error) {
 	return cands, nil
 }
 
+// inboxKey names an inbox entry.
+type inboxKey struct {
+	shard   int
+	arrival uint64
+}
+
+// mergeOffered adds to cands, the inbox as read, the appends offered by
+// this driver that it does not hold (written after the read) and that the
+// last pass did not place (offered after it read them), in arrival order.
+func mergeOffered(cands, offered []candidate, recent map[inboxKey]bool) []candidate {
+	if len(offered) == 0 {
+		return cands
+	}
+	have := map[inboxKey]bool{}
+	for _, c := range cands {
+		have[inboxKey{c.shard, c.arrival}] = true
+	}
+	for _, c := range offered {
+		k := inboxKey{c.shard, c.arrival}
+		if !have[k] && !recent[k] {
+			have[k] = true
+			cands = append(cands, c)
+		}
+	}
+	slices.SortFunc(cands, func(a, b candidate) int {
+		return cmp.Or(cmp.Compare(a.arrival, b.arrival), cmp.Compare(a.shard, b.shard))
+	})
+	return cands
+}
+
 // streamVersion names one version of a stream.
 type streamVersion struct {
 	stream  string
@@ -468,9 +555,23 @@ func (o *orderer) pass() (int, error) {
 		}
 		o.next = next
 	}
-	cands, err := o.readInbox()
-	if err != nil || len(cands) == 0 {
-		return 0, err
+	o.mu.Lock()
+	offered := o.offered
+	o.offered = nil
+	o.mu.Unlock()
+	var cands []candidate
+	if len(offered) == 0 || time.Since(o.lastRead) >= o.poll {
+		// Appends of other processes are found only in the inbox; those
+		// of this driver are offered, and read again only in passing.
+		var err error
+		if cands, err = o.readInbox(); err != nil {
+			return 0, err
+		}
+		o.lastRead = time.Now()
+	}
+	cands = mergeOffered(cands, offered, o.recent)
+	if len(cands) == 0 {
+		return 0, nil
 	}
 	placed, err := o.previousPlaced(cands)
 	if err != nil {
@@ -489,9 +590,13 @@ func (o *orderer) pass() (int, error) {
 			TransactItems: t.items, ClientRequestToken: aws.String(token),
 		}, noRetry)
 		if err == nil {
+			o.recent = map[inboxKey]bool{}
+			for _, i := range sel {
+				o.recent[inboxKey{cands[i].shard, cands[i].arrival}] = true
+			}
 			o.next += t.count
 			d.bucketHint.Store(max(d.bucketHint.Load(), (o.next-t.count)/d.bucketSize))
-			d.signalPlaced()
+			d.signalPlaced(t.lastOf)
 			d.notify()
 			return int(t.count), nil
 		}
@@ -649,6 +754,8 @@ type orderTxn struct {
 	items []types.TransactWriteItem
 	owner []int  // the candidate of each item; -1 for the lease, head and entry
 	count uint64 // events placed
+	// lastOf is the position of the last event of each run placed.
+	lastOf map[streamVersion]uint64
 }
 
 // build lays out the transaction placing the chosen candidates sel at
@@ -702,6 +809,7 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 	}
 	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: aws.String("attribute_not_exists(pk)")}}, -1)
 	pos := o.next
+	t.lastOf = map[streamVersion]uint64{}
 	for _, i := range sel {
 		c := cands[i]
 		add(types.TransactWriteItem{Delete: &types.Delete{
@@ -717,6 +825,7 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 				}}, i)
 				pos++
 			}
+			t.lastOf[streamVersion{r.stream, r.first + r.count - 1}] = pos - 1
 		}
 	}
 	return t
