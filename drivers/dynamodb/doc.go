@@ -231,7 +231,9 @@
 // 4 MB in one transaction. An event is one item that also holds its keys,
 // type and bookkeeping, and an append also writes its log entry, so
 // [Driver.Limits] reports 408,064 bytes of data and metadata per event, 98
-// events per append and 4,007,936 bytes per append; the Store rejects larger
+// events per append (96 in an indexed table, whose orderer places an append
+// in a transaction with four items of its own) and 4,007,936 bytes per
+// append; the Store rejects larger
 // appends whole with [eventstore.ErrEventTooLarge] or
 // [eventstore.ErrBatchTooLarge] before anything is sent. Because of the local
 // secondary index, one stream holds at most 10 GB. Snapshots are limited like
