@@ -21,8 +21,8 @@ import (
 	"github.com/google/uuid"
 )
 
-// The indexed log layout (LogIndexed). An append is one TransactWriteItems
-// of its event items (conditional puts, without a position), the check that
+// The indexed log layout (LogIndexed). An append (grouped with others of
+// the process by the committer) is one TransactWriteItems of its event items (conditional puts, without a position), the check that
 // the stream is at the expected version, and one inbox item: a log entry
 // without a position, in one of inboxShards partitions chosen at random,
 // keyed by its arrival time and a random number. No item is written by
@@ -89,14 +89,11 @@ func inboxItem(r *request, shard int, arrival uint64) map[string]types.Attribute
 	return item
 }
 
-// submit writes r: through the committer in a head table; in an indexed
-// table in one transaction of its own, then waiting for its position.
+// submit writes r through the committer and, in an indexed table, waits
+// for its position.
 func (d *Driver) submit(ctx context.Context, r *request) outcome {
-	if !d.indexed {
-		return d.committer.submit(ctx, r)
-	}
-	o := d.writeIndexed(ctx, r)
-	if o.err != nil || o.conflict {
+	o := d.committer.submit(ctx, r)
+	if !d.indexed || o.err != nil || o.conflict {
 		return o
 	}
 	last := r.runs[len(r.runs)-1]
@@ -105,86 +102,6 @@ func (d *Driver) submit(ctx context.Context, r *request) outcome {
 		d.notify() // also when another process's orderer placed it
 	}
 	return o
-}
-
-// writeIndexed writes r's events and inbox item in one TransactWriteItems.
-// Throttling, transaction conflicts and transient failures are retried (a
-// transaction whose outcome is unknown with the same ClientRequestToken).
-func (d *Driver) writeIndexed(ctx context.Context, r *request) outcome {
-	table := aws.String(d.table)
-	notExists := aws.String("attribute_not_exists(pk)")
-	token := newToken()
-	shard, arrival := rand.IntN(inboxShards), newArrival()
-	transient := 0
-	for {
-		items := []types.TransactWriteItem{{Put: &types.Put{TableName: table, ConditionExpression: notExists, Item: inboxItem(r, shard, arrival)}}}
-		if r.check {
-			items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-				TableName: table, ConditionExpression: aws.String("attribute_exists(pk)"),
-				Key: key(r.runs[0].stream, r.runs[0].first-1),
-			}})
-		}
-		for _, rn := range r.runs {
-			for j, e := range rn.events {
-				items = append(items, types.TransactWriteItem{Put: &types.Put{
-					TableName: table, ConditionExpression: notExists,
-					Item: eventItem(rn.stream, rn.first+uint64(j), 0, e, rn.recordedAt(j)),
-				}})
-			}
-		}
-		_, err := d.client.TransactWriteItems(ctx, &awsdynamodb.TransactWriteItemsInput{
-			TransactItems: items, ClientRequestToken: aws.String(token),
-		}, noRetry)
-		if err == nil {
-			d.offerOrderer(r, shard, arrival)
-			return outcome{}
-		}
-		if ctx.Err() != nil {
-			return outcome{err: ctx.Err()}
-		}
-		retry := false
-		reasons, cancelled := cancellationReasons(err, len(items))
-		if !cancelled {
-			if classify(err) != classRetry {
-				return outcome{err: wrapNative(err)}
-			}
-			retry = true // the outcome may be unknown: same token
-		} else {
-			token = newToken()
-			inboxTaken, conflict := false, false
-			for i, cls := range reasons {
-				switch {
-				case cls == classConflict && i == 0:
-					inboxTaken = true
-				case cls == classConflict:
-					conflict = true
-				case cls == classRetry:
-					retry = true
-				case cls != classNone:
-					return outcome{err: wrapNative(err)}
-				}
-			}
-			switch {
-			case conflict:
-				return outcome{conflict: true, err: err}
-			case inboxTaken && !retry:
-				shard, arrival = rand.IntN(inboxShards), newArrival()
-				continue
-			case !retry:
-				return outcome{err: wrapNative(err)}
-			}
-		}
-		if retry {
-			transient++
-			if transient >= d.maxAttempts {
-				return outcome{err: wrapNative(errkind.Transient(err))}
-			}
-			d.retrying("TransactWriteItems", transient, err)
-			if werr := backoff.Wait(ctx, transient); werr != nil {
-				return outcome{err: werr}
-			}
-		}
-	}
 }
 
 // awaitPlaced waits until the event at version of stream has a position,
