@@ -38,6 +38,8 @@ bench-scale:
 # own) and SQLite (scripts/crash.sh): a projector process killed (kill -9) 25
 # times at random while 8 writers append, and 25 consumer-group members
 # killed mid-batch and replaced. `make test` runs them with 5 kills and 1.
+# Then, on DynamoDB Local, the process ordering an indexed table's log
+# killed 25 times while 4 writers append (`make test`: once).
 # EVENTSTORE_CRASH_KILLS=100 make crash kills more.
 crash:
 	./scripts/crash.sh

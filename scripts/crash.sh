@@ -5,7 +5,8 @@
 # append, then its read model must equal the fold of the log; and as many
 # members of a consumer group are killed mid-batch and replaced, then every
 # event must have been handled, in stream order, never by two members at
-# once. Unless
+# once; and the process ordering an indexed DynamoDB table's log is killed
+# as often while writers append. Unless
 # EVENTSTORE_POSTGRES_URL names a server, it starts a throw-away cluster
 # (scripts/postgres.sh) and stops it on exit.
 set -euo pipefail
@@ -19,3 +20,15 @@ if [[ -z "${EVENTSTORE_POSTGRES_URL:-}" ]]; then
 	export EVENTSTORE_POSTGRES_URL
 fi
 CI=true go test -count=1 -timeout 30m -v -run '^TestCrash(Projection|Group)$' ./drivers/postgres ./drivers/sqlite
+# The orderer of an indexed DynamoDB table killed as many times while 4
+# writers append and a subscription runs (drivers/dynamodb, TestCrashOrderer),
+# on DynamoDB Local (started in memory unless EVENTSTORE_DYNAMODB_ENDPOINT
+# names one).
+if [[ -z "${EVENTSTORE_DYNAMODB_ENDPOINT:-}" ]]; then
+	ddir=$(mktemp -d "${TMPDIR:-/tmp}/eventstore-crash-dynamodb.XXXXXX")
+	rmdir "$ddir"
+	trap 'scripts/dynamodb.sh stop "$ddir" || true; [[ -n "${dir:-}" ]] && scripts/postgres.sh stop "$dir" || true' EXIT
+	EVENTSTORE_DYNAMODB_ENDPOINT=$(scripts/dynamodb.sh start "$ddir")
+	export EVENTSTORE_DYNAMODB_ENDPOINT
+fi
+CI=true go test -count=1 -timeout 30m -v -run '^TestCrashOrderer$' ./drivers/dynamodb

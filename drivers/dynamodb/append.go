@@ -59,7 +59,7 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 			}
 			first = actual + 1
 		}
-		o := d.committer.submit(ctx, newRequest(req.Stream, first, check, req.Events, req.RecordedAt))
+		o := d.submit(ctx, newRequest(req.Stream, first, check, req.Events, req.RecordedAt))
 		switch {
 		case o.err != nil && !o.conflict:
 			return driver.AppendResult{}, o.err
@@ -113,6 +113,14 @@ func (d *Driver) retried(ctx context.Context, req driver.AppendRequest, native e
 			continue
 		}
 		last := stored[len(stored)-1]
+		if d.indexed && last.Position.IsZero() {
+			// Written, not placed yet: wait for it as the append did.
+			p, err := d.awaitPlaced(ctx, req.Stream, last.Version)
+			if err != nil {
+				return driver.AppendResult{}, false, err
+			}
+			last.Position = driver.Position{Commit: p}
+		}
 		return driver.AppendResult{Version: last.Version, Position: last.Position}, true, nil
 	}
 	if changed != nil {

@@ -18,7 +18,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// The committer writes appends to the table. Each append is one
+// The committer writes appends to the table. (In an indexed table it
+// groups appends the same way, each with an inbox entry in place of the log
+// entry and its events without positions; see order.go. An inbox key taken
+// by another append is drawn again, like a lost race for the head.)
+//
+// Each append is one
 // TransactWriteItems that puts the append's log entry keyed by the next free
 // position, checks that the stream is at the expected version, and puts the
 // event items (each conditional on attribute_not_exists, so two writers can
@@ -65,6 +70,11 @@ type request struct {
 	check   bool
 	actions int // transaction items: the log entry, the check, the events
 	size    int // estimated bytes of those items
+
+	// shard and arrival key the inbox entry of an append to an indexed
+	// table (arrival 0: not drawn yet).
+	shard   int
+	arrival uint64
 
 	state atomic.Int32 // reqPending → reqTaken (by the committer) or reqAbandoned (by the caller)
 	done  chan outcome // buffered: the committer never blocks on it
@@ -277,11 +287,22 @@ func (c *committer) build(group []*request) txn {
 			t.role = append(t.role, role)
 		}
 		var entry map[string]types.AttributeValue
-		if len(r.runs) == 1 {
+		switch {
+		case d.indexed:
+			// No position: the inbox entry, for the orderer.
+			if r.arrival == 0 {
+				r.shard, r.arrival = rand.IntN(inboxShards), newArrival()
+			}
+			entry = inboxItem(r, r.shard, r.arrival)
+		case len(r.runs) == 1:
 			rn := r.runs[0]
 			entry = logItem(pos/d.bucketSize, pos, rn.stream, rn.first, rn.events)
-		} else {
+		default:
 			entry = runsLogItem(pos/d.bucketSize, pos, r.runs)
+		}
+		evPos := pos
+		if d.indexed {
+			evPos = 0
 		}
 		add(types.TransactWriteItem{Put: &types.Put{TableName: table, ConditionExpression: notExists, Item: entry}}, roleLog)
 		if r.check {
@@ -294,9 +315,12 @@ func (c *committer) build(group []*request) txn {
 			for j, e := range rn.events {
 				add(types.TransactWriteItem{Put: &types.Put{
 					TableName: table, ConditionExpression: notExists,
-					Item: eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j)),
+					Item: eventItem(rn.stream, rn.first+uint64(j), evPos, e, rn.recordedAt(j)),
 				}}, roleEvent)
 				pos++
+				if evPos > 0 {
+					evPos++
+				}
 			}
 		}
 	}
@@ -309,6 +333,9 @@ func (c *committer) commit(group []*request) {
 	token := newToken()
 	transient, races := 0, 0
 	for len(group) > 0 {
+		if c.next == 0 && d.indexed {
+			c.next = 1 // positions are the orderer's: unused
+		}
 		if c.next == 0 {
 			next, err := d.nextPosition(c.ctx)
 			if err != nil {
@@ -321,6 +348,13 @@ func (c *committer) commit(group []*request) {
 		_, err := d.client.TransactWriteItems(c.ctx, &awsdynamodb.TransactWriteItemsInput{
 			TransactItems: t.items, ClientRequestToken: aws.String(token),
 		}, noRetry)
+		if err == nil && d.indexed {
+			for _, r := range group {
+				d.offerOrderer(r, r.shard, r.arrival)
+				r.done <- outcome{} // the caller waits for its position
+			}
+			return
+		}
 		if err == nil {
 			for i, r := range group {
 				r.done <- outcome{last: t.last[i]}
@@ -396,8 +430,12 @@ func (c *committer) commit(group []*request) {
 			deliver(group, outcome{err: wrapNative(err)})
 			return
 		case headTaken:
-			// Another writer took the head of the log.
+			// Another writer took the head of the log (in an indexed
+			// table: an append's inbox key; each draws another).
 			c.next = 0
+			for _, r := range group {
+				r.arrival = 0
+			}
 			races++
 			if races > maxHeadRaces {
 				deliver(group, outcome{err: fmt.Errorf("dynamodb: lost the race for the head of the log %d times: %w", races, err)})

@@ -21,6 +21,12 @@
 //     ([Options.MustExist]); it overrides create_table
 //   - connect_timeout: whole seconds, default 10 ([Options.ConnectTimeout])
 //   - max_attempts: [Options.MaxAttempts]
+//   - log: "head" or "indexed", the layout of the global log of a table
+//     being set up ([Options.Log]); on an existing table it must be the
+//     table's own
+//   - orderer: "off" keeps the driver from ordering an indexed table's
+//     log ([Options.NoOrderer]); "on", the default, lets it take the
+//     orderer's lease
 //
 // Any other parameter, a repeated one, and a query that does not parse (a
 // ';' or a bad %-escape) are rejected with [eventstore.ErrInvalidArgument].
@@ -73,6 +79,21 @@
 // secondary index "by_id" finds an event ID in a stream with a strongly
 // consistent read, so a retried append returns its original result however
 // long ago it was made. docs/dynamodb.md has the whole layout and argument.
+//
+// # The indexed log layout
+//
+// In a table of the [LogIndexed] layout an append writes its events (with
+// no position yet) and an inbox entry in one of eight partitions, and no
+// item that every append writes, so appends from many processes do not
+// contend. One driver of the table at a time, holding a lease, runs the
+// orderer: it takes the inbox entries in arrival order, keeping each
+// stream's order, and in one transaction per pass moves the log's head,
+// writes one dense log entry for the appends it places, deletes their inbox
+// entries and sets their events' positions, fenced by the lease's
+// generation. Readers read the log as in the head layout. An append waits
+// for its position up to [Options.OrderTimeout]; past it it succeeds with a
+// zero Position. docs/dynamodb.md ("The indexed log layout") has the
+// design, its costs and the measurements that chose it.
 //
 // # Reads
 //
@@ -210,7 +231,9 @@
 // 4 MB in one transaction. An event is one item that also holds its keys,
 // type and bookkeeping, and an append also writes its log entry, so
 // [Driver.Limits] reports 408,064 bytes of data and metadata per event, 98
-// events per append and 4,007,936 bytes per append; the Store rejects larger
+// events per append (96 in an indexed table, whose orderer places an append
+// in a transaction with four items of its own) and 4,007,936 bytes per
+// append; the Store rejects larger
 // appends whole with [eventstore.ErrEventTooLarge] or
 // [eventstore.ErrBatchTooLarge] before anything is sent. Because of the local
 // secondary index, one stream holds at most 10 GB. Snapshots are limited like

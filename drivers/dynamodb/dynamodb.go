@@ -46,11 +46,53 @@ type Options struct {
 	// Nil discards.
 	Logger *slog.Logger
 
+	// Log chooses the layout of the global log (URL parameter log, head or
+	// indexed) for a table the driver sets up. The layout is a property of
+	// the table, recorded in its layout item: on an existing table the zero
+	// value means the table's layout, and a layout that contradicts it is
+	// an error matching [eventstore.ErrInvalidArgument], returned before
+	// anything is written. For a new table the zero value means [LogHead].
+	// See [LogLayout] and docs/dynamodb.md.
+	Log LogLayout
+	// NoOrderer (URL parameter orderer=off) keeps this driver from running
+	// the orderer of an indexed table (see [LogIndexed]): it appends and
+	// reads, and another process orders the log, for example one that
+	// opens the table with the orderer on and does nothing else. Ignored
+	// for a head table.
+	NoOrderer bool
+	// OrdererLease is how long the orderer's lease lasts: a crashed
+	// orderer is replaced by another driver within it (plus the time that
+	// driver waits between tries, a quarter of it). Zero means
+	// [DefaultOrdererLease]. The clocks of the processes must agree within
+	// a margin much smaller than it (see "Consumer-group leases" in
+	// docs/dynamodb.md).
+	OrdererLease time.Duration
+	// OrderTimeout is how long an append (or import) to an indexed table
+	// waits for the orderer to give its events their positions. When it
+	// passes, the append succeeds with a zero [driver.AppendResult]
+	// Position: its events are written and the orderer places them when it
+	// runs again. Zero means [DefaultOrderTimeout]; negative means do not
+	// wait (the Position is then always zero).
+	OrderTimeout time.Duration
+	// OrderPoll is the longest the orderer waits between two looks at the
+	// inbox when it finds nothing: appends through this driver wake it at
+	// once, appends by other processes are found by the poll, which starts
+	// at 2 ms after a pass that placed something and doubles up to
+	// OrderPoll. Zero means [DefaultOrderPoll].
+	OrderPoll time.Duration
+
 	// logBucketSize overrides the positions per log partition when the
 	// driver creates the table's layout item; tests use it to cross
 	// partition boundaries often. Zero means defaultLogBucketSize.
 	logBucketSize uint64
 }
+
+// The defaults of the orderer's options.
+const (
+	DefaultOrdererLease = 5 * time.Second
+	DefaultOrderTimeout = 10 * time.Second
+	DefaultOrderPoll    = 100 * time.Millisecond
+)
 
 // DefaultMaxAttempts is the default [Options.MaxAttempts].
 const DefaultMaxAttempts = 10
@@ -65,6 +107,23 @@ func (o *Options) validate() error {
 	}
 	if o.ConnectTimeout < 0 {
 		return fmt.Errorf("dynamodb: open: %w: negative ConnectTimeout %s", eventstore.ErrInvalidArgument, o.ConnectTimeout)
+	}
+	if o.OrdererLease < 0 || o.OrderPoll < 0 {
+		return fmt.Errorf("dynamodb: open: %w: negative OrdererLease or OrderPoll", eventstore.ErrInvalidArgument)
+	}
+	switch o.Log {
+	case "", LogHead, LogIndexed:
+	default:
+		return fmt.Errorf("dynamodb: open: %w: log layout %q: want %q or %q", eventstore.ErrInvalidArgument, o.Log, LogHead, LogIndexed)
+	}
+	if o.OrdererLease == 0 {
+		o.OrdererLease = DefaultOrdererLease
+	}
+	if o.OrderTimeout == 0 {
+		o.OrderTimeout = DefaultOrderTimeout
+	}
+	if o.OrderPoll == 0 {
+		o.OrderPoll = DefaultOrderPoll
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = DefaultMaxAttempts
@@ -101,6 +160,17 @@ type Driver struct {
 
 	committer committer
 	cuts      cutCache
+
+	// indexed is set for a table of the indexed log layout: appends write
+	// their events and an inbox item, and the orderer places them in the
+	// log (see order.go).
+	indexed      bool
+	orderer      *orderer // nil without one (a head table, NoOrderer)
+	orderTimeout time.Duration
+
+	placedMu sync.Mutex    // protects placedCh and placedAt
+	placedCh chan struct{} // closed (and replaced) after each pass of the local orderer that placed events
+	placedAt map[streamVersion]uint64
 
 	// checkpointsCopied is set once the table's layout item records that
 	// every checkpoint of the earlier layout has been copied: listing the
@@ -164,18 +234,33 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 	if err := d.ensureTable(ctx, opts); err != nil {
 		return nil, fmt.Errorf("dynamodb: open table %q: %w", table, err)
 	}
-	size, copied, err := d.ensureLayout(ctx, opts)
+	lay, err := d.ensureLayout(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dynamodb: open table %q: %w", table, err)
 	}
-	d.bucketSize = size
-	d.checkpointsCopied.Store(copied)
+	d.bucketSize = lay.bucketSize
+	d.checkpointsCopied.Store(lay.checkpointsCopied)
+	d.indexed = lay.log == LogIndexed
+	d.orderTimeout = opts.OrderTimeout
+	d.placedCh = make(chan struct{})
 	d.committer.start(d)
+	if d.indexed && !opts.NoOrderer {
+		d.orderer = startOrderer(d, opts)
+	}
 	return d, nil
 }
 
 // Table returns the name of the driver's table.
 func (d *Driver) Table() string { return d.table }
+
+// Log returns the layout of the table's global log, as its layout item
+// records it.
+func (d *Driver) Log() LogLayout {
+	if d.indexed {
+		return LogIndexed
+	}
+	return LogHead
+}
 
 // As implements [driver.Aser]: a **dynamodb.Client target (of
 // github.com/aws/aws-sdk-go-v2/service/dynamodb) receives the client.
@@ -193,6 +278,15 @@ func (d *Driver) As(target any) bool {
 // bookkeeping, and an append adds one item to the global log (and checks the
 // item before it), so the limits reported are below the service's.
 func (d *Driver) Limits() driver.Limits {
+	if d.indexed {
+		// The orderer's transaction holds, besides an append's events,
+		// the lease check, the head, the log entry and the inbox item.
+		return driver.Limits{
+			MaxEventSize:    maxEventBytes,
+			MaxAppendEvents: maxTxnItems - 4,
+			MaxAppendSize:   maxTxnSize - maxTxnItems*eventItemOverhead - maxLogItemSize,
+		}
+	}
 	return driver.Limits{
 		MaxEventSize:    maxEventBytes,
 		MaxAppendEvents: maxTxnItems - 2,
@@ -234,6 +328,9 @@ func (d *Driver) notify() {
 // is left alone. It is idempotent.
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() {
+		if d.orderer != nil {
+			d.orderer.stop()
+		}
 		d.committer.stop()
 		if d.closeClient != nil {
 			d.closeClient()

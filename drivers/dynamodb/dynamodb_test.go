@@ -34,6 +34,21 @@ func TestConformanceSmallLogPartitions(t *testing.T) {
 	conformance.Run(t, harness{client: newClient(t, nil), opts: opts})
 }
 
+// TestConformanceIndexed runs the suite on tables of the indexed log
+// layout: appends write an inbox item, and each driver's orderer places
+// them in the log.
+func TestConformanceIndexed(t *testing.T) {
+	conformance.Run(t, harness{client: newClient(t, nil), opts: indexedOptions()})
+}
+
+// indexedOptions are the options of the tests on indexed tables: the
+// orderer polls the inbox at most every second (appends through the driver
+// wake it at once; dozens of tables are tested at a time), and its lease
+// is short, so a test that closes a driver and opens another is quick.
+func indexedOptions() dynamodb.Options {
+	return dynamodb.Options{Log: dynamodb.LogIndexed, OrderPoll: time.Second, OrdererLease: 2 * time.Second}
+}
+
 // harness gives each rule a driver on a table of its own, and reopens a
 // table with a new driver as a restarted process would.
 type harness struct {

@@ -49,7 +49,7 @@ func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	if err := d.checkImportVersions(ctx, streams); err != nil {
 		return err
 	}
-	o := d.committer.submit(ctx, r)
+	o := d.submit(ctx, r)
 	if o.err == nil && !o.conflict {
 		return nil
 	}

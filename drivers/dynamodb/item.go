@@ -21,6 +21,8 @@ import (
 //	snapshot     pk = "$snapshot#" + stream  sk = 0
 //	checkpoint   pk = "$checkpoints#" + shard sk = hash of the name
 //	lease        pk = "$lease#" + group      sk = hash of the lease's key
+//	inbox        pk = "$inbox#" + shard      sk = arrival key (indexed layout)
+//	log head     pk = "$loghead"             sk = 0 (indexed layout)
 //	checkpoint of the earlier layout (read and deleted, no longer written)
 //	             pk = "$checkpoint#" + name  sk = 0
 //
@@ -57,6 +59,15 @@ const (
 	// The layout item.
 	attrLayout = "layout" // N, layoutVersion
 	attrBucket = "bucket" // N, positions per log partition
+	// attrLogLayout is the log layout (LogLayout); absent means LogHead.
+	attrLogLayout = "log" // S
+
+	// Inbox items (see order.go) carry a log entry's attributes (s, v, n,
+	// ty or rs, rv, rn) and:
+	attrBytes = "b" // N, the estimated bytes of the append's event items
+
+	// The head of an indexed log.
+	attrNext = "next" // N, the next free position
 
 	// The layout item's checkpoint layout: absent in a table from before
 	// checkpointLayout, which may hold checkpoints of the earlier layout not
@@ -85,6 +96,12 @@ const (
 	// of the earlier layout, one item per name with sort key 0.
 	earlierCheckpointPrefix = "$checkpoint#"
 	leasePrefix             = "$lease#"
+	// inboxPrefix is the partition key prefix of the inbox of an indexed
+	// table: one partition per shard (0 … inboxShards-1).
+	inboxPrefix = "$inbox#"
+	// logHeadPK is the partition key of the head of an indexed log: the
+	// orderer's progress (sort key 0).
+	logHeadPK = "$loghead"
 )
 
 // checkpointLayout is the checkpoint layout this driver writes: one item per
@@ -171,7 +188,7 @@ func key(pk string, sk uint64) map[string]types.AttributeValue {
 // logPK returns the partition key of the log entries of a log partition.
 func logPK(bucket uint64) string { return logPrefix + strconv.FormatUint(bucket, 10) }
 
-// eventItem encodes an event at a version and position.
+// eventItem encodes an event at a version and position (0: none yet).
 func eventItem(stream string, version, pos uint64, e driver.Event, at time.Time) map[string]types.AttributeValue {
 	item := map[string]types.AttributeValue{
 		attrPK:   str(stream),
@@ -179,7 +196,9 @@ func eventItem(stream string, version, pos uint64, e driver.Event, at time.Time)
 		attrID:   bin(e.ID[:]),
 		attrType: str(e.Type),
 		attrAt:   num(uint64(at.UnixMicro())),
-		attrPos:  num(pos),
+	}
+	if pos > 0 { // 0: an indexed table's orderer sets it
+		item[attrPos] = num(pos)
 	}
 	if e.ContentType != driver.JSON {
 		item[attrContent] = num(uint64(e.ContentType))
@@ -375,8 +394,10 @@ func decodeEvent(item map[string]types.AttributeValue) (driver.RecordedEvent, er
 	if ev.Version, err = getNum(item, attrSK); err != nil {
 		return ev, err
 	}
-	if ev.Position.Commit, err = getNum(item, attrPos); err != nil {
-		return ev, err
+	if _, placed := item[attrPos]; placed { // absent until the orderer of an indexed table places it
+		if ev.Position.Commit, err = getNum(item, attrPos); err != nil {
+			return ev, err
+		}
 	}
 	id, ok := item[attrID].(*types.AttributeValueMemberB)
 	if !ok || len(id.Value) != len(uuid.UUID{}) {

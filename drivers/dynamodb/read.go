@@ -674,6 +674,11 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]driver.Rec
 				if err != nil {
 					return nil, fmt.Errorf("dynamodb: read all: %w", err)
 				}
+				if ev.Position.IsZero() {
+					// An indexed table's orderer has written the log
+					// entry; its update of the event is not visible yet.
+					continue
+				}
 				got[id{ev.StreamID, ev.Version}] = ev
 			}
 		}

@@ -172,17 +172,44 @@ func schemaErr(format string, args ...any) error {
 	return fmt.Errorf("%w: the table was not created for this driver: %s (see CreateTableInput)", eventstore.ErrInvalidArgument, fmt.Sprintf(format, args...))
 }
 
+// LogLayout is the layout of a table's global log: a property of the table,
+// chosen when the table is set up and recorded in its layout item.
+type LogLayout string
+
+const (
+	// LogHead is the layout of tables from before LogIndexed, and the
+	// default: every append writes the next entry of one dense log in its
+	// own transaction, so the appends of a table share one partition key
+	// and one transaction at a time (see "Throughput" in
+	// docs/dynamodb.md).
+	LogHead LogLayout = "head"
+	// LogIndexed makes appends write only their own items and an inbox
+	// item in one of several partitions, no item that every append writes;
+	// an orderer, run by one of the drivers on the table at a time under a
+	// lease, gives the appended events their positions and writes the log
+	// entries. An append waits for its position up to
+	// [Options.OrderTimeout].
+	LogIndexed LogLayout = "indexed"
+)
+
+// layout is what a table's layout item records.
+type layout struct {
+	bucketSize        uint64 // positions per log partition
+	checkpointsCopied bool   // the current checkpoint layout (see copyEarlierCheckpoints)
+	log               LogLayout
+}
+
 // ensureLayout reads the table's layout item, writing it first in a new
-// table (with opts.logBucketSize positions per log partition, and the
-// current checkpoint layout: a new table holds no checkpoint of the earlier
-// one), and returns the positions per log partition it records, and whether
-// it records the current checkpoint layout (see copyEarlierCheckpoints).
+// table (with opts.logBucketSize positions per log partition, the current
+// checkpoint layout: a new table holds no checkpoint of the earlier one, and
+// the log layout opts.Log), and returns what it records. An opts.Log other
+// than the table's is an error matching eventstore.ErrInvalidArgument.
 // With opts.MustExist it writes nothing: a table without the item holds no
 // store yet, an error matching eventstore.ErrStoreNotFound.
-func (d *Driver) ensureLayout(ctx context.Context, opts Options) (size uint64, checkpointsCopied bool, err error) {
+func (d *Driver) ensureLayout(ctx context.Context, opts Options) (layout, error) {
 	for range 2 {
 		var out *awsdynamodb.GetItemOutput
-		err = d.call(ctx, "GetItem", func(ctx context.Context) error {
+		err := d.call(ctx, "GetItem", func(ctx context.Context) error {
 			var err error
 			out, err = d.client.GetItem(ctx, &awsdynamodb.GetItemInput{
 				TableName: aws.String(d.table), Key: key(layoutPK, 0), ConsistentRead: aws.Bool(true),
@@ -190,30 +217,22 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (size uint64, c
 			return err
 		})
 		if err != nil {
-			return 0, false, wrapNative(err)
+			return layout{}, wrapNative(err)
 		}
 		if out.Item != nil {
-			v, err := getNum(out.Item, attrLayout)
-			if err != nil {
-				return 0, false, fmt.Errorf("dynamodb: layout item: %w", err)
-			}
-			if v != layoutVersion {
-				return 0, false, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layout %d", v, layoutVersion)
-			}
-			size, err = getNum(out.Item, attrBucket)
-			if err != nil || size < maxTxnItems {
-				return 0, false, fmt.Errorf("dynamodb: layout item: bad log partition size %d: %v", size, err)
-			}
-			return size, hasCheckpointLayout(out.Item), nil
+			return decodeLayout(out.Item, opts.Log)
 		}
 		if opts.MustExist {
-			return 0, false, fmt.Errorf("dynamodb: %w: the table holds no event store yet (no layout item; must_exist: "+
+			return layout{}, fmt.Errorf("dynamodb: %w: the table holds no event store yet (no layout item; must_exist: "+
 				"nothing was written): open it once without must_exist to set it up", eventstore.ErrStoreNotFound)
 		}
 		item := key(layoutPK, 0)
 		item[attrLayout] = num(layoutVersion)
 		item[attrBucket] = num(opts.logBucketSize)
 		item[attrCheckpoints] = num(checkpointLayout)
+		if opts.Log == LogIndexed {
+			item[attrLogLayout] = str(string(LogIndexed))
+		}
 		err = d.call(ctx, "PutItem", func(ctx context.Context) error {
 			_, err := d.client.PutItem(ctx, &awsdynamodb.PutItemInput{
 				TableName: aws.String(d.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
@@ -221,10 +240,42 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (size uint64, c
 			return err
 		})
 		if err != nil && classify(err) != classConflict { // conflict: another driver wrote it first
-			return 0, false, wrapNative(err)
+			return layout{}, wrapNative(err)
 		}
 	}
-	return 0, false, fmt.Errorf("dynamodb: layout item vanished")
+	return layout{}, fmt.Errorf("dynamodb: layout item vanished")
+}
+
+// decodeLayout decodes the layout item, checking it against the log layout
+// the driver was asked for (empty: any).
+func decodeLayout(item map[string]types.AttributeValue, want LogLayout) (layout, error) {
+	v, err := getNum(item, attrLayout)
+	if err != nil {
+		return layout{}, fmt.Errorf("dynamodb: layout item: %w", err)
+	}
+	if v != layoutVersion {
+		return layout{}, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layout %d", v, layoutVersion)
+	}
+	l := layout{log: LogHead, checkpointsCopied: hasCheckpointLayout(item)}
+	l.bucketSize, err = getNum(item, attrBucket)
+	if err != nil || l.bucketSize < maxTxnItems {
+		return layout{}, fmt.Errorf("dynamodb: layout item: bad log partition size %d: %v", l.bucketSize, err)
+	}
+	if _, ok := item[attrLogLayout]; ok {
+		s, err := getStr(item, attrLogLayout)
+		if err != nil {
+			return layout{}, fmt.Errorf("dynamodb: layout item: %w", err)
+		}
+		l.log = LogLayout(s)
+		if l.log != LogHead && l.log != LogIndexed {
+			return layout{}, fmt.Errorf("dynamodb: the table has log layout %q; this driver reads %q and %q", s, LogHead, LogIndexed)
+		}
+	}
+	if want != "" && want != l.log {
+		return layout{}, fmt.Errorf("dynamodb: %w: the table has the %q log layout, not %q (the layout is the table's, chosen when it was set up)",
+			eventstore.ErrInvalidArgument, l.log, want)
+	}
+	return l, nil
 }
 
 // hasCheckpointLayout reports whether the layout item records the current

@@ -42,9 +42,11 @@ const (
 	// The parameters every driver takes.
 	paramMustExist      = eventstore.MustExistParam
 	paramConnectTimeout = "connect_timeout"
+	paramLog            = "log"
+	paramOrderer        = "orderer"
 )
 
-var knownParams = []string{paramConnectTimeout, paramCreateTable, paramEndpoint, paramMaxAttempts, paramMustExist, paramRegion}
+var knownParams = []string{paramConnectTimeout, paramCreateTable, paramEndpoint, paramLog, paramMaxAttempts, paramMustExist, paramOrderer, paramRegion}
 
 // urlConfig is what a dynamodb:// URL says. It holds no credentials: they
 // come from the default AWS chain.
@@ -55,7 +57,7 @@ type urlConfig struct {
 	Options  Options
 }
 
-// parseURL reads "dynamodb://TABLE?region=…&endpoint=…&create_table=true&max_attempts=N&must_exist=true&connect_timeout=S".
+// parseURL reads "dynamodb://TABLE?region=…&endpoint=…&create_table=true&max_attempts=N&must_exist=true&connect_timeout=S&log=head|indexed&orderer=on|off".
 // Unknown or repeated parameters, a query that does not parse (a ';' or a
 // bad %-escape), and credentials in the URL are rejected with errors
 // matching eventstore.ErrInvalidArgument; the errors quote parameter names,
@@ -117,6 +119,21 @@ func parseURL(u *url.URL) (urlConfig, error) {
 		}
 		c.Options.ConnectTimeout = time.Duration(n) * time.Second
 	}
+	if q.Has(paramLog) {
+		c.Options.Log = LogLayout(q.Get(paramLog))
+		if c.Options.Log != LogHead && c.Options.Log != LogIndexed {
+			return bad("%s: want %s or %s", paramLog, LogHead, LogIndexed)
+		}
+	}
+	if q.Has(paramOrderer) {
+		switch q.Get(paramOrderer) {
+		case "on":
+		case "off":
+			c.Options.NoOrderer = true
+		default:
+			return bad("%s: want on or off", paramOrderer)
+		}
+	}
 	if q.Has(paramMaxAttempts) {
 		n, err := strconv.Atoi(q.Get(paramMaxAttempts))
 		if err != nil || n < 1 {
@@ -157,6 +174,14 @@ func openParsed(ctx context.Context, u *url.URL, opts Options) (*Driver, error) 
 	if c.Options.ConnectTimeout == 0 {
 		c.Options.ConnectTimeout = opts.ConnectTimeout
 	}
+	switch {
+	case c.Options.Log == "":
+		c.Options.Log = opts.Log
+	case opts.Log != "" && opts.Log != c.Options.Log:
+		return nil, fmt.Errorf("dynamodb: open: %w: the URL asks for the %q log layout, Options.Log for %q", eventstore.ErrInvalidArgument, c.Options.Log, opts.Log)
+	}
+	c.Options.NoOrderer = c.Options.NoOrderer || opts.NoOrderer
+	c.Options.OrdererLease, c.Options.OrderTimeout, c.Options.OrderPoll = opts.OrdererLease, opts.OrderTimeout, opts.OrderPoll
 	c.Options.Logger = opts.Logger
 	c.Options.logBucketSize = opts.logBucketSize
 	if err := c.Options.validate(); err != nil {

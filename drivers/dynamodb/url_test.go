@@ -47,6 +47,29 @@ func TestParseURLMustExistAndTimeout(t *testing.T) {
 	}
 }
 
+func TestParseURLLog(t *testing.T) {
+	for _, tc := range []struct {
+		raw       string
+		log       LogLayout
+		noOrderer bool
+	}{
+		{"dynamodb://events", "", false},
+		{"dynamodb://events?log=head", LogHead, false},
+		{"dynamodb://events?log=indexed", LogIndexed, false},
+		{"dynamodb://events?log=indexed&orderer=off", LogIndexed, true},
+		{"dynamodb://events?orderer=on", "", false},
+	} {
+		u, err := url.Parse(tc.raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := parseURL(u)
+		if err != nil || c.Options.Log != tc.log || c.Options.NoOrderer != tc.noOrderer {
+			t.Errorf("parseURL(%q) = Log %q, NoOrderer %v, %v; want %q, %v", tc.raw, c.Options.Log, c.Options.NoOrderer, err, tc.log, tc.noOrderer)
+		}
+	}
+}
+
 // TestParseURLRejects: hostile and mistaken queries are rejected whole,
 // never read in part (a lenient parser drops a pair with ';' or a bad
 // %-escape).
@@ -67,6 +90,12 @@ func TestParseURLRejects(t *testing.T) {
 		"dynamodb://events?connect_timeout=10s",
 		"dynamodb://events?connect_timeout=99999999999999999",
 		"dynamodb://events?connect_timeout=1&connect_timeout=1",
+		"dynamodb://events?log=sharded",
+		"dynamodb://events?log=",
+		"dynamodb://events?log=Indexed",
+		"dynamodb://events?log=head&log=indexed",
+		"dynamodb://events?orderer=false",
+		"dynamodb://events?orderer=",
 	} {
 		u, err := url.Parse(raw)
 		if err != nil {
