@@ -94,8 +94,8 @@ func (d *Driver) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.Re
 	}
 }
 
-// readQueryQuery builds ReadQuery's statement: the head of readAllQuery's
-// (horizon, blocked, fence) and the page. As there, every parameter enters
+// readQueryQuery builds ReadQuery's statement: the head row of
+// readAllQuery's (headRow) and the page. As there, every parameter enters
 // through the materialized CTE s.
 func (d *Driver) readQueryQuery(q driver.QueryPage) (string, []any) {
 	var params strings.Builder
@@ -148,10 +148,9 @@ func (d *Driver) readQueryQuery(q driver.QueryPage) (string, []any) {
 	from := `FROM ` + events + ` WHERE (tx_id, seq) IN (SELECT tx_id, seq FROM (` + strings.Join(scans, `
 	UNION `) + `) k ORDER BY tx_id, seq LIMIT ` + limit + `)`
 	query := d.sql.snapshot + params.String() + `
-FROM t)
-SELECT s.horizon, coalesce(s.top >= s.fence, false), s.fence, e.* FROM s LEFT JOIN LATERAL (
+FROM t)` + headRow(`s`, `NULL::bigint`, ``) + `
 	` + pageSQL(from, `tx_id, seq`, false, true, limit, maxBytes) + `
-) e ON true`
+) e`
 	return query, args
 }
 

@@ -376,7 +376,7 @@ func headRow(from, n, extra string) string {
 	nulls := strings.Repeat(`NULL, `, 4+strings.Count(extra, `,`))
 	return `
 SELECT horizon, coalesce(top >= fence, false), fence, ` + n + extra + `, ` +
-		`NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::uuid, NULL::text, NULL::smallint, NULL::bytea, NULL::bytea, NULL::timestamptz
+		`NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::uuid, NULL::text, NULL::smallint, NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::text[]
 FROM ` + from + `
 UNION ALL
 SELECT ` + nulls + `e.* FROM ` + from + `, LATERAL (`
