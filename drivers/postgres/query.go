@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/eventkit/eventstore/driver"
 )
@@ -75,23 +74,9 @@ func conditionSQL(schema string, cond driver.AppendCondition, args []any) (strin
 // open when it started and reads again.
 func (d *Driver) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
 	query, args := d.readQueryQuery(q)
-	page, head, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
-	if err != nil || !head.blocked || driver.PageFull(page, q.Limit, q.MaxBytes) || d.readWait < 0 {
-		return page, err
-	}
-	horizon, deadline := head.horizon, time.Now().Add(d.readWait)
-	for {
-		if err := d.waitFence(ctx, horizon, deadline); err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			return page, nil // still held back: return what is safe
-		}
-		page, head, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
-		if err != nil || !head.blocked || head.fence >= horizon || driver.PageFull(page, q.Limit, q.MaxBytes) {
-			return page, err
-		}
-	}
+	return d.readBehindFence(ctx, query, args, q.Limit, q.MaxBytes, func(page []driver.RecordedEvent, _ pageHead) bool {
+		return driver.PageFull(page, q.Limit, q.MaxBytes)
+	})
 }
 
 // readQueryQuery builds ReadQuery's statement: the head row of

@@ -248,26 +248,35 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 // backend, and the rest comes with a later read. It never skips.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	query, args := d.readAllQuery(q, false)
-	page, head, err := d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
 	// complete reports that waiting would add nothing to the page: the
 	// events held back (at or above the fence) are after Before, or the
 	// page is full forwards, a prefix of what follows (the next page goes
 	// on after it). Backwards, the events held back are the newest, the
 	// first the read should return: it waits whether the page is full or
 	// not (Head reads one event backwards).
-	complete := func() bool {
+	complete := func(page []driver.RecordedEvent, head pageHead) bool {
 		if !q.Before.IsZero() && q.Before.Commit < uint64(max(head.fence, 0)) {
 			return true
 		}
 		return !q.Backwards && driver.PageFull(page, q.Limit, q.MaxBytes)
 	}
-	if err != nil || !head.blocked || complete() || d.readWait < 0 {
+	return d.readBehindFence(ctx, query, args, q.Limit, q.MaxBytes, complete)
+}
+
+// readBehindFence runs a statement of readAllQuery's shape (or
+// ReadQuery's) and, when committed events are held back behind writers of
+// the store and the page is not complete, waits (up to Options.ReadWait)
+// for the writers open when it started and reads again, until a read's own
+// fence has reached the first read's horizon: a read after the wait may
+// still stop short, when a transaction that cannot write the store ended
+// between its snapshot and its scan of pg_locks (the fence then counts it,
+// to be safe).
+func (d *Driver) readBehindFence(ctx context.Context, query string, args []any, limit, maxBytes int,
+	complete func([]driver.RecordedEvent, pageHead) bool) ([]driver.RecordedEvent, error) {
+	page, head, err := d.readAllOnce(ctx, query, args, limit, maxBytes, false)
+	if err != nil || !head.blocked || complete(page, head) || d.readWait < 0 {
 		return page, err
 	}
-	// Read again until a read's own fence has reached the first read's
-	// horizon: a read after the wait may still stop short, when a
-	// transaction that cannot write the store ended between its snapshot
-	// and its scan of pg_locks (the fence then counts it, to be safe).
 	horizon, deadline := head.horizon, time.Now().Add(d.readWait)
 	for {
 		if err := d.waitFence(ctx, horizon, deadline); err != nil {
@@ -276,8 +285,8 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 			}
 			return page, nil // still held back: return what is safe
 		}
-		page, head, err = d.readAllOnce(ctx, query, args, q.Limit, q.MaxBytes, false)
-		if err != nil || !head.blocked || head.fence >= horizon || complete() {
+		page, head, err = d.readAllOnce(ctx, query, args, limit, maxBytes, false)
+		if err != nil || !head.blocked || head.fence >= horizon || complete(page, head) {
 			return page, err
 		}
 	}
