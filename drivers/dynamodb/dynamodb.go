@@ -157,6 +157,8 @@ type Driver struct {
 	// bucketHint is a log partition known to hold items (or 0): where the
 	// search for the head of the log starts. It only grows.
 	bucketHint atomic.Uint64
+	// directAppends counts the appends placed directly (see place.go).
+	directAppends atomic.Uint64
 
 	committer committer
 	cuts      cutCache

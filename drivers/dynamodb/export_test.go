@@ -61,3 +61,7 @@ var CheckpointKey = checkpointKey
 
 // LeaseKey is the primary key of lease (group, key).
 var LeaseKey = leaseItemKey
+
+// DirectAppends returns how many appends d placed directly in the log, as
+// the holder of the orderer's lease, without an inbox entry.
+func DirectAppends(d *Driver) uint64 { return d.directAppends.Load() }

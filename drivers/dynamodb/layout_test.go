@@ -1,12 +1,15 @@
 package dynamodb_test
 
 import (
+	"context"
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/drivers/dynamodb"
 	"github.com/google/uuid"
@@ -135,4 +138,82 @@ func TestIndexedLogCatchesUp(t *testing.T) {
 		}
 		require.Equal(t, 6, n)
 	}
+}
+
+// TestIndexedHolderPlacesDirectly: the driver holding the orderer's lease
+// writes its appends straight into the log (placed, no inbox entry), yet an
+// append whose stream's previous version waits in the inbox (written by a
+// process without the orderer) does not overtake it; and a holder whose
+// lease was taken writes nothing into the log.
+func TestIndexedHolderPlacesDirectly(t *testing.T) {
+	client := newClient(t, nil)
+	holder, hd := newStore(t, client, indexedOptions())
+	ctx := t.Context()
+	warm := 0
+	require.Eventually(t, func() bool {
+		warm++
+		_, err := holder.Append(ctx, "Warm-"+uuid.NewString()[:8], eventstore.NoStream, eventstore.NewEvent("E", []byte(`{}`)))
+		require.NoError(t, err)
+		return dynamodb.DirectAppends(hd) > 0
+	}, 20*time.Second, 10*time.Millisecond, "the holder of the lease never placed an append directly")
+
+	wopts := indexedOptions()
+	wopts.NoOrderer = true
+	wopts.OrderTimeout = -1
+	wd, err := dynamodb.New(ctx, client, hd.Table(), wopts)
+	require.NoError(t, err)
+	w := eventstore.New(wd, eventstore.Options{})
+	t.Cleanup(func() { w.Close() })
+	streams := make([]string, 20)
+	for i := range streams {
+		streams[i] = "Order-" + uuid.NewString()[:8]
+		_, err := w.Append(ctx, streams[i], eventstore.NoStream, eventstore.NewEvent("E1", []byte(`{}`)))
+		require.NoError(t, err)
+		res, err := holder.Append(ctx, streams[i], eventstore.Exact(1), eventstore.NewEvent("E2", []byte(`{}`)))
+		require.NoError(t, err)
+		require.False(t, res.Position.IsZero(), "%s: the holder's append was not placed", streams[i])
+	}
+	before := dynamodb.DirectAppends(hd)
+	for _, s := range streams {
+		res, err := holder.Append(ctx, s, eventstore.Exact(2), eventstore.NewEvent("E3", []byte(`{}`)))
+		require.NoError(t, err)
+		require.False(t, res.Position.IsZero())
+	}
+	require.Greater(t, dynamodb.DirectAppends(hd), before, "appends after placed versions should be placed directly")
+
+	var prev eventstore.Position
+	last := map[string]uint64{}
+	for ev, err := range holder.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		require.Equal(t, prev.Commit+1, ev.Position.Commit, "the log is not dense")
+		prev = ev.Position
+		require.Equal(t, last[ev.StreamID]+1, ev.Version, "%s out of version order in the log", ev.StreamID)
+		last[ev.StreamID] = ev.Version
+	}
+	for _, s := range streams {
+		require.Equal(t, uint64(3), last[s], "%s: not all placed", s)
+	}
+
+	// Fencing: another owner takes the lease; the holder, still believing
+	// it holds it, writes nothing into the log.
+	_, err = client.UpdateItem(ctx, &awsdynamodb.UpdateItemInput{
+		TableName: aws.String(hd.Table()), Key: dynamodb.LeaseKey("$orderer", "log"),
+		UpdateExpression:          aws.String("SET o = :o, e = :e ADD g :one"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: "thief"}, ":e": &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(time.Hour).UnixNano(), 10)}, ":one": &types.AttributeValueMemberN{Value: "1"}},
+	})
+	require.NoError(t, err)
+	stolen := dynamodb.DirectAppends(hd)
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	_, err = holder.Append(sctx, "Fenced-"+uuid.NewString()[:8], eventstore.NoStream, eventstore.NewEvent("E", []byte(`{}`)))
+	if err != nil {
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	}
+	require.Equal(t, stolen, dynamodb.DirectAppends(hd), "a holder that lost its lease placed an append")
+	n := 0
+	for _, err := range holder.ReadAll(ctx, eventstore.ReadAllOptions{}) {
+		require.NoError(t, err)
+		n++
+	}
+	require.Equal(t, warm+3*len(streams), n, "events in the log")
 }

@@ -93,8 +93,8 @@ func inboxItem(r *request, shard int, arrival uint64) map[string]types.Attribute
 // for its position.
 func (d *Driver) submit(ctx context.Context, r *request) outcome {
 	o := d.committer.submit(ctx, r)
-	if !d.indexed || o.err != nil || o.conflict {
-		return o
+	if !d.indexed || o.err != nil || o.conflict || o.last > 0 {
+		return o // o.last: placed directly (see place.go)
 	}
 	last := r.runs[len(r.runs)-1]
 	o.last, o.err = d.awaitPlaced(ctx, last.stream, last.first+uint64(len(last.events))-1)
@@ -235,9 +235,15 @@ type orderer struct {
 	// Owned by the run goroutine.
 	lastRead time.Time         // of the inbox
 	recent   map[inboxKey]bool // inbox entries the last pass placed
-	gen      uint64            // the lease's generation while held, else 0
-	expires  time.Time         // when the lease expires, by this process's clock
-	next     uint64            // the next free position; 0 when it must be read
+
+	// hmu is held while the head of the log is written (a pass's
+	// transaction, an append placed directly; see place.go) and protects
+	// the fields below. Only the run goroutine writes gen and expires;
+	// it reads them without the lock.
+	hmu     sync.Mutex
+	gen     uint64    // the lease's generation while held, else 0
+	expires time.Time // when the lease expires, by this process's clock
+	next    uint64    // the next free position; 0 when it must be read
 }
 
 func startOrderer(d *Driver, opts Options) *orderer {
@@ -290,7 +296,9 @@ func (o *orderer) run() {
 		n, err := o.pass()
 		switch {
 		case errors.Is(err, errLeaseLost):
+			o.hmu.Lock()
 			o.gen = 0
+			o.hmu.Unlock()
 			o.holding.Store(false)
 			continue
 		case err != nil:
@@ -299,7 +307,9 @@ func (o *orderer) run() {
 			}
 			failures++
 			o.d.logger.Warn("dynamodb: orderer: pass failed", "driver", "dynamodb", "table", o.d.table, "attempt", failures, "error", err)
+			o.hmu.Lock()
 			o.next = 0
+			o.hmu.Unlock()
 			_ = backoff.Wait(o.ctx, min(failures, 8))
 			continue
 		case n > 0:
@@ -350,6 +360,8 @@ func (o *orderer) sleep(d time.Duration, kickable bool) {
 func (o *orderer) acquire() (time.Duration, error) {
 	start := time.Now()
 	l, ok, err := o.d.AcquireLease(o.ctx, ordererGroup, ordererKey, o.owner, o.lease)
+	o.hmu.Lock()
+	defer o.hmu.Unlock()
 	if err != nil || !ok {
 		o.gen = 0
 		o.holding.Store(false)
@@ -465,13 +477,6 @@ type streamVersion struct {
 // number of events placed.
 func (o *orderer) pass() (int, error) {
 	d := o.d
-	if o.next == 0 {
-		next, err := o.readHead()
-		if err != nil {
-			return 0, err
-		}
-		o.next = next
-	}
 	o.mu.Lock()
 	offered := o.offered
 	o.offered = nil
@@ -489,6 +494,16 @@ func (o *orderer) pass() (int, error) {
 	cands = mergeOffered(cands, offered, o.recent)
 	if len(cands) == 0 {
 		return 0, nil
+	}
+	// From here on the pass owns the head: appends placed directly wait.
+	o.hmu.Lock()
+	defer o.hmu.Unlock()
+	if o.next == 0 {
+		next, err := o.readHead()
+		if err != nil {
+			return 0, err
+		}
+		o.next = next
 	}
 	placed, err := o.previousPlaced(cands)
 	if err != nil {
@@ -697,27 +712,9 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 		}
 		t.count += c.entry.count
 	}
-	now := time.Now()
-	lk := leaseItemKey(ordererGroup, ordererKey)
-	add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-		TableName: table, Key: lk,
-		ConditionExpression:      aws.String("#lk = :k AND #o = :o AND #g = :g AND #e > :now"),
-		ExpressionAttributeNames: leaseNames("#lk", "#o", "#g", "#e"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":k": str(ordererKey), ":o": str(o.owner), ":g": num(o.gen), ":now": unixNano(now),
-		},
-	}}, -1)
-	headCond := "#n = :old"
-	if o.next == 1 {
-		headCond = "attribute_not_exists(pk) OR #n = :old"
+	for _, item := range o.fence(t.count) {
+		add(item, -1)
 	}
-	add(types.TransactWriteItem{Update: &types.Update{
-		TableName: table, Key: key(logHeadPK, 0),
-		UpdateExpression:          aws.String("SET #n = :new, #g = :g"),
-		ConditionExpression:       aws.String(headCond),
-		ExpressionAttributeNames:  map[string]string{"#n": attrNext, "#g": attrGeneration},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":old": num(o.next), ":new": num(o.next + t.count), ":g": num(o.gen)},
-	}}, -1)
 	var entry map[string]types.AttributeValue
 	if len(runs) == 1 {
 		entry = logItem(o.next/d.bucketSize, o.next, runs[0].stream, runs[0].first, runs[0].events)
@@ -746,4 +743,34 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 		}
 	}
 	return t
+}
+
+// fence returns the first two items of a transaction that writes count
+// events to the log at o.next: the check that the orderer still holds its
+// lease at its generation, unexpired by its clock, and the head of the log
+// moved from o.next past the events, on condition that it is still there.
+// The caller holds o.hmu.
+func (o *orderer) fence(count uint64) []types.TransactWriteItem {
+	table := aws.String(o.d.table)
+	headCond := "#n = :old"
+	if o.next == 1 {
+		headCond = "attribute_not_exists(pk) OR #n = :old"
+	}
+	return []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName: table, Key: leaseItemKey(ordererGroup, ordererKey),
+			ConditionExpression:      aws.String("#lk = :k AND #o = :o AND #g = :g AND #e > :now"),
+			ExpressionAttributeNames: leaseNames("#lk", "#o", "#g", "#e"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":k": str(ordererKey), ":o": str(o.owner), ":g": num(o.gen), ":now": unixNano(time.Now()),
+			},
+		}},
+		{Update: &types.Update{
+			TableName: table, Key: key(logHeadPK, 0),
+			UpdateExpression:          aws.String("SET #n = :new, #g = :g"),
+			ConditionExpression:       aws.String(headCond),
+			ExpressionAttributeNames:  map[string]string{"#n": attrNext, "#g": attrGeneration},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":old": num(o.next), ":new": num(o.next + count), ":g": num(o.gen)},
+		}},
+	}
 }
