@@ -1,16 +1,11 @@
 package postgres
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
-	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -23,20 +18,7 @@ import (
 func TestReadAllPagesAtTheirSize(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool, err := pgxpool.New(ctx, testenv.MustHavePostgres(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "test_" + hex.EncodeToString(b[:])
-	d, err := New(ctx, pool, Options{Schema: schema})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		d.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE")
-	})
+	d, _, _ := newTestDriver(t)
 	// 25 events of 100 bytes, in streams of two categories.
 	for i := range 25 {
 		stream := "A-1"

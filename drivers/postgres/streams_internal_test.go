@@ -2,17 +2,13 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/eventkit/eventstore/driver"
-	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -25,22 +21,9 @@ import (
 func TestListStreamsPlan(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	pool, err := pgxpool.New(ctx, testenv.MustHavePostgres(t))
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "test_" + hex.EncodeToString(b[:])
-	d, err := New(ctx, pool, Options{Schema: schema})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		d.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		pool.Exec(ctx, "DROP SCHEMA IF EXISTS "+quoteIdent(schema)+" CASCADE")
-	})
+	d, pool, schema := newTestDriver(t)
 	q := quoteIdent(schema)
-	_, err = pool.Exec(ctx, `INSERT INTO `+q+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
+	_, err := pool.Exec(ctx, `INSERT INTO `+q+`.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at)
 		SELECT 1, format('Plan-%s', lpad((i % 2000)::text, 4, '0')), i / 2000 + 1, gen_random_uuid(), 'T', 0, '', '', now()
 		FROM generate_series(0, 19999) i`)
 	require.NoError(t, err)
