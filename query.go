@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"time"
 
 	"github.com/eventkit/eventstore/driver"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Query selects events by type and tags, for [Store.ReadQuery] and
@@ -61,75 +59,28 @@ type ReadQueryOptions struct {
 // one error and ends; errors match [ErrInvalidQuery] for a bad query and
 // [ErrNotSupported] when the driver does not read by query.
 func (s *Store) ReadQuery(ctx context.Context, q Query, opts ReadQueryOptions) iter.Seq2[RecordedEvent, error] {
-	return func(yield func(RecordedEvent, error) bool) {
-		ctx := ctx // each range has its own span
-		start, n, span := time.Now(), 0, trace.Span(nil)
-		if tr := s.tel.activeTracer(); tr != nil {
-			ctx, span = s.tel.start(ctx, tr, opReadAll, trace.SpanKindClient, []attribute.KeyValue{attrFiltered.Bool(true)})
-		}
-		ctx = s.tel.withDriverRetries(ctx, opReadAll)
-		var failed error
-		defer func() {
-			s.tel.observe(ctx, opReadAll, start)
-			if span != nil {
-				end(span, failed, attrCount.Int(n))
-			}
-		}()
-		fail := func(err error) {
-			failed = err
-			yield(RecordedEvent{}, fmt.Errorf("eventstore: read by query: %w", err))
-		}
+	attrs := func(a []attribute.KeyValue) []attribute.KeyValue { return append(a, attrFiltered.Bool(true)) }
+	return s.pagedRead(ctx, opReadAll, readName{op: "read by query"}, opts.Limit, attrs, func() (nextPage, error) {
 		dq, err := validateQuery(q)
 		if err != nil {
-			fail(err)
-			return
-		}
-		if opts.Limit < 0 {
-			fail(invalid(ErrInvalidArgument, "negative limit %d", opts.Limit))
-			return
+			return nil, err
 		}
 		if s.querier == nil {
-			fail(ErrNotSupported)
-			return
+			return nil, ErrNotSupported
 		}
 		page := driver.QueryPage{Query: dq, After: driver.Position(opts.After), MaxBytes: s.pageBytes}
-		remaining := opts.Limit
-		for {
-			page.Limit = s.pageSize
-			if opts.Limit > 0 && remaining < s.pageSize {
-				page.Limit = remaining
-			}
-			evs, err := s.readQueryPage(ctx, page)
-			if err != nil {
-				fail(err)
-				return
-			}
-			for _, ev := range evs {
-				n++
-				if !yield(recordedFromDriver(ev), nil) {
-					return
-				}
-			}
-			remaining -= len(evs)
-			if !driver.PageFull(evs, page.Limit, page.MaxBytes) || (opts.Limit > 0 && remaining == 0) {
-				return
+		return func(ctx context.Context, limit int) ([]driver.RecordedEvent, bool, error) {
+			page.Limit = limit
+			evs, err := guarded(s, ctx, func() ([]driver.RecordedEvent, error) { return s.querier.ReadQuery(ctx, page) })
+			// A driver that returns more than asked must not break the paging.
+			evs = evs[:min(len(evs), page.Limit)]
+			if err != nil || !driver.PageFull(evs, page.Limit, page.MaxBytes) {
+				return evs, false, err
 			}
 			page.After = evs[len(evs)-1].Position
-		}
-	}
-}
-
-func (s *Store) readQueryPage(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.acquire(); err != nil {
-		return nil, err
-	}
-	defer s.release()
-	page, err := s.querier.ReadQuery(ctx, q)
-	// A driver that returns more than asked must not break the paging above.
-	return page[:min(len(page), q.Limit)], err
+			return evs, true, nil
+		}, nil
+	})
 }
 
 // validateQuery checks q's items and returns the driver's form.

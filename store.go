@@ -297,142 +297,63 @@ const defaultPageSize = 512
 // with Backwards). A stream with no events yields nothing. On failure the
 // sequence yields one error and ends. Ranging again reads again.
 func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOptions) iter.Seq2[RecordedEvent, error] {
-	return func(yield func(RecordedEvent, error) bool) {
-		ctx := ctx // each range has its own span
-		start, n, span := time.Now(), 0, trace.Span(nil)
-		if tr := s.tel.activeTracer(); tr != nil {
-			var attrs [2]attribute.KeyValue
-			ctx, span = s.tel.start(ctx, tr, opReadStream, trace.SpanKindClient,
-				withCategory(append(attrs[:0], attrBackwards.Bool(opts.Backwards)), stream))
-		}
-		ctx = s.tel.withDriverRetries(ctx, opReadStream)
-		var failed error
-		defer func() {
-			s.tel.observe(ctx, opReadStream, start)
-			if span != nil {
-				end(span, failed, attrCount.Int(n))
-			}
-		}()
-		fail := func(err error) {
-			failed = err
-			yield(RecordedEvent{}, fmt.Errorf("eventstore: read stream %q: %w", stream, err))
-		}
+	attrs := func(a []attribute.KeyValue) []attribute.KeyValue {
+		return withCategory(append(a, attrBackwards.Bool(opts.Backwards)), stream)
+	}
+	return s.pagedRead(ctx, opReadStream, readName{"read stream", stream}, opts.Limit, attrs, func() (nextPage, error) {
 		if err := ValidateStreamID(stream); err != nil {
-			fail(err)
-			return
-		}
-		if opts.Limit < 0 {
-			fail(invalid(ErrInvalidArgument, "negative limit %d", opts.Limit))
-			return
+			return nil, err
 		}
 		q := driver.StreamQuery{Stream: stream, From: opts.From, Backwards: opts.Backwards, MaxBytes: s.pageBytes}
 		if !q.Backwards && q.From == 0 {
 			q.From = 1
 		}
-		remaining := opts.Limit
-		for {
-			q.Limit = s.pageSize
-			if opts.Limit > 0 && remaining < s.pageSize {
-				q.Limit = remaining
-			}
-			page, err := s.readStreamPage(ctx, q)
-			if err != nil {
-				fail(err)
-				return
-			}
-			for _, ev := range page {
-				n++
-				if !yield(recordedFromDriver(ev), nil) {
-					return
-				}
-			}
-			remaining -= len(page)
-			if !driver.PageFull(page, q.Limit, q.MaxBytes) || (opts.Limit > 0 && remaining == 0) {
-				return
+		return func(ctx context.Context, limit int) ([]driver.RecordedEvent, bool, error) {
+			q.Limit = limit
+			page, err := guarded(s, ctx, func() ([]driver.RecordedEvent, error) { return s.driver.ReadStream(ctx, q) })
+			// A driver that returns more than asked must not break the paging.
+			page = page[:min(len(page), q.Limit)]
+			if err != nil || !driver.PageFull(page, q.Limit, q.MaxBytes) {
+				return page, false, err
 			}
 			last := page[len(page)-1].Version
-			if q.Backwards {
-				if last <= 1 {
-					return
-				}
-				q.From = last - 1
-			} else {
+			switch {
+			case !q.Backwards:
 				q.From = last + 1
+			case last <= 1:
+				return page, false, nil
+			default:
+				q.From = last - 1
 			}
-		}
-	}
-}
-
-func (s *Store) readStreamPage(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err := s.acquire(); err != nil {
-		return nil, err
-	}
-	defer s.release()
-	page, err := s.driver.ReadStream(ctx, q)
-	// A driver that returns more than asked must not break the paging above.
-	return page[:min(len(page), q.Limit)], err
+			return page, true, nil
+		}, nil
+	})
 }
 
 // ReadAll returns events of the global log in position order (or reverse
 // with Backwards), filtered by opts.Filter. On failure the sequence yields one
 // error and ends. Ranging again reads again.
 func (s *Store) ReadAll(ctx context.Context, opts ReadAllOptions) iter.Seq2[RecordedEvent, error] {
-	return func(yield func(RecordedEvent, error) bool) {
-		ctx := ctx // each range has its own span
-		start, n, span := time.Now(), 0, trace.Span(nil)
-		if tr := s.tel.activeTracer(); tr != nil {
-			ctx, span = s.tel.start(ctx, tr, opReadAll, trace.SpanKindClient, []attribute.KeyValue{
-				attrBackwards.Bool(opts.Backwards), attrFiltered.Bool(!opts.Filter.IsEmpty())})
-		}
-		ctx = s.tel.withDriverRetries(ctx, opReadAll)
-		var failed error
-		defer func() {
-			s.tel.observe(ctx, opReadAll, start)
-			if span != nil {
-				end(span, failed, attrCount.Int(n))
-			}
-		}()
-		fail := func(err error) {
-			failed = err
-			yield(RecordedEvent{}, fmt.Errorf("eventstore: read all: %w", err))
-		}
+	attrs := func(a []attribute.KeyValue) []attribute.KeyValue {
+		return append(a, attrBackwards.Bool(opts.Backwards), attrFiltered.Bool(!opts.Filter.IsEmpty()))
+	}
+	return s.pagedRead(ctx, opReadAll, readName{op: "read all"}, opts.Limit, attrs, func() (nextPage, error) {
 		if err := validateReadAll(opts); err != nil {
-			fail(err)
-			return
+			return nil, err
 		}
 		q := driver.AllQuery{After: driver.Position(opts.After), Before: driver.Position(opts.Before), Backwards: opts.Backwards,
 			Filter: driver.Filter(opts.Filter), MaxBytes: s.pageBytes}
-		remaining := opts.Limit
-		for {
-			q.Limit = s.pageSize
-			if opts.Limit > 0 && remaining < s.pageSize {
-				q.Limit = remaining
-			}
+		return func(ctx context.Context, limit int) ([]driver.RecordedEvent, bool, error) {
+			q.Limit = limit
 			page, scanned, end, err := s.readAllPage(ctx, q)
-			if err != nil {
-				fail(err)
-				return
-			}
-			for _, ev := range page {
-				n++
-				if !yield(recordedFromDriver(ev), nil) {
-					return
-				}
-			}
-			remaining -= len(page)
-			if end || (opts.Limit > 0 && remaining == 0) {
-				return
-			}
 			if q.Backwards {
 				q.Before = scanned
 			} else {
 				q.After = scanned
 			}
-		}
-	}
+			return page, !end, err
+		}, nil
+	})
 }
 
 // readAllPage reads one page of the global log. scanned is where the next
