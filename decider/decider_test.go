@@ -669,3 +669,29 @@ func TestNewInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotBeyondStream: a snapshot newer than the stream (left from a
+// stream deleted and written again) makes the append conflict with a
+// stream shorter than the state; Handle then rebuilds the state from the
+// events alone instead of trusting the snapshot.
+func TestSnapshotBeyondStream(t *testing.T) {
+	d := memory.New()
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	h := newHandler(t, s, decider.Options{})
+	_, err := h.Handle(ctx, "Account-1", OpenAccount{Owner: "Ada"})
+	require.NoError(t, err)
+	// The Store refuses a snapshot past the stream's version; the driver
+	// keeps whatever it is given.
+	stale := `{"format":"decider/1","schema":1,"state":{"open":true,"balance":1000}}`
+	require.NoError(t, d.SaveSnapshot(ctx, "Account-1", driver.Snapshot{Version: 10, Data: []byte(stale)}))
+
+	res, err := h.Handle(ctx, "Account-1", Withdraw{Amount: 500})
+	require.ErrorIs(t, err, errInsufficientFunds, "decided on the events, not on the stale snapshot")
+	assert.Equal(t, 2, res.Attempts)
+	res, err = h.Handle(ctx, "Account-1", Deposit{Amount: 5})
+	require.NoError(t, err)
+	assert.Equal(t, Account{Open: true, Balance: 5}, res.State)
+	assert.Equal(t, uint64(2), res.Version)
+}
