@@ -33,15 +33,16 @@ type Decider[S, C any] struct {
 	Decide func(state S, cmd C) ([]any, error)
 }
 
-// Options tune a [Handler]. The zero value is usable: ten attempts on
+// Options tune a [Handler]. The zero value is usable: 20 attempts on
 // conflicts, two resends of an append that failed transiently, no
 // snapshots.
 type Options struct {
 	// MaxAttempts is how many times Handle decides a command, at most: when
 	// another writer appended to the stream between the load and the append,
-	// Handle reads the new events and decides again, after a short random
-	// wait. After the last attempt it returns a *[ConflictError]. Zero means
-	// 10; 1 means no retry.
+	// Handle reads the new events and decides again, after a random wait
+	// (capped exponential back-off with full jitter: under 5 ms after the
+	// first conflict, doubling up to 250 ms). After the last attempt it
+	// returns a *[ConflictError]. Zero means 20; 1 means no retry.
 	MaxAttempts int
 	// TransientRetries is how many times Handle sends one append again, with
 	// the same event IDs, when it failed with an error matching
@@ -51,11 +52,12 @@ type Options struct {
 	// means none.
 	TransientRetries int
 	// SnapshotEvery makes Handle save a snapshot of the state after an
-	// append that leaves the stream at least this many events past the
-	// snapshot the state was loaded from (or past version 0 when there was
-	// none). Loads start from the latest snapshot and read only the events
-	// after it. Zero means no snapshots are saved; existing ones are still
-	// used.
+	// append that takes the stream's version past a multiple of it, and
+	// after an append to a stream of at least that many events whose state
+	// was loaded without a usable snapshot (none yet, or one of another
+	// SnapshotSchema). Loads start from the latest snapshot and read only
+	// the events after it. Zero means no snapshots are saved; existing ones
+	// are still used.
 	SnapshotEvery int
 	// SnapshotSchema is the version of the state's encoded form. Bump it
 	// when the state type changes incompatibly: snapshots saved under
@@ -97,7 +99,7 @@ func New[S, C any](store *eventstore.Store, reg *codec.Registry, d Decider[S, C]
 		return nil, fmt.Errorf("decider: %w: negative option in %+v", eventstore.ErrInvalidArgument, opts)
 	}
 	if opts.MaxAttempts == 0 {
-		opts.MaxAttempts = 10
+		opts.MaxAttempts = 20
 	}
 	if opts.TransientRetries == 0 {
 		opts.TransientRetries = 2
@@ -115,7 +117,7 @@ func New[S, C any](store *eventstore.Store, reg *codec.Registry, d Decider[S, C]
 	}
 	return &Handler[S, C]{
 		store: store, codec: reg, d: d, opts: opts, log: log,
-		conflictWait:  retry.Policy{Base: 2 * time.Millisecond, Max: 50 * time.Millisecond},
+		conflictWait:  retry.Policy{Base: 5 * time.Millisecond, Max: 250 * time.Millisecond},
 		transientWait: retry.Policy{Base: 50 * time.Millisecond, Max: time.Second},
 	}, nil
 }
@@ -246,11 +248,12 @@ func (h *Handler[S, C]) Handle(ctx context.Context, stream string, cmd C) (Resul
 		}
 		ar, err := h.append(ctx, stream, st.Version, evs)
 		if err == nil {
+			state := st.Value
 			for _, e := range events {
-				st.Value = h.d.Evolve(st.Value, e)
+				state = h.d.Evolve(state, e)
 			}
-			res.State, res.Version, res.Events, res.Append = st.Value, ar.Version, events, ar
-			res.Snapshot = h.maybeSnapshot(ctx, stream, st.SnapshotVersion, res.State, res.Version)
+			res.State, res.Version, res.Events, res.Append = state, ar.Version, events, ar
+			res.Snapshot = h.maybeSnapshot(ctx, stream, st.SnapshotVersion, st.Version, state, ar.Version)
 			return res, nil
 		}
 		var wrong *eventstore.WrongExpectedVersionError

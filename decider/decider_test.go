@@ -194,6 +194,7 @@ func TestConcurrentCommandsConverge(t *testing.T) {
 				gate      = make(chan struct{})
 				errs      = make(chan error, goroutines*perGoroutine)
 				conflicts int
+				most      int // attempts of one command, at most
 			)
 			for g := range goroutines {
 				wg.Go(func() {
@@ -212,6 +213,7 @@ func TestConcurrentCommandsConverge(t *testing.T) {
 						case err == nil:
 							accepted = append(accepted, outcome{meta.ID, amount})
 							conflicts += res.Attempts - 1
+							most = max(most, res.Attempts)
 						case errors.Is(err, errInsufficientFunds):
 							refused++
 						default:
@@ -228,7 +230,8 @@ func TestConcurrentCommandsConverge(t *testing.T) {
 				t.Error(err)
 			}
 			require.Len(t, accepted, goroutines*perGoroutine-refused)
-			t.Logf("%d accepted, %d refused, %d conflicts retried", len(accepted), refused, conflicts)
+			t.Logf("%d accepted, %d refused, %d conflicts retried, at most %d attempts for one command",
+				len(accepted), refused, conflicts, most)
 
 			var sum int64
 			ids := map[string]int64{}

@@ -60,11 +60,15 @@ func (h *Handler[S, C]) loadSnapshot(ctx context.Context, stream string) (state 
 	return state, snap.Version, true, nil
 }
 
-// maybeSnapshot saves state at version when the policy says so, and reports
-// whether it did.
-func (h *Handler[S, C]) maybeSnapshot(ctx context.Context, stream string, from uint64, state S, version uint64) bool {
+// maybeSnapshot saves state at version, the stream's version after an
+// append at before, when the policy says so, and reports whether it did:
+// when the append crossed a multiple of SnapshotEvery (so concurrent
+// handlers save about once per SnapshotEvery events between them), or when
+// the state was loaded without a usable snapshot (from, its version, is 0)
+// from a stream that now has SnapshotEvery events or more.
+func (h *Handler[S, C]) maybeSnapshot(ctx context.Context, stream string, from, before uint64, state S, version uint64) bool {
 	every := uint64(h.opts.SnapshotEvery)
-	if every == 0 || version-from < every {
+	if every == 0 || version/every == before/every && (from > 0 || version < every) {
 		return false
 	}
 	if err := h.saveSnapshot(ctx, stream, state, version); err != nil {
