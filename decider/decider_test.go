@@ -2,19 +2,30 @@ package decider_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
+	mathrand "math/rand/v2"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
 	"github.com/eventkit/eventstore/decider"
 	"github.com/eventkit/eventstore/driver"
+	"github.com/eventkit/eventstore/drivers/dynamodb"
+	"github.com/eventkit/eventstore/drivers/kurrentdb"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/eventkit/eventstore/internal/errkind"
+	"github.com/eventkit/eventstore/internal/kurrentdbtest"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -118,9 +129,10 @@ type backend struct {
 	open func(t testing.TB) *eventstore.Store
 }
 
-// backends are the stores the package tests run on: memory and SQLite
-// always, PostgreSQL from EVENTSTORE_POSTGRES_URL (skipped without it, a
-// failure under CI=true).
+// backends are the stores the package tests run on: memory, SQLite and
+// KurrentDB (an in-process double of the server) always; PostgreSQL and
+// DynamoDB from EVENTSTORE_POSTGRES_URL and EVENTSTORE_DYNAMODB_ENDPOINT
+// (skipped without them, a failure under CI=true).
 var backends = []backend{
 	{"memory", func(t testing.TB) *eventstore.Store { return eventstore.New(memory.New(), eventstore.Options{}) }},
 	{"sqlite", func(t testing.TB) *eventstore.Store {
@@ -130,6 +142,45 @@ var backends = []backend{
 		_, url := testenv.PostgresSchema(t, "decider_test")
 		return openURL(t, url)
 	}},
+	{"kurrentdb", func(t testing.TB) *eventstore.Store {
+		srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+		d, err := kurrentdb.Open(t.Context(), srv.URL(), kurrentdb.Options{})
+		require.NoError(t, err)
+		s := eventstore.New(d, eventstore.Options{})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}},
+	{"dynamodb", newDynamoDB},
+}
+
+// newDynamoDB returns an empty DynamoDB store on a fresh table of the test
+// server; the table is deleted when t ends.
+func newDynamoDB(t testing.TB) *eventstore.Store {
+	t.Helper()
+	endpoint := testenv.MustHaveDynamoDB(t)
+	client := awsdynamodb.New(awsdynamodb.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	var b [6]byte
+	rand.Read(b[:])
+	table := "test-decider-" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		// t.Context() is done by now: use a bounded context of our own.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
+		var notFound *types.ResourceNotFoundException
+		if err != nil && !errors.As(err, &notFound) {
+			t.Errorf("delete table %s: %v", table, err)
+		}
+	})
+	d, err := dynamodb.New(t.Context(), client, table, dynamodb.Options{CreateTable: true})
+	require.NoError(t, err)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func openURL(t testing.TB, url string) *eventstore.Store {
@@ -170,13 +221,15 @@ func replay(t testing.TB, s *eventstore.Store, reg *codec.Registry, stream strin
 // TestConcurrentCommandsConverge: 8 goroutines deposit and withdraw on one
 // account at once. Every command is decided on the state it was appended
 // after, so the balance never goes below zero, and no accepted command is
-// lost: the final balance is the sum of the accepted ones.
+// lost: the final balance is the sum of the accepted ones. Snapshots are
+// saved meanwhile, and loads start from them.
 func TestConcurrentCommandsConverge(t *testing.T) {
-	const goroutines, perGoroutine = 8, 12
+	const goroutines, perGoroutine = 8, 10
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
+			t.Parallel() // the backends are mostly waited on
 			s := b.open(t)
-			h := newHandler(t, s, decider.Options{MaxAttempts: 1000})
+			h := newHandler(t, s, decider.Options{MaxAttempts: 1000, SnapshotEvery: 10})
 			ctx := t.Context()
 			const stream = "Account-race"
 			_, err := h.Handle(ctx, stream, OpenAccount{Owner: "Ada"})
@@ -199,7 +252,7 @@ func TestConcurrentCommandsConverge(t *testing.T) {
 			for g := range goroutines {
 				wg.Go(func() {
 					<-gate
-					rnd := rand.New(rand.NewPCG(uint64(g), 1))
+					rnd := mathrand.New(mathrand.NewPCG(uint64(g), 1))
 					for i := range perGoroutine {
 						meta := decider.Meta{ID: fmt.Sprintf("cmd-%d-%d", g, i)}
 						amount := 1 + rnd.Int64N(100)
@@ -262,6 +315,8 @@ func TestConcurrentCommandsConverge(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, Account{Open: true, Balance: sum}, st.Value)
 			assert.Equal(t, uint64(len(msgs)), st.Version)
+			assert.Greater(t, st.SnapshotVersion, st.Version-10, "a snapshot every 10 events")
+			assert.Equal(t, int(st.Version-st.SnapshotVersion), st.EventsRead)
 		})
 	}
 }
