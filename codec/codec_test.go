@@ -9,7 +9,6 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
-	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -59,13 +58,6 @@ func newRegistry(t testing.TB, opts ...codec.Option) *codec.Registry {
 	}))
 	require.NoError(t, r.Check())
 	return r
-}
-
-func newMemoryStore(t testing.TB) *eventstore.Store {
-	t.Helper()
-	s := eventstore.New(memory.New(), eventstore.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
