@@ -47,7 +47,9 @@ func benchRegistry(b *testing.B) *codec.Registry {
 //
 //   - append/batch=N/typed: Encode N values, then Append them;
 //     …/raw: Append N events whose Data was marshalled once, before the
-//     loop (the strictest baseline: no encoding at all).
+//     loop (the strictest baseline: no encoding at all); …/raw+marshal:
+//     json.Marshal each value, then Append, what code without the codec
+//     pays to append a value.
 //   - read/typed: ReadStream of 1000 events through the Registry (Decode:
 //     version marker, json.Unmarshal into the Go type); read/raw: the
 //     Store's ReadStream of the same events, bytes untouched;
@@ -86,6 +88,24 @@ func BenchmarkSQLite(b *testing.B) {
 							b.Fatal(err)
 						}
 						evs[j] = ev
+					}
+					i++
+					if _, err := s.Append(ctx, fmt.Sprint("Account-", i), eventstore.NoStream, evs...); err != nil {
+						b.Fatal(err)
+					}
+				})
+			})
+			b.Run("raw+marshal", func(b *testing.B) {
+				s := newSQLiteStore(b)
+				evs := make([]eventstore.Event, n)
+				i := 0
+				loop(b, n, func() {
+					for j := range evs {
+						data, err := json.Marshal(transfer)
+						if err != nil {
+							b.Fatal(err)
+						}
+						evs[j] = eventstore.Event{Type: "Transferred", Data: data}
 					}
 					i++
 					if _, err := s.Append(ctx, fmt.Sprint("Account-", i), eventstore.NoStream, evs...); err != nil {

@@ -261,3 +261,11 @@ func TestUpcasterError(t *testing.T) {
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, `codec: decode "S"@4: upcast "OrderShipped" from version 1: boom`, err.Error())
 }
+
+// TestDecodeEmptyData: an event appended without a payload decodes to the
+// zero value.
+func TestDecodeEmptyData(t *testing.T) {
+	m, err := newRegistry(t).Decode(t.Context(), eventstore.RecordedEvent{Type: "OrderShipped"})
+	require.NoError(t, err)
+	assert.Equal(t, OrderShipped{}, m.Value)
+}
