@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/eventkit/eventstore"
@@ -35,6 +36,8 @@ type entry struct {
 	name    string
 	goType  reflect.Type
 	version int
+	// meta is the metadata of an encoded event without caller metadata.
+	meta []byte
 	// up[i] turns version i+1 into i+2; nil where missing.
 	up     []Upcaster
 	decode func(s Serializer, data []byte) (any, error)
@@ -116,6 +119,7 @@ func Register[T any](r *Registry, eventType string, opts ...TypeOption) error {
 		name:    eventType,
 		goType:  t,
 		version: c.version,
+		meta:    append(strconv.AppendInt([]byte(versionPrefix), int64(c.version), 10), '}'),
 		up:      make([]Upcaster, c.version-1),
 		decode: func(s Serializer, data []byte) (any, error) {
 			var v T
@@ -231,14 +235,18 @@ func (r *Registry) lookup(name string, t reflect.Type) (*entry, error) {
 		}
 		r.mu.RLock()
 	}
-	defer r.mu.RUnlock()
-	if r.checkErr != nil {
-		return nil, r.checkErr
-	}
+	var e *entry
+	err := r.checkErr
 	if t != nil {
-		return r.byType[t], nil
+		e = r.byType[t]
+	} else {
+		e = r.byName[name]
 	}
-	return r.byName[name], nil
+	r.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Types returns the registered event type names with their schema

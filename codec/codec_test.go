@@ -9,7 +9,6 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
-	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -59,13 +58,6 @@ func newRegistry(t testing.TB, opts ...codec.Option) *codec.Registry {
 	}))
 	require.NoError(t, r.Check())
 	return r
-}
-
-func newMemoryStore(t testing.TB) *eventstore.Store {
-	t.Helper()
-	s := eventstore.New(memory.New(), eventstore.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
@@ -268,4 +260,12 @@ func TestUpcasterError(t *testing.T) {
 	_, err := r.Decode(t.Context(), eventstore.RecordedEvent{StreamID: "S", Version: 4, Type: "OrderShipped", Data: []byte(`{}`)})
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, `codec: decode "S"@4: upcast "OrderShipped" from version 1: boom`, err.Error())
+}
+
+// TestDecodeEmptyData: an event appended without a payload decodes to the
+// zero value.
+func TestDecodeEmptyData(t *testing.T) {
+	m, err := newRegistry(t).Decode(t.Context(), eventstore.RecordedEvent{Type: "OrderShipped"})
+	require.NoError(t, err)
+	assert.Equal(t, OrderShipped{}, m.Value)
 }
