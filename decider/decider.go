@@ -25,7 +25,9 @@ type Decider[S, C any] struct {
 	// Evolve returns the state after event. It must not modify state in
 	// place when S holds maps, slices or pointers: a Handler starts every
 	// new stream from the same Initial, and decides again from a state it
-	// loaded before.
+	// loaded before. An event of a type the registry does not know arrives
+	// as nil when the registry passes unknown types through
+	// ([codec.PassThroughUnknownTypes]); otherwise the load fails.
 	Evolve func(state S, event any) S
 	// Decide returns the events cmd produces in state, in order, or an error
 	// that refuses cmd. No events and no error means there is nothing to
@@ -175,7 +177,8 @@ func (h *Handler[S, C]) catchUp(ctx context.Context, stream string, st *State[S]
 	return nil
 }
 
-// Result is what [Handler.Handle] did.
+// Result is what [Handler.Handle] did. Along with an error it holds what
+// was known by then: Meta, Attempts, and the state the last decision saw.
 type Result[S any] struct {
 	// State is the state after the command's events: the loaded state when
 	// the command produced none.

@@ -5,7 +5,7 @@
 //
 // The domain logic is a [Decider]: an initial state and two pure functions,
 // Evolve (state, event → state) and Decide (state, command → events or an
-// error). A [Handler] runs it against a [eventstore.Store], with events
+// error). A [Handler] runs it against an [eventstore.Store], with events
 // encoded and decoded by a [codec.Registry], so Evolve sees every event
 // upcast to its newest schema version:
 //
@@ -30,9 +30,10 @@
 //
 // # Snapshots
 //
-// With Options.SnapshotEvery = N, Handle saves the state (after an append)
-// with [eventstore.Store.SaveSnapshot] once the stream is N or more events
-// past the snapshot the state was loaded from, and every load starts from
+// With Options.SnapshotEvery = N, Handle saves the state with
+// [eventstore.Store.SaveSnapshot] after an append that takes the stream past
+// a multiple of N (and after one whose state was loaded without a usable
+// snapshot from a stream of N events or more), and every load starts from
 // the latest snapshot. The state is encoded by Options.StateSerializer (JSON
 // by default) inside a small envelope that records Options.SnapshotSchema:
 // bump it when the state type changes, and snapshots of the old shape are
