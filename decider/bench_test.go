@@ -6,13 +6,9 @@ import (
 	"testing"
 
 	"github.com/eventkit/eventstore"
-	"github.com/eventkit/eventstore/codec"
 	"github.com/eventkit/eventstore/decider"
 	"github.com/stretchr/testify/require"
 )
-
-// The state serializer and codec.Serializer are interchangeable.
-var _ decider.Serializer = codec.JSON{}
 
 // BenchmarkHandle handles deposits on an account of 1,000 events on SQLite,
 // one at a time: with no snapshot (each command reads the whole stream),

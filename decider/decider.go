@@ -66,7 +66,8 @@ type Options struct {
 	// another version are ignored (the state is rebuilt from the events) and
 	// replaced by the next snapshot. Zero means 1.
 	SnapshotSchema int
-	// StateSerializer encodes the state in snapshots. Nil means JSON.
+	// StateSerializer encodes the state in snapshots. Nil means
+	// [codec.JSON] (encoding/json).
 	StateSerializer Serializer
 	// Logger receives a warning when a snapshot could not be saved (the
 	// command itself succeeded). Nil means no logging.
@@ -111,7 +112,7 @@ func New[S, C any](store *eventstore.Store, reg *codec.Registry, d Decider[S, C]
 		opts.SnapshotSchema = 1
 	}
 	if opts.StateSerializer == nil {
-		opts.StateSerializer = JSON{}
+		opts.StateSerializer = codec.JSON{}
 	}
 	log := opts.Logger
 	if log == nil {

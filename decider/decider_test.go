@@ -461,16 +461,19 @@ func TestSnapshotSerializer(t *testing.T) {
 	assert.Equal(t, decider.State[Account]{Value: Account{true, 7}, Version: 2, SnapshotVersion: 2}, st)
 }
 
+// Every codec.Serializer serves as a state serializer.
+var _ decider.Serializer = codec.Serializer(codec.JSON{})
+
 // reversed is JSON written backwards: not JSON.
 type reversed struct{}
 
 func (reversed) Marshal(v any) ([]byte, error) {
-	b, err := decider.JSON{}.Marshal(v)
+	b, err := codec.JSON{}.Marshal(v)
 	return reverse(b), err
 }
 
 func (reversed) Unmarshal(data []byte, v any) error {
-	return decider.JSON{}.Unmarshal(reverse(data), v)
+	return codec.JSON{}.Unmarshal(reverse(data), v)
 }
 
 func reverse(b []byte) []byte {

@@ -8,20 +8,14 @@ import (
 	"github.com/eventkit/eventstore"
 )
 
-// Serializer encodes a state for a snapshot and decodes it back.
+// Serializer encodes a state for a snapshot and decodes it back. Every
+// [codec.Serializer] is one; the default is [codec.JSON].
 type Serializer interface {
+	// Marshal encodes v, a state.
 	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into v, a pointer to a state.
 	Unmarshal(data []byte, v any) error
 }
-
-// JSON is the default [Serializer], encoding/json.
-type JSON struct{}
-
-// Marshal returns the JSON encoding of v.
-func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-// Unmarshal decodes JSON data into v.
-func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
 
 // snapshotFormat marks a snapshot saved by this package.
 const snapshotFormat = "decider/1"
