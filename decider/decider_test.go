@@ -618,22 +618,34 @@ func TestCorrelation(t *testing.T) {
 
 // lossyDriver is the memory driver whose appends numbered in lose (from 1)
 // are written but answered with a transient error, as when a connection
-// drops before the reply arrives.
+// drops before the reply arrives, and whose appends numbered in drop fail
+// with a transient error unwritten, after another writer's event (interlope)
+// was appended to the stream.
 type lossyDriver struct {
 	*memory.Driver
-	lose map[int]bool
+	lose, drop map[int]bool
+	interlope  driver.Event
 
 	mu      sync.Mutex // protects appends
 	appends int
 }
 
 func (d *lossyDriver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
-	res, err := d.Driver.Append(ctx, req)
 	d.mu.Lock()
 	d.appends++
-	lost := d.lose[d.appends]
+	n := d.appends
 	d.mu.Unlock()
-	if err == nil && lost {
+	if d.drop[n] {
+		other := req
+		other.Expected = driver.Expect(driver.ExpectAny, 0)
+		other.Events = []driver.Event{d.interlope}
+		if _, err := d.Driver.Append(ctx, other); err != nil {
+			return driver.AppendResult{}, err
+		}
+		return driver.AppendResult{}, errkind.Transient(errors.New("connection refused"))
+	}
+	res, err := d.Driver.Append(ctx, req)
+	if err == nil && d.lose[n] {
 		return driver.AppendResult{}, errkind.Transient(errors.New("connection reset before the reply"))
 	}
 	return res, err
@@ -677,6 +689,44 @@ func TestTransientAppendSentAgain(t *testing.T) {
 			assert.Len(t, msgs, tc.wantEvents, "the deposit is written once")
 		})
 	}
+}
+
+// TestTransientAppendThenConflict: an append that failed transiently without
+// being written, while another writer appended, is sent again, conflicts,
+// and is decided again on the new state with new event IDs.
+func TestTransientAppendThenConflict(t *testing.T) {
+	ctx := t.Context()
+	reg := registry(t)
+	other, err := reg.Encode(ctx, Withdrawn{Amount: 8})
+	require.NoError(t, err)
+	d := &lossyDriver{
+		Driver:    memory.New(),
+		drop:      map[int]bool{3: true},
+		interlope: driver.Event{ID: uuid.New(), Type: other.Type, Data: other.Data, Metadata: other.Metadata},
+	}
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	h, err := decider.New(s, reg, account, decider.Options{})
+	require.NoError(t, err)
+	_, err = h.Handle(ctx, "Account-1", OpenAccount{Owner: "Ada"})
+	require.NoError(t, err)
+	_, err = h.Handle(ctx, "Account-1", Deposit{Amount: 10})
+	require.NoError(t, err)
+
+	// Append 3 fails unwritten after the other writer's withdrawal of 8;
+	// append 4 resends it and conflicts; the decision on the new balance (2)
+	// refuses the withdrawal of 5.
+	res, err := h.Handle(ctx, "Account-1", Withdraw{Amount: 5})
+	require.ErrorIs(t, err, errInsufficientFunds)
+	assert.Equal(t, 2, res.Attempts)
+	balances, msgs := replay(t, s, reg, "Account-1")
+	assert.Len(t, msgs, 3, "the opening, the deposit and the other writer's withdrawal")
+	assert.Equal(t, int64(2), balances[len(balances)-1])
+
+	res, err = h.Handle(ctx, "Account-1", Withdraw{Amount: 2})
+	require.NoError(t, err)
+	assert.Equal(t, Account{Open: true, Balance: 0}, res.State)
+	assert.Equal(t, uint64(4), res.Version)
 }
 
 // TestUpcastOnLoad: the state is built from events as the codec decodes
