@@ -59,7 +59,8 @@ type Options struct {
 	// was loaded without a usable snapshot (none yet, or one of another
 	// SnapshotSchema). Loads start from the latest snapshot and read only
 	// the events after it. Zero means no snapshots are saved; existing ones
-	// are still used.
+	// are still used. Snapshots do not pass through the codec's
+	// Transforms (see docs/decider.md on crypto-shredding).
 	SnapshotEvery int
 	// SnapshotSchema is the version of the state's encoded form. Bump it
 	// when the state type changes incompatibly: snapshots saved under
