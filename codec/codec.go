@@ -165,11 +165,14 @@ func (r *Registry) Upcast(eventType string, from int, up Upcaster) error {
 	e, ok := r.byName[eventType]
 	switch {
 	case !ok:
-		return fmt.Errorf("codec: upcast %q: %w: register the event type first", eventType, errors.Join(eventstore.ErrInvalidArgument, &UnknownTypeError{EventType: eventType}))
+		return fmt.Errorf("codec: upcast %q: %w: %w (register it first)", eventType, eventstore.ErrInvalidArgument, &UnknownTypeError{EventType: eventType})
 	case up == nil:
 		return fmt.Errorf("codec: upcast %q from version %d: %w: nil upcaster", eventType, from, eventstore.ErrInvalidArgument)
+	case e.version == 1:
+		return fmt.Errorf("codec: upcast %q from version %d: %w: the type is registered at version 1 and has no upcasters",
+			eventType, from, eventstore.ErrInvalidArgument)
 	case from < 1 || from >= e.version:
-		return fmt.Errorf("codec: upcast %q from version %d: %w: the type is registered at version %d, so upcasters start from 1 to %d",
+		return fmt.Errorf("codec: upcast %q from version %d: %w: the type is registered at version %d, so an upcaster starts from a version between 1 and %d",
 			eventType, from, eventstore.ErrInvalidArgument, e.version, e.version-1)
 	case e.up[from-1] != nil:
 		return fmt.Errorf("codec: upcast %q from version %d: upcaster %w", eventType, from, ErrDuplicate)
