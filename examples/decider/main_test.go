@@ -3,6 +3,7 @@ package main
 import (
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,9 +53,7 @@ $`)
 
 func atoi(t *testing.T, s string) int {
 	t.Helper()
-	n := 0
-	for _, c := range s {
-		n = n*10 + int(c-'0')
-	}
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err)
 	return n
 }
