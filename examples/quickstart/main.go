@@ -4,9 +4,11 @@
 // MoneyDeposited and MoneyWithdrawn. The program
 //
 //  1. opens a store by URL,
-//  2. opens accounts and moves money, appending with expected versions,
+//  2. opens accounts and moves money with typed events (package codec) and
+//     commands run by a decider (package decider), which appends with
+//     expected versions,
 //  3. shows two tellers racing on one account: the conflict is detected and
-//     the loser retries,
+//     the loser retries, as the decider does by itself,
 //  4. rebuilds an account by reading its stream, then faster from a snapshot,
 //  5. keeps a projection of every balance, fed by a subscription that catches
 //     up with the log and then sees a new event live.
@@ -36,6 +38,8 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/codec"
+	"github.com/eventkit/eventstore/decider"
 
 	// Drivers register their URL scheme when imported.
 	_ "github.com/eventkit/eventstore/drivers/memory"
@@ -81,8 +85,11 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	step(out, 1, "opened %s", eventstore.RedactURL(*storeURL))
 
 	// 2. Open two accounts and move some money. Every change goes through
-	// execute: load the account, decide, append at the version we loaded.
-	bank := &Bank{store: store}
+	// Execute: load the account, decide, append at the version we loaded.
+	bank, err := NewBank(store)
+	if err != nil {
+		return err
+	}
 	if v, err := store.StreamVersion(ctx, streamID("alice")); err != nil || v > 0 {
 		return cmp.Or(err, fmt.Errorf("%s already has events: run the quickstart on an empty store", streamID("alice")))
 	}
@@ -132,7 +139,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	step(out, 3, "teller B loaded %s at version %d, teller A appended first: conflict (want %s, have %d)",
 		conflict.Stream, tellerB.Version, conflict.Expected, conflict.Actual)
 	// Teller B retries the whole command: reload, decide again, append.
-	// Execute does exactly this, a few times, whenever it meets a conflict.
+	// Execute (package decider) does exactly this whenever it meets a conflict.
 	if _, err := bank.Execute(ctx, "bob", Withdraw(150_00)); err != nil {
 		return err
 	}
@@ -239,6 +246,14 @@ type amountData struct {
 	Amount int64 `json:"amount"`
 }
 
+// The Go types of the events, registered with the codec under the names
+// above (see NewBank): commands return them, Evolve receives them.
+type (
+	AccountOpened  openedData
+	MoneyDeposited amountData
+	MoneyWithdrawn amountData
+)
+
 // Account is the state of one account, rebuilt from its events.
 type Account struct {
 	ID      string // the stream ID, "Account-<id>"
@@ -247,89 +262,101 @@ type Account struct {
 	Version uint64 // the stream version this state reflects
 }
 
-// Apply folds one recorded event into the account.
-func (a *Account) Apply(ev eventstore.RecordedEvent) error {
-	switch ev.Type {
-	case Opened:
-		var d openedData
-		if err := json.Unmarshal(ev.Data, &d); err != nil {
-			return err
-		}
-		a.Owner = d.Owner
-	case Deposited, Withdrawn:
-		var d amountData
-		if err := json.Unmarshal(ev.Data, &d); err != nil {
-			return err
-		}
-		if ev.Type == Withdrawn {
-			d.Amount = -d.Amount
-		}
-		a.Balance += d.Amount
+// Evolve returns the account after one event of its stream.
+func (a Account) Evolve(ev any) Account {
+	switch e := ev.(type) {
+	case AccountOpened:
+		a.Owner = e.Owner
+	case MoneyDeposited:
+		a.Balance += e.Amount
+	case MoneyWithdrawn:
+		a.Balance -= e.Amount
 	}
-	a.Version = ev.Version
-	return nil
+	a.Version++
+	return a
 }
 
 // Command decides, from the current state, which event to append, or refuses.
-type Command func(Account) (eventstore.Event, error)
+type Command func(Account) (any, error)
 
 // ErrInsufficientFunds refuses a withdrawal larger than the balance.
 var ErrInsufficientFunds = errors.New("insufficient funds")
 
 // OpenAccount opens an account that is not open yet.
 func OpenAccount(owner string) Command {
-	return func(a Account) (eventstore.Event, error) {
+	return func(a Account) (any, error) {
 		if a.Version > 0 {
-			return eventstore.Event{}, fmt.Errorf("%s is already open", a.ID)
+			return nil, errors.New("already open")
 		}
-		return newEvent(Opened, openedData{Owner: owner})
+		return AccountOpened{Owner: owner}, nil
 	}
 }
 
 // Deposit adds money to an open account.
 func Deposit(cents int64) Command {
-	return func(a Account) (eventstore.Event, error) {
+	return func(a Account) (any, error) {
 		if a.Version == 0 {
-			return eventstore.Event{}, fmt.Errorf("%s is not open", a.ID)
+			return nil, errors.New("not open")
 		}
-		return newEvent(Deposited, amountData{Amount: cents})
+		return MoneyDeposited{Amount: cents}, nil
 	}
 }
 
 // Withdraw takes money from an account that has enough.
 func Withdraw(cents int64) Command {
-	return func(a Account) (eventstore.Event, error) {
+	return func(a Account) (any, error) {
 		if a.Balance < cents {
-			return eventstore.Event{}, fmt.Errorf("withdraw %s from %s: %w (balance %s)", money(cents), a.ID, ErrInsufficientFunds, money(a.Balance))
+			return nil, fmt.Errorf("withdraw %s: %w (balance %s)", money(cents), ErrInsufficientFunds, money(a.Balance))
 		}
-		return newEvent(Withdrawn, amountData{Amount: cents})
+		return MoneyWithdrawn{Amount: cents}, nil
 	}
-}
-
-func newEvent(eventType string, data any) (eventstore.Event, error) {
-	b, err := json.Marshal(data)
-	if err != nil {
-		return eventstore.Event{}, err
-	}
-	return eventstore.NewEvent(eventType, b), nil
 }
 
 // ---- The application service: loading, appending, snapshots ----
 
 // Bank runs commands against accounts stored in an event store.
 type Bank struct {
-	store *eventstore.Store
+	store    *eventstore.Store
+	events   *codec.Registry                    // Go types ↔ stored events
+	accounts *decider.Handler[Account, Command] // load, decide, append
+}
+
+// NewBank registers the event types and the accounts' decider.
+func NewBank(store *eventstore.Store) (*Bank, error) {
+	events := codec.New()
+	err := errors.Join(
+		codec.Register[AccountOpened](events, Opened),
+		codec.Register[MoneyDeposited](events, Deposited),
+		codec.Register[MoneyWithdrawn](events, Withdrawn))
+	if err != nil {
+		return nil, err
+	}
+	accounts, err := decider.New(store, events, decider.Decider[Account, Command]{
+		Evolve: Account.Evolve,
+		Decide: func(a Account, c Command) ([]any, error) {
+			ev, err := c(a)
+			if err != nil {
+				return nil, err
+			}
+			return []any{ev}, nil
+		},
+	}, decider.Options{})
+	if err != nil {
+		return nil, err
+	}
+	return &Bank{store: store, events: events, accounts: accounts}, nil
 }
 
 func streamID(id string) string { return "Account-" + id }
 
-// Load rebuilds an account from its snapshot, if any, and the events after it.
+// Load rebuilds an account from its events.
 func (b *Bank) Load(ctx context.Context, id string) (Account, error) {
-	a, _, err := b.Rebuild(ctx, id, true)
-	return a, err
+	st, err := b.accounts.Load(ctx, streamID(id))
+	st.Value.ID = streamID(id)
+	return st.Value, err
 }
 
-// Rebuild rebuilds an account and says how many events it read. With
+// Rebuild rebuilds an account by hand and says how many events it read. With
 // useSnapshot it starts from the latest snapshot instead of the first event.
 func (b *Bank) Rebuild(ctx context.Context, id string, useSnapshot bool) (Account, int, error) {
 	a := Account{ID: streamID(id)}
@@ -344,15 +371,14 @@ func (b *Bank) Rebuild(ctx context.Context, id string, useSnapshot bool) (Accoun
 			}
 		}
 	}
-	// From is inclusive: read the events after the state we have.
+	// From is inclusive: read the events after the state we have, decoded
+	// into their Go types.
 	n := 0
-	for ev, err := range b.store.ReadStream(ctx, a.ID, eventstore.ReadStreamOptions{From: a.Version + 1}) {
+	for m, err := range b.events.ReadStream(ctx, b.store, a.ID, eventstore.ReadStreamOptions{From: a.Version + 1}) {
 		if err != nil {
 			return Account{}, 0, err
 		}
-		if err := a.Apply(ev); err != nil {
-			return Account{}, 0, err
-		}
+		a = a.Evolve(m.Value)
 		n++
 	}
 	return a, n, nil
@@ -371,28 +397,23 @@ func (b *Bank) SaveSnapshot(ctx context.Context, a Account) error {
 // stream to be still at a.Version. If someone appended in between, it fails
 // with an error matching eventstore.ErrWrongExpectedVersion and writes nothing.
 func (b *Bank) Append(ctx context.Context, a Account, c Command) (eventstore.AppendResult, error) {
-	ev, err := c(a)
+	v, err := c(a)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	ev, err := b.events.Encode(ctx, v)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	return b.store.Append(ctx, a.ID, eventstore.Exact(a.Version), ev)
 }
 
-// Execute loads the account, runs c and appends, retrying from the load when
-// another writer got there first: the command is decided again on fresh state.
+// Execute runs c on an account with the accounts' decider: load, decide,
+// append at the version loaded, and when another writer got there first,
+// read the new events and decide again. A refused command appends nothing.
 func (b *Bank) Execute(ctx context.Context, id string, c Command) (eventstore.AppendResult, error) {
-	const attempts = 3
-	for i := 1; ; i++ {
-		a, err := b.Load(ctx, id)
-		if err != nil {
-			return eventstore.AppendResult{}, err
-		}
-		res, err := b.Append(ctx, a, c)
-		if errors.Is(err, eventstore.ErrWrongExpectedVersion) && i < attempts {
-			continue
-		}
-		return res, err
-	}
+	res, err := b.accounts.Handle(ctx, streamID(id), c)
+	return res.Append, err
 }
 
 // ---- The read side: a projection of balances ----
