@@ -145,6 +145,7 @@ func TestDecodeVersions(t *testing.T) {
 		{"v2 escaped key", `{"sku":"A-1","qty":2}`, `{"\u0024schemaVersion":2}`, 2, want, nil},
 		{"v3", `{"sku":"A-1","qty":2,"currency":"USD"}`, `{"$schemaVersion":3}`, 3, OrderPlaced{SKU: "A-1", Qty: 2, Currency: "USD"}, nil},
 		{"non-object metadata is v1", `{"item":"A-1","qty":2}`, `"imported"`, 1, want, nil},
+		{"duplicate key: the last wins", `{"sku":"A-1","qty":2}`, `{"$schemaVersion":3,"$schemaVersion":2}`, 2, want, nil},
 		{"future version", `{}`, `{"$schemaVersion":4}`, 0, nil, codec.ErrUnknownVersion},
 		{"zero version", `{}`, `{"$schemaVersion":0}`, 0, nil, codec.ErrUnknownVersion},
 		{"string version", `{}`, `{"$schemaVersion":"2"}`, 0, nil, codec.ErrUnknownVersion},

@@ -79,6 +79,14 @@ var readPaths = []readPath{
 	{"ReadAll", "Registry.ReadAll yields each event upcast", func(ctx context.Context, t *testing.T, s *eventstore.Store, r *codec.Registry, stream string) ([]codec.Message, error) {
 		return collect(r.ReadAll(ctx, s, eventstore.ReadAllOptions{Filter: eventstore.Filter{Categories: []string{"Order"}}}))
 	}},
+	{"ReadQuery", "Registry.ReadQuery yields each event upcast", func(ctx context.Context, t *testing.T, s *eventstore.Store, r *codec.Registry, stream string) ([]codec.Message, error) {
+		q := eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"OrderPlaced", "OrderShipped", "OrderAudited"}}}}
+		ms, err := collect(r.ReadQuery(ctx, s, q, eventstore.ReadQueryOptions{}))
+		if errors.Is(err, eventstore.ErrNotSupported) {
+			t.Skipf("ReadQuery: not supported by this driver: %v", err)
+		}
+		return ms, err
+	}},
 	{"Subscribe", "a subscription through Registry.Handler gets each event upcast", func(ctx context.Context, t *testing.T, s *eventstore.Store, r *codec.Registry, stream string) ([]codec.Message, error) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()

@@ -56,7 +56,9 @@ func mayHaveVersion(md []byte) bool {
 // schemaVersion returns the schema version metadata records: 1 without a
 // marker (or for metadata that is not a JSON object, such as imported
 // foreign metadata). The marker the codec writes first in the object is
-// read without decoding the rest.
+// read without decoding the object, when the rest cannot repeat the key
+// (encoding/json, and so eventstore.SchemaVersion, take the last of
+// duplicate keys).
 func schemaVersion(md []byte) (int, string, bool) {
 	if len(md) == 0 {
 		return 1, "", true
@@ -67,7 +69,7 @@ func schemaVersion(md []byte) (int, string, bool) {
 			n = n*10 + int(rest[end]-'0')
 			end++
 		}
-		if end > 0 && end < len(rest) && (rest[end] == ',' || rest[end] == '}') && rest[0] != '0' {
+		if end > 0 && end < len(rest) && (rest[end] == ',' || rest[end] == '}') && rest[0] != '0' && !mayHaveVersion(rest[end:]) {
 			return n, "", true
 		}
 	}
