@@ -185,7 +185,7 @@ func Copy(ctx context.Context, from Source, to Destination, opts Options) (Stats
 
 // copier is the state of one Copy call; it is used by one goroutine.
 type copier struct {
-	src *eventstore.Store // the source, read only
+	src    *eventstore.Store // the source, read only
 	ctx    context.Context
 	dst    *eventstore.Store
 	opts   Options
