@@ -653,11 +653,12 @@ func (c *copier) written(evs []eventstore.RecordedEvent, p eventstore.Position) 
 // or, when dst refuses that (ErrNotSupported: it cannot append to several
 // streams atomically, or not these events, as KurrentDB cannot for an
 // event type AppendRecords rejects; ErrBatchTooLarge: over a limit of its
-// own), each half the same way, down to single runs of one stream, which
-// are plain appends. A refusal writes nothing and costs no round trip
+// own), each half (split between runs of one stream) the same way, down to
+// single runs, which are plain appends: never more appends than runs. A refusal writes nothing and costs no round trip
 // (the driver refuses before it sends).
 func (c *copier) writeMulti(evs []eventstore.RecordedEvent) error {
-	if len(runs(evs)) == 1 {
+	rs := runs(evs)
+	if len(rs) == 1 {
 		return c.appendRun(evs)
 	}
 	c.multiTried = true
@@ -669,7 +670,11 @@ func (c *copier) writeMulti(evs []eventstore.RecordedEvent) error {
 	if !errors.Is(err, eventstore.ErrNotSupported) && !errors.Is(err, eventstore.ErrBatchTooLarge) {
 		return err
 	}
-	half := len(evs) / 2
+	// Split between runs, so no run costs two appends.
+	half := 0
+	for _, r := range rs[:len(rs)/2] {
+		half += len(r)
+	}
 	if err := c.writeMulti(evs[:half]); err != nil {
 		return err
 	}
