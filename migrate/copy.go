@@ -13,6 +13,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/internal/retry"
 	"github.com/eventkit/eventstore/internal/verbatim"
+	"github.com/google/uuid"
 )
 
 // ProgressEvery is how many events Copy reads between two calls of
@@ -653,22 +654,26 @@ func (c *copier) written(evs []eventstore.RecordedEvent, p eventstore.Position) 
 // or, when dst refuses that (ErrNotSupported: it cannot append to several
 // streams atomically, or not these events, as KurrentDB cannot for an
 // event type AppendRecords rejects; ErrBatchTooLarge: over a limit of its
-// own), each half (split between runs of one stream) the same way, down to
-// single runs, which are plain appends: never more appends than runs. A refusal writes nothing and costs no round trip
+// own), or when evs holds an event ID twice (in different streams), each
+// half (split between runs of one stream) the same way, down to single
+// runs, which are plain appends: never more appends than runs. A refusal writes nothing and costs no round trip
 // (the driver refuses before it sends).
 func (c *copier) writeMulti(evs []eventstore.RecordedEvent) error {
 	rs := runs(evs)
 	if len(rs) == 1 {
 		return c.appendRun(evs)
 	}
-	c.multiTried = true
-	err := c.appendMulti(evs)
-	if err == nil {
-		c.multiWorked = true
-		return nil
-	}
-	if !errors.Is(err, eventstore.ErrNotSupported) && !errors.Is(err, eventstore.ErrBatchTooLarge) {
-		return err
+	// One call may not hold an event ID twice; streams of the source may.
+	if distinctIDs(evs) {
+		c.multiTried = true
+		err := c.appendMulti(evs)
+		if err == nil {
+			c.multiWorked = true
+			return nil
+		}
+		if !errors.Is(err, eventstore.ErrNotSupported) && !errors.Is(err, eventstore.ErrBatchTooLarge) {
+			return err
+		}
 	}
 	// Split between runs, so no run costs two appends.
 	half := 0
@@ -679,6 +684,18 @@ func (c *copier) writeMulti(evs []eventstore.RecordedEvent) error {
 		return err
 	}
 	return c.writeMulti(evs[half:])
+}
+
+// distinctIDs reports whether no two of evs have the same event ID.
+func distinctIDs(evs []eventstore.RecordedEvent) bool {
+	seen := make(map[uuid.UUID]struct{}, len(evs))
+	for _, ev := range evs {
+		if _, ok := seen[ev.ID]; ok {
+			return false
+		}
+		seen[ev.ID] = struct{}{}
+	}
+	return true
 }
 
 // appendMulti writes evs, which begin c.pending, in one multi-stream

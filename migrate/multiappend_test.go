@@ -91,6 +91,25 @@ func TestCopyMultiAppends(t *testing.T) {
 	})
 }
 
+// Streams of the source may share an event ID, which one multi-stream
+// append may not hold twice: the batch is split between them.
+func TestCopyMultiAppendsSharedEventID(t *testing.T) {
+	src := interleavedSource(t, 4, 100, 5)
+	shared := readAll(t, src)[0]
+	_, err := src.Append(t.Context(), "Other-1", eventstore.NoStream, eventstore.Event{ID: shared.ID, Type: shared.Type, Data: shared.Data})
+	require.NoError(t, err)
+	_, err = src.Append(t.Context(), "Account-0", eventstore.Any, eventstore.NewEvent("Deposited", []byte(`{}`)))
+	require.NoError(t, err)
+	dst := newKurrentDB(t)
+	st, err := migrate.Copy(t.Context(), migrate.From(src), migrate.To(dst), migrate.Options{})
+	require.NoError(t, err)
+	assert.Equal(t, 102, st.Copied)
+	assert.Positive(t, st.MultiAppends)
+	r, err := migrate.Verify(t.Context(), migrate.From(src), migrate.To(dst))
+	require.NoError(t, err)
+	require.True(t, r.Equal, "%s", r)
+}
+
 // BenchmarkCopyToKurrentDB copies an interleaved log of 10k events over 500
 // streams from memory into a fresh KurrentDB double per iteration: a 25.1
 // server, without AppendRecords, where Copy appends run by run ("before"),
