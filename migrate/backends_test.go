@@ -68,10 +68,23 @@ func postgresStorage(t testing.TB) func() *eventstore.Store {
 }
 
 // newKurrentDB returns an empty KurrentDB store on an in-process double of
-// the server (internal/kurrentdbtest), as the driver's own tests use.
+// the server (internal/kurrentdbtest), as the driver's own tests use: a
+// 26.1 server, which has AppendRecords, so Copy appends several streams'
+// events at once.
 func newKurrentDB(t testing.TB) *eventstore.Store {
 	t.Helper()
-	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+	return kurrentDBStore(t, kurrentdbtest.Start(t, kurrentdbtest.Options{ServerVersion: "26.1.0"}))
+}
+
+// newKurrentDBWithoutMulti is newKurrentDB on a 25.1 server, without
+// AppendRecords: Copy appends run by run.
+func newKurrentDBWithoutMulti(t testing.TB) *eventstore.Store {
+	t.Helper()
+	return kurrentDBStore(t, kurrentdbtest.Start(t, kurrentdbtest.Options{ServerVersion: "25.1.0"}))
+}
+
+func kurrentDBStore(t testing.TB, srv *kurrentdbtest.Server) *eventstore.Store {
+	t.Helper()
 	d, err := kurrentdb.Open(t.Context(), srv.URL(), kurrentdb.Options{})
 	require.NoError(t, err)
 	s := eventstore.New(d, eventstore.Options{})

@@ -13,6 +13,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/internal/retry"
 	"github.com/eventkit/eventstore/internal/verbatim"
+	"github.com/google/uuid"
 )
 
 // ProgressEvery is how many events Copy reads between two calls of
@@ -60,13 +61,16 @@ type Options struct {
 
 // Stats counts what [Copy] did.
 type Stats struct {
-	Read      int // source events read
-	Copied    int // events appended to the destination
-	Skipped   int // events the destination already held, compared equal
-	Appends   int // appends made (destinations without eventstore.Importer)
-	Imports   int // imports made: their events kept their recorded times
-	Streams   int // distinct streams read
-	Snapshots int // snapshots copied
+	Read    int // source events read
+	Copied  int // events appended to the destination
+	Skipped int // events the destination already held, compared equal
+	Appends int // appends made (destinations without eventstore.Importer), multi-stream ones included
+	// MultiAppends counts the appends of Appends that wrote several
+	// streams' events in one Store.AppendMulti.
+	MultiAppends int
+	Imports      int // imports made: their events kept their recorded times
+	Streams      int // distinct streams read
+	Snapshots    int // snapshots copied
 	// Last is the source position of the last event read and handled (copied
 	// or skipped); zero when none was.
 	Last eventstore.Position
@@ -213,8 +217,15 @@ type copier struct {
 	pending     []eventstore.RecordedEvent
 	pendingSize int
 	// cannotImport is set once dst has said it cannot import: Copy then
-	// appends run by run.
+	// appends the pending events in one multi-stream append, or, once
+	// cannotMulti is set too, run by run.
 	cannotImport bool
+	// cannotMulti is set once dst has refused every multi-stream append
+	// of a write (and taken none): Copy then appends run by run.
+	cannotMulti bool
+	// multiTried and multiWorked say whether dst was asked for, and took,
+	// a multi-stream append.
+	multiTried, multiWorked bool
 	// resyncing is set while pending events refused for a version are
 	// handled again (see resync): a second refusal is returned.
 	resyncing bool
@@ -439,7 +450,7 @@ func (c *copier) add(ev eventstore.RecordedEvent) error {
 			return err
 		}
 		size := len(ev.Data) + len(ev.Metadata)
-		if len(c.pending) > 0 && (c.cannotImport && !follows(c.pending[len(c.pending)-1], ev) ||
+		if len(c.pending) > 0 && (c.cannotImport && c.cannotMulti && !follows(c.pending[len(c.pending)-1], ev) ||
 			len(c.pending) >= c.opts.BatchSize ||
 			c.limits.MaxAppendSize > 0 && c.pendingSize+size > c.limits.MaxAppendSize) {
 			if err := c.flush(); err != nil {
@@ -508,8 +519,10 @@ func follows(prev, ev eventstore.RecordedEvent) bool {
 }
 
 // flush writes the pending events: in one import when dst can, keeping
-// their recorded times, else in one append per run of one stream, each with
-// the exact version its first event needs.
+// their recorded times, else in one multi-stream append when dst can (each
+// stream expected at the version before its first pending event), else in
+// one append per run of one stream, each with the exact version its first
+// event needs.
 func (c *copier) flush() error {
 	if len(c.pending) == 0 {
 		return nil
@@ -603,31 +616,128 @@ func (c *copier) writePending() error {
 		}
 		c.cannotImport = true
 	}
-	for _, run := range runs(c.pending) {
-		first := run[0]
-		events := make([]eventstore.Event, len(run))
-		for i, ev := range run {
-			events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata, Tags: ev.Tags}
+	if !c.cannotMulti {
+		err := c.writeMulti(c.pending)
+		if err == nil && c.multiTried && !c.multiWorked {
+			c.cannotMulti = true // every multi-stream append was refused
 		}
-		// verbatim: the copies keep their metadata byte for byte, without
-		// the trace context an append would record in it.
-		res, err := c.dst.Append(verbatim.With(c.ctx), first.StreamID, eventstore.Exact(first.Version-1), events...)
-		if err != nil {
+		return err
+	}
+	for _, run := range runs(c.pending) {
+		if err := c.appendRun(run); err != nil {
 			return err
 		}
-		c.stats.Appends++
-		if !c.dstLast.IsZero() && !c.dstLast.Less(res.Position) {
-			// A write's events get positions after every event visible
-			// before it began, so these were there already: dst took the
-			// append for a retry of the late write that put them there.
-			c.stats.Skipped += len(run)
-			c.stats.Last = run[len(run)-1].Position
-			c.pending = c.pending[len(run):]
-			continue
-		}
-		c.seenAt(res.Position)
-		c.count(run)
 	}
+	return nil
+}
+
+// appendRun appends run, consecutive events of one stream that begin
+// c.pending, with the exact version its first event needs.
+func (c *copier) appendRun(run []eventstore.RecordedEvent) error {
+	first := run[0]
+	events := make([]eventstore.Event, len(run))
+	for i, ev := range run {
+		events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata, Tags: ev.Tags}
+	}
+	// verbatim: the copies keep their metadata byte for byte, without
+	// the trace context an append would record in it.
+	res, err := c.dst.Append(verbatim.With(c.ctx), first.StreamID, eventstore.Exact(first.Version-1), events...)
+	if err != nil {
+		return err
+	}
+	c.stats.Appends++
+	c.written(run, res.Position)
+	return nil
+}
+
+// written counts evs, which begin c.pending, as written by a write that
+// ended at position p.
+func (c *copier) written(evs []eventstore.RecordedEvent, p eventstore.Position) {
+	if !c.dstLast.IsZero() && !c.dstLast.Less(p) {
+		// A write's events get positions after every event visible
+		// before it began, so these were there already: dst took the
+		// write for a retry of the late write that put them there.
+		c.stats.Skipped += len(evs)
+		c.stats.Last = evs[len(evs)-1].Position
+		c.pending = c.pending[len(evs):]
+		return
+	}
+	c.seenAt(p)
+	c.count(evs)
+}
+
+// writeMulti writes evs, which begin c.pending (events of any streams, in
+// source order), in as few multi-stream appends as dst takes: all in one,
+// or, when dst refuses that (ErrNotSupported: it cannot append to several
+// streams atomically, or not these events, as KurrentDB cannot for an
+// event type AppendRecords rejects; ErrBatchTooLarge: over a limit of its
+// own), or when evs holds an event ID twice (in different streams), each
+// half (split between runs of one stream) the same way, down to single
+// runs, which are plain appends: never more appends than runs. A refusal writes nothing and costs no round trip
+// (the driver refuses before it sends).
+func (c *copier) writeMulti(evs []eventstore.RecordedEvent) error {
+	rs := runs(evs)
+	if len(rs) == 1 {
+		return c.appendRun(evs)
+	}
+	// One call may not hold an event ID twice; streams of the source may.
+	if distinctIDs(evs) {
+		c.multiTried = true
+		err := c.appendMulti(evs)
+		if err == nil {
+			c.multiWorked = true
+			return nil
+		}
+		if !errors.Is(err, eventstore.ErrNotSupported) && !errors.Is(err, eventstore.ErrBatchTooLarge) {
+			return err
+		}
+	}
+	// Split between runs, so no run costs two appends.
+	half := 0
+	for _, r := range rs[:len(rs)/2] {
+		half += len(r)
+	}
+	if err := c.writeMulti(evs[:half]); err != nil {
+		return err
+	}
+	return c.writeMulti(evs[half:])
+}
+
+// distinctIDs reports whether no two of evs have the same event ID.
+func distinctIDs(evs []eventstore.RecordedEvent) bool {
+	seen := make(map[uuid.UUID]struct{}, len(evs))
+	for _, ev := range evs {
+		if _, ok := seen[ev.ID]; ok {
+			return false
+		}
+		seen[ev.ID] = struct{}{}
+	}
+	return true
+}
+
+// appendMulti writes evs, which begin c.pending, in one multi-stream
+// append: each stream is expected at the version before its first event
+// in evs, so a retry with the same event IDs returns the original result.
+func (c *copier) appendMulti(evs []eventstore.RecordedEvent) error {
+	ma := eventstore.MultiAppend{Records: make([]eventstore.Record, len(evs))}
+	expected := map[string]bool{}
+	for i, ev := range evs {
+		ma.Records[i] = eventstore.Record{Stream: ev.StreamID, Event: eventstore.Event{
+			ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata, Tags: ev.Tags,
+		}}
+		if !expected[ev.StreamID] {
+			expected[ev.StreamID] = true
+			ma.Expect = append(ma.Expect, eventstore.StreamExpectation{Stream: ev.StreamID, Expected: eventstore.Exact(ev.Version - 1)})
+		}
+	}
+	// verbatim: the copies keep their metadata byte for byte.
+	res, err := c.dst.AppendMulti(verbatim.With(c.ctx), ma)
+	if err != nil {
+		return err
+	}
+	c.stats.Appends++
+	c.stats.MultiAppends++
+	c.written(evs, res.Position)
 	return nil
 }
 

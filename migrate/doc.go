@@ -16,9 +16,12 @@
 // new events to the destination: in one [eventstore.Store.Import] of any
 // number of streams when the destination's driver can import (memory,
 // SQLite, PostgreSQL, DynamoDB), which also keeps the source's recorded
-// times, and otherwise in one append per run of consecutive events of one stream, with
-// the exact expected version its first event needs (the destination then
-// stamps its own times). It keeps stream IDs, versions, event IDs, event
+// times; otherwise in one [eventstore.Store.AppendMulti] of the whole
+// batch when the destination can append to several streams atomically
+// (KurrentDB 26.1 and later), each stream expected at the version before
+// its first event in the batch; otherwise in one append per run of
+// consecutive events of one stream, with the exact expected version its
+// first event needs (the destination then stamps its own times). It keeps stream IDs, versions, event IDs, event
 // types, content types, data and metadata byte for byte, event tags in
 // their order, and the relative global order. Positions are the
 // destination's own. A source whose events carry tags cannot be copied to

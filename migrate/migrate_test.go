@@ -575,6 +575,7 @@ func TestCopyKeepsRecordedTimes(t *testing.T) {
 		{"postgres-to-dynamodb", newDynamoDB, true},
 		{"dynamodb-to-memory", newMemory, true},
 		{"memory-to-kurrentdb", newKurrentDB, false},
+		{"memory-to-kurrentdb-without-multi", newKurrentDBWithoutMulti, false},
 	}
 	prev := src
 	for _, hop := range hops {

@@ -181,6 +181,17 @@
 // hands out). Leases kept as streams and fenced with expected versions are
 // possible future work.
 //
+// # Multi-stream appends
+//
+// [Driver.AppendMulti] ([eventstore.Store.AppendMulti]) uses the server's
+// AppendRecords, KurrentDB 26.1 and later: records of several streams in
+// one transaction, contiguous in $all in the request's order, every failed
+// check reported. On an older server it returns
+// [eventstore.ErrNotSupported] and writes nothing. Metadata travels as a
+// record property and is unwrapped on reads, so it comes back byte for
+// byte. Tags, [eventstore.Store.ReadQuery] and append conditions are not
+// supported: the server has no query condition. See docs/kurrentdb.md.
+//
 // # Listing streams
 //
 // The driver does not implement [driver.StreamLister]:

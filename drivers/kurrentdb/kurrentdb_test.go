@@ -23,6 +23,10 @@ var unsupported = map[conformance.Feature]string{
 		"earlier append went unanswered in this process), not for an append another process made",
 }
 
+// serverVersion is the version the doubles of the conformance runs claim:
+// one with AppendRecords, which the driver's AppendMulti needs.
+const serverVersion = "26.1.0"
+
 // openDriver opens a driver on a server; the suite closes it.
 func openDriver(t testing.TB, url string, opts kurrentdb.Options) *kurrentdb.Driver {
 	t.Helper()
@@ -54,7 +58,7 @@ func (h doubleHarness) NewStorage(t testing.TB) func() driver.Driver {
 // TestConformance runs the suite against the in-process double, one double
 // per store.
 func TestConformance(t *testing.T) {
-	conformance.Run(t, doubleHarness{})
+	conformance.Run(t, doubleHarness{opts: kurrentdbtest.Options{ServerVersion: serverVersion}})
 }
 
 // namespaceHarness gives every driver a fresh namespace on one shared
@@ -83,7 +87,7 @@ func newNamespace() string {
 // TestConformanceNamespaces runs the suite with every store in its own
 // namespace of one double: the configuration of the real-server run.
 func TestConformanceNamespaces(t *testing.T) {
-	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
+	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{ServerVersion: serverVersion})
 	conformance.Run(t, namespaceHarness{url: srv.URL()})
 }
 

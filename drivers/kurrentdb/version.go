@@ -82,7 +82,7 @@ func convert(ev *kdb.RecordedEvent, stream string) driver.RecordedEvent {
 		Type:        ev.EventType,
 		ContentType: ct,
 		Data:        ev.Data,
-		Metadata:    ev.UserMetadata,
+		Metadata:    unwrapMetadata(ev.UserMetadata, ev.EventType),
 		RecordedAt:  recordedAt(ev.CreatedDate),
 	}
 }

@@ -10,7 +10,9 @@
 // (commit, prepare) positions with gaps, filtered reads and subscriptions with
 // checkpoints, confirmation and caught-up messages, soft deletes and
 // tombstones, stream metadata ($maxCount, $tb), and the system events a
-// fresh node holds. Where it and a real server disagree, the server is right.
+// fresh node holds, and the v2 multi-stream appends (AppendSession,
+// AppendRecords) of the versions that have them. Where it and a real server
+// disagree, the server is right.
 //
 // It is test support: it keeps everything in memory and trusts its caller.
 package kurrentdbtest
@@ -26,6 +28,7 @@ import (
 	sf "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	v2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 )
@@ -62,7 +65,10 @@ type Options struct {
 	IdempotencyCacheSize int
 	// ServerVersion, when set, serves ServerFeatures.GetSupportedMethods
 	// with this version ("25.1.0"); empty leaves that service unregistered,
-	// as on servers before 21.10, and the client goes on without it.
+	// as on servers before 21.10, and the client goes on without it. It
+	// also decides the multi-stream appends the double serves and
+	// advertises (kurrentdb.protocol.v2.streams.StreamsService):
+	// AppendSession from "25.1", AppendRecords from "26.1".
 	ServerVersion string
 	// EmptyCaughtUp sends caught_up without fields, as servers 24.2 to 25.0
 	// do; the client then reports a SubscriptionEvent with every field nil.
@@ -153,6 +159,9 @@ func (s *Server) serve(lis net.Listener) {
 	if s.opts.ServerVersion != "" {
 		sf.RegisterServerFeaturesServer(g, &featuresService{version: s.opts.ServerVersion})
 	}
+	if hasMethod(s.opts.ServerVersion, appendSessionSince) {
+		v2.RegisterStreamsServiceServer(g, &streamsV2{log: s.log, version: s.opts.ServerVersion})
+	}
 	s.grpc = g
 	go g.Serve(lis) // returns when g stops
 }
@@ -242,13 +251,19 @@ type featuresService struct {
 }
 
 func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*sf.SupportedMethods, error) {
-	return &sf.SupportedMethods{
-		EventStoreServerVersion: f.version,
-		Methods: []*sf.SupportedMethod{
-			{MethodName: "read", ServiceName: "event_store.client.streams.streams"},
-			{MethodName: "append", ServiceName: "event_store.client.streams.streams"},
-			{MethodName: "delete", ServiceName: "event_store.client.streams.streams"},
-			{MethodName: "tombstone", ServiceName: "event_store.client.streams.streams"},
-		},
-	}, nil
+	methods := []*sf.SupportedMethod{
+		{MethodName: "read", ServiceName: "event_store.client.streams.streams"},
+		{MethodName: "append", ServiceName: "event_store.client.streams.streams"},
+		{MethodName: "delete", ServiceName: "event_store.client.streams.streams"},
+		{MethodName: "tombstone", ServiceName: "event_store.client.streams.streams"},
+	}
+	// The server lowercases service and method names.
+	const v2Service = "kurrentdb.protocol.v2.streams.streamsservice"
+	if hasMethod(f.version, appendSessionSince) {
+		methods = append(methods, &sf.SupportedMethod{MethodName: "appendsession", ServiceName: v2Service})
+	}
+	if hasMethod(f.version, appendRecordsSince) {
+		methods = append(methods, &sf.SupportedMethod{MethodName: "appendrecords", ServiceName: v2Service})
+	}
+	return &sf.SupportedMethods{EventStoreServerVersion: f.version, Methods: methods}, nil
 }

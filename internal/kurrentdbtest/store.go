@@ -330,7 +330,13 @@ func (s *store) check(stream string, expected int64, ids []uuid.UUID) checkResul
 			return res
 		}
 		if n == expected {
-			res.decision = decideWrongVersion // no events: a pure check that failed
+			// No events: a pure check, which passes expecting no_stream
+			// on a soft-deleted stream and fails otherwise.
+			if expected == expectNoStream && s.softDeleted(stream) {
+				res.softDeleted = true
+				return res
+			}
+			res.decision = decideWrongVersion
 			return res
 		}
 		res.decision, res.first, res.last = decideIdempotent, expected+1, n
