@@ -99,7 +99,7 @@ func sameEvents(t testing.TB, doing string, got, want []eventstore.RecordedEvent
 func equalEvents(g, w eventstore.RecordedEvent) bool {
 	return g.StreamID == w.StreamID && g.Version == w.Version && g.Position == w.Position && g.ID == w.ID &&
 		g.Type == w.Type && g.ContentType == w.ContentType && bytes.Equal(g.Data, w.Data) &&
-		bytes.Equal(g.Metadata, w.Metadata) && g.RecordedAt.Equal(w.RecordedAt) && slices.Equal(g.Tags, w.Tags)
+		bytes.Equal(g.Metadata, w.Metadata) && g.MetadataContentType == w.MetadataContentType && g.RecordedAt.Equal(w.RecordedAt) && slices.Equal(g.Tags, w.Tags)
 }
 
 // describeOne names an event in failure messages.

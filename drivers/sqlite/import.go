@@ -83,7 +83,7 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 		return 0, err
 	}
 	tagged := slices.ContainsFunc(req.Events, func(e driver.RecordedEvent) bool { return len(e.Tags) > 0 })
-	return w.insertEvents(ctx, len(req.Events), tagged, func(args []any, j int) []any {
+	last, err := w.insertEvents(ctx, len(req.Events), tagged, func(args []any, j int) []any {
 		e := &req.Events[j]
 		args = append(args, e.StreamID, int64(e.Version), driver.Category(e.StreamID), e.ID[:], e.Type, int64(e.ContentType),
 			nonNil(e.Data), nonNil(e.Metadata), e.RecordedAt.UnixMicro())
@@ -92,4 +92,28 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 		}
 		return args
 	})
+	if err != nil {
+		return 0, err
+	}
+	return last, importMetadataTypes(ctx, w, req.Events)
+}
+
+// importMetadataTypes records the metadata content type of the events
+// whose metadata is not JSON (the column is NULL for JSON).
+func importMetadataTypes(ctx context.Context, w *writer, evs []driver.RecordedEvent) error {
+	var types [][3]any
+	for _, e := range evs {
+		if e.MetadataContentType != driver.JSON {
+			types = append(types, [3]any{e.StreamID, e.Version, int64(e.MetadataContentType)})
+		}
+	}
+	if len(types) == 0 {
+		return nil
+	}
+	typesJSON, err := json.Marshal(types)
+	if err != nil {
+		return err
+	}
+	_, err = w.conn.ExecContext(ctx, queryImportMetadataTypes, typesJSON)
+	return err
 }
