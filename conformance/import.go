@@ -461,6 +461,10 @@ func testImportOtherMetadata(t *testing.T, f *fixture) {
 		evs = append(evs, eventstore.RecordedEvent{StreamID: s, Version: uint64(i) + 1, ID: events(1, "x")[0].ID,
 			Type: "Meta" + m.name, Data: []byte(`{}`), Metadata: m.md, MetadataContentType: m.ct, RecordedAt: at})
 	}
+	if _, ok := f.harness.NewDriver(t).(driver.QueryReader); ok {
+		// A tagged import may take another path in the driver.
+		evs[0].Tags = []string{"origin:elsewhere"}
+	}
 	// An ordinary event after them: the type is per event.
 	evs = append(evs, eventstore.RecordedEvent{StreamID: s, Version: uint64(len(evs)) + 1, ID: events(1, "x")[0].ID,
 		Type: "MetaObject", Metadata: []byte(`{"b":2}`), RecordedAt: at})
