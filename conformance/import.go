@@ -261,7 +261,10 @@ func testImportInvalid(t *testing.T, f *fixture) {
 		{"stream id with NUL", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].StreamID = "a\x00b"; return e }, eventstore.ErrInvalidStreamID},
 		{"empty type", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[1].Type = ""; return e }, eventstore.ErrInvalidEventType},
 		{"JSON data that is not JSON", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].Data = []byte(`{"a":`); return e }, eventstore.ErrInvalidPayload},
-		{"JSON metadata that is not JSON", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[0].Metadata = []byte(`{"a":`); return e }, eventstore.ErrInvalidPayload},
+		{"JSON metadata that is not JSON", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+			e[0].Metadata = []byte(`{"a":`)
+			return e
+		}, eventstore.ErrInvalidPayload},
 		{"invalid UTF-8 in JSON metadata", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
 			e[1].Metadata = []byte("\"\xff\"")
 			return e
