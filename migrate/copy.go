@@ -89,7 +89,7 @@ var ErrConflict = errors.New("destination holds a different event")
 type ConflictError struct {
 	Stream  string
 	Version uint64
-	What    string // which field differs: "event id", "type", "content type", "data", "metadata", "tags"
+	What    string // which field differs: "event id", "type", "content type", "data", "metadata", "metadata content type", "tags"
 }
 
 func (e *ConflictError) Error() string {
@@ -590,6 +590,10 @@ func (c *copier) writePending() error {
 		first := run[0]
 		events := make([]eventstore.Event, len(run))
 		for i, ev := range run {
+			if !appendable(ev) {
+				return fmt.Errorf("stream %q version %d: %w: its metadata is not a JSON object (%s), which only an import keeps and the destination cannot import",
+					ev.StreamID, ev.Version, eventstore.ErrNotSupported, ev.MetadataContentType)
+			}
 			events[i] = eventstore.Event{ID: ev.ID, Type: ev.Type, ContentType: ev.ContentType, Data: ev.Data, Metadata: ev.Metadata, Tags: ev.Tags}
 		}
 		// verbatim: the copies keep their metadata byte for byte, without
@@ -612,6 +616,16 @@ func (c *copier) writePending() error {
 		c.count(run)
 	}
 	return nil
+}
+
+// appendable reports whether an append takes ev's metadata: empty or a
+// JSON object, as JSON.
+func appendable(ev eventstore.RecordedEvent) bool {
+	if ev.MetadataContentType != eventstore.JSON {
+		return false
+	}
+	md := bytes.TrimLeft(ev.Metadata, " \t\r\n")
+	return len(md) == 0 || md[0] == '{'
 }
 
 // seenAt records that dst's log reaches at least p.
@@ -739,6 +753,8 @@ func diffEvent(a, b eventstore.RecordedEvent) string {
 		return "data"
 	case !bytes.Equal(a.Metadata, b.Metadata):
 		return "metadata"
+	case a.MetadataContentType != b.MetadataContentType:
+		return "metadata content type"
 	case !slices.Equal(a.Tags, b.Tags):
 		return "tags"
 	}
