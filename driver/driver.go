@@ -98,7 +98,8 @@ type Importer interface {
 	// version of its first event in the request; otherwise Import returns a
 	// *eventstore.WrongExpectedVersionError for such a stream (Expected is
 	// eventstore.Exact of that version, Actual the stream's) and writes
-	// nothing. Recorded times are stored as given. Watchers are signalled as
+	// nothing. Recorded times are stored as given, and so is each event's
+	// MetadataContentType, which reads return. Watchers are signalled as
 	// after an append.
 	Import(ctx context.Context, req ImportRequest) error
 }
