@@ -7,7 +7,7 @@ func recordedFromDriver(e driver.RecordedEvent) RecordedEvent {
 	return RecordedEvent{
 		StreamID: e.StreamID, Version: e.Version, Position: Position(e.Position), ID: e.ID,
 		Type: e.Type, ContentType: ContentType(e.ContentType), Data: e.Data, Metadata: e.Metadata,
-		RecordedAt: e.RecordedAt, Tags: e.Tags,
+		MetadataContentType: ContentType(e.MetadataContentType), RecordedAt: e.RecordedAt, Tags: e.Tags,
 	}
 }
 
@@ -16,7 +16,7 @@ func recordedToDriver(e RecordedEvent) driver.RecordedEvent {
 	return driver.RecordedEvent{
 		StreamID: e.StreamID, Version: e.Version, Position: driver.Position(e.Position), ID: e.ID,
 		Type: e.Type, ContentType: driver.ContentType(e.ContentType), Data: e.Data, Metadata: e.Metadata,
-		RecordedAt: e.RecordedAt, Tags: e.Tags,
+		MetadataContentType: driver.ContentType(e.MetadataContentType), RecordedAt: e.RecordedAt, Tags: e.Tags,
 	}
 }
 

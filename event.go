@@ -72,8 +72,14 @@ type RecordedEvent struct {
 	ContentType ContentType
 	Data        []byte
 	Metadata    []byte
-	RecordedAt  time.Time // UTC, microsecond precision
-	Tags        []string  // as appended; nil when none
+	// MetadataContentType says how Metadata is encoded. Appends always
+	// record JSON (Metadata empty or a JSON object). An import may record
+	// other metadata, byte for byte, as history written elsewhere holds it:
+	// any valid JSON value as JSON (such as null or an array), and any
+	// bytes as Binary. See [Store.Import].
+	MetadataContentType ContentType
+	RecordedAt          time.Time // UTC, microsecond precision
+	Tags                []string  // as appended; nil when none
 }
 
 // Category returns the category of the event's stream; see [Category].

@@ -210,6 +210,38 @@ func ExampleStore_Import() {
 	// true
 }
 
+func ExampleStore_Import_metadata() {
+	ctx := context.Background()
+	store, _ := eventstore.Open(ctx, "memory://") // also SQLite, PostgreSQL, DynamoDB
+	defer store.Close()
+
+	// History written elsewhere may hold metadata an append refuses:
+	// hallgren/eventsourcing writes null, KurrentDB takes any bytes. An
+	// import keeps it byte for byte, with its content type.
+	err := store.Import(ctx, []eventstore.RecordedEvent{
+		{StreamID: "Order-1", Version: 1, ID: uuid.New(), Type: "Created", Metadata: []byte(`null`)},
+		{StreamID: "Order-1", Version: 2, ID: uuid.New(), Type: "Paid",
+			Metadata: []byte{0x00, 0xff}, MetadataContentType: eventstore.Binary},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for ev, err := range store.ReadStream(ctx, "Order-1", eventstore.ReadStreamOptions{}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Printf("%s %q %s\n", ev.Type, ev.Metadata, ev.MetadataContentType)
+	}
+
+	// New appends still take only empty metadata or a JSON object.
+	_, err = store.Append(ctx, "Order-1", eventstore.Exact(2), eventstore.Event{Type: "Shipped", Metadata: []byte(`null`)})
+	fmt.Println(errors.Is(err, eventstore.ErrInvalidPayload))
+	// Output:
+	// Created "null" json
+	// Paid "\x00\xff" binary
+	// true
+}
+
 func ExampleStore_ListStreams() {
 	ctx := context.Background()
 	store, err := eventstore.Open(ctx, "memory://")

@@ -15,6 +15,11 @@ import (
 // Import writes events that were recorded elsewhere, such as another store
 // being migrated, keeping each event's stream, version, ID, type, content
 // type, data, metadata and recorded time (a zero RecordedAt means now).
+// Metadata need not be a JSON object here, as history written elsewhere
+// (KurrentDB, other libraries) may hold other metadata: with
+// MetadataContentType JSON it is empty or any valid JSON value (null, an
+// array…), with Binary any bytes, and either is kept byte for byte with its
+// content type. Appends still take only a JSON object.
 // Events of several streams may interleave; the import writes them in the
 // order given, all or none, and they get this store's positions in that
 // order. Each stream's events in the slice must have consecutive versions,
@@ -92,7 +97,8 @@ func validateImport(events []RecordedEvent, lim Limits) (driver.ImportRequest, e
 		if err := ValidateStreamID(e.StreamID); err != nil {
 			return driver.ImportRequest{}, eventErr(i, err)
 		}
-		if err := validateEvent(Event{Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata, Tags: e.Tags}, lim); err != nil {
+		ev := Event{Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata, Tags: e.Tags}
+		if err := checkEvent(ev, importedMetadata(e.MetadataContentType), lim); err != nil {
 			return driver.ImportRequest{}, eventErr(i, err)
 		}
 		total += len(e.Data) + len(e.Metadata)

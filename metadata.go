@@ -23,7 +23,8 @@ import (
 // context carries a valid span context; it never overwrites a key the
 // caller set, and leaves out an event the two keys would push over
 // [Store.Limits]. The keys are inserted first in the object and the
-// caller's bytes follow unchanged. A subscription handler's span links to
+// caller's bytes follow unchanged. An import records nothing: its
+// metadata, JSON object or not, is kept as given. A subscription handler's span links to
 // the span context found there; see docs/observability.md.
 //
 // MetadataSchemaVersion holds the schema version of an event's payload, a
@@ -159,10 +160,15 @@ func recordTraceContext(evs []driver.Event, sc trace.SpanContext, lim Limits) {
 	}
 }
 
-// spanContextOf returns the span context recorded in metadata under
+// spanContextOf returns the span context recorded in ev's metadata under
 // MetadataTraceParent and MetadataTraceState, marked remote; it is not
-// valid when there is none or it does not parse.
-func spanContextOf(metadata []byte) trace.SpanContext {
+// valid when there is none or it does not parse, or when the metadata is
+// binary (an import's, whatever its bytes look like).
+func spanContextOf(ev RecordedEvent) trace.SpanContext {
+	metadata := ev.Metadata
+	if ev.MetadataContentType != JSON {
+		return trace.SpanContext{}
+	}
 	if !bytes.Contains(metadata, []byte("traceparent")) && !bytes.Contains(metadata, []byte(`\u`)) {
 		return trace.SpanContext{}
 	}

@@ -208,7 +208,7 @@ func (p *projection) callHandler(ctx context.Context, tx driver.Tx, events []Rec
 		var links []trace.Link
 		seen := map[trace.SpanID]bool{}
 		for _, ev := range events {
-			if sc := spanContextOf(ev.Metadata); sc.IsValid() && !seen[sc.SpanID()] && len(links) < maxLinks {
+			if sc := spanContextOf(ev); sc.IsValid() && !seen[sc.SpanID()] && len(links) < maxLinks {
 				seen[sc.SpanID()] = true
 				links = append(links, trace.Link{SpanContext: sc})
 			}

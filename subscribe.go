@@ -303,7 +303,7 @@ func (sub *subscription) handle(ctx context.Context, ev RecordedEvent) (err erro
 	var span trace.Span
 	if tr := tel.activeTracer(); tr != nil {
 		var links []trace.SpanStartOption
-		if sc := spanContextOf(ev.Metadata); sc.IsValid() {
+		if sc := spanContextOf(ev); sc.IsValid() {
 			links = append(links, trace.WithLinks(trace.Link{SpanContext: sc}))
 		}
 		attrs := append(sub.spanAttrs(), attrEventType.String(ev.Type))

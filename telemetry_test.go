@@ -13,6 +13,7 @@ import (
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/eventkit/eventstore/internal/errkind"
 	"github.com/eventkit/eventstore/internal/verbatim"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
@@ -566,4 +567,64 @@ func TestTelemetryVerbatimAppend(t *testing.T) {
 		assert.Equal(t, `{"n":1}`, string(ev.Metadata))
 	}
 	require.Len(t, tel.ended("append"), 1, "the append still has its span")
+}
+
+// TestTelemetryImportLeavesMetadataAlone: an import in a span records no
+// trace context, in metadata that is a JSON object or not; a handler links
+// to a trace context found in JSON metadata only, never in binary metadata
+// that looks like it.
+func TestTelemetryImportLeavesMetadataAlone(t *testing.T) {
+	tel := newTelemetry(t)
+	s := eventstore.New(memory.New(), tel.options())
+	defer s.Close()
+	const theirs = `00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01`
+	tests := []struct {
+		name string
+		ct   eventstore.ContentType
+		md   string
+		link bool
+	}{
+		{"empty", eventstore.JSON, ``, false},
+		{"object", eventstore.JSON, `{"n":1}`, false},
+		{"null", eventstore.JSON, `null`, false},
+		{"array", eventstore.JSON, `[{"$traceparent":"` + theirs + `"}]`, false},
+		{"binary", eventstore.Binary, "\x00\xff{}", false},
+		{"JSON with a trace context", eventstore.JSON, `{"$traceparent":"` + theirs + `"}`, true},
+		{"binary like a trace context", eventstore.Binary, `{"$traceparent":"` + theirs + `"}`, false},
+	}
+	evs := make([]eventstore.RecordedEvent, len(tests))
+	for i, tc := range tests {
+		evs[i] = eventstore.RecordedEvent{StreamID: "Legacy-1", Version: uint64(i) + 1, ID: uuid.New(), Type: "Noted",
+			Metadata: []byte(tc.md), MetadataContentType: tc.ct}
+	}
+	ctx, parent := tel.tp.Tracer("test").Start(t.Context(), "command")
+	require.NoError(t, s.Import(ctx, evs))
+	parent.End()
+	i := 0
+	for ev, err := range s.ReadStream(t.Context(), "Legacy-1", eventstore.ReadStreamOptions{}) {
+		require.NoError(t, err)
+		assert.Equal(t, tests[i].md, string(ev.Metadata), "%s: metadata as imported", tests[i].name)
+		assert.Equal(t, tests[i].ct, ev.MetadataContentType, "%s", tests[i].name)
+		i++
+	}
+	require.Equal(t, len(tests), i)
+
+	sctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- s.Subscribe(sctx, eventstore.SubscribeOptions{OnCaughtUp: func(eventstore.SubscriptionState) { cancel() }},
+			func(context.Context, eventstore.RecordedEvent) error { return nil })
+	}()
+	require.ErrorIs(t, <-done, context.Canceled)
+	handlers := tel.ended("handler")
+	require.Len(t, handlers, len(tests))
+	for i, h := range handlers {
+		if tests[i].link {
+			require.Len(t, h.Links(), 1, "%s: linked", tests[i].name)
+			assert.Equal(t, theirs[36:52], h.Links()[0].SpanContext.SpanID().String(), tests[i].name)
+		} else {
+			assert.Empty(t, h.Links(), "%s: no link", tests[i].name)
+		}
+	}
 }

@@ -97,8 +97,40 @@ func validateEvents(events []Event, lim Limits) ([]driver.Event, error) {
 	return out, nil
 }
 
-// validateEvent checks one event's type, payload and size.
-func validateEvent(e Event, lim Limits) error {
+// validateEvent checks one event to append: its type, payload and size,
+// with metadata empty or a JSON object.
+func validateEvent(e Event, lim Limits) error { return checkEvent(e, appendedMetadata, lim) }
+
+// appendedMetadata is the rule for the metadata of an append: empty or a
+// JSON object.
+func appendedMetadata(md []byte) error {
+	if len(md) > 0 && !isJSONObject(md) {
+		return invalid(ErrInvalidPayload, "metadata is not a JSON object")
+	}
+	return nil
+}
+
+// importedMetadata returns the rule for the metadata of an imported event
+// of content type ct: empty or any valid JSON value in UTF-8 for JSON, any
+// bytes for Binary.
+func importedMetadata(ct ContentType) func([]byte) error {
+	return func(md []byte) error {
+		switch ct {
+		case JSON:
+			if len(md) > 0 && (!utf8.Valid(md) || !json.Valid(md)) {
+				return invalid(ErrInvalidPayload, "metadata is not valid UTF-8 JSON; use MetadataContentType Binary for other bytes")
+			}
+		case Binary:
+		default:
+			return invalid(ErrInvalidPayload, "unknown metadata content type %d", ct)
+		}
+		return nil
+	}
+}
+
+// checkEvent checks one event's type, payload and size, its metadata by
+// checkMetadata.
+func checkEvent(e Event, checkMetadata func([]byte) error, lim Limits) error {
 	if err := ValidateEventType(e.Type); err != nil {
 		return err
 	}
@@ -114,8 +146,8 @@ func validateEvent(e Event, lim Limits) error {
 	if err := validateTags(e.Tags); err != nil {
 		return err
 	}
-	if len(e.Metadata) > 0 && !isJSONObject(e.Metadata) {
-		return invalid(ErrInvalidPayload, "metadata is not a JSON object")
+	if err := checkMetadata(e.Metadata); err != nil {
+		return err
 	}
 	if size := len(e.Data) + len(e.Metadata); size > lim.MaxEventSize {
 		return invalid(ErrEventTooLarge, "%d bytes of data and metadata, over the limit of %d", size, lim.MaxEventSize)

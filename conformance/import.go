@@ -26,6 +26,8 @@ func importRules() []rule {
 		{name: "ImportContinuesStream", run: importer(testImportContinuesStream)},
 		{name: "ImportWrongVersionWritesNothing", run: importer(testImportWrongVersion)},
 		{name: "ImportInvalidWritesNothing", run: importer(testImportInvalid)},
+		{name: "ImportKeepsMetadataThatIsNotAnObject", run: importer(testImportOtherMetadata)},
+		{name: "AppendRefusesMetadataThatIsNotAnObject", run: testAppendOtherMetadata},
 		{name: "ImportWakesSubscribers", run: importer(testImportWakes)},
 		{name: "ImportRacesAppend", run: importer(testImportRacesAppend)},
 		{name: "ImportLargeEvents", run: importer(testImportLargeEvents)},
@@ -259,7 +261,18 @@ func testImportInvalid(t *testing.T, f *fixture) {
 		{"stream id with NUL", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].StreamID = "a\x00b"; return e }, eventstore.ErrInvalidStreamID},
 		{"empty type", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[1].Type = ""; return e }, eventstore.ErrInvalidEventType},
 		{"JSON data that is not JSON", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[2].Data = []byte(`{"a":`); return e }, eventstore.ErrInvalidPayload},
-		{"metadata not an object", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent { e[0].Metadata = []byte(`[1]`); return e }, eventstore.ErrInvalidPayload},
+		{"JSON metadata that is not JSON", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+			e[0].Metadata = []byte(`{"a":`)
+			return e
+		}, eventstore.ErrInvalidPayload},
+		{"invalid UTF-8 in JSON metadata", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+			e[1].Metadata = []byte("\"\xff\"")
+			return e
+		}, eventstore.ErrInvalidPayload},
+		{"unknown metadata content type", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
+			e[2].MetadataContentType, e[2].Metadata = 2, []byte(`{}`)
+			return e
+		}, eventstore.ErrInvalidPayload},
 		{"invalid UTF-8 in JSON data", func(e []eventstore.RecordedEvent) []eventstore.RecordedEvent {
 			e[0].Data = []byte("\"\xff\"")
 			return e
@@ -417,4 +430,70 @@ func testImportNotSupported(t *testing.T, f *fixture) {
 		t.Fatalf("Import on a driver without driver.Importer: want an error matching ErrNotSupported, got %v", err)
 	}
 	f.checkNothingWritten("an Import that is not supported", before)
+}
+
+// otherMetadata is metadata that history written elsewhere (KurrentDB,
+// other libraries) holds and an append refuses: each with the content type
+// an import records it under.
+func otherMetadata() []struct {
+	name string
+	ct   eventstore.ContentType
+	md   []byte
+} {
+	return []struct {
+		name string
+		ct   eventstore.ContentType
+		md   []byte
+	}{
+		{"NULBytes", eventstore.Binary, []byte("\x00{\"a\":1}\x00")},
+		{"InvalidUTF8", eventstore.Binary, []byte{0xff, 0xfe, 'x', 0xc0}},
+		{"JSONNull", eventstore.JSON, []byte(`null`)},
+		{"JSONArray", eventstore.JSON, []byte(` [1, "two", {"three":3}] `)},
+		{"JSONString", eventstore.JSON, []byte(`"trace: 42"`)},
+		{"NullAsBinary", eventstore.Binary, []byte(`null`)},
+		{"ObjectAsBinary", eventstore.Binary, []byte(`{"a":1}`)},
+		{"Empty", eventstore.Binary, nil},
+	}
+}
+
+func testImportOtherMetadata(t *testing.T, f *fixture) {
+	s := stream("Elsewhere")
+	at := time.Date(2019, 6, 7, 8, 9, 10, 0, time.UTC)
+	var evs []eventstore.RecordedEvent
+	for i, m := range otherMetadata() {
+		evs = append(evs, eventstore.RecordedEvent{StreamID: s, Version: uint64(i) + 1, ID: events(1, "x")[0].ID,
+			Type: "Meta" + m.name, Data: []byte(`{}`), Metadata: m.md, MetadataContentType: m.ct, RecordedAt: at})
+	}
+	if _, ok := f.harness.NewDriver(t).(driver.QueryReader); ok {
+		// A tagged import may take another path in the driver.
+		evs[0].Tags = []string{"origin:elsewhere"}
+	}
+	// An ordinary event after them: the type is per event.
+	evs = append(evs, eventstore.RecordedEvent{StreamID: s, Version: uint64(len(evs)) + 1, ID: events(1, "x")[0].ID,
+		Type: "MetaObject", Metadata: []byte(`{"b":2}`), RecordedAt: at})
+	f.mustImport(evs)
+	want := withoutPositions(evs)
+	// Empty metadata reads back as empty, whether nil or not.
+	sameEvents(t, "read stream after importing metadata that is not a JSON object (positions aside)", withoutPositions(f.readStream(s)), want)
+	all := f.readAll()
+	sameEvents(t, "read all after importing metadata that is not a JSON object (positions aside)", withoutPositions(all), want)
+	sameEvents(t, "read stream backwards after the import", reversed(collect(t, f.store.ReadStream(f.ctx, s, eventstore.ReadStreamOptions{Backwards: true}))), all)
+	r := f.subscribe(subConfig{what: "subscription from the start"})
+	sameEvents(t, "subscription over the imported events", r.wait(len(all)), all)
+	r.stop()
+}
+
+func testAppendOtherMetadata(t *testing.T, f *fixture) {
+	s := stream("")
+	f.mustAppend(s, eventstore.NoStream, events(1, "Existing")...)
+	for _, m := range otherMetadata() {
+		if len(m.md) == 0 || m.md[0] == '{' {
+			continue // an append takes these (as JSON)
+		}
+		before := f.state(s)
+		_, err := f.store.Append(f.ctx, s, eventstore.Any, eventstore.Event{Type: "Meta", Data: []byte(`{}`), Metadata: m.md})
+		doing := fmt.Sprintf("append with metadata %q (%s), which an import takes", m.md, m.name)
+		checkInvalid(t, doing, err, eventstore.ErrInvalidPayload)
+		f.checkNothingWritten(doing, before)
+	}
 }

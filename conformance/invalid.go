@@ -118,6 +118,8 @@ func testInvalidPayload(t *testing.T, f *fixture) {
 		withMetadata("MetadataTruncated", `{"a":1`),
 		withMetadata("MetadataInvalidUTF8", "{\"a\":\"\xff\"}"),
 		withMetadata("MetadataWhitespaceOnly", "   "),
+		withMetadata("MetadataNULBytes", "\x00{}\x00"),
+		withMetadata("MetadataBinary", "\xff\xfe\x00\x01"),
 		{"UnknownContentType2", eventstore.Event{Type: "Payload", ContentType: 2, Data: []byte(`{}`)}},
 		{"UnknownContentType255", eventstore.Event{Type: "Payload", ContentType: 255}},
 	}

@@ -88,7 +88,7 @@ func sameEvents(t testing.TB, doing string, got, want []eventstore.RecordedEvent
 		case i == len(want):
 			t.Errorf("%s: want %d events, got %d: the first extra is %s (want %s)", doing, len(want), len(got), describeOne(got[i]), describe(want))
 		case !equalEvents(got[i], want[i]):
-			t.Errorf("%s: event %d: want %s, got %s (want %d events %s, got %d)", doing, i, describeOne(want[i]), describeOne(got[i]), len(want), describe(want), len(got))
+			t.Errorf("%s: event %d: want %s, got %s: %s differs (want %d events %s, got %d)", doing, i, describeOne(want[i]), describeOne(got[i]), differingField(got[i], want[i]), len(want), describe(want), len(got))
 		default:
 			continue
 		}
@@ -99,7 +99,31 @@ func sameEvents(t testing.TB, doing string, got, want []eventstore.RecordedEvent
 func equalEvents(g, w eventstore.RecordedEvent) bool {
 	return g.StreamID == w.StreamID && g.Version == w.Version && g.Position == w.Position && g.ID == w.ID &&
 		g.Type == w.Type && g.ContentType == w.ContentType && bytes.Equal(g.Data, w.Data) &&
-		bytes.Equal(g.Metadata, w.Metadata) && g.RecordedAt.Equal(w.RecordedAt) && slices.Equal(g.Tags, w.Tags)
+		bytes.Equal(g.Metadata, w.Metadata) && g.MetadataContentType == w.MetadataContentType && g.RecordedAt.Equal(w.RecordedAt) && slices.Equal(g.Tags, w.Tags)
+}
+
+// differingField names the first field in which g and w differ, for
+// failure messages.
+func differingField(g, w eventstore.RecordedEvent) string {
+	switch {
+	case g.StreamID != w.StreamID || g.Version != w.Version || g.Position != w.Position:
+		return "stream, version or position"
+	case g.ID != w.ID:
+		return "event id"
+	case g.Type != w.Type:
+		return "type"
+	case g.ContentType != w.ContentType:
+		return fmt.Sprintf("content type (want %s, got %s)", w.ContentType, g.ContentType)
+	case !bytes.Equal(g.Data, w.Data):
+		return "data"
+	case !bytes.Equal(g.Metadata, w.Metadata):
+		return fmt.Sprintf("metadata (want %q, got %q)", w.Metadata, g.Metadata)
+	case g.MetadataContentType != w.MetadataContentType:
+		return fmt.Sprintf("metadata content type (want %s, got %s)", w.MetadataContentType, g.MetadataContentType)
+	case !g.RecordedAt.Equal(w.RecordedAt):
+		return fmt.Sprintf("recorded time (want %s, got %s)", w.RecordedAt, g.RecordedAt)
+	}
+	return "tags"
 }
 
 // describeOne names an event in failure messages.

@@ -104,7 +104,8 @@ type Importer interface {
 	// is copied. Otherwise Import returns a
 	// *eventstore.WrongExpectedVersionError for such a stream (Expected is
 	// eventstore.Exact of that version, Actual the stream's) and writes
-	// nothing. Recorded times are stored as given. Watchers are signalled as
+	// nothing. Recorded times are stored as given, and so is each event's
+	// MetadataContentType, which reads return. Watchers are signalled as
 	// after an append.
 	Import(ctx context.Context, req ImportRequest) error
 }

@@ -37,8 +37,13 @@ type RecordedEvent struct {
 	ContentType ContentType
 	Data        []byte
 	Metadata    []byte
-	RecordedAt  time.Time // UTC, microsecond precision
-	Tags        []string  // as appended, in order; nil when none
+	// MetadataContentType is JSON for every appended event (Metadata empty
+	// or a JSON object). An imported event may have JSON metadata that is
+	// any JSON value, or Binary metadata (any bytes); a driver that imports
+	// stores it with the event, as it stores ContentType.
+	MetadataContentType ContentType
+	RecordedAt          time.Time // UTC, microsecond precision
+	Tags                []string  // as appended, in order; nil when none
 }
 
 // Snapshot is saved state of a stream as of Version.

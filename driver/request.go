@@ -105,7 +105,9 @@ func matchAny(list []string, s string) bool {
 
 // ImportRequest is a validated import. Every event has a valid stream ID and
 // type, a non-zero ID unique among its stream's events in the request, a
-// payload that Append would accept, a version of at least 1 that follows the
+// payload that Append would accept except that metadata may be any JSON value
+// or, with MetadataContentType Binary, any bytes (stored with its content
+// type, byte for byte), a version of at least 1 that follows the
 // previous event of its stream in the request (if any), and a UTC recorded
 // time at microsecond precision; the limits the driver reported hold for the
 // whole request. Position is zero and ignored.

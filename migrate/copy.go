@@ -93,7 +93,7 @@ var ErrConflict = errors.New("destination holds a different event")
 type ConflictError struct {
 	Stream  string
 	Version uint64
-	What    string // which field differs: "event id", "type", "content type", "data", "metadata", "tags"
+	What    string // which field differs: "event id", "type", "content type", "data", "metadata", "metadata content type", "tags"
 }
 
 func (e *ConflictError) Error() string {
@@ -616,6 +616,12 @@ func (c *copier) writePending() error {
 		}
 		c.cannotImport = true
 	}
+	for _, ev := range c.pending {
+		if !appendable(ev) {
+			return fmt.Errorf("stream %q version %d: %w: its metadata is not a JSON object (%s), which only an import keeps and the destination cannot import",
+				ev.StreamID, ev.Version, eventstore.ErrNotSupported, ev.MetadataContentType)
+		}
+	}
 	if !c.cannotMulti {
 		err := c.writeMulti(c.pending)
 		if err == nil && c.multiTried && !c.multiWorked {
@@ -739,6 +745,16 @@ func (c *copier) appendMulti(evs []eventstore.RecordedEvent) error {
 	c.stats.MultiAppends++
 	c.written(evs, res.Position)
 	return nil
+}
+
+// appendable reports whether an append takes ev's metadata: empty or a
+// JSON object, as JSON.
+func appendable(ev eventstore.RecordedEvent) bool {
+	if ev.MetadataContentType != eventstore.JSON {
+		return false
+	}
+	md := bytes.TrimLeft(ev.Metadata, " \t\r\n")
+	return len(md) == 0 || md[0] == '{'
 }
 
 // seenAt records that dst's log reaches at least p.
@@ -866,6 +882,8 @@ func diffEvent(a, b eventstore.RecordedEvent) string {
 		return "data"
 	case !bytes.Equal(a.Metadata, b.Metadata):
 		return "metadata"
+	case a.MetadataContentType != b.MetadataContentType:
+		return "metadata content type"
 	case !slices.Equal(a.Tags, b.Tags):
 		return "tags"
 	}

@@ -55,7 +55,8 @@ type Difference struct {
 	Version uint64 // the first version that differs; 0 when the stream itself is missing
 	// What differs: "missing in the source", "missing in the destination"
 	// (the event at Version, or the whole stream when Version is 0), "event
-	// id", "type", "content type", "data", "metadata", "tags", "order" (the stores'
+	// id", "type", "content type", "data", "metadata", "metadata content
+	// type", "tags", "order" (the stores'
 	// global logs hold the same events in a different order: Stream and
 	// Version are the source's event at the first place they differ, Other
 	// is the destination's), or "recorded time" (in
@@ -89,7 +90,7 @@ const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
 // Verify compares the events of the source and the destination: each
 // stream's version and a digest of its events (ID, type, content type, data,
-// metadata and version), then the relative order of the global logs. It
+// metadata, metadata content type and version), then the relative order of the global logs. It
 // reads each log once, plus the first differing stream (or both logs again
 // when only the order or the recorded times differ). Both stores should be
 // quiescent: events appended during Verify may show as a difference. It
@@ -182,6 +183,12 @@ func appendEvent(buf []byte, ev eventstore.RecordedEvent) []byte {
 	buf = append(buf, byte(ev.ContentType))
 	buf = appendString(buf, string(ev.Data))
 	buf = appendString(buf, string(ev.Metadata))
+	// The metadata's content type only when it is not JSON (only an import
+	// writes such metadata), so the digest of a store without it is what it
+	// was before; the top bit tells it from a count of tags.
+	if ev.MetadataContentType != eventstore.JSON {
+		buf = binary.BigEndian.AppendUint64(buf, 1<<63|uint64(ev.MetadataContentType))
+	}
 	// Tags only when there are some, so the digest of a store without tags
 	// is what it was before events had them.
 	if len(ev.Tags) > 0 {

@@ -23,9 +23,13 @@ type jsonEvent struct {
 	// Data is the JSON value itself for JSON events, a base64 string for
 	// binary ones, and null when the event has no data.
 	Data any `json:"data"`
-	// Metadata is the metadata object, or null when there is none.
-	Metadata   json.RawMessage `json:"metadata"`
-	RecordedAt string          `json:"recorded_at"` // recordedAtLayout
+	// Metadata is the metadata object (or, as an import may keep it,
+	// another JSON value), or null when there is none or it is binary.
+	Metadata json.RawMessage `json:"metadata"`
+	// MetadataBase64 is binary metadata (an import's), in base64; absent
+	// otherwise.
+	MetadataBase64 string `json:"metadata_base64,omitempty"`
+	RecordedAt     string `json:"recorded_at"` // recordedAtLayout
 	// Tags are the event's tags in order; absent when it has none.
 	Tags []string `json:"tags,omitempty"`
 }
@@ -55,8 +59,12 @@ func toJSONEvent(ev eventstore.RecordedEvent) jsonEvent {
 	default:
 		j.Data = base64.StdEncoding.EncodeToString(ev.Data)
 	}
-	if len(ev.Metadata) > 0 && json.Valid(ev.Metadata) {
+	switch {
+	case len(ev.Metadata) == 0:
+	case ev.MetadataContentType == eventstore.JSON && json.Valid(ev.Metadata):
 		j.Metadata = json.RawMessage(ev.Metadata)
+	default:
+		j.MetadataBase64 = base64.StdEncoding.EncodeToString(ev.Metadata)
 	}
 	return j
 }
@@ -116,7 +124,7 @@ func appendReadable(b []byte, ev eventstore.RecordedEvent) []byte {
 	b = appendData(b, ev.ContentType, ev.Data)
 	if len(ev.Metadata) > 0 {
 		b = append(b, "  meta="...)
-		b = appendData(b, eventstore.JSON, ev.Metadata)
+		b = appendData(b, ev.MetadataContentType, ev.Metadata)
 	}
 	if len(ev.Tags) > 0 {
 		tags, _ := json.Marshal(ev.Tags)

@@ -89,6 +89,17 @@ type run struct {
 	// gives each event its own in times.
 	at    time.Time
 	times []time.Time
+	// metaTypes holds the metadata content type of each event of an
+	// import whose metadata is not all JSON; nil means all JSON.
+	metaTypes []driver.ContentType
+}
+
+// metadataType returns the metadata content type of the run's i-th event.
+func (r run) metadataType(i int) driver.ContentType {
+	if r.metaTypes != nil {
+		return r.metaTypes[i]
+	}
+	return driver.JSON
 }
 
 // recordedAt returns the recorded time of the run's i-th event.
@@ -315,7 +326,7 @@ func (c *committer) build(group []*request) txn {
 			for j, e := range rn.events {
 				add(types.TransactWriteItem{Put: &types.Put{
 					TableName: table, ConditionExpression: notExists,
-					Item: eventItem(rn.stream, rn.first+uint64(j), evPos, e, rn.recordedAt(j)),
+					Item: eventItem(rn.stream, rn.first+uint64(j), evPos, e, rn.recordedAt(j), rn.metadataType(j)),
 				}}, roleEvent)
 				pos++
 				if evPos > 0 {

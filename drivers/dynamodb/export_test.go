@@ -29,7 +29,7 @@ func LogItem(d *Driver, start uint64, stream string, first uint64, events []even
 
 // EventItem is the item of an event at a version and position.
 func EventItem(stream string, version, pos uint64, e eventstore.Event, at time.Time) map[string]types.AttributeValue {
-	return eventItem(stream, version, pos, driverEvents([]eventstore.Event{e})[0], at)
+	return eventItem(stream, version, pos, driverEvents([]eventstore.Event{e})[0], at, driver.JSON)
 }
 
 // driverEvents returns the driver's form of events, as the Store passes them.

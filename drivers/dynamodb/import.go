@@ -81,6 +81,12 @@ func importRuns(events []driver.RecordedEvent) ([]run, []importStream) {
 		ev := driver.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
 		rn.events = append(rn.events, ev)
 		rn.times = append(rn.times, e.RecordedAt)
+		if e.MetadataContentType != driver.JSON && rn.metaTypes == nil {
+			rn.metaTypes = make([]driver.ContentType, len(rn.events)-1, cap(rn.events))
+		}
+		if rn.metaTypes != nil {
+			rn.metaTypes = append(rn.metaTypes, e.MetadataContentType)
+		}
 		k, ok := index[e.StreamID]
 		if !ok {
 			k = len(streams)

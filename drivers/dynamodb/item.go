@@ -37,13 +37,14 @@ const (
 	attrSK = "sk"
 
 	// Event items.
-	attrID      = "id" // B, 16 bytes: the event ID, the index's sort key
-	attrType    = "t"  // S
-	attrContent = "ct" // N, driver.ContentType; absent for JSON
-	attrData    = "d"  // B; absent when empty
-	attrMeta    = "m"  // B; absent when empty
-	attrAt      = "at" // N, recorded time in microseconds since the Unix epoch
-	attrPos     = "p"  // N, position (Commit) in the global log
+	attrID      = "id"  // B, 16 bytes: the event ID, the index's sort key
+	attrType    = "t"   // S
+	attrContent = "ct"  // N, driver.ContentType; absent for JSON
+	attrData    = "d"   // B; absent when empty
+	attrMeta    = "m"   // B; absent when empty
+	attrMetaCT  = "mct" // N, driver.ContentType of the metadata; absent for JSON (only an import writes it)
+	attrAt      = "at"  // N, recorded time in microseconds since the Unix epoch
+	attrPos     = "p"   // N, position (Commit) in the global log
 
 	// Log entries: one per append or import, covering positions sk … sk+n-1.
 	attrStream  = "s"  // S, the stream appended to
@@ -189,7 +190,8 @@ func key(pk string, sk uint64) map[string]types.AttributeValue {
 func logPK(bucket uint64) string { return logPrefix + strconv.FormatUint(bucket, 10) }
 
 // eventItem encodes an event at a version and position (0: none yet).
-func eventItem(stream string, version, pos uint64, e driver.Event, at time.Time) map[string]types.AttributeValue {
+// mct is the metadata's content type, JSON but for an import.
+func eventItem(stream string, version, pos uint64, e driver.Event, at time.Time, mct driver.ContentType) map[string]types.AttributeValue {
 	item := map[string]types.AttributeValue{
 		attrPK:   str(stream),
 		attrSK:   num(version),
@@ -210,6 +212,9 @@ func eventItem(stream string, version, pos uint64, e driver.Event, at time.Time)
 	}
 	if len(e.Metadata) > 0 {
 		item[attrMeta] = bin(e.Metadata)
+	}
+	if mct != driver.JSON {
+		item[attrMetaCT] = num(uint64(mct))
 	}
 	return item
 }
@@ -419,6 +424,13 @@ func decodeEvent(item map[string]types.AttributeValue) (driver.RecordedEvent, er
 	}
 	if b, ok := item[attrMeta].(*types.AttributeValueMemberB); ok {
 		ev.Metadata = b.Value
+	}
+	if _, has := item[attrMetaCT]; has {
+		ct, err := getNum(item, attrMetaCT)
+		if err != nil {
+			return ev, err
+		}
+		ev.MetadataContentType = driver.ContentType(ct)
 	}
 	at, err := getNum(item, attrAt)
 	if err != nil {

@@ -1,7 +1,9 @@
 package kurrentdb
 
 import (
+	"encoding/json"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -84,5 +86,18 @@ func convert(ev *kdb.RecordedEvent, stream string) driver.RecordedEvent {
 		Data:        ev.Data,
 		Metadata:    unwrapMetadata(ev.UserMetadata, ev.EventType),
 		RecordedAt:  recordedAt(ev.CreatedDate),
+
+		MetadataContentType: metadataType(ev.UserMetadata),
 	}
+}
+
+// metadataType returns the content type of an event's metadata, which
+// KurrentDB does not record (it takes any bytes): JSON when it is empty or
+// valid UTF-8 JSON (every event the driver appends: an object), otherwise
+// Binary.
+func metadataType(md []byte) driver.ContentType {
+	if len(md) == 0 || utf8.Valid(md) && json.Valid(md) {
+		return driver.JSON
+	}
+	return driver.Binary
 }

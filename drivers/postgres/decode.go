@@ -23,7 +23,7 @@ import (
 var eventOIDs = [...]uint32{
 	pgtype.Int8OID, pgtype.Int8OID, pgtype.TextOID, pgtype.Int8OID, pgtype.UUIDOID,
 	pgtype.TextOID, pgtype.Int2OID, pgtype.ByteaOID, pgtype.ByteaOID, pgtype.TimestamptzOID,
-	pgtype.TextArrayOID,
+	pgtype.TextArrayOID, pgtype.Int2OID,
 }
 
 // binaryColumns reports whether fds are columns of the types oids in binary
@@ -80,6 +80,12 @@ func (d *eventDecoder) decode(v [][]byte, ev *driver.RecordedEvent) error {
 		Data:        buf[:nd:nd],
 		Metadata:    buf[nd:],
 		RecordedAt:  time.UnixMicro(int64(binary.BigEndian.Uint64(v[9])) + pgEpochMicros).UTC(),
+	}
+	if v[11] != nil {
+		if len(v[11]) != 2 {
+			return errBadValue
+		}
+		ev.MetadataContentType = driver.ContentType(int16(binary.BigEndian.Uint16(v[11])))
 	}
 	if v[10] != nil {
 		tags, err := decodeTextArray(v[10])

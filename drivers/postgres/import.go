@@ -17,7 +17,8 @@ import (
 // is there, and the statement returns the first stream that is not, with
 // its version. The events ($3–$11: stream, version, ID, type, content type,
 // data, metadata, recorded time, whether the event begins its stream's run
-// in the request) are inserted in request order, so they take seq, hence
+// in the request; $12, the metadata content types, is empty when all are
+// JSON, and unnest pads it with NULLs) are inserted in request order, so they take seq, hence
 // positions, in that order, all under the statement's transaction ID: the
 // no-skip argument of Append holds unchanged. The first event of each
 // stream's run is marked starts_append, so a later retry of an append with
@@ -37,16 +38,29 @@ const importSQL = `WITH heads AS MATERIALIZED (
 	-- the copy of a truncated stream.
 	SELECT stream, want, a AS v FROM heads WHERE a <> want AND (a <> 0 OR want < v) ORDER BY ord LIMIT 1
 ), ins AS (
-	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append)
-	SELECT x.tx_id, e.stream, e.version, e.id, e.typ, e.ct, e.data, e.meta, e.at, e.starts
+	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append, metadata_content_type)
+	SELECT x.tx_id, e.stream, e.version, e.id, e.typ, e.ct, e.data, e.meta, e.at, e.starts, nullif(e.mct, 0)
 	FROM (SELECT pg_current_xact_id()::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS tx_id) x,
-		unnest($3::text[], $4::bigint[], $5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[], $10::timestamptz[], $11::boolean[])
-			WITH ORDINALITY AS e(stream, version, id, typ, ct, data, meta, at, starts, ord)
+		unnest($3::text[], $4::bigint[], $5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[], $10::timestamptz[], $11::boolean[], $12::smallint[])
+			WITH ORDINALITY AS e(stream, version, id, typ, ct, data, meta, at, starts, mct, ord)
 	WHERE NOT EXISTS (SELECT FROM bad)
 	ORDER BY e.ord
 	RETURNING tx_id
 )
 SELECT bad.stream, bad.v, (SELECT max(tx_id) FROM ins) FROM (SELECT) one LEFT JOIN bad ON true`
+
+// metadataTypes returns the metadata content types of evs for the
+// metadata_content_type column (0 becomes NULL), or none when all are JSON.
+func metadataTypes(evs []driver.RecordedEvent) []int16 {
+	if !slices.ContainsFunc(evs, func(e driver.RecordedEvent) bool { return e.MetadataContentType != driver.JSON }) {
+		return []int16{}
+	}
+	mcts := make([]int16, len(evs))
+	for i, e := range evs {
+		mcts[i] = int16(e.MetadataContentType)
+	}
+	return mcts
+}
 
 // Import implements [driver.Importer] with one statement (see
 // importSQL). A conflict with a concurrent append (23505 on
@@ -85,7 +99,7 @@ func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 		meta[i] = nonNil(e.Metadata)
 		at[i] = e.RecordedAt
 	}
-	args := []any{heads, want, streams, versions, ids, types, cts, data, meta, at, starts}
+	args := []any{heads, want, streams, versions, ids, types, cts, data, meta, at, starts, metadataTypes(req.Events)}
 
 	for attempt := 1; ; attempt++ {
 		var (

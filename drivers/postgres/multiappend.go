@@ -30,8 +30,9 @@ var (
 // does not fail, inserts the records in order ($5–$13: stream, ordinal
 // among its stream's records from 1, ID, type, content type, data,
 // metadata, recorded time, starts_append) with their tags ($14 event ID,
-// $15 tag, one pair per tag in the events' and tags' order), into events
-// and event_tags. Each record's version is its stream's version plus its
+// $15 tag, one pair per tag in the events' and tags' order) and, for an
+// import, their metadata content types ($16, empty otherwise: unnest pads
+// it with NULLs), into events and event_tags. Each record's version is its stream's version plus its
 // ordinal, and the records take seq, hence positions, in order under the
 // statement's transaction ID: contiguous in the global log.
 //
@@ -54,10 +55,10 @@ const multiWriteSQL = `WITH heads AS MATERIALIZED (
 ), tg AS (
 	SELECT id, array_agg(tag ORDER BY o) AS tags FROM unnest($14::uuid[], $15::text[]) WITH ORDINALITY AS u(id, tag, o) GROUP BY id
 ), ins AS (
-	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append, tags)
-	SELECT x.tx_id, e.stream, h.v + e.k, e.id, e.typ, e.ct, e.data, e.meta, e.at, e.starts, tg.tags
-	FROM unnest($5::text[], $6::bigint[], $7::uuid[], $8::text[], $9::smallint[], $10::bytea[], $11::bytea[], $12::timestamptz[], $13::boolean[])
-			WITH ORDINALITY AS e(stream, k, id, typ, ct, data, meta, at, starts, ord)
+	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append, tags, metadata_content_type)
+	SELECT x.tx_id, e.stream, h.v + e.k, e.id, e.typ, e.ct, e.data, e.meta, e.at, e.starts, tg.tags, nullif(e.mct, 0)
+	FROM unnest($5::text[], $6::bigint[], $7::uuid[], $8::text[], $9::smallint[], $10::bytea[], $11::bytea[], $12::timestamptz[], $13::boolean[], $16::smallint[])
+			WITH ORDINALITY AS e(stream, k, id, typ, ct, data, meta, at, starts, mct, ord)
 		JOIN heads h ON h.stream = e.stream
 		LEFT JOIN tg ON tg.id = e.id,
 		(SELECT pg_current_xact_id()::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS tx_id) x
@@ -98,6 +99,7 @@ type write struct {
 	k        []int64
 	at       []time.Time
 	starts   []bool
+	mcts     []int16 // metadata content types of an import (metadataTypes)
 	recorded time.Time
 }
 
@@ -235,6 +237,7 @@ func (d *Driver) importTagged(ctx context.Context, req driver.ImportRequest) err
 		k:       make([]int64, len(req.Events)),
 		at:      make([]time.Time, len(req.Events)),
 		starts:  make([]bool, len(req.Events)),
+		mcts:    metadataTypes(req.Events),
 	}
 	want := map[string]uint64{}
 	for j, i := range req.Firsts {
@@ -339,7 +342,11 @@ func (d *Driver) multiWriteArgs(w write) ([]any, string) {
 	if tags == nil {
 		tagIDs, tags = [][16]byte{}, []string{}
 	}
-	args := []any{hs, kinds, wants, w.firstID, streams, w.k, ids, types, cts, data, meta, at, w.starts, tagIDs, tags}
+	mcts := w.mcts
+	if mcts == nil {
+		mcts = []int16{}
+	}
+	args := []any{hs, kinds, wants, w.firstID, streams, w.k, ids, types, cts, data, meta, at, w.starts, tagIDs, tags, mcts}
 	cond := "false"
 	if w.cond != nil {
 		cond, args = conditionSQL(quoteIdent(d.schema), *w.cond, args)

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const eventColumns = `tx_id, seq, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, tags`
+const eventColumns = `tx_id, seq, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, tags, metadata_content_type`
 
 // Reads bound a page in bytes on the server (driver.StreamQuery.MaxBytes):
 // the statement returns only the rows the page keeps, so no more than the
@@ -385,7 +385,7 @@ func headRow(from, n, extra string) string {
 	nulls := strings.Repeat(`NULL, `, 4+strings.Count(extra, `,`))
 	return `
 SELECT horizon, coalesce(top >= fence, false), fence, ` + n + extra + `, ` +
-		`NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::uuid, NULL::text, NULL::smallint, NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::text[]
+		`NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::uuid, NULL::text, NULL::smallint, NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::text[], NULL::smallint
 FROM ` + from + `
 UNION ALL
 SELECT ` + nulls + `e.* FROM ` + from + `, LATERAL (`
@@ -477,7 +477,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		txID, seq, ver    pgtype.Int8
 		stream, typ       pgtype.Text
 		id                pgtype.UUID
-		ct                pgtype.Int2
+		ct, mct           pgtype.Int2
 		data, meta        []byte
 		at                pgtype.Timestamptz
 		tags              []string
@@ -486,7 +486,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 	if scan {
 		targets = append(targets, &endTx, &endSeq, &atEnd)
 	}
-	targets = append(targets, &txID, &seq, &stream, &ver, &id, &typ, &ct, &data, &meta, &at, &tags)
+	targets = append(targets, &txID, &seq, &stream, &ver, &id, &typ, &ct, &data, &meta, &at, &tags, &mct)
 	for rows.Next() {
 		if err := rows.Scan(targets...); err != nil {
 			return nil, head, wrapNative(err)
@@ -517,8 +517,10 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 			Metadata:    meta,
 			RecordedAt:  at.Time.UTC(),
 			Tags:        tags,
+
+			MetadataContentType: driver.ContentType(mct.Int16),
 		})
-		data, meta, tags = nil, nil, nil
+		data, meta, tags, mct = nil, nil, nil, pgtype.Int2{}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
@@ -649,16 +651,20 @@ func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, err
 			txID, seq, ver int64
 			id             [16]byte
 			ct             int16
+			mct            *int16
 		)
 		for rows.Next() {
 			var ev driver.RecordedEvent
-			if err := rows.Scan(&txID, &seq, &ev.StreamID, &ver, &id, &ev.Type, &ct, &ev.Data, &ev.Metadata, &ev.RecordedAt, &ev.Tags); err != nil {
+			if err := rows.Scan(&txID, &seq, &ev.StreamID, &ver, &id, &ev.Type, &ct, &ev.Data, &ev.Metadata, &ev.RecordedAt, &ev.Tags, &mct); err != nil {
 				return nil, wrapNative(err)
 			}
 			ev.Position = driver.Position{Commit: uint64(txID), Prepare: uint64(seq)}
 			ev.Version = uint64(ver)
 			ev.ID = uuid.UUID(id)
 			ev.ContentType = driver.ContentType(ct)
+			if mct != nil {
+				ev.MetadataContentType = driver.ContentType(*mct)
+			}
 			ev.RecordedAt = ev.RecordedAt.UTC()
 			if page.Add(ev) {
 				break

@@ -124,5 +124,25 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 			return 0, err
 		}
 	}
-	return last, nil
+	return last, importMetadataTypes(ctx, w, req.Events)
+}
+
+// importMetadataTypes records the metadata content type of the events
+// whose metadata is not JSON (the column is NULL for JSON).
+func importMetadataTypes(ctx context.Context, w *writer, evs []driver.RecordedEvent) error {
+	var types [][3]any
+	for _, e := range evs {
+		if e.MetadataContentType != driver.JSON {
+			types = append(types, [3]any{e.StreamID, e.Version, int64(e.MetadataContentType)})
+		}
+	}
+	if len(types) == 0 {
+		return nil
+	}
+	typesJSON, err := json.Marshal(types)
+	if err != nil {
+		return err
+	}
+	_, err = w.conn.ExecContext(ctx, queryImportMetadataTypes, typesJSON)
+	return err
 }

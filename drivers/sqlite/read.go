@@ -32,7 +32,7 @@ type readStmts struct {
 const maxFilteredStmts = 64
 
 const (
-	streamColumns = "position, version, event_id, type, content_type, data, metadata, recorded_at, tags"
+	streamColumns = "position, version, event_id, type, content_type, data, metadata, recorded_at, tags, metadata_content_type"
 	allColumns    = "stream, " + streamColumns
 )
 
@@ -285,14 +285,15 @@ func scanEvents(rows *sql.Rows, stream string, limit, maxBytes int) ([]driver.Re
 	var (
 		pos, version, contentType, recordedAt int64
 		tags                                  sql.NullString
+		metadataType                          sql.NullInt64
 	)
 	for rows.Next() {
 		ev := driver.RecordedEvent{StreamID: stream}
 		var err error
 		if stream == "" {
-			err = rows.Scan(&ev.StreamID, &pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt, &tags)
+			err = rows.Scan(&ev.StreamID, &pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt, &tags, &metadataType)
 		} else {
-			err = rows.Scan(&pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt, &tags)
+			err = rows.Scan(&pos, &version, &ev.ID, &ev.Type, &contentType, &ev.Data, &ev.Metadata, &recordedAt, &tags, &metadataType)
 		}
 		if err != nil {
 			return nil, err
@@ -303,6 +304,7 @@ func scanEvents(rows *sql.Rows, stream string, limit, maxBytes int) ([]driver.Re
 		ev.Position = driver.Position{Commit: uint64(pos)}
 		ev.Version = uint64(version)
 		ev.ContentType = driver.ContentType(contentType)
+		ev.MetadataContentType = driver.ContentType(metadataType.Int64)
 		ev.RecordedAt = time.UnixMicro(recordedAt).UTC()
 		if out.Add(ev) {
 			break

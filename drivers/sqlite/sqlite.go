@@ -353,6 +353,12 @@ const (
 	queryImportAppends = `INSERT OR IGNORE INTO appends (stream, first_event_id, first_version)
 		SELECT json_extract(j.value, '$[0]'), unhex(json_extract(j.value, '$[1]')), json_extract(j.value, '$[2]')
 		FROM json_each(?) j`
+	// queryImportMetadataTypes records the metadata content type of
+	// imported events from a JSON array of [stream, version, content type]:
+	// a second statement in the import's transaction, only for an import
+	// with metadata that is not JSON, so every INSERT stays as it was.
+	queryImportMetadataTypes = `UPDATE events SET metadata_content_type = j.value->>2
+		FROM json_each(?) j WHERE events.stream = j.value->>0 AND events.version = j.value->>1`
 	queryInsertInto = `INSERT INTO events
 		(stream, version, category, event_id, type, content_type, data, metadata, recorded_at) VALUES `
 	queryInsertTaggedInto = `INSERT INTO events
