@@ -25,9 +25,15 @@ import (
 // [Store.Limits]. The keys are inserted first in the object and the
 // caller's bytes follow unchanged. A subscription handler's span links to
 // the span context found there; see docs/observability.md.
+//
+// MetadataSchemaVersion holds the schema version of an event's payload, a
+// JSON integer (1, 2, …), as package codec writes it; an event without it
+// is at version 1. It lives in metadata, not in the event type, so that
+// subscriptions and queries filtering by type see every version of an event.
 const (
 	MetadataCorrelationID = "$correlationId"
 	MetadataCausationID   = "$causationId"
+	MetadataSchemaVersion = "$schemaVersion"
 	MetadataTraceParent   = driver.MetadataTraceParent // "$traceparent"
 	MetadataTraceState    = driver.MetadataTraceState  // "$tracestate"
 )
@@ -40,6 +46,29 @@ func CorrelationID(metadata []byte) (string, bool) {
 // CausationID returns the causation ID in metadata, if any.
 func CausationID(metadata []byte) (string, bool) {
 	return metadataString(metadata, MetadataCausationID)
+}
+
+// SchemaVersion returns the schema version recorded in metadata under
+// [MetadataSchemaVersion], if any: a JSON integer of at least 1. It reports
+// false when there is none, when metadata is not a JSON object, and when the
+// value is not such an integer.
+func SchemaVersion(metadata []byte) (int, bool) {
+	if len(metadata) == 0 {
+		return 0, false
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(metadata, &m) != nil {
+		return 0, false
+	}
+	raw, ok := m[MetadataSchemaVersion]
+	if !ok {
+		return 0, false
+	}
+	var n int
+	if json.Unmarshal(raw, &n) != nil || n < 1 {
+		return 0, false
+	}
+	return n, true
 }
 
 // TraceParent returns the W3C traceparent recorded in metadata under
