@@ -86,3 +86,27 @@ func (s *Store) keyCall(ctx context.Context, op, subject string, f func(driver.K
 	}
 	return nil
 }
+
+// KeySubjects returns up to limit (1 to [driver.MaxListStreams]) subjects
+// that have a key, in byte order, after the subject after ("" for the first
+// page); fewer than limit means no more follow. It is for moving keys to
+// another store (shred.CopyKeys). Errors as for [Store.LoadKey].
+func (s *Store) KeySubjects(ctx context.Context, after string, limit int) ([]string, error) {
+	wrap := func(err error) error { return fmt.Errorf("eventstore: key subjects: %w", err) }
+	if limit < 1 || limit > driver.MaxListStreams {
+		return nil, wrap(invalid(ErrInvalidArgument, "limit %d: want 1 to %d", limit, driver.MaxListStreams))
+	}
+	ks, err := s.keyStore()
+	if err != nil {
+		return nil, wrap(err)
+	}
+	var subjects []string
+	err = s.do(ctx, func() (err error) {
+		subjects, err = ks.KeySubjects(ctx, after, limit)
+		return err
+	})
+	if err != nil {
+		return nil, wrap(err)
+	}
+	return subjects, nil
+}

@@ -24,6 +24,11 @@ type KeyStore interface {
 	// is not an error. The driver removes the bytes as far as its backend
 	// allows (its documentation says what remains, e.g. in backups).
 	DeleteKey(ctx context.Context, subject string) error
+	// KeySubjects returns up to limit subjects that have a key, in byte
+	// order, starting after the subject after ("" for the first page): a
+	// listing for moving keys to another store. Fewer than limit means no
+	// more follow.
+	KeySubjects(ctx context.Context, after string, limit int) ([]string, error)
 }
 
 // MaxKeySize is the most bytes a key given to [KeyStore.CreateKey] holds.

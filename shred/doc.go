@@ -21,10 +21,12 @@
 //
 // # Forgetting
 //
-// [Shredder.Forget] deletes the subject's key. Every read path then returns
-// the subject's events with the protected data erased: protected fields
-// are null (the whole data is null when it was protected whole), the
-// envelope is removed and the metadata holds "$erased": true ([Erased]).
+// [Shredder.Forget] deletes the subject's key. Every read path then
+// returns the subject's events with the protected data erased: protected
+// fields are null (no field is left when the data was protected whole),
+// the envelope is removed, and the data and the metadata hold
+// "$erased": true: [Erased] reads the metadata of a raw event, and a typed
+// event embedding [Erasure] decodes it.
 // Erasure is never an error, so projections go on. A key store that fails
 // (a transient error) is an error, never taken for an erasure, and a
 // ciphertext that does not authenticate under its key is [ErrTampered].

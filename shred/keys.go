@@ -2,6 +2,9 @@ package shred
 
 import (
 	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
 	"slices"
 	"sync"
 )
@@ -61,4 +64,77 @@ func (m *MemoryKeys) DeleteKey(_ context.Context, subject string) error {
 		delete(m.keys, subject)
 	}
 	return nil
+}
+
+// KeySubjects lists subjects with a key, as [KeyLister] says.
+func (m *MemoryKeys) KeySubjects(_ context.Context, after string, limit int) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for s := range m.keys {
+		if s > after {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), limit)], nil
+}
+
+// KeyLister is a [KeyStore] that lists its subjects, so that its keys can
+// be moved ([CopyKeys]). An *eventstore.Store whose driver keeps keys is
+// one, and so is [MemoryKeys].
+type KeyLister interface {
+	KeyStore
+	// KeySubjects returns up to limit subjects with a key, in byte order,
+	// after the subject after ("" for the first page); fewer than limit
+	// means no more follow.
+	KeySubjects(ctx context.Context, after string, limit int) ([]string, error)
+}
+
+var _ KeyLister = (*MemoryKeys)(nil)
+
+// ErrKeyConflict reports that [CopyKeys] found a different key for a
+// subject in the destination: events sealed under either key would not
+// open under the other. Nothing was overwritten.
+var ErrKeyConflict = errors.New("shred: the destination holds another key for the subject")
+
+// CopyKeys copies every key of from to to, as a migration of the events
+// (package migrate copies events as stored, sealed, and never keys) needs:
+// keys of forgotten subjects are gone and stay gone. A subject whose key
+// to already holds is skipped, so a rerun is safe. Run it after the events
+// are copied, and forget subjects in both stores until the old one is
+// retired. Errors: an error matching [ErrKeyConflict] for a subject with
+// a different key in to (the copy stops there), the stores' errors.
+func CopyKeys(ctx context.Context, from KeyLister, to KeyStore) error {
+	const page = 500
+	after := ""
+	for {
+		subjects, err := from.KeySubjects(ctx, after, page)
+		if err != nil {
+			return fmt.Errorf("shred: copy keys: source: %w", err)
+		}
+		for _, s := range subjects {
+			key, ok, err := from.LoadKey(ctx, s)
+			if err != nil {
+				return fmt.Errorf("shred: copy keys: source: %w", err)
+			}
+			if !ok {
+				continue // forgotten meanwhile
+			}
+			stored, err := to.CreateKey(ctx, s, key)
+			same := subtle.ConstantTimeCompare(stored, key) == 1
+			clear(key)
+			clear(stored)
+			if err != nil {
+				return fmt.Errorf("shred: copy keys: destination: %w", err)
+			}
+			if !same {
+				return fmt.Errorf("shred: copy keys: subject %q: %w", s, ErrKeyConflict)
+			}
+		}
+		if len(subjects) < page {
+			return nil
+		}
+		after = subjects[len(subjects)-1]
+	}
 }

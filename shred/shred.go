@@ -17,9 +17,18 @@ import (
 	"github.com/google/uuid"
 )
 
-// MetadataErased is the metadata key [Shredder.Open] sets to true on an
-// event whose protected data was erased (see [Erased]).
+// MetadataErased is the key [Shredder.Open] sets to true, both in the
+// metadata and in the data, of an event whose protected data was erased
+// (see [Erased] and [Erasure]).
 const MetadataErased = "$erased"
+
+// Erasure marks a typed event whose protected data was erased: embed it in
+// a struct decoded from opened data (by package codec, say), and Erased is
+// true when [Shredder.Open] erased the event. It is never encoded while
+// false, and Seal refuses data where it is true.
+type Erasure struct {
+	Erased bool `json:"$erased,omitempty"`
+}
 
 // DefaultCacheTTL is how long a Shredder keeps a subject's key in memory
 // when [Options.CacheTTL] is zero.
@@ -141,8 +150,8 @@ func (s *Shredder) Seal(ctx context.Context, ev eventstore.Event) (eventstore.Ev
 		switch {
 		case seen[m.name]:
 			return invalid("member %q appears twice", m.name)
-		case m.name == envelopeField:
-			return invalid("data already has a %q member", envelopeField)
+		case m.name == envelopeField || m.name == MetadataErased:
+			return invalid("data has a %q member, which is reserved", m.name)
 		case m.name == rule.Subject:
 			if err := json.Unmarshal(m.value, &subject); err != nil {
 				return invalid("subject field %q is not a string", rule.Subject)
@@ -198,9 +207,9 @@ func (s *Shredder) Seal(ctx context.Context, ev eventstore.Event) (eventstore.Ev
 // Open returns ev with its protected data decrypted. An event without an
 // envelope (of another type, or sealed by no rule) is returned unchanged.
 // When the subject was forgotten, Open returns the event erased, with a nil
-// error: the protected fields are null (the data is null when it was
-// protected whole), the envelope is gone and the metadata holds
-// "$erased": true ([Erased]).
+// error: the protected fields are null (no other field is left when the
+// data was protected whole), the envelope is gone, and both the data and
+// the metadata hold "$erased": true ([Erased], [Erasure]).
 //
 // Errors: the key store's (for instance one matching
 // [eventstore.ErrTransient]), never taken for an erasure; [ErrTampered]
@@ -239,10 +248,9 @@ func (s *Shredder) Open(ctx context.Context, ev eventstore.RecordedEvent) (event
 	if k == nil { // erased
 		ev.Metadata = withErased(ev.Metadata)
 		if env.F == nil {
-			ev.Data = []byte("null")
-		} else {
-			ev.Data = appendObject(nil, members)
+			members = nil
 		}
+		ev.Data = appendObject(nil, append(members, member{MetadataErased, json.RawMessage("true")}))
 		return ev, nil
 	}
 	plain, err := k.aead.Open(nil, env.N, env.C, additionalData(ev.ID, ev.Type, env.S, env.K, env.F))

@@ -46,3 +46,17 @@ func (d *Driver) DeleteKey(_ context.Context, subject string) error {
 	}
 	return nil
 }
+
+// KeySubjects implements [driver.KeyStore].
+func (d *Driver) KeySubjects(_ context.Context, after string, limit int) ([]string, error) {
+	d.keys.mu.Lock()
+	defer d.keys.mu.Unlock()
+	var out []string
+	for s := range d.keys.m {
+		if s > after {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return out[:min(len(out), limit)], nil
+}
