@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"strings"
 
 	"github.com/google/uuid"
 )
@@ -82,32 +82,85 @@ type member struct {
 	value json.RawMessage
 }
 
-// parseObject returns the members of a JSON object in their order; ok is
-// false when data is not one JSON object.
+// parseObject returns the members of a JSON object in their order, their
+// values as they are written; ok is false when data is not one valid JSON
+// object. It checks data with json.Valid, then walks its top level
+// without decoding the values.
 func parseObject(data []byte) (members []member, ok bool) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+	if !json.Valid(data) {
 		return nil, false
 	}
-	for dec.More() {
-		t, err := dec.Token()
-		if err != nil {
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
+		return nil, false
+	}
+	members = make([]member, 0, 8)
+	i = skipSpace(data, i+1)
+	if data[i] == '}' {
+		return members, true
+	}
+	for {
+		end := skipValue(data, i) // the name, a string
+		name := data[i+1 : end-1]
+		var n string
+		if bytes.IndexByte(name, '\\') < 0 {
+			n = string(name)
+		} else if json.Unmarshal(data[i:end], &n) != nil {
 			return nil, false
 		}
-		name, _ := t.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, false
+		i = skipSpace(data, end)
+		i = skipSpace(data, i+1) // past ':'
+		end = skipValue(data, i)
+		members = append(members, member{n, json.RawMessage(data[i:end])})
+		i = skipSpace(data, end)
+		if data[i] == '}' {
+			return members, true
 		}
-		members = append(members, member{name, v})
+		i = skipSpace(data, i+1) // past ','
 	}
-	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
-		return nil, false
+}
+
+// skipSpace returns the index of the first byte at or after i that is not
+// JSON white space.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, false
+	return i
+}
+
+// skipValue returns the index just past the valid JSON value starting at i.
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		for i++; ; i++ {
+			switch data[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1
+			}
+		}
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch data[i] {
+			case '"':
+				i = skipValue(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	default: // a number, true, false or null
+		for i < len(data) && !strings.ContainsRune(",}] \t\n\r", rune(data[i])) {
+			i++
+		}
+		return i
 	}
-	return members, true
 }
 
 // appendObject appends the JSON object of members to b.
@@ -126,8 +179,15 @@ func appendObject(b []byte, members []member) []byte {
 
 // appendString appends s as a JSON string.
 func appendString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s) // a string always marshals
-	return append(b, q...)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always marshals
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // withErased returns metadata (empty or a JSON object) with the member
