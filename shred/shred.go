@@ -116,7 +116,9 @@ func New(opts Options) (*Shredder, error) {
 
 // Seal returns ev with its protected data encrypted under its subject's key,
 // which it creates on first use. Events of a type without a rule, and
-// events that hold none of their rule's fields, are returned unchanged. A
+// events that hold none of their rule's fields, are returned unchanged,
+// except that no JSON object of any type may have a top-level "$shred"
+// member (an envelope forged from user input would make Open fail). A
 // zero ev.ID is replaced by a new random one, since the ID is bound to the
 // ciphertext: append the returned event as it is.
 //
@@ -126,6 +128,13 @@ func New(opts Options) (*Shredder, error) {
 func (s *Shredder) Seal(ctx context.Context, ev eventstore.Event) (eventstore.Event, error) {
 	rule, ok := s.rules[ev.Type]
 	if !ok {
+		// No envelope may be forged through Seal, so that data from end
+		// users cannot make Open fail.
+		if ev.ContentType == eventstore.JSON && containsEnvelope(ev.Data) {
+			if members, ok := parseObject(ev.Data); ok && slices.ContainsFunc(members, func(m member) bool { return m.name == envelopeField }) {
+				return eventstore.Event{}, fmt.Errorf("shred: seal %q event: %w: data has a %q member, which is reserved", ev.Type, eventstore.ErrInvalidPayload, envelopeField)
+			}
+		}
 		return ev, nil
 	}
 	if ev.ID == uuid.Nil {

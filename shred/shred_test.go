@@ -150,6 +150,8 @@ func TestSealOpen(t *testing.T) {
 			false, nil},
 		{"type without a rule", eventstore.Event{ID: uuid.New(), Type: "OrderPlaced", Data: []byte(`{"name":"Ada Lovelace"}`)},
 			false, nil},
+		{"type without a rule, $shred nested", eventstore.Event{ID: uuid.New(), Type: "OrderPlaced", Data: []byte(`{"note":{"$shred":1},"s":"$shred"}`)},
+			false, nil},
 		{"formatting of other members kept", eventstore.Event{ID: uuid.New(), Type: "CustomerRegistered",
 			Data: []byte(`{"customerId":"c-1","name":"Ada Lovelace","plan":{"tier": "gold", "seats": [1, 2]}}`)},
 			true, []string{"Ada Lovelace"}},
@@ -205,6 +207,7 @@ func TestSealRejects(t *testing.T) {
 		{"member twice", eventstore.Event{Type: "CustomerRegistered", Data: []byte(`{"customerId":"c-1","name":"Ada","name":"Bob"}`)}},
 		{"envelope member", eventstore.Event{Type: "CustomerRegistered", Data: []byte(`{"customerId":"c-1","$shred":{}}`)}},
 		{"erased member", eventstore.Event{Type: "CustomerRegistered", Data: []byte(`{"customerId":"c-1","$erased":true}`)}},
+		{"envelope in a type without a rule", eventstore.Event{Type: "Comment", Data: []byte(`{"text":"hi","$shred":{"v":2}}`)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sh.Seal(t.Context(), tc.ev)
