@@ -17,6 +17,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// A Shredder is a codec.Transform.
+var _ codec.Transform = (*shred.Shredder)(nil)
+
 // The forgotten subject's plaintext, which no read may return once it is
 // forgotten, and the other subject's, which every read must.
 var (
