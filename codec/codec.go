@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 
 	"github.com/eventkit/eventstore"
@@ -35,6 +36,8 @@ type entry struct {
 	name    string
 	goType  reflect.Type
 	version int
+	// meta is the metadata of an encoded event without caller metadata.
+	meta []byte
 	// up[i] turns version i+1 into i+2; nil where missing.
 	up     []Upcaster
 	decode func(s Serializer, data []byte) (any, error)
@@ -116,6 +119,7 @@ func Register[T any](r *Registry, eventType string, opts ...TypeOption) error {
 		name:    eventType,
 		goType:  t,
 		version: c.version,
+		meta:    append(strconv.AppendInt([]byte(versionPrefix), int64(c.version), 10), '}'),
 		up:      make([]Upcaster, c.version-1),
 		decode: func(s Serializer, data []byte) (any, error) {
 			var v T
@@ -161,11 +165,14 @@ func (r *Registry) Upcast(eventType string, from int, up Upcaster) error {
 	e, ok := r.byName[eventType]
 	switch {
 	case !ok:
-		return fmt.Errorf("codec: upcast %q: %w: register the event type first", eventType, errors.Join(eventstore.ErrInvalidArgument, &UnknownTypeError{EventType: eventType}))
+		return fmt.Errorf("codec: upcast %q: %w: %w (register it first)", eventType, eventstore.ErrInvalidArgument, &UnknownTypeError{EventType: eventType})
 	case up == nil:
 		return fmt.Errorf("codec: upcast %q from version %d: %w: nil upcaster", eventType, from, eventstore.ErrInvalidArgument)
+	case e.version == 1:
+		return fmt.Errorf("codec: upcast %q from version %d: %w: the type is registered at version 1 and has no upcasters",
+			eventType, from, eventstore.ErrInvalidArgument)
 	case from < 1 || from >= e.version:
-		return fmt.Errorf("codec: upcast %q from version %d: %w: the type is registered at version %d, so upcasters start from 1 to %d",
+		return fmt.Errorf("codec: upcast %q from version %d: %w: the type is registered at version %d, so an upcaster starts from a version between 1 and %d",
 			eventType, from, eventstore.ErrInvalidArgument, e.version, e.version-1)
 	case e.up[from-1] != nil:
 		return fmt.Errorf("codec: upcast %q from version %d: upcaster %w", eventType, from, ErrDuplicate)
@@ -231,14 +238,18 @@ func (r *Registry) lookup(name string, t reflect.Type) (*entry, error) {
 		}
 		r.mu.RLock()
 	}
-	defer r.mu.RUnlock()
-	if r.checkErr != nil {
-		return nil, r.checkErr
-	}
+	var e *entry
+	err := r.checkErr
 	if t != nil {
-		return r.byType[t], nil
+		e = r.byType[t]
+	} else {
+		e = r.byName[name]
 	}
-	return r.byName[name], nil
+	r.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
 // Types returns the registered event type names with their schema

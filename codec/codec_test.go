@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
-	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -59,13 +59,6 @@ func newRegistry(t testing.TB, opts ...codec.Option) *codec.Registry {
 	}))
 	require.NoError(t, r.Check())
 	return r
-}
-
-func newMemoryStore(t testing.TB) *eventstore.Store {
-	t.Helper()
-	s := eventstore.New(memory.New(), eventstore.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 func TestEncodeDecodeRoundTrip(t *testing.T) {
@@ -268,4 +261,75 @@ func TestUpcasterError(t *testing.T) {
 	_, err := r.Decode(t.Context(), eventstore.RecordedEvent{StreamID: "S", Version: 4, Type: "OrderShipped", Data: []byte(`{}`)})
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, `codec: decode "S"@4: upcast "OrderShipped" from version 1: boom`, err.Error())
+}
+
+// TestDecodeEmptyData: an event appended without a payload decodes to the
+// zero value.
+func TestDecodeEmptyData(t *testing.T) {
+	m, err := newRegistry(t).Decode(t.Context(), eventstore.RecordedEvent{Type: "OrderShipped"})
+	require.NoError(t, err)
+	assert.Equal(t, OrderShipped{}, m.Value)
+}
+
+// TestErrorMessages pins the wording of registration errors.
+func TestErrorMessages(t *testing.T) {
+	r := newRegistry(t)
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"duplicate name", codec.Register[orderPlacedV1](r, "OrderPlaced"),
+			`codec: register codec_test.orderPlacedV1 as "OrderPlaced": event type already registered for codec_test.OrderPlaced`},
+		{"duplicate Go type", codec.Register[OrderPlaced](r, "Other"),
+			`codec: register codec_test.OrderPlaced as "Other": Go type already registered as "OrderPlaced"`},
+		{"unknown type", r.Upcast("Nope", 1, codec.UpcastJSON(func(v orderPlacedV1) (orderPlacedV2, error) { return orderPlacedV2{}, nil })),
+			`codec: upcast "Nope": invalid argument: event type "Nope" is not registered: unknown event type (register it first)`},
+		{"version out of range", r.Upcast("OrderPlaced", 3, codec.UpcastJSON(func(v orderPlacedV1) (orderPlacedV2, error) { return orderPlacedV2{}, nil })),
+			`codec: upcast "OrderPlaced" from version 3: invalid argument: the type is registered at version 3, so an upcaster starts from a version between 1 and 2`},
+		{"version 1 type", r.Upcast("OrderShipped", 1, codec.UpcastJSON(func(v orderPlacedV1) (orderPlacedV2, error) { return orderPlacedV2{}, nil })),
+			`codec: upcast "OrderShipped" from version 1: invalid argument: the type is registered at version 1 and has no upcasters`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Error(t, tc.err)
+			assert.Equal(t, tc.want, tc.err.Error())
+		})
+	}
+}
+
+// TestConcurrentUse: decoding and encoding from many goroutines while
+// types and upcasters are registered is race-free (run with -race), and a
+// type registered with its full chain is usable at once.
+func TestConcurrentUse(t *testing.T) {
+	r := newRegistry(t)
+	ev := eventstore.RecordedEvent{Type: "OrderPlaced", Data: []byte(`{"item":"A-1","qty":1}`)}
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			<-start
+			for range 200 {
+				m, err := r.Decode(context.Background(), ev)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if m.Value != (OrderPlaced{SKU: "A-1", Qty: 1, Currency: "EUR"}) {
+					t.Errorf("got %v", m.Value)
+					return
+				}
+				if _, err := r.Encode(context.Background(), OrderShipped{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	close(start)
+	type late struct{ N int }
+	require.NoError(t, codec.Register[late](r, "Late"))
+	_, err := r.Encode(t.Context(), late{N: 1})
+	require.NoError(t, err)
+	wg.Wait()
 }

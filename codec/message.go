@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/eventkit/eventstore"
 )
@@ -62,8 +63,10 @@ func (r *Registry) EncodeMetadata(ctx context.Context, v any, metadata []byte) (
 	if err != nil {
 		return eventstore.Event{}, fmt.Errorf("codec: encode %q: %w", e.name, err)
 	}
-	md, err := withVersion(metadata, e.version)
-	if err != nil {
+	var md []byte
+	if len(metadata) == 0 {
+		md = slices.Clone(e.meta) // a copy: the caller may edit it
+	} else if md, err = withVersion(metadata, e.version); err != nil {
 		return eventstore.Event{}, fmt.Errorf("codec: encode %q: %w", e.name, err)
 	}
 	ev := eventstore.Event{Type: e.name, ContentType: r.ser.ContentType(), Data: data, Metadata: md}

@@ -22,7 +22,8 @@ type Serializer interface {
 }
 
 // JSON is the default [Serializer]: encoding/json, content type
-// [eventstore.JSON]. Data "null" decodes to the zero value.
+// [eventstore.JSON]. Empty data and "null" decode to the zero value, so
+// events appended without a payload decode too.
 type JSON struct{}
 
 // ContentType returns [eventstore.JSON].
@@ -31,8 +32,13 @@ func (JSON) ContentType() eventstore.ContentType { return eventstore.JSON }
 // Marshal returns json.Marshal(v).
 func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 
-// Unmarshal is json.Unmarshal.
-func (JSON) Unmarshal(data []byte, v any) error { return json.Unmarshal(data, v) }
+// Unmarshal is json.Unmarshal, but leaves v alone for empty data.
+func (JSON) Unmarshal(data []byte, v any) error {
+	if len(data) == 0 {
+		return nil
+	}
+	return json.Unmarshal(data, v)
+}
 
 // UpcastJSON returns an [Upcaster] that decodes a payload into From with
 // encoding/json, calls f, and encodes f's result: an upcaster written
