@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"testing"
 	"testing/synctest"
@@ -422,8 +421,4 @@ func TestKeyCacheTTL(t *testing.T) {
 		require.NoError(t, err)
 		assert.True(t, shred.Erased(got))
 	})
-}
-
-func TestErrBadEnvelopeIsNotTampered(t *testing.T) {
-	assert.False(t, errors.Is(shred.ErrBadEnvelope, shred.ErrTampered))
 }
