@@ -21,6 +21,8 @@ type Driver struct {
 	checkpoints map[string]driver.Position
 	leases      map[leaseKey]driver.Lease
 	watchers    map[chan struct{}]struct{}
+
+	keys keys // subjects' keys (keys.go), under their own lock
 }
 
 // New returns an empty in-memory driver. Pass it to [eventstore.New]. It
@@ -48,6 +50,7 @@ var (
 	_ driver.Leaser            = (*Driver)(nil)
 	_ driver.CheckpointTxer    = (*Driver)(nil)
 	_ driver.StreamLister      = (*Driver)(nil)
+	_ driver.KeyStore          = (*Driver)(nil)
 )
 
 // Close implements [driver.Driver]. It drops nothing: the Store stops
