@@ -33,6 +33,9 @@ type Store struct {
 	lister      driver.StreamLister
 	multi       driver.MultiAppender
 	querier     driver.QueryReader
+	deleter     driver.StreamDeleter
+	truncater   driver.StreamTruncater
+	retention   driver.RetentionKeeper
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
 	pageSize    int // events per read page: driver.PageSizer's, else defaultPageSize
@@ -61,7 +64,9 @@ type Store struct {
 // New detects d's optional capabilities ([driver.Watcher],
 // [driver.LimitReporter], [driver.Importer], [driver.Aser],
 // [driver.CheckpointManager], [driver.ScanReader], [driver.Leaser],
-// [driver.CheckpointTxer], [driver.StreamLister], [driver.PageSizer]) once, by their
+// [driver.CheckpointTxer], [driver.StreamLister], [driver.PageSizer],
+// [driver.StreamDeleter], [driver.StreamTruncater],
+// [driver.RetentionKeeper]) once, by their
 // method sets, and the Store keeps what it found: a wrapper around a driver
 // must itself implement the capabilities it means to pass on.
 //
@@ -84,6 +89,9 @@ func newStore(d driver.Driver, opts Options, scheme string) *Store {
 	s.lister, _ = d.(driver.StreamLister)
 	s.multi, _ = d.(driver.MultiAppender)
 	s.querier, _ = d.(driver.QueryReader)
+	s.deleter, _ = d.(driver.StreamDeleter)
+	s.truncater, _ = d.(driver.StreamTruncater)
+	s.retention, _ = d.(driver.RetentionKeeper)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize
@@ -267,8 +275,11 @@ func appendErr(stream string, err error) error {
 
 func fmtErr(format string, args ...any) error { return fmt.Errorf(format, args...) }
 
-// StreamVersion returns the version of stream: the number of events in it, 0
-// when it has none. It reads no events.
+// StreamVersion returns the version of stream: the version of its last
+// event, which is the number of events appended to it, 0 when it has none.
+// Events removed by [Store.TruncateStream] or retention still count; a
+// stream removed by [Store.DeleteStream] and not appended to since has
+// version 0. It reads no events.
 func (s *Store) StreamVersion(ctx context.Context, stream string) (uint64, error) {
 	if err := ValidateStreamID(stream); err != nil {
 		return 0, fmt.Errorf("eventstore: stream version %q: %w", stream, err)

@@ -30,8 +30,8 @@ type ListStreamsOptions struct {
 	Limit int
 }
 
-// StreamInfo is one stream of a listing: its ID and current version (the
-// number of events in it).
+// StreamInfo is one stream of a listing: its ID and current version (see
+// [Store.StreamVersion]).
 type StreamInfo = driver.StreamInfo
 
 // StreamPage is one page of a stream listing. Next continues it; it is ""

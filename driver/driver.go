@@ -33,7 +33,9 @@ type Driver interface {
 	// q.MaxBytes bytes or more. Once a caller has seen position P,
 	// an event that becomes visible later must have a position after P.
 	ReadAll(ctx context.Context, q AllQuery) ([]RecordedEvent, error)
-	// StreamVersion returns the version of a stream, 0 if it has no events.
+	// StreamVersion returns the version of a stream: its last event's, 0 if
+	// it has none. Events removed by truncation still count; a deleted
+	// stream (see [StreamDeleter]) has version 0 until it is appended to.
 	StreamVersion(ctx context.Context, stream string) (uint64, error)
 	// SaveSnapshot stores snap for stream unless a snapshot with a higher
 	// version is stored. The Store has checked the stream has that version.
@@ -95,7 +97,11 @@ type Importer interface {
 	// Import writes req.Events in order, all or none, giving them positions
 	// in that order (with the same no-skip guarantee as Append). For each
 	// stream in the request, the stream's version must be one less than the
-	// version of its first event in the request; otherwise Import returns a
+	// version of its first event in the request, except that a driver that
+	// is also a StreamTruncater lets a stream at version 0 start later,
+	// after every version it ever had (a deleted stream's last one): the
+	// versions before count as truncated, which is how a truncated stream
+	// is copied. Otherwise Import returns a
 	// *eventstore.WrongExpectedVersionError for such a stream (Expected is
 	// eventstore.Exact of that version, Actual the stream's) and writes
 	// nothing. Recorded times are stored as given. Watchers are signalled as

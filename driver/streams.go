@@ -32,7 +32,7 @@ type ListStreamsRequest struct {
 // StreamInfo is one stream as a listing reports it.
 type StreamInfo struct {
 	ID      string
-	Version uint64 // the number of events in the stream, at least 1
+	Version uint64 // the stream's version (as StreamVersion), at least 1
 }
 
 // StreamPage is one page of a stream listing.

@@ -21,9 +21,10 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	if res, ok, err := d.retried(req, stream); ok || err != nil {
 		return res, err
 	}
-	if !req.Expected.Matches(current) {
-		return driver.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: current}
+	if actual := d.version(req.Stream); !req.Expected.Matches(actual) {
+		return driver.AppendResult{}, &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: actual}
 	}
+	delete(d.deleted, req.Stream)
 	ids := d.ids[req.Stream]
 	if ids == nil {
 		ids = map[uuid.UUID]int{}
@@ -48,6 +49,7 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	}
 	d.streams[req.Stream] = stream
 	last := d.log[len(d.log)-1]
+	d.applyRetention(req.Stream, req.RecordedAt)
 	d.signal()
 	return driver.AppendResult{Version: last.Version, Position: last.Position}, nil
 }
@@ -64,13 +66,17 @@ func (d *Driver) retried(req driver.AppendRequest, stream []int) (driver.AppendR
 		return driver.AppendResult{}, false, nil
 	}
 	startVersion := d.log[first].Version
-	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: uint64(len(stream))}
+	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: d.version(req.Stream)}
+	if removed(d.log[first]) {
+		// The first event was truncated since: never write it again.
+		return driver.AppendResult{}, false, conflict
+	}
 	if req.Expected.Kind() == driver.ExpectExact && startVersion != req.Expected.Version()+1 {
 		return driver.AppendResult{}, false, conflict
 	}
 	for i, e := range req.Events {
 		v := startVersion + uint64(i)
-		if v > uint64(len(stream)) || d.log[stream[v-1]].ID != e.ID {
+		if v > uint64(len(stream)) || stream[v-1] < 0 || d.log[stream[v-1]].ID != e.ID {
 			return driver.AppendResult{}, false, conflict
 		}
 	}

@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -20,8 +21,22 @@ func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	}
 	for _, i := range req.Firsts {
 		e := req.Events[i]
-		if current := uint64(len(d.streams[e.StreamID])); current != e.Version-1 {
+		current := d.version(e.StreamID)
+		// A stream with no events may start later (a truncated stream's
+		// copy), but after every version it ever had.
+		if current != e.Version-1 && (current != 0 || e.Version <= uint64(len(d.streams[e.StreamID]))) {
 			return &eventstore.WrongExpectedVersionError{Stream: e.StreamID, Expected: eventstore.Exact(e.Version - 1), Actual: current}
+		}
+	}
+	for _, i := range req.Firsts {
+		e := req.Events[i]
+		delete(d.deleted, e.StreamID)
+		if st := d.streams[e.StreamID]; uint64(len(st)) < e.Version-1 {
+			for uint64(len(st)) < e.Version-1 {
+				st = append(st, -1)
+			}
+			d.streams[e.StreamID] = st
+			d.first[e.StreamID] = e.Version
 		}
 	}
 	for _, e := range req.Events {
@@ -38,6 +53,10 @@ func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 			d.ids[e.StreamID] = ids
 		}
 		ids[e.ID] = idx
+	}
+	now := time.Now()
+	for _, i := range req.Firsts {
+		d.applyRetention(req.Events[i].StreamID, now)
 	}
 	d.signal()
 	return nil

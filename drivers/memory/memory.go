@@ -12,7 +12,10 @@ type Driver struct {
 	txMu        sync.Mutex   // serialises CheckpointTx calls
 	mu          sync.RWMutex // protects everything below
 	log         []driver.RecordedEvent
-	streams     map[string][]int             // stream → indexes into log, by version
+	streams     map[string][]int             // stream → indexes into log, by version; -1 once removed
+	first       map[string]uint64            // stream → first version not removed, when above 1
+	deleted     map[string]bool              // streams deleted and not appended to since
+	retention   map[string]driver.Retention  // stream → its retention setting
 	ids         map[string]map[uuid.UUID]int // stream → event ID → index into log
 	snapshots   map[string]driver.Snapshot   // stream → latest snapshot
 	checkpoints map[string]driver.Position
@@ -26,6 +29,9 @@ type Driver struct {
 func New() *Driver {
 	return &Driver{
 		streams:     map[string][]int{},
+		first:       map[string]uint64{},
+		deleted:     map[string]bool{},
+		retention:   map[string]driver.Retention{},
 		ids:         map[string]map[uuid.UUID]int{},
 		snapshots:   map[string]driver.Snapshot{},
 		checkpoints: map[string]driver.Position{},

@@ -29,7 +29,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 	}
 	conflict := &eventstore.AppendConflictError{}
 	for _, e := range req.Expect {
-		if actual := uint64(len(d.streams[e.Stream])); !e.Expected.Matches(actual) || held[e.Stream] {
+		if actual := d.version(e.Stream); !e.Expected.Matches(actual) || held[e.Stream] {
 			conflict.Streams = append(conflict.Streams, d.wrongVersion(e))
 		}
 	}
@@ -40,6 +40,9 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 		return driver.MultiAppendResult{}, conflict
 	}
 	res = driver.MultiAppendResult{Versions: make(map[string]uint64, len(req.Expect))}
+	for _, e := range req.Expect {
+		delete(d.deleted, e.Stream)
+	}
 	for _, r := range req.Records {
 		idx := len(d.log)
 		version := uint64(len(d.streams[r.Stream])) + 1
@@ -65,6 +68,9 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 		res.Versions[r.Stream] = version
 	}
 	res.Position = d.log[len(d.log)-1].Position
+	for _, e := range req.Expect {
+		d.applyRetention(e.Stream, req.RecordedAt)
+	}
 	d.signal()
 	return res, nil
 }
@@ -72,7 +78,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 // wrongVersion is the conflict of expectation e with its stream as it is.
 // d.mu is held.
 func (d *Driver) wrongVersion(e driver.StreamExpectation) eventstore.WrongExpectedVersionError {
-	return eventstore.WrongExpectedVersionError{Stream: e.Stream, Expected: eventstore.ExpectedVersion(e.Expected), Actual: uint64(len(d.streams[e.Stream]))}
+	return eventstore.WrongExpectedVersionError{Stream: e.Stream, Expected: eventstore.ExpectedVersion(e.Expected), Actual: d.version(e.Stream)}
 }
 
 // multiRetried recognises a retry of a multi-stream append that already
@@ -141,7 +147,7 @@ func (d *Driver) originalResult(req driver.MultiAppendRequest) (driver.MultiAppe
 // is held.
 func (d *Driver) anyMatch(q driver.Query, after driver.Position) bool {
 	for _, ev := range d.log[min(after.Commit, uint64(len(d.log))):] {
-		if q.Matches(ev.Type, ev.Tags) {
+		if !removed(ev) && q.Matches(ev.Type, ev.Tags) {
 			return true
 		}
 	}
@@ -158,7 +164,7 @@ func (d *Driver) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.Re
 	defer d.mu.RUnlock()
 	out := driver.NewPage(q.Limit, q.MaxBytes)
 	for _, ev := range d.log[min(q.After.Commit, uint64(len(d.log))):] {
-		if q.Query.Matches(ev.Type, ev.Tags) && out.Add(clone(ev)) {
+		if !removed(ev) && q.Query.Matches(ev.Type, ev.Tags) && out.Add(clone(ev)) {
 			break
 		}
 	}

@@ -15,20 +15,21 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	stream := d.streams[q.Stream]
+	first := d.firstKept(q.Stream)
 	out := driver.NewPage(q.Limit, q.MaxBytes)
 	if q.Backwards {
 		from := q.From
 		if from == 0 || from > uint64(len(stream)) {
 			from = uint64(len(stream))
 		}
-		for v := from; v >= 1; v-- {
+		for v := from; v >= first; v-- {
 			if out.Add(clone(d.log[stream[v-1]])) {
 				break
 			}
 		}
 		return out.Events, nil
 	}
-	for v := q.From; v <= uint64(len(stream)); v++ {
+	for v := max(q.From, first); v <= uint64(len(stream)); v++ {
 		if out.Add(clone(d.log[stream[v-1]])) {
 			break
 		}
@@ -47,7 +48,7 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 	out := driver.NewPage(q.Limit, q.MaxBytes)
 	keep := func(i uint64) bool {
 		ev := d.log[i]
-		return !q.Filter.Matches(ev) || !out.Add(clone(ev))
+		return removed(ev) || !q.Filter.Matches(ev) || !out.Add(clone(ev))
 	}
 	if q.Backwards {
 		for i := hi; i > lo; i-- {
@@ -72,7 +73,7 @@ func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, erro
 	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return uint64(len(d.streams[stream])), nil
+	return d.version(stream), nil
 }
 
 func clone(ev driver.RecordedEvent) driver.RecordedEvent {
@@ -100,7 +101,7 @@ func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.Sca
 	for ; i < hi && i-lo < scanBound; i++ {
 		ev := d.log[i]
 		res.Scanned = ev.Position
-		if q.Filter.Matches(ev) && out.Add(clone(ev)) {
+		if !removed(ev) && q.Filter.Matches(ev) && out.Add(clone(ev)) {
 			i++
 			break
 		}

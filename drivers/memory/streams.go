@@ -21,7 +21,7 @@ func (d *Driver) ListStreams(ctx context.Context, req driver.ListStreamsRequest)
 	defer d.mu.RUnlock()
 	var ids []string
 	for id := range d.streams {
-		if strings.HasPrefix(id, req.Prefix) && id > req.Cursor {
+		if !d.deleted[id] && strings.HasPrefix(id, req.Prefix) && id > req.Cursor {
 			ids = append(ids, id)
 		}
 	}

@@ -1,0 +1,100 @@
+package driver
+
+import (
+	"context"
+	"time"
+)
+
+// StreamDeleter is an optional Driver capability: deleting a stream.
+// Without it, eventstore.Store.DeleteStream returns
+// eventstore.ErrNotSupported before anything is done.
+type StreamDeleter interface {
+	// DeleteStream checks expected against the stream's version (0 when
+	// it has no events: never written, or deleted and not appended to
+	// since) and, if it holds, removes every event of the stream, all or
+	// none: from ReadStream, ReadAll, ReadAllScan and ReadQuery, with their
+	// tags, and from the retry detection of later appends (the stream's
+	// event IDs are forgotten). It also removes the stream's snapshot and
+	// its retention setting. On a mismatch it returns a
+	// *eventstore.WrongExpectedVersionError (Actual as above) and changes
+	// nothing. A stream at version 0 whose expectation holds (Any, or
+	// exact 0) is left as it is and DeleteStream returns nil.
+	//
+	// The driver remembers the deleted stream's last version V. Until the
+	// next append the stream has version 0 to every reader and to append
+	// expectations (NoStream and Any hold; StreamExists and an exact
+	// version above 0 fail with Actual 0), and ListStreams leaves it out.
+	// The next append recreates it: its events get versions V+1, V+2, …,
+	// so a version is never reused, and from then on the stream reads as
+	// one truncated before V+1.
+	//
+	// Events a subscriber has not yet reached are not delivered; the
+	// positions of deleted events are never given to other events, so a
+	// subscriber past them skips nothing that remains.
+	DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error
+}
+
+// StreamTruncater is an optional Driver capability: removing the oldest
+// events of a stream. Without it, eventstore.Store.TruncateStream returns
+// eventstore.ErrNotSupported before anything is done.
+type StreamTruncater interface {
+	// TruncateStream removes the events of stream whose version is below
+	// before (from every read path, as DeleteStream does), all or none.
+	// The stream's version and the versions of later appends do not
+	// change; ReadStream starts at the first event kept. before is at
+	// least 2 (the Store returns before smaller ones); a before past the
+	// stream's version plus one removes every event and nothing after, so
+	// later appends are kept. A stream with no events, or whose events
+	// below before are gone already, is left as it is. Truncating never
+	// recreates a deleted stream. A retry of an append whose first event
+	// was removed fails with a *eventstore.WrongExpectedVersionError or
+	// returns the original result; it never writes the events again.
+	TruncateStream(ctx context.Context, stream string, before uint64) error
+}
+
+// Retention limits how many events of a stream are kept, and for how long.
+// The zero value keeps everything.
+type Retention struct {
+	// MaxCount keeps only the MaxCount latest events (by version); 0 means
+	// no limit.
+	MaxCount uint64
+	// MaxAge keeps only events recorded less than MaxAge ago (by
+	// RecordedAt, compared with the clock of the process that enforces
+	// it); 0 means no limit. It removes the oldest events of the stream,
+	// in version order, up to the first one young enough: an event that
+	// follows a younger one (imported with an older time) waits for it.
+	MaxAge time.Duration
+}
+
+// IsZero reports whether r keeps everything.
+func (r Retention) IsZero() bool { return r.MaxCount == 0 && r.MaxAge == 0 }
+
+// Cutoff returns the first version a stream at version current must keep
+// under r's MaxCount: 1 when MaxCount is 0 or the stream is short enough.
+func (r Retention) Cutoff(current uint64) uint64 {
+	if r.MaxCount == 0 || current <= r.MaxCount {
+		return 1
+	}
+	return current - r.MaxCount + 1
+}
+
+// RetentionKeeper is an optional Driver capability: a durable retention
+// setting per stream. Without it, eventstore.Store.SetStreamRetention and
+// StreamRetention return eventstore.ErrNotSupported.
+type RetentionKeeper interface {
+	// SetStreamRetention stores r for stream, replacing what was stored
+	// (the zero Retention removes the setting), and at once removes the
+	// stream's events that r does not keep, as TruncateStream would. From
+	// then on every append to the stream (Append, AppendMulti, Import)
+	// removes, in its own transaction, the events r no longer keeps, so a
+	// stream never holds more than MaxCount events once an append
+	// returns. Events that grow older than MaxAge while nothing is
+	// appended stay stored (and readable) until the next append or the
+	// next SetStreamRetention: a job that calls SetStreamRetention again
+	// removes them. The setting of a stream with no events is stored too,
+	// and applies once it has some. DeleteStream removes the setting.
+	SetStreamRetention(ctx context.Context, stream string, r Retention) error
+	// StreamRetention returns the stored setting: the zero Retention when
+	// there is none.
+	StreamRetention(ctx context.Context, stream string) (Retention, error)
+}
