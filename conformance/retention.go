@@ -34,6 +34,7 @@ func retentionRules() []rule {
 		{name: "DeletedStreamRecreatedAfterLastVersion", run: del(testDeletedRecreated)},
 		{name: "DeleteStreamRetriedAppend", run: del(testDeleteRetriedAppend)},
 		{name: "DeleteStreamRacingAppends", run: del(testDeleteRacingAppends)},
+		{name: "DeleteStreamPositionsNeverReused", run: del(testDeletePositions)},
 		{name: "DeleteStreamSubscriptionsSkipNothingKept", run: del(testDeleteSubscriptions)},
 		{name: "TruncateStreamRemovesOldest", run: trunc(testTruncate)},
 		{name: "TruncateStreamMissingOrDeleted", run: trunc(testTruncateMissing)},
@@ -339,6 +340,40 @@ func testDeleteRacingAppends(t *testing.T, f *fixture) {
 		if v >= first && v > got[len(got)-1].Version {
 			t.Errorf("acknowledged append at version %d is not readable, the stream ends at %d", v, got[len(got)-1].Version)
 		}
+	}
+}
+
+// testDeletePositions deletes the stream that holds the end of the log,
+// twice: each later append takes a position after every deleted one, and
+// reads and subscriptions after the deleted positions see it.
+func testDeletePositions(t *testing.T, f *fixture) {
+	top := eventstore.Position{}
+	for i := range 3 {
+		s := stream("DelPos")
+		res := f.mustAppend(s, eventstore.NoStream, events(2, "Last")...)
+		if !top.Less(res.Position) {
+			t.Fatalf("round %d: append after deleting the end of the log: position %s, not after the deleted %s", i, res.Position, top)
+		}
+		top = res.Position
+		if err := f.store.DeleteStream(f.ctx, s, eventstore.Any); err != nil {
+			t.Fatalf("DeleteStream: %v", err)
+		}
+		if got := collect(t, f.store.ReadAll(f.ctx, eventstore.ReadAllOptions{})); len(got) != 0 {
+			t.Errorf("round %d: ReadAll after deleting every event: want nothing, got %q version %d", i, got[0].StreamID, got[0].Version)
+		}
+	}
+	k := stream("DelPosKept")
+	res := f.mustAppend(k, eventstore.NoStream, events(1, "Kept")...)
+	if !top.Less(res.Position) {
+		t.Errorf("append after deleting the end of the log: position %s, not after the deleted %s", res.Position, top)
+	}
+	got := collect(t, f.store.ReadAll(f.ctx, eventstore.ReadAllOptions{After: top}))
+	if len(got) != 1 || got[0].ID != res.EventIDs[0] {
+		t.Errorf("ReadAll after the deleted end of the log: want the one new event, got %d events", len(got))
+	}
+	r := f.subscribe(subConfig{what: "a subscription after the deleted end of the log", opts: eventstore.SubscribeOptions{After: top}})
+	if ev := r.wait(1)[0]; ev.ID != res.EventIDs[0] {
+		t.Errorf("%s: got %q version %d, want the new event", r.what, ev.StreamID, ev.Version)
 	}
 }
 

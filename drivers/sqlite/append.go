@@ -39,18 +39,27 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 // false for a recognised retry, which writes nothing.
 func (d *Driver) appendTx(ctx context.Context, w *writer, req driver.AppendRequest) (res driver.AppendResult, written bool, err error) {
 	var (
-		current   int64
+		stored    int64
 		retryFrom sql.NullInt64
+		marksCol  sql.NullString
 	)
-	if err := w.head.QueryRowContext(ctx, req.Stream, req.Events[0].ID[:]).Scan(&current, &retryFrom); err != nil {
+	if err := w.head.QueryRowContext(ctx, req.Stream, req.Events[0].ID[:]).Scan(&stored, &retryFrom, &marksCol); err != nil {
 		return res, false, err
 	}
-	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: uint64(current)}
+	m, err := parseMarks(marksCol)
+	if err != nil {
+		return res, false, err
+	}
+	// current numbers the new events; actual is what the expectation sees
+	// (0 for a deleted stream).
+	base, actual := m.versions(uint64(stored))
+	current := int64(base)
+	conflict := &eventstore.WrongExpectedVersionError{Stream: req.Stream, Expected: eventstore.ExpectedVersion(req.Expected), Actual: actual}
 	if retryFrom.Valid {
 		res, err := retried(ctx, w, req, uint64(retryFrom.Int64), conflict)
 		return res, false, err
 	}
-	if !req.Expected.Matches(uint64(current)) {
+	if !req.Expected.Matches(actual) {
 		// An exact expectation names the version the batch went to if this
 		// is a retry, so a retry of the end of an earlier batch is found
 		// too, by the (stream, version) key. This costs nothing unless the
@@ -81,6 +90,11 @@ func (d *Driver) appendTx(ctx context.Context, w *writer, req driver.AppendReque
 	})
 	if err != nil {
 		return res, false, mapError(err, conflict)
+	}
+	if !m.retention.IsZero() {
+		if err := applyRetention(ctx, w, req.Stream, uint64(current)+uint64(len(req.Events)), m, req.RecordedAt); err != nil {
+			return res, false, err
+		}
 	}
 	return driver.AppendResult{
 		Version:  uint64(current) + uint64(len(req.Events)),

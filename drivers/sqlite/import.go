@@ -2,9 +2,11 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"slices"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -48,6 +50,8 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 		return 0, err
 	}
 	current := make([]uint64, len(firsts))
+	base := make([]uint64, len(firsts))
+	mk := make([]marks, len(firsts))
 	rows, err := w.importHeads.QueryContext(ctx, streamsJSON)
 	if err != nil {
 		return 0, err
@@ -55,11 +59,18 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 	for rows.Next() {
 		var i int
 		var v int64
-		if err := rows.Scan(&i, &v); err != nil {
+		var col sql.NullString
+		if err := rows.Scan(&i, &v, &col); err != nil {
 			rows.Close()
 			return 0, err
 		}
-		current[i] = uint64(v)
+		m, err := parseMarks(col)
+		if err != nil {
+			rows.Close()
+			return 0, err
+		}
+		base[i], current[i] = m.versions(uint64(v))
+		mk[i] = m
 	}
 	// A read cut off (a cancelled context interrupts it) ends the loop early:
 	// the versions not read would look like 0.
@@ -71,7 +82,9 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 		return 0, err
 	}
 	for i, e := range firsts {
-		if current[i] != e.Version-1 {
+		// A stream at version 0 may start later, after every version it
+		// had: the copy of a truncated stream.
+		if current[i] != e.Version-1 && (current[i] != 0 || e.Version <= base[i]) {
 			return 0, &eventstore.WrongExpectedVersionError{Stream: e.StreamID, Expected: eventstore.Exact(e.Version - 1), Actual: current[i]}
 		}
 	}
@@ -83,7 +96,7 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 		return 0, err
 	}
 	tagged := slices.ContainsFunc(req.Events, func(e driver.RecordedEvent) bool { return len(e.Tags) > 0 })
-	return w.insertEvents(ctx, len(req.Events), tagged, func(args []any, j int) []any {
+	last, err := w.insertEvents(ctx, len(req.Events), tagged, func(args []any, j int) []any {
 		e := &req.Events[j]
 		args = append(args, e.StreamID, int64(e.Version), driver.Category(e.StreamID), e.ID[:], e.Type, int64(e.ContentType),
 			nonNil(e.Data), nonNil(e.Metadata), e.RecordedAt.UnixMicro())
@@ -92,4 +105,24 @@ func importTx(ctx context.Context, w *writer, req driver.ImportRequest) (int64, 
 		}
 		return args
 	})
+	if err != nil {
+		return 0, err
+	}
+	now := time.Now()
+	for i, e := range firsts {
+		if mk[i].retention.IsZero() {
+			continue
+		}
+		top := e.Version
+		for _, ev := range req.Events {
+			if ev.StreamID == e.StreamID {
+				top = max(top, ev.Version)
+			}
+		}
+		mk[i].deleted = false
+		if err := applyRetention(ctx, w, e.StreamID, top, mk[i], now); err != nil {
+			return 0, err
+		}
+	}
+	return last, nil
 }

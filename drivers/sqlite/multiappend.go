@@ -20,7 +20,8 @@ import (
 const queryMultiHeads = `SELECT j.key,
 		(SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = json_extract(j.value, '$[0]')),
 		(SELECT first_version FROM appends WHERE stream = json_extract(j.value, '$[0]')
-			AND first_event_id = unhex(json_extract(j.value, '$[1]')))
+			AND first_event_id = unhex(json_extract(j.value, '$[1]'))),
+		(SELECT json_array(last, deleted, max_count, max_age) FROM stream_marks WHERE stream = json_extract(j.value, '$[0]'))
 	FROM json_each(?) j`
 
 // AppendMulti implements [driver.MultiAppender] in one write transaction,
@@ -61,7 +62,9 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 type multiStream struct {
 	driver.StreamExpectation
 	records   []int  // indexes of its records, in order; none if only checked
-	current   uint64 // its version
+	current   uint64 // its version, as expectations see it (0 while deleted)
+	base      uint64 // the version its next event follows
+	marks     marks
 	retryFrom sql.NullInt64
 }
 
@@ -128,9 +131,9 @@ func multiAppendTx(ctx context.Context, w *writer, req driver.MultiAppendRequest
 			continue
 		}
 		first := req.Records[s.records[0]].Event.ID
-		starts = append(starts, [3]any{s.Stream, hex.EncodeToString(first[:]), s.current + 1})
-		res.Versions[s.Stream] = s.current + uint64(len(s.records))
-		next[s.Stream] = int64(s.current) + 1
+		starts = append(starts, [3]any{s.Stream, hex.EncodeToString(first[:]), s.base + 1})
+		res.Versions[s.Stream] = s.base + uint64(len(s.records))
+		next[s.Stream] = int64(s.base) + 1
 	}
 	startsJSON, err := json.Marshal(starts)
 	if err != nil {
@@ -155,6 +158,13 @@ func multiAppendTx(ctx context.Context, w *writer, req driver.MultiAppendRequest
 	})
 	if err != nil {
 		return res, false, err
+	}
+	for _, s := range streams {
+		if len(s.records) > 0 && !s.marks.retention.IsZero() {
+			if err := applyRetention(ctx, w, s.Stream, res.Versions[s.Stream], s.marks, req.RecordedAt); err != nil {
+				return res, false, err
+			}
+		}
 	}
 	res.Position = driver.Position{Commit: uint64(pos)}
 	return res, true, nil
@@ -182,14 +192,21 @@ func readMultiHeads(ctx context.Context, w *writer, req driver.MultiAppendReques
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			i       int
-			current int64
-			from    sql.NullInt64
+			i        int
+			stored   int64
+			from     sql.NullInt64
+			marksCol sql.NullString
 		)
-		if err := rows.Scan(&i, &current, &from); err != nil {
+		if err := rows.Scan(&i, &stored, &from, &marksCol); err != nil {
 			return err
 		}
-		streams[i].current, streams[i].retryFrom = uint64(current), from
+		m, err := parseMarks(marksCol)
+		if err != nil {
+			return err
+		}
+		s := &streams[i]
+		s.base, s.current = m.versions(uint64(stored))
+		s.marks, s.retryFrom = m, from
 	}
 	// A read cut off (a cancelled context interrupts it) ends the loop
 	// early: the versions not read would look like 0.

@@ -128,7 +128,7 @@ func conditionQuery(items []driver.QueryItem, after int64) (string, []any) {
 
 // queryConditionAll is the condition of a query without items: any event
 // after the position.
-const queryConditionAll = "SELECT EXISTS (SELECT 1 FROM events WHERE position > ?)"
+const queryConditionAll = "SELECT EXISTS (SELECT 1 FROM events WHERE position > ? AND stream <> '')"
 
 // ReadQuery implements [driver.QueryReader]. One statement reads a page:
 // see pageQuery for its shape and TestQueryPlans for its plan. A query of

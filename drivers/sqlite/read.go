@@ -41,12 +41,17 @@ const (
 const (
 	queryStreamForwards  = "SELECT " + streamColumns + " FROM events WHERE stream = ? AND version >= ? ORDER BY version LIMIT ?"
 	queryStreamBackwards = "SELECT " + streamColumns + " FROM events WHERE stream = ? AND version <= ? ORDER BY version DESC LIMIT ?"
-	queryAllForwards     = "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ? ORDER BY position LIMIT ?"
-	queryAllBackwards    = "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ? ORDER BY position DESC LIMIT ?"
-	queryStreamVersion   = "SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?"
-	queryMaxPosition     = "SELECT COALESCE(MAX(position), 0) FROM events"
-	queryLoadSnapshot    = "SELECT version, data FROM snapshots WHERE stream = ?"
-	queryLoadCheckpoint  = "SELECT position_commit, position_prepare FROM checkpoints WHERE name = ?"
+	queryAllForwards     = "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ? AND stream <> '' ORDER BY position LIMIT ?"
+	queryAllBackwards    = "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ? AND stream <> '' ORDER BY position DESC LIMIT ?"
+	// queryStreamVersion is the highest stored version, or the version
+	// stream_marks keeps when higher, or 0 while the stream is deleted
+	// (retention.go).
+	queryStreamVersion = `SELECT CASE WHEN m.deleted = 1 AND v.v <= m.last THEN 0 ELSE MAX(v.v, COALESCE(m.last, 0)) END
+		FROM (SELECT COALESCE(MAX(version), 0) AS v FROM events WHERE stream = ?1) v
+		LEFT JOIN stream_marks m ON m.stream = ?1`
+	queryMaxPosition    = "SELECT COALESCE(MAX(position), 0) FROM events"
+	queryLoadSnapshot   = "SELECT version, data FROM snapshots WHERE stream = ?"
+	queryLoadCheckpoint = "SELECT position_commit, position_prepare FROM checkpoints WHERE name = ?"
 )
 
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
@@ -246,7 +251,7 @@ func filteredQuery(f driver.Filter, backwards bool, after, before int64, limit i
 			// index and sorting every match: the walk reads in order.
 			catFilter, catArgs = inList("+category", f.Categories)
 		}
-		query := "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ?" + catFilter + typeFilter +
+		query := "SELECT " + allColumns + " FROM events WHERE position > ? AND position < ? AND stream <> ''" + catFilter + typeFilter +
 			" ORDER BY " + order + " LIMIT ?"
 		args := append([]any{after, before}, catArgs...)
 		return query, append(append(args, typeArgs...), limit)

@@ -332,16 +332,19 @@ type writer struct {
 
 // The write statements, prepared once on the write connection.
 const (
-	// queryHead returns a stream's version and the version of the first
-	// event of the earlier append to it that began with an event ID, if any.
+	// queryHead returns a stream's highest stored version, the version of
+	// the first event of the earlier append to it that began with an event
+	// ID, if any, and its stream_marks row (retention.go), if any.
 	queryHead = `SELECT
 		(SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1),
-		(SELECT first_version FROM appends WHERE stream = ?1 AND first_event_id = ?2)`
+		(SELECT first_version FROM appends WHERE stream = ?1 AND first_event_id = ?2),
+		(SELECT json_array(last, deleted, max_count, max_age) FROM stream_marks WHERE stream = ?1)`
 	queryInsertAppend = `INSERT INTO appends (stream, first_event_id, first_version) VALUES (?, ?, ?)`
 	// queryImportHeads returns the version of each stream of a JSON array,
 	// with its index in the array: one statement for all of an import's
 	// streams.
-	queryImportHeads = `SELECT j.key, (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = j.value)
+	queryImportHeads = `SELECT j.key, (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = j.value),
+		(SELECT json_array(last, deleted, max_count, max_age) FROM stream_marks WHERE stream = j.value)
 		FROM json_each(?) j`
 	// queryImportAppends records where each stream's run of an import
 	// begins, from a JSON array of [stream, hex event ID, version]. A source

@@ -65,7 +65,9 @@ func (d *Driver) ListStreams(ctx context.Context, req driver.ListStreamsRequest)
 		end = noEnd
 	}
 	query, from := queryListStreamsFirst, req.Prefix
-	if req.Cursor != "" {
+	if req.Cursor != "" || req.Prefix == "" {
+		// After "" for the empty prefix: placeholders of removed events
+		// have stream "" (retention.go).
 		query, from = queryListStreamsAfter, req.Cursor
 	}
 	rows, err := d.query(ctx, query, from, end, req.Limit+1)
