@@ -80,7 +80,9 @@ var (
 	_ driver.RetentionKeeper = (*Driver)(nil)
 )
 
-func boolAttr(b bool) *types.AttributeValueMemberBOOL { return &types.AttributeValueMemberBOOL{Value: b} }
+func boolAttr(b bool) *types.AttributeValueMemberBOOL {
+	return &types.AttributeValueMemberBOOL{Value: b}
+}
 
 // isStub reports whether an item of a stream's partition is a stub.
 func isStub(item map[string]types.AttributeValue) bool {
