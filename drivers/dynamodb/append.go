@@ -101,13 +101,17 @@ func (d *Driver) retried(ctx context.Context, req driver.AppendRequest, native e
 	if err != nil || len(versions) == 0 {
 		return driver.AppendResult{}, false, wrapNative(err)
 	}
-	// Events being removed (see retention.go) are forgotten already.
+	// The IDs of a deleted stream's events are forgotten, also while its
+	// sweep is removing them; those of truncated events are kept in stubs
+	// (see retention.go), which make the retry fail below.
 	m, err := d.meta(ctx, req.Stream)
 	if err != nil {
 		return driver.AppendResult{}, false, wrapNative(err)
 	}
-	if versions = slices.DeleteFunc(versions, func(v uint64) bool { return v < m.firstKept }); len(versions) == 0 {
-		return driver.AppendResult{}, false, nil
+	if m.forget {
+		if versions = slices.DeleteFunc(versions, func(v uint64) bool { return v < m.firstKept }); len(versions) == 0 {
+			return driver.AppendResult{}, false, nil
+		}
 	}
 	var changed error // the first occurrence with the batch's IDs but other content
 	for _, v := range versions {

@@ -316,7 +316,7 @@ func (c *committer) build(group []*request) txn {
 			for j, e := range rn.events {
 				add(types.TransactWriteItem{Put: &types.Put{
 					TableName: table, ConditionExpression: notExists,
-					Item: eventItem(rn.stream, rn.first+uint64(j), evPos, e, rn.recordedAt(j)),
+					Item: laterInAppend(eventItem(rn.stream, rn.first+uint64(j), evPos, e, rn.recordedAt(j)), j),
 				}}, roleEvent)
 				pos++
 				if evPos > 0 {

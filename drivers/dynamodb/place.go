@@ -165,7 +165,7 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 		for j, e := range rn.events {
 			add(types.TransactWriteItem{Put: &types.Put{
 				TableName: table, ConditionExpression: notExists,
-				Item: eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j)),
+				Item: laterInAppend(eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j)), j),
 			}}, placedItem{owner: i, event: true})
 			pos++
 		}

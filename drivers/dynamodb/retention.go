@@ -68,8 +68,10 @@ const (
 	attrMaxCount   = "rc" // N: the retention's MaxCount; absent: none
 	attrMaxAge     = "ra" // N: the retention's MaxAge in nanoseconds; absent: none
 	metaVersion    = 0    // the sort key of the meta item
+	attrForget     = "fg" // BOOL true: the sweep of a delete, which forgets the event IDs
 	attrStub       = "rm" // BOOL true: the item is a stub, not an event
 	attrDeleted    = "dl" // BOOL true: a stub at the last version of a deleted stream
+	attrLater      = "nf" // BOOL true on an event that is not the first of its append
 	sweepProgress  = 40   // BatchWriteItem requests between two records of a sweep's progress
 	retentionCheck = 64   // events a MaxAge check reads per Query
 )
@@ -116,10 +118,48 @@ func stubItem(stream string, v, p uint64, deleted bool) map[string]types.Attribu
 	return item
 }
 
+// idStub returns the stub of an event item (or of a stub), keeping its
+// position, and its ID when it is the first event of its append (or not
+// known not to be): a retry of that append (found by the by_id index)
+// then fails instead of writing the events again. A stub that forgets
+// keeps no ID.
+func idStub(item map[string]types.AttributeValue, forget bool) (map[string]types.AttributeValue, error) {
+	s, err := getStr(item, attrPK)
+	if err != nil {
+		return nil, err
+	}
+	v, err := getNum(item, attrSK)
+	if err != nil {
+		return nil, err
+	}
+	var p uint64
+	if _, ok := item[attrPos]; ok {
+		if p, err = getNum(item, attrPos); err != nil {
+			return nil, err
+		}
+	}
+	stub := stubItem(s, v, p, false)
+	if _, later := item[attrLater]; !later && !forget && item[attrID] != nil {
+		stub[attrID] = item[attrID]
+	}
+	return stub, nil
+}
+
+// laterInAppend marks the event item of the i-th event of an append (or
+// of an import's run) when it is not the first: only the first event's ID
+// needs to outlive a truncation (see idStub).
+func laterInAppend(item map[string]types.AttributeValue, i int) map[string]types.AttributeValue {
+	if i > 0 {
+		item[attrLater] = boolAttr(true)
+	}
+	return item
+}
+
 // streamMeta is what a stream's meta item holds.
 type streamMeta struct {
 	firstKept uint64 // tb; 1 when nothing is removed
 	sweptTo   uint64 // rd; 1 when no sweep has finished
+	forget    bool   // fg: the sweep is a delete's
 	retention driver.Retention
 }
 
@@ -151,6 +191,7 @@ func decodeMeta(item map[string]types.AttributeValue) (streamMeta, error) {
 		}
 	}
 	m.retention.MaxAge = time.Duration(age)
+	_, m.forget = item[attrForget]
 	return m, nil
 }
 
@@ -170,6 +211,7 @@ type streamTop struct {
 	pos     uint64 // its position (0: none yet)
 	stub    bool   // it is a stub
 	deleted bool   // it is a deleted stream's stub
+	item    map[string]types.AttributeValue // its keys, position, marks and ID
 }
 
 // top reads the last item of a stream with a strongly consistent query of
@@ -178,8 +220,8 @@ func (d *Driver) top(ctx context.Context, stream string) (streamTop, error) {
 	out, err := d.query(ctx, &awsdynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("pk = :s"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(stream)},
-		ProjectionExpression:      aws.String("sk, #p, #rm, #dl"),
-		ExpressionAttributeNames:  map[string]string{"#p": attrPos, "#rm": attrStub, "#dl": attrDeleted},
+		ProjectionExpression:      aws.String("pk, sk, #p, #rm, #dl, #id, #nf"),
+		ExpressionAttributeNames:  map[string]string{"#p": attrPos, "#rm": attrStub, "#dl": attrDeleted, "#id": attrID, "#nf": attrLater},
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(1),
 	})
@@ -187,7 +229,7 @@ func (d *Driver) top(ctx context.Context, stream string) (streamTop, error) {
 		return streamTop{}, err
 	}
 	item := out.Items[0]
-	var t streamTop
+	t := streamTop{item: item}
 	if t.last, err = getNum(item, attrSK); err != nil {
 		return t, err
 	}
@@ -265,10 +307,12 @@ func (d *Driver) commitDelete(ctx context.Context, stream string, t streamTop) (
 		{Update: &types.Update{
 			TableName:                 table,
 			Key:                       key(stream, metaVersion),
-			UpdateExpression:          aws.String("SET #tb = :tb REMOVE #rc, #ra"),
+			// The sweep starts again from version 1 and forgets the IDs
+			// that earlier truncations kept (see idStub).
+			UpdateExpression:          aws.String("SET #tb = :tb, #rd = :one, #fg = :true REMOVE #rc, #ra"),
 			ConditionExpression:       aws.String("attribute_not_exists(#tb) OR #tb <= :tb"),
-			ExpressionAttributeNames:  map[string]string{"#tb": attrFirstKept, "#rc": attrMaxCount, "#ra": attrMaxAge},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":tb": num(tb)},
+			ExpressionAttributeNames:  map[string]string{"#tb": attrFirstKept, "#rd": attrSweptTo, "#fg": attrForget, "#rc": attrMaxCount, "#ra": attrMaxAge},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":tb": num(tb), ":one": num(1), ":true": boolAttr(true)},
 		}},
 		{Put: &types.Put{
 			TableName:                table,
@@ -348,25 +392,22 @@ func (d *Driver) truncate(ctx context.Context, stream string, before uint64) err
 		}
 		// The item that becomes the stub below the first kept version.
 		below := tb - 1
-		var p uint64
-		var isStubAlready bool
-		if below == t.last {
-			p, isStubAlready = t.pos, t.stub
-		} else {
-			item, err := d.getKey(ctx, key(stream, below))
-			if err != nil {
+		item := t.item
+		if below != t.last {
+			if item, err = d.getKey(ctx, key(stream, below)); err != nil {
 				return wrapNative(err)
 			}
 			if item == nil {
 				continue // removed meanwhile by a concurrent truncation: look again
 			}
-			if _, ok := item[attrPos]; ok {
-				if p, err = getNum(item, attrPos); err != nil {
-					return fmt.Errorf("dynamodb: truncate %q: %w", stream, err)
-				}
-			}
-			isStubAlready = isStub(item)
 		}
+		var p uint64
+		if _, ok := item[attrPos]; ok {
+			if p, err = getNum(item, attrPos); err != nil {
+				return fmt.Errorf("dynamodb: truncate %q: %w", stream, err)
+			}
+		}
+		isStubAlready := isStub(item)
 		if d.indexed && p == 0 && !isStubAlready {
 			if p, err = d.awaitPlaced(ctx, stream, below); err != nil {
 				return err
@@ -374,6 +415,11 @@ func (d *Driver) truncate(ctx context.Context, stream string, before uint64) err
 			if p == 0 {
 				return fmt.Errorf("dynamodb: truncate %q: version %d has no position yet (no orderer placed it within the order timeout): %w", stream, below, errkind.Transient(errNotPlaced))
 			}
+			item[attrPos] = num(p)
+		}
+		stub, err := idStub(item, m.forget)
+		if err != nil {
+			return fmt.Errorf("dynamodb: truncate %q: %w", stream, err)
 		}
 		table := aws.String(d.table)
 		items := []types.TransactWriteItem{{Update: &types.Update{
@@ -387,7 +433,7 @@ func (d *Driver) truncate(ctx context.Context, stream string, before uint64) err
 		if !isStubAlready {
 			items = append(items, types.TransactWriteItem{Put: &types.Put{
 				TableName:                table,
-				Item:                     stubItem(stream, below, p, false),
+				Item:                     stub,
 				ConditionExpression:      aws.String("attribute_exists(pk) AND attribute_not_exists(#dl)"),
 				ExpressionAttributeNames: map[string]string{"#dl": attrDeleted},
 			}})
@@ -417,65 +463,139 @@ func (d *Driver) finishSweep(ctx context.Context, stream string) error {
 }
 
 // sweep removes the items of stream below m.firstKept-1 that the last
-// finished sweep (m.sweptTo) left, in version order: version 1 becomes a
-// stub, the others are deleted with BatchWriteItem (25 per request).
-// Between the old and the new stub lie only events being removed, so it
-// needs no read. It records its progress in the meta item every
-// sweepProgress requests and when done, so an interrupted sweep is taken up
-// where it stood.
+// finished sweep (m.sweptTo) left, in version order: it reads them (a
+// strongly consistent Query of the range, which holds only events being
+// removed and the previous sweep's stubs) and sends BatchWriteItem
+// requests of 25 that delete each one, except that version 1 and the first
+// event of each append become stubs keeping their IDs (see idStub; a
+// delete's sweep keeps no ID). It records its progress in the meta item
+// every sweepProgress requests and when done, so an interrupted sweep is
+// taken up where it stood.
 func (d *Driver) sweep(ctx context.Context, stream string, m streamMeta) error {
 	if !m.pending() {
 		return nil
 	}
 	lo := max(m.sweptTo-1, 1) // the stub the last sweep left, and up
-	hi := m.firstKept - 2     // the highest version to delete (tb-1 is the new stub)
-	if lo == 1 && hi >= 1 {
-		// Version 1 stays, as a stub (when tb is 2 the commit made it one).
-		err := d.call(ctx, "PutItem", func(ctx context.Context) error {
-			_, err := d.client.PutItem(ctx, &awsdynamodb.PutItemInput{
-				TableName:           aws.String(d.table),
-				Item:                stubItem(stream, 1, 0, false),
-				ConditionExpression: aws.String("attribute_exists(pk)"),
+	hi := m.firstKept - 2     // the highest version to remove (tb-1 is the new stub)
+	if hi < lo {
+		return d.recordSweep(ctx, stream, m.firstKept, true)
+	}
+	in := &awsdynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :s AND sk BETWEEN :a AND :b"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(stream), ":a": num(lo), ":b": num(hi)},
+		ProjectionExpression:      aws.String("pk, sk, #p, #rm, #id, #nf"),
+		ExpressionAttributeNames:  map[string]string{"#p": attrPos, "#rm": attrStub, "#id": attrID, "#nf": attrLater},
+		Limit:                     aws.Int32(sweepPage),
+	}
+	var reqs []types.WriteRequest
+	requests := 0
+	flush := func(reached uint64) error {
+		if len(reqs) == 0 {
+			return nil
+		}
+		if err := d.writeItems(ctx, reqs); err != nil {
+			return fmt.Errorf("dynamodb: remove events of %q: %w", stream, err)
+		}
+		reqs = reqs[:0]
+		if requests++; requests%sweepProgress == 0 {
+			return d.recordSweep(ctx, stream, reached, false)
+		}
+		return nil
+	}
+	for {
+		out, err := d.query(ctx, in)
+		if err != nil {
+			return fmt.Errorf("dynamodb: remove events of %q: %w", stream, wrapNative(err))
+		}
+		for _, item := range out.Items {
+			v, err := getNum(item, attrSK)
+			if err != nil {
+				return fmt.Errorf("dynamodb: remove events of %q: %w", stream, err)
+			}
+			_, hasID := item[attrID]
+			switch {
+			case v == 1 || (!m.forget && !isStub(item)):
+				stub, err := idStub(item, m.forget)
+				if err != nil {
+					return fmt.Errorf("dynamodb: remove events of %q: %w", stream, err)
+				}
+				if _, keep := stub[attrID]; keep || v == 1 {
+					reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: stub}})
+				} else {
+					reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(stream, v)}})
+				}
+			case isStub(item) && hasID && !m.forget:
+				// The ID of an append removed before: kept.
+			default:
+				reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: key(stream, v)}})
+			}
+			if len(reqs) == maxBatchWrite {
+				// Taken up from v+1 at worst: what lies below is done.
+				if err := flush(v + 1); err != nil {
+					return err
+				}
+			}
+		}
+		if out.LastEvaluatedKey == nil {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+	if err := flush(m.firstKept); err != nil {
+		return err
+	}
+	return d.recordSweep(ctx, stream, m.firstKept, true)
+}
+
+// sweepPage is how many items one Query of a sweep reads.
+const sweepPage = 500
+
+// writeItems sends write requests (at most maxBatchWrite) with
+// BatchWriteItem, sending those DynamoDB left unprocessed again after a
+// back-off, up to d.maxAttempts times.
+func (d *Driver) writeItems(ctx context.Context, reqs []types.WriteRequest) error {
+	for attempt := 1; ; attempt++ {
+		var out *awsdynamodb.BatchWriteItemOutput
+		err := d.call(ctx, "BatchWriteItem", func(ctx context.Context) error {
+			var err error
+			out, err = d.client.BatchWriteItem(ctx, &awsdynamodb.BatchWriteItemInput{
+				RequestItems: map[string][]types.WriteRequest{d.table: reqs},
 			}, noRetry)
 			return err
 		})
-		if err != nil && classify(err) != classConflict { // missing: a stream imported from a later version
-			return fmt.Errorf("dynamodb: remove events of %q: %w", stream, wrapNative(err))
+		if err != nil {
+			return wrapNative(err)
 		}
-		lo = 2
-	}
-	var keys []map[string]types.AttributeValue
-	requests := 0
-	for v := lo; v <= hi && hi > 0; v++ {
-		keys = append(keys, key(stream, v))
-		if len(keys) < maxBatchWrite && v < hi {
-			continue
+		if reqs = out.UnprocessedItems[d.table]; len(reqs) == 0 {
+			return nil
 		}
-		if err := d.deleteItems(ctx, keys); err != nil {
-			return fmt.Errorf("dynamodb: remove events of %q: %w", stream, err)
+		if attempt >= d.maxAttempts {
+			return errkind.Transient(fmt.Errorf("%d writes still unprocessed (throttled) after %d tries", len(reqs), attempt))
 		}
-		keys = keys[:0]
-		if requests++; requests%sweepProgress == 0 && v < hi {
-			// Taken up from v+1 (its stub, v, is gone: deleting it again
-			// costs a write unit, nothing else).
-			if err := d.recordSweep(ctx, stream, v+1); err != nil {
-				return err
-			}
+		d.retrying("BatchWriteItem", attempt, fmt.Errorf("%d unprocessed items", len(reqs)))
+		if err := backoff.Wait(ctx, attempt); err != nil {
+			return err
 		}
 	}
-	return d.recordSweep(ctx, stream, m.firstKept)
 }
 
 // recordSweep records that the sweep of stream reached to: versions below
-// to-1 are removed, apart from the stub of version 1.
-func (d *Driver) recordSweep(ctx context.Context, stream string, to uint64) error {
+// to-1 are removed, apart from the stubs it keeps. done ends a delete's
+// forgetting of IDs.
+func (d *Driver) recordSweep(ctx context.Context, stream string, to uint64, done bool) error {
+	expr := "SET #rd = :to"
+	names := map[string]string{"#rd": attrSweptTo}
+	if done {
+		expr += " REMOVE #fg"
+		names["#fg"] = attrForget
+	}
 	err := d.call(ctx, "UpdateItem", func(ctx context.Context) error {
 		_, err := d.client.UpdateItem(ctx, &awsdynamodb.UpdateItemInput{
 			TableName:                 aws.String(d.table),
 			Key:                       key(stream, metaVersion),
-			UpdateExpression:          aws.String("SET #rd = :to"),
+			UpdateExpression:          aws.String(expr),
 			ConditionExpression:       aws.String("attribute_exists(pk) AND (attribute_not_exists(#rd) OR #rd < :to)"),
-			ExpressionAttributeNames:  map[string]string{"#rd": attrSweptTo},
+			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: map[string]types.AttributeValue{":to": num(to)},
 		}, noRetry)
 		return err
