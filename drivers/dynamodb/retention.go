@@ -206,11 +206,11 @@ func (d *Driver) meta(ctx context.Context, stream string) (streamMeta, error) {
 
 // streamTop is the last item of a stream's partition.
 type streamTop struct {
-	version uint64 // the stream's version: 0 when it has no events or is deleted
-	last    uint64 // the version of the last item (0: none); the next append writes last+1
-	pos     uint64 // its position (0: none yet)
-	stub    bool   // it is a stub
-	deleted bool   // it is a deleted stream's stub
+	version uint64                          // the stream's version: 0 when it has no events or is deleted
+	last    uint64                          // the version of the last item (0: none); the next append writes last+1
+	pos     uint64                          // its position (0: none yet)
+	stub    bool                            // it is a stub
+	deleted bool                            // it is a deleted stream's stub
 	item    map[string]types.AttributeValue // its keys, position, marks and ID
 }
 
@@ -305,8 +305,8 @@ func (d *Driver) commitDelete(ctx context.Context, stream string, t streamTop) (
 	tb := t.last + 1
 	items := []types.TransactWriteItem{
 		{Update: &types.Update{
-			TableName:                 table,
-			Key:                       key(stream, metaVersion),
+			TableName: table,
+			Key:       key(stream, metaVersion),
 			// The sweep starts again from version 1 and forgets the IDs
 			// that earlier truncations kept (see idStub).
 			UpdateExpression:          aws.String("SET #tb = :tb, #rd = :one, #fg = :true REMOVE #rc, #ra"),
