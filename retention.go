@@ -62,8 +62,10 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected Expect
 // event but does not affect later appends. Truncating a stream with no
 // events does nothing; it never recreates a deleted stream. Removed events
 // leave every read path as with [Store.DeleteStream]. A retry of an append
-// whose events were removed fails with [ErrWrongExpectedVersion] or returns
-// the original result; it never writes them again.
+// whose events were removed, at an exact expectation, fails with
+// [ErrWrongExpectedVersion] or returns the original result; at ExpectAny or
+// ExpectStreamExists some drivers write it again as a new append (they
+// forget the IDs of removed events; see docs/retention.md).
 //
 // Errors: [ErrInvalidArgument] for a bad stream ID; [ErrNotSupported] when
 // the driver cannot truncate streams ([driver.StreamTruncater]);
@@ -85,9 +87,9 @@ func (s *Store) TruncateStream(ctx context.Context, stream string, before uint64
 // SetStreamRetention stores r as the retention of stream, durably,
 // replacing the previous setting (the zero Retention removes it), and
 // removes at once the events r does not keep. From then on each append to
-// the stream removes, in the same transaction, the events that fall out of
-// r, so a stream never holds more than MaxCount events after an append
-// returns. Events that age past MaxAge while nothing is appended stay
+// the stream removes the events that fall out of r before it returns (in
+// the append's transaction on SQLite and PostgreSQL), so a stream holds no
+// more than MaxCount events after an append returns. Events that age past MaxAge while nothing is appended stay
 // readable until the next append or the next call of SetStreamRetention
 // (run it from a periodic job to remove them from quiet streams; some
 // drivers also hide them from reads, see docs/retention.md). Removed

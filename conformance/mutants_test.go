@@ -889,6 +889,22 @@ var mutants = []mutant{
 			}
 			return res, err
 		})},
+	// Deleting and truncating streams.
+	{"DeleteKeepsEvents", "DeleteStream checks the expectation and removes nothing", rules("DeleteStreamRemovesEvents", "DeletedStreamRecreatedAfterLastVersion"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, deleteStream: func(ctx context.Context, stream string, exp driver.ExpectedVersion) error {
+				if v, err := s.d.StreamVersion(ctx, stream); err != nil || !exp.Matches(v) {
+					return &eventstore.WrongExpectedVersionError{Stream: stream, Expected: eventstore.ExpectedVersion(exp), Actual: v}
+				}
+				return nil
+			}}
+		}},
+	{"TruncateOneTooMany", "TruncateStream also removes the event at version before", rules("TruncateStreamRemovesOldest"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, truncateStream: func(ctx context.Context, stream string, before uint64) error {
+				return s.d.TruncateStream(ctx, stream, before+1)
+			}}
+		}},
 }
 
 func rules(names ...string) []string { return names }
@@ -918,6 +934,8 @@ type mutated struct {
 	saveCheckpoint    func(ctx context.Context, name string, pos driver.Position) error
 	readAllScan       func(ctx context.Context, q driver.AllQuery) (driver.ScanPage, error)
 	checkpoints       func(ctx context.Context) ([]driver.Checkpoint, error)
+	deleteStream      func(ctx context.Context, stream string, exp driver.ExpectedVersion) error
+	truncateStream    func(ctx context.Context, stream string, before uint64) error
 	deleteCheckpoint  func(ctx context.Context, name string) error
 	watch             func(ctx context.Context) (<-chan struct{}, error)
 	imp               func(ctx context.Context, req driver.ImportRequest) error
@@ -998,6 +1016,20 @@ func (m *mutated) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.Sc
 		return p, err
 	}
 	return m.Driver.ReadAllScan(ctx, q)
+}
+
+func (m *mutated) DeleteStream(ctx context.Context, stream string, exp driver.ExpectedVersion) error {
+	if m.deleteStream != nil {
+		return m.deleteStream(ctx, stream, exp)
+	}
+	return m.Driver.DeleteStream(ctx, stream, exp)
+}
+
+func (m *mutated) TruncateStream(ctx context.Context, stream string, before uint64) error {
+	if m.truncateStream != nil {
+		return m.truncateStream(ctx, stream, before)
+	}
+	return m.Driver.TruncateStream(ctx, stream, before)
 }
 
 func (m *mutated) Checkpoints(ctx context.Context) ([]driver.Checkpoint, error) {

@@ -47,8 +47,10 @@ type StreamTruncater interface {
 	// later appends are kept. A stream with no events, or whose events
 	// below before are gone already, is left as it is. Truncating never
 	// recreates a deleted stream. A retry of an append whose first event
-	// was removed fails with a *eventstore.WrongExpectedVersionError or
-	// returns the original result; it never writes the events again.
+	// was removed, at an exact expectation, fails with a
+	// *eventstore.WrongExpectedVersionError or returns the original result;
+	// at Any or StreamExists it may also be written again as a new append
+	// (a driver may forget the IDs of removed events).
 	TruncateStream(ctx context.Context, stream string, before uint64) error
 }
 
@@ -86,9 +88,9 @@ type RetentionKeeper interface {
 	// (the zero Retention removes the setting), and at once removes the
 	// stream's events that r does not keep, as TruncateStream would. From
 	// then on every append to the stream (Append, AppendMulti, Import)
-	// removes, in its own transaction, the events r no longer keeps, so a
-	// stream never holds more than MaxCount events once an append
-	// returns. Events that grow older than MaxAge while nothing is
+	// removes the events r no longer keeps before it returns (in its own
+	// transaction where the backend can), so a stream holds no more than
+	// MaxCount events once an append returns. Events that grow older than MaxAge while nothing is
 	// appended stay stored (and readable) until the next append or the
 	// next SetStreamRetention: a job that calls SetStreamRetention again
 	// removes them. The setting of a stream with no events is stored too,

@@ -163,6 +163,7 @@ func Copy(ctx context.Context, from Source, to Destination, opts Options) (Stats
 	if c.limits.MaxAppendEvents > 0 {
 		c.opts.BatchSize = min(c.opts.BatchSize, c.limits.MaxAppendEvents)
 	}
+	c.src = src
 	err = c.checkTags(src)
 	if err == nil {
 		err = c.run(src)
@@ -184,6 +185,7 @@ func Copy(ctx context.Context, from Source, to Destination, opts Options) (Stats
 
 // copier is the state of one Copy call; it is used by one goroutine.
 type copier struct {
+	src    *eventstore.Store // the source, read only
 	ctx    context.Context
 	dst    *eventstore.Store
 	opts   Options
@@ -432,7 +434,7 @@ func (c *copier) add(ev eventstore.RecordedEvent) error {
 		}
 		c.present = append(c.present, ev)
 		return nil
-	case ev.Version == have+1:
+	case ev.Version == have+1 || c.truncatedStart(ev, have):
 		if err := c.flushPresent(); err != nil {
 			return err
 		}
@@ -485,6 +487,21 @@ func (c *copier) step(ev eventstore.RecordedEvent) (bool, error) {
 
 // pageLimit caps how many already-present events are compared per read.
 const pageLimit = 512
+
+// truncatedStart reports whether ev is the first event its stream still
+// holds in the source, after a truncation there (or retention), while dst
+// has none of the stream: an import then starts the stream at ev's version
+// in dst too (driver.Importer allows it when the driver truncates). Without
+// an import the gap stays an error.
+func (c *copier) truncatedStart(ev eventstore.RecordedEvent, have uint64) bool {
+	if have != 0 || ev.Version <= 1 || c.cannotImport || c.src == nil {
+		return false
+	}
+	for first, err := range c.src.ReadStream(c.ctx, ev.StreamID, eventstore.ReadStreamOptions{Limit: 1}) {
+		return err == nil && first.Version == ev.Version
+	}
+	return false
+}
 
 func follows(prev, ev eventstore.RecordedEvent) bool {
 	return prev.StreamID == ev.StreamID && prev.Version+1 == ev.Version

@@ -96,6 +96,8 @@ var commands = []*command{
 	{"append", "STREAM --type TYPE [flags] [DATA | - | --data-file PATH] | --records PATH [--expect STREAM=E]...", "append one event to a stream, or records to several streams atomically", setupAppend},
 	{"read", "STREAM [--from N] [--limit N] [--backwards] [--json]", "print the events of a stream", setupRead},
 	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--limit N] [--backwards] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
+	{"delete-stream", "STREAM [--expected E] [--json]", "delete a stream: its events, snapshot and retention (docs/retention.md)", setupDeleteStream},
+	{"truncate-stream", "STREAM --before N [--json]", "remove the events of a stream with a version below N", setupTruncateStream},
 	{"stats", "[--url URL] [--json]", "count events, streams and categories", setupStats},
 	{"subscriptions", "[list | set NAME POSITION | delete NAME | group NAME | delete-group NAME] [--url URL] [--json]", "list the subscriptions' checkpoints and how far each is behind; move or delete one; show or reset a consumer group's leases", setupSubscriptions},
 	{"serve", "[--addr HOST:PORT] [--allow-remote] [--token TOKEN] [--page-size N] [--url URL]", "serve the web console: browse streams and events, follow the log live, see subscriptions, scrape /metrics", setupServe},

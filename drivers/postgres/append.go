@@ -32,7 +32,7 @@ import (
 // exists), $3 expected version, $4 first event ID, $5–$9 the events' IDs,
 // types, content types, data and metadata, $10 the recorded time.
 const appendSQL = appendCTEs + `
-SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
+SELECT (SELECT a FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
 FROM (SELECT) one LEFT JOIN last ON true`
 
 // appendCTEs is the part appendSQL and appendNotifySQL share: read the
@@ -41,7 +41,10 @@ FROM (SELECT) one LEFT JOIN last ON true`
 // entry per append in a partial index), as semantics.md allows; a batch
 // whose first ID sits inside an earlier batch is not recognised.
 const appendCTEs = `WITH cur AS (
-	SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = $1
+	SELECT greatest(b.v, coalesce(m.last, 0)) AS v,
+		CASE WHEN m.deleted AND b.v <= m.last THEN 0 ELSE greatest(b.v, coalesce(m.last, 0)) END AS a
+	FROM (SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = $1) b
+		LEFT JOIN {{schema}}.stream_marks m ON m.stream_id = $1
 ), dup AS (
 	SELECT max(version) FILTER (WHERE stream_id = $1) AS version FROM {{schema}}.events WHERE event_id = $4 AND starts_append
 ), ins AS (
@@ -51,7 +54,7 @@ const appendCTEs = `WITH cur AS (
 		(SELECT pg_current_xact_id()::text::bigint + (SELECT xid_offset FROM {{schema}}.meta LIMIT 1) AS tx_id) x,
 		unnest($5::uuid[], $6::text[], $7::smallint[], $8::bytea[], $9::bytea[]) WITH ORDINALITY AS e(id, typ, ct, data, meta, ord)
 	WHERE dup.version IS NULL
-		AND CASE $2::integer WHEN 1 THEN true WHEN 2 THEN cur.v > 0 ELSE cur.v = $3 END
+		AND CASE $2::integer WHEN 1 THEN true WHEN 2 THEN cur.a > 0 ELSE cur.a = $3 END
 	ORDER BY e.ord
 	RETURNING tx_id, seq, version
 ), last AS (
@@ -63,7 +66,7 @@ const appendCTEs = `WITH cur AS (
 const appendNotifySQL = appendCTEs + `, note AS (
 	SELECT pg_notify($11, tx_id::text) FROM last
 )
-SELECT (SELECT v FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
+SELECT (SELECT a FROM cur), (SELECT version FROM dup), last.tx_id, last.seq, last.version
 FROM (SELECT) one LEFT JOIN last ON true, (SELECT count(*) FROM note) n`
 
 // notifySQL sends the wake-up notification after an append committed, in a

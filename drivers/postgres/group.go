@@ -24,12 +24,14 @@ import (
 const groupAppendSQL = `WITH a AS (
 	SELECT * FROM unnest($1::text[], $2::integer[], $3::bigint[], $4::uuid[]) WITH ORDINALITY AS a(stream, kind, expected, first_id, ai)
 ), cur AS (
-	SELECT a.ai, coalesce((SELECT max(version) FROM {{schema}}.events WHERE stream_id = a.stream), 0) AS v,
+	SELECT a.ai, greatest(b.v, coalesce(m.last, 0)) AS v,
+		CASE WHEN m.deleted AND b.v <= m.last THEN 0 ELSE greatest(b.v, coalesce(m.last, 0)) END AS act,
 		(SELECT max(version) FILTER (WHERE stream_id = a.stream) FROM {{schema}}.events WHERE event_id = a.first_id AND starts_append) AS dup
-	FROM a
+	FROM a CROSS JOIN LATERAL (SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = a.stream) b
+		LEFT JOIN {{schema}}.stream_marks m ON m.stream_id = a.stream
 ), ok AS (
 	SELECT a.ai, a.stream, cur.v FROM a JOIN cur USING (ai)
-	WHERE cur.dup IS NULL AND CASE a.kind WHEN 1 THEN true WHEN 2 THEN cur.v > 0 ELSE cur.v = a.expected END
+	WHERE cur.dup IS NULL AND CASE a.kind WHEN 1 THEN true WHEN 2 THEN cur.act > 0 ELSE cur.act = a.expected END
 ), ins AS (
 	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append)
 	SELECT x.tx_id, ok.stream, ok.v + e.k, e.id, e.typ, e.ct, e.data, e.meta, e.at, e.k = 1
@@ -41,7 +43,7 @@ const groupAppendSQL = `WITH a AS (
 ), last AS (
 	SELECT DISTINCT ON (stream_id) stream_id, tx_id, seq, version FROM ins ORDER BY stream_id, version DESC
 )
-SELECT cur.v, cur.dup, last.tx_id, last.seq, last.version
+SELECT cur.act, cur.dup, last.tx_id, last.seq, last.version
 FROM a JOIN cur USING (ai) LEFT JOIN last ON last.stream_id = a.stream
 ORDER BY a.ai`
 

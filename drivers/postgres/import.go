@@ -27,11 +27,15 @@ import (
 // one of the versions concurrently makes the insert fail on
 // events_stream_version_key, and Import runs the statement again.
 const importSQL = `WITH heads AS MATERIALIZED (
-	SELECT h.stream, h.want, h.ord,
-		coalesce((SELECT max(version) FROM {{schema}}.events WHERE stream_id = h.stream), 0) AS v
+	SELECT h.stream, h.want, h.ord, greatest(b.v, coalesce(m.last, 0)) AS v,
+		CASE WHEN m.deleted AND b.v <= m.last THEN 0 ELSE greatest(b.v, coalesce(m.last, 0)) END AS a
 	FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS h(stream, want, ord)
+		CROSS JOIN LATERAL (SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = h.stream) b
+		LEFT JOIN {{schema}}.stream_marks m ON m.stream_id = h.stream
 ), bad AS (
-	SELECT stream, want, v FROM heads WHERE v <> want ORDER BY ord LIMIT 1
+	-- A stream at version 0 may start later, after every version it had:
+	-- the copy of a truncated stream.
+	SELECT stream, want, a AS v FROM heads WHERE a <> want AND (a <> 0 OR want < v) ORDER BY ord LIMIT 1
 ), ins AS (
 	INSERT INTO {{schema}}.events (tx_id, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, starts_append)
 	SELECT x.tx_id, e.stream, e.version, e.id, e.typ, e.ct, e.data, e.meta, e.at, e.starts

@@ -40,11 +40,13 @@ var (
 // position of the last event written (or NULLs) and every written stream's
 // last version.
 const multiWriteSQL = `WITH heads AS MATERIALIZED (
-	SELECT h.stream, h.kind, h.want,
-		coalesce((SELECT max(version) FROM {{schema}}.events WHERE stream_id = h.stream), 0) AS v
+	SELECT h.stream, h.kind, h.want, greatest(b.v, coalesce(m.last, 0)) AS v,
+		CASE WHEN m.deleted AND b.v <= m.last THEN 0 ELSE greatest(b.v, coalesce(m.last, 0)) END AS a
 	FROM unnest($1::text[], $2::integer[], $3::bigint[]) AS h(stream, kind, want)
+		CROSS JOIN LATERAL (SELECT coalesce(max(version), 0) AS v FROM {{schema}}.events WHERE stream_id = h.stream) b
+		LEFT JOIN {{schema}}.stream_marks m ON m.stream_id = h.stream
 ), bad AS MATERIALIZED (
-	SELECT stream, v FROM heads WHERE NOT CASE kind WHEN 1 THEN true WHEN 2 THEN v > 0 ELSE v = want END
+	SELECT stream, a AS v FROM heads WHERE NOT CASE kind WHEN 1 THEN true WHEN 2 THEN a > 0 ELSE a = want END
 ), dup AS MATERIALIZED (
 	SELECT stream_id FROM {{schema}}.events WHERE event_id = $4::uuid AND starts_append AND stream_id = ($5::text[])[1] LIMIT 1
 ), cond AS MATERIALIZED (

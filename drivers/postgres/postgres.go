@@ -513,6 +513,7 @@ type statements struct {
 	listStreamsRange, listStreamsAll                        string
 	channel                                                 string
 	tagged                                                  taggedStatements
+	retention                                               retentionStatements
 }
 
 func newStatements(schema string) statements {
@@ -525,7 +526,7 @@ func newStatements(schema string) statements {
 		retried:           r.Replace(retriedSQL),
 		importEvents:      r.Replace(importSQL),
 		notify:            notifySQL,
-		streamVersion:     r.Replace(`SELECT coalesce(max(version), 0) FROM {{schema}}.events WHERE stream_id = $1`),
+		streamVersion:     r.Replace(streamVersionSQL),
 		readStreamFwd:     r.Replace(readStreamFwdSQL),
 		readStreamBwd:     r.Replace(readStreamBwdSQL),
 		fence:             r.Replace(fenceSQL),
@@ -548,6 +549,7 @@ func newStatements(schema string) statements {
 		deleteLeases:      r.Replace(deleteLeasesSQL),
 		channel:           "eventstore." + schema,
 		tagged:            newTaggedStatements(r),
+		retention:         newRetentionStatements(r),
 	}
 }
 
