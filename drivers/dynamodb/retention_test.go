@@ -150,9 +150,8 @@ func seqOf(from, to uint64) []uint64 {
 // writeMeter adds up the write units DynamoDB reports for the driver's
 // writes, by operation (ReturnConsumedCapacity TOTAL).
 type writeMeter struct {
-	mu    sync.Mutex // protects ops
-	ops   map[string]usage
-	items map[string]int
+	mu  sync.Mutex // protects ops
+	ops map[string]usage
 }
 
 func (m *writeMeter) install(o *awsdynamodb.Options) {
