@@ -30,7 +30,8 @@ const maxConflicts = 100
 // and StreamExists, tries at the new version.
 func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
 	ret := d.readRetention(ctx, req.Stream) // see retention.go
-	var conflict error                      // the native error of the last conflict
+	defer ret.wait()
+	var conflict error // the native error of the last conflict
 	for attempt := 0; ; attempt++ {
 		res, found, err := d.retried(ctx, req, conflict)
 		if err != nil || found {

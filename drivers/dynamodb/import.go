@@ -50,9 +50,10 @@ func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	if err := d.checkImportVersions(ctx, streams); err != nil {
 		return err
 	}
-	rets := make([]retentionAfterAppend, len(streams))
+	rets := make([]*retentionAfterAppend, len(streams))
 	for i, s := range streams {
 		rets[i] = d.readRetention(ctx, s.stream) // see retention.go
+		defer rets[i].wait()
 	}
 	o := d.submit(ctx, r)
 	if o.err == nil && !o.conflict {

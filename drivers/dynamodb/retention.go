@@ -735,21 +735,37 @@ func (d *Driver) ageCutoff(ctx context.Context, stream string, from, last uint64
 // retentionAfterAppend is the retention setting of a stream read while an
 // append is in flight: an append to a stream with one applies it once it
 // has committed.
-type retentionAfterAppend chan streamMeta
+type retentionAfterAppend struct {
+	ch   chan streamMeta // buffered: the read never blocks
+	m    streamMeta
+	done bool
+}
 
 // readRetention starts reading the retention of stream, concurrently
-// with the rest of an append; the goroutine ends when the read does.
-func (d *Driver) readRetention(ctx context.Context, stream string) retentionAfterAppend {
-	ch := make(retentionAfterAppend, 1)
+// with the rest of an append. The append waits for the read before it
+// returns (get or wait), so the goroutine never outlives it.
+func (d *Driver) readRetention(ctx context.Context, stream string) *retentionAfterAppend {
+	r := &retentionAfterAppend{ch: make(chan streamMeta, 1)}
 	go func() {
 		m, err := d.meta(ctx, stream)
 		if err != nil {
 			m = streamMeta{firstKept: 1, sweptTo: 1, retention: driver.Retention{MaxCount: unknownRetention}}
 		}
-		ch <- m
+		r.ch <- m
 	}()
-	return ch
+	return r
 }
+
+// get returns what the read found.
+func (r *retentionAfterAppend) get() streamMeta {
+	if !r.done {
+		r.m, r.done = <-r.ch, true
+	}
+	return r.m
+}
+
+// wait waits for the read to end.
+func (r *retentionAfterAppend) wait() { r.get() }
 
 // unknownRetention marks a retention read that failed: the append then
 // reads it again after it has committed.
@@ -759,11 +775,9 @@ const unknownRetention = ^uint64(0)
 // at committed, and finishes an interrupted sweep. The append has
 // succeeded whatever happens here: a failure is logged, and the next
 // append or SetStreamRetention does the work.
-func (d *Driver) afterAppend(ctx context.Context, stream string, ret retentionAfterAppend, at time.Time) {
-	var m streamMeta
-	select {
-	case m = <-ret:
-	case <-ctx.Done():
+func (d *Driver) afterAppend(ctx context.Context, stream string, ret *retentionAfterAppend, at time.Time) {
+	m := ret.get()
+	if ctx.Err() != nil {
 		return
 	}
 	var err error

@@ -64,6 +64,10 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	// What the driver knew before sending: versions written before the
 	// append cannot be the append's own.
 	known, unanswered := d.ids.before(name, ids[0])
+	// The last version of the stream when this driver deleted it, before
+	// sending: an answer placing the events at or below it is a retry of
+	// deleted events (see below).
+	deleted := d.deleted.last(name)
 	opts := kdb.AppendToStreamOptions{StreamState: streamState(exp)}
 	// A retry is recognised for sure only with an exact expectation; with
 	// Any or StreamExists the server's memory of recent IDs may be gone
@@ -85,7 +89,7 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	// the original append, for a retry).
 	version := versionOf(res.NextExpectedVersion)
 	first := version - uint64(len(ids)) + 1
-	if first <= d.deleted.last(name) {
+	if first <= deleted {
 		// The server found the IDs among the events of the stream this
 		// driver deleted (its idempotency checks still see them) and wrote
 		// nothing: the append is a retry of deleted events.
