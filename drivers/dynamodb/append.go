@@ -29,6 +29,8 @@ const maxConflicts = 100
 // *[eventstore.WrongExpectedVersionError] with the actual version, or, for Any
 // and StreamExists, tries at the new version.
 func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+	ret := d.readRetention(ctx, req.Stream) // see retention.go
+	defer ret.wait()
 	var conflict error // the native error of the last conflict
 	for attempt := 0; ; attempt++ {
 		res, found, err := d.retried(ctx, req, conflict)
@@ -39,31 +41,37 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 		check := false
 		if req.Expected.Kind() == driver.ExpectExact {
 			v := req.Expected.Version()
+			first, check = v+1, v > 0
 			if attempt > 0 {
-				actual, err := d.streamVersion(ctx, req.Stream)
+				t, err := d.top(ctx, req.Stream)
 				if err != nil {
 					return driver.AppendResult{}, wrapNative(err)
 				}
-				if actual != v {
-					return driver.AppendResult{}, wrongVersion(req, actual, conflict)
+				if t.version != v {
+					return driver.AppendResult{}, wrongVersion(req, t.version, conflict)
+				}
+				if t.last != v {
+					// A deleted stream (version 0) is recreated after its
+					// last version (see retention.go).
+					first, check = t.last+1, false
 				}
 			}
-			first, check = v+1, v > 0
 		} else {
-			actual, err := d.streamVersion(ctx, req.Stream)
+			t, err := d.top(ctx, req.Stream)
 			if err != nil {
 				return driver.AppendResult{}, wrapNative(err)
 			}
-			if !req.Expected.Matches(actual) {
-				return driver.AppendResult{}, wrongVersion(req, actual, conflict)
+			if !req.Expected.Matches(t.version) {
+				return driver.AppendResult{}, wrongVersion(req, t.version, conflict)
 			}
-			first = actual + 1
+			first = t.last + 1
 		}
 		o := d.submit(ctx, newRequest(req.Stream, first, check, req.Events, req.RecordedAt))
 		switch {
 		case o.err != nil && !o.conflict:
 			return driver.AppendResult{}, o.err
 		case !o.conflict:
+			d.afterAppend(ctx, req.Stream, ret, req.RecordedAt)
 			return driver.AppendResult{
 				Version:  first + uint64(len(req.Events)) - 1,
 				Position: driver.Position{Commit: o.last},
@@ -93,6 +101,18 @@ func (d *Driver) retried(ctx context.Context, req driver.AppendRequest, native e
 	versions, err := d.versionsOf(ctx, req.Stream, req.Events[0].ID)
 	if err != nil || len(versions) == 0 {
 		return driver.AppendResult{}, false, wrapNative(err)
+	}
+	// The IDs of a deleted stream's events are forgotten, also while its
+	// sweep is removing them; those of truncated events are kept in stubs
+	// (see retention.go), which make the retry fail below.
+	m, err := d.meta(ctx, req.Stream)
+	if err != nil {
+		return driver.AppendResult{}, false, wrapNative(err)
+	}
+	if m.forget {
+		if versions = slices.DeleteFunc(versions, func(v uint64) bool { return v < m.firstKept }); len(versions) == 0 {
+			return driver.AppendResult{}, false, nil
+		}
 	}
 	var changed error // the first occurrence with the batch's IDs but other content
 	for _, v := range versions {
@@ -180,6 +200,9 @@ func (d *Driver) eventsFrom(ctx context.Context, stream string, from uint64, n i
 			return nil, err
 		}
 		for _, item := range out.Items {
+			if isStub(item) {
+				continue // a removed event (see retention.go)
+			}
 			ev, err := decodeEvent(item)
 			if err != nil {
 				return nil, err

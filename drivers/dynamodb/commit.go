@@ -318,7 +318,8 @@ func (c *committer) build(group []*request) txn {
 		add(types.TransactWriteItem{Put: &types.Put{TableName: table, ConditionExpression: notExists, Item: entry}}, roleLog)
 		if r.check {
 			add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-				TableName: table, ConditionExpression: aws.String("attribute_exists(pk)"),
+				// Not the stub of a deleted stream (see retention.go).
+				TableName: table, ConditionExpression: aws.String("attribute_exists(pk) AND attribute_not_exists(dl)"),
 				Key: key(r.runs[0].stream, r.runs[0].first-1),
 			}}, roleCheck)
 		}
@@ -326,7 +327,7 @@ func (c *committer) build(group []*request) txn {
 			for j, e := range rn.events {
 				add(types.TransactWriteItem{Put: &types.Put{
 					TableName: table, ConditionExpression: notExists,
-					Item: eventItem(rn.stream, rn.first+uint64(j), evPos, e, rn.recordedAt(j), rn.metadataType(j)),
+					Item: laterInAppend(eventItem(rn.stream, rn.first+uint64(j), evPos, e, rn.recordedAt(j), rn.metadataType(j)), j),
 				}}, roleEvent)
 				pos++
 				if evPos > 0 {

@@ -125,6 +125,19 @@
 // transaction, with one log entry listing the request's runs, so
 // migrations into DynamoDB keep recorded times.
 //
+// # Deleting, truncating, retention
+//
+// The driver implements [driver.StreamDeleter], [driver.StreamTruncater]
+// and [driver.RetentionKeeper]. A removal is a small commit transaction
+// (the stream's meta item, sort key 0, records the first kept version; the
+// item below it becomes a stub; a delete's stub is marked deleted) that
+// stream reads and appends follow at once, then a sweep that deletes the
+// items in BatchWriteItem requests; a sweep cut short is finished by the
+// next removal of the stream, and until then the global log still returns
+// what it has not removed. A retention is applied after each append's
+// transaction, before the append returns. docs/dynamodb.md has the items,
+// the reasons and the costs.
+//
 // # Checkpoints
 //
 // The driver implements [driver.CheckpointManager]: [Driver.Checkpoints]

@@ -162,6 +162,7 @@ type Driver struct {
 
 	committer committer
 	cuts      cutCache
+	removed   removedCache // streams with removed events (see retention.go)
 
 	// indexed is set for a table of the indexed log layout: appends write
 	// their events and an inbox item, and the orderer places them in the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -49,8 +50,16 @@ func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	if err := d.checkImportVersions(ctx, streams); err != nil {
 		return err
 	}
+	rets := make([]*retentionAfterAppend, len(streams))
+	for i, s := range streams {
+		rets[i] = d.readRetention(ctx, s.stream) // see retention.go
+		defer rets[i].wait()
+	}
 	o := d.submit(ctx, r)
 	if o.err == nil && !o.conflict {
+		for i, s := range streams {
+			d.afterAppend(ctx, s.stream, rets[i], time.Now())
+		}
 		return nil
 	}
 	if !o.conflict {
@@ -128,11 +137,14 @@ func (d *Driver) checkImportVersions(ctx context.Context, streams []importStream
 	}
 	for _, s := range streams {
 		if s.first > 1 && !found[s.stream] {
-			actual, err := d.streamVersion(ctx, s.stream)
+			// A stream at version 0 may start later (see importGap).
+			ok, actual, err := d.importGap(ctx, s.stream, s.first)
 			if err != nil {
-				return wrapNative(err)
+				return err
 			}
-			return &eventstore.WrongExpectedVersionError{Stream: s.stream, Expected: eventstore.Exact(s.first - 1), Actual: actual}
+			if !ok {
+				return &eventstore.WrongExpectedVersionError{Stream: s.stream, Expected: eventstore.Exact(s.first - 1), Actual: actual}
+			}
 		}
 	}
 	return nil

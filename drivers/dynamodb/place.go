@@ -157,13 +157,15 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 		if rn.first > 1 {
 			add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 				TableName: table, Key: key(rn.stream, rn.first-1),
-				ConditionExpression: aws.String("attribute_exists(pk) AND attribute_exists(p)"),
+				// Not the stub of a deleted stream (see retention.go):
+				// recreating one takes the inbox path.
+				ConditionExpression: aws.String("attribute_exists(pk) AND attribute_exists(p) AND attribute_not_exists(dl)"),
 			}}, placedItem{owner: i})
 		}
 		for j, e := range rn.events {
 			add(types.TransactWriteItem{Put: &types.Put{
 				TableName: table, ConditionExpression: notExists,
-				Item: eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j), rn.metadataType(j)),
+				Item: laterInAppend(eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j), rn.metadataType(j)), j),
 			}}, placedItem{owner: i, event: true})
 			pos++
 		}

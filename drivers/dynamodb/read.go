@@ -33,6 +33,12 @@ func (d *Driver) query(ctx context.Context, in *awsdynamodb.QueryInput) (*awsdyn
 // pages of at most 1 MB, until the page holds q.Limit events or q.MaxBytes
 // bytes: the events of the last Query page past that are dropped unread, so
 // a page holds at most MaxBytes plus one Query page (1 MB) in memory.
+//
+// Removed events (see retention.go) are left out: a read from version 1
+// also reads the stream's meta item (sort key 0, in the same Query) and
+// skips the versions below its first kept one; stubs are skipped; a
+// backward read stops at a stub above version 1, and a forward read drops
+// the events it read below one.
 func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	in := &awsdynamodb.QueryInput{
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(q.Stream)},
@@ -40,25 +46,64 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	}
 	switch {
 	case q.Backwards && q.From == 0:
-		in.KeyConditionExpression = aws.String("pk = :s")
+		in.KeyConditionExpression = aws.String("pk = :s AND sk > :v")
+		in.ExpressionAttributeValues[":v"] = num(metaVersion)
 	case q.Backwards:
-		in.KeyConditionExpression = aws.String("pk = :s AND sk <= :v")
+		in.KeyConditionExpression = aws.String("pk = :s AND sk BETWEEN :m AND :v")
+		in.ExpressionAttributeValues[":m"] = num(metaVersion + 1)
 		in.ExpressionAttributeValues[":v"] = num(q.From)
 	default:
+		from := q.From
+		if from <= 1 {
+			from = metaVersion // the meta item first: where the stream starts
+		}
 		in.KeyConditionExpression = aws.String("pk = :s AND sk >= :v")
-		in.ExpressionAttributeValues[":v"] = num(q.From)
+		in.ExpressionAttributeValues[":v"] = num(from)
 	}
 	out := driver.NewPage(q.Limit, q.MaxBytes)
+	firstKept := uint64(1)
 	for {
-		in.Limit = aws.Int32(int32(min(q.Limit-len(out.Events), 1000)))
+		in.Limit = aws.Int32(int32(min(q.Limit-len(out.Events)+1, 1000)))
 		page, err := d.query(ctx, in)
 		if err != nil {
 			return nil, wrapNative(err)
 		}
 		for _, item := range page.Items {
+			switch {
+			case isMeta(item):
+				m, err := decodeMeta(item)
+				if err != nil {
+					return nil, fmt.Errorf("dynamodb: read %q: %w", q.Stream, err)
+				}
+				firstKept = m.firstKept
+				continue
+			case isStub(item):
+				v, err := getNum(item, attrSK)
+				if err != nil {
+					return nil, fmt.Errorf("dynamodb: read %q: %w", q.Stream, err)
+				}
+				if q.Backwards && v > 1 {
+					return out.Events, nil // what lies below is removed
+				}
+				if len(out.Events) > 0 && out.Events[0].Version < v {
+					// What was read below it is being removed.
+					kept := out.Events
+					out = driver.NewPage(q.Limit, q.MaxBytes)
+					for _, ev := range kept {
+						if ev.Version > v {
+							out.Add(ev)
+						}
+					}
+				}
+				firstKept = max(firstKept, v+1)
+				continue
+			}
 			ev, err := decodeEvent(item)
 			if err != nil {
 				return nil, fmt.Errorf("dynamodb: read %q: %w", q.Stream, err)
+			}
+			if ev.Version < firstKept {
+				continue
 			}
 			if out.Add(ev) {
 				return out.Events, nil
@@ -72,24 +117,16 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 }
 
 // StreamVersion implements [driver.Driver]: the sort key of the stream's
-// last item, from a strongly consistent query that reads one key.
+// last item, from a strongly consistent query that reads one key; 0 when
+// that item is the stub of a deleted stream (see retention.go).
 func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
 	v, err := d.streamVersion(ctx, stream)
 	return v, wrapNative(err)
 }
 
 func (d *Driver) streamVersion(ctx context.Context, stream string) (uint64, error) {
-	out, err := d.query(ctx, &awsdynamodb.QueryInput{
-		KeyConditionExpression:    aws.String("pk = :s"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(stream)},
-		ProjectionExpression:      aws.String(attrSK),
-		ScanIndexForward:          aws.Bool(false),
-		Limit:                     aws.Int32(1),
-	})
-	if err != nil || len(out.Items) == 0 {
-		return 0, err
-	}
-	return getNum(out.Items[0], attrSK)
+	t, err := d.top(ctx, stream)
+	return t.version, err
 }
 
 // lastEntry returns the last log entry of a log partition; ok is false when
@@ -210,41 +247,57 @@ func (d *Driver) nextPosition(ctx context.Context) (uint64, error) {
 // reads the log as it was before them) and fails if one is missing below
 // an event it returns.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
+	// Removed events (see retention.go) keep their positions in the log and
+	// are passed over: when they leave a page short, the read goes on after
+	// (or before) the last one, since a page that is not full ends the read.
+	page := driver.NewPage(q.Limit, q.MaxBytes)
+	sq := q
 	if !q.Backwards {
-		s, err := d.scanLogForward(ctx, q, 0)
-		if err != nil {
-			return nil, err
+		for {
+			sq.Limit = q.Limit - len(page.Events)
+			s, err := d.scanLogForward(ctx, sq, 0)
+			if err != nil {
+				return nil, err
+			}
+			had := len(page.Events)
+			next, missing, err := d.fetchPage(ctx, s.keys, &page, q.MaxBytes)
+			if err != nil {
+				return nil, err
+			}
+			if n := len(page.Events); n > had {
+				d.rememberCut(s, page.Events[n-1].Position.Commit+1)
+			}
+			if page.Full() || missing > 0 || next < len(s.keys) || !s.full() {
+				return page.Events, nil
+			}
+			sq.After = driver.Position{Commit: s.keys[len(s.keys)-1].pos}
 		}
-		page := driver.NewPage(q.Limit, q.MaxBytes)
-		if _, err := d.fetchPage(ctx, s.keys, &page, q.MaxBytes); err != nil {
-			return nil, err
-		}
-		if n := len(page.Events); n > 0 {
-			d.rememberCut(s, page.Events[n-1].Position.Commit+1)
-		}
-		return page.Events, nil
 	}
 	for {
-		keys, err := d.scanLogBackward(ctx, q)
+		sq.Limit = q.Limit - len(page.Events)
+		keys, err := d.scanLogBackward(ctx, sq)
 		if err != nil {
 			return nil, err
 		}
-		page := driver.NewPage(q.Limit, q.MaxBytes)
-		missing, err := d.fetchPage(ctx, keys, &page, q.MaxBytes)
+		next, missing, err := d.fetchPage(ctx, keys, &page, q.MaxBytes)
 		if err != nil {
 			return nil, err
 		}
 		if missing == 0 {
-			return page.Events, nil
+			if page.Full() || next < len(keys) || len(keys) < sq.Limit {
+				return page.Events, nil
+			}
+			sq.Before = driver.Position{Commit: keys[len(keys)-1].pos}
+			continue
 		}
-		if n := len(page.Events); n > 0 {
-			k := keys[n]
+		if len(page.Events) > 0 {
+			k := keys[next]
 			return nil, fmt.Errorf("dynamodb: read all: %q version %d at position %d is in the log but not visible", k.stream, k.version, k.pos)
 		}
 		// The events at the top are not visible yet: read the log below
 		// the appends in flight.
-		q.Before = driver.Position{Commit: keys[missing-1].pos}
-		if q.Before.Commit <= q.After.Commit+1 {
+		sq.Before = driver.Position{Commit: keys[next+missing-1].pos}
+		if sq.Before.Commit <= q.After.Commit+1 {
 			return nil, nil
 		}
 	}
@@ -273,15 +326,15 @@ func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.Sca
 		return driver.ScanPage{}, err
 	}
 	page := driver.NewPage(q.Limit, q.MaxBytes)
-	missing, err := d.fetchPage(ctx, s.keys, &page, q.MaxBytes)
+	next, missing, err := d.fetchPage(ctx, s.keys, &page, q.MaxBytes)
 	if err != nil {
 		return driver.ScanPage{}, err
 	}
 	scanned, end := s.examined, s.end
-	if n := len(page.Events); n < len(s.keys) {
-		// Stopped before keys[n]: the page is full, or its event is not
+	if next < len(s.keys) {
+		// Stopped before keys[next]: the page is full, or its event is not
 		// visible yet (nothing after it is readable now: the end).
-		scanned, end = s.keys[n].pos-1, missing > 0
+		scanned, end = s.keys[next].pos-1, missing > 0
 	}
 	if page.Full() {
 		end = false
@@ -606,16 +659,19 @@ func (d *Driver) scanLogBackward(ctx context.Context, q driver.AllQuery) ([]even
 // maxEventBytes), and at most 100. A page therefore holds at most maxBytes
 // plus one event, and a read holds at most about maxBytes plus one round
 // (as much again, or more only when later events are larger than every one
-// before them: at most 100 events of ~400 KB). An event not visible yet
-// (its append's log entry is, its items not yet) gets a brief wait; if it is
-// still missing, fetchPage returns with the page holding the events before
-// it and missing the number of consecutive events of its round, from it,
-// that are missing (0 when none is).
-func (d *Driver) fetchPage(ctx context.Context, keys []eventKey, page *driver.Page, maxBytes int) (missing int, err error) {
+// before them: at most 100 events of ~400 KB). Removed events (see
+// retention.go) are passed over. An event not visible yet (its append's log
+// entry is, its items not yet) gets a brief wait; if it is still missing,
+// fetchPage returns with the page holding the events before it and missing
+// the number of consecutive events of its round, from it, that are missing
+// (0 when none is). next is how many keys it went through: those of the
+// events added and of the removed events passed over.
+func (d *Driver) fetchPage(ctx context.Context, keys []eventKey, page *driver.Page, maxBytes int) (next, missing int, err error) {
 	held := driver.PageBytes(page.Events)
 	largest := 0 // the largest event of the read so far, in bytes
-	for len(keys) > 0 && !page.Full() {
-		n := min(len(keys), maxBatchGet)
+	for next < len(keys) && !page.Full() {
+		rest := keys[next:]
+		n := min(len(rest), maxBatchGet)
 		if maxBytes > 0 {
 			size := maxEventBytes
 			if len(page.Events) > 0 {
@@ -623,56 +679,85 @@ func (d *Driver) fetchPage(ctx context.Context, keys []eventKey, page *driver.Pa
 			}
 			n = min(n, max(1, (maxBytes-held+size-1)/size))
 		}
-		evs, err := d.fetchEvents(ctx, keys[:n])
+		evs, removed, err := d.fetchEvents(ctx, rest[:n])
 		if err != nil {
-			return 0, err
+			return next, 0, err
 		}
 		for i, ev := range evs {
+			if removed[i] {
+				next++
+				continue
+			}
 			if ev.Version == 0 { // not visible yet: stop before it
 				missing = 1
-				for i+missing < len(evs) && evs[i+missing].Version == 0 {
+				for i+missing < len(evs) && evs[i+missing].Version == 0 && !removed[i+missing] {
 					missing++
 				}
-				return missing, nil
+				return next, missing, nil
 			}
 			size := len(ev.Data) + len(ev.Metadata)
 			largest, held = max(largest, size), held+size
+			next++
 			if page.Add(ev) {
-				return 0, nil
+				return next, 0, nil
 			}
 		}
-		keys = keys[n:]
 	}
-	return 0, nil
+	return next, 0, nil
 }
 
 // maxEventBytes is the most data and metadata one event holds.
 const maxEventBytes = maxItemSize - eventItemOverhead
 
 // fetchEvents reads the events named by keys with strongly consistent
-// BatchGetItem calls and returns them in the order of keys. An event not
-// visible yet (its append's log entry is, its items not yet) gets a brief
-// wait; if it is still missing its place holds a zero RecordedEvent.
-func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]driver.RecordedEvent, error) {
+// BatchGetItem calls and returns them in the order of keys. A removed
+// event (removed[i]) is one whose version lies below its stream's first
+// kept version (known from an earlier read, or read from the stream's
+// meta item when its item is missing) or whose item is a stub. An event
+// not visible yet (its append's log entry is, its items not yet) gets a
+// brief wait; if it is still missing its place holds a zero RecordedEvent.
+func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) (evs []driver.RecordedEvent, removed []bool, err error) {
 	if len(keys) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	type id struct {
 		stream  string
 		version uint64
 	}
+	removed = make([]bool, len(keys))
+	gone := map[id]bool{}
 	got := make(map[id]driver.RecordedEvent, len(keys))
-	missing := keys
-	for wait := 0; ; wait++ {
+	var missing []eventKey
+	for i, k := range keys {
+		if k.version < d.removed.firstKept(k.stream) {
+			removed[i] = true
+			gone[id{k.stream, k.version}] = true
+			continue
+		}
+		missing = append(missing, k)
+	}
+	for wait := 0; len(missing) > 0; wait++ {
 		for chunk := range slices.Chunk(missing, maxBatchGet) {
 			items, err := d.batchGet(ctx, chunk, "")
 			if err != nil {
-				return nil, wrapNative(err)
+				return nil, nil, wrapNative(err)
 			}
 			for _, item := range items {
+				if isStub(item) {
+					s, err := getStr(item, attrPK)
+					if err != nil {
+						return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
+					}
+					v, err := getNum(item, attrSK)
+					if err != nil {
+						return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
+					}
+					gone[id{s, v}] = true
+					continue
+				}
 				ev, err := decodeEvent(item)
 				if err != nil {
-					return nil, fmt.Errorf("dynamodb: read all: %w", err)
+					return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
 				}
 				if ev.Position.IsZero() {
 					// An indexed table's orderer has written the log
@@ -684,27 +769,57 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) ([]driver.Rec
 		}
 		missing = slices.DeleteFunc(slices.Clone(missing), func(k eventKey) bool {
 			_, ok := got[id{k.stream, k.version}]
-			return ok
+			return ok || gone[id{k.stream, k.version}]
+		})
+		if len(missing) == 0 {
+			break
+		}
+		// A missing item may be a removed event's: its stream's meta item
+		// says (it is written before any item is removed).
+		var streams []string
+		for _, k := range missing {
+			if !slices.Contains(streams, k.stream) {
+				streams = append(streams, k.stream)
+			}
+		}
+		firstKept, err := d.removedBelow(ctx, streams)
+		if err != nil {
+			return nil, nil, wrapNative(err)
+		}
+		missing = slices.DeleteFunc(missing, func(k eventKey) bool {
+			tb, ok := firstKept[k.stream]
+			if ok {
+				d.removed.put(k.stream, tb)
+			}
+			if ok && k.version < tb {
+				gone[id{k.stream, k.version}] = true
+				return true
+			}
+			return false
 		})
 		if len(missing) == 0 || wait >= missingWaits {
 			break
 		}
 		if err := backoff.Wait(ctx, wait+1); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	out := make([]driver.RecordedEvent, len(keys))
+	evs = make([]driver.RecordedEvent, len(keys))
 	for i, k := range keys {
+		if gone[id{k.stream, k.version}] {
+			removed[i] = true
+			continue
+		}
 		ev, ok := got[id{k.stream, k.version}]
 		if !ok {
 			continue
 		}
 		if ev.Position.Commit != k.pos {
-			return nil, fmt.Errorf("dynamodb: read all: %q version %d is at position %d, the log says %d", k.stream, k.version, ev.Position.Commit, k.pos)
+			return nil, nil, fmt.Errorf("dynamodb: read all: %q version %d is at position %d, the log says %d", k.stream, k.version, ev.Position.Commit, k.pos)
 		}
-		out[i] = ev
+		evs[i] = ev
 	}
-	return out, nil
+	return evs, removed, nil
 }
 
 // missingWaits is how many times a read waits for events of a committed

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -159,6 +160,7 @@ func (d *Driver) ListStreams(ctx context.Context, req driver.ListStreamsRequest)
 	if err := d.listVersions(ctx, page.Streams); err != nil {
 		return driver.StreamPage{}, wrapNative(fmt.Errorf("list streams: %w", err))
 	}
+	page.Streams = withoutDeleted(page.Streams)
 	return page, nil
 }
 
@@ -181,10 +183,9 @@ func (d *Driver) listVersions(ctx context.Context, streams []driver.StreamInfo) 
 		}
 		wg.Go(func() {
 			defer func() { <-sem }()
+			// Version 0: a deleted stream (its first item is a stub; see
+			// retention.go), left out below.
 			v, err := d.streamVersion(ctx, streams[i].ID)
-			if err == nil && v == 0 {
-				err = fmt.Errorf("stream %q has a first event but no last one", streams[i].ID)
-			}
 			if err != nil {
 				mu.Lock()
 				if first == nil {
@@ -202,4 +203,10 @@ func (d *Driver) listVersions(ctx context.Context, streams []driver.StreamInfo) 
 		first = ctx.Err()
 	}
 	return first
+}
+
+// withoutDeleted leaves out the streams of a listing whose version is 0:
+// deleted streams, which keep their first item as a stub.
+func withoutDeleted(streams []driver.StreamInfo) []driver.StreamInfo {
+	return slices.DeleteFunc(streams, func(s driver.StreamInfo) bool { return s.Version == 0 })
 }

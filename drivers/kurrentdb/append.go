@@ -41,11 +41,13 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	name := d.streamName(req.Stream)
 	exp := req.Expected
 	if exp.Kind() == driver.ExpectExact && exp.Version() > 0 {
-		found, err := d.idIn(ctx, name, exp.Version(), len(req.Events), req.Events[0].ID)
+		found, missing, err := d.idIn(ctx, name, exp.Version(), len(req.Events), req.Events[0].ID)
 		if err != nil {
 			return driver.AppendResult{}, wrapError(ctx, err)
 		}
-		if found {
+		if found || missing {
+			// missing: no stream, or a soft-deleted one, which the server
+			// would recreate at its last revision (see retention.go).
 			return driver.AppendResult{}, d.wrongVersion(ctx, req, nil)
 		}
 	}
@@ -62,6 +64,10 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	// What the driver knew before sending: versions written before the
 	// append cannot be the append's own.
 	known, unanswered := d.ids.before(name, ids[0])
+	// The last version of the stream when this driver deleted it, before
+	// sending: an answer placing the events at or below it is a retry of
+	// deleted events (see below).
+	deleted := d.deleted.last(name)
 	opts := kdb.AppendToStreamOptions{StreamState: streamState(exp)}
 	// A retry is recognised for sure only with an exact expectation; with
 	// Any or StreamExists the server's memory of recent IDs may be gone
@@ -71,7 +77,8 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 		return c.AppendToStream(ctx, name, opts, events...)
 	})
 	if err != nil {
-		if hasCode(err, kdb.ErrorCodeWrongExpectedVersion) {
+		if hasCode(err, kdb.ErrorCodeWrongExpectedVersion) || hasCode(err, kdb.ErrorCodeStreamDeleted) {
+			// StreamDeleted: StreamExists on a soft-deleted stream.
 			return driver.AppendResult{}, d.wrongVersion(ctx, req, err)
 		}
 		// The server may have written the events: a retry must be compared.
@@ -82,6 +89,12 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	// the original append, for a retry).
 	version := versionOf(res.NextExpectedVersion)
 	first := version - uint64(len(ids)) + 1
+	if first <= deleted {
+		// The server found the IDs among the events of the stream this
+		// driver deleted (its idempotency checks still see them) and wrote
+		// nothing: the append is a retry of deleted events.
+		return driver.AppendResult{}, d.wrongVersion(ctx, req, nil)
+	}
 	if first <= known || unanswered {
 		if err := d.checkRetry(ctx, name, req, first); err != nil {
 			return driver.AppendResult{}, err
@@ -103,6 +116,11 @@ func (d *Driver) checkRetry(ctx context.Context, name string, req driver.AppendR
 	evs, err := d.readStream(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(first))}, uint64(len(req.Events)))
 	if err != nil {
 		return wrapError(ctx, fmt.Errorf("kurrentdb: reading the events of the append to compare them with a retry: %w", err))
+	}
+	if len(evs) == 0 || versionOf(evs[0].EventNumber) != first {
+		// Truncated since (see retention.go): the server still knows their
+		// IDs, and the original result is the answer.
+		return nil
 	}
 	stored := make([]driver.RecordedEvent, len(evs))
 	for i, ev := range evs {
@@ -178,15 +196,18 @@ func windowStart(n uint64) uint64 {
 // stream already holds them, the append may be a retry, and knowing them
 // lets Append compare its content. So the check reads at most
 // retryWindow+ahead events, whatever the stream's length.
-func (d *Driver) idIn(ctx context.Context, name string, n uint64, ahead int, id uuid.UUID) (bool, error) {
+//
+// missing reports that the read found no stream: never written, or
+// soft-deleted (see retention.go).
+func (d *Driver) idIn(ctx context.Context, name string, n uint64, ahead int, id uuid.UUID) (found, missing bool, err error) {
 	found, next, done := d.ids.check(name, n, windowStart(n), id)
 	if done {
-		return found, nil
+		return found, false, nil
 	}
 	// Versions never change, so what is read stays true.
-	evs, err := d.readStream(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(next))}, n-next+1+uint64(ahead))
-	if err != nil {
-		return false, err
+	evs, exists, err := d.readStreamFound(ctx, name, kdb.ReadStreamOptions{From: kdb.Revision(revisionOf(next))}, n-next+1+uint64(ahead))
+	if err != nil || !exists {
+		return false, !exists, err
 	}
 	read := make([]uuid.UUID, 0, len(evs))
 	contiguous := true
@@ -205,7 +226,7 @@ func (d *Driver) idIn(ctx context.Context, name string, n uint64, ahead int, id 
 	if contiguous && len(read) > 0 {
 		d.ids.learn(name, first, read)
 	}
-	return found, nil
+	return found, false, nil
 }
 
 // idCacheLimit bounds how many event IDs the driver remembers, across

@@ -171,6 +171,17 @@
 // again; deleting one that is not there writes nothing. See
 // docs/kurrentdb.md.
 //
+// # Deleting, truncating, retention
+//
+// The driver implements [driver.StreamDeleter] (the server's soft delete),
+// [driver.StreamTruncater] ($tb) and [driver.RetentionKeeper] ($maxCount,
+// $maxAge). The server hides the events at once and removes them at the
+// next scavenge; the driver leaves them out of ReadAll and subscriptions
+// too, with one read per stream per page of the global log. Where the
+// server's rules differ from the portable ones (an Exact append to a
+// soft-deleted stream, retries of deleted events), the driver adapts; see
+// docs/kurrentdb.md.
+//
 // # Consumer groups and projections
 //
 // The driver implements neither [driver.Leaser] nor [driver.CheckpointTxer],

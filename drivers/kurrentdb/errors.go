@@ -24,7 +24,12 @@ import (
 //     *eventstore.WrongExpectedVersionError, with the actual version read
 //     after the rejection (the client does not expose the server's).
 //   - ErrorCodeResourceNotFound on a stream read: the stream has no events
-//     (never written, or deleted by another tool): an empty read.
+//     (never written, or deleted): an empty read.
+//   - ErrorCodeStreamDeleted on an append expecting StreamExists: the
+//     stream is soft-deleted, at version 0: a
+//     *eventstore.WrongExpectedVersionError.
+//   - FailedPrecondition on a delete (ErrorCodeUnknown): the expectation
+//     failed (deleteConflict); the driver reads the version again.
 //   - ErrorCodeConnectionClosed that the driver did not cause: the client
 //     gave up on the server for good; the driver builds a new client and
 //     tries again (see call).
@@ -75,6 +80,15 @@ func wrapError(ctx context.Context, err error) error {
 		return fmt.Errorf("kurrentdb: %w", errkind.Transient(err))
 	}
 	return fmt.Errorf("kurrentdb: %w", err)
+}
+
+// deleteConflict reports whether a delete failed its expectation: the
+// server answers FailedPrecondition with the trailer exception
+// wrong-expected-version, which the client reports as ErrorCodeUnknown
+// holding the status (a tombstoned stream's FailedPrecondition becomes
+// ErrorCodeStreamDeleted instead).
+func deleteConflict(err error) bool {
+	return err != nil && !hasCode(err, kdb.ErrorCodeStreamDeleted) && status.Code(err) == codes.FailedPrecondition
 }
 
 // errDropped is returned for a subscription the server ended.

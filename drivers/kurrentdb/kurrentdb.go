@@ -130,8 +130,9 @@ type Driver struct {
 	prefix string // Namespace + "/", or ""
 	// cfg builds clients; nil when the caller passed the client, which the
 	// driver then neither rebuilds nor closes.
-	cfg *kdb.Configuration
-	ids *idCache
+	cfg     *kdb.Configuration
+	ids     *idCache
+	deleted deletedStreams // streams this driver deleted (see retention.go)
 
 	startMu sync.Mutex       // protects start
 	start   *driver.Position // of the namespace's first event, once seen

@@ -252,18 +252,20 @@ func unwrapMetadata(meta []byte, eventType string) []byte {
 }
 
 // heldMulti returns the streams whose Exact(n) expectation (n ≥ 1) meets
-// their first event ID among their latest versions up to n (see idIn).
+// their first event ID among their latest versions up to n (see idIn), or
+// that are missing or soft-deleted, which the server would recreate at
+// their last revision (as Append refuses, see retention.go).
 func (d *Driver) heldMulti(ctx context.Context, plan *multiPlan) (map[string]bool, error) {
 	var held map[string]bool
 	for _, ps := range plan.streams {
 		if len(ps.ids) == 0 || ps.expected.Kind() != driver.ExpectExact || ps.expected.Version() == 0 {
 			continue
 		}
-		found, err := d.idIn(ctx, ps.name, ps.expected.Version(), len(ps.ids), ps.ids[0])
+		found, missing, err := d.idIn(ctx, ps.name, ps.expected.Version(), len(ps.ids), ps.ids[0])
 		if err != nil {
 			return nil, err
 		}
-		if found {
+		if found || missing {
 			if held == nil {
 				held = map[string]bool{}
 			}

@@ -30,16 +30,23 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	return out, wrapError(ctx, err)
 }
 
-// StreamVersion implements [driver.Driver]: it reads the last event.
+// StreamVersion implements [driver.Driver]: it reads the last event. A
+// stream the server does not find (never written, or soft-deleted) is at
+// version 0; one whose events its metadata hides all is at the version
+// hiddenVersion finds (see retention.go).
 func (d *Driver) StreamVersion(ctx context.Context, stream string) (uint64, error) {
-	evs, err := d.readStream(ctx, d.streamName(stream), kdb.ReadStreamOptions{Direction: kdb.Backwards, From: kdb.End{}}, 1)
-	if err != nil {
-		return 0, wrapError(ctx, err)
-	}
-	if len(evs) == 0 {
-		return 0, nil
-	}
-	return versionOf(evs[0].EventNumber), nil
+	name := d.streamName(stream)
+	v, err := call(ctx, d, true, func(c *kdb.Client) (uint64, error) {
+		ev, found, err := probeStream(ctx, c, name)
+		switch {
+		case err != nil || !found:
+			return 0, err
+		case ev == nil:
+			return d.hiddenVersion(ctx, c, name)
+		}
+		return versionOf(ev.EventNumber), nil
+	})
+	return v, wrapError(ctx, err)
 }
 
 // readStream reads up to count events of a KurrentDB stream; a stream the
@@ -157,10 +164,16 @@ func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.Sca
 	return page, wrapError(ctx, err)
 }
 
-// keep converts an event of $all and reports whether the query wants it.
-func (d *Driver) keep(ev *kdb.RecordedEvent, f driver.Filter) (driver.RecordedEvent, bool) {
+// keep converts an event of $all and reports whether the query wants it:
+// an event of the store that matches f and that its stream's metadata does
+// not hide (see visibility in retention.go).
+func (d *Driver) keep(ctx context.Context, c *kdb.Client, vis *visibility, ev *kdb.RecordedEvent, f driver.Filter) (driver.RecordedEvent, bool, error) {
 	r, ok := d.recorded(ev)
-	return r, ok && f.Matches(r)
+	if !ok || !f.Matches(r) {
+		return r, false, nil
+	}
+	ok, err := vis.kept(ctx, c, ev.StreamID, ev.EventNumber)
+	return r, ok, err
 }
 
 // readAllForwards reads $all in pages after q.After, examining at most
@@ -171,6 +184,8 @@ func (d *Driver) readAllForwards(ctx context.Context, q driver.AllQuery, bound i
 		var res driver.ScanPage
 		page := driver.NewPage(q.Limit, q.MaxBytes)
 		after, examined, stop := q.After, 0, false
+		vis := newVisibility()
+		var keepErr error
 		for !stop {
 			count := uint64(max(q.Limit-len(page.Events)+1, 32))
 			n, err := eachInAll(ctx, c, kdb.ReadAllOptions{Direction: kdb.Forwards, From: allPosition(after)}, count, func(ev *kdb.RecordedEvent) bool {
@@ -185,12 +200,20 @@ func (d *Driver) readAllForwards(ctx context.Context, q driver.AllQuery, bound i
 				}
 				res.Scanned = p
 				examined++
-				if r, ok := d.keep(ev, q.Filter); ok && page.Add(r) {
+				r, ok, err := d.keep(ctx, c, vis, ev, q.Filter)
+				if err != nil {
+					keepErr, stop = err, true
+					return false
+				}
+				if ok && page.Add(r) {
 					stop = true
 				}
 				stop = stop || (bound > 0 && examined >= bound)
 				return !stop
 			})
+			if err == nil {
+				err = keepErr
+			}
 			if err != nil {
 				return driver.ScanPage{}, err
 			}
@@ -220,6 +243,8 @@ func (d *Driver) readAllBackwards(ctx context.Context, q driver.AllQuery) ([]dri
 	}
 	return call(ctx, d, true, func(c *kdb.Client) ([]driver.RecordedEvent, error) {
 		page := driver.NewPage(q.Limit, q.MaxBytes)
+		vis := newVisibility()
+		var keepErr error
 		var from kdb.AllPosition = kdb.End{}
 		switch {
 		case q.Before.Prepare == 0 && q.Before.Commit > 0:
@@ -239,11 +264,19 @@ func (d *Driver) readAllBackwards(ctx context.Context, q driver.AllQuery) ([]dri
 					return false
 				}
 				from = ev.Position
-				if r, ok := d.keep(ev, q.Filter); ok && page.Add(r) {
+				r, ok, err := d.keep(ctx, c, vis, ev, q.Filter)
+				if err != nil {
+					keepErr, stop = err, true
+					return false
+				}
+				if ok && page.Add(r) {
 					stop = true
 				}
 				return !stop
 			})
+			if err == nil {
+				err = keepErr
+			}
 			if err != nil {
 				return nil, err
 			}
@@ -351,6 +384,7 @@ func (d *Driver) readAllFiltered(ctx context.Context, q driver.AllQuery, f *kdb.
 		}
 		defer sub.Close()
 		page := driver.NewPage(q.Limit, q.MaxBytes)
+		vis := newVisibility()
 		advance := func(p driver.Position) {
 			if res.Scanned.Less(p) {
 				res.Scanned = p
@@ -369,7 +403,10 @@ func (d *Driver) readAllFiltered(ctx context.Context, q driver.AllQuery, f *kdb.
 				} else {
 					advance(p)
 					examined++
-					r, ok := d.keep(rec, q.Filter)
+					r, ok, err := d.keep(ctx, c, vis, rec, q.Filter)
+					if err != nil {
+						return driver.ScanPage{}, err
+					}
 					done = ok && page.Add(r)
 				}
 			case ev.CheckPointReached != nil:

@@ -9,7 +9,7 @@
 // details, strong (index) and weak (bounded FIFO cache) idempotency,
 // (commit, prepare) positions with gaps, filtered reads and subscriptions with
 // checkpoints, confirmation and caught-up messages, soft deletes and
-// tombstones, stream metadata ($maxCount, $tb), and the system events a
+// tombstones, stream metadata ($maxCount, $maxAge, $tb), and the system events a
 // fresh node holds, and the v2 multi-stream appends (AppendSession,
 // AppendRecords) of the versions that have them. Where it and a real server
 // disagree, the server is right.
@@ -79,6 +79,10 @@ type Options struct {
 	// ChunkSize is the transaction-log chunk size; zero means
 	// DefaultChunkSize. Tests lower it to see positions jump.
 	ChunkSize uint64
+	// Clock, when set, is the server's clock: the recorded time of every
+	// record written and the "now" that $maxAge counts back from. Tests set
+	// it to age events without waiting. Nil means time.Now.
+	Clock func() time.Time
 }
 
 func (o Options) withDefaults() Options {

@@ -151,12 +151,20 @@ func (s *store) newRecord(stream string, number int64, id uuid.UUID, typ string,
 	r := &record{
 		stream: stream, number: number, id: id, typ: typ, json: isJSON,
 		data: bytes.Clone(data), meta: bytes.Clone(meta),
-		created: time.Now().UnixNano() / 100,
+		created: s.now().UnixNano() / 100,
 		size:    uint64(recordHeader + 2*len(stream) + 2*len(typ) + len(data) + len(meta)),
 	}
 	r.pos = s.alloc(r.size)
 	s.log = append(s.log, r)
 	return r
+}
+
+// now is the server's clock: Options.Clock, or the time.
+func (s *store) now() time.Time {
+	if s.opts.Clock != nil {
+		return s.opts.Clock()
+	}
+	return time.Now()
 }
 
 // alloc reserves size bytes of log; a record that does not fit in the
@@ -180,8 +188,9 @@ func (s *store) notify() {
 // streamMeta is the parsed $metadata of a stream.
 type streamMeta struct {
 	raw      map[string]json.RawMessage
-	maxCount *int64
-	tb       *int64
+	maxCount *int64 // $maxCount, when positive
+	maxAge   *int64 // $maxAge in seconds, when positive
+	tb       *int64 // $tb, when not negative
 }
 
 // metadataOf returns the last $metadata written to $$stream.
@@ -205,7 +214,17 @@ func (s *store) metadataOf(stream string) (streamMeta, bool) {
 		}
 		return nil
 	}
-	m.maxCount, m.tb = num("$maxCount"), num("$tb")
+	// StreamMetadata.FromJsonReader keeps only positive $maxCount and
+	// $maxAge and a non-negative $tb; others read as absent.
+	if m.maxCount = num("$maxCount"); m.maxCount != nil && *m.maxCount <= 0 {
+		m.maxCount = nil
+	}
+	if m.maxAge = num("$maxAge"); m.maxAge != nil && *m.maxAge <= 0 {
+		m.maxAge = nil
+	}
+	if m.tb = num("$tb"); m.tb != nil && *m.tb < 0 {
+		m.tb = nil
+	}
 	return m, true
 }
 
@@ -224,8 +243,13 @@ const (
 )
 
 // readable returns the revisions a stream read may return: [lo, hi], empty
-// when lo > hi. Metadata ($tb, $maxCount, the implicit $maxCount 1 of
-// metastreams) hides older events from stream reads, never from $all.
+// when lo > hi. Metadata ($tb, $maxCount, $maxAge, the implicit $maxCount 1
+// of metastreams) hides older events from stream reads, never from $all
+// (IndexReader.ReadStreamEvents{Forward,Backward}Internal): the lowest
+// readable revision is max($tb, last − $maxCount + 1), and with $maxAge
+// the server returns the events recorded at or after now − $maxAge,
+// walking down from the newest and stopping at the first older one, so
+// everything at or below the newest expired event is hidden.
 func (s *store) readable(stream string) (lo, hi int64, status readStatus) {
 	st := s.streams[stream]
 	if st != nil && st.tombstone != nil {
@@ -244,6 +268,16 @@ func (s *store) readable(stream string) (lo, hi int64, status readStatus) {
 		}
 		if m.maxCount != nil {
 			lo = max(lo, hi-*m.maxCount+1)
+		}
+		if m.maxAge != nil {
+			threshold := s.now().Add(-time.Duration(*m.maxAge)*time.Second).UnixNano() / 100
+			events := st.events
+			for n := hi; n >= lo; n-- {
+				if events[n].created < threshold {
+					lo = n + 1
+					break
+				}
+			}
 		}
 	}
 	return lo, hi, readOK
