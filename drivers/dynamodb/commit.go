@@ -67,7 +67,7 @@ type request struct {
 	// append's run exists. Appends that read the stream's version do not
 	// need it: a version, once seen, never goes away. Imports read it
 	// before they are submitted (see Import).
-	check   bool
+	check    bool
 	actions  int // transaction items: the log entry, the checks, the events
 	size     int // estimated bytes of those items
 	tagBytes int // bytes of the events' tags in the log entry
