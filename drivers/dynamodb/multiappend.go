@@ -108,6 +108,12 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 		case o.err != nil && !o.conflict:
 			return driver.MultiAppendResult{}, o.err
 		case !o.conflict && !o.moved:
+			if o.last > 0 {
+				// The next condition of a client that appends after its
+				// own append starts there: no query to find out that it
+				// starts a new entry.
+				d.cuts.put(o.last+1, runsEntry(o.last+1-uint64(r.count), r.runs))
+			}
 			return driver.MultiAppendResult{Position: driver.Position{Commit: o.last}, Versions: versions}, nil
 		}
 		if attempt >= maxConflicts {
@@ -150,6 +156,25 @@ func (d *Driver) checkMultiSize(req driver.MultiAppendRequest) error {
 			eventstore.ErrBatchTooLarge, len(req.Records), len(req.Expect), items, size+entry, tagBytes, maxTxnItems, maxTxnSize, maxEntryTagsBytes)
 	}
 	return nil
+}
+
+// runsEntry returns the log entry of runs at positions from start on.
+func runsEntry(start uint64, runs []run) logEntry {
+	e := logEntry{start: start}
+	tagged := false
+	for _, rn := range runs {
+		e.runs = append(e.runs, logRun{stream: rn.stream, first: rn.first, count: uint64(len(rn.events)), offset: e.count})
+		e.count += uint64(len(rn.events))
+		for _, ev := range rn.events {
+			e.types = append(e.types, ev.Type)
+			e.tags = append(e.tags, ev.Tags)
+			tagged = tagged || len(ev.Tags) > 0
+		}
+	}
+	if !tagged {
+		e.tags = nil
+	}
+	return e
 }
 
 // writtenStreams returns the distinct streams of req's records, in the
