@@ -108,10 +108,12 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 		case o.err != nil && !o.conflict:
 			return driver.MultiAppendResult{}, o.err
 		case !o.conflict && !o.moved:
-			if o.last > 0 {
+			if o.last > 0 && (!d.indexed || req.Condition != nil) {
 				// The next condition of a client that appends after its
 				// own append starts there: no query to find out that it
-				// starts a new entry.
+				// starts a new entry. (The append has a log entry of its
+				// own, unless an indexed table's orderer placed it with
+				// others.)
 				d.cuts.put(o.last+1, runsEntry(o.last+1-uint64(r.count), r.runs))
 			}
 			return driver.MultiAppendResult{Position: driver.Position{Commit: o.last}, Versions: versions}, nil

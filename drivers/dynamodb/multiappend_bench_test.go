@@ -61,7 +61,6 @@ func newTransfer(int) *transfer {
 // condClient is one client's course and the position of its last append.
 type condClient struct {
 	course, stream string
-	v              uint64
 	after          eventstore.Position
 }
 
