@@ -162,6 +162,9 @@ type Driver struct {
 
 	committer committer
 	cuts      cutCache
+	// condMu serialises this driver's conditional appends from their
+	// condition scan to their commit (see AppendMulti).
+	condMu sync.Mutex
 
 	// indexed is set for a table of the indexed log layout: appends write
 	// their events and an inbox item, and the orderer places them in the

@@ -86,14 +86,24 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 			}
 		}
 		var pin uint64
+		unlock := func() {}
 		if req.Condition != nil {
+			if !d.indexed {
+				// Not for correctness (the pin is): the conditional
+				// appends of one driver would only make each other
+				// scan again.
+				d.condMu.Lock()
+				unlock = d.condMu.Unlock
+			}
 			matched, end, err := d.conditionScan(ctx, *req.Condition)
 			if err != nil {
+				unlock()
 				return driver.MultiAppendResult{}, err
 			}
 			conflict.Condition, pin = matched, end+1
 		}
 		if len(conflict.Streams) > 0 || conflict.Condition {
+			unlock()
 			return driver.MultiAppendResult{}, conflict
 		}
 		r, versions := d.multiRequest(req, actual)
@@ -104,6 +114,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 		} else {
 			o = d.submit(ctx, r)
 		}
+		unlock()
 		switch {
 		case o.err != nil && !o.conflict:
 			return driver.MultiAppendResult{}, o.err
@@ -119,7 +130,10 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 			return driver.MultiAppendResult{Position: driver.Position{Commit: o.last}, Versions: versions}, nil
 		}
 		if attempt >= maxConflicts {
-			return driver.MultiAppendResult{}, fmt.Errorf("dynamodb: gave up after %d concurrent appends took the versions or positions first: %w", attempt+1, o.err)
+			if o.err == nil {
+				return driver.MultiAppendResult{}, fmt.Errorf("dynamodb: gave up after the log moved on %d times since the condition was checked", attempt+1)
+			}
+			return driver.MultiAppendResult{}, fmt.Errorf("dynamodb: gave up after %d concurrent appends took the versions first: %w", attempt+1, o.err)
 		}
 	}
 }
@@ -234,6 +248,11 @@ func (d *Driver) multiRequest(req driver.MultiAppendRequest, actual map[string]u
 // streamVersions reads the version of every stream of expect, in parallel.
 func (d *Driver) streamVersions(ctx context.Context, expect []driver.StreamExpectation) (map[string]uint64, error) {
 	out := make(map[string]uint64, len(expect))
+	if len(expect) == 1 {
+		v, err := d.streamVersion(ctx, expect[0].Stream)
+		out[expect[0].Stream] = v
+		return out, err
+	}
 	var mu sync.Mutex // protects out and first
 	var first error
 	var wg sync.WaitGroup
@@ -370,7 +389,7 @@ func (d *Driver) storedRun(ctx context.Context, stream string, evs []driver.Even
 // condition.
 func (d *Driver) conditionScan(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
 	s := newSelector(driver.AllQuery{After: cond.After, Limit: 1})
-	s.query = &cond.FailIfEventsMatch
+	s.query, s.whole = &cond.FailIfEventsMatch, true
 	if s, err = d.scanForward(ctx, s, 0); err != nil {
 		return false, 0, err
 	}

@@ -308,6 +308,10 @@ type selector struct {
 	// query, when set, selects the events it matches in place of
 	// q.Filter (ReadQuery and append conditions).
 	query *driver.Query
+	// whole is set for a scan that reads every entry to the end of the
+	// log unless it finds a match (a condition): its queries ask for
+	// logPage entries from the first.
+	whole bool
 	after uint64 // events at positions ≤ after are excluded
 	below uint64 // events at positions ≥ below are excluded; 0: no bound
 	keys  []eventKey
@@ -470,6 +474,9 @@ func (d *Driver) scanForward(ctx context.Context, s *selector, bound uint64) (*s
 	// nothing is filtered out) or the positions left to the bound (each
 	// entry covers one at least).
 	pageLimit, maxPageLimit := firstLogPage, logPage
+	if s.whole {
+		pageLimit = logPage
+	}
 	if bound > 0 {
 		maxPageLimit = int(bound)
 	}
