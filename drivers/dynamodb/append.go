@@ -29,6 +29,9 @@ const maxConflicts = 100
 // *[eventstore.WrongExpectedVersionError] with the actual version, or, for Any
 // and StreamExists, tries at the new version.
 func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.AppendResult, error) {
+	if n := eventsTagsBytes(req.Events); n > maxEntryTagsBytes {
+		return driver.AppendResult{}, fmt.Errorf("dynamodb: %w: the append's tags take %d bytes, over %d per log entry", eventstore.ErrBatchTooLarge, n, maxEntryTagsBytes)
+	}
 	ret := d.readRetention(ctx, req.Stream) // see retention.go
 	defer ret.wait()
 	var conflict error // the native error of the last conflict

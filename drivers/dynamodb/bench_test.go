@@ -55,7 +55,7 @@ type raw struct {
 	next uint64
 }
 
-func newRaw(b *testing.B) *raw {
+func newRaw(b testing.TB) *raw {
 	b.Helper()
 	r := &raw{client: newClient(b, nil), table: randomTable(), next: 1}
 	if _, err := r.client.CreateTable(b.Context(), dynamodb.CreateTableInput(r.table)); err != nil {

@@ -67,9 +67,19 @@ type request struct {
 	// append's run exists. Appends that read the stream's version do not
 	// need it: a version, once seen, never goes away. Imports read it
 	// before they are submitted (see Import).
-	check   bool
-	actions int // transaction items: the log entry, the check, the events
-	size    int // estimated bytes of those items
+	check    bool
+	actions  int // transaction items: the log entry, the checks, the events
+	size     int // estimated bytes of those items
+	tagBytes int // bytes of the events' tags in the log entry
+
+	// checks are a multi-stream append's condition checks on the streams
+	// it only checks (see multiappend.go), after the log entry.
+	checks []types.TransactWriteItem
+	// pin, when not 0, is the position the request's first event must
+	// take (a conditional append's condition was checked on the log below
+	// it): it is sent first in its group, and fails with outcome.moved
+	// when the log's head is elsewhere.
+	pin uint64
 
 	// shard and arrival key the inbox entry of an append to an indexed
 	// table (arrival 0: not drawn yet).
@@ -120,6 +130,7 @@ const (
 type outcome struct {
 	last     uint64 // position of the last event, when written
 	conflict bool   // the stream was not at version first-1: nothing written
+	moved    bool   // the head of the log was not at the request's pin: nothing written
 	err      error  // the native cause of a conflict, or the failure
 }
 
@@ -140,6 +151,7 @@ func newRunsRequest(runs []run, check bool) *request {
 		for _, e := range rn.events {
 			r.size += eventItemSize(e)
 		}
+		r.tagBytes += eventsTagsBytes(rn.events)
 	}
 	r.actions = 1 + r.count
 	if check {
@@ -246,7 +258,7 @@ func (c *committer) take() []*request {
 	rest := c.pending[:0]
 	for _, r := range c.pending {
 		fits := len(group) == 0 ||
-			(actions+r.actions <= maxTxnItems && size+r.size <= maxTxnSize && !slices.ContainsFunc(r.streams, func(s string) bool { return streams[s] }))
+			(r.pin == 0 && actions+r.actions <= maxTxnItems && size+r.size <= maxTxnSize && !slices.ContainsFunc(r.streams, func(s string) bool { return streams[s] }))
 		if fits && r.state.CompareAndSwap(reqPending, reqTaken) {
 			group = append(group, r)
 			actions += r.actions
@@ -316,6 +328,9 @@ func (c *committer) build(group []*request) txn {
 			evPos = 0
 		}
 		add(types.TransactWriteItem{Put: &types.Put{TableName: table, ConditionExpression: notExists, Item: entry}}, roleLog)
+		for _, ck := range r.checks {
+			add(ck, roleCheck)
+		}
 		if r.check {
 			add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 				// Not the stub of a deleted stream (see retention.go).
@@ -361,6 +376,12 @@ func (c *committer) commit(group []*request) {
 				return
 			}
 			c.next = next
+		}
+		if p := group[0].pin; p != 0 && p != c.next {
+			// The log moved past what the condition was checked on.
+			group[0].done <- outcome{moved: true}
+			group = group[1:]
+			continue
 		}
 		t := c.build(group)
 		_, err := d.client.TransactWriteItems(c.ctx, &awsdynamodb.TransactWriteItemsInput{

@@ -238,6 +238,31 @@
 // while the caller's context is not done. ValidationException becomes
 // [eventstore.ErrInvalidArgument].
 //
+// # Multi-stream appends, tags and conditions
+//
+// The driver implements [driver.MultiAppender] and [driver.QueryReader] on
+// both log layouts. A multi-stream append is one TransactWriteItems, never
+// split: one log entry covering its events at consecutive positions in the
+// records' order, a conditional put per event at its stream's next
+// versions, and a ConditionCheck per stream only checked. Over DynamoDB's
+// 100 items or 4 MB per transaction it fails with
+// [eventstore.ErrBatchTooLarge] before anything is written. Failed
+// expectations are named together, with versions confirmed by one
+// TransactGetItems.
+//
+// Tags are stored on the event item and, per event, on its log entry, which
+// already lists the events' types: [Driver.ReadQuery] reads log entries as
+// a filtered ReadAll does and fetches only the events that match. A
+// condition scans the log entries after its After the same way and pins
+// the append: its log entry must take the position right after the last
+// one scanned, so a transaction that finds the head moved is evaluated
+// again. Overlapping conditional appends have one winner, disjoint ones
+// only retry the head, and nothing extra is written; the scan reads every
+// log entry after After. In an indexed table a conditional append is placed
+// by the orderer's lease holder (other processes get
+// [eventstore.ErrNotSupported]). docs/dynamodb.md has the layout, costs
+// and limits.
+//
 // # Limits
 //
 // DynamoDB stores an item of at most 400 KB and writes at most 100 items and

@@ -163,6 +163,9 @@ type Driver struct {
 	committer committer
 	cuts      cutCache
 	removed   removedCache // streams with removed events (see retention.go)
+	// condMu serialises this driver's conditional appends from their
+	// condition scan to their commit (see AppendMulti).
+	condMu sync.Mutex
 
 	// indexed is set for a table of the indexed log layout: appends write
 	// their events and an inbox item, and the orderer places them in the

@@ -43,7 +43,7 @@ var _ driver.Importer = (*Driver)(nil)
 func (d *Driver) Import(ctx context.Context, req driver.ImportRequest) error {
 	runs, streams := importRuns(req.Events)
 	r := newRunsRequest(runs, false)
-	if r.actions > maxTxnItems || r.size > maxTxnSize {
+	if r.actions > maxTxnItems || r.size > maxTxnSize || r.tagBytes > maxEntryTagsBytes {
 		return fmt.Errorf("dynamodb: %w: an import of %d events in %d runs takes %d items and about %d bytes, over a transaction's %d items and %d bytes",
 			eventstore.ErrBatchTooLarge, r.count, len(runs), r.actions, r.size, maxTxnItems, maxTxnSize)
 	}
@@ -87,7 +87,7 @@ func importRuns(events []driver.RecordedEvent) ([]run, []importStream) {
 			runs = append(runs, run{stream: e.StreamID, first: e.Version})
 		}
 		rn := &runs[len(runs)-1]
-		ev := driver.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata}
+		ev := driver.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata, Tags: e.Tags}
 		rn.events = append(rn.events, ev)
 		rn.times = append(rn.times, e.RecordedAt)
 		if e.MetadataContentType != driver.JSON && rn.metaTypes == nil {

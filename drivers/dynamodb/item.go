@@ -45,12 +45,17 @@ const (
 	attrMetaCT  = "mct" // N, driver.ContentType of the metadata; absent for JSON (only an import writes it)
 	attrAt      = "at"  // N, recorded time in microseconds since the Unix epoch
 	attrPos     = "p"   // N, position (Commit) in the global log
+	attrTags    = "tg"  // L of S, the event's tags in order; absent when none
 
 	// Log entries: one per append or import, covering positions sk … sk+n-1.
 	attrStream  = "s"  // S, the stream appended to
 	attrVersion = "v"  // N, version of the append's first event
 	attrCount   = "n"  // N, number of events
 	attrTypes   = "ty" // L of S, the events' types in order (for filters)
+	// attrEntryTags lists, per event of the entry in order, its tags (an L
+	// of S each, empty when none), for reads by query; absent when no event
+	// of the entry has tags.
+	attrEntryTags = "tt" // L of L of S
 	// An import of several runs (consecutive events of one stream) has, in
 	// place of s and v, one element per run, in position order:
 	attrRunStreams  = "rs" // L of S, the run's stream
@@ -147,14 +152,14 @@ const maxLogItemSize = 32 << 10
 // eventItemSize estimates the bytes an event item counts towards the
 // transaction's 4 MB: never less than DynamoDB counts.
 func eventItemSize(e driver.Event) int {
-	return len(e.Data) + len(e.Metadata) + eventItemOverhead
+	return len(e.Data) + len(e.Metadata) + eventItemOverhead + tagsBytes(e.Tags)
 }
 
 // logItemSize estimates the size of the log entry of an append.
 func logItemSize(stream string, events []driver.Event) int {
 	n := 128 + len(stream)
 	for _, e := range events {
-		n += len(e.Type) + 4
+		n += len(e.Type) + 8 + tagsBytes(e.Tags)
 	}
 	return n
 }
@@ -167,7 +172,7 @@ func runsLogItemSize(runs []run) int {
 	for _, r := range runs {
 		n += len(r.stream) + 48
 		for _, e := range r.events {
-			n += len(e.Type) + 4
+			n += len(e.Type) + 8 + tagsBytes(e.Tags)
 		}
 	}
 	return n
@@ -216,7 +221,31 @@ func eventItem(stream string, version, pos uint64, e driver.Event, at time.Time,
 	if mct != driver.JSON {
 		item[attrMetaCT] = num(uint64(mct))
 	}
+	if len(e.Tags) > 0 {
+		item[attrTags] = strList(e.Tags)
+	}
 	return item
+}
+
+// strList encodes a list of strings.
+func strList(ss []string) *types.AttributeValueMemberL {
+	l := make([]types.AttributeValue, len(ss))
+	for i, s := range ss {
+		l[i] = str(s)
+	}
+	return &types.AttributeValueMemberL{Value: l}
+}
+
+// setEntryTags adds to a log entry the tags of its events, when one has any.
+func setEntryTags(item map[string]types.AttributeValue, events []driver.Event) {
+	if !slices.ContainsFunc(events, func(e driver.Event) bool { return len(e.Tags) > 0 }) {
+		return
+	}
+	l := make([]types.AttributeValue, len(events))
+	for i, e := range events {
+		l[i] = strList(e.Tags)
+	}
+	item[attrEntryTags] = &types.AttributeValueMemberL{Value: l}
 }
 
 // logItem encodes the log entry of an append whose first event has position start.
@@ -225,7 +254,7 @@ func logItem(bucket, start uint64, stream string, first uint64, events []driver.
 	for i, e := range events {
 		typs[i] = str(e.Type)
 	}
-	return map[string]types.AttributeValue{
+	item := map[string]types.AttributeValue{
 		attrPK:      str(logPK(bucket)),
 		attrSK:      num(start),
 		attrStream:  str(stream),
@@ -233,6 +262,8 @@ func logItem(bucket, start uint64, stream string, first uint64, events []driver.
 		attrCount:   num(uint64(len(events))),
 		attrTypes:   &types.AttributeValueMemberL{Value: typs},
 	}
+	setEntryTags(item, events)
+	return item
 }
 
 // runsLogItem encodes the log entry of an import of several runs whose
@@ -240,6 +271,7 @@ func logItem(bucket, start uint64, stream string, first uint64, events []driver.
 // driver from before imports fails to decode it instead of misreading it.
 func runsLogItem(bucket, start uint64, runs []run) map[string]types.AttributeValue {
 	var typs, streams, versions, counts []types.AttributeValue
+	var all []driver.Event
 	for _, r := range runs {
 		streams = append(streams, str(r.stream))
 		versions = append(versions, num(r.first))
@@ -247,8 +279,9 @@ func runsLogItem(bucket, start uint64, runs []run) map[string]types.AttributeVal
 		for _, e := range r.events {
 			typs = append(typs, str(e.Type))
 		}
+		all = append(all, r.events...)
 	}
-	return map[string]types.AttributeValue{
+	item := map[string]types.AttributeValue{
 		attrPK:          str(logPK(bucket)),
 		attrSK:          num(start),
 		attrCount:       num(uint64(len(typs))),
@@ -257,6 +290,8 @@ func runsLogItem(bucket, start uint64, runs []run) map[string]types.AttributeVal
 		attrRunVersions: &types.AttributeValueMemberL{Value: versions},
 		attrRunCounts:   &types.AttributeValueMemberL{Value: counts},
 	}
+	setEntryTags(item, all)
+	return item
 }
 
 // logEntry is a decoded log item: the events of an append (one run) or an
@@ -265,7 +300,8 @@ type logEntry struct {
 	start uint64
 	count uint64
 	types []string
-	runs  []logRun // in position order; their counts add up to count
+	tags  [][]string // per event; nil when no event has tags
+	runs  []logRun   // in position order; their counts add up to count
 }
 
 // logRun is a run of a log entry: events first … first+count-1 of stream,
@@ -307,6 +343,12 @@ func decodeLogEntry(item map[string]types.AttributeValue) (logEntry, error) {
 	}
 	if uint64(len(e.types)) != e.count {
 		return e, fmt.Errorf("log entry at position %d: want %d event types", e.start, e.count)
+	}
+	if e.tags, err = getEntryTags(item); err != nil {
+		return e, fmt.Errorf("log entry at position %d: %w", e.start, err)
+	}
+	if e.tags != nil && uint64(len(e.tags)) != e.count {
+		return e, fmt.Errorf("log entry at position %d: want %d events' tags", e.start, e.count)
 	}
 	if _, multi := item[attrRunStreams]; !multi {
 		r := logRun{count: e.count}
@@ -367,6 +409,71 @@ func getStrs(item map[string]types.AttributeValue, name string) ([]string, error
 		out[i] = s.Value
 	}
 	return out, nil
+}
+
+// getEntryTags decodes a log entry's tags per event; nil when it has none.
+func getEntryTags(item map[string]types.AttributeValue) ([][]string, error) {
+	v, has := item[attrEntryTags]
+	if !has {
+		return nil, nil
+	}
+	l, ok := v.(*types.AttributeValueMemberL)
+	if !ok {
+		return nil, fmt.Errorf("attribute %q is not a list", attrEntryTags)
+	}
+	out := make([][]string, len(l.Value))
+	for i, v := range l.Value {
+		var err error
+		if out[i], err = getStrs(map[string]types.AttributeValue{attrEntryTags: v}, attrEntryTags); err != nil {
+			return nil, fmt.Errorf("element %d: %w", i, err)
+		}
+		if len(out[i]) == 0 {
+			out[i] = nil
+		}
+	}
+	return out, nil
+}
+
+// tagsAt returns the tags of the entry's i-th event.
+func (e logEntry) tagsAt(i uint64) []string {
+	if e.tags == nil {
+		return nil
+	}
+	return e.tags[i]
+}
+
+// maxEntryTagsBytes bounds the bytes of the events' tags one log entry
+// holds, so that it stays well within an item's 400 KB: an append (or
+// multi-stream append) whose tags take more fails with ErrBatchTooLarge,
+// and the orderer of an indexed table places appends whose tags together
+// take more in separate log entries.
+const maxEntryTagsBytes = 256 << 10
+
+// entryTagsBytes is the bytes of a log entry's tags.
+func entryTagsBytes(e logEntry) int {
+	n := 0
+	for _, t := range e.tags {
+		n += tagsBytes(t)
+	}
+	return n
+}
+
+// eventsTagsBytes is the bytes of events' tags in a log entry.
+func eventsTagsBytes(events []driver.Event) int {
+	n := 0
+	for _, e := range events {
+		n += tagsBytes(e.Tags)
+	}
+	return n
+}
+
+// tagsBytes is the bytes the tags take in an item, with list overhead.
+func tagsBytes(tags []string) int {
+	n := 0
+	for _, t := range tags {
+		n += len(t) + 4
+	}
+	return n
 }
 
 // getNums decodes a list of numbers.
@@ -431,6 +538,11 @@ func decodeEvent(item map[string]types.AttributeValue) (driver.RecordedEvent, er
 			return ev, err
 		}
 		ev.MetadataContentType = driver.ContentType(ct)
+	}
+	if _, has := item[attrTags]; has {
+		if ev.Tags, err = getStrs(item, attrTags); err != nil {
+			return ev, err
+		}
 	}
 	at, err := getNum(item, attrAt)
 	if err != nil {

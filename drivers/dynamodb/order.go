@@ -642,13 +642,16 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 	chosen := make([]bool, len(cands))
 	last := map[string]uint64{} // stream → its last version chosen
 	items, events, bytes := 3, uint64(0), uint64(maxLogItemSize)
+	tagBytes := 0 // of the log entry, which holds every chosen event's tags
 	for progress := true; progress; {
 		progress = false
 		for i, c := range cands {
 			if chosen[i] || excluded[i] {
 				continue
 			}
-			if items+1+int(c.entry.count) > maxTxnItems || events+c.entry.count > maxTxnItems || bytes+c.bytes > maxTxnSize {
+			ctags := entryTagsBytes(c.entry)
+			if items+1+int(c.entry.count) > maxTxnItems || events+c.entry.count > maxTxnItems || bytes+c.bytes > maxTxnSize ||
+				(len(sel) > 0 && tagBytes+ctags > maxEntryTagsBytes) {
 				continue
 			}
 			next := map[string]uint64{}
@@ -676,6 +679,7 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 				last[s] = v
 			}
 			items, events, bytes = items+1+int(c.entry.count), events+c.entry.count, bytes+c.bytes
+			tagBytes += ctags
 		}
 	}
 	return sel
@@ -707,6 +711,7 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 			evs := make([]driver.Event, r.count)
 			for j := range evs {
 				evs[j].Type = c.entry.types[r.offset+uint64(j)]
+				evs[j].Tags = c.entry.tagsAt(r.offset + uint64(j))
 			}
 			runs = append(runs, run{stream: r.stream, first: r.first, events: evs})
 		}

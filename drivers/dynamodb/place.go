@@ -51,7 +51,7 @@ func (c *committer) placeDirect(group []*request) []*request {
 		return group
 	}
 	for _, r := range group {
-		if len(r.runs) != 1 {
+		if len(r.runs) != 1 || len(r.checks) > 0 {
 			return group
 		}
 	}

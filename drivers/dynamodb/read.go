@@ -357,7 +357,14 @@ type eventKey struct {
 
 // selector applies a read's range, filter and limit to log entries.
 type selector struct {
-	q     driver.AllQuery
+	q driver.AllQuery
+	// query, when set, selects the events it matches in place of
+	// q.Filter (ReadQuery and append conditions).
+	query *driver.Query
+	// whole is set for a scan that reads every entry to the end of the
+	// log unless it finds a match (a condition): its queries ask for
+	// logPage entries from the first.
+	whole bool
 	after uint64 // events at positions ≤ after are excluded
 	below uint64 // events at positions ≥ below are excluded; 0: no bound
 	keys  []eventKey
@@ -386,6 +393,14 @@ func newSelector(q driver.AllQuery) *selector {
 
 func (s *selector) full() bool { return len(s.keys) >= s.q.Limit }
 
+// unfiltered reports whether the selector selects every event in range.
+func (s *selector) unfiltered() bool {
+	if s.query != nil {
+		return len(s.query.Items) == 0
+	}
+	return s.q.Filter.IsEmpty()
+}
+
 // inRange reports whether position p is inside the read's range.
 func (s *selector) inRange(p uint64) bool { return p > s.after && (s.below == 0 || p < s.below) }
 
@@ -408,6 +423,9 @@ func (s *selector) add(e logEntry, forward bool) {
 		stream, version := e.event(i)
 		if match && len(cats) > 0 {
 			match = slices.Contains(cats, driver.Category(stream))
+		}
+		if s.query != nil {
+			match = s.query.Matches(e.types[i], e.tagsAt(i))
 		}
 		if match && s.full() {
 			if forward {
@@ -495,7 +513,12 @@ const (
 // and, when bound > 0, once it has examined bound positions or more (it
 // examines whole entries, so at most 99 more).
 func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery, bound uint64) (*selector, error) {
-	s := newSelector(q)
+	return d.scanForward(ctx, newSelector(q), bound)
+}
+
+// scanForward is scanLogForward with the selector s (see ReadQuery).
+func (d *Driver) scanForward(ctx context.Context, s *selector, bound uint64) (*selector, error) {
+	q := s.q
 	next := s.after + 1 // the next position the log must cover
 	bucket := next / d.bucketSize
 	in := &awsdynamodb.QueryInput{KeyConditionExpression: aws.String("pk = :l AND sk >= :p")}
@@ -504,6 +527,9 @@ func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery, bound ui
 	// nothing is filtered out) or the positions left to the bound (each
 	// entry covers one at least).
 	pageLimit, maxPageLimit := firstLogPage, logPage
+	if s.whole {
+		pageLimit = logPage
+	}
 	if bound > 0 {
 		maxPageLimit = int(bound)
 	}
@@ -525,7 +551,7 @@ func (d *Driver) scanLogForward(ctx context.Context, q driver.AllQuery, bound ui
 			break
 		}
 		limit := pageLimit
-		if q.Filter.IsEmpty() {
+		if s.unfiltered() {
 			limit = min(limit, q.Limit-len(s.keys))
 		}
 		if bound > 0 {

@@ -1,0 +1,535 @@
+package dynamodb
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/driver"
+)
+
+var (
+	_ driver.MultiAppender = (*Driver)(nil)
+	_ driver.QueryReader   = (*Driver)(nil)
+)
+
+// AppendMulti implements [driver.MultiAppender]: the whole request is one
+// TransactWriteItems, never split.
+//
+// Like Append, it first looks the first record's event ID up in its
+// stream, so a retry of a multi-stream append that succeeded returns the
+// original result (see multiRetried). It then reads the version of every
+// stream of req.Expect (one strongly consistent query each, in parallel)
+// and checks every expectation; with a condition it also scans the log
+// entries after the condition's After for an event the query matches (log
+// entries carry each event's type and tags, so no event is fetched). Every
+// failure is reported together in an *[eventstore.AppendConflictError],
+// nothing written.
+//
+// Otherwise the request goes to the committer as one request of several
+// runs (consecutive records of one stream), like an import: one log entry
+// covering all its events at consecutive positions in the records' order,
+// one conditional put per event (version actual+1, actual+2, … of its
+// stream, so a concurrent append to a written stream fails it), and per
+// stream that is only checked a ConditionCheck that its next version does
+// not exist. A conditional append is pinned (request.pin): its log entry
+// must take the position after the last one the condition scan examined,
+// which the log entry's own conditional put enforces, so no event at all,
+// matching or not, can slip in between the scan and the write. A
+// cancelled transaction (a version taken, a stream grown, the log moved)
+// is evaluated again from the start, at most maxConflicts times.
+//
+// In an indexed table (see [LogIndexed]) an unconditional multi-stream
+// append takes the inbox path, as an import does; a conditional one is
+// placed directly by this driver's orderer while it holds the lease (see
+// appendPlaced), since only the orderer knows the next position.
+func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
+	if err := d.checkMultiSize(req); err != nil {
+		return driver.MultiAppendResult{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		res, found, taken, err := d.multiRetried(ctx, req)
+		if err != nil || found {
+			return res, err
+		}
+		actual, err := d.streamVersions(ctx, req.Expect)
+		if err != nil {
+			return driver.MultiAppendResult{}, wrapNative(err)
+		}
+		conflict := &eventstore.AppendConflictError{}
+		for _, e := range req.Expect {
+			// A written stream that holds the first record's ID from
+			// another append fails, as Append does.
+			if !e.Expected.Matches(actual[e.Stream]) || (taken && e.Stream == req.Records[0].Stream) {
+				conflict.Streams = append(conflict.Streams, eventstore.WrongExpectedVersionError{
+					Stream: e.Stream, Expected: eventstore.ExpectedVersion(e.Expected), Actual: actual[e.Stream],
+				})
+			}
+		}
+		if len(conflict.Streams) > 0 {
+			// The versions were read one by one: a transaction may have
+			// shown some of its streams' new versions and not yet others.
+			// Confirm them at one point in time before naming them.
+			ok, err := d.versionsHold(ctx, req.Expect, actual)
+			if err != nil {
+				return driver.MultiAppendResult{}, wrapNative(err)
+			}
+			if !ok && attempt < maxConflicts {
+				continue
+			}
+		}
+		var pin uint64
+		unlock := func() {}
+		if req.Condition != nil {
+			if !d.indexed {
+				// Not for correctness (the pin is): the conditional
+				// appends of one driver would only make each other
+				// scan again.
+				d.condMu.Lock()
+				unlock = d.condMu.Unlock
+			}
+			matched, end, err := d.conditionScan(ctx, *req.Condition)
+			if err != nil {
+				unlock()
+				return driver.MultiAppendResult{}, err
+			}
+			conflict.Condition, pin = matched, end+1
+		}
+		if len(conflict.Streams) > 0 || conflict.Condition {
+			unlock()
+			return driver.MultiAppendResult{}, conflict
+		}
+		r, versions := d.multiRequest(req, actual)
+		r.pin = pin
+		var o outcome
+		if d.indexed && req.Condition != nil {
+			o = d.appendPlaced(ctx, r)
+		} else {
+			o = d.submit(ctx, r)
+		}
+		unlock()
+		switch {
+		case o.err != nil && !o.conflict:
+			return driver.MultiAppendResult{}, o.err
+		case !o.conflict && !o.moved:
+			if o.last > 0 && (!d.indexed || req.Condition != nil) {
+				// The next condition of a client that appends after its
+				// own append starts there: no query to find out that it
+				// starts a new entry. (The append has a log entry of its
+				// own, unless an indexed table's orderer placed it with
+				// others.)
+				d.cuts.put(o.last+1, runsEntry(o.last+1-uint64(r.count), r.runs))
+			}
+			return driver.MultiAppendResult{Position: driver.Position{Commit: o.last}, Versions: versions}, nil
+		}
+		if attempt >= maxConflicts {
+			if o.err == nil {
+				return driver.MultiAppendResult{}, fmt.Errorf("dynamodb: gave up after the log moved on %d times since the condition was checked", attempt+1)
+			}
+			return driver.MultiAppendResult{}, fmt.Errorf("dynamodb: gave up after %d concurrent appends took the versions first: %w", attempt+1, o.err)
+		}
+	}
+}
+
+// multiItems is how many transaction items a multi-stream append takes at
+// most besides its events: the log entry (or inbox entry) and a check per
+// stream only checked; placed directly (a conditional append to an indexed
+// table), also the lease check, the head of the log and a check per
+// written stream that its previous version is placed.
+func (d *Driver) multiItems(req driver.MultiAppendRequest) int {
+	n := 1 + len(req.Expect) - len(writtenStreams(req))
+	if d.indexed && req.Condition != nil {
+		n += 2 + len(writtenStreams(req))
+	}
+	return n
+}
+
+// checkMultiSize fails a request over a transaction's limits with
+// ErrBatchTooLarge, before anything is written.
+func (d *Driver) checkMultiSize(req driver.MultiAppendRequest) error {
+	items := len(req.Records) + d.multiItems(req)
+	size, tagBytes := 0, 0
+	for _, rec := range req.Records {
+		size += eventItemSize(rec.Event)
+		tagBytes += tagsBytes(rec.Event.Tags)
+	}
+	entry := 128
+	for _, s := range writtenStreams(req) {
+		entry += len(s) + 48
+	}
+	for _, rec := range req.Records {
+		entry += len(rec.Event.Type) + 8 + tagsBytes(rec.Event.Tags)
+	}
+	if items > maxTxnItems || size+entry > maxTxnSize || tagBytes > maxEntryTagsBytes {
+		return fmt.Errorf("dynamodb: %w: a multi-stream append of %d events and %d streams takes %d transaction items and about %d bytes (%d of tags), over DynamoDB's %d items and %d bytes per transaction (and %d bytes of tags per log entry)",
+			eventstore.ErrBatchTooLarge, len(req.Records), len(req.Expect), items, size+entry, tagBytes, maxTxnItems, maxTxnSize, maxEntryTagsBytes)
+	}
+	return nil
+}
+
+// runsEntry returns the log entry of runs at positions from start on.
+func runsEntry(start uint64, runs []run) logEntry {
+	e := logEntry{start: start}
+	tagged := false
+	for _, rn := range runs {
+		e.runs = append(e.runs, logRun{stream: rn.stream, first: rn.first, count: uint64(len(rn.events)), offset: e.count})
+		e.count += uint64(len(rn.events))
+		for _, ev := range rn.events {
+			e.types = append(e.types, ev.Type)
+			e.tags = append(e.tags, ev.Tags)
+			tagged = tagged || len(ev.Tags) > 0
+		}
+	}
+	if !tagged {
+		e.tags = nil
+	}
+	return e
+}
+
+// writtenStreams returns the distinct streams of req's records, in the
+// order they first appear.
+func writtenStreams(req driver.MultiAppendRequest) []string {
+	var out []string
+	for _, rec := range req.Records {
+		if !slices.Contains(out, rec.Stream) {
+			out = append(out, rec.Stream)
+		}
+	}
+	return out
+}
+
+// multiRequest lays req out for the committer on the streams' actual
+// versions: runs of consecutive records of one stream, a check per stream
+// only checked. It returns the request and the written streams' versions
+// after it.
+func (d *Driver) multiRequest(req driver.MultiAppendRequest, actual map[string]uint64) (*request, map[string]uint64) {
+	next := map[string]uint64{}
+	var runs []run
+	for _, rec := range req.Records {
+		v, ok := next[rec.Stream]
+		if !ok {
+			v = actual[rec.Stream] + 1
+		}
+		if n := len(runs); n == 0 || runs[n-1].stream != rec.Stream {
+			runs = append(runs, run{stream: rec.Stream, first: v, at: req.RecordedAt})
+		}
+		runs[len(runs)-1].events = append(runs[len(runs)-1].events, rec.Event)
+		next[rec.Stream] = v + 1
+	}
+	r := newRunsRequest(runs, false)
+	versions := make(map[string]uint64, len(next))
+	for s, v := range next {
+		versions[s] = v - 1
+	}
+	for _, e := range req.Expect {
+		if _, written := next[e.Stream]; written {
+			continue
+		}
+		// The stream is still at its version: the next one does not exist
+		// (versions are dense and never go away).
+		r.checks = append(r.checks, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+			TableName:           aws.String(d.table),
+			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			Key:                 key(e.Stream, actual[e.Stream]+1),
+		}})
+		r.streams = append(r.streams, e.Stream)
+	}
+	r.actions += len(r.checks)
+	return r, versions
+}
+
+// streamVersions reads the version of every stream of expect, in parallel.
+func (d *Driver) streamVersions(ctx context.Context, expect []driver.StreamExpectation) (map[string]uint64, error) {
+	out := make(map[string]uint64, len(expect))
+	if len(expect) == 1 {
+		v, err := d.streamVersion(ctx, expect[0].Stream)
+		out[expect[0].Stream] = v
+		return out, err
+	}
+	var mu sync.Mutex // protects out and first
+	var first error
+	var wg sync.WaitGroup
+	for _, e := range expect {
+		wg.Go(func() {
+			v, err := d.streamVersion(ctx, e.Stream)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && first == nil {
+				first = err
+			}
+			out[e.Stream] = v
+		})
+	}
+	wg.Wait()
+	return out, first
+}
+
+// versionsHold reports whether every stream of expect was at its version
+// in actual at one point in time: one TransactGetItems (serializable with
+// transactions) finds none of their next versions.
+func (d *Driver) versionsHold(ctx context.Context, expect []driver.StreamExpectation, actual map[string]uint64) (bool, error) {
+	gets := make([]types.TransactGetItem, len(expect))
+	for i, e := range expect {
+		gets[i] = types.TransactGetItem{Get: &types.Get{
+			TableName: aws.String(d.table), Key: key(e.Stream, actual[e.Stream]+1), ProjectionExpression: aws.String(attrSK),
+		}}
+	}
+	var out *awsdynamodb.TransactGetItemsOutput
+	err := d.call(ctx, "TransactGetItems", func(ctx context.Context) error {
+		var err error
+		out, err = d.client.TransactGetItems(ctx, &awsdynamodb.TransactGetItemsInput{TransactItems: gets}, noRetry)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	for _, r := range out.Responses {
+		if len(r.Item) > 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// multiRetried recognises a retry of a multi-stream append that already
+// succeeded: the first record's event ID is in its stream. If every written
+// stream holds its records' events, in order, from one version on, with the
+// same content (compared with CheckRetry), it returns the original result
+// with found set; with other content, CheckRetry's error (its Index
+// counting records). When some are missing, taken reports that the first
+// record's ID is in its stream from another append.
+func (d *Driver) multiRetried(ctx context.Context, req driver.MultiAppendRequest) (res driver.MultiAppendResult, found, taken bool, err error) {
+	first := req.Records[0]
+	vs, err := d.versionsOf(ctx, first.Stream, first.Event.ID)
+	if err != nil || len(vs) == 0 {
+		return driver.MultiAppendResult{}, false, false, wrapNative(err)
+	}
+	perStream := map[string][]driver.Event{}
+	index := map[string][]int{} // the records of each stream
+	for i, rec := range req.Records {
+		perStream[rec.Stream] = append(perStream[rec.Stream], rec.Event)
+		index[rec.Stream] = append(index[rec.Stream], i)
+	}
+	res = driver.MultiAppendResult{Versions: map[string]uint64{}}
+	var last driver.RecordedEvent // the last record's event, stored
+	lastStream := req.Records[len(req.Records)-1].Stream
+	var changed error
+	for _, s := range writtenStreams(req) {
+		stored, err := d.storedRun(ctx, s, perStream[s])
+		var m *driver.RetryMismatchError
+		if errors.As(err, &m) {
+			if changed == nil {
+				changed = &driver.RetryMismatchError{Index: index[s][m.Index], Version: m.Version, Field: m.Field}
+			}
+			continue
+		}
+		if err != nil {
+			return driver.MultiAppendResult{}, false, false, err
+		}
+		if stored == nil {
+			return driver.MultiAppendResult{}, false, true, nil
+		}
+		res.Versions[s] = stored[len(stored)-1].Version
+		if s == lastStream {
+			last = stored[len(stored)-1]
+		}
+	}
+	if changed != nil {
+		return driver.MultiAppendResult{}, false, false, changed
+	}
+	if d.indexed && last.Position.IsZero() {
+		p, err := d.awaitPlaced(ctx, last.StreamID, last.Version)
+		if err != nil {
+			return driver.MultiAppendResult{}, false, false, err
+		}
+		last.Position = driver.Position{Commit: p}
+	}
+	res.Position = last.Position
+	return res, true, false, nil
+}
+
+// storedRun returns the events of a stream that hold evs' IDs in order,
+// from an occurrence of the first one; nil when there are none. Stored
+// events with other content fail with CheckRetry's error.
+func (d *Driver) storedRun(ctx context.Context, stream string, evs []driver.Event) ([]driver.RecordedEvent, error) {
+	vs, err := d.versionsOf(ctx, stream, evs[0].ID)
+	if err != nil {
+		return nil, wrapNative(err)
+	}
+	var changed error
+	for _, v := range vs {
+		stored, err := d.eventsFrom(ctx, stream, v, len(evs))
+		if err != nil {
+			return nil, wrapNative(err)
+		}
+		if len(stored) != len(evs) || !slices.EqualFunc(stored, evs, func(s driver.RecordedEvent, e driver.Event) bool { return s.ID == e.ID }) {
+			continue
+		}
+		if err := driver.CheckRetry(stored, evs); err != nil {
+			changed = err
+			continue
+		}
+		return stored, nil
+	}
+	return nil, changed
+}
+
+// conditionScan looks for an event the condition's query matches after
+// its After position, in the log entries (which carry the events' types
+// and tags), up to the first position no visible log entry covers yet. It
+// returns whether one matched and, when none did, the last position
+// examined: an append whose first event takes the next position keeps the
+// condition.
+func (d *Driver) conditionScan(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
+	s := newSelector(driver.AllQuery{After: cond.After, Limit: 1})
+	s.query, s.whole = &cond.FailIfEventsMatch, true
+	if s, err = d.scanForward(ctx, s, 0); err != nil {
+		return false, 0, err
+	}
+	return len(s.keys) > 0, s.examined, nil
+}
+
+// appendPlaced writes a conditional multi-stream append to an indexed
+// table straight into the log, as the lease holder's appends are (see
+// place.go): the transaction moves the orderer's head of the log from
+// r.pin, the position after the last one the condition scan examined, so
+// it fails if anything was placed since. It waits up to the driver's order
+// timeout for its orderer to hold the lease. An append waiting in the
+// inbox takes a later position: its append has not returned yet. A stream
+// whose previous version is not placed yet, or a head that moved, gives
+// outcome.moved (the caller evaluates the append again).
+func (d *Driver) appendPlaced(ctx context.Context, r *request) outcome {
+	o := d.orderer
+	if o == nil {
+		return outcome{err: fmt.Errorf("dynamodb: %w: a conditional append to an indexed table is placed by the orderer, which this driver does not run (orderer=off)", eventstore.ErrNotSupported)}
+	}
+	wait := max(d.orderTimeout, time.Second)
+	deadline := time.Now().Add(wait)
+	for !o.holding.Load() {
+		if time.Now().After(deadline) {
+			return outcome{err: fmt.Errorf("dynamodb: %w: a conditional append to an indexed table is placed by the orderer's lease holder, and this driver's orderer did not hold the lease within %s", eventstore.ErrNotSupported, wait)}
+		}
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return outcome{err: err}
+		}
+	}
+	again := func(wait time.Duration) outcome {
+		if err := sleep(ctx, wait); err != nil {
+			return outcome{err: err}
+		}
+		return outcome{moved: true}
+	}
+	o.hmu.Lock()
+	defer o.hmu.Unlock()
+	if o.gen == 0 || time.Until(o.expires) < o.lease/3 || o.ctx.Err() != nil {
+		return again(10 * time.Millisecond)
+	}
+	if o.next == 0 {
+		next, err := o.readHead()
+		if err != nil {
+			return outcome{err: wrapNative(err)}
+		}
+		o.next = next
+	}
+	if o.next > r.pin {
+		return outcome{moved: true}
+	}
+	items, roles, last := o.buildPlaced(r)
+	_, err := d.client.TransactWriteItems(ctx, &awsdynamodb.TransactWriteItemsInput{
+		TransactItems: items, ClientRequestToken: aws.String(newToken()),
+	}, noRetry)
+	if err == nil {
+		start := o.next
+		o.next += uint64(r.count)
+		d.bucketHint.Store(max(d.bucketHint.Load(), start/d.bucketSize))
+		d.notify()
+		return outcome{last: last}
+	}
+	reasons, cancelled := cancellationReasons(err, len(items))
+	if !cancelled {
+		o.next = 0 // the transaction may have been applied: the retry lookup finds it
+		if classify(err) == classRetry {
+			return again(25 * time.Millisecond)
+		}
+		return outcome{err: wrapNative(err)}
+	}
+	for i, cls := range reasons {
+		switch {
+		case cls == classConflict && (roles[i] == roleEvent || roles[i] == roleCheck):
+			return outcome{conflict: true, err: err} // a version taken, a stream grown
+		case cls == classConflict && roles[i] == roleLog:
+			o.next = 0 // the head moved (or the lease went): read it again
+		case cls == classInvalid:
+			return outcome{err: wrapNative(err)}
+		}
+	}
+	// The head moved, a previous version is not placed yet, or a
+	// transaction conflicted: evaluate again after a moment.
+	return again(5 * time.Millisecond)
+}
+
+// rolePrevious is an item of a placed append checking that the previous
+// version of a stream has a position.
+const rolePrevious itemRole = roleEvent + 1
+
+// buildPlaced lays out the transaction that places r at o.next: the
+// orderer's fence, the log entry, the checks of streams only checked, per
+// written stream not new a check that its previous version is placed (so
+// no append of it waits in the inbox), and the event items with their
+// positions. It returns the items, their roles and the position of r's
+// last event. The caller holds o.hmu.
+func (o *orderer) buildPlaced(r *request) ([]types.TransactWriteItem, []itemRole, uint64) {
+	d := o.d
+	table := aws.String(d.table)
+	var items []types.TransactWriteItem
+	var roles []itemRole
+	add := func(item types.TransactWriteItem, role itemRole) {
+		items = append(items, item)
+		roles = append(roles, role)
+	}
+	for _, item := range o.fence(uint64(r.count)) {
+		add(item, roleLog)
+	}
+	var entry map[string]types.AttributeValue
+	if len(r.runs) == 1 {
+		entry = logItem(o.next/d.bucketSize, o.next, r.runs[0].stream, r.runs[0].first, r.runs[0].events)
+	} else {
+		entry = runsLogItem(o.next/d.bucketSize, o.next, r.runs)
+	}
+	notExists := aws.String("attribute_not_exists(pk)")
+	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: notExists}}, roleLog)
+	for _, ck := range r.checks {
+		add(ck, roleCheck)
+	}
+	seen := map[string]bool{}
+	for _, rn := range r.runs {
+		if seen[rn.stream] {
+			continue
+		}
+		seen[rn.stream] = true
+		if rn.first > 1 {
+			add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
+				TableName: table, Key: key(rn.stream, rn.first-1),
+				ConditionExpression: aws.String("attribute_exists(pk) AND attribute_exists(p)"),
+			}}, rolePrevious)
+		}
+	}
+	pos := o.next
+	for _, rn := range r.runs {
+		for j, e := range rn.events {
+			add(types.TransactWriteItem{Put: &types.Put{
+				TableName: table, ConditionExpression: notExists,
+				Item: laterInAppend(eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j), driver.JSON), j),
+			}}, roleEvent)
+			pos++
+		}
+	}
+	return items, roles, pos - 1
+}
