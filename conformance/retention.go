@@ -36,6 +36,7 @@ func retentionRules() []rule {
 		{name: "DeleteStreamRacingAppends", run: del(testDeleteRacingAppends)},
 		{name: "DeleteStreamPositionsNeverReused", run: del(testDeletePositions)},
 		{name: "DeleteStreamSubscriptionsSkipNothingKept", run: del(testDeleteSubscriptions)},
+		{name: "DeletedStreamRecreatedByMultiAppend", run: del(testDeletedMultiAppend)},
 		{name: "TruncateStreamRemovesOldest", run: trunc(testTruncate)},
 		{name: "TruncateStreamMissingOrDeleted", run: trunc(testTruncateMissing)},
 		{name: "TruncateStreamRetriedAppend", run: trunc(testTruncateRetriedAppend)},
@@ -249,6 +250,50 @@ func testDeletedRecreated(t *testing.T, f *fixture) {
 			}
 			f.mustAppend(s, eventstore.Exact(5), events(1, "More")...)
 			f.checkVersions("the recreated stream appended to", s, seq(4, 6), 6)
+		})
+	}
+}
+
+// testDeletedMultiAppend recreates a deleted stream with a multi-stream
+// append (where the driver has one): the same rules as for Append, stale
+// expectations fail naming the stream with actual 0, and NoStream or Any
+// numbers the events after the last version the stream had.
+func testDeletedMultiAppend(t *testing.T, f *fixture) {
+	if _, ok := f.driver.(driver.MultiAppender); !ok {
+		t.Skip("the driver has no multi-stream append")
+	}
+	for _, exp := range []eventstore.ExpectedVersion{eventstore.NoStream, eventstore.Any} {
+		t.Run(expectationName(exp), func(t *testing.T) {
+			f := f.sub(t)
+			s, other := stream("MultiRecreate"), stream("MultiOther")
+			f.mustAppend(s, eventstore.NoStream, events(3, "Happened")...)
+			if err := f.store.DeleteStream(f.ctx, s, eventstore.Exact(3)); err != nil {
+				t.Fatalf("DeleteStream: %v", err)
+			}
+			write := func(e eventstore.ExpectedVersion) (eventstore.MultiAppendResult, error) {
+				return f.store.AppendMulti(f.ctx, eventstore.MultiAppend{
+					Records: []eventstore.Record{
+						{Stream: s, Event: events(1, "Again")[0]},
+						{Stream: other, Event: events(1, "Other")[0]},
+					},
+					Expect: []eventstore.StreamExpectation{{Stream: s, Expected: e}},
+				})
+			}
+			for _, stale := range []eventstore.ExpectedVersion{eventstore.StreamExists, eventstore.Exact(3)} {
+				_, err := write(stale)
+				var conflict *eventstore.AppendConflictError
+				if !errors.As(err, &conflict) || len(conflict.Streams) != 1 || conflict.Streams[0].Stream != s || conflict.Streams[0].Actual != 0 {
+					t.Errorf("multi-stream append at %s to a deleted stream: want an *AppendConflictError naming %q with actual 0, got %v", expectationName(stale), s, err)
+				}
+			}
+			f.checkVersions("after rejected multi-stream appends to a deleted stream", s, nil, 0)
+			if _, err := write(exp); err != nil {
+				t.Fatalf("multi-stream append at %s recreating a deleted stream: %v", expectationName(exp), err)
+			}
+			f.checkVersions("the stream recreated by a multi-stream append", s, seq(4, 4), 4)
+			if all := f.inAll(s); len(all) != 1 || all[0].Version != 4 {
+				t.Errorf("ReadAll of the recreated stream: want version 4, got %d events", len(all))
+			}
 		})
 	}
 }

@@ -24,7 +24,11 @@ func MultiTransactItems(table string, start uint64, records []eventstore.Record,
 		req.Records = append(req.Records, driver.Record{Stream: r.Stream, Event: ev})
 	}
 	d := &Driver{table: table}
-	r, _ := d.multiRequest(req, actual)
+	tops := make(map[string]streamTop, len(actual))
+	for s, v := range actual {
+		tops[s] = streamTop{version: v, last: v}
+	}
+	r, _ := d.multiRequest(req, tops)
 	notExists := aws.String("attribute_not_exists(pk)")
 	var entry map[string]types.AttributeValue
 	if len(r.runs) == 1 {

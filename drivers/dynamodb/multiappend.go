@@ -59,7 +59,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 		if err != nil || found {
 			return res, err
 		}
-		actual, err := d.streamVersions(ctx, req.Expect)
+		tops, err := d.streamTops(ctx, req.Expect)
 		if err != nil {
 			return driver.MultiAppendResult{}, wrapNative(err)
 		}
@@ -67,9 +67,9 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 		for _, e := range req.Expect {
 			// A written stream that holds the first record's ID from
 			// another append fails, as Append does.
-			if !e.Expected.Matches(actual[e.Stream]) || (taken && e.Stream == req.Records[0].Stream) {
+			if !e.Expected.Matches(tops[e.Stream].version) || (taken && e.Stream == req.Records[0].Stream) {
 				conflict.Streams = append(conflict.Streams, eventstore.WrongExpectedVersionError{
-					Stream: e.Stream, Expected: eventstore.ExpectedVersion(e.Expected), Actual: actual[e.Stream],
+					Stream: e.Stream, Expected: eventstore.ExpectedVersion(e.Expected), Actual: tops[e.Stream].version,
 				})
 			}
 		}
@@ -77,7 +77,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 			// The versions were read one by one: a transaction may have
 			// shown some of its streams' new versions and not yet others.
 			// Confirm them at one point in time before naming them.
-			ok, err := d.versionsHold(ctx, req.Expect, actual)
+			ok, err := d.versionsHold(ctx, req.Expect, tops)
 			if err != nil {
 				return driver.MultiAppendResult{}, wrapNative(err)
 			}
@@ -106,7 +106,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 			unlock()
 			return driver.MultiAppendResult{}, conflict
 		}
-		r, versions := d.multiRequest(req, actual)
+		r, versions := d.multiRequest(req, tops)
 		r.pin = pin
 		var o outcome
 		if d.indexed && req.Condition != nil {
@@ -205,17 +205,18 @@ func writtenStreams(req driver.MultiAppendRequest) []string {
 	return out
 }
 
-// multiRequest lays req out for the committer on the streams' actual
-// versions: runs of consecutive records of one stream, a check per stream
-// only checked. It returns the request and the written streams' versions
-// after it.
-func (d *Driver) multiRequest(req driver.MultiAppendRequest, actual map[string]uint64) (*request, map[string]uint64) {
+// multiRequest lays req out for the committer after the streams' last
+// items: runs of consecutive records of one stream, a check per stream
+// only checked. A deleted stream (version 0, see retention.go) is written
+// after its last version. It returns the request and the written streams'
+// versions after it.
+func (d *Driver) multiRequest(req driver.MultiAppendRequest, tops map[string]streamTop) (*request, map[string]uint64) {
 	next := map[string]uint64{}
 	var runs []run
 	for _, rec := range req.Records {
 		v, ok := next[rec.Stream]
 		if !ok {
-			v = actual[rec.Stream] + 1
+			v = tops[rec.Stream].last + 1
 		}
 		if n := len(runs); n == 0 || runs[n-1].stream != rec.Stream {
 			runs = append(runs, run{stream: rec.Stream, first: v, at: req.RecordedAt})
@@ -237,7 +238,7 @@ func (d *Driver) multiRequest(req driver.MultiAppendRequest, actual map[string]u
 		r.checks = append(r.checks, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 			TableName:           aws.String(d.table),
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
-			Key:                 key(e.Stream, actual[e.Stream]+1),
+			Key:                 key(e.Stream, tops[e.Stream].last+1),
 		}})
 		r.streams = append(r.streams, e.Stream)
 	}
@@ -245,11 +246,11 @@ func (d *Driver) multiRequest(req driver.MultiAppendRequest, actual map[string]u
 	return r, versions
 }
 
-// streamVersions reads the version of every stream of expect, in parallel.
-func (d *Driver) streamVersions(ctx context.Context, expect []driver.StreamExpectation) (map[string]uint64, error) {
-	out := make(map[string]uint64, len(expect))
+// streamTops reads the last item of every stream of expect, in parallel.
+func (d *Driver) streamTops(ctx context.Context, expect []driver.StreamExpectation) (map[string]streamTop, error) {
+	out := make(map[string]streamTop, len(expect))
 	if len(expect) == 1 {
-		v, err := d.streamVersion(ctx, expect[0].Stream)
+		v, err := d.top(ctx, expect[0].Stream)
 		out[expect[0].Stream] = v
 		return out, err
 	}
@@ -258,7 +259,7 @@ func (d *Driver) streamVersions(ctx context.Context, expect []driver.StreamExpec
 	var wg sync.WaitGroup
 	for _, e := range expect {
 		wg.Go(func() {
-			v, err := d.streamVersion(ctx, e.Stream)
+			v, err := d.top(ctx, e.Stream)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && first == nil {
@@ -271,14 +272,14 @@ func (d *Driver) streamVersions(ctx context.Context, expect []driver.StreamExpec
 	return out, first
 }
 
-// versionsHold reports whether every stream of expect was at its version
-// in actual at one point in time: one TransactGetItems (serializable with
-// transactions) finds none of their next versions.
-func (d *Driver) versionsHold(ctx context.Context, expect []driver.StreamExpectation, actual map[string]uint64) (bool, error) {
+// versionsHold reports whether every stream of expect was at its last item
+// in tops at one point in time: one TransactGetItems (serializable with
+// transactions) finds none of their next items.
+func (d *Driver) versionsHold(ctx context.Context, expect []driver.StreamExpectation, tops map[string]streamTop) (bool, error) {
 	gets := make([]types.TransactGetItem, len(expect))
 	for i, e := range expect {
 		gets[i] = types.TransactGetItem{Get: &types.Get{
-			TableName: aws.String(d.table), Key: key(e.Stream, actual[e.Stream]+1), ProjectionExpression: aws.String(attrSK),
+			TableName: aws.String(d.table), Key: key(e.Stream, tops[e.Stream].last+1), ProjectionExpression: aws.String(attrSK),
 		}}
 	}
 	var out *awsdynamodb.TransactGetItemsOutput
