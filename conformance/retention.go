@@ -42,6 +42,7 @@ func retentionRules() []rule {
 		{name: "TruncateStreamRetriedAppend", run: trunc(testTruncateRetriedAppend)},
 		{name: "TruncatedStreamImported", run: trunc(testTruncatedImport)},
 		{name: "RetentionMaxCount", run: keep(testRetentionMaxCount)},
+		{name: "RetentionMaxCountMultiAppend", run: keep(testRetentionMaxCountMulti)},
 		{name: "RetentionMaxAge", run: keep(testRetentionMaxAge)},
 		{name: "RetentionInvalidInput", run: testRetentionInvalid},
 		{name: "RetentionNotSupported", run: testRetentionNotSupported},
@@ -577,6 +578,33 @@ func testTruncatedImport(t *testing.T, f *fixture) {
 
 // testRetentionMaxCount sets a MaxCount on a stream: it applies at once
 // and after every append, until it is removed.
+// testRetentionMaxCountMulti checks that a multi-stream append (where the
+// driver has one) applies the retention of every stream it writes, as
+// Append does.
+func testRetentionMaxCountMulti(t *testing.T, f *fixture) {
+	if _, ok := f.driver.(driver.MultiAppender); !ok {
+		t.Skip("the driver has no multi-stream append")
+	}
+	kept, plain := stream("MultiMaxCount"), stream("MultiPlain")
+	if err := f.store.SetStreamRetention(f.ctx, kept, eventstore.Retention{MaxCount: 2}); err != nil {
+		t.Fatalf("SetStreamRetention: %v", err)
+	}
+	evs := events(6, "Happened")
+	var recs []eventstore.Record
+	for i, ev := range evs {
+		s := kept
+		if i%2 == 1 {
+			s = plain
+		}
+		recs = append(recs, eventstore.Record{Stream: s, Event: ev})
+	}
+	if _, err := f.store.AppendMulti(f.ctx, eventstore.MultiAppend{Records: recs}); err != nil {
+		t.Fatalf("AppendMulti: %v", err)
+	}
+	f.checVersionsAll("a stream with MaxCount 2 after a multi-stream append of 3 of its events", kept, seq(2, 3), 3)
+	f.checVersionsAll("a stream without retention written by the same multi-stream append", plain, seq(1, 3), 3)
+}
+
 func testRetentionMaxCount(t *testing.T, f *fixture) {
 	s := stream("MaxCount")
 	f.mustAppend(s, eventstore.NoStream, events(5, "Happened")...)

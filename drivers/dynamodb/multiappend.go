@@ -54,6 +54,18 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 	if err := d.checkMultiSize(req); err != nil {
 		return driver.MultiAppendResult{}, err
 	}
+	// The written streams' retention, applied once the append has
+	// committed, as Append does (see retention.go).
+	written := writtenStreams(req)
+	rets := make([]*retentionAfterAppend, len(written))
+	for i, s := range written {
+		rets[i] = d.readRetention(ctx, s)
+	}
+	defer func() {
+		for _, r := range rets {
+			r.wait()
+		}
+	}()
 	for attempt := 0; ; attempt++ {
 		res, found, taken, err := d.multiRetried(ctx, req)
 		if err != nil || found {
@@ -126,6 +138,9 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 				// own, unless an indexed table's orderer placed it with
 				// others.)
 				d.cuts.put(o.last+1, runsEntry(o.last+1-uint64(r.count), r.runs))
+			}
+			for i, s := range written {
+				d.afterAppend(ctx, s, rets[i], req.RecordedAt)
 			}
 			return driver.MultiAppendResult{Position: driver.Position{Commit: o.last}, Versions: versions}, nil
 		}
