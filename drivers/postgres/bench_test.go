@@ -124,6 +124,8 @@ type columns struct {
 	ct                 int16
 	data, meta         []byte
 	at                 time.Time
+	tags               []string
+	mct                pgtype.Int2 // metadata content type: NULL for JSON
 }
 
 func eventArrays(events []eventstore.Event) (ids [][16]byte, types []string, cts []int16, data, meta [][]byte) {
@@ -189,7 +191,7 @@ func (bn *bench) rawReadStream(ctx context.Context, stream string) (int, error) 
 	var c columns
 	size := bn.driver.PageSize()
 	return bn.pagesOf(ctx, int64(size), postgres.ReadStreamSQL(bn.driver),
-		[]any{&c.txID, &c.seq, &c.stream, &c.version, &c.id, &c.typ, &c.ct, &c.data, &c.meta, &c.at},
+		[]any{&c.txID, &c.seq, &c.stream, &c.version, &c.id, &c.typ, &c.ct, &c.data, &c.meta, &c.at, &c.tags, &c.mct},
 		func(first bool) []any {
 			if first {
 				return []any{stream, 1, size, eventstore.DefaultMaxPageBytes}
@@ -235,10 +237,12 @@ type readAllRow struct {
 	ct                   pgtype.Int2
 	data, meta           []byte
 	at                   pgtype.Timestamptz
+	tags                 []string
+	mct                  pgtype.Int2
 }
 
 func (r *readAllRow) targets() []any {
-	return []any{&r.horizon, &r.blocked, &r.fence, &r.rows, &r.txID, &r.seq, &r.stream, &r.version, &r.id, &r.typ, &r.ct, &r.data, &r.meta, &r.at}
+	return []any{&r.horizon, &r.blocked, &r.fence, &r.rows, &r.txID, &r.seq, &r.stream, &r.version, &r.id, &r.typ, &r.ct, &r.data, &r.meta, &r.at, &r.tags, &r.mct}
 }
 
 func (bn *bench) rawReadAll(ctx context.Context) (int, error) {

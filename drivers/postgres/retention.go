@@ -60,7 +60,7 @@ const firstYoungSQL = `SELECT min(version) FROM {{schema}}.events WHERE stream_i
 // retentionStatements are the statements of retention.go with the schema
 // filled in.
 type retentionStatements struct {
-	lockEvents, head, remove, firstYoung, markDeleted, dropSnapshot, setRetention, getRetention string
+	lockEvents, head, remove, firstYoung, markDeleted, dropSnapshot, setRetention, getRetention, enable string
 }
 
 func newRetentionStatements(r *strings.Replacer) retentionStatements {
@@ -72,6 +72,7 @@ func newRetentionStatements(r *strings.Replacer) retentionStatements {
 		markDeleted:  r.Replace(`UPDATE {{schema}}.stream_marks SET last = $2, deleted = true, max_count = 0, max_age_us = 0 WHERE stream_id = $1`),
 		dropSnapshot: r.Replace(`DELETE FROM {{schema}}.snapshots WHERE stream_id = $1`),
 		setRetention: r.Replace(`UPDATE {{schema}}.stream_marks SET max_count = $2, max_age_us = $3 WHERE stream_id = $1`),
+		enable:       r.Replace(`SELECT {{schema}}.enable_retention()`),
 		getRetention: r.Replace(`SELECT max_count, max_age_us FROM {{schema}}.stream_marks WHERE stream_id = $1`),
 	}
 }
@@ -185,6 +186,13 @@ func (d *Driver) SetStreamRetention(ctx context.Context, stream string, r driver
 		}
 		if _, err := tx.Exec(ctx, d.sql.retention.setRetention, stream, clamp(r.MaxCount), r.MaxAge.Microseconds()); err != nil {
 			return err
+		}
+		if !r.IsZero() {
+			// Appends apply retention through a trigger that stays
+			// disabled until a stream has one (schema 6).
+			if _, err := tx.Exec(ctx, d.sql.retention.enable); err != nil {
+				return err
+			}
 		}
 		base, actual := m.versions()
 		if r.IsZero() || actual == 0 || m.stored == 0 {
