@@ -15,7 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
-	"github.com/eventkit/eventstore/internal/errkind"
 )
 
 // Leases are items of their own, one per lease, in one partition per
@@ -302,33 +301,11 @@ func (d *Driver) eachLease(ctx context.Context, group, projection string, f func
 
 // deleteItems deletes the items of keys (at most maxBatchWrite) with
 // BatchWriteItem, sending the deletions DynamoDB left unprocessed again
-// after a back-off, up to d.maxAttempts times.
+// (see writeItems).
 func (d *Driver) deleteItems(ctx context.Context, keys []map[string]types.AttributeValue) error {
 	reqs := make([]types.WriteRequest, len(keys))
 	for i, k := range keys {
 		reqs[i] = types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}}
 	}
-	for attempt := 1; ; attempt++ {
-		var out *awsdynamodb.BatchWriteItemOutput
-		err := d.call(ctx, "BatchWriteItem", func(ctx context.Context) error {
-			var err error
-			out, err = d.client.BatchWriteItem(ctx, &awsdynamodb.BatchWriteItemInput{
-				RequestItems: map[string][]types.WriteRequest{d.table: reqs},
-			}, noRetry)
-			return err
-		})
-		if err != nil {
-			return wrapNative(err)
-		}
-		if reqs = out.UnprocessedItems[d.table]; len(reqs) == 0 {
-			return nil
-		}
-		if attempt >= d.maxAttempts {
-			return errkind.Transient(fmt.Errorf("%d deletions still unprocessed (throttled) after %d tries", len(reqs), attempt))
-		}
-		d.retrying("BatchWriteItem", attempt, fmt.Errorf("%d unprocessed items", len(reqs)))
-		if err := backoff.Wait(ctx, attempt); err != nil {
-			return err
-		}
-	}
+	return d.writeItems(ctx, reqs)
 }
