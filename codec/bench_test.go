@@ -8,6 +8,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
+	"github.com/eventkit/eventstore/internal/storetest"
 )
 
 // Transferred is the benchmark's event: about 100 bytes of JSON.
@@ -78,7 +79,7 @@ func BenchmarkSQLite(b *testing.B) {
 	for _, n := range []int{1, 100} {
 		b.Run(fmt.Sprintf("append/batch=%d", n), func(b *testing.B) {
 			b.Run("typed", func(b *testing.B) {
-				s, r := newSQLiteStore(b), benchRegistry(b)
+				s, r := storetest.SQLite(b), benchRegistry(b)
 				evs := make([]eventstore.Event, n)
 				i := 0
 				loop(b, n, func() {
@@ -96,7 +97,7 @@ func BenchmarkSQLite(b *testing.B) {
 				})
 			})
 			b.Run("raw+marshal", func(b *testing.B) {
-				s := newSQLiteStore(b)
+				s := storetest.SQLite(b)
 				evs := make([]eventstore.Event, n)
 				i := 0
 				loop(b, n, func() {
@@ -114,7 +115,7 @@ func BenchmarkSQLite(b *testing.B) {
 				})
 			})
 			b.Run("raw", func(b *testing.B) {
-				s := newSQLiteStore(b)
+				s := storetest.SQLite(b)
 				data, err := json.Marshal(transfer)
 				if err != nil {
 					b.Fatal(err)
@@ -136,7 +137,7 @@ func BenchmarkSQLite(b *testing.B) {
 
 	b.Run("read", func(b *testing.B) {
 		const events = 1000
-		s, r := newSQLiteStore(b), benchRegistry(b)
+		s, r := storetest.SQLite(b), benchRegistry(b)
 		v1, err := json.Marshal(transferredV1{From: transfer.From, To: transfer.To, Cents: transfer.Cents, Reference: transfer.Reference})
 		if err != nil {
 			b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -64,7 +65,7 @@ func newRegistry(t testing.TB, opts ...codec.Option) *codec.Registry {
 func TestEncodeDecodeRoundTrip(t *testing.T) {
 	ctx := t.Context()
 	r := newRegistry(t)
-	s := newMemoryStore(t)
+	s := storetest.Memory(t)
 	in := OrderPlaced{SKU: "A-1", Qty: 2, Currency: "USD"}
 	ev, err := r.Encode(ctx, in)
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,7 +16,7 @@ import (
 func TestMigrateCopiesAsStored(t *testing.T) {
 	ctx := t.Context()
 	r := newRegistry(t)
-	src, dst := newMemoryStore(t), newSQLiteStore(t)
+	src, dst := storetest.Memory(t), storetest.SQLite(t)
 	stream, raw := history(t, src, r)
 	_, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{})
 	require.NoError(t, err)

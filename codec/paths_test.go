@@ -7,6 +7,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -140,22 +141,22 @@ func collect(seq func(func(codec.Message, error) bool)) ([]codec.Message, error)
 // them typed through each read path: each path upcasts, reports the version
 // as stored and keeps the stored bytes.
 func TestReadPaths(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range storetest.All() {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			s := b.open(t)
+			s := b.Open(t)
 			r := newRegistry(t)
 			stream, raw := history(t, s, r)
 			for _, p := range readPaths {
 				t.Run(p.name, func(t *testing.T) {
 					ms, err := p.read(t.Context(), t, s, r, stream)
-					require.NoError(t, err, "%s: %s", b.name, p.rule)
-					require.Len(t, ms, len(wantValues), "%s: %s", b.name, p.rule)
+					require.NoError(t, err, "%s: %s", b.Name, p.rule)
+					require.Len(t, ms, len(wantValues), "%s: %s", b.Name, p.rule)
 					for i, m := range ms {
-						assert.Equal(t, wantValues[i], m.Value, "%s: %s: event %d: value", b.name, p.rule, i+1)
-						assert.Equal(t, wantVersions[i], m.SchemaVersion, "%s: %s: event %d: schema version as stored", b.name, p.rule, i+1)
-						assert.Equal(t, raw[i].Data, m.Event.Data, "%s: %s: event %d: stored data", b.name, p.rule, i+1)
-						assert.Equal(t, raw[i].Metadata, m.Event.Metadata, "%s: %s: event %d: stored metadata", b.name, p.rule, i+1)
+						assert.Equal(t, wantValues[i], m.Value, "%s: %s: event %d: value", b.Name, p.rule, i+1)
+						assert.Equal(t, wantVersions[i], m.SchemaVersion, "%s: %s: event %d: schema version as stored", b.Name, p.rule, i+1)
+						assert.Equal(t, raw[i].Data, m.Event.Data, "%s: %s: event %d: stored data", b.Name, p.rule, i+1)
+						assert.Equal(t, raw[i].Metadata, m.Event.Metadata, "%s: %s: event %d: stored metadata", b.Name, p.rule, i+1)
 					}
 				})
 			}
@@ -167,7 +168,7 @@ func TestReadPaths(t *testing.T) {
 // every read path with ErrUnknownType, or passes through with a nil Value
 // under PassThroughUnknownTypes.
 func TestReadPathsUnknownType(t *testing.T) {
-	s := newMemoryStore(t)
+	s := storetest.Memory(t)
 	stream, _ := history(t, s, newRegistry(t))
 	_, err := s.Append(t.Context(), stream, eventstore.StreamExists, eventstore.NewEvent("OrderAudited", []byte(`{}`)))
 	require.NoError(t, err)

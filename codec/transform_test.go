@@ -9,6 +9,7 @@ import (
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -43,7 +44,7 @@ func TestTransform(t *testing.T) {
 	assert.Equal(t, eventstore.Binary, ev.ContentType)
 	assert.Equal(t, `{"$schemaVersion":1}`, string(ev.Metadata), "Seal sees the version marker")
 
-	s := newMemoryStore(t)
+	s := storetest.Memory(t)
 	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, ev,
 		eventstore.Event{Type: "OrderPlaced", ContentType: eventstore.Binary, Data: []byte(`b(a({"item":"A-1","qty":1}))`)})
 	require.NoError(t, err)

@@ -2,11 +2,11 @@ package decider_test
 
 import (
 	"encoding/json"
-	"path/filepath"
 	"testing"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/decider"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -32,7 +32,7 @@ func BenchmarkHandle(b *testing.B) {
 		{"raw", -1},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			s := openURL(b, "sqlite://"+filepath.ToSlash(filepath.Join(b.TempDir(), "events.db")))
+			s := storetest.SQLite(b)
 			ctx := b.Context()
 			reg := registry(b)
 			const stream = "Account-1"

@@ -2,37 +2,22 @@ package decider_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	mathrand "math/rand/v2"
-	"path/filepath"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
 	"github.com/eventkit/eventstore/decider"
 	"github.com/eventkit/eventstore/driver"
-	"github.com/eventkit/eventstore/drivers/dynamodb"
-	"github.com/eventkit/eventstore/drivers/kurrentdb"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/eventkit/eventstore/internal/errkind"
-	"github.com/eventkit/eventstore/internal/kurrentdbtest"
-	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	_ "github.com/eventkit/eventstore/drivers/postgres"
-	_ "github.com/eventkit/eventstore/drivers/sqlite"
 )
 
 // ---- A bank account: the domain under test ----
@@ -122,81 +107,6 @@ func newHandler(t testing.TB, s *eventstore.Store, opts decider.Options) *decide
 	return h
 }
 
-// ---- Stores ----
-
-type backend struct {
-	name string
-	open func(t testing.TB) *eventstore.Store
-}
-
-// backends are the stores the package tests run on: memory, SQLite and
-// KurrentDB (an in-process double of the server) always; PostgreSQL and
-// DynamoDB from EVENTSTORE_POSTGRES_URL and EVENTSTORE_DYNAMODB_ENDPOINT
-// (skipped without them, a failure under CI=true).
-var backends = []backend{
-	{"memory", func(t testing.TB) *eventstore.Store { return eventstore.New(memory.New(), eventstore.Options{}) }},
-	{"sqlite", func(t testing.TB) *eventstore.Store {
-		return openURL(t, "sqlite://"+filepath.ToSlash(filepath.Join(t.TempDir(), "events.db")))
-	}},
-	{"postgres", func(t testing.TB) *eventstore.Store {
-		_, url := testenv.PostgresSchema(t, "decider_test")
-		return openURL(t, url)
-	}},
-	{"kurrentdb", func(t testing.TB) *eventstore.Store {
-		srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
-		d, err := kurrentdb.Open(t.Context(), srv.URL(), kurrentdb.Options{})
-		require.NoError(t, err)
-		s := eventstore.New(d, eventstore.Options{})
-		t.Cleanup(func() { s.Close() })
-		return s
-	}},
-	{"dynamodb", newDynamoDB},
-}
-
-// newDynamoDB returns an empty DynamoDB store on a fresh table of the test
-// server; the table is deleted when t ends.
-func newDynamoDB(t testing.TB) *eventstore.Store {
-	t.Helper()
-	endpoint := testenv.MustHaveDynamoDB(t)
-	client := awsdynamodb.New(awsdynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	var b [6]byte
-	rand.Read(b[:])
-	table := "test-decider-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		// t.Context() is done by now: use a bounded context of our own.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
-		var notFound *types.ResourceNotFoundException
-		if err != nil && !errors.As(err, &notFound) {
-			t.Errorf("delete table %s: %v", table, err)
-		}
-	})
-	d, err := dynamodb.New(t.Context(), client, table, dynamodb.Options{CreateTable: true})
-	require.NoError(t, err)
-	s := eventstore.New(d, eventstore.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func openURL(t testing.TB, url string) *eventstore.Store {
-	t.Helper()
-	s, err := eventstore.Open(t.Context(), url)
-	require.NoError(t, err)
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
-func memoryStore(t testing.TB) *eventstore.Store {
-	s := eventstore.New(memory.New(), eventstore.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
-}
-
 // replay returns the balance after each event of stream, read without the
 // decider.
 func replay(t testing.TB, s *eventstore.Store, reg *codec.Registry, stream string) (balances []int64, msgs []codec.Message) {
@@ -225,10 +135,10 @@ func replay(t testing.TB, s *eventstore.Store, reg *codec.Registry, stream strin
 // saved meanwhile, and loads start from them.
 func TestConcurrentCommandsConverge(t *testing.T) {
 	const goroutines, perGoroutine = 8, 10
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range storetest.All() {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel() // the backends are mostly waited on
-			s := b.open(t)
+			s := b.Open(t)
 			h := newHandler(t, s, decider.Options{MaxAttempts: 1000, SnapshotEvery: 10})
 			ctx := t.Context()
 			const stream = "Account-race"
@@ -326,9 +236,9 @@ func TestConcurrentCommandsConverge(t *testing.T) {
 // is returned, matching ErrWrongExpectedVersion, and nothing of the command
 // is written.
 func TestConflictRetriesExhausted(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
+	for _, b := range storetest.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
 			ctx := t.Context()
 			reg := registry(t)
 			const stream = "Account-busy"
@@ -377,9 +287,9 @@ func TestConflictRetriesExhausted(t *testing.T) {
 // grows and loads read only the events after the latest one; the state
 // equals a full replay. A handler with another SnapshotSchema ignores them.
 func TestSnapshots(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
+	for _, b := range storetest.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
 			ctx := t.Context()
 			const stream = "Account-snap"
 			h := newHandler(t, s, decider.Options{SnapshotEvery: 5})
@@ -445,7 +355,7 @@ func TestSnapshots(t *testing.T) {
 // TestSnapshotSerializer: a state serializer that is not JSON is stored in
 // base64 and read back.
 func TestSnapshotSerializer(t *testing.T) {
-	s := memoryStore(t)
+	s := storetest.Memory(t)
 	ctx := t.Context()
 	h := newHandler(t, s, decider.Options{SnapshotEvery: 1, StateSerializer: reversed{}})
 	_, err := h.Handle(ctx, "Account-1", OpenAccount{Owner: "Ada"})
@@ -499,7 +409,7 @@ func TestSnapshotForeignOrBroken(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := memoryStore(t)
+			s := storetest.Memory(t)
 			ctx := t.Context()
 			h := newHandler(t, s, decider.Options{})
 			_, err := h.Handle(ctx, "Account-1", OpenAccount{Owner: "Ada"})
@@ -522,9 +432,9 @@ func TestSnapshotForeignOrBroken(t *testing.T) {
 // TestDecideError: a refused command is returned as Decide's error and
 // appends nothing; a command with nothing to do appends nothing either.
 func TestDecideError(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
+	for _, b := range storetest.All() {
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
 			ctx := t.Context()
 			h := newHandler(t, s, decider.Options{})
 			const stream = "Account-poor"
@@ -577,7 +487,7 @@ func TestCorrelation(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := memoryStore(t)
+			s := storetest.Memory(t)
 			ctx := t.Context()
 			reg := registry(t)
 			h, err := decider.New(s, reg, twoDeposits, decider.Options{})
@@ -732,7 +642,7 @@ func TestTransientAppendThenConflict(t *testing.T) {
 // TestUpcastOnLoad: the state is built from events as the codec decodes
 // them, so an event stored at an old schema version reaches Evolve upcast.
 func TestUpcastOnLoad(t *testing.T) {
-	s := memoryStore(t)
+	s := storetest.Memory(t)
 	ctx := t.Context()
 	// Version 1 of MoneyDeposited had the amount in whole units, in "units".
 	_, err := s.Append(ctx, "Account-1", eventstore.NoStream,
@@ -758,7 +668,7 @@ func TestUpcastOnLoad(t *testing.T) {
 }
 
 func TestNewInvalid(t *testing.T) {
-	s := memoryStore(t)
+	s := storetest.Memory(t)
 	reg := registry(t)
 	noDecide := account
 	noDecide.Decide = nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/google/uuid"
@@ -38,8 +39,8 @@ func BenchmarkCopy(b *testing.B) {
 		name string
 		open func(testing.TB) *eventstore.Store
 	}{
-		{"sqlite", newSQLite},
-		{"postgres", newPostgres},
+		{"sqlite", storetest.SQLite},
+		{"postgres", storetest.Postgres},
 	}
 	for _, shape := range shapes {
 		src := shape.src(b)
@@ -70,7 +71,7 @@ func BenchmarkCopy(b *testing.B) {
 // runsSource returns a memory store with 100 streams of 100 events, each
 // stream appended whole before the next.
 func runsSource(tb testing.TB) *eventstore.Store {
-	s := newMemory(tb)
+	s := storetest.Memory(tb)
 	for i := range 100 {
 		evs := make([]eventstore.Event, 100)
 		for j := range evs {
@@ -94,7 +95,7 @@ func runsSource(tb testing.TB) *eventstore.Store {
 func BenchmarkSQLiteToPostgres(b *testing.B) {
 	const events, streams = 100_000, 5_000
 	mem, _ := newSource(b, 13, events, streams)
-	src := newSQLite(b)
+	src := storetest.SQLite(b)
 	_, err := migrate.Copy(b.Context(), migrate.From(mem), migrate.To(src), migrate.Options{})
 	require.NoError(b, err)
 	log := readAll(b, src)
@@ -107,7 +108,7 @@ func BenchmarkSQLiteToPostgres(b *testing.B) {
 	for b.Loop() {
 		schema, _ := testenv.PostgresSchema(b, "bench_raw")
 		rawTime += rawInsert(b, pool, schema, log)
-		dst := newPostgres(b)
+		dst := storetest.Postgres(b)
 		start := time.Now()
 		st, err := migrate.Copy(b.Context(), migrate.From(src), migrate.To(dst), migrate.Options{})
 		copyTime += time.Since(start)

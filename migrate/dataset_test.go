@@ -6,8 +6,9 @@ import (
 	"testing"
 
 	"github.com/eventkit/eventstore"
-	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
+	"github.com/eventkit/eventstore/internal/kurrentdbtest"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/require"
@@ -119,14 +120,19 @@ func genBytes(rng *rand.Rand) []byte {
 	return b
 }
 
-// newMemory returns an empty memory store closed when t ends.
-func newMemory(t testing.TB) *eventstore.Store { return newStore(t, memory.New()) }
+// newKurrentDB returns an empty KurrentDB store on an in-process double of
+// a 26.1 server, which has AppendRecords, so Copy appends several streams'
+// events at once.
+func newKurrentDB(t testing.TB) *eventstore.Store {
+	t.Helper()
+	return storetest.KurrentDBWith(t, kurrentdbtest.Options{ServerVersion: "26.1.0"})
+}
 
-// newStore returns a Store over d, closed at cleanup.
-func newStore(t testing.TB, d driver.Driver) *eventstore.Store {
-	s := eventstore.New(d, eventstore.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
+// newKurrentDBWithoutMulti is newKurrentDB on a 25.1 server, without
+// AppendRecords: Copy appends run by run.
+func newKurrentDBWithoutMulti(t testing.TB) *eventstore.Store {
+	t.Helper()
+	return storetest.KurrentDBWith(t, kurrentdbtest.Options{ServerVersion: "25.1.0"})
 }
 
 // requireEqualStores fails t unless Verify finds a and b equal.

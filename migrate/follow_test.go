@@ -13,6 +13,7 @@ import (
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
 	"github.com/eventkit/eventstore/internal/errkind"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -65,9 +66,9 @@ func TestCopyFollow(t *testing.T) {
 		name     string
 		src, dst func(testing.TB) *eventstore.Store
 	}{
-		{"memory-to-sqlite", nil, newSQLite},
-		{"postgres-to-sqlite", newPostgres, newSQLite},
-		{"sqlite-to-postgres", newSQLite, newPostgres},
+		{"memory-to-sqlite", nil, storetest.SQLite},
+		{"postgres-to-sqlite", storetest.Postgres, storetest.SQLite},
+		{"sqlite-to-postgres", storetest.SQLite, storetest.Postgres},
 	}
 	for _, pair := range pairs {
 		t.Run(pair.name, func(t *testing.T) {
@@ -147,7 +148,7 @@ func appendConcurrently(t *testing.T, s *eventstore.Store, streams []string, wri
 // source ends a follow with the conflict, not silently.
 func TestCopyFollowStopsOnConflict(t *testing.T) {
 	ctx := t.Context()
-	src, dst := newMemory(t), newMemory(t)
+	src, dst := storetest.Memory(t), storetest.Memory(t)
 	p := newProgress()
 	done := make(chan error, 1)
 	go func() {
@@ -172,7 +173,7 @@ func TestCopyFollowStopsOnConflict(t *testing.T) {
 func TestCopyFollowFromAfter(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	src, dst := newMemory(t), newMemory(t)
+	src, dst := storetest.Memory(t), storetest.Memory(t)
 	res, err := src.Append(ctx, "Old-1", eventstore.NoStream, eventstore.NewEvent("Old", nil))
 	require.NoError(t, err)
 	p := newProgress()

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/migrate"
 )
 
@@ -42,13 +43,13 @@ func importedOtherMetadata(t *testing.T, s *eventstore.Store) []eventstore.Recor
 // only appends refuses such an event with ErrNotSupported, naming it.
 func TestCopyMetadataThatIsNotAnObject(t *testing.T) {
 	t.Parallel()
-	src := newMemory(t)
+	src := storetest.Memory(t)
 	want := importedOtherMetadata(t, src)
 
 	for _, dst := range []struct {
 		name string
 		open func(testing.TB) *eventstore.Store
-	}{{"memory", newMemory}, {"sqlite", newSQLite}} {
+	}{{"memory", storetest.Memory}, {"sqlite", storetest.SQLite}} {
 		t.Run(dst.name, func(t *testing.T) {
 			d := dst.open(t)
 			_, err := migrate.Copy(t.Context(), migrate.From(src), migrate.To(d), migrate.Options{})
@@ -69,7 +70,7 @@ func TestCopyMetadataThatIsNotAnObject(t *testing.T) {
 	}
 
 	t.Run("verify sees the content type", func(t *testing.T) {
-		d := newMemory(t)
+		d := storetest.Memory(t)
 		changed := append([]eventstore.RecordedEvent(nil), want...)
 		changed[4].MetadataContentType = eventstore.JSON // the same bytes, `null`, as JSON
 		require.NoError(t, d.Import(t.Context(), changed))

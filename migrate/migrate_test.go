@@ -11,6 +11,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -27,20 +28,20 @@ import (
 func TestCopyAcrossBackends(t *testing.T) {
 	events, streams := datasetSize()
 	mem, ds := newSource(t, 1, events, streams)
-	src := newSQLite(t)
+	src := storetest.SQLite(t)
 	_, err := migrate.Copy(t.Context(), migrate.From(mem), migrate.To(src), migrate.Options{Snapshots: true})
 	require.NoError(t, err)
 	hops := []hop{
-		{"sqlite-to-postgres", newPostgres},
-		{"postgres-to-dynamodb", newDynamoDB},
+		{"sqlite-to-postgres", storetest.Postgres},
+		{"postgres-to-dynamodb", storetest.DynamoDB},
 		{"dynamodb-to-kurrentdb", newKurrentDB},
-		{"kurrentdb-to-memory", newMemory},
-		{"memory-to-sqlite", newSQLite},
-		{"sqlite-to-memory", newMemory},
+		{"kurrentdb-to-memory", storetest.Memory},
+		{"memory-to-sqlite", storetest.SQLite},
+		{"sqlite-to-memory", storetest.Memory},
 		{"memory-to-kurrentdb", newKurrentDB},
-		{"kurrentdb-to-dynamodb", newDynamoDB},
-		{"dynamodb-to-postgres", newPostgres},
-		{"postgres-to-sqlite", newSQLite},
+		{"kurrentdb-to-dynamodb", storetest.DynamoDB},
+		{"dynamodb-to-postgres", storetest.Postgres},
+		{"postgres-to-sqlite", storetest.SQLite},
 	}
 	if testing.Short() {
 		hops = hops[:5]
@@ -105,9 +106,9 @@ func TestCopyResumesAfterCancel(t *testing.T) {
 	}{
 		{"sqlite", func(t testing.TB) func() *eventstore.Store {
 			path := filepath.Join(t.TempDir(), "events.db")
-			return func() *eventstore.Store { return openSQLite(t, path) }
+			return func() *eventstore.Store { return storetest.SQLiteAt(t, path) }
 		}},
-		{"postgres", postgresStorage},
+		{"postgres", storetest.PostgresOpener},
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,7 +196,7 @@ func TestCopyConflict(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			src, dst := newMemory(t), newMemory(t)
+			src, dst := storetest.Memory(t), storetest.Memory(t)
 			first := eventstore.NewEvent("First", []byte(`{}`))
 			third := eventstore.NewEvent("Third", []byte(`{}`))
 			_, err := src.Append(ctx, "Other-1", eventstore.NoStream, eventstore.NewEvent("X", nil))
@@ -235,7 +236,7 @@ func readStream(t testing.TB, s *eventstore.Store, stream string) []eventstore.R
 // rather than append at the wrong versions.
 func TestCopyGap(t *testing.T) {
 	ctx := t.Context()
-	src, dst := newMemory(t), newMemory(t)
+	src, dst := storetest.Memory(t), storetest.Memory(t)
 	res, err := src.Append(ctx, "Order-1", eventstore.NoStream, eventstore.NewEvent("A", nil))
 	require.NoError(t, err)
 	_, err = src.Append(ctx, "Order-1", eventstore.Exact(1), eventstore.NewEvent("B", nil))
@@ -268,7 +269,7 @@ func TestCopyMerge(t *testing.T) {
 		t.Run(fmt.Sprintf("before=%v", before), func(t *testing.T) {
 			ctx := t.Context()
 			src, ds := newSource(t, 4, 1_000, 50)
-			dst := newMemory(t)
+			dst := storetest.Memory(t)
 			own := func() {
 				_, err := dst.Append(ctx, "Mine-1", eventstore.NoStream, eventstore.NewEvent("Own", nil))
 				require.NoError(t, err)
@@ -363,8 +364,8 @@ func TestCopyBatches(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			src := newMemory(t)
-			dst := newStore(t, tc.dst())
+			src := storetest.Memory(t)
+			dst := storetest.Wrap(t, tc.dst())
 			// 101 events of one stream, then one of another.
 			var evs []eventstore.Event
 			for range 101 {
@@ -413,7 +414,7 @@ func TestVerifyFindsFirstDifference(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			a, b := newMemory(t), newMemory(t)
+			a, b := storetest.Memory(t), storetest.Memory(t)
 			_, err := a.Append(ctx, "S-a", eventstore.NoStream, a1, a2)
 			require.NoError(t, err)
 			_, err = a.Append(ctx, "S-b", eventstore.NoStream, b1)
@@ -475,8 +476,8 @@ func TestCopyWhenDestinationMoves(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			src := newMemory(t)
-			dst := newStore(t, tc.dst())
+			src := storetest.Memory(t)
+			dst := storetest.Wrap(t, tc.dst())
 			a1, c1, b1, a2 := eventstore.NewEvent("A", nil), eventstore.NewEvent("C", nil), eventstore.NewEvent("B", nil), eventstore.NewEvent("A2", nil)
 			for _, w := range []struct {
 				stream string
@@ -525,7 +526,7 @@ func TestCopyWhenDestinationMoves(t *testing.T) {
 func TestCopyDryRun(t *testing.T) {
 	ctx := t.Context()
 	src, ds := newSource(t, 7, 500, 40)
-	empty := newMemory(t)
+	empty := storetest.Memory(t)
 	st, err := migrate.Copy(ctx, migrate.From(src), migrate.To(empty), migrate.Options{DryRun: true, Snapshots: true})
 	require.NoError(t, err)
 	assert.Equal(t, ds.events, st.Copied)
@@ -542,7 +543,7 @@ func TestCopyDryRun(t *testing.T) {
 	}
 
 	// Over a finished copy it has nothing to do.
-	dst := newMemory(t)
+	dst := storetest.Memory(t)
 	_, err = migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{})
 	require.NoError(t, err)
 	st, err = migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{DryRun: true})
@@ -551,7 +552,7 @@ func TestCopyDryRun(t *testing.T) {
 	assert.Equal(t, ds.events, st.Skipped)
 
 	// A conflict is found without writing.
-	other := newMemory(t)
+	other := storetest.Memory(t)
 	_, err = other.Append(ctx, ds.streams[0], eventstore.NoStream, eventstore.NewEvent("Foreign", []byte(`{}`)))
 	require.NoError(t, err)
 	_, err = migrate.Copy(ctx, migrate.From(src), migrate.To(other), migrate.Options{DryRun: true})
@@ -570,10 +571,10 @@ func TestCopyKeepsRecordedTimes(t *testing.T) {
 		open    func(testing.TB) *eventstore.Store
 		imports bool
 	}{
-		{"memory-to-sqlite", newSQLite, true},
-		{"sqlite-to-postgres", newPostgres, true},
-		{"postgres-to-dynamodb", newDynamoDB, true},
-		{"dynamodb-to-memory", newMemory, true},
+		{"memory-to-sqlite", storetest.SQLite, true},
+		{"sqlite-to-postgres", storetest.Postgres, true},
+		{"postgres-to-dynamodb", storetest.DynamoDB, true},
+		{"dynamodb-to-memory", storetest.Memory, true},
 		{"memory-to-kurrentdb", newKurrentDB, false},
 		{"memory-to-kurrentdb-without-multi", newKurrentDBWithoutMulti, false},
 	}
@@ -621,7 +622,7 @@ func readAll(t testing.TB, s *eventstore.Store) []eventstore.RecordedEvent {
 // nothing, yet reports progress as it reads.
 func TestCopyReportsProgressWhileSkipping(t *testing.T) {
 	src, ds := newSource(t, 3, 2_500, 100)
-	dst := newMemory(t)
+	dst := storetest.Memory(t)
 	_, err := migrate.Copy(t.Context(), migrate.From(src), migrate.To(dst), migrate.Options{})
 	require.NoError(t, err)
 	var reports []migrate.Stats
@@ -668,7 +669,7 @@ func TestCopySplitsImportsTooLarge(t *testing.T) {
 // TestStoresMissing: a zero Source or Destination, or the same store on
 // both sides of a copy, is an invalid argument, and nothing is read.
 func TestStoresMissing(t *testing.T) {
-	s := newMemory(t)
+	s := storetest.Memory(t)
 	tests := []struct {
 		name string
 		from migrate.Source
@@ -700,14 +701,14 @@ func TestStoresMissing(t *testing.T) {
 // which store it came from.
 func TestErrorsNameTheStore(t *testing.T) {
 	closed := func(t *testing.T) *eventstore.Store {
-		s := newMemory(t)
+		s := storetest.Memory(t)
 		_, err := s.Append(t.Context(), "S-1", eventstore.NoStream, eventstore.NewEvent("A", nil))
 		require.NoError(t, err)
 		require.NoError(t, s.Close())
 		return s
 	}
 	t.Run("source", func(t *testing.T) {
-		src, dst := closed(t), newMemory(t)
+		src, dst := closed(t), storetest.Memory(t)
 		_, err := migrate.Copy(t.Context(), migrate.From(src), migrate.To(dst), migrate.Options{})
 		require.ErrorIs(t, err, eventstore.ErrClosed)
 		assert.ErrorContains(t, err, "migrate: copy: source: ")
@@ -716,7 +717,7 @@ func TestErrorsNameTheStore(t *testing.T) {
 		assert.ErrorContains(t, err, "migrate: verify: source: ")
 	})
 	t.Run("destination", func(t *testing.T) {
-		src, dst := newMemory(t), closed(t)
+		src, dst := storetest.Memory(t), closed(t)
 		_, err := src.Append(t.Context(), "S-1", eventstore.NoStream, eventstore.NewEvent("A", nil))
 		require.NoError(t, err)
 		_, err = migrate.Copy(t.Context(), migrate.From(src), migrate.To(dst), migrate.Options{})
@@ -732,7 +733,7 @@ func TestErrorsNameTheStore(t *testing.T) {
 // time apart are equal, and the report names that event and both times.
 func TestVerifyRecordedTimes(t *testing.T) {
 	ctx := t.Context()
-	src, dst := newMemory(t), newMemory(t)
+	src, dst := storetest.Memory(t), storetest.Memory(t)
 	_, err := src.Append(ctx, "S-1", eventstore.NoStream, eventstore.NewEvent("A", nil), eventstore.NewEvent("B", nil))
 	require.NoError(t, err)
 	evs := readAll(t, src)
@@ -754,7 +755,7 @@ func TestVerifyRecordedTimes(t *testing.T) {
 		d.SourceTime.Format("2006-01-02T15:04:05.000000Z"), moved.Format("2006-01-02T15:04:05.000000Z")), d.String())
 
 	// Equal times: no difference.
-	other := newMemory(t)
+	other := storetest.Memory(t)
 	require.NoError(t, other.Import(ctx, readAll(t, src)))
 	r, err = migrate.Verify(ctx, migrate.From(src), migrate.To(other))
 	require.NoError(t, err)

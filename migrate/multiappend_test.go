@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -18,7 +19,7 @@ import (
 // takes in a multi-stream append.
 func interleavedSource(tb testing.TB, seed uint64, events, streams int) *eventstore.Store {
 	tb.Helper()
-	s := newMemory(tb)
+	s := storetest.Memory(tb)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	versions := make([]uint64, streams)
 	for written := 0; written < events; {

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,7 +16,7 @@ import (
 // Verify finds the two stores equal.
 func TestCopyTruncatedAndDeleted(t *testing.T) {
 	ctx := t.Context()
-	src, dst := newMemory(t), newSQLite(t)
+	src, dst := storetest.Memory(t), storetest.SQLite(t)
 	appendN := func(stream string, exp eventstore.ExpectedVersion, n int) {
 		t.Helper()
 		evs := make([]eventstore.Event, n)

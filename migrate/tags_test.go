@@ -7,6 +7,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/memory"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/migrate"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -50,7 +51,7 @@ func tagged(typ string, tags ...string) eventstore.Event {
 // with tagged and untagged events; the first tagged one is "B-1" version 1.
 func taggedSource(t *testing.T) *eventstore.Store {
 	ctx := t.Context()
-	src := newMemory(t)
+	src := storetest.Memory(t)
 	_, err := src.Append(ctx, "A-1", eventstore.NoStream, tagged("Opened"), tagged("Noted"))
 	require.NoError(t, err)
 	_, err = src.AppendMulti(ctx, eventstore.MultiAppend{Records: []eventstore.Record{
@@ -77,7 +78,7 @@ func TestCopyKeepsTags(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
 			src := taggedSource(t)
-			dst := newStore(t, tc.dst())
+			dst := storetest.Wrap(t, tc.dst())
 			st, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{})
 			require.NoError(t, err)
 			assert.Equal(t, 5, st.Copied)
@@ -124,7 +125,7 @@ func TestCopyTagsToDestinationWithoutTags(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := t.Context()
 				src := taggedSource(t)
-				dst := newStore(t, tc.dst())
+				dst := storetest.Wrap(t, tc.dst())
 				_, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{DryRun: dry})
 				require.ErrorIs(t, err, eventstore.ErrNotSupported)
 				assert.Contains(t, err.Error(), `destination: cannot keep event tags: source stream "B-1" version 1`)
@@ -134,10 +135,10 @@ func TestCopyTagsToDestinationWithoutTags(t *testing.T) {
 	}
 	t.Run("untagged source", func(t *testing.T) {
 		ctx := t.Context()
-		src := newMemory(t)
+		src := storetest.Memory(t)
 		_, err := src.Append(ctx, "A-1", eventstore.NoStream, tagged("Opened"))
 		require.NoError(t, err)
-		dst := newStore(t, newImportsUntagged())
+		dst := storetest.Wrap(t, newImportsUntagged())
 		_, err = migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{})
 		require.NoError(t, err)
 		requireEqualStores(t, src, dst)
@@ -158,7 +159,7 @@ func TestVerifyComparesTags(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := t.Context()
-			a, b := newMemory(t), newMemory(t)
+			a, b := storetest.Memory(t), storetest.Memory(t)
 			_, err := a.Append(ctx, "S-1", eventstore.NoStream, ev)
 			require.NoError(t, err)
 			other := ev

@@ -12,77 +12,17 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
-	"github.com/eventkit/eventstore/drivers/dynamodb"
-	"github.com/eventkit/eventstore/drivers/kurrentdb"
 	"github.com/eventkit/eventstore/drivers/memory"
-	"github.com/eventkit/eventstore/drivers/postgres"
 	"github.com/eventkit/eventstore/drivers/sqlite"
-	"github.com/eventkit/eventstore/internal/kurrentdbtest"
-	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/shred"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// backends open an empty Store on each driver that keeps keys. PostgreSQL
-// and DynamoDB need their servers (internal/testenv: skipped without one
-// locally, failed under CI=true).
-var backends = []struct {
-	name string
-	open func(t testing.TB) *eventstore.Store
-}{
-	{"memory", func(t testing.TB) *eventstore.Store { return wrap(t, memory.New()) }},
-	{"sqlite", func(t testing.TB) *eventstore.Store {
-		d, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "events.db"), sqlite.Options{})
-		require.NoError(t, err)
-		return wrap(t, d)
-	}},
-	{"postgres", func(t testing.TB) *eventstore.Store {
-		_, url := testenv.PostgresSchema(t, "test_shred")
-		d, err := postgres.Open(t.Context(), url, postgres.Options{})
-		require.NoError(t, err)
-		return wrap(t, d)
-	}},
-	{"dynamodb", func(t testing.TB) *eventstore.Store {
-		endpoint := testenv.MustHaveDynamoDB(t)
-		client := awsdynamodb.New(awsdynamodb.Options{
-			Region:       "us-east-1",
-			BaseEndpoint: aws.String(endpoint),
-			Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		})
-		var b [6]byte
-		rand.Read(b[:])
-		table := "test-shred-" + hex.EncodeToString(b[:])
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
-			var notFound *types.ResourceNotFoundException
-			if err != nil && !errors.As(err, &notFound) {
-				t.Errorf("delete table %s: %v", table, err)
-			}
-		})
-		d, err := dynamodb.New(t.Context(), client, table, dynamodb.Options{CreateTable: true})
-		require.NoError(t, err)
-		return wrap(t, d)
-	}},
-}
-
-// wrap returns a Store over d, closed when t ends.
-func wrap(t testing.TB, d driver.Driver) *eventstore.Store {
-	s := eventstore.New(d, eventstore.Options{})
-	t.Cleanup(func() { s.Close() })
-	return s
-}
 
 // newKey returns a random key of n bytes.
 func newKey(n int) []byte {
@@ -93,10 +33,10 @@ func newKey(n int) []byte {
 
 // TestKeyStore runs the key store rules on every driver that keeps keys.
 func TestKeyStore(t *testing.T) {
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range storetest.KeyStores() {
+		t.Run(b.Name, func(t *testing.T) {
 			t.Parallel()
-			s := b.open(t)
+			s := b.Open(t)
 			ctx := t.Context()
 
 			t.Run("create, load, delete", func(t *testing.T) {
@@ -224,11 +164,8 @@ func TestKeyStore(t *testing.T) {
 // Store says so and a Shredder over it fails to seal instead of writing
 // plain text.
 func TestKurrentDBKeepsNoKeys(t *testing.T) {
-	srv := kurrentdbtest.Start(t, kurrentdbtest.Options{})
-	d, err := kurrentdb.Open(t.Context(), srv.URL(), kurrentdb.Options{})
-	require.NoError(t, err)
-	s := wrap(t, d)
-	_, _, err = s.LoadKey(t.Context(), "s-1")
+	s := storetest.KurrentDB(t)
+	_, _, err := s.LoadKey(t.Context(), "s-1")
 	require.ErrorIs(t, err, eventstore.ErrNotSupported)
 	_, err = s.CreateKey(t.Context(), "s-1", newKey(49))
 	require.ErrorIs(t, err, eventstore.ErrNotSupported)
@@ -254,7 +191,7 @@ func TestSQLiteDeleteKeyLeavesNoBytes(t *testing.T) {
 	dir := t.TempDir()
 	d, err := sqlite.Open(ctx, filepath.Join(dir, "events.db"), sqlite.Options{})
 	require.NoError(t, err)
-	s := wrap(t, d)
+	s := storetest.Wrap(t, d)
 	key, other := newKey(49), newKey(49)
 	_, err = s.CreateKey(ctx, "s-1", key)
 	require.NoError(t, err)
@@ -298,9 +235,9 @@ func TestSQLiteDeleteKeyLeavesNoBytes(t *testing.T) {
 // in its error.
 func TestKeyStoreErrorsHoldNoKeyBytes(t *testing.T) {
 	key := newKey(49)
-	for _, b := range backends[:2] { // the drivers that need no server
-		t.Run(b.name, func(t *testing.T) {
-			s := b.open(t)
+	for _, b := range storetest.KeyStores()[:2] { // memory and sqlite: they need no server
+		t.Run(b.Name, func(t *testing.T) {
+			s := b.Open(t)
 			ctx, cancel := context.WithCancel(t.Context())
 			cancel()
 			_, err := s.CreateKey(ctx, "s-1", key)
