@@ -83,15 +83,16 @@ func BenchmarkSQLite(b *testing.B) {
 				evs := make([]eventstore.Event, n)
 				i := 0
 				loop(b, n, func() {
+					i++
+					stream := fmt.Sprint("Account-", i)
 					for j := range evs {
-						ev, err := r.Encode(ctx, transfer)
+						ev, err := r.Encode(ctx, stream, transfer)
 						if err != nil {
 							b.Fatal(err)
 						}
 						evs[j] = ev
 					}
-					i++
-					if _, err := s.Append(ctx, fmt.Sprint("Account-", i), eventstore.NoStream, evs...); err != nil {
+					if _, err := s.Append(ctx, stream, eventstore.NoStream, evs...); err != nil {
 						b.Fatal(err)
 					}
 				})
@@ -146,7 +147,7 @@ func BenchmarkSQLite(b *testing.B) {
 			cur := make([]eventstore.Event, 100)
 			old := make([]eventstore.Event, 100)
 			for j := range cur {
-				if cur[j], err = r.Encode(ctx, transfer); err != nil {
+				if cur[j], err = r.Encode(ctx, "Account-1", transfer); err != nil {
 					b.Fatal(err)
 				}
 				old[j] = eventstore.Event{Type: "Transferred", Data: v1}
@@ -228,7 +229,7 @@ func BenchmarkSQLite(b *testing.B) {
 func BenchmarkCodec(b *testing.B) {
 	ctx := b.Context()
 	r := benchRegistry(b)
-	cur, err := r.Encode(ctx, transfer)
+	cur, err := r.Encode(ctx, "Account-1", transfer)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -237,7 +238,7 @@ func BenchmarkCodec(b *testing.B) {
 	old := eventstore.RecordedEvent{StreamID: "Account-1", Version: 1, Type: cur.Type, Data: v1}
 	b.Run("encode/typed", func(b *testing.B) {
 		loop(b, 1, func() {
-			if _, err := r.Encode(ctx, transfer); err != nil {
+			if _, err := r.Encode(ctx, "Account-1", transfer); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -11,6 +11,7 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
 	"github.com/eventkit/eventstore/internal/storetest"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -67,8 +68,9 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	r := newRegistry(t)
 	s := storetest.Memory(t)
 	in := OrderPlaced{SKU: "A-1", Qty: 2, Currency: "USD"}
-	ev, err := r.Encode(ctx, in)
+	ev, err := r.Encode(ctx, "Order-1", in)
 	require.NoError(t, err)
+	assert.NotEqual(t, uuid.Nil, ev.ID, "Encode gives the event an ID")
 	assert.Equal(t, "OrderPlaced", ev.Type)
 	assert.Equal(t, eventstore.JSON, ev.ContentType)
 	assert.JSONEq(t, `{"sku":"A-1","qty":2,"currency":"USD"}`, string(ev.Data))
@@ -77,8 +79,10 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, 3, n)
 
-	ptr, err := r.Encode(ctx, &in)
+	ptr, err := r.Encode(ctx, "Order-1", &in)
 	require.NoError(t, err)
+	assert.NotEqual(t, ev.ID, ptr.ID, "each Encode gives a new ID")
+	ptr.ID = ev.ID
 	assert.Equal(t, ev, ptr, "a pointer encodes as its value")
 
 	_, err = s.Append(ctx, "Order-1", eventstore.NoStream, ev)
@@ -113,7 +117,7 @@ func TestEncodeMetadata(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ev, err := r.EncodeMetadata(t.Context(), OrderPlaced{SKU: "x"}, []byte(tc.md))
+			ev, err := r.EncodeMetadata(t.Context(), "Order-1", OrderPlaced{SKU: "x"}, []byte(tc.md))
 			if tc.err != nil {
 				require.ErrorIs(t, err, tc.err)
 				return
@@ -185,7 +189,7 @@ func TestUnknownType(t *testing.T) {
 	assert.Equal(t, ev, m.Event)
 	assert.Equal(t, 1, m.SchemaVersion)
 
-	_, err = newRegistry(t).Encode(t.Context(), orderPlacedV1{})
+	_, err = newRegistry(t).Encode(t.Context(), "Order-1", orderPlacedV1{})
 	require.ErrorIs(t, err, codec.ErrUnknownType)
 	require.ErrorAs(t, err, &ue)
 	assert.Contains(t, err.Error(), "orderPlacedV1")
@@ -243,14 +247,14 @@ func TestUpcasterGap(t *testing.T) {
 	assert.Contains(t, err.Error(), `"OrderPlaced" is registered at schema version 3: missing upcaster from version 1 to 2`)
 
 	// Every use fails until the chain is complete, even for other types.
-	_, err = r.Encode(t.Context(), OrderShipped{})
+	_, err = r.Encode(t.Context(), "Order-1", OrderShipped{})
 	require.ErrorIs(t, err, codec.ErrMissingUpcaster)
 	_, err = r.Decode(t.Context(), eventstore.RecordedEvent{Type: "OrderShipped", Data: []byte(`{}`)})
 	require.ErrorIs(t, err, codec.ErrMissingUpcaster)
 
 	require.NoError(t, r.Upcast("OrderPlaced", 1, func(_ context.Context, ev eventstore.RecordedEvent) ([]byte, error) { return ev.Data, nil }))
 	require.NoError(t, r.Check())
-	_, err = r.Encode(t.Context(), OrderShipped{})
+	_, err = r.Encode(t.Context(), "Order-1", OrderShipped{})
 	require.NoError(t, err)
 }
 
@@ -321,7 +325,7 @@ func TestConcurrentUse(t *testing.T) {
 					t.Errorf("got %v", m.Value)
 					return
 				}
-				if _, err := r.Encode(context.Background(), OrderShipped{}); err != nil {
+				if _, err := r.Encode(context.Background(), "Order-1", OrderShipped{}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -331,7 +335,7 @@ func TestConcurrentUse(t *testing.T) {
 	close(start)
 	type late struct{ N int }
 	require.NoError(t, codec.Register[late](r, "Late"))
-	_, err := r.Encode(t.Context(), late{N: 1})
+	_, err := r.Encode(t.Context(), "Order-1", late{N: 1})
 	require.NoError(t, err)
 	wg.Wait()
 }

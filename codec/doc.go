@@ -6,7 +6,7 @@
 //	reg := codec.New()
 //	codec.Register[OrderPlaced](reg, "OrderPlaced", codec.SchemaVersion(2))
 //	reg.Upcast("OrderPlaced", 1, upcastV1) // version 1 → 2
-//	ev, err := reg.Encode(ctx, OrderPlaced{…})
+//	ev, err := reg.Encode(ctx, "Order-42", OrderPlaced{…})
 //	_, err = store.Append(ctx, "Order-42", eventstore.NoStream, ev)
 //	for m, err := range reg.ReadStream(ctx, store, "Order-42", eventstore.ReadStreamOptions{}) {
 //		placed := m.Value.(OrderPlaced) // upcast to version 2
@@ -48,5 +48,9 @@
 // # Transforms
 //
 // A [Transform] ([WithTransform]) works on bytes under the codec: Seal runs
-// after marshalling, Open before upcasting. Crypto-shredding plugs in there.
+// after marshalling, told the stream the event is encoded for, and Open
+// before upcasting, on the event as read from its stream. Crypto-shredding
+// plugs in there, and binds each sealed event to its stream: append an
+// encoded event to the stream it was encoded for, as it is (Encode gives it
+// a new random ID, which the transform may bind too).
 package codec

@@ -40,7 +40,7 @@ func Example() {
 		log.Fatal(err)
 	}
 
-	ev, err := reg.Encode(ctx, Withdrawn{Cents: 250})
+	ev, err := reg.Encode(ctx, "Account-42", Withdrawn{Cents: 250})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func ExampleRegistry_Upcast() {
 	}
 
 	// This year's code appends version 2.
-	ev, _ := reg.Encode(ctx, Deposited{Cents: 1999})
+	ev, _ := reg.Encode(ctx, "Account-42", Deposited{Cents: 1999})
 	store.Append(ctx, "Account-42", eventstore.StreamExists, ev)
 
 	for m, err := range reg.ReadStream(ctx, store, "Account-42", eventstore.ReadStreamOptions{}) {
@@ -104,7 +104,7 @@ func ExampleRegistry_Handler() {
 
 	reg := codec.New(codec.PassThroughUnknownTypes())
 	codec.Register[Withdrawn](reg, "Withdrawn")
-	ev, _ := reg.Encode(ctx, Withdrawn{Cents: 100})
+	ev, _ := reg.Encode(ctx, "Account-42", Withdrawn{Cents: 100})
 	store.Append(ctx, "Account-42", eventstore.NoStream, ev,
 		eventstore.NewEvent("Audited", []byte(`{}`)))
 

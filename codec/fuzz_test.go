@@ -29,7 +29,7 @@ func FuzzMetadataMarker(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, md []byte) {
-		ev, err := r.EncodeMetadata(t.Context(), OrderPlaced{SKU: "x"}, md)
+		ev, err := r.EncodeMetadata(t.Context(), "Order-1", OrderPlaced{SKU: "x"}, md)
 		if err != nil {
 			return // refused: not an object, or a different marker
 		}

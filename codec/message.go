@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/eventkit/eventstore"
+	"github.com/google/uuid"
 )
 
 // Message is a decoded event.
@@ -25,18 +26,21 @@ type Message struct {
 }
 
 // Encode returns v, a value of (or a pointer to) a registered Go type, as
-// an event to append: its type is the registered event type, its data is v
+// an event to append to stream: its type is the registered event type, its data is v
 // marshalled by the registry's [Serializer] (with its content type), and
 // its metadata records the registered schema version under
-// [eventstore.MetadataSchemaVersion]. The [Transform]s then seal it. The
-// event's ID is zero, so the Store assigns one; set it before appending
-// when the append may be retried.
+// [eventstore.MetadataSchemaVersion]. It has a new random ID, so sending
+// the same event again after a failed append is an idempotent retry. The
+// [Transform]s then seal it for stream: a transform may bind the event to
+// its stream and ID (crypto-shredding does), so append it to stream as it
+// is, without changing its ID.
 //
-// It fails with an *[UnknownTypeError] for a type that is not registered,
-// a *[MissingUpcasterError] while the registry has a gap, and with the
-// error of the serializer or a transform.
-func (r *Registry) Encode(ctx context.Context, v any) (eventstore.Event, error) {
-	return r.EncodeMetadata(ctx, v, nil)
+// It fails with [eventstore.ErrInvalidStreamID] for an invalid stream ID,
+// an *[UnknownTypeError] for a type that is not registered, a
+// *[MissingUpcasterError] while the registry has a gap, and with the error
+// of the serializer or a transform.
+func (r *Registry) Encode(ctx context.Context, stream string, v any) (eventstore.Event, error) {
+	return r.EncodeMetadata(ctx, stream, v, nil)
 }
 
 // EncodeMetadata is [Registry.Encode] with caller metadata: metadata
@@ -44,7 +48,10 @@ func (r *Registry) Encode(ctx context.Context, v any) (eventstore.Event, error) 
 // marker inserted first in the object. It fails with
 // [eventstore.ErrInvalidPayload] when metadata is not a JSON object or
 // already records a different schema version.
-func (r *Registry) EncodeMetadata(ctx context.Context, v any, metadata []byte) (eventstore.Event, error) {
+func (r *Registry) EncodeMetadata(ctx context.Context, stream string, v any, metadata []byte) (eventstore.Event, error) {
+	if err := eventstore.ValidateStreamID(stream); err != nil {
+		return eventstore.Event{}, fmt.Errorf("codec: encode: %w", err)
+	}
 	t := reflect.TypeOf(v)
 	if t == nil {
 		return eventstore.Event{}, fmt.Errorf("codec: encode: %w: nil value", eventstore.ErrInvalidArgument)
@@ -69,9 +76,9 @@ func (r *Registry) EncodeMetadata(ctx context.Context, v any, metadata []byte) (
 	} else if md, err = withVersion(metadata, e.version); err != nil {
 		return eventstore.Event{}, fmt.Errorf("codec: encode %q: %w", e.name, err)
 	}
-	ev := eventstore.Event{Type: e.name, ContentType: r.ser.ContentType(), Data: data, Metadata: md}
+	ev := eventstore.Event{ID: uuid.New(), Type: e.name, ContentType: r.ser.ContentType(), Data: data, Metadata: md}
 	for _, tr := range r.transforms {
-		if ev, err = tr.Seal(ctx, ev); err != nil {
+		if ev, err = tr.Seal(ctx, stream, ev); err != nil {
 			return eventstore.Event{}, fmt.Errorf("codec: encode %q: seal: %w", e.name, err)
 		}
 	}

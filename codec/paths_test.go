@@ -21,9 +21,9 @@ func history(t *testing.T, s *eventstore.Store, r *codec.Registry) (string, []ev
 	t.Helper()
 	ctx := t.Context()
 	stream := "Order-" + uuid.NewString()[:8]
-	v3, err := r.Encode(ctx, OrderPlaced{SKU: "A-3", Qty: 3, Currency: "USD"})
+	v3, err := r.Encode(ctx, stream, OrderPlaced{SKU: "A-3", Qty: 3, Currency: "USD"})
 	require.NoError(t, err)
-	shipped, err := r.EncodeMetadata(ctx, OrderShipped{Carrier: "DHL"}, []byte(`{"$correlationId":"c-1"}`))
+	shipped, err := r.EncodeMetadata(ctx, stream, OrderShipped{Carrier: "DHL"}, []byte(`{"$correlationId":"c-1"}`))
 	require.NoError(t, err)
 	_, err = s.Append(ctx, stream, eventstore.NoStream,
 		eventstore.Event{Type: "OrderPlaced", Data: []byte(`{"item":"A-1","qty":1}`)},

@@ -42,7 +42,7 @@ func BenchmarkHandle(b *testing.B) {
 				if i == 0 {
 					v = Opened{Owner: "Ada"}
 				}
-				ev, err := reg.Encode(ctx, v)
+				ev, err := reg.Encode(ctx, stream, v)
 				require.NoError(b, err)
 				evs[i] = ev
 			}

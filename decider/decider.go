@@ -10,7 +10,6 @@ import (
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
 	"github.com/eventkit/eventstore/internal/retry"
-	"github.com/google/uuid"
 )
 
 // Decider is the domain logic of one kind of stream: three pure functions of
@@ -247,7 +246,7 @@ func (h *Handler[S, C]) Handle(ctx context.Context, stream string, cmd C) (Resul
 		if len(events) == 0 {
 			return res, nil
 		}
-		evs, err := h.encode(ctx, events, res.Meta)
+		evs, err := h.encode(ctx, stream, events, res.Meta)
 		if err != nil {
 			return fail(err)
 		}
@@ -287,17 +286,17 @@ func (h *Handler[S, C]) Handle(ctx context.Context, stream string, cmd C) (Resul
 	}
 }
 
-// encode encodes events with the codec, recording meta in their metadata,
-// and gives each a new ID.
-func (h *Handler[S, C]) encode(ctx context.Context, events []any, meta Meta) ([]eventstore.Event, error) {
+// encode encodes events for stream with the codec, recording meta in their
+// metadata. The codec gives each a new ID, which its transforms may bind:
+// it is kept.
+func (h *Handler[S, C]) encode(ctx context.Context, stream string, events []any, meta Meta) ([]eventstore.Event, error) {
 	md := meta.metadata()
 	evs := make([]eventstore.Event, len(events))
 	for i, v := range events {
-		ev, err := h.codec.EncodeMetadata(ctx, v, md)
+		ev, err := h.codec.EncodeMetadata(ctx, stream, v, md)
 		if err != nil {
 			return nil, err
 		}
-		ev.ID = uuid.New()
 		evs[i] = ev
 	}
 	return evs, nil

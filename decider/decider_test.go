@@ -607,7 +607,7 @@ func TestTransientAppendSentAgain(t *testing.T) {
 func TestTransientAppendThenConflict(t *testing.T) {
 	ctx := t.Context()
 	reg := registry(t)
-	other, err := reg.Encode(ctx, Withdrawn{Amount: 8})
+	other, err := reg.Encode(ctx, "Account-1", Withdrawn{Amount: 8})
 	require.NoError(t, err)
 	d := &lossyDriver{
 		Driver:    memory.New(),

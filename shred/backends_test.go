@@ -142,7 +142,7 @@ func TestKeyStore(t *testing.T) {
 				sh := newShredder(t, s, 0)
 				stream := "Customer-" + uuid.NewString()
 				for _, sub := range []string{"shred-1", "shred-2"} {
-					ev, err := sh.Seal(ctx, event(t, "CustomerRegistered", CustomerRegistered{CustomerID: sub, Name: "Name of " + sub, Plan: "gold"}))
+					ev, err := sh.Seal(ctx, stream, event(t, "CustomerRegistered", CustomerRegistered{CustomerID: sub, Name: "Name of " + sub, Plan: "gold"}))
 					require.NoError(t, err)
 					_, err = s.Append(ctx, stream, eventstore.Any, ev)
 					require.NoError(t, err)
@@ -155,6 +155,21 @@ func TestKeyStore(t *testing.T) {
 					assert.NotContains(t, string(ev.Data), "Name of shred-1")
 				}
 				assert.Equal(t, []bool{true, false}, erased)
+			})
+
+			t.Run("appended to another stream than sealed for", func(t *testing.T) {
+				sh := newShredder(t, s, 0)
+				ev, err := sh.Seal(ctx, "Customer-"+uuid.NewString(), event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "shred-3", Name: "Eve", Plan: "gold"}))
+				require.NoError(t, err)
+				other := "Customer-" + uuid.NewString()
+				_, err = s.Append(ctx, other, eventstore.NoStream, ev)
+				require.NoError(t, err)
+				n := 0
+				for _, err := range sh.OpenAll(ctx, s.ReadStream(ctx, other, eventstore.ReadStreamOptions{})) {
+					require.ErrorIs(t, err, shred.ErrTampered)
+					n++
+				}
+				require.Equal(t, 1, n, "the read yields the event's error once")
 			})
 		})
 	}
@@ -172,7 +187,7 @@ func TestKurrentDBKeepsNoKeys(t *testing.T) {
 	require.ErrorIs(t, s.DeleteKey(t.Context(), "s-1"), eventstore.ErrNotSupported)
 
 	sh := newShredder(t, s, 0)
-	_, err = sh.Seal(t.Context(), event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: "Ada"}))
+	_, err = sh.Seal(t.Context(), "Customer-1", event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: "Ada"}))
 	require.ErrorIs(t, err, eventstore.ErrNotSupported)
 }
 

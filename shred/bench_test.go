@@ -26,7 +26,7 @@ func BenchmarkSealOpen(b *testing.B) {
 	}
 	for _, typ := range []string{"raw", "fields", "whole"} {
 		ev := eventstore.Event{ID: uuid.New(), Type: typ, Data: data}
-		sealed, err := sh.Seal(b.Context(), ev)
+		sealed, err := sh.Seal(b.Context(), "Customer-42", ev)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -34,7 +34,7 @@ func BenchmarkSealOpen(b *testing.B) {
 		b.Run("seal/"+typ, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := sh.Seal(b.Context(), ev); err != nil {
+				if _, err := sh.Seal(b.Context(), "Customer-42", ev); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -50,7 +50,7 @@ func BenchmarkSealOpen(b *testing.B) {
 	}
 	// An erased event: the key is gone and its ID is remembered as such.
 	ev := eventstore.Event{ID: uuid.New(), Type: "fields", Data: data}
-	sealed, err := sh.Seal(b.Context(), ev)
+	sealed, err := sh.Seal(b.Context(), "Customer-42", ev)
 	if err != nil {
 		b.Fatal(err)
 	}

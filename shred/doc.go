@@ -10,8 +10,10 @@
 // the JSON data names the subject and which fields are protected (none
 // listed: the whole data). [Shredder.Seal] encrypts an event before it is
 // appended, with AES-256-GCM under the subject's key (created on first
-// use) and the event's ID, type and subject bound in the additional data,
-// so a ciphertext moved to another event fails to open. [Shredder.Open]
+// use) and the event's stream, ID, type and subject bound in the additional
+// data, so a ciphertext moved to another event or stream fails to open
+// ([ErrTampered]). Envelopes of format version 1, sealed before the stream
+// was bound, still open. [Shredder.Open]
 // decrypts a recorded event; events without an envelope pass through
 // unchanged. The format of the envelope is documented in docs/gdpr.md.
 //

@@ -6,16 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
 )
 
-// The envelope, version 1 (docs/gdpr.md). A sealed event's data is a JSON
+// The envelope, version 2 (docs/gdpr.md). A sealed event's data is a JSON
 // object with one member more, "$shred", at the end:
 //
 //	{"name":null,"email":null,"customer":"c-42",
-//	 "$shred":{"v":1,"s":"c-42","k":"<key ID>","n":"<nonce>","f":["name","email"],"c":"<ciphertext>"}}
+//	 "$shred":{"v":2,"s":"c-42","k":"<key ID>","n":"<nonce>","f":["name","email"],"c":"<ciphertext>"}}
 //
 // v is the format version; s the subject; k the 16-byte ID of the subject's
 // key; n the 12-byte GCM nonce; f the protected fields, whose values in
@@ -24,10 +25,13 @@ import (
 // the object holds only "$shred", and c is the original data byte for
 // byte. Bytes are standard base64 (encoding/json's []byte).
 //
-// The additional data binds the ciphertext to its event: see additionalData.
+// The additional data binds the ciphertext to its event: see
+// additionalData. Version 1 (sealed before the stream was bound) has the
+// same fields and does not bind the stream; Open still reads it, Seal
+// writes version 2.
 const (
 	envelopeField   = "$shred"
-	envelopeVersion = 1
+	envelopeVersion = 2
 	keyIDSize       = 16
 	nonceSize       = 12
 )
@@ -48,21 +52,29 @@ type envelope struct {
 var ErrBadEnvelope = errors.New("shred: bad envelope")
 
 // ErrTampered reports a ciphertext that does not authenticate under its
-// subject's key: it was altered, or moved from another event (the event's
-// ID, type, subject and fields are bound to it). It is not an erasure.
+// subject's key: it was altered, or moved from another event or stream (the
+// event's stream, ID, type, subject and fields are bound to it). It is not
+// an erasure.
 var ErrTampered = errors.New("shred: ciphertext does not authenticate (altered or moved from another event)")
 
-// additionalData is the GCM additional data: a fixed label, the event ID,
-// and length-prefixed the event type, the subject, the key ID and the
-// protected fields ("" alone for the whole data), so a ciphertext opens
-// only in the event it was sealed in.
-func additionalData(id uuid.UUID, eventType, subject string, kid []byte, fields []string) []byte {
-	b := make([]byte, 0, 64+len(eventType)+len(subject))
-	b = append(b, "eventstore/shred v1\x00"...)
+// additionalData is the GCM additional data of an envelope of format
+// version v: a fixed label naming v, the event ID, and length-prefixed the
+// stream (from version 2 on), the event type, the subject, the key ID and
+// the protected fields ("" alone for the whole data), so a ciphertext opens
+// only in the event it was sealed in. Version 1's is the same without the
+// stream.
+func additionalData(v int, stream string, id uuid.UUID, eventType, subject string, kid []byte, fields []string) []byte {
+	b := make([]byte, 0, 64+len(stream)+len(eventType)+len(subject))
+	b = append(b, "eventstore/shred v"...)
+	b = strconv.AppendInt(b, int64(v), 10)
+	b = append(b, 0)
 	b = append(b, id[:]...)
 	str := func(s string) {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
+	}
+	if v >= 2 {
+		str(stream)
 	}
 	str(eventType)
 	str(subject)

@@ -41,7 +41,7 @@ func Example() {
 		panic(err)
 	}
 
-	ev, err := reg.Encode(ctx, Registered{Customer: "c-42", Name: "Ada Lovelace", Email: "ada@example.com", Plan: "gold"})
+	ev, err := reg.Encode(ctx, "Customer-42", Registered{Customer: "c-42", Name: "Ada Lovelace", Email: "ada@example.com", Plan: "gold"})
 	if err != nil {
 		panic(err)
 	}

@@ -56,7 +56,7 @@ func newFixture(t *testing.T) fixture {
 		},
 	} {
 		for _, v := range vs {
-			ev, err := reg.Encode(ctx, v)
+			ev, err := reg.Encode(ctx, stream, v)
 			require.NoError(t, err)
 			_, err = store.Append(ctx, stream, eventstore.Any, ev)
 			require.NoError(t, err)

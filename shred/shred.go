@@ -114,18 +114,24 @@ func New(opts Options) (*Shredder, error) {
 	return s, nil
 }
 
-// Seal returns ev with its protected data encrypted under its subject's key,
-// which it creates on first use. Events of a type without a rule, and
-// events that hold none of their rule's fields, are returned unchanged,
-// except that no JSON object of any type may have a top-level "$shred"
-// member (an envelope forged from user input would make Open fail). A
-// zero ev.ID is replaced by a new random one, since the ID is bound to the
-// ciphertext: append the returned event as it is.
+// Seal returns ev, an event to append to stream, with its protected data
+// encrypted under its subject's key, which it creates on first use. Events
+// of a type without a rule, and events that hold none of their rule's
+// fields, are returned unchanged, except that no JSON object of any type
+// may have a top-level "$shred" member (an envelope forged from user input
+// would make Open fail). A zero ev.ID is replaced by a new random one. The
+// stream and the ID are bound to the ciphertext: append the returned event
+// as it is, to stream (opened in another stream or under another ID, it
+// fails with [ErrTampered]).
 //
-// Errors: [eventstore.ErrInvalidArgument] when the data is not a JSON
-// object, has no valid subject (a string) in the rule's field, repeats a
-// member or already has a "$shred" member; the key store's error.
-func (s *Shredder) Seal(ctx context.Context, ev eventstore.Event) (eventstore.Event, error) {
+// Errors: [eventstore.ErrInvalidStreamID] for an invalid stream;
+// [eventstore.ErrInvalidArgument] when the data is not a JSON object, has
+// no valid subject (a string) in the rule's field, repeats a member or
+// already has a "$shred" member; the key store's error.
+func (s *Shredder) Seal(ctx context.Context, stream string, ev eventstore.Event) (eventstore.Event, error) {
+	if err := eventstore.ValidateStreamID(stream); err != nil {
+		return eventstore.Event{}, fmt.Errorf("shred: seal %q event: %w", ev.Type, err)
+	}
 	rule, ok := s.rules[ev.Type]
 	if !ok {
 		// No envelope may be forged through Seal, so that data from end
@@ -201,7 +207,7 @@ func (s *Shredder) Seal(ctx context.Context, ev eventstore.Event) (eventstore.Ev
 	}
 	env := envelope{V: envelopeVersion, S: subject, K: k.id[:], N: make([]byte, nonceSize), F: fields}
 	rand.Read(env.N) // never fails (crypto/rand)
-	env.C = k.aead.Seal(nil, env.N, plain, additionalData(ev.ID, ev.Type, subject, env.K, fields))
+	env.C = k.aead.Seal(nil, env.N, plain, additionalData(envelopeVersion, stream, ev.ID, ev.Type, subject, env.K, fields))
 	envJSON, err := json.Marshal(env)
 	if err != nil {
 		return fail(err)
@@ -244,8 +250,8 @@ func (s *Shredder) Open(ctx context.Context, ev eventstore.RecordedEvent) (event
 		return fail(badEnvelope("%v", err))
 	}
 	switch {
-	case env.V != envelopeVersion:
-		return fail(badEnvelope("format version %d, want %d", env.V, envelopeVersion))
+	case env.V < 1 || env.V > envelopeVersion:
+		return fail(badEnvelope("format version %d, want 1 to %d", env.V, envelopeVersion))
 	case len(env.K) != keyIDSize || len(env.N) != nonceSize || env.S == "":
 		return fail(badEnvelope("malformed"))
 	}
@@ -262,7 +268,7 @@ func (s *Shredder) Open(ctx context.Context, ev eventstore.RecordedEvent) (event
 		ev.Data = appendObject(nil, append(members, member{MetadataErased, json.RawMessage("true")}))
 		return ev, nil
 	}
-	plain, err := k.aead.Open(nil, env.N, env.C, additionalData(ev.ID, ev.Type, env.S, env.K, env.F))
+	plain, err := k.aead.Open(nil, env.N, env.C, additionalData(env.V, ev.StreamID, ev.ID, ev.Type, env.S, env.K, env.F))
 	if err != nil {
 		return fail(ErrTampered)
 	}

@@ -7,6 +7,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -156,7 +158,7 @@ func TestSealOpen(t *testing.T) {
 			true, []string{"Ada Lovelace"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sealed, err := sh.Seal(ctx, tc.ev)
+			sealed, err := sh.Seal(ctx, "Customer-1", tc.ev)
 			require.NoError(t, err)
 			assert.Equal(t, tc.ev.ID, sealed.ID)
 			assert.Equal(t, tc.sealed, !bytes.Equal(sealed.Data, tc.ev.Data), "sealed: %s", sealed.Data)
@@ -174,7 +176,7 @@ func TestSealOpen(t *testing.T) {
 
 	t.Run("whole data round-trips byte for byte", func(t *testing.T) {
 		ev := eventstore.Event{ID: uuid.New(), Type: "AddressChanged", Data: []byte(` { "street" : "x",  "customerId":"c-1" } `)}
-		sealed, err := sh.Seal(ctx, ev)
+		sealed, err := sh.Seal(ctx, "Customer-1", ev)
 		require.NoError(t, err)
 		opened, err := sh.Open(ctx, recorded(sealed))
 		require.NoError(t, err)
@@ -183,7 +185,7 @@ func TestSealOpen(t *testing.T) {
 	t.Run("a zero ID is filled in", func(t *testing.T) {
 		ev := event(t, "AddressChanged", AddressChanged{CustomerID: "c-1", Street: "x"})
 		ev.ID = uuid.Nil
-		sealed, err := sh.Seal(ctx, ev)
+		sealed, err := sh.Seal(ctx, "Customer-1", ev)
 		require.NoError(t, err)
 		require.NotEqual(t, uuid.Nil, sealed.ID)
 		_, err = sh.Open(ctx, recorded(sealed))
@@ -209,7 +211,7 @@ func TestSealRejects(t *testing.T) {
 		{"envelope in a type without a rule", eventstore.Event{Type: "Comment", Data: []byte(`{"text":"hi","$shred":{"v":2}}`)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := sh.Seal(t.Context(), tc.ev)
+			_, err := sh.Seal(t.Context(), "Customer-1", tc.ev)
 			require.ErrorIs(t, err, eventstore.ErrInvalidArgument)
 		})
 	}
@@ -221,7 +223,7 @@ func TestForget(t *testing.T) {
 	sh := newShredder(t, keys, 0)
 	seal := func(typ string, v any) eventstore.RecordedEvent {
 		t.Helper()
-		ev, err := sh.Seal(ctx, event(t, typ, v))
+		ev, err := sh.Seal(ctx, "Customer-1", event(t, typ, v))
 		require.NoError(t, err)
 		return recorded(ev)
 	}
@@ -271,7 +273,7 @@ func TestTampered(t *testing.T) {
 	ctx := t.Context()
 	sh := newShredder(t, &shred.MemoryKeys{}, 0)
 	sealTo := func(name string) eventstore.Event {
-		ev, err := sh.Seal(ctx, event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: name, Plan: "gold"}))
+		ev, err := sh.Seal(ctx, "Customer-1", event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: name, Plan: "gold"}))
 		require.NoError(t, err)
 		return ev
 	}
@@ -313,9 +315,20 @@ func TestTampered(t *testing.T) {
 			r.Data = bytes.Replace(a.Data, []byte(`"f":["name"]`), []byte(`"f":["name","plan"]`), 1)
 			return r
 		}(), shred.ErrTampered},
+		{"moved to another stream", func() eventstore.RecordedEvent {
+			r := recorded(a)
+			r.StreamID = "Customer-2"
+			return r
+		}(), shred.ErrTampered},
+		{"moved to another stream, format version 1 claimed", func() eventstore.RecordedEvent {
+			r := recorded(a)
+			r.StreamID = "Customer-2"
+			r.Data = bytes.Replace(a.Data, []byte(`"v":2`), []byte(`"v":1`), 1)
+			return r
+		}(), shred.ErrTampered},
 		{"newer format version", func() eventstore.RecordedEvent {
 			r := recorded(a)
-			r.Data = bytes.Replace(a.Data, []byte(`"v":1`), []byte(`"v":2`), 1)
+			r.Data = bytes.Replace(a.Data, []byte(`"v":2`), []byte(`"v":3`), 1)
 			return r
 		}(), shred.ErrBadEnvelope},
 		{"malformed envelope", func() eventstore.RecordedEvent {
@@ -328,6 +341,58 @@ func TestTampered(t *testing.T) {
 			_, err := sh.Open(ctx, tc.ev)
 			require.ErrorIs(t, err, tc.target)
 		})
+	}
+}
+
+// TestOpenEnvelopeV1: events sealed in envelope format version 1, before
+// the stream was bound (testdata/envelope-v1.json, written by the package at
+// commit 09fbfcc), still open, in whatever stream they are read from, and
+// are erased by Forget like any other.
+func TestOpenEnvelopeV1(t *testing.T) {
+	ctx := t.Context()
+	raw, err := os.ReadFile(filepath.Join("testdata", "envelope-v1.json"))
+	require.NoError(t, err)
+	var golden struct {
+		Subject string
+		Key     []byte
+		Events  []struct {
+			Name, Type, Data, Metadata string
+			ID                         uuid.UUID
+		}
+	}
+	require.NoError(t, json.Unmarshal(raw, &golden))
+	keys := &shred.MemoryKeys{}
+	_, err = keys.CreateKey(ctx, golden.Subject, golden.Key)
+	require.NoError(t, err)
+	sh := newShredder(t, keys, 0)
+	want := map[string]string{
+		"fields": `{"customerId":"c-1","name":"Ada Lovelace","email":"ada@example.com","plan":"gold"}`,
+		"whole":  `{"customerId":"c-1","street":"12 Analytical Row"}`,
+	}
+	stored := make([]eventstore.RecordedEvent, len(golden.Events))
+	for i, g := range golden.Events {
+		require.Contains(t, g.Data, `"v":1`, "%s: the golden event is not of format version 1", g.Name)
+		stored[i] = eventstore.RecordedEvent{StreamID: "Customer-1", Version: uint64(i + 1), ID: g.ID, Type: g.Type,
+			ContentType: eventstore.JSON, Data: []byte(g.Data), Metadata: []byte(g.Metadata)}
+		for _, stream := range []string{"Customer-1", "Elsewhere-7"} {
+			ev := stored[i]
+			ev.StreamID = stream
+			got, err := sh.Open(ctx, ev)
+			require.NoError(t, err, "%s in %s", g.Name, stream)
+			assert.JSONEq(t, want[g.Name], string(got.Data), "%s in %s", g.Name, stream)
+		}
+		moved := stored[i]
+		moved.ID = uuid.New()
+		_, err := sh.Open(ctx, moved)
+		require.ErrorIs(t, err, shred.ErrTampered, "%s: version 1 still binds the event ID", g.Name)
+	}
+	require.NoError(t, sh.Forget(ctx, golden.Subject))
+	for i, ev := range stored {
+		got, err := sh.Open(ctx, ev)
+		require.NoError(t, err)
+		assert.True(t, shred.Erased(got), "%s: not erased", golden.Events[i].Name)
+		assert.NotContains(t, string(got.Data), "Ada")
+		assert.NotContains(t, string(got.Data), "Analytical")
 	}
 }
 
@@ -348,13 +413,13 @@ func TestKeyStoreFailureIsNotErasure(t *testing.T) {
 	ctx := t.Context()
 	keys := &flakyKeys{KeyStore: &shred.MemoryKeys{}}
 	sh := newShredder(t, keys, -1) // no cache: every Open asks the key store
-	ev, err := sh.Seal(ctx, event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: "Ada", Plan: "gold"}))
+	ev, err := sh.Seal(ctx, "Customer-1", event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: "Ada", Plan: "gold"}))
 	require.NoError(t, err)
 
 	keys.err = fmt.Errorf("connection reset: %w", eventstore.ErrTransient)
 	_, err = sh.Open(ctx, recorded(ev))
 	require.ErrorIs(t, err, eventstore.ErrTransient, "a failing key store is an error, not an erasure")
-	_, err = sh.Seal(ctx, event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-9", Name: "Eve"}))
+	_, err = sh.Seal(ctx, "Customer-1", event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-9", Name: "Eve"}))
 	require.ErrorIs(t, err, eventstore.ErrTransient)
 
 	keys.err = nil
@@ -384,7 +449,7 @@ func TestErrorsHoldNoKeyBytes(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			sh := newShredder(t, &fixedKeys{raw: raw}, 0)
-			_, err := sh.Seal(ctx, event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: "Ada"}))
+			_, err := sh.Seal(ctx, "Customer-1", event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: "Ada"}))
 			require.Error(t, err)
 			msg := err.Error()
 			for _, enc := range []string{string(secret[:8]), hex.EncodeToString(secret[:8]), base64.StdEncoding.EncodeToString(secret[:9]), fmt.Sprint(secret[:4])} {
@@ -400,7 +465,7 @@ func TestKeyCacheTTL(t *testing.T) {
 		keys := &shred.MemoryKeys{}
 		writer := newShredder(t, keys, 0)
 		reader := newShredder(t, keys, 0) // another process, with its own cache
-		ev, err := writer.Seal(ctx, event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: "Ada"}))
+		ev, err := writer.Seal(ctx, "Customer-1", event(t, "CustomerRegistered", CustomerRegistered{CustomerID: "c-1", Name: "Ada"}))
 		require.NoError(t, err)
 		got, err := reader.Open(ctx, recorded(ev))
 		require.NoError(t, err)

@@ -401,7 +401,7 @@ func (b *Bank) Append(ctx context.Context, a Account, c Command) (eventstore.App
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	ev, err := b.events.Encode(ctx, v)
+	ev, err := b.events.Encode(ctx, a.ID, v)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
