@@ -59,7 +59,8 @@ type Options struct {
 	// SnapshotSchema). Loads start from the latest snapshot and read only
 	// the events after it. Zero means no snapshots are saved; existing ones
 	// are still used. Snapshots do not pass through the codec's
-	// Transforms (see docs/decider.md on crypto-shredding).
+	// Transforms: when the codec seals events (crypto-shredding), set
+	// SnapshotSealer too.
 	SnapshotEvery int
 	// SnapshotSchema is the version of the state's encoded form. Bump it
 	// when the state type changes incompatibly: snapshots saved under
@@ -69,6 +70,13 @@ type Options struct {
 	// StateSerializer encodes the state in snapshots. Nil means
 	// [codec.JSON] (encoding/json).
 	StateSerializer Serializer
+	// SnapshotSealer, when set, seals each snapshot under the keys of the
+	// sealed events its state was built from (*shred.Shredder is one), so
+	// that forgetting any of their subjects erases the snapshot: a load
+	// then rebuilds the state from the events, whose protected data reads
+	// as erased. Snapshots saved without a sealer are then ignored. Nil
+	// means snapshots are saved in plain text (see docs/decider.md).
+	SnapshotSealer SnapshotSealer
 	// Logger receives a warning when a snapshot could not be saved (the
 	// command itself succeeded). Nil means no logging.
 	Logger *slog.Logger
@@ -137,6 +145,9 @@ type State[S any] struct {
 	SnapshotVersion uint64
 	// EventsRead is how many events the load read after the snapshot.
 	EventsRead int
+
+	// keys are the SnapshotSealer keys of the events Value was built from.
+	keys map[string]struct{}
 }
 
 // Load returns the state of stream: its latest usable snapshot, evolved by
@@ -153,21 +164,37 @@ func (h *Handler[S, C]) Load(ctx context.Context, stream string) (State[S], erro
 func (h *Handler[S, C]) load(ctx context.Context, stream string, useSnapshot bool) (State[S], error) {
 	st := State[S]{Value: h.d.Initial}
 	if useSnapshot {
-		v, version, ok, err := h.loadSnapshot(ctx, stream)
+		v, version, keys, ok, err := h.loadSnapshot(ctx, stream)
 		if err != nil {
 			return State[S]{}, err
 		}
 		if ok {
 			st.Value, st.Version, st.SnapshotVersion = v, version, version
+			for _, k := range keys {
+				st.addKey(k)
+			}
 		}
 	}
 	return st, h.catchUp(ctx, stream, &st)
 }
 
-// catchUp evolves st by the events of stream after st.Version.
+// catchUp evolves st by the events of stream after st.Version. With a
+// SnapshotSealer, it records each event's key before the codec opens it:
+// an event whose key is gone then is erased when opened.
 func (h *Handler[S, C]) catchUp(ctx context.Context, stream string, st *State[S]) error {
 	opts := eventstore.ReadStreamOptions{From: st.Version + 1}
-	for msg, err := range h.codec.ReadStream(ctx, h.store, stream, opts) {
+	for ev, err := range h.store.ReadStream(ctx, stream, opts) {
+		if err != nil {
+			return err
+		}
+		if h.opts.SnapshotSealer != nil {
+			k, err := h.opts.SnapshotSealer.SnapshotKey(ctx, ev)
+			if err != nil {
+				return err
+			}
+			st.addKey(k)
+		}
+		msg, err := h.codec.Decode(ctx, ev)
 		if err != nil {
 			return err
 		}
@@ -257,7 +284,7 @@ func (h *Handler[S, C]) Handle(ctx context.Context, stream string, cmd C) (Resul
 				state = h.d.Evolve(state, e)
 			}
 			res.State, res.Version, res.Events, res.Append = state, ar.Version, events, ar
-			res.Snapshot = h.maybeSnapshot(ctx, stream, st.SnapshotVersion, st.Version, state, ar.Version)
+			res.Snapshot = h.maybeSnapshot(ctx, stream, st, evs, state, ar)
 			return res, nil
 		}
 		var wrong *eventstore.WrongExpectedVersionError

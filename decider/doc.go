@@ -40,6 +40,13 @@
 // ignored (the state is rebuilt from the events, and the next snapshot
 // replaces them) rather than decoded wrongly.
 //
+// When the codec seals events of data subjects (crypto-shredding, package
+// shred), set Options.SnapshotSealer to the same *shred.Shredder: each
+// snapshot is then sealed under the keys of the sealed events its state was
+// built from, and once any of their subjects is forgotten the snapshot no
+// longer opens, so the state is rebuilt from the events, whose protected
+// data reads as erased.
+//
 // # Correlation and causation
 //
 // A command carries a [Meta] (embed it in the command type) with its ID and

@@ -231,29 +231,12 @@ func (s *Shredder) Seal(ctx context.Context, stream string, ev eventstore.Event)
 // when the ciphertext does not authenticate; [ErrBadEnvelope] for an
 // envelope this package cannot read.
 func (s *Shredder) Open(ctx context.Context, ev eventstore.RecordedEvent) (eventstore.RecordedEvent, error) {
-	if ev.ContentType != eventstore.JSON || !containsEnvelope(ev.Data) {
-		return ev, nil
-	}
-	members, ok := parseObject(ev.Data)
-	if !ok {
-		return ev, nil
-	}
-	at := slices.IndexFunc(members, func(m member) bool { return m.name == envelopeField })
-	if at < 0 {
-		return ev, nil
+	members, at, env, err := envelopeOf(ev)
+	if err != nil || at < 0 {
+		return ev, err
 	}
 	fail := func(err error) (eventstore.RecordedEvent, error) {
-		return eventstore.RecordedEvent{}, fmt.Errorf("shred: open event %s of %q at version %d: %w", ev.ID, ev.StreamID, ev.Version, err)
-	}
-	var env envelope
-	if err := json.Unmarshal(members[at].value, &env); err != nil {
-		return fail(badEnvelope("%v", err))
-	}
-	switch {
-	case env.V < 1 || env.V > envelopeVersion:
-		return fail(badEnvelope("format version %d, want 1 to %d", env.V, envelopeVersion))
-	case len(env.K) != keyIDSize || len(env.N) != nonceSize || env.S == "":
-		return fail(badEnvelope("malformed"))
+		return eventstore.RecordedEvent{}, openError(ev, err)
 	}
 	k, err := s.openKey(ctx, env.S, [keyIDSize]byte(env.K))
 	if err != nil {
@@ -289,6 +272,38 @@ func (s *Shredder) Open(ctx context.Context, ev eventstore.RecordedEvent) (event
 	}
 	ev.Data = appendObject(make([]byte, 0, len(ev.Data)), members)
 	return ev, nil
+}
+
+// envelopeOf finds ev's envelope: the members of its data, the index of
+// the envelope among them (-1 for an event without one) and the envelope.
+// A malformed envelope is an error matching [ErrBadEnvelope].
+func envelopeOf(ev eventstore.RecordedEvent) (members []member, at int, env envelope, err error) {
+	if ev.ContentType != eventstore.JSON || !containsEnvelope(ev.Data) {
+		return nil, -1, env, nil
+	}
+	members, ok := parseObject(ev.Data)
+	if !ok {
+		return nil, -1, env, nil
+	}
+	at = slices.IndexFunc(members, func(m member) bool { return m.name == envelopeField })
+	if at < 0 {
+		return nil, -1, env, nil
+	}
+	if err := json.Unmarshal(members[at].value, &env); err != nil {
+		return nil, -1, env, openError(ev, badEnvelope("%v", err))
+	}
+	switch {
+	case env.V < 1 || env.V > envelopeVersion:
+		return nil, -1, env, openError(ev, badEnvelope("format version %d, want 1 to %d", env.V, envelopeVersion))
+	case len(env.K) != keyIDSize || len(env.N) != nonceSize || env.S == "":
+		return nil, -1, env, openError(ev, badEnvelope("malformed"))
+	}
+	return members, at, env, nil
+}
+
+// openError says which event failed to open.
+func openError(ev eventstore.RecordedEvent, err error) error {
+	return fmt.Errorf("shred: open event %s of %q at version %d: %w", ev.ID, ev.StreamID, ev.Version, err)
 }
 
 // Forget deletes subject's key from the key store, erasing every event
