@@ -4,9 +4,11 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/codec"
 	"github.com/eventkit/eventstore/decider"
 	"github.com/eventkit/eventstore/internal/storetest"
+	"github.com/eventkit/eventstore/migrate"
 	"github.com/eventkit/eventstore/shred"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -174,4 +176,36 @@ func TestSealedSnapshotsIgnorePlain(t *testing.T) {
 	st, err = plain.Load(ctx, "Joint-1")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(0), st.SnapshotVersion, "a sealing handler's snapshot used by a plain one")
+}
+
+// TestSealedSnapshotAfterMigration: migrate.Copy keeps stream IDs and
+// versions, so a sealed snapshot copied with the events (and the keys,
+// shred.CopyKeys) opens in the destination.
+func TestSealedSnapshotAfterMigration(t *testing.T) {
+	ctx := t.Context()
+	src, dst := storetest.Memory(t), storetest.SQLite(t)
+	handler := func(s *eventstore.Store) *decider.Handler[Joint, any] {
+		rule, err := shred.RuleOf[Holder]()
+		require.NoError(t, err)
+		sh, err := shred.New(shred.Options{Keys: s, Rules: map[string]shred.Rule{"Holder": rule}})
+		require.NoError(t, err)
+		reg := codec.New(codec.WithTransform(sh))
+		require.NoError(t, codec.Register[Holder](reg, "Holder"))
+		require.NoError(t, codec.Register[Paid](reg, "Paid"))
+		h, err := decider.New(s, reg, joint, decider.Options{SnapshotEvery: 2, SnapshotSealer: sh})
+		require.NoError(t, err)
+		return h
+	}
+	h := handler(src)
+	for _, cmd := range []any{AddHolder{"c-1", "Ada Lovelace"}, Pay{10}} {
+		_, err := h.Handle(ctx, "Joint-1", cmd)
+		require.NoError(t, err)
+	}
+	_, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{Snapshots: true})
+	require.NoError(t, err)
+	require.NoError(t, shred.CopyKeys(ctx, src, dst))
+	st, err := handler(dst).Load(ctx, "Joint-1")
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), st.SnapshotVersion, "the copied sealed snapshot is used")
+	assert.Equal(t, Joint{Names: []string{"Ada Lovelace"}, Cents: 10}, st.Value)
 }
