@@ -61,6 +61,23 @@ var joint = decider.Decider[Joint, any]{
 	},
 }
 
+// sealingHandler returns a joint-account handler on s that seals events
+// (Holder's name) and snapshots (every 2 events) with a Shredder over keys,
+// that Shredder, and the codec registry.
+func sealingHandler(t testing.TB, s *eventstore.Store, keys shred.KeyStore) (*decider.Handler[Joint, any], *shred.Shredder, *codec.Registry) {
+	t.Helper()
+	rule, err := shred.RuleOf[Holder]()
+	require.NoError(t, err)
+	sh, err := shred.New(shred.Options{Keys: keys, Rules: map[string]shred.Rule{"Holder": rule}})
+	require.NoError(t, err)
+	reg := codec.New(codec.WithTransform(sh))
+	require.NoError(t, codec.Register[Holder](reg, "Holder"))
+	require.NoError(t, codec.Register[Paid](reg, "Paid"))
+	h, err := decider.New(s, reg, joint, decider.Options{SnapshotEvery: 2, SnapshotSealer: sh})
+	require.NoError(t, err)
+	return h, sh, reg
+}
+
 // TestSealedSnapshots: with a SnapshotSealer, a snapshot of a state built
 // from events sealed for two subjects holds neither's plain text; once
 // either subject is forgotten the snapshot no longer opens, the state is
@@ -77,15 +94,7 @@ func TestSealedSnapshots(t *testing.T) {
 			if b.Keys {
 				keys = s
 			}
-			rule, err := shred.RuleOf[Holder]()
-			require.NoError(t, err)
-			sh, err := shred.New(shred.Options{Keys: keys, Rules: map[string]shred.Rule{"Holder": rule}})
-			require.NoError(t, err)
-			reg := codec.New(codec.WithTransform(sh))
-			require.NoError(t, codec.Register[Holder](reg, "Holder"))
-			require.NoError(t, codec.Register[Paid](reg, "Paid"))
-			h, err := decider.New(s, reg, joint, decider.Options{SnapshotEvery: 2, SnapshotSealer: sh})
-			require.NoError(t, err)
+			h, sh, reg := sealingHandler(t, s, keys)
 			stream := "Joint-" + uuid.NewString()
 
 			for _, cmd := range []any{AddHolder{"c-1", "Ada Lovelace"}, AddHolder{"c-2", "Bob Babbage"}, Pay{100}} {
@@ -184,19 +193,7 @@ func TestSealedSnapshotsIgnorePlain(t *testing.T) {
 func TestSealedSnapshotAfterMigration(t *testing.T) {
 	ctx := t.Context()
 	src, dst := storetest.Memory(t), storetest.SQLite(t)
-	handler := func(s *eventstore.Store) *decider.Handler[Joint, any] {
-		rule, err := shred.RuleOf[Holder]()
-		require.NoError(t, err)
-		sh, err := shred.New(shred.Options{Keys: s, Rules: map[string]shred.Rule{"Holder": rule}})
-		require.NoError(t, err)
-		reg := codec.New(codec.WithTransform(sh))
-		require.NoError(t, codec.Register[Holder](reg, "Holder"))
-		require.NoError(t, codec.Register[Paid](reg, "Paid"))
-		h, err := decider.New(s, reg, joint, decider.Options{SnapshotEvery: 2, SnapshotSealer: sh})
-		require.NoError(t, err)
-		return h
-	}
-	h := handler(src)
+	h, _, _ := sealingHandler(t, src, src)
 	for _, cmd := range []any{AddHolder{"c-1", "Ada Lovelace"}, Pay{10}} {
 		_, err := h.Handle(ctx, "Joint-1", cmd)
 		require.NoError(t, err)
@@ -204,7 +201,8 @@ func TestSealedSnapshotAfterMigration(t *testing.T) {
 	_, err := migrate.Copy(ctx, migrate.From(src), migrate.To(dst), migrate.Options{Snapshots: true})
 	require.NoError(t, err)
 	require.NoError(t, shred.CopyKeys(ctx, src, dst))
-	st, err := handler(dst).Load(ctx, "Joint-1")
+	hDst, _, _ := sealingHandler(t, dst, dst)
+	st, err := hDst.Load(ctx, "Joint-1")
 	require.NoError(t, err)
 	assert.Equal(t, uint64(2), st.SnapshotVersion, "the copied sealed snapshot is used")
 	assert.Equal(t, Joint{Names: []string{"Ada Lovelace"}, Cents: 10}, st.Value)
