@@ -18,6 +18,9 @@ import (
 // single-event append, 1 read unit per 4 KB): a query that matches rarely
 // over a long log, after the zero position, reads the whole log.
 func (d *Driver) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+	if d.tagServed(q.Query) {
+		return d.readTagQuery(ctx, q) // no log scan (see tagindex.go)
+	}
 	// Removed events (see retention.go) are passed over as ReadAll passes
 	// them: when they leave a page short, the scan goes on after them.
 	page := driver.NewPage(q.Limit, q.MaxBytes)
