@@ -27,9 +27,11 @@ var (
 // stream, so a retry of a multi-stream append that succeeded returns the
 // original result (see multiRetried). It then reads the version of every
 // stream of req.Expect (one strongly consistent query each, in parallel)
-// and checks every expectation; with a condition it also scans the log
-// entries after the condition's After for an event the query matches (log
-// entries carry each event's type and tags, so no event is fetched). Every
+// and checks every expectation; with a condition it also looks for an
+// event the query matches after the condition's After, in the tag index
+// (see tagindex.go) or, for a query with an item of types only, in the log
+// entries after After (they carry each event's type and tags, so no event
+// is fetched). Every
 // failure is reported together in an *[eventstore.AppendConflictError],
 // nothing written.
 //
@@ -407,8 +409,10 @@ func (d *Driver) storedRun(ctx context.Context, stream string, evs []driver.Even
 }
 
 // conditionScan looks for an event the condition's query matches after
-// its After position, in the log entries (which carry the events' types
-// and tags), up to the first position no visible log entry covers yet. It
+// its After position, in the tag index when it serves the query (see
+// tagCondition), otherwise in the log entries (which carry the events'
+// types and tags), up to the first position no visible log entry covers
+// yet. It
 // returns whether one matched and, when none did, the last position
 // examined: an append whose first event takes the next position keeps the
 // condition.
