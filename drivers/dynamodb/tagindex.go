@@ -147,9 +147,9 @@ func (d *Driver) tagCost(runs []run) (items, size int) {
 }
 
 // entryTagCost is tagCost for the runs of a log entry (an inbox entry the
-// orderer places).
+// orderer places). A nil d (an orderer tested on its own) has no index.
 func (d *Driver) entryTagCost(e logEntry) (items, size int) {
-	if !d.tagIndex || e.tags == nil {
+	if d == nil || !d.tagIndex || e.tags == nil {
 		return 0, 0
 	}
 	return d.tagCost(entryRuns(e))
