@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -176,4 +177,88 @@ func TestTagIndexLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTagIndexMatchesLogScan appends 90 events in appends of 3 (so tag
+// items list several offsets), tagged "a" when i%2 == 0 and "b" when
+// i%3 == 0, of types T0/T1 alternately, and reads each query from several
+// positions, with the tag index and on a table without it (the log scan):
+// both return the same events, and those are the ones the query matches.
+func TestTagIndexMatchesLogScan(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	var noIndex dynamodb.Options
+	dynamodb.SetNoTagIndex(&noIndex)
+	stores := map[string]*eventstore.Store{}
+	stores["index"], _ = newStore(t, newClient(t, nil), dynamodb.Options{})
+	stores["scan"], _ = newStore(t, newClient(t, nil), noIndex)
+	type ev struct {
+		typ  string
+		tags []string
+	}
+	var all []ev
+	for i := range 90 {
+		e := ev{typ: fmt.Sprintf("T%d", i%2)}
+		if i%2 == 0 {
+			e.tags = append(e.tags, "a")
+		}
+		if i%3 == 0 {
+			e.tags = append(e.tags, "b")
+		}
+		all = append(all, e)
+	}
+	for _, s := range stores {
+		for i := 0; i < len(all); i += 3 {
+			var evs []eventstore.Event
+			for _, e := range all[i : i+3] {
+				x := eventstore.NewEvent(e.typ, []byte(`{}`))
+				x.Tags = e.tags
+				evs = append(evs, x)
+			}
+			_, err := s.Append(ctx, fmt.Sprintf("S-%d", i%4), eventstore.Any, evs...)
+			require.NoError(t, err)
+		}
+	}
+	cases := []struct {
+		name  string
+		items []eventstore.QueryItem
+	}{
+		{name: "one tag", items: []eventstore.QueryItem{{Tags: []string{"a"}}}},
+		{name: "both tags", items: []eventstore.QueryItem{{Tags: []string{"a", "b"}}}},
+		{name: "either tag", items: []eventstore.QueryItem{{Tags: []string{"a"}}, {Tags: []string{"b"}}}},
+		{name: "tag and type", items: []eventstore.QueryItem{{Types: []string{"T1"}, Tags: []string{"b"}}}},
+		{name: "tag and type or tag", items: []eventstore.QueryItem{{Types: []string{"T0"}, Tags: []string{"b"}}, {Tags: []string{"a", "b"}}}},
+		{name: "no match", items: []eventstore.QueryItem{{Types: []string{"T1"}, Tags: []string{"a"}}}},
+	}
+	for _, tc := range cases {
+		q := eventstore.Query{Items: tc.items}
+		for _, after := range []uint64{0, 2, 88} {
+			for _, limit := range []int{0, 7} {
+				var want []uint64
+				for i, e := range all {
+					if p := uint64(i + 1); p > after && matches(q, e.typ, e.tags) && (limit == 0 || len(want) < limit) {
+						want = append(want, p)
+					}
+				}
+				for name, s := range stores {
+					var got []uint64
+					for e, err := range s.ReadQuery(ctx, q, eventstore.ReadQueryOptions{After: eventstore.Position{Commit: after}, Limit: limit}) {
+						require.NoError(t, err)
+						got = append(got, e.Position.Commit)
+					}
+					assert.Equal(t, want, got, "%s: %s after %d, limit %d", name, tc.name, after, limit)
+				}
+			}
+		}
+	}
+}
+
+// matches reports whether an event of type typ with tags matches q.
+func matches(q eventstore.Query, typ string, tags []string) bool {
+	for _, it := range q.Items {
+		if (len(it.Types) == 0 || slices.Contains(it.Types, typ)) && !slices.ContainsFunc(it.Tags, func(t string) bool { return !slices.Contains(tags, t) }) {
+			return true
+		}
+	}
+	return false
 }
