@@ -198,6 +198,9 @@ func (c *committer) stop() {
 // done first the caller gets ctx's error: if r had not been taken yet it is
 // dropped, otherwise its transaction commits whole or not at all.
 func (c *committer) submit(ctx context.Context, r *request) outcome {
+	if err := c.d.addTagCost(r); err != nil { // see tagindex.go
+		return outcome{err: err}
+	}
 	select {
 	case c.in <- r:
 	case <-ctx.Done():
@@ -328,6 +331,11 @@ func (c *committer) build(group []*request) txn {
 			evPos = 0
 		}
 		add(types.TransactWriteItem{Put: &types.Put{TableName: table, ConditionExpression: notExists, Item: entry}}, roleLog)
+		if !d.indexed {
+			for _, item := range d.tagItems(pos, r.runs) { // see tagindex.go
+				add(item, roleLog)
+			}
+		}
 		for _, ck := range r.checks {
 			add(ck, roleCheck)
 		}

@@ -85,6 +85,9 @@ type Options struct {
 	// driver creates the table's layout item; tests use it to cross
 	// partition boundaries often. Zero means defaultLogBucketSize.
 	logBucketSize uint64
+	// noTagIndex makes the driver set a new table up without the tag
+	// index, as a driver from before it did; tests compare the two.
+	noTagIndex bool
 }
 
 // The defaults of the orderer's options.
@@ -170,7 +173,10 @@ type Driver struct {
 	// indexed is set for a table of the indexed log layout: appends write
 	// their events and an inbox item, and the orderer places them in the
 	// log (see order.go).
-	indexed      bool
+	indexed bool
+	// tagIndex is set for a table that has had the tag index since it
+	// was set up (see tagindex.go).
+	tagIndex     bool
 	orderer      *orderer // nil without one (a head table, NoOrderer)
 	orderTimeout time.Duration
 
@@ -247,6 +253,7 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 	d.bucketSize = lay.bucketSize
 	d.checkpointsCopied.Store(lay.checkpointsCopied)
 	d.indexed = lay.log == LogIndexed
+	d.tagIndex = lay.tagIndex
 	d.orderTimeout = opts.OrderTimeout
 	d.placedCh = make(chan struct{})
 	d.committer.start(d)

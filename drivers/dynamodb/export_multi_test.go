@@ -37,6 +37,8 @@ func MultiTransactItems(table string, start uint64, records []eventstore.Record,
 		entry = runsLogItem(start/defaultLogBucketSize, start, r.runs)
 	}
 	items := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(table), ConditionExpression: notExists, Item: entry}}}
+	d.tagIndex = true // the tag items too (see tagindex.go)
+	items = append(items, d.tagItems(start, r.runs)...)
 	pos := start
 	for _, rn := range r.runs {
 		for j, e := range rn.events {
@@ -101,11 +103,15 @@ func (d *Driver) holdPositions(ctx context.Context, req driver.AppendRequest) (u
 			if err != nil {
 				return 0, err
 			}
-			_, err = d.client.PutItem(ctx, &awsdynamodb.PutItemInput{
+			// The entry and its tag items (see tagindex.go): the tag
+			// items of an entry below the last one are visible with it.
+			items := []types.TransactWriteItem{{Put: &types.Put{
 				TableName: aws.String(d.table), ConditionExpression: aws.String("attribute_not_exists(pk)"),
 				Item: logItem(start/d.bucketSize, start, req.Stream, 1, req.Events),
-			})
-			if classify(err) == classConflict {
+			}}}
+			items = append(items, d.tagItems(start, []run{{stream: req.Stream, first: 1, events: req.Events}})...)
+			_, err = d.client.TransactWriteItems(ctx, &awsdynamodb.TransactWriteItemsInput{TransactItems: items})
+			if _, cancelled := cancellationReasons(err, len(items)); cancelled {
 				continue
 			}
 			return start, err
@@ -131,6 +137,7 @@ func (d *Driver) holdPositions(ctx context.Context, req driver.AppendRequest) (u
 				TableName: aws.String(d.table), ConditionExpression: aws.String("attribute_not_exists(pk)"),
 				Item: logItem(o.next/d.bucketSize, o.next, req.Stream, 1, req.Events),
 			}})
+			items = append(items, d.tagItems(o.next, []run{{stream: req.Stream, first: 1, events: req.Events}})...)
 			_, err := d.client.TransactWriteItems(ctx, &awsdynamodb.TransactWriteItemsInput{TransactItems: items})
 			if err != nil {
 				o.next = 0

@@ -65,3 +65,7 @@ var LeaseKey = leaseItemKey
 // DirectAppends returns how many appends d placed directly in the log, as
 // the holder of the orderer's lease, without an inbox entry.
 func DirectAppends(d *Driver) uint64 { return d.directAppends.Load() }
+
+// SetNoTagIndex makes a driver that creates a table's layout item set the
+// table up without the tag index, as a driver from before it did.
+func SetNoTagIndex(opts *Options) { opts.noTagIndex = true }

@@ -27,9 +27,11 @@ var (
 // stream, so a retry of a multi-stream append that succeeded returns the
 // original result (see multiRetried). It then reads the version of every
 // stream of req.Expect (one strongly consistent query each, in parallel)
-// and checks every expectation; with a condition it also scans the log
-// entries after the condition's After for an event the query matches (log
-// entries carry each event's type and tags, so no event is fetched). Every
+// and checks every expectation; with a condition it also looks for an
+// event the query matches after the condition's After, in the tag index
+// (see tagindex.go) or, for a query with an item of types only, in the log
+// entries after After (they carry each event's type and tags, so no event
+// is fetched). Every
 // failure is reported together in an *[eventstore.AppendConflictError],
 // nothing written.
 //
@@ -182,9 +184,18 @@ func (d *Driver) checkMultiSize(req driver.MultiAppendRequest) error {
 	for _, rec := range req.Records {
 		entry += len(rec.Event.Type) + 8 + tagsBytes(rec.Event.Tags)
 	}
+	// One tag item per distinct tag (see tagindex.go); the orderer's pass
+	// of an unconditional append to an indexed table is checked when it
+	// is submitted.
+	var runs []run
+	for _, rec := range req.Records {
+		runs = append(runs, run{stream: rec.Stream, events: []driver.Event{rec.Event}})
+	}
+	tagItems, tagSize := d.tagCost(runs)
+	items, size = items+tagItems, size+tagSize
 	if items > maxTxnItems || size+entry > maxTxnSize || tagBytes > maxEntryTagsBytes {
-		return fmt.Errorf("dynamodb: %w: a multi-stream append of %d events and %d streams takes %d transaction items and about %d bytes (%d of tags), over DynamoDB's %d items and %d bytes per transaction (and %d bytes of tags per log entry)",
-			eventstore.ErrBatchTooLarge, len(req.Records), len(req.Expect), items, size+entry, tagBytes, maxTxnItems, maxTxnSize, maxEntryTagsBytes)
+		return fmt.Errorf("dynamodb: %w: a multi-stream append of %d events and %d streams takes %d transaction items (%d for its distinct tags) and about %d bytes (%d of tags), over DynamoDB's %d items and %d bytes per transaction (and %d bytes of tags per log entry)",
+			eventstore.ErrBatchTooLarge, len(req.Records), len(req.Expect), items, tagItems, size+entry, tagBytes, maxTxnItems, maxTxnSize, maxEntryTagsBytes)
 	}
 	return nil
 }
@@ -398,12 +409,17 @@ func (d *Driver) storedRun(ctx context.Context, stream string, evs []driver.Even
 }
 
 // conditionScan looks for an event the condition's query matches after
-// its After position, in the log entries (which carry the events' types
-// and tags), up to the first position no visible log entry covers yet. It
+// its After position, in the tag index when it serves the query (see
+// tagCondition), otherwise in the log entries (which carry the events'
+// types and tags), up to the first position no visible log entry covers
+// yet. It
 // returns whether one matched and, when none did, the last position
 // examined: an append whose first event takes the next position keeps the
 // condition.
 func (d *Driver) conditionScan(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
+	if d.tagServed(cond.FailIfEventsMatch) {
+		return d.tagCondition(ctx, cond) // no log scan (see tagindex.go)
+	}
 	s := newSelector(driver.AllQuery{After: cond.After, Limit: 1})
 	s.query, s.whole = &cond.FailIfEventsMatch, true
 	if s, err = d.scanForward(ctx, s, 0); err != nil {
@@ -521,6 +537,9 @@ func (o *orderer) buildPlaced(r *request) ([]types.TransactWriteItem, []itemRole
 	}
 	notExists := aws.String("attribute_not_exists(pk)")
 	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: notExists}}, roleLog)
+	for _, item := range d.tagItems(o.next, r.runs) {
+		add(item, roleLog)
+	}
 	for _, ck := range r.checks {
 		add(ck, roleCheck)
 	}

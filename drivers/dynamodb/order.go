@@ -650,7 +650,8 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 				continue
 			}
 			ctags := entryTagsBytes(c.entry)
-			if items+1+int(c.entry.count) > maxTxnItems || events+c.entry.count > maxTxnItems || bytes+c.bytes > maxTxnSize ||
+			tagItems, tagSize := o.d.entryTagCost(c.entry) // see tagindex.go
+			if items+1+int(c.entry.count)+tagItems > maxTxnItems || events+c.entry.count > maxTxnItems || bytes+c.bytes+uint64(tagSize) > maxTxnSize ||
 				(len(sel) > 0 && tagBytes+ctags > maxEntryTagsBytes) {
 				continue
 			}
@@ -678,7 +679,7 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 			for s, v := range next {
 				last[s] = v
 			}
-			items, events, bytes = items+1+int(c.entry.count), events+c.entry.count, bytes+c.bytes
+			items, events, bytes = items+1+int(c.entry.count)+tagItems, events+c.entry.count, bytes+c.bytes+uint64(tagSize)
 			tagBytes += ctags
 		}
 	}
@@ -727,6 +728,9 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 		entry = runsLogItem(o.next/d.bucketSize, o.next, runs)
 	}
 	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: aws.String("attribute_not_exists(pk)")}}, -1)
+	for _, item := range d.tagItems(o.next, runs) { // see tagindex.go
+		add(item, -1)
+	}
 	pos := o.next
 	t.lastOf = map[streamVersion]uint64{}
 	for _, i := range sel {

@@ -134,6 +134,8 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 		}
 	}
 	entrySize := runsLogItemSize(runs)
+	tagItems, tagSize := d.tagCost(runs) // see tagindex.go
+	n, size = n+tagItems, size+tagSize
 	if n > maxTxnItems || entrySize > maxLogItemSize || size+entrySize > maxTxnSize {
 		return nil, nil, nil, 0, false
 	}
@@ -152,6 +154,9 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 	}
 	notExists := aws.String("attribute_not_exists(pk)")
 	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: notExists}}, placedItem{owner: -1})
+	for _, item := range d.tagItems(o.next, runs) {
+		add(item, placedItem{owner: -1})
+	}
 	pos := o.next
 	for i, rn := range runs {
 		if rn.first > 1 {

@@ -197,6 +197,7 @@ type layout struct {
 	bucketSize        uint64 // positions per log partition
 	checkpointsCopied bool   // the current checkpoint layout (see copyEarlierCheckpoints)
 	log               LogLayout
+	tagIndex          bool // every log entry has its tag items (see tagindex.go)
 }
 
 // ensureLayout reads the table's layout item, writing it first in a new
@@ -233,6 +234,9 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (layout, error)
 		if opts.Log == LogIndexed {
 			item[attrLogLayout] = str(string(LogIndexed))
 		}
+		if !opts.noTagIndex {
+			item[attrTagIndex] = num(1)
+		}
 		err = d.call(ctx, "PutItem", func(ctx context.Context) error {
 			_, err := d.client.PutItem(ctx, &awsdynamodb.PutItemInput{
 				TableName: aws.String(d.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
@@ -257,6 +261,9 @@ func decodeLayout(item map[string]types.AttributeValue, want LogLayout) (layout,
 		return layout{}, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layout %d", v, layoutVersion)
 	}
 	l := layout{log: LogHead, checkpointsCopied: hasCheckpointLayout(item)}
+	if v, err := getNum(item, attrTagIndex); err == nil && v == 1 {
+		l.tagIndex = true
+	}
 	l.bucketSize, err = getNum(item, attrBucket)
 	if err != nil || l.bucketSize < maxTxnItems {
 		return layout{}, fmt.Errorf("dynamodb: layout item: bad log partition size %d: %v", l.bucketSize, err)
