@@ -69,7 +69,9 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 			}
 			first = t.last + 1
 		}
-		o := d.submit(ctx, newRequest(req.Stream, first, check, req.Events, req.RecordedAt))
+		r := newRequest(req.Stream, first, check, req.Events, req.RecordedAt)
+		r.plain = true
+		o := d.submit(ctx, r)
 		switch {
 		case o.err != nil && !o.conflict:
 			return driver.AppendResult{}, o.err

@@ -159,6 +159,9 @@ type Driver struct {
 	bucketHint atomic.Uint64
 	// directAppends counts the appends placed directly (see place.go).
 	directAppends atomic.Uint64
+	// unplacedPuts counts the appends written as one PutItem (see
+	// unplaced.go).
+	unplacedPuts atomic.Uint64
 
 	committer committer
 	cuts      cutCache
@@ -170,9 +173,13 @@ type Driver struct {
 	// indexed is set for a table of the indexed log layout: appends write
 	// their events and an inbox item, and the orderer places them in the
 	// log (see order.go).
-	indexed      bool
-	orderer      *orderer // nil without one (a head table, NoOrderer)
-	orderTimeout time.Duration
+	indexed bool
+	// hasUnplaced is set when the table has the global index of unplaced
+	// events; unplaced when the table's item layout uses it (see
+	// unplaced.go).
+	hasUnplaced, unplaced bool
+	orderer               *orderer // nil without one (a head table, NoOrderer)
+	orderTimeout          time.Duration
 
 	placedMu sync.Mutex    // protects placedCh and placedAt
 	placedCh chan struct{} // closed (and replaced) after each pass of the local orderer that placed events
@@ -247,6 +254,7 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 	d.bucketSize = lay.bucketSize
 	d.checkpointsCopied.Store(lay.checkpointsCopied)
 	d.indexed = lay.log == LogIndexed
+	d.unplaced = lay.unplaced
 	d.orderTimeout = opts.OrderTimeout
 	d.placedCh = make(chan struct{})
 	d.committer.start(d)

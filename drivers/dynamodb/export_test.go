@@ -65,3 +65,7 @@ var LeaseKey = leaseItemKey
 // DirectAppends returns how many appends d placed directly in the log, as
 // the holder of the orderer's lease, without an inbox entry.
 func DirectAppends(d *Driver) uint64 { return d.directAppends.Load() }
+
+// UnplacedPuts returns how many appends d wrote as one PutItem of an event
+// marked unplaced.
+func UnplacedPuts(d *Driver) uint64 { return d.unplacedPuts.Load() }

@@ -27,9 +27,14 @@ func ValidateTableName(name string) error {
 
 // CreateTableInput returns the request that creates a table for the driver:
 // on-demand capacity, a string partition key "pk", a number sort key "sk",
-// and a local secondary index "by_id" on the binary attribute "id" projecting
-// only keys. Applications that create their tables with infrastructure tools
-// declare the same schema (billing mode and tags are theirs to choose).
+// a local secondary index "by_id" on the binary attribute "id" projecting
+// only keys, and a sparse global secondary index "unplaced" on the number
+// attributes "ub" (HASH) and "ua" (RANGE) projecting "t", "tg" and "b",
+// which only events of an indexed table not placed in its log yet carry.
+// Applications that create their tables with infrastructure tools declare
+// the same schema (billing mode and tags are theirs to choose). A table
+// without the global index still works; an indexed table set up on one
+// then writes every append with an inbox item.
 func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 	return &awsdynamodb.CreateTableInput{
 		TableName:   aws.String(table),
@@ -38,6 +43,8 @@ func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeN},
 			{AttributeName: aws.String(attrID), AttributeType: types.ScalarAttributeTypeB},
+			{AttributeName: aws.String(attrUnplacedShard), AttributeType: types.ScalarAttributeTypeN},
+			{AttributeName: aws.String(attrUnplacedArrival), AttributeType: types.ScalarAttributeTypeN},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
@@ -50,6 +57,20 @@ func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 				{AttributeName: aws.String(attrID), KeyType: types.KeyTypeRange},
 			},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
+		}},
+		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
+			IndexName: aws.String(indexUnplaced),
+			KeySchema: []types.KeySchemaElement{
+				{AttributeName: aws.String(attrUnplacedShard), KeyType: types.KeyTypeHash},
+				{AttributeName: aws.String(attrUnplacedArrival), KeyType: types.KeyTypeRange},
+			},
+			Projection: &types.Projection{
+				ProjectionType:   types.ProjectionTypeInclude,
+				NonKeyAttributes: []string{
+					attrType, attrTags, attrBytes, // events
+					attrStream, attrVersion, attrCount, attrTypes, attrEntryTags, attrRunStreams, attrRunVersions, attrRunCounts, // inbox items
+				},
+			},
 		}},
 	}
 }
@@ -95,7 +116,8 @@ func (d *Driver) ensureTable(ctx context.Context, opts Options) error {
 			return wrapNative(err)
 		}
 	}
-	return checkSchema(desc)
+	d.hasUnplaced, err = checkSchema(desc)
+	return err
 }
 
 // probe is the driver's first request: DescribeTable, with its retries
@@ -130,30 +152,43 @@ func (d *Driver) describeTable(ctx context.Context) (*types.TableDescription, er
 	return out.Table, nil
 }
 
-// checkSchema reports whether a table has the keys and index the driver needs.
-func checkSchema(t *types.TableDescription) error {
+// checkSchema reports whether a table has the keys and index the driver
+// needs, and whether it has the global index of unplaced events (optional;
+// when present it must have the driver's keys).
+func checkSchema(t *types.TableDescription) (hasUnplaced bool, err error) {
 	want := CreateTableInput("")
 	attrType := map[string]types.ScalarAttributeType{}
 	for _, a := range t.AttributeDefinitions {
 		attrType[aws.ToString(a.AttributeName)] = a.AttributeType
 	}
 	for _, a := range want.AttributeDefinitions {
-		if got := attrType[aws.ToString(a.AttributeName)]; got != a.AttributeType {
-			return schemaErr("attribute %q has type %q, want %q", aws.ToString(a.AttributeName), got, a.AttributeType)
+		name := aws.ToString(a.AttributeName)
+		if got, ok := attrType[name]; !ok && (name == attrUnplacedShard || name == attrUnplacedArrival) {
+			continue // only the optional global index declares them
+		} else if got != a.AttributeType {
+			return false, schemaErr("attribute %q has type %q, want %q", name, got, a.AttributeType)
 		}
 	}
 	if !sameKeys(t.KeySchema, want.KeySchema) {
-		return schemaErr("the key schema is not pk (HASH), sk (RANGE)")
+		return false, schemaErr("the key schema is not pk (HASH), sk (RANGE)")
+	}
+	for _, gsi := range t.GlobalSecondaryIndexes {
+		if aws.ToString(gsi.IndexName) == indexUnplaced {
+			if !sameKeys(gsi.KeySchema, want.GlobalSecondaryIndexes[0].KeySchema) {
+				return false, schemaErr("index %q is not on ub (HASH), ua (RANGE)", indexUnplaced)
+			}
+			hasUnplaced = true
+		}
 	}
 	for _, lsi := range t.LocalSecondaryIndexes {
 		if aws.ToString(lsi.IndexName) == indexByID {
 			if !sameKeys(lsi.KeySchema, want.LocalSecondaryIndexes[0].KeySchema) {
-				return schemaErr("index %q is not on pk (HASH), id (RANGE)", indexByID)
+				return false, schemaErr("index %q is not on pk (HASH), id (RANGE)", indexByID)
 			}
-			return nil
+			return hasUnplaced, nil
 		}
 	}
-	return schemaErr("the local secondary index %q is missing", indexByID)
+	return false, schemaErr("the local secondary index %q is missing", indexByID)
 }
 
 func sameKeys(got, want []types.KeySchemaElement) bool {
@@ -197,6 +232,9 @@ type layout struct {
 	bucketSize        uint64 // positions per log partition
 	checkpointsCopied bool   // the current checkpoint layout (see copyEarlierCheckpoints)
 	log               LogLayout
+	// unplaced is set in an indexed table of item layout 2: single-event
+	// appends are marked in the global index of unplaced events.
+	unplaced bool
 }
 
 // ensureLayout reads the table's layout item, writing it first in a new
@@ -220,7 +258,12 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (layout, error)
 			return layout{}, wrapNative(err)
 		}
 		if out.Item != nil {
-			return decodeLayout(out.Item, opts.Log)
+			l, err := decodeLayout(out.Item, opts.Log)
+			if err == nil && l.unplaced && !d.hasUnplaced {
+				return layout{}, fmt.Errorf("dynamodb: %w: the table has item layout %d, but not its global secondary index %q (see CreateTableInput)",
+					eventstore.ErrInvalidArgument, layoutUnplaced, indexUnplaced)
+			}
+			return l, err
 		}
 		if opts.MustExist {
 			return layout{}, fmt.Errorf("dynamodb: %w: the table holds no event store yet (no layout item; must_exist: "+
@@ -228,6 +271,9 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (layout, error)
 		}
 		item := key(layoutPK, 0)
 		item[attrLayout] = num(layoutVersion)
+		if opts.Log == LogIndexed && d.hasUnplaced {
+			item[attrLayout] = num(layoutUnplaced)
+		}
 		item[attrBucket] = num(opts.logBucketSize)
 		item[attrCheckpoints] = num(checkpointLayout)
 		if opts.Log == LogIndexed {
@@ -253,10 +299,10 @@ func decodeLayout(item map[string]types.AttributeValue, want LogLayout) (layout,
 	if err != nil {
 		return layout{}, fmt.Errorf("dynamodb: layout item: %w", err)
 	}
-	if v != layoutVersion {
-		return layout{}, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layout %d", v, layoutVersion)
+	if v != layoutVersion && v != layoutUnplaced {
+		return layout{}, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layouts %d and %d", v, layoutVersion, layoutUnplaced)
 	}
-	l := layout{log: LogHead, checkpointsCopied: hasCheckpointLayout(item)}
+	l := layout{log: LogHead, checkpointsCopied: hasCheckpointLayout(item), unplaced: v == layoutUnplaced}
 	l.bucketSize, err = getNum(item, attrBucket)
 	if err != nil || l.bucketSize < maxTxnItems {
 		return layout{}, fmt.Errorf("dynamodb: layout item: bad log partition size %d: %v", l.bucketSize, err)
@@ -270,6 +316,9 @@ func decodeLayout(item map[string]types.AttributeValue, want LogLayout) (layout,
 		if l.log != LogHead && l.log != LogIndexed {
 			return layout{}, fmt.Errorf("dynamodb: the table has log layout %q; this driver reads %q and %q", s, LogHead, LogIndexed)
 		}
+	}
+	if l.unplaced && l.log != LogIndexed {
+		return layout{}, fmt.Errorf("dynamodb: layout item: item layout %d in a table of the %q log layout", v, l.log)
 	}
 	if want != "" && want != l.log {
 		return layout{}, fmt.Errorf("dynamodb: %w: the table has the %q log layout, not %q (the layout is the table's, chosen when it was set up)",
