@@ -109,7 +109,7 @@ func (d *Driver) submit(ctx context.Context, r *request) outcome {
 		return o // o.last: placed directly (see place.go)
 	}
 	last := r.runs[len(r.runs)-1]
-	o.last, o.err = d.awaitPlaced(ctx, last.stream, last.first+uint64(len(last.events))-1)
+	o.last, o.err = d.awaitWritten(ctx, last.stream, last.first+uint64(len(last.events))-1)
 	if o.last > 0 {
 		d.notify() // also when another process's orderer placed it
 	}
@@ -122,6 +122,22 @@ func (d *Driver) submit(ctx context.Context, r *request) outcome {
 // consistent GetItem, again after each pass of the driver's own orderer
 // and at least every 50 ms.
 func (d *Driver) awaitPlaced(ctx context.Context, stream string, version uint64) (uint64, error) {
+	return d.await(ctx, stream, version, false)
+}
+
+// awaitWritten is awaitPlaced for an event its append has just written:
+// no orderer can have placed it yet, so it looks first after freshWait,
+// then at intervals growing by half, up to 50 ms (appends of other
+// processes are placed a pass or two later: a look at once, and another
+// after 1 and 3 ms, would be spent requests).
+func (d *Driver) awaitWritten(ctx context.Context, stream string, version uint64) (uint64, error) {
+	return d.await(ctx, stream, version, true)
+}
+
+// freshWait is how long awaitWritten waits before its first look.
+const freshWait = 4 * time.Millisecond
+
+func (d *Driver) await(ctx context.Context, stream string, version uint64, fresh bool) (uint64, error) {
 	if d.orderTimeout < 0 {
 		return 0, nil
 	}
@@ -131,10 +147,15 @@ func (d *Driver) awaitPlaced(ctx context.Context, stream string, version uint64)
 	// no request until then.
 	local := d.orderer != nil && d.orderer.holding.Load()
 	first := time.Millisecond
-	if local {
+	grow := func(w time.Duration) time.Duration { return w * 2 }
+	switch {
+	case local:
 		first = 50 * time.Millisecond // woken by the pass that places it
+	case fresh:
+		first, local = freshWait, true // no look before the first wait
+		grow = func(w time.Duration) time.Duration { return w * 3 / 2 }
 	}
-	for wait := first; ; wait = min(wait*2, 50*time.Millisecond) {
+	for wait := first; ; wait = min(grow(wait), 50*time.Millisecond) {
 		placed, at := d.placedSignal()
 		if p, ok := at[sv]; ok {
 			return p, nil

@@ -65,7 +65,7 @@ func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 				{AttributeName: aws.String(attrUnplacedArrival), KeyType: types.KeyTypeRange},
 			},
 			Projection: &types.Projection{
-				ProjectionType:   types.ProjectionTypeInclude,
+				ProjectionType: types.ProjectionTypeInclude,
 				NonKeyAttributes: []string{
 					attrType, attrTags, attrBytes, // events
 					attrStream, attrVersion, attrCount, attrTypes, attrEntryTags, attrRunStreams, attrRunVersions, attrRunCounts, // inbox items
