@@ -85,6 +85,9 @@ type request struct {
 	// multi-stream append's): one event of it may be written alone as one
 	// PutItem (see unplaced.go).
 	plain bool
+	// prev, when not nil, is the read of version first-1 of a checked
+	// append, started early (see prefetchPrevious).
+	prev *previousRead
 
 	// shard and arrival key the inbox entry of an append to an indexed
 	// table (arrival 0: not drawn yet).

@@ -70,19 +70,17 @@ func (d *Driver) canPutUnplaced(r *request) bool {
 func (d *Driver) putUnplaced(ctx context.Context, r *request) outcome {
 	rn := r.runs[0]
 	if r.check {
-		var out *awsdynamodb.GetItemOutput
-		err := d.call(ctx, "GetItem", func(ctx context.Context) error {
-			var err error
-			out, err = d.client.GetItem(ctx, &awsdynamodb.GetItemInput{
-				TableName: aws.String(d.table), Key: key(rn.stream, rn.first-1), ConsistentRead: aws.Bool(true),
-				ProjectionExpression: aws.String("pk, " + attrDeleted),
-			}, noRetry)
-			return err
-		})
+		var ok bool
+		var err error
+		if r.prev != nil {
+			ok, err = r.prev.result()
+		} else {
+			ok, err = d.previousExists(ctx, rn.stream, rn.first-1)
+		}
 		if err != nil {
 			return outcome{err: wrapNative(err)}
 		}
-		if _, deleted := out.Item[attrDeleted]; out.Item == nil || deleted {
+		if !ok {
 			return outcome{conflict: true}
 		}
 	}
@@ -191,4 +189,64 @@ func decodeUnplaced(item map[string]types.AttributeValue) (candidate, error) {
 		c.entry.tags = [][]string{tags}
 	}
 	return c, nil
+}
+
+// previousExists reads whether version exists in stream and is not a
+// deleted stream's stub (a strongly consistent GetItem).
+func (d *Driver) previousExists(ctx context.Context, stream string, version uint64) (bool, error) {
+	var out *awsdynamodb.GetItemOutput
+	err := d.call(ctx, "GetItem", func(ctx context.Context) error {
+		var err error
+		out, err = d.client.GetItem(ctx, &awsdynamodb.GetItemInput{
+			TableName: aws.String(d.table), Key: key(stream, version), ConsistentRead: aws.Bool(true),
+			ProjectionExpression: aws.String("pk, " + attrDeleted),
+		}, noRetry)
+		return err
+	})
+	if err != nil {
+		return false, err
+	}
+	_, deleted := out.Item[attrDeleted]
+	return out.Item != nil && !deleted, nil
+}
+
+// previousRead is a read of previousExists running in its own goroutine.
+type previousRead struct {
+	done chan struct{} // closed when ok and err are set
+	ok   bool
+	err  error
+}
+
+// prefetchPrevious starts reading version n of the stream of an append at
+// Exact(n), n > 0, that will be written as one PutItem, so that the read
+// runs alongside the append's ID lookup; nil for any other append. A
+// version once seen never goes away, so an early read is as good as one
+// just before the put.
+func (d *Driver) prefetchPrevious(ctx context.Context, req driver.AppendRequest) *previousRead {
+	if !d.unplaced || len(req.Events) != 1 || req.Expected.Kind() != driver.ExpectExact || req.Expected.Version() == 0 {
+		return nil
+	}
+	if o := d.orderer; o != nil && o.holding.Load() {
+		return nil // placed directly (see place.go)
+	}
+	p := &previousRead{done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		p.ok, p.err = d.previousExists(ctx, req.Stream, req.Expected.Version())
+	}()
+	return p
+}
+
+// result waits for the read and returns it.
+func (p *previousRead) result() (bool, error) {
+	<-p.done
+	return p.ok, p.err
+}
+
+// wait waits for the read, if any, to end (the append returns only then,
+// so that no request outlives it).
+func (p *previousRead) wait() {
+	if p != nil {
+		<-p.done
+	}
 }
