@@ -118,7 +118,7 @@ func TestOpenURLErrors(t *testing.T) {
 func TestNewRefusesOtherSchemas(t *testing.T) {
 	client := newClient(t, nil)
 	withoutIndex := dynamodb.CreateTableInput(randomTable())
-	withoutIndex.LocalSecondaryIndexes, withoutIndex.GlobalSecondaryIndexes = nil, nil
+	withoutIndex.LocalSecondaryIndexes = nil
 	withoutIndex.AttributeDefinitions = withoutIndex.AttributeDefinitions[:2]
 	stringSortKey := dynamodb.CreateTableInput(randomTable())
 	stringSortKey.AttributeDefinitions[1].AttributeType = types.ScalarAttributeTypeS

@@ -27,14 +27,10 @@ func ValidateTableName(name string) error {
 
 // CreateTableInput returns the request that creates a table for the driver:
 // on-demand capacity, a string partition key "pk", a number sort key "sk",
-// a local secondary index "by_id" on the binary attribute "id" projecting
-// only keys, and a sparse global secondary index "unplaced" on the number
-// attributes "ub" (HASH) and "ua" (RANGE) projecting "t", "tg" and "b",
-// which only events of an indexed table not placed in its log yet carry.
-// Applications that create their tables with infrastructure tools declare
-// the same schema (billing mode and tags are theirs to choose). A table
-// without the global index still works; an indexed table set up on one
-// then writes every append with an inbox item.
+// and a local secondary index "by_id" on the binary attribute "id" projecting
+// only keys. Applications that create their tables with infrastructure tools
+// declare the same schema (billing mode and tags are theirs to choose); for
+// a table of the [LogIndexed] layout, that of [CreateIndexedTableInput].
 func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 	return &awsdynamodb.CreateTableInput{
 		TableName:   aws.String(table),
@@ -43,8 +39,6 @@ func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 			{AttributeName: aws.String(attrPK), AttributeType: types.ScalarAttributeTypeS},
 			{AttributeName: aws.String(attrSK), AttributeType: types.ScalarAttributeTypeN},
 			{AttributeName: aws.String(attrID), AttributeType: types.ScalarAttributeTypeB},
-			{AttributeName: aws.String(attrUnplacedShard), AttributeType: types.ScalarAttributeTypeN},
-			{AttributeName: aws.String(attrUnplacedArrival), AttributeType: types.ScalarAttributeTypeN},
 		},
 		KeySchema: []types.KeySchemaElement{
 			{AttributeName: aws.String(attrPK), KeyType: types.KeyTypeHash},
@@ -58,21 +52,39 @@ func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 			},
 			Projection: &types.Projection{ProjectionType: types.ProjectionTypeKeysOnly},
 		}},
-		GlobalSecondaryIndexes: []types.GlobalSecondaryIndex{{
-			IndexName: aws.String(indexUnplaced),
-			KeySchema: []types.KeySchemaElement{
-				{AttributeName: aws.String(attrUnplacedShard), KeyType: types.KeyTypeHash},
-				{AttributeName: aws.String(attrUnplacedArrival), KeyType: types.KeyTypeRange},
-			},
-			Projection: &types.Projection{
-				ProjectionType: types.ProjectionTypeInclude,
-				NonKeyAttributes: []string{
-					attrType, attrTags, attrBytes, // events
-					attrStream, attrVersion, attrCount, attrTypes, attrEntryTags, attrRunStreams, attrRunVersions, attrRunCounts, // inbox items
-				},
-			},
-		}},
 	}
+}
+
+// CreateIndexedTableInput returns the request that creates a table for a
+// store of the [LogIndexed] layout (what [Options.CreateTable] creates
+// with it): [CreateTableInput]'s, and a sparse global secondary index
+// "unplaced" on the number attributes "ub" (HASH) and "ua" (RANGE)
+// projecting "t", "tg", "b", "s", "v", "n", "ty", "tt", "rs", "rv" and
+// "rn", which only the inbox items and the events not placed in the log
+// yet carry. An indexed table set up with the index writes each
+// single-event append as one PutItem (item layout 2); one set up without
+// it writes every append with an inbox item (item layout 1).
+func CreateIndexedTableInput(table string) *awsdynamodb.CreateTableInput {
+	in := CreateTableInput(table)
+	in.AttributeDefinitions = append(in.AttributeDefinitions,
+		types.AttributeDefinition{AttributeName: aws.String(attrUnplacedShard), AttributeType: types.ScalarAttributeTypeN},
+		types.AttributeDefinition{AttributeName: aws.String(attrUnplacedArrival), AttributeType: types.ScalarAttributeTypeN},
+	)
+	in.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{{
+		IndexName: aws.String(indexUnplaced),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrUnplacedShard), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrUnplacedArrival), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{
+			ProjectionType: types.ProjectionTypeInclude,
+			NonKeyAttributes: []string{
+				attrType, attrTags, attrBytes, // events
+				attrStream, attrVersion, attrCount, attrTypes, attrEntryTags, attrRunStreams, attrRunVersions, attrRunCounts, // inbox items
+			},
+		},
+	}}
+	return in
 }
 
 // ensureTable checks the table exists with the driver's schema, creating it
@@ -85,7 +97,11 @@ func (d *Driver) ensureTable(ctx context.Context, opts Options) error {
 	var notFound *types.ResourceNotFoundException
 	if errors.As(err, &notFound) && create {
 		err = d.call(ctx, "CreateTable", func(ctx context.Context) error {
-			_, err := d.client.CreateTable(ctx, CreateTableInput(d.table), noRetry)
+			in := CreateTableInput(d.table)
+			if opts.Log == LogIndexed {
+				in = CreateIndexedTableInput(d.table)
+			}
+			_, err := d.client.CreateTable(ctx, in, noRetry)
 			return err
 		})
 		var inUse *types.ResourceInUseException
@@ -156,7 +172,7 @@ func (d *Driver) describeTable(ctx context.Context) (*types.TableDescription, er
 // needs, and whether it has the global index of unplaced events (optional;
 // when present it must have the driver's keys).
 func checkSchema(t *types.TableDescription) (hasUnplaced bool, err error) {
-	want := CreateTableInput("")
+	want := CreateIndexedTableInput("")
 	attrType := map[string]types.ScalarAttributeType{}
 	for _, a := range t.AttributeDefinitions {
 		attrType[aws.ToString(a.AttributeName)] = a.AttributeType

@@ -66,9 +66,8 @@ func TestIndexedSingleEventPut(t *testing.T) {
 			ctx := t.Context()
 			table := randomTable()
 			in := dynamodb.CreateTableInput(table)
-			if !tc.withIndex {
-				in.GlobalSecondaryIndexes = nil
-				in.AttributeDefinitions = in.AttributeDefinitions[:3]
+			if tc.withIndex {
+				in = dynamodb.CreateIndexedTableInput(table)
 			}
 			_, err := client.CreateTable(ctx, in)
 			require.NoError(t, err)
