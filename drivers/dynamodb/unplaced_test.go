@@ -1,6 +1,7 @@
 package dynamodb_test
 
 import (
+	"os"
 	"testing"
 	"time"
 
@@ -16,11 +17,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// separateOrdererEnv runs TestConformanceIndexedSeparateOrderer when set
+// to 1: the whole suite once more, minutes, so not in every test run.
+const separateOrdererEnv = "EVENTSTORE_DYNAMODB_SEPARATE_ORDERER"
+
 // TestConformanceIndexedSeparateOrderer runs the suite on indexed tables
 // whose driver does not order the log (orderer=off): another driver on the
 // same table does, so every single-event append is one PutItem of an event
 // marked unplaced (see unplaced.go), and the others go through the inbox.
+// TestIndexedSingleEventPut covers the path in every run.
 func TestConformanceIndexedSeparateOrderer(t *testing.T) {
+	if os.Getenv(separateOrdererEnv) != "1" {
+		t.Skipf("the whole suite again with a separate orderer takes minutes: set %s=1 to run it", separateOrdererEnv)
+	}
 	conformance.Run(t, separateOrderer{client: newClient(t, nil)})
 }
 
