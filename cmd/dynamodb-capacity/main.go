@@ -2,8 +2,10 @@
 // the dynamodb driver takes: appends per second and the delay until an
 // event is in the global log, for 1 to 1,000 writer processes, in the head
 // layout (every append writes the next log entry, so all writers race for
-// one key) and in the indexed layout (`log=indexed`: an append writes its
-// stream's items and an inbox entry, and one orderer, chosen by a lease,
+// one key) and in the indexed layout (`log=indexed`: a single-event append
+// is one PutItem of its event, marked unplaced in a sparse global index (or,
+// -orderer inbox, a transaction of its stream's items and an inbox entry),
+// and one orderer, chosen by a lease,
 // places appends in the log in passes of one transaction, batching log
 // entries; -orderer streams models an orderer reading the table's DynamoDB
 // Stream instead). docs/dynamodb.md ("Capacity planning") explains the
@@ -32,16 +34,17 @@
 //
 // The indexed layout's orderer, and its batching:
 //
-//	-orderer         inbox (the driver's) or streams [inbox]
+//	-orderer         index (the driver's), inbox (the driver's in a table
+//	                 without the index of unplaced events) or streams [index]
 //	-batch           appends per log entry the orderer writes at most [100;
-//	                 the inbox orderer's transaction takes 48]
+//	                 the index orderer's transaction takes 97, the inbox's 48]
 //	-entry-base      fixed bytes of a log entry the orderer writes [50]
 //	-entry-per-event bytes such an entry adds per event [70]
 //
-// The inbox orderer (the driver's):
+// The driver's orderer (index or inbox):
 //
-//	-inbox-shards    inbox partitions [8]
-//	-inbox-bytes     an inbox entry [150]
+//	-inbox-shards    inbox partitions, or the index's [8]
+//	-inbox-bytes     an inbox entry, or an index entry [150]
 //	-pass-items      items of one transaction at most [100]
 //	-pass-rtt        round trip of the orderer's transaction of up to 100 items [25ms]
 //	-order-poll      the longest the idle orderer waits to look again [100ms]
@@ -108,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&in.MinShards, "min-shards", in.MinShards, "partitions (and Streams shards) of a new table")
 	fs.IntVar(&in.Batch, "batch", in.Batch, "events per log entry the orderer writes at most")
 	fs.Float64Var(&in.EntryCost, "entry-cost", in.EntryCost, "streams orderer: write units per KB of a log entry it writes (1 PutItem, 2 transaction)")
-	fs.StringVar(&in.Orderer, "orderer", in.Orderer, "the indexed layout's orderer: inbox (the driver's) or streams (a DynamoDB Streams reader)")
+	fs.StringVar(&in.Orderer, "orderer", in.Orderer, "the indexed layout's orderer: index (the driver's), inbox (the driver's in a table without the index of unplaced events) or streams (a DynamoDB Streams reader)")
 	fs.IntVar(&in.InboxShards, "inbox-shards", in.InboxShards, "inbox partitions")
 	fs.IntVar(&in.InboxBytes, "inbox-bytes", in.InboxBytes, "bytes of an inbox entry")
 	fs.IntVar(&in.PassItems, "pass-items", in.PassItems, "items of one transaction at most")
@@ -226,8 +229,11 @@ func model(in Inputs, writers []int) report {
 		rep.Indexed = append(rep.Indexed, row)
 	}
 	batches := []int{1, 10, 25, 100}
-	if in.Orderer == OrdererInbox {
+	switch in.Orderer {
+	case OrdererInbox:
 		batches[3] = (in.PassItems - 3) / 2
+	case OrdererIndex:
+		batches[3] = in.PassItems - 3
 	}
 	if !slices.Contains(batches, in.Batch) {
 		batches = append(batches, in.Batch)
@@ -262,11 +268,16 @@ func printReport(w io.Writer, in Inputs, rep report) {
 	}
 	tw.Flush()
 
-	if in.Orderer == OrdererInbox {
+	switch in.Orderer {
+	case OrdererIndex:
+		o := InboxOrderer(in)
+		fmt.Fprintf(w, "\nIndexed layout: a single-event append is one PutItem of its event, marked unplaced (an index of %d partitions),\n"+
+			"and waits for its position; one orderer places up to %d appends per pass (%s: two reads and a transaction of %s).\n", in.InboxShards, o.PerEntry, o.EntryTime, in.PassRTT)
+	case OrdererInbox:
 		o := InboxOrderer(in)
 		fmt.Fprintf(w, "\nIndexed layout: appends write their stream and an inbox entry (%d shards) and wait for their position;\n"+
 			"one orderer places up to %d appends per pass (%s: two reads and a transaction of %s).\n", in.InboxShards, o.PerEntry, o.EntryTime, in.PassRTT)
-	} else {
+	default:
 		fmt.Fprintf(w, "\nIndexed layout, orderer reading the DynamoDB Stream: appends write their stream only;\n"+
 			"one orderer places up to %d events per log entry.\n", in.Batch)
 	}

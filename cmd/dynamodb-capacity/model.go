@@ -39,12 +39,16 @@ type Inputs struct {
 	Batch     int     // the indexed layout: events the orderer places with one log entry at most
 	EntryCost float64 // streams orderer: write units per KB of a log entry it writes (1: a PutItem; 2 if it writes them in transactions)
 
-	// Orderer is how the indexed layout's orderer finds appends: OrdererInbox
-	// (the driver's: each append also writes an inbox entry, and the orderer
-	// places them in passes of one transaction) or OrdererStreams (it reads
-	// the table's DynamoDB Stream; the design the driver did not take).
+	// Orderer is how the indexed layout's orderer finds appends:
+	// OrdererIndex (the driver's, in a table with the global index of
+	// unplaced events: a single-event append is one PutItem of its event,
+	// marked unplaced, and the orderer places them in passes of one
+	// transaction), OrdererInbox (the driver's in an indexed table without
+	// the index: each append also writes an inbox entry in its
+	// transaction) or OrdererStreams (it reads the table's DynamoDB Stream;
+	// the design the driver did not take).
 	Orderer      string
-	InboxShards  int           // inbox partitions (8)
+	InboxShards  int           // inbox partitions (8); with OrdererIndex, the index's partitions
 	InboxBytes   int           // an inbox entry
 	PassItems    int           // items of one transaction at most (100): a pass's lease check, head, log entry, and per single-event append the inbox deletion and the position
 	PassRTT      time.Duration // round trip of the orderer's transaction of up to PassItems items
@@ -54,6 +58,7 @@ type Inputs struct {
 
 // The orderers IndexedLayout models.
 const (
+	OrdererIndex   = "index"
 	OrdererInbox   = "inbox"
 	OrdererStreams = "streams"
 )
@@ -67,7 +72,7 @@ func DefaultInputs() Inputs {
 		LostRaceCost: 1, MaxHeadRaces: 100,
 		GetRecordsPerSec: 5, ShardReadBytes: 2 << 20, RecordsPerCall: 1000, RecordDelay: 250 * time.Millisecond, MinShards: 4,
 		Batch: 100, EntryCost: 1,
-		Orderer: OrdererInbox, InboxShards: 8, InboxBytes: 150, PassItems: 100, PassRTT: 25 * time.Millisecond,
+		Orderer: OrdererIndex, InboxShards: 8, InboxBytes: 150, PassItems: 100, PassRTT: 25 * time.Millisecond,
 		OrderPoll: 100 * time.Millisecond, PositionPoll: 50 * time.Millisecond,
 	}
 }
@@ -100,8 +105,8 @@ func (in Inputs) Validate() error {
 		return errors.New("-record-delay must not be negative")
 	case !(in.LostRaceCost >= 0 && in.LostRaceCost <= 1):
 		return errors.New("-lost-race-cost must be between 0 and 1")
-	case in.Orderer != OrdererInbox && in.Orderer != OrdererStreams:
-		return fmt.Errorf("-orderer must be %s or %s", OrdererInbox, OrdererStreams)
+	case in.Orderer != OrdererIndex && in.Orderer != OrdererInbox && in.Orderer != OrdererStreams:
+		return fmt.Errorf("-orderer must be %s, %s or %s", OrdererIndex, OrdererInbox, OrdererStreams)
 	case in.PassItems < 5:
 		return errors.New("-pass-items must be 5 or more")
 	}
@@ -116,7 +121,7 @@ const (
 	BoundTable        = "table write quota"      // the table's write units
 	BoundStreams      = "stream reads"           // GetRecords calls or bytes of the Streams shards
 	BoundOrdererTrips = "orderer round trips"    // one log entry in flight at a time
-	BoundInbox        = "inbox partition writes" // the write units of the inbox partitions
+	BoundInbox        = "inbox partition writes" // the write units of the inbox partitions (or of the index of unplaced events)
 )
 
 // wcu is the write units of one write of an item of n bytes (1 KB units).
@@ -282,7 +287,7 @@ type Indexed struct {
 // second; past its capacity the log falls behind and its delay grows
 // without bound (appends go on).
 func IndexedLayout(in Inputs, w int) Indexed {
-	if in.Orderer == OrdererInbox {
+	if in.Orderer != OrdererStreams {
 		return inboxLayout(in, w)
 	}
 	x := Indexed{Writers: w}
@@ -310,35 +315,51 @@ func LogReadEvents(in Inputs) float64 {
 }
 
 // InboxOrderer models the orderer of the driver's indexed layout. A pass
-// reads the inbox shards (in parallel) and the positions of the appends'
-// previous versions (ReadRTT each), then sends one transaction (PassRTT)
-// of a lease check, the head, one log entry and, per single-event append,
-// the deletion of its inbox entry and its event's position: (PassItems-3)/2
-// appends at most (48), or Batch if fewer. So it places at most
-// PerEntry/EntryTime appends per second. An append writes and deletes its
-// inbox entry in one of InboxShards partitions, 2·TxCost·wcu(inbox) write
-// units there: the inbox takes InboxShards·PartitionWCU/(that) appends per
-// second.
+// reads the inbox shards (in parallel; with OrdererIndex one Scan of the
+// index) and the positions of the appends' previous versions (ReadRTT
+// each), then sends one transaction (PassRTT) of a lease check, the head,
+// one log entry and, per single-event append, its event's position and
+// (OrdererInbox) the deletion of its inbox entry: PassItems-3 appends at
+// most (97; OrdererInbox: (PassItems-3)/2, 48), or Batch if fewer. So it
+// places at most PerEntry/EntryTime appends per second. With OrdererInbox
+// an append writes and deletes its inbox entry in one of InboxShards
+// partitions, 2·TxCost·wcu(inbox) write units there; with OrdererIndex its
+// event's entry is written to and removed from one of InboxShards
+// partitions of the index, 2·wcu(inbox) (index writes are not
+// transactional): the inbox (index) takes InboxShards·PartitionWCU/(that)
+// appends per second.
 func InboxOrderer(in Inputs) Orderer {
-	o := Orderer{Shards: in.InboxShards, PerEntry: min(in.Batch, (in.PassItems-3)/2)}
+	perAppend, inboxWCU := 2, 2*in.TxCost*wcu(in.InboxBytes)
+	if in.Orderer == OrdererIndex {
+		perAppend, inboxWCU = 1, 2*wcu(in.InboxBytes)
+	}
+	o := Orderer{Shards: in.InboxShards, PerEntry: min(in.Batch, (in.PassItems-3)/perAppend)}
 	o.EntryWCU = wcu(in.EntryBase + o.PerEntry*in.EntryPerEvent)
 	o.EntryTime = 2*in.ReadRTT + in.PassRTT
 	o.Events, o.Bound = float64(o.PerEntry)/o.EntryTime.Seconds(), BoundOrdererTrips
-	if r := float64(in.InboxShards) * in.PartitionWCU / (2 * in.TxCost * wcu(in.InboxBytes)); r < o.Events {
+	if r := float64(in.InboxShards) * in.PartitionWCU / inboxWCU; r < o.Events {
 		o.Events, o.Bound = r, BoundInbox
 	}
 	return o
 }
 
 // InboxAppendWCU is the write units of one single-event append with the
-// inbox orderer: TxCost·(wcu(inbox) + 2·wcu(event)) in its own transaction
-// (inbox entry, version check, event), TxCost·(wcu(inbox) + wcu(event)) in
-// the orderer's (the entry's deletion, the event's position: an update is
-// charged the larger of the item before and after), and its share of a
-// full pass's lease check, head and log entry, TxCost·(2 + entry)/PerEntry.
+// driver's orderer, and its share of a full pass's lease check, head and
+// log entry, TxCost·(2 + entry)/PerEntry. With OrdererInbox:
+// TxCost·(wcu(inbox) + 2·wcu(event)) in its own transaction (inbox entry,
+// version check, event), TxCost·(wcu(inbox) + wcu(event)) in the
+// orderer's (the entry's deletion, the event's position: an update is
+// charged the larger of the item before and after). With OrdererIndex:
+// wcu(event) + wcu(inbox) for its PutItem and the index entry it adds,
+// TxCost·wcu(event) + wcu(inbox) for the position and the index entry's
+// removal (the version check is a read, not a write).
 func InboxAppendWCU(in Inputs, o Orderer) float64 {
 	inbox, event := wcu(in.InboxBytes), wcu(in.EventBytes)
-	return in.TxCost*(inbox+2*event) + in.TxCost*(inbox+event) + in.TxCost*(2+o.EntryWCU)/float64(o.PerEntry)
+	share := in.TxCost * (2 + o.EntryWCU) / float64(o.PerEntry)
+	if in.Orderer == OrdererIndex {
+		return event + inbox + in.TxCost*event + inbox + share
+	}
+	return in.TxCost*(inbox+2*event) + in.TxCost*(inbox+event) + share
 }
 
 // InboxDelay is the delay from an append's commit until the inbox orderer
@@ -363,7 +384,8 @@ func InboxDelay(in Inputs, o Orderer, rate float64) Delay {
 
 // inboxLayout models the driver's indexed layout for w writers. An append
 // returns once its events are placed, so a writer's cycle is the by_id
-// lookup, its transaction, the log's delay, and the wait until its driver
+// lookup, its transaction (OrdererIndex: the read of the previous version
+// and its PutItem, PutRTT), the log's delay, and the wait until its driver
 // sees the position (PositionPoll/2 typically, then a read): the rate r
 // solves r = w/cycle(r), up to the least of the orderer's capacity and the
 // table's quota (TableWCU/InboxAppendWCU). At that bound appends queue in
@@ -377,6 +399,9 @@ func inboxLayout(in Inputs, w int) Indexed {
 		limit, bound = r, BoundTable
 	}
 	fixed := 2*in.ReadRTT + in.TxRTT + in.PositionPoll/2
+	if in.Orderer == OrdererIndex {
+		fixed = 3*in.ReadRTT + in.PutRTT + in.PositionPoll/2
+	}
 	rateAt := func(r float64) float64 { return float64(w) / (fixed + InboxDelay(in, o, r).Typical).Seconds() }
 	if rateAt(limit) >= limit {
 		x.Appends, x.Bound = limit, bound

@@ -226,6 +226,7 @@ func TestCapacityIndexedStreams(t *testing.T) {
 
 func TestCapacityInboxOrderer(t *testing.T) {
 	in := DefaultInputs()
+	in.Orderer = OrdererInbox
 	cases := []struct {
 		name     string
 		in       Inputs
@@ -256,6 +257,7 @@ func TestCapacityInboxOrderer(t *testing.T) {
 
 func TestCapacityInboxDelay(t *testing.T) {
 	in := DefaultInputs()
+	in.Orderer = OrdererInbox
 	ms := time.Millisecond
 	cases := []struct {
 		name           string
@@ -283,6 +285,7 @@ func TestCapacityInboxDelay(t *testing.T) {
 
 func TestCapacityIndexedInbox(t *testing.T) {
 	in := DefaultInputs()
+	in.Orderer = OrdererInbox
 	cases := []struct {
 		name      string
 		in        Inputs
@@ -335,9 +338,10 @@ func TestCapacityCommand(t *testing.T) {
 		stdout []string // each must appear
 		stderr string
 	}{
-		{"Defaults", nil, 0, []string{"Head layout", "Indexed layout", "inbox entry", "1000", "orderer round trips", "1,371"}, ""},
+		{"Defaults", nil, 0, []string{"Head layout", "Indexed layout", "marked unplaced", "1000", "orderer round trips", "2,771"}, ""},
+		{"Inbox", []string{"-orderer", "inbox"}, 0, []string{"inbox entry", "1,371"}, ""},
 		{"Streams", []string{"-orderer", "streams"}, 0, []string{"DynamoDB Stream", "table write quota", "12,500"}, ""},
-		{"BadOrderer", []string{"-orderer", "kinesis"}, 2, nil, "-orderer must be inbox or streams"},
+		{"BadOrderer", []string{"-orderer", "kinesis"}, 2, nil, "-orderer must be index, inbox or streams"},
 		{"Writers", []string{"-writers", "3"}, 0, []string{"\n        3 "}, ""},
 		{"BadWriters", []string{"-writers", "1,x"}, 2, nil, `-writers: "x" is not a positive number`},
 		{"BadInput", []string{"-batch", "0"}, 2, nil, "-batch must be positive"},
@@ -361,7 +365,7 @@ func TestCapacityCommand(t *testing.T) {
 
 	t.Run("JSON", func(t *testing.T) {
 		var stdout, stderr bytes.Buffer
-		require.Equal(t, 0, run([]string{"-json", "-writers", "1,1000"}, &stdout, &stderr), stderr.String())
+		require.Equal(t, 0, run([]string{"-json", "-orderer", "inbox", "-writers", "1,1000"}, &stdout, &stderr), stderr.String())
 		var rep struct {
 			Head    []map[string]any `json:"head"`
 			Indexed []map[string]any `json:"indexed"`
@@ -385,4 +389,41 @@ func with(in Inputs, edit func(*Inputs)) Inputs {
 func local(in Inputs) Inputs {
 	in.TxRTT, in.ReadRTT, in.PartitionWCU = 1500*time.Microsecond, 800*time.Microsecond, 1600
 	return in
+}
+
+func TestCapacityIndexOrderer(t *testing.T) {
+	in := DefaultInputs()
+	require.Equal(t, OrdererIndex, in.Orderer)
+	cases := []struct {
+		name     string
+		in       Inputs
+		perEntry int
+		entryWCU float64
+		events   float64
+		bound    string
+	}{
+		// One item per append: 97 / 35 ms = 2,771.4/s, an entry of
+		// 50 + 97 × 70 = 6,840 B (7 WCU); the index would take 8 × 1,000
+		// / (1 + 1) = 4,000/s.
+		{"Defaults", in, 97, 7, 97 / 0.035, BoundOrdererTrips},
+		// A 5 ms transaction: 97 / 15 ms = 6,467/s, more than the index's 4,000.
+		{"IndexBound", with(in, func(in *Inputs) { in.PassRTT = 5 * time.Millisecond }), 97, 7, 4000, BoundInbox},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			o := InboxOrderer(tc.in)
+			assert.Equal(t, tc.perEntry, o.PerEntry)
+			assert.InDelta(t, tc.entryWCU, o.EntryWCU, 1e-9, "entry WCU")
+			assert.InDelta(t, tc.events, o.Events, 1e-6, "appends/s")
+			assert.Equal(t, tc.bound, o.Bound)
+		})
+	}
+	// PutItem 1 + index entry 1, position 2 + index removal 1, and the
+	// pass's share 2 × (2 + 7) / 97.
+	assert.InDelta(t, 5+18.0/97, InboxAppendWCU(in, InboxOrderer(in)), 1e-9, "WCU per append")
+	// One writer: lookup, meta and previous version reads (15 ms), the
+	// put (8 ms), half a position poll (25 ms), and the idle orderer's
+	// look and pass (85 ms): 1 / 133 ms.
+	x := IndexedLayout(in, 1)
+	assert.InDelta(t, 1/0.133, x.Appends, 1e-6, "appends/s")
 }

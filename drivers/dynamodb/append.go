@@ -34,6 +34,10 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	}
 	ret := d.readRetention(ctx, req.Stream) // see retention.go
 	defer ret.wait()
+	// A single-event append at Exact(n) written as one PutItem reads
+	// version n first: in parallel with the ID lookup (see unplaced.go).
+	prev := d.prefetchPrevious(ctx, req)
+	defer prev.wait()
 	var conflict error // the native error of the last conflict
 	for attempt := 0; ; attempt++ {
 		res, found, err := d.retried(ctx, req, conflict)
@@ -69,7 +73,12 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 			}
 			first = t.last + 1
 		}
-		o := d.submit(ctx, newRequest(req.Stream, first, check, req.Events, req.RecordedAt))
+		r := newRequest(req.Stream, first, check, req.Events, req.RecordedAt)
+		r.plain = true
+		if attempt == 0 {
+			r.prev = prev
+		}
+		o := d.submit(ctx, r)
 		switch {
 		case o.err != nil && !o.conflict:
 			return driver.AppendResult{}, o.err

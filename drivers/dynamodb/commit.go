@@ -81,6 +81,14 @@ type request struct {
 	// when the log's head is elsewhere.
 	pin uint64
 
+	// plain is set for an Append's request (not an import's or a
+	// multi-stream append's): one event of it may be written alone as one
+	// PutItem (see unplaced.go).
+	plain bool
+	// prev, when not nil, is the read of version first-1 of a checked
+	// append, started early (see prefetchPrevious).
+	prev *previousRead
+
 	// shard and arrival key the inbox entry of an append to an indexed
 	// table (arrival 0: not drawn yet).
 	shard   int
@@ -319,7 +327,7 @@ func (c *committer) build(group []*request) txn {
 			if r.arrival == 0 {
 				r.shard, r.arrival = rand.IntN(inboxShards), newArrival()
 			}
-			entry = inboxItem(r, r.shard, r.arrival)
+			entry = d.inboxItem(r, r.shard, r.arrival)
 		case len(r.runs) == 1:
 			rn := r.runs[0]
 			entry = logItem(pos/d.bucketSize, pos, rn.stream, rn.first, rn.events)

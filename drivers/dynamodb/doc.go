@@ -90,7 +90,11 @@
 // stream's order, and in one transaction per pass moves the log's head,
 // writes one dense log entry for the appends it places, deletes their inbox
 // entries and sets their events' positions, fenced by the lease's
-// generation. Readers read the log as in the head layout. An append waits
+// generation. In a table set up with the global index "unplaced" (see
+// [CreateTableInput]), a single-event append of a driver that does not hold
+// the lease is instead one conditional PutItem of its event, marked
+// unplaced in that sparse index, which the orderer reads with one Scan.
+// Readers read the log as in the head layout. An append waits
 // for its position up to [Options.OrderTimeout]; past it it succeeds with a
 // zero Position. docs/dynamodb.md ("The indexed log layout") has the
 // design, its costs and the measurements that chose it.

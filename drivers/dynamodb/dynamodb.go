@@ -162,6 +162,9 @@ type Driver struct {
 	bucketHint atomic.Uint64
 	// directAppends counts the appends placed directly (see place.go).
 	directAppends atomic.Uint64
+	// unplacedPuts counts the appends written as one PutItem (see
+	// unplaced.go).
+	unplacedPuts atomic.Uint64
 
 	committer committer
 	cuts      cutCache
@@ -176,9 +179,13 @@ type Driver struct {
 	indexed bool
 	// tagIndex is set for a table that has had the tag index since it
 	// was set up (see tagindex.go).
-	tagIndex     bool
-	orderer      *orderer // nil without one (a head table, NoOrderer)
-	orderTimeout time.Duration
+	tagIndex bool
+	// hasUnplaced is set when the table has the global index of unplaced
+	// events; unplaced when the table's item layout uses it (see
+	// unplaced.go).
+	hasUnplaced, unplaced bool
+	orderer               *orderer // nil without one (a head table, NoOrderer)
+	orderTimeout          time.Duration
 
 	placedMu sync.Mutex    // protects placedCh and placedAt
 	placedCh chan struct{} // closed (and replaced) after each pass of the local orderer that placed events
@@ -254,6 +261,7 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 	d.checkpointsCopied.Store(lay.checkpointsCopied)
 	d.indexed = lay.log == LogIndexed
 	d.tagIndex = lay.tagIndex
+	d.unplaced = lay.unplaced
 	d.orderTimeout = opts.OrderTimeout
 	d.placedCh = make(chan struct{})
 	d.committer.start(d)

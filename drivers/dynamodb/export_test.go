@@ -69,3 +69,7 @@ func DirectAppends(d *Driver) uint64 { return d.directAppends.Load() }
 // SetNoTagIndex makes a driver that creates a table's layout item set the
 // table up without the tag index, as a driver from before it did.
 func SetNoTagIndex(opts *Options) { opts.noTagIndex = true }
+
+// UnplacedPuts returns how many appends d wrote as one PutItem of an event
+// marked unplaced.
+func UnplacedPuts(d *Driver) uint64 { return d.unplacedPuts.Load() }

@@ -76,6 +76,12 @@ const (
 	// The head of an indexed log.
 	attrNext = "next" // N, the next free position
 
+	// An event item of a single-event append to an indexed table of item
+	// layout 2, until the orderer places it (see unplaced.go): the keys of
+	// the sparse global secondary index indexUnplaced, and attrBytes.
+	attrUnplacedShard   = "ub" // N, the index's partition (0 … unplacedShards-1)
+	attrUnplacedArrival = "ua" // N, the arrival key, as an inbox item's sort key
+
 	// The layout item's checkpoint layout: absent in a table from before
 	// checkpointLayout, which may hold checkpoints of the earlier layout not
 	// copied yet; checkpointLayout once every one has been copied (see
@@ -94,6 +100,10 @@ const (
 	attrExpires    = "e"  // N, expiry in nanoseconds since the Unix epoch
 
 	indexByID = "by_id"
+	// indexUnplaced is the sparse global secondary index (ub, ua) of the
+	// events not placed yet of single-event appends (indexed layout, item
+	// layout 2), projecting the type, tags and estimated bytes.
+	indexUnplaced = "unplaced"
 
 	logPrefix        = "$log#"
 	layoutPK         = "$layout"
@@ -120,9 +130,17 @@ const checkpointLayout = 2
 // checkpoints after every page they handle. Part of the layout: never change.
 const checkpointShards = 16
 
-// layoutVersion is the version of the item layout this driver reads and
-// writes; a table with another one is refused.
+// layoutVersion is the version of the item layout this driver writes in
+// a head table and in an indexed table without the index indexUnplaced; a
+// table with another one than it or layoutUnplaced is refused.
 const layoutVersion = 1
+
+// layoutUnplaced is the item layout of an indexed table set up with the
+// index indexUnplaced: a single-event append may be one PutItem of its
+// event item, marked unplaced, instead of a transaction with an inbox
+// item (see unplaced.go). Drivers from before it refuse such a table, as
+// their orderer would never place those events.
+const layoutUnplaced = 2
 
 // defaultLogBucketSize is how many positions one log partition covers: the
 // partition of an entry is its first position divided by it. A

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,8 +76,10 @@ func inboxPK(shard int) string { return inboxPrefix + strconv.Itoa(shard) }
 // conditional; the loser draws again).
 func newArrival() uint64 { return uint64(time.Now().UnixMicro())*1000 + rand.Uint64N(1000) }
 
-// inboxItem encodes the inbox item of r: its log entry, without a position.
-func inboxItem(r *request, shard int, arrival uint64) map[string]types.AttributeValue {
+// inboxItem encodes the inbox item of r: its log entry, without a
+// position. In a table of item layout 2 it is also in the index of
+// unplaced events (see unplaced.go).
+func (d *Driver) inboxItem(r *request, shard int, arrival uint64) map[string]types.AttributeValue {
 	var item map[string]types.AttributeValue
 	if len(r.runs) == 1 {
 		rn := r.runs[0]
@@ -86,18 +89,27 @@ func inboxItem(r *request, shard int, arrival uint64) map[string]types.Attribute
 	}
 	item[attrPK] = str(inboxPK(shard))
 	item[attrBytes] = num(uint64(r.size))
+	if d.unplaced {
+		item[attrUnplacedShard] = num(uint64(shard))
+		item[attrUnplacedArrival] = num(arrival)
+	}
 	return item
 }
 
 // submit writes r through the committer and, in an indexed table, waits
 // for its position.
 func (d *Driver) submit(ctx context.Context, r *request) outcome {
-	o := d.committer.submit(ctx, r)
+	var o outcome
+	if d.canPutUnplaced(r) {
+		o = d.putUnplaced(ctx, r) // see unplaced.go
+	} else {
+		o = d.committer.submit(ctx, r)
+	}
 	if !d.indexed || o.err != nil || o.conflict || o.last > 0 {
 		return o // o.last: placed directly (see place.go)
 	}
 	last := r.runs[len(r.runs)-1]
-	o.last, o.err = d.awaitPlaced(ctx, last.stream, last.first+uint64(len(last.events))-1)
+	o.last, o.err = d.awaitWritten(ctx, last.stream, last.first+uint64(len(last.events))-1)
 	if o.last > 0 {
 		d.notify() // also when another process's orderer placed it
 	}
@@ -110,6 +122,22 @@ func (d *Driver) submit(ctx context.Context, r *request) outcome {
 // consistent GetItem, again after each pass of the driver's own orderer
 // and at least every 50 ms.
 func (d *Driver) awaitPlaced(ctx context.Context, stream string, version uint64) (uint64, error) {
+	return d.await(ctx, stream, version, false)
+}
+
+// awaitWritten is awaitPlaced for an event its append has just written:
+// no orderer can have placed it yet, so it looks first after freshWait,
+// then at intervals growing by half, up to 50 ms (appends of other
+// processes are placed a pass or two later: a look at once, and another
+// after 1 and 3 ms, would be spent requests).
+func (d *Driver) awaitWritten(ctx context.Context, stream string, version uint64) (uint64, error) {
+	return d.await(ctx, stream, version, true)
+}
+
+// freshWait is how long awaitWritten waits before its first look.
+const freshWait = 4 * time.Millisecond
+
+func (d *Driver) await(ctx context.Context, stream string, version uint64, fresh bool) (uint64, error) {
 	if d.orderTimeout < 0 {
 		return 0, nil
 	}
@@ -119,10 +147,15 @@ func (d *Driver) awaitPlaced(ctx context.Context, stream string, version uint64)
 	// no request until then.
 	local := d.orderer != nil && d.orderer.holding.Load()
 	first := time.Millisecond
-	if local {
+	grow := func(w time.Duration) time.Duration { return w * 2 }
+	switch {
+	case local:
 		first = 50 * time.Millisecond // woken by the pass that places it
+	case fresh:
+		first, local = freshWait, true // no look before the first wait
+		grow = func(w time.Duration) time.Duration { return w * 3 / 2 }
 	}
-	for wait := first; ; wait = min(wait*2, 50*time.Millisecond) {
+	for wait := first; ; wait = min(grow(wait), 50*time.Millisecond) {
 		placed, at := d.placedSignal()
 		if p, ok := at[sv]; ok {
 			return p, nil
@@ -200,7 +233,7 @@ func (d *Driver) offerOrderer(r *request, shard int, arrival uint64) {
 	if o == nil || !o.holding.Load() {
 		return
 	}
-	e, err := decodeLogEntry(inboxItem(r, shard, arrival))
+	e, err := decodeLogEntry(d.inboxItem(r, shard, arrival))
 	if err != nil {
 		return // the inbox has it: the next read finds it
 	}
@@ -233,7 +266,10 @@ type orderer struct {
 	offered []candidate // appends of this driver, written since the last pass
 
 	// Owned by the run goroutine.
-	lastRead time.Time         // of the inbox
+	lastRead time.Time // of the inbox
+	// scanFrom is where the next Scan of the index of unplaced events
+	// starts (nil: at its beginning; see readUnplaced).
+	scanFrom map[string]types.AttributeValue
 	recent   map[inboxKey]bool // inbox entries the last pass placed
 
 	// hmu is held while the head of the log is written (a pass's
@@ -382,12 +418,25 @@ func (o *orderer) acquire() (time.Duration, error) {
 	return 0, nil
 }
 
-// candidate is an append (or import) waiting in the inbox.
+// candidate is an append (or import) waiting in the inbox, or a
+// single-event append's event marked unplaced (see unplaced.go).
 type candidate struct {
-	shard   int
+	shard   int // of the inbox; inboxShards + the index partition when unplaced
 	arrival uint64
 	entry   logEntry // start is the arrival key
 	bytes   uint64
+	// unplaced is set for an event found in the index of unplaced events:
+	// no inbox item to delete.
+	unplaced bool
+}
+
+// items returns how many items placing c takes in the orderer's
+// transaction: its events' position updates and its inbox item's deletion.
+func (c candidate) items() int {
+	if c.unplaced {
+		return int(c.entry.count)
+	}
+	return 1 + int(c.entry.count)
 }
 
 // readInbox reads every inbox shard (strongly consistent, in parallel), up
@@ -486,7 +535,14 @@ func (o *orderer) pass() (int, error) {
 		// Appends of other processes are found only in the inbox; those
 		// of this driver are offered, and read again only in passing.
 		var err error
-		if cands, err = o.readInbox(); err != nil {
+		if d.unplaced {
+			// One Scan of the index, which lists the inbox too; a
+			// strongly consistent look at each follows (previousPlaced).
+			cands, err = o.readUnplaced()
+		} else {
+			cands, err = o.readInbox()
+		}
+		if err != nil {
 			return 0, err
 		}
 		o.lastRead = time.Now()
@@ -505,9 +561,23 @@ func (o *orderer) pass() (int, error) {
 		}
 		o.next = next
 	}
-	placed, err := o.previousPlaced(cands)
+	placed, pending, err := o.previousPlaced(cands)
 	if err != nil {
 		return 0, err
+	}
+	if d.unplaced {
+		// The index lags the table: leave out the events and inbox
+		// items it still lists though they are placed (or removed).
+		cands = slices.DeleteFunc(cands, func(c candidate) bool {
+			if !c.unplaced {
+				return !pending[streamVersion{inboxPK(c.shard), c.arrival}]
+			}
+			r := c.entry.runs[0]
+			return !pending[streamVersion{r.stream, r.first}]
+		})
+		if len(cands) == 0 {
+			return 0, nil
+		}
 	}
 	excluded := map[int]bool{} // candidates whose items failed their conditions
 	token := newToken()
@@ -597,8 +667,12 @@ func (o *orderer) readHead() (uint64, error) {
 
 // previousPlaced reads, for each stream of the candidates, whether the
 // version before the first one a candidate writes to it has a position
-// (strongly consistent BatchGetItem, positions only).
-func (o *orderer) previousPlaced(cands []candidate) (map[streamVersion]bool, error) {
+// (strongly consistent BatchGetItem, positions only). For a candidate
+// found in the index of unplaced events it also reads its own item, and
+// returns in pending those still marked unplaced; in a table of item
+// layout 2 it also reads the inbox items of the others, in pending (under
+// the inbox item's key) when they still exist.
+func (o *orderer) previousPlaced(cands []candidate) (placed, pending map[streamVersion]bool, err error) {
 	var keys []eventKey
 	seen := map[streamVersion]bool{}
 	for _, c := range cands {
@@ -609,29 +683,43 @@ func (o *orderer) previousPlaced(cands []candidate) (map[streamVersion]bool, err
 				keys = append(keys, eventKey{stream: r.stream, version: r.first - 1})
 			}
 		}
+		switch {
+		case c.unplaced:
+			// Its own item, to confirm what the index says.
+			r := c.entry.runs[0]
+			if k := (streamVersion{r.stream, r.first}); !seen[k] {
+				seen[k] = true
+				keys = append(keys, eventKey{stream: r.stream, version: r.first})
+			}
+		case o.d.unplaced:
+			// Its inbox item, found through the index too.
+			keys = append(keys, eventKey{stream: inboxPK(c.shard), version: c.arrival})
+		}
 	}
-	placed := map[streamVersion]bool{}
+	placed, pending = map[streamVersion]bool{}, map[streamVersion]bool{}
 	for chunk := range slices.Chunk(keys, maxBatchGet) {
-		items, err := o.d.batchGet(o.ctx, chunk, "pk, sk, p")
+		items, err := o.d.batchGet(o.ctx, chunk, "pk, sk, p, ub")
 		if err != nil {
-			return nil, wrapNative(err)
+			return nil, nil, wrapNative(err)
 		}
 		for _, item := range items {
-			if _, ok := item[attrPos]; !ok {
-				continue
-			}
 			s, err := getStr(item, attrPK)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			v, err := getNum(item, attrSK)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			placed[streamVersion{s, v}] = true
+			if _, ok := item[attrUnplacedShard]; ok || strings.HasPrefix(s, inboxPrefix) {
+				pending[streamVersion{s, v}] = true
+			}
+			if _, ok := item[attrPos]; ok {
+				placed[streamVersion{s, v}] = true
+			}
 		}
 	}
-	return placed, nil
+	return placed, pending, nil
 }
 
 // choose returns the candidates (indexes, in arrival order) of the next
@@ -651,7 +739,7 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 			}
 			ctags := entryTagsBytes(c.entry)
 			tagItems, tagSize := o.d.entryTagCost(c.entry) // see tagindex.go
-			if items+1+int(c.entry.count)+tagItems > maxTxnItems || events+c.entry.count > maxTxnItems || bytes+c.bytes+uint64(tagSize) > maxTxnSize ||
+			if items+c.items()+tagItems > maxTxnItems || events+c.entry.count > maxTxnItems || bytes+c.bytes+uint64(tagSize) > maxTxnSize ||
 				(len(sel) > 0 && tagBytes+ctags > maxEntryTagsBytes) {
 				continue
 			}
@@ -679,7 +767,7 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 			for s, v := range next {
 				last[s] = v
 			}
-			items, events, bytes = items+1+int(c.entry.count)+tagItems, events+c.entry.count, bytes+c.bytes+uint64(tagSize)
+			items, events, bytes = items+c.items()+tagItems, events+c.entry.count, bytes+c.bytes+uint64(tagSize)
 			tagBytes += ctags
 		}
 	}
@@ -735,14 +823,19 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 	t.lastOf = map[streamVersion]uint64{}
 	for _, i := range sel {
 		c := cands[i]
-		add(types.TransactWriteItem{Delete: &types.Delete{
-			TableName: table, Key: key(inboxPK(c.shard), c.arrival), ConditionExpression: aws.String("attribute_exists(pk)"),
-		}}, i)
+		update := "SET p = :p"
+		if c.unplaced {
+			update = "SET p = :p REMOVE ub, ua, b" // see unplaced.go
+		} else {
+			add(types.TransactWriteItem{Delete: &types.Delete{
+				TableName: table, Key: key(inboxPK(c.shard), c.arrival), ConditionExpression: aws.String("attribute_exists(pk)"),
+			}}, i)
+		}
 		for _, r := range c.entry.runs {
 			for j := range r.count {
 				add(types.TransactWriteItem{Update: &types.Update{
 					TableName: table, Key: key(r.stream, r.first+j),
-					UpdateExpression:          aws.String("SET p = :p"),
+					UpdateExpression:          aws.String(update),
 					ConditionExpression:       aws.String("attribute_exists(pk) AND attribute_not_exists(p)"),
 					ExpressionAttributeValues: map[string]types.AttributeValue{":p": num(pos)},
 				}}, i)

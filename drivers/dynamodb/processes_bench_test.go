@@ -18,8 +18,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
+	"github.com/eventkit/eventstore/drivers/dynamodb"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
@@ -425,9 +430,16 @@ type writerProcess struct {
 // until it has opened it.
 func startWriterProcess(tb testing.TB, i int, storeURL string) *writerProcess {
 	tb.Helper()
+	return startProcess(tb, i, "TestAppendProcessWriter", appendWriterEnv+"="+storeURL)
+}
+
+// startProcess starts writer i, a copy of the test binary running test
+// with env added to its environment, and waits until it says it is ready.
+func startProcess(tb testing.TB, i int, test, env string) *writerProcess {
+	tb.Helper()
 	w := &writerProcess{index: i, stderr: &lockedBuffer{}, lines: make(chan string, 1024)}
-	w.cmd = exec.Command(os.Args[0], "-test.run=^TestAppendProcessWriter$", "-test.count=1")
-	w.cmd.Env = append(os.Environ(), appendWriterEnv+"="+storeURL)
+	w.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	w.cmd.Env = append(os.Environ(), env)
 	w.cmd.Stderr = w.stderr
 	stdout, err := w.cmd.StdoutPipe()
 	require.NoError(tb, err)
@@ -551,4 +563,162 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// The raw ceiling of DynamoDB Local from separate processes:
+// BenchmarkRawProcesses starts the same writer processes as
+// BenchmarkAppendProcesses, but each writes with the SDK alone (no driver,
+// no Store), one request shape at a time, one request in flight per
+// process, to keys of its own (nothing contends):
+//
+//   - put: one conditional PutItem of an event item (what the leanest
+//     possible append writes);
+//   - query+put: the by_id Query of the event's ID, then that PutItem (an
+//     append's lookup and write, nothing else);
+//   - txn=N: one TransactWriteItems of N conditional puts of items of
+//     the event's size (2: an event and an inbox entry; 3: with the
+//     version check's share; 5: the lease holder's direct placement).
+//
+// What it settles is written in docs/dynamodb.md ("The raw ceiling").
+
+// rawWriterEnv holds "SHAPE ENDPOINT TABLE" in a raw writer process.
+const rawWriterEnv = "EVENTSTORE_DYNAMODB_RAW_WRITER"
+
+// rawShapes are the request shapes of BenchmarkRawProcesses.
+var rawShapes = []string{"put", "query+put", "txn=2", "txn=3", "txn=5"}
+
+func BenchmarkRawProcesses(b *testing.B) {
+	for _, shape := range rawShapes {
+		for _, procs := range []int{1, 4, 8} {
+			b.Run(fmt.Sprintf("shape=%s/processes=%d", shape, procs), func(b *testing.B) {
+				endpoint := testenv.MustHaveDynamoDB(b)
+				processCredentials(b)
+				client := newClient(b, nil)
+				table := randomTable()
+				_, err := client.CreateTable(b.Context(), dynamodb.CreateTableInput(table))
+				require.NoError(b, err)
+				deleteTableAtCleanup(b, client, table)
+				var writers []*writerProcess
+				for i := range procs {
+					writers = append(writers, startRawWriter(b, i, shape+" "+endpoint+" "+table))
+				}
+				run := &processRun{writers: writers}
+				ops := 0
+				var elapsed time.Duration
+				var lat []time.Duration
+				for b.Loop() {
+					round := run.round(b, processWindow, 0)
+					ops += round.inWindow
+					elapsed += processWindow
+					for _, a := range round.acks {
+						lat = append(lat, a.at.Sub(a.start))
+					}
+				}
+				b.ReportMetric(float64(ops)/elapsed.Seconds(), "ops/s")
+				b.ReportMetric(ms(percentile(lat, 0.50)), "p50-ms")
+				b.ReportMetric(ms(percentile(lat, 0.99)), "p99-ms")
+			})
+		}
+	}
+}
+
+// startRawWriter starts a writer process running TestRawProcessWriter
+// with spec ("SHAPE ENDPOINT TABLE").
+func startRawWriter(tb testing.TB, i int, spec string) *writerProcess {
+	tb.Helper()
+	return startProcess(tb, i, "TestRawProcessWriter", rawWriterEnv+"="+spec)
+}
+
+// TestRawProcessWriter is the body of a raw writer process; in a normal
+// test run it returns at once.
+func TestRawProcessWriter(t *testing.T) {
+	spec := os.Getenv(rawWriterEnv)
+	if spec == "" {
+		return
+	}
+	if err := rawWriter(context.Background(), spec, os.Stdin, os.Stdout); err != nil {
+		fmt.Fprintf(os.Stderr, "raw writer: %v\n", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// rawWriter runs the rounds of a raw writer process, as appendWriter does,
+// sending one request shape with the SDK.
+func rawWriter(ctx context.Context, spec string, in io.Reader, out io.Writer) error {
+	f := strings.Fields(spec)
+	if len(f) != 3 {
+		return fmt.Errorf("spec %q: want SHAPE ENDPOINT TABLE", spec)
+	}
+	shape, endpoint, table := f[0], f[1], f[2]
+	client := awsdynamodb.New(awsdynamodb.Options{
+		Region: "us-east-1", BaseEndpoint: aws.String(endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+	})
+	txnItems := 0
+	if n, ok := strings.CutPrefix(shape, "txn="); ok {
+		var err error
+		if txnItems, err = strconv.Atoi(n); err != nil {
+			return fmt.Errorf("shape %q: %w", shape, err)
+		}
+	} else if shape != "put" && shape != "query+put" {
+		return fmt.Errorf("unknown shape %q", shape)
+	}
+	w := bufio.NewWriter(out)
+	fmt.Fprintln(w, "ready")
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	notExists := aws.String("attribute_not_exists(pk)")
+	stream := conformance.BenchStream("Raw")
+	n := uint64(0)
+	lines := bufio.NewScanner(in)
+	for lines.Scan() {
+		var deadline int64
+		var maxOps int
+		if _, err := fmt.Sscanf(lines.Text(), "go %d %d", &deadline, &maxOps); err != nil {
+			return fmt.Errorf("command %q: %w", lines.Text(), err)
+		}
+		done := 0
+		for time.Now().UnixNano() < deadline && (maxOps == 0 || done < maxOps) {
+			n++
+			start := time.Now()
+			ev := eventstore.NewEvent(conformance.BenchEventType, fmt.Appendf(nil, `{"start":%d}`, start.UnixNano()))
+			item := dynamodb.EventItem(stream, n, 0, ev, start)
+			var err error
+			switch {
+			case txnItems > 0:
+				items := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(table), Item: item, ConditionExpression: notExists}}}
+				for k := 1; k < txnItems; k++ {
+					// Items of the event's size on keys of their own.
+					other := dynamodb.EventItem(fmt.Sprintf("%s-%d", stream, k), n, 0, ev, start)
+					items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(table), Item: other, ConditionExpression: notExists}})
+				}
+				_, err = client.TransactWriteItems(ctx, &awsdynamodb.TransactWriteItemsInput{TransactItems: items, ClientRequestToken: aws.String(uuid.NewString())})
+			default:
+				if shape == "query+put" {
+					_, err = client.Query(ctx, &awsdynamodb.QueryInput{
+						TableName: aws.String(table), IndexName: aws.String("by_id"), ConsistentRead: aws.Bool(true),
+						KeyConditionExpression: aws.String("pk = :s AND id = :i"),
+						ExpressionAttributeValues: map[string]types.AttributeValue{
+							":s": &types.AttributeValueMemberS{Value: stream}, ":i": &types.AttributeValueMemberB{Value: ev.ID[:]},
+						},
+					})
+				}
+				if err == nil {
+					_, err = client.PutItem(ctx, &awsdynamodb.PutItemInput{TableName: aws.String(table), Item: item, ConditionExpression: notExists})
+				}
+			}
+			if err != nil {
+				return fmt.Errorf("%s %d: %w", shape, n, err)
+			}
+			fmt.Fprintf(w, "a %s %d %d %s %d\n", ev.ID, start.UnixNano(), time.Now().UnixNano(), stream, n)
+			done++
+		}
+		fmt.Fprintf(w, "done %d\n", done)
+		if err := w.Flush(); err != nil {
+			return err
+		}
+	}
+	return lines.Err()
 }

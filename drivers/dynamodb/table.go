@@ -29,7 +29,8 @@ func ValidateTableName(name string) error {
 // on-demand capacity, a string partition key "pk", a number sort key "sk",
 // and a local secondary index "by_id" on the binary attribute "id" projecting
 // only keys. Applications that create their tables with infrastructure tools
-// declare the same schema (billing mode and tags are theirs to choose).
+// declare the same schema (billing mode and tags are theirs to choose); for
+// a table of the [LogIndexed] layout, that of [CreateIndexedTableInput].
 func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 	return &awsdynamodb.CreateTableInput{
 		TableName:   aws.String(table),
@@ -54,6 +55,38 @@ func CreateTableInput(table string) *awsdynamodb.CreateTableInput {
 	}
 }
 
+// CreateIndexedTableInput returns the request that creates a table for a
+// store of the [LogIndexed] layout (what [Options.CreateTable] creates
+// with it): [CreateTableInput]'s, and a sparse global secondary index
+// "unplaced" on the number attributes "ub" (HASH) and "ua" (RANGE)
+// projecting "t", "tg", "b", "s", "v", "n", "ty", "tt", "rs", "rv" and
+// "rn", which only the inbox items and the events not placed in the log
+// yet carry. An indexed table set up with the index writes each
+// single-event append as one PutItem (item layout 2); one set up without
+// it writes every append with an inbox item (item layout 1).
+func CreateIndexedTableInput(table string) *awsdynamodb.CreateTableInput {
+	in := CreateTableInput(table)
+	in.AttributeDefinitions = append(in.AttributeDefinitions,
+		types.AttributeDefinition{AttributeName: aws.String(attrUnplacedShard), AttributeType: types.ScalarAttributeTypeN},
+		types.AttributeDefinition{AttributeName: aws.String(attrUnplacedArrival), AttributeType: types.ScalarAttributeTypeN},
+	)
+	in.GlobalSecondaryIndexes = []types.GlobalSecondaryIndex{{
+		IndexName: aws.String(indexUnplaced),
+		KeySchema: []types.KeySchemaElement{
+			{AttributeName: aws.String(attrUnplacedShard), KeyType: types.KeyTypeHash},
+			{AttributeName: aws.String(attrUnplacedArrival), KeyType: types.KeyTypeRange},
+		},
+		Projection: &types.Projection{
+			ProjectionType: types.ProjectionTypeInclude,
+			NonKeyAttributes: []string{
+				attrType, attrTags, attrBytes, // events
+				attrStream, attrVersion, attrCount, attrTypes, attrEntryTags, attrRunStreams, attrRunVersions, attrRunCounts, // inbox items
+			},
+		},
+	}}
+	return in
+}
+
 // ensureTable checks the table exists with the driver's schema, creating it
 // first with opts.CreateTable (unless opts.MustExist), and waits until it
 // is ACTIVE. A missing table is an error matching
@@ -64,7 +97,11 @@ func (d *Driver) ensureTable(ctx context.Context, opts Options) error {
 	var notFound *types.ResourceNotFoundException
 	if errors.As(err, &notFound) && create {
 		err = d.call(ctx, "CreateTable", func(ctx context.Context) error {
-			_, err := d.client.CreateTable(ctx, CreateTableInput(d.table), noRetry)
+			in := CreateTableInput(d.table)
+			if opts.Log == LogIndexed {
+				in = CreateIndexedTableInput(d.table)
+			}
+			_, err := d.client.CreateTable(ctx, in, noRetry)
 			return err
 		})
 		var inUse *types.ResourceInUseException
@@ -95,7 +132,8 @@ func (d *Driver) ensureTable(ctx context.Context, opts Options) error {
 			return wrapNative(err)
 		}
 	}
-	return checkSchema(desc)
+	d.hasUnplaced, err = checkSchema(desc)
+	return err
 }
 
 // probe is the driver's first request: DescribeTable, with its retries
@@ -130,30 +168,43 @@ func (d *Driver) describeTable(ctx context.Context) (*types.TableDescription, er
 	return out.Table, nil
 }
 
-// checkSchema reports whether a table has the keys and index the driver needs.
-func checkSchema(t *types.TableDescription) error {
-	want := CreateTableInput("")
+// checkSchema reports whether a table has the keys and index the driver
+// needs, and whether it has the global index of unplaced events (optional;
+// when present it must have the driver's keys).
+func checkSchema(t *types.TableDescription) (hasUnplaced bool, err error) {
+	want := CreateIndexedTableInput("")
 	attrType := map[string]types.ScalarAttributeType{}
 	for _, a := range t.AttributeDefinitions {
 		attrType[aws.ToString(a.AttributeName)] = a.AttributeType
 	}
 	for _, a := range want.AttributeDefinitions {
-		if got := attrType[aws.ToString(a.AttributeName)]; got != a.AttributeType {
-			return schemaErr("attribute %q has type %q, want %q", aws.ToString(a.AttributeName), got, a.AttributeType)
+		name := aws.ToString(a.AttributeName)
+		if got, ok := attrType[name]; !ok && (name == attrUnplacedShard || name == attrUnplacedArrival) {
+			continue // only the optional global index declares them
+		} else if got != a.AttributeType {
+			return false, schemaErr("attribute %q has type %q, want %q", name, got, a.AttributeType)
 		}
 	}
 	if !sameKeys(t.KeySchema, want.KeySchema) {
-		return schemaErr("the key schema is not pk (HASH), sk (RANGE)")
+		return false, schemaErr("the key schema is not pk (HASH), sk (RANGE)")
+	}
+	for _, gsi := range t.GlobalSecondaryIndexes {
+		if aws.ToString(gsi.IndexName) == indexUnplaced {
+			if !sameKeys(gsi.KeySchema, want.GlobalSecondaryIndexes[0].KeySchema) {
+				return false, schemaErr("index %q is not on ub (HASH), ua (RANGE)", indexUnplaced)
+			}
+			hasUnplaced = true
+		}
 	}
 	for _, lsi := range t.LocalSecondaryIndexes {
 		if aws.ToString(lsi.IndexName) == indexByID {
 			if !sameKeys(lsi.KeySchema, want.LocalSecondaryIndexes[0].KeySchema) {
-				return schemaErr("index %q is not on pk (HASH), id (RANGE)", indexByID)
+				return false, schemaErr("index %q is not on pk (HASH), id (RANGE)", indexByID)
 			}
-			return nil
+			return hasUnplaced, nil
 		}
 	}
-	return schemaErr("the local secondary index %q is missing", indexByID)
+	return false, schemaErr("the local secondary index %q is missing", indexByID)
 }
 
 func sameKeys(got, want []types.KeySchemaElement) bool {
@@ -198,6 +249,9 @@ type layout struct {
 	checkpointsCopied bool   // the current checkpoint layout (see copyEarlierCheckpoints)
 	log               LogLayout
 	tagIndex          bool // every log entry has its tag items (see tagindex.go)
+	// unplaced is set in an indexed table of item layout 2: single-event
+	// appends are marked in the global index of unplaced events.
+	unplaced bool
 }
 
 // ensureLayout reads the table's layout item, writing it first in a new
@@ -221,7 +275,12 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (layout, error)
 			return layout{}, wrapNative(err)
 		}
 		if out.Item != nil {
-			return decodeLayout(out.Item, opts.Log)
+			l, err := decodeLayout(out.Item, opts.Log)
+			if err == nil && l.unplaced && !d.hasUnplaced {
+				return layout{}, fmt.Errorf("dynamodb: %w: the table has item layout %d, but not its global secondary index %q (see CreateTableInput)",
+					eventstore.ErrInvalidArgument, layoutUnplaced, indexUnplaced)
+			}
+			return l, err
 		}
 		if opts.MustExist {
 			return layout{}, fmt.Errorf("dynamodb: %w: the table holds no event store yet (no layout item; must_exist: "+
@@ -229,6 +288,9 @@ func (d *Driver) ensureLayout(ctx context.Context, opts Options) (layout, error)
 		}
 		item := key(layoutPK, 0)
 		item[attrLayout] = num(layoutVersion)
+		if opts.Log == LogIndexed && d.hasUnplaced {
+			item[attrLayout] = num(layoutUnplaced)
+		}
 		item[attrBucket] = num(opts.logBucketSize)
 		item[attrCheckpoints] = num(checkpointLayout)
 		if opts.Log == LogIndexed {
@@ -257,10 +319,10 @@ func decodeLayout(item map[string]types.AttributeValue, want LogLayout) (layout,
 	if err != nil {
 		return layout{}, fmt.Errorf("dynamodb: layout item: %w", err)
 	}
-	if v != layoutVersion {
-		return layout{}, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layout %d", v, layoutVersion)
+	if v != layoutVersion && v != layoutUnplaced {
+		return layout{}, fmt.Errorf("dynamodb: the table has item layout %d; this driver reads layouts %d and %d", v, layoutVersion, layoutUnplaced)
 	}
-	l := layout{log: LogHead, checkpointsCopied: hasCheckpointLayout(item)}
+	l := layout{log: LogHead, checkpointsCopied: hasCheckpointLayout(item), unplaced: v == layoutUnplaced}
 	if v, err := getNum(item, attrTagIndex); err == nil && v == 1 {
 		l.tagIndex = true
 	}
@@ -277,6 +339,9 @@ func decodeLayout(item map[string]types.AttributeValue, want LogLayout) (layout,
 		if l.log != LogHead && l.log != LogIndexed {
 			return layout{}, fmt.Errorf("dynamodb: the table has log layout %q; this driver reads %q and %q", s, LogHead, LogIndexed)
 		}
+	}
+	if l.unplaced && l.log != LogIndexed {
+		return layout{}, fmt.Errorf("dynamodb: layout item: item layout %d in a table of the %q log layout", v, l.log)
 	}
 	if want != "" && want != l.log {
 		return layout{}, fmt.Errorf("dynamodb: %w: the table has the %q log layout, not %q (the layout is the table's, chosen when it was set up)",
