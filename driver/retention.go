@@ -91,9 +91,9 @@ type RetentionKeeper interface {
 	// removes the events r no longer keeps before it returns (in its own
 	// transaction where the backend can), so a stream holds no more than
 	// MaxCount events once an append returns. Events that grow older than MaxAge while nothing is
-	// appended stay stored (and readable) until the next append or the
-	// next SetStreamRetention: a job that calls SetStreamRetention again
-	// removes them. The setting of a stream with no events is stored too,
+	// appended stay stored (and readable) until the next append, the next
+	// SetStreamRetention, or the next ApplyRetention of a driver that is a
+	// [RetentionApplier]. The setting of a stream with no events is stored too,
 	// and applies once it has some. DeleteStream removes the setting.
 	SetStreamRetention(ctx context.Context, stream string, r Retention) error
 	// StreamRetention returns the stored setting: the zero Retention when

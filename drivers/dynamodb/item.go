@@ -23,6 +23,7 @@ import (
 //	lease        pk = "$lease#" + group      sk = hash of the lease's key
 //	inbox        pk = "$inbox#" + shard      sk = arrival key (indexed layout)
 //	log head     pk = "$loghead"             sk = 0 (indexed layout)
+//	listed stream pk = "$retention"          sk = hash of the stream ID (see retained.go)
 //	checkpoint of the earlier layout (read and deleted, no longer written)
 //	             pk = "$checkpoint#" + name  sk = 0
 //

@@ -32,9 +32,11 @@ import (
 //  2. The sweep: the items of versions below tb-1 are deleted, in version
 //     order, with BatchWriteItem, except version 1, which becomes a stub
 //     too. Then the meta item records that the sweep reached tb (rd). A
-//     sweep cut short (a crash, an error) is finished by the next removal
-//     of the stream: DeleteStream, TruncateStream, SetStreamRetention, or
-//     an append to a stream with a retention setting.
+//     sweep cut short (a crash, an error) is finished by the next
+//     ApplyRetention (DeleteStream and TruncateStream list the stream for
+//     it before their commit, see retained.go) or the next removal of the
+//     stream: DeleteStream, TruncateStream, SetStreamRetention, or an
+//     append to a stream with a retention setting.
 //
 // Stubs are what is left of a removed event whose item must stay: its key,
 // its position (p) and rm. Two per stream at most, version 1 and tb-1:
@@ -49,18 +51,18 @@ import (
 //     dl: it is the stream's last item until an append recreates the
 //     stream at the next version.
 //
-// Readers: a ReadStream from version 1 reads the meta item in the same
-// Query (sk >= 0) and skips what lies below tb; every ReadStream skips
-// stubs; a backward read stops at the first stub above version 1 (what
-// lies below is removed or being removed), and a forward read drops what
-// it read below one. The global log (ReadAll, ReadAllScan, subscriptions)
-// keeps its log entries: the positions of removed events are never reused,
-// and an event whose item is gone is recognised as removed (a stub, or a
-// version below its stream's tb, read from the meta item only when an
-// item is missing) and passed over instead of waited for. Until the sweep
-// has finished, events being removed can still be read from the global log
-// and by forward stream reads that start above version 1 (and by those
-// only while the sweep has not reached the events they read first).
+// Readers never return an event whose removal has committed, whether or
+// not the sweep has reached it: a ReadStream from version 1 reads the meta
+// item in the same Query (sk >= 0) and skips what lies below tb; every
+// ReadStream skips stubs; a backward read stops at the first stub above
+// version 1 (what lies below is removed or being removed), and a forward
+// read drops what it read below one; a read that starts above version 1
+// and cannot tell from the stub below tb reads the meta item (see
+// ReadStream). The global log (ReadAll, ReadAllScan, ReadQuery,
+// subscriptions) keeps its log entries: the positions of removed events
+// are never reused. Its readers fetch, with each round of events, the meta
+// items of their streams (see fetchEvents), and pass over a stub or a
+// version below its stream's tb instead of returning or waiting for it.
 const (
 	// The meta item of a stream (pk = stream ID, sk = 0).
 	attrFirstKept  = "tb" // N: versions below it are removed (or being removed by a sweep)

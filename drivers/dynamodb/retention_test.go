@@ -2,6 +2,7 @@ package dynamodb_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -190,6 +191,12 @@ func (m *writeMeter) handle(ctx context.Context, in middleware.InitializeInput, 
 	case *awsdynamodb.GetItemInput:
 		op, items = "GetItem", 1
 		p.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	case *awsdynamodb.BatchGetItemInput:
+		op = "BatchGetItem"
+		for _, r := range p.RequestItems {
+			items += len(r.Keys)
+		}
+		p.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	}
 	out, md, err := next.HandleInitialize(ctx, in)
 	if op == "" || err != nil {
@@ -215,6 +222,10 @@ func (m *writeMeter) handle(ctx context.Context, in middleware.InitializeInput, 
 		units, items = capacity(r.ConsumedCapacity), len(r.Items)
 	case *awsdynamodb.GetItemOutput:
 		units = capacity(r.ConsumedCapacity)
+	case *awsdynamodb.BatchGetItemOutput:
+		for _, c := range r.ConsumedCapacity {
+			units += aws.ToFloat64(c.CapacityUnits)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -407,4 +418,43 @@ func TestRemovalCutShortAfterCommit(t *testing.T) {
 			assert.Equal(t, eventstore.RetentionResult{Streams: 1}, res, "ApplyRetention again: nothing to do")
 		})
 	}
+}
+
+// TestGlobalLogReadCost counts the requests and keys of a ReadAll of 1,000
+// events: of one stream (the meta item of the stream adds a key to each
+// BatchGetItem of 99 events), and of 1,000 streams of one event each (each
+// BatchGetItem asks for 50 events and the meta items of their 50 streams:
+// twice the requests and keys of reading the events alone). Run with -v for
+// the table; docs/dynamodb.md has the figures.
+func TestGlobalLogReadCost(t *testing.T) {
+	var m writeMeter
+	client := newClient(t, nil, m.install)
+	store, _ := newStore(t, client, dynamodb.Options{})
+	ctx := t.Context()
+	one := "One-" + randomTable()
+	for range 20 {
+		_, err := store.Append(ctx, one, eventstore.Any, binaryEvents(50, 10)...)
+		require.NoError(t, err)
+	}
+	m.take()
+	read := func(what string, from eventstore.Position) (last eventstore.Position) {
+		t.Helper()
+		n := 0
+		for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{After: from}) {
+			require.NoError(t, err)
+			n++
+			last = ev.Position
+		}
+		require.Equal(t, 1000, n, what)
+		u := m.take()["BatchGetItem"]
+		t.Logf("ReadAll of %s: BatchGetItem: %d requests, %d keys, %.1f units", what, u.requests, u.items, u.units)
+		return last
+	}
+	last := read("1,000 events of one stream", eventstore.Position{})
+	for i := range 1000 {
+		_, err := store.Append(ctx, fmt.Sprintf("Many%d-%s", i, randomTable()), eventstore.NoStream, binaryEvents(1, 10)...)
+		require.NoError(t, err)
+	}
+	m.take()
+	read("1,000 events of 1,000 streams", last)
 }
