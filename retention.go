@@ -90,9 +90,10 @@ func (s *Store) TruncateStream(ctx context.Context, stream string, before uint64
 // the stream removes the events that fall out of r before it returns (in
 // the append's transaction on SQLite and PostgreSQL), so a stream holds no
 // more than MaxCount events after an append returns. Events that age past MaxAge while nothing is appended stay
-// readable until the next append or the next call of SetStreamRetention
-// (run it from a periodic job to remove them from quiet streams; some
-// drivers also hide them from reads, see docs/retention.md). Removed
+// readable until the next append, the next call of SetStreamRetention, or
+// [Store.ApplyRetention] (run it from a periodic job to remove them from
+// quiet streams; some drivers also hide them from reads, see
+// docs/retention.md). Removed
 // events leave every read path as with [Store.DeleteStream]. The setting
 // of a stream with no events is kept for when it has some; DeleteStream
 // removes it.
@@ -133,6 +134,41 @@ func (s *Store) StreamRetention(ctx context.Context, stream string) (Retention, 
 		return err
 	})
 	return r, err
+}
+
+// RetentionResult is what [Store.ApplyRetention] did: how many streams
+// with a retention it examined, and how many events it removed.
+type RetentionResult = driver.RetentionResult
+
+// ApplyRetention applies the stored retention of every stream that has one
+// ([Store.SetStreamRetention]) as of now, removing the events each no
+// longer keeps, as an append to the stream would. Run it from a periodic
+// job: it is how streams nothing is appended to lose the events that aged
+// past their MaxAge. It also finishes removals a driver left unfinished (a
+// DynamoDB sweep cut short by a crash). Its cost grows with the number of
+// streams having a retention (it reads them in pages) and the events it
+// removes, never with the length of the log. Removed events leave every
+// read path as with [Store.DeleteStream].
+//
+// A cancelled context stops it between streams: it returns the context's
+// error, and the streams done by then stay done (each stream's removal is
+// all or nothing). On KurrentDB it removes nothing: the server applies
+// $maxAge and $maxCount on every read, and a scavenge frees the space (see
+// docs/retention.md).
+//
+// Errors: [ErrNotSupported] when the driver cannot apply retention to every
+// stream ([driver.RetentionApplier]); [ErrClosed]; the context's error.
+func (s *Store) ApplyRetention(ctx context.Context) (RetentionResult, error) {
+	wrap := func(err error) error { return fmt.Errorf("eventstore: apply retention: %w", err) }
+	if s.applier == nil {
+		return RetentionResult{}, wrap(ErrNotSupported)
+	}
+	var res RetentionResult
+	err := s.retentionCall(ctx, wrap, func() (err error) {
+		res, err = s.applier.ApplyRetention(ctx)
+		return err
+	})
+	return res, err
 }
 
 // retentionCall runs f as a driver call and wraps its error.

@@ -36,6 +36,7 @@ type Store struct {
 	deleter     driver.StreamDeleter
 	truncater   driver.StreamTruncater
 	retention   driver.RetentionKeeper
+	applier     driver.RetentionApplier
 	limits      Limits
 	pageBytes   int // the bound of a read page, in bytes of data and metadata
 	pageSize    int // events per read page: driver.PageSizer's, else defaultPageSize
@@ -92,6 +93,7 @@ func newStore(d driver.Driver, opts Options, scheme string) *Store {
 	s.deleter, _ = d.(driver.StreamDeleter)
 	s.truncater, _ = d.(driver.StreamTruncater)
 	s.retention, _ = d.(driver.RetentionKeeper)
+	s.applier, _ = d.(driver.RetentionApplier)
 	s.limits = Limits{MaxEventSize: DefaultMaxEventSize}
 	if opts.MaxEventSize > 0 {
 		s.limits.MaxEventSize = opts.MaxEventSize

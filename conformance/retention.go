@@ -28,6 +28,9 @@ func retentionRules() []rule {
 	keep := func(run func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture) {
 		return withCapability[driver.RetentionKeeper]("RetentionNotSupported", run)
 	}
+	apply := func(run func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture) {
+		return withCapability[driver.RetentionApplier]("RetentionNotSupported", keep(run))
+	}
 	return []rule{
 		{name: "DeleteStreamRemovesEvents", run: del(testDeleteRemoves)},
 		{name: "DeleteStreamExpectations", run: del(testDeleteExpectations)},
@@ -44,6 +47,7 @@ func retentionRules() []rule {
 		{name: "RetentionMaxCount", run: keep(testRetentionMaxCount)},
 		{name: "RetentionMaxCountMultiAppend", run: keep(testRetentionMaxCountMulti)},
 		{name: "RetentionMaxAge", run: keep(testRetentionMaxAge)},
+		{name: "ApplyRetentionQuietStreams", run: apply(testApplyRetention)},
 		{name: "RetentionInvalidInput", run: testRetentionInvalid},
 		{name: "RetentionNotSupported", run: testRetentionNotSupported},
 	}
@@ -662,6 +666,52 @@ func testRetentionMaxAge(t *testing.T, f *fixture) {
 	f.checVersionsAll("after an append with MaxAge", s, seq(4, 5), 5)
 }
 
+// testApplyRetention lets the events of a stream with a MaxAge age while
+// nothing is appended to it: they stay until ApplyRetention removes them
+// (it also applies a MaxCount set while a stream was longer, as an append
+// would), and it leaves streams without a retention, or whose events are
+// young enough, as they are. A cancelled call removes nothing.
+func testApplyRetention(t *testing.T, f *fixture) {
+	quiet, young, counted, plain := stream("ApplyQuiet"), stream("ApplyYoung"), stream("ApplyCount"), stream("ApplyPlain")
+	const maxAge = time.Second // KurrentDB keeps $maxAge in whole seconds
+	for s, r := range map[string]eventstore.Retention{quiet: {MaxAge: maxAge}, young: {MaxAge: time.Hour}, counted: {MaxCount: 2}} {
+		if err := f.store.SetStreamRetention(f.ctx, s, r); err != nil {
+			t.Fatalf("SetStreamRetention(%q, %+v): %v", s, r, err)
+		}
+	}
+	for _, s := range []string{quiet, young, counted, plain} {
+		f.mustAppend(s, eventstore.NoStream, events(3, "Happened")...)
+	}
+	f.checVersionsAll("the stream with MaxCount 2 after its append", counted, seq(2, 3), 3)
+	time.Sleep(maxAge + 500*time.Millisecond) // no way to append in the past and keep the stream quiet
+	ctx, cancel := context.WithCancel(f.ctx)
+	cancel()
+	before := f.state(plain)
+	if _, err := f.store.ApplyRetention(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("ApplyRetention with a cancelled context: want context.Canceled, got %v", err)
+	}
+	f.checkNothingWritten("ApplyRetention with a cancelled context", before)
+	res, err := f.store.ApplyRetention(f.ctx)
+	if err != nil {
+		t.Fatalf("ApplyRetention: %v", err)
+	}
+	f.checVersionsAll("a quiet stream whose events aged past MaxAge, after ApplyRetention", quiet, nil, 3)
+	f.checVersionsAll("a stream whose events are younger than its MaxAge, after ApplyRetention", young, seq(1, 3), 3)
+	f.checVersionsAll("a stream with MaxCount 2, after ApplyRetention", counted, seq(2, 3), 3)
+	f.checVersionsAll("a stream without retention, after ApplyRetention", plain, seq(1, 3), 3)
+	if res.Streams != 0 && res.Streams != 3 {
+		t.Errorf("ApplyRetention: examined %d streams, want 3 (the streams with a retention), or 0 from a driver whose backend applies it itself", res.Streams)
+	}
+	if res.Events != 0 && res.Events != 3 {
+		t.Errorf("ApplyRetention: removed %d events, want 3 (or 0 from a driver whose backend applies it itself)", res.Events)
+	}
+	// Applied again: nothing more to remove.
+	if res, err = f.store.ApplyRetention(f.ctx); err != nil || res.Events != 0 {
+		t.Errorf("ApplyRetention again: want no event removed, got %+v, %v", res, err)
+	}
+	f.checVersionsAll("a stream without retention, after ApplyRetention twice", plain, seq(1, 3), 3)
+}
+
 // testRetentionInvalid checks the Store refuses bad input before the
 // driver, and a cancelled context, whatever the driver implements.
 func testRetentionInvalid(t *testing.T, f *fixture) {
@@ -696,8 +746,9 @@ func testRetentionNotSupported(t *testing.T, f *fixture) {
 	_, del := f.driver.(driver.StreamDeleter)
 	_, trunc := f.driver.(driver.StreamTruncater)
 	_, keep := f.driver.(driver.RetentionKeeper)
-	if del && trunc && keep {
-		t.Skip("the driver implements driver.StreamDeleter, StreamTruncater and RetentionKeeper: the other retention rules apply")
+	_, apply := f.driver.(driver.RetentionApplier)
+	if del && trunc && keep && apply {
+		t.Skip("the driver implements driver.StreamDeleter, StreamTruncater, RetentionKeeper and RetentionApplier: the other retention rules apply")
 	}
 	s := stream("RetNS")
 	f.mustAppend(s, eventstore.NoStream, events(2, "Happened")...)
@@ -716,6 +767,10 @@ func testRetentionNotSupported(t *testing.T, f *fixture) {
 		check("SetStreamRetention", keep, f.store.SetStreamRetention(f.ctx, s, eventstore.Retention{MaxCount: 1}))
 		_, err := f.store.StreamRetention(f.ctx, s)
 		check("StreamRetention", keep, err)
+	}
+	if !apply {
+		_, err := f.store.ApplyRetention(f.ctx)
+		check("ApplyRetention", apply, err)
 	}
 	f.checkVersions("after unsupported calls", s, seq(1, 2), 2)
 }

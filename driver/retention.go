@@ -91,12 +91,39 @@ type RetentionKeeper interface {
 	// removes the events r no longer keeps before it returns (in its own
 	// transaction where the backend can), so a stream holds no more than
 	// MaxCount events once an append returns. Events that grow older than MaxAge while nothing is
-	// appended stay stored (and readable) until the next append or the
-	// next SetStreamRetention: a job that calls SetStreamRetention again
-	// removes them. The setting of a stream with no events is stored too,
+	// appended stay stored (and readable) until the next append, the next
+	// SetStreamRetention, or the next ApplyRetention of a driver that is a
+	// [RetentionApplier]. The setting of a stream with no events is stored too,
 	// and applies once it has some. DeleteStream removes the setting.
 	SetStreamRetention(ctx context.Context, stream string, r Retention) error
 	// StreamRetention returns the stored setting: the zero Retention when
 	// there is none.
 	StreamRetention(ctx context.Context, stream string) (Retention, error)
+}
+
+// RetentionResult is what one [RetentionApplier.ApplyRetention] call did.
+type RetentionResult struct {
+	// Streams is how many streams with a stored retention were examined.
+	Streams uint64
+	// Events is how many events were removed (on some drivers the
+	// versions that became removed, which counts the same events).
+	Events uint64
+}
+
+// RetentionApplier is an optional Driver capability: applying every stored
+// retention at once, so that streams nothing is appended to lose the events
+// that aged past their MaxAge. Without it, eventstore.Store.ApplyRetention
+// returns eventstore.ErrNotSupported (a driver that keeps retention but
+// cannot list the streams having one leaves that to a job calling
+// SetStreamRetention per stream).
+type RetentionApplier interface {
+	// ApplyRetention removes, from every stream with a stored retention,
+	// the events it no longer keeps at the time of the call, as an append
+	// to each would; it also finishes removals a driver left unfinished
+	// (an interrupted DynamoDB sweep). It reads the streams having a
+	// retention in pages, never the whole log, and checks ctx between
+	// streams: a cancelled call returns the context's error with some
+	// streams done. Each stream's removal is all or nothing as
+	// TruncateStream's is.
+	ApplyRetention(ctx context.Context) (RetentionResult, error)
 }

@@ -98,6 +98,7 @@ var commands = []*command{
 	{"tail", "[--category C]... [--type T]... [--from POSITION|--from-end] [--limit N] [--backwards] [--no-follow] [--json]", "print the global log, then follow it live until interrupted", setupTail},
 	{"delete-stream", "STREAM [--expected E] [--json]", "delete a stream: its events, snapshot and retention (docs/retention.md)", setupDeleteStream},
 	{"truncate-stream", "STREAM --before N [--json]", "remove the events of a stream with a version below N", setupTruncateStream},
+	{"apply-retention", "[--url URL] [--json]", "apply every stream's stored retention now (a periodic job for quiet streams)", setupApplyRetention},
 	{"stats", "[--url URL] [--json]", "count events, streams and categories", setupStats},
 	{"subscriptions", "[list | set NAME POSITION | delete NAME | group NAME | delete-group NAME] [--url URL] [--json]", "list the subscriptions' checkpoints and how far each is behind; move or delete one; show or reset a consumer group's leases", setupSubscriptions},
 	{"serve", "[--addr HOST:PORT] [--allow-remote] [--token TOKEN] [--page-size N] [--url URL]", "serve the web console: browse streams and events, follow the log live, see subscriptions, scrape /metrics", setupServe},

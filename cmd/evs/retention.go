@@ -52,6 +52,30 @@ func setupTruncateStream(fs *flag.FlagSet) runFunc {
 	}
 }
 
+// setupApplyRetention: evs apply-retention.
+func setupApplyRetention(*flag.FlagSet) runFunc {
+	return func(ctx context.Context, e *env, cf commonFlags, args []string) error {
+		if len(args) != 0 {
+			return usagef("want no arguments, got %d", len(args))
+		}
+		return withStore(ctx, e, cf.url, func(s *eventstore.Store) error {
+			res, err := s.ApplyRetention(ctx)
+			if err != nil {
+				return err
+			}
+			if cf.json {
+				return newJSONEncoder(e.stdout).Encode(struct {
+					Streams uint64 `json:"streams"`
+					Events  uint64 `json:"events"`
+				}{res.Streams, res.Events})
+			}
+			_, err = fmt.Fprintf(e.stdout, "applied the retention of %s: removed %s\n",
+				plural(int(res.Streams), "stream", "streams"), plural(int(res.Events), "event", "events"))
+			return err
+		})
+	}
+}
+
 // reportRetention prints what delete-stream or truncate-stream did.
 func reportRetention(e *env, cf commonFlags, did, stream string, before uint64) error {
 	if cf.json {

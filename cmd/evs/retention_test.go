@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/eventkit/eventstore"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -42,3 +44,20 @@ func TestDeleteAndTruncateStream(t *testing.T) {
 }
 
 func evs2(t testing.TB, args ...string) result { t.Helper(); return evs(t, "", args...) }
+
+// TestApplyRetention runs evs apply-retention on a SQLite store with a
+// stream with a retention that keeps all of its events.
+func TestApplyRetention(t *testing.T) {
+	u := "sqlite:" + filepath.Join(t.TempDir(), "events.db")
+	assert.Equal(t, "applied the retention of 0 streams: removed 0 events\n", mustEVS(t, "", "apply-retention", "--url", u))
+	s, err := eventstore.Open(t.Context(), u)
+	require.NoError(t, err)
+	_, err = s.Append(t.Context(), "Sensor-1", eventstore.NoStream, eventstore.NewEvent("Read", []byte(`{}`)), eventstore.NewEvent("Read", []byte(`{}`)))
+	require.NoError(t, err)
+	require.NoError(t, s.SetStreamRetention(t.Context(), "Sensor-1", eventstore.Retention{MaxCount: 5}))
+	require.NoError(t, s.Close())
+	assert.Equal(t, `{"streams":1,"events":0}`+"\n", mustEVS(t, "", "apply-retention", "--url", u, "--json"))
+	r := evs2(t, "apply-retention", "--url", u, "Sensor-1")
+	assert.Equal(t, exitUsage, r.code)
+	assert.Contains(t, r.stderr, "want no arguments")
+}

@@ -131,16 +131,18 @@
 //
 // # Deleting, truncating, retention
 //
-// The driver implements [driver.StreamDeleter], [driver.StreamTruncater]
-// and [driver.RetentionKeeper]. A removal is a small commit transaction
-// (the stream's meta item, sort key 0, records the first kept version; the
-// item below it becomes a stub; a delete's stub is marked deleted) that
-// stream reads and appends follow at once, then a sweep that deletes the
-// items in BatchWriteItem requests; a sweep cut short is finished by the
-// next removal of the stream, and until then the global log still returns
-// what it has not removed. A retention is applied after each append's
-// transaction, before the append returns. docs/dynamodb.md has the items,
-// the reasons and the costs.
+// The driver implements [driver.StreamDeleter], [driver.StreamTruncater],
+// [driver.RetentionKeeper] and [driver.RetentionApplier]. A removal is a
+// small commit transaction (the stream's meta item, sort key 0, records the
+// first kept version; the item below it becomes a stub; a delete's stub is
+// marked deleted) that every read path and append follows at once (the
+// global log's readers read the meta items of the streams they return
+// events of), then a sweep that deletes the items in BatchWriteItem
+// requests; a sweep cut short is finished by the next ApplyRetention or
+// removal of the stream. A retention is applied after each append's
+// transaction, before the append returns, and to every stream listed in
+// the "$retention" partition by ApplyRetention. docs/dynamodb.md has the
+// items, the reasons and the costs.
 //
 // # Checkpoints
 //

@@ -204,6 +204,9 @@ type Driver struct {
 	closeOnce sync.Once
 	// retryHook, when set by tests, is called before each retried request.
 	retryHook func(op string, err error)
+	// stopSweep, when set by tests, stops the sweeps of the streams it
+	// reports right after their commit, as a crash would.
+	stopSweep atomic.Pointer[func(stream string) bool]
 }
 
 var (

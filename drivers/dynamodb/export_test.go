@@ -2,8 +2,11 @@ package dynamodb
 
 import (
 	"context"
+	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
@@ -73,3 +76,46 @@ func SetNoTagIndex(opts *Options) { opts.noTagIndex = true }
 // UnplacedPuts returns how many appends d wrote as one PutItem of an event
 // marked unplaced.
 func UnplacedPuts(d *Driver) uint64 { return d.unplacedPuts.Load() }
+// StopSweeps makes d's removals of the streams stop reports stop right
+// after their commit, with nothing swept, as a crash would; nil ends it.
+func StopSweeps(d *Driver, stop func(stream string) bool) {
+	if stop == nil {
+		d.stopSweep.Store(nil)
+		return
+	}
+	d.stopSweep.Store(&stop)
+}
+
+// StreamItem is an item of a stream's partition: its version (0: the meta
+// item) and whether it is a stub.
+type StreamItem struct {
+	Version uint64
+	Stub    bool
+}
+
+// StreamItems reads every item of a stream's partition.
+func StreamItems(t testing.TB, d *Driver, stream string) []StreamItem {
+	t.Helper()
+	in := &awsdynamodb.QueryInput{
+		KeyConditionExpression:    aws.String("pk = :s"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(stream)},
+	}
+	var out []StreamItem
+	for {
+		page, err := d.query(t.Context(), in)
+		if err != nil {
+			t.Fatalf("query the items of %q: %v", stream, err)
+		}
+		for _, item := range page.Items {
+			v, err := getNum(item, attrSK)
+			if err != nil {
+				t.Fatalf("item of %q: %v", stream, err)
+			}
+			out = append(out, StreamItem{Version: v, Stub: isStub(item)})
+		}
+		if page.LastEvaluatedKey == nil {
+			return out
+		}
+		in.ExclusiveStartKey = page.LastEvaluatedKey
+	}
+}

@@ -24,6 +24,7 @@ import (
 //	inbox        pk = "$inbox#" + shard      sk = arrival key (indexed layout)
 //	log head     pk = "$loghead"             sk = 0 (indexed layout)
 //	tag item     pk = "$tag#" + tag          sk = position of its log entry's first event (see tagindex.go)
+//	listed stream pk = "$retention"          sk = hash of the stream ID (see retained.go)
 //	checkpoint of the earlier layout (read and deleted, no longer written)
 //	             pk = "$checkpoint#" + name  sk = 0
 //

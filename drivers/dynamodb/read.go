@@ -34,11 +34,18 @@ func (d *Driver) query(ctx context.Context, in *awsdynamodb.QueryInput) (*awsdyn
 // bytes: the events of the last Query page past that are dropped unread, so
 // a page holds at most MaxBytes plus one Query page (1 MB) in memory.
 //
-// Removed events (see retention.go) are left out: a read from version 1
+// Removed events (see retention.go) are left out, whether or not the
+// sweep of their removal has deleted their items: a read from version 1
 // also reads the stream's meta item (sort key 0, in the same Query) and
 // skips the versions below its first kept one; stubs are skipped; a
 // backward read stops at a stub above version 1, and a forward read drops
-// the events it read below one.
+// the events it read below one. The stub below the first kept version is
+// written by the removal's commit, so a backward read from the end, and a
+// forward read that reaches the end of the stream, meet it above every
+// event being removed. The others (a forward read from a later version
+// that fills its page, a backward read from a given version) read the
+// meta item once with a GetItem before they return events, and drop those
+// below its first kept version.
 func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver.RecordedEvent, error) {
 	in := &awsdynamodb.QueryInput{
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(q.Stream)},
@@ -62,6 +69,33 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	}
 	out := driver.NewPage(q.Limit, q.MaxBytes)
 	firstKept := uint64(1)
+	// checked is set once the stream's first kept version is known: read
+	// with the meta item, or not needed (a backward read from the end).
+	checked := q.Backwards && q.From == 0 || !q.Backwards && q.From <= 1
+	// check reads the first kept version and reports whether the page
+	// holds only events at or above it.
+	check := func() (bool, error) {
+		checked = true
+		m, err := d.meta(ctx, q.Stream)
+		if err != nil {
+			return false, wrapNative(err)
+		}
+		firstKept = max(firstKept, m.firstKept)
+		return !slices.ContainsFunc(out.Events, func(ev driver.RecordedEvent) bool { return ev.Version < firstKept }), nil
+	}
+	// done returns the page read backwards, once it holds only kept
+	// events.
+	done := func() ([]driver.RecordedEvent, error) {
+		if checked || len(out.Events) == 0 {
+			return out.Events, nil
+		}
+		if _, err := check(); err != nil {
+			return nil, err
+		}
+		// Backwards, the events below the first kept version come last.
+		return slices.DeleteFunc(out.Events, func(ev driver.RecordedEvent) bool { return ev.Version < firstKept }), nil
+	}
+	restart := false
 	for {
 		in.Limit = aws.Int32(int32(min(q.Limit-len(out.Events)+1, 1000)))
 		page, err := d.query(ctx, in)
@@ -83,7 +117,7 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 					return nil, fmt.Errorf("dynamodb: read %q: %w", q.Stream, err)
 				}
 				if q.Backwards && v > 1 {
-					return out.Events, nil // what lies below is removed
+					return done() // what lies below is removed
 				}
 				if len(out.Events) > 0 && out.Events[0].Version < v {
 					// What was read below it is being removed.
@@ -105,14 +139,42 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 			if ev.Version < firstKept {
 				continue
 			}
-			if out.Add(ev) {
+			if !out.Add(ev) {
+				continue
+			}
+			if q.Backwards {
+				return done()
+			}
+			if checked {
 				return out.Events, nil
 			}
+			// A forward read from a later version filled its page before
+			// it met the end of the stream, or a stub above the events
+			// read: they may be being removed.
+			ok, err := check()
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				return out.Events, nil
+			}
+			// They are: read again from the first kept version.
+			restart = true
+			break
 		}
-		if page.LastEvaluatedKey == nil {
+		switch {
+		case restart:
+			restart = false
+			out = driver.NewPage(q.Limit, q.MaxBytes)
+			in.ExpressionAttributeValues[":v"] = num(firstKept)
+			in.ExclusiveStartKey = nil
+		case page.LastEvaluatedKey == nil && q.Backwards:
+			return done()
+		case page.LastEvaluatedKey == nil:
 			return out.Events, nil
+		default:
+			in.ExclusiveStartKey = page.LastEvaluatedKey
 		}
-		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 }
 
@@ -697,7 +759,7 @@ func (d *Driver) fetchPage(ctx context.Context, keys []eventKey, page *driver.Pa
 	largest := 0 // the largest event of the read so far, in bytes
 	for next < len(keys) && !page.Full() {
 		rest := keys[next:]
-		n := min(len(rest), maxBatchGet)
+		n := roundSize(rest)
 		if maxBytes > 0 {
 			size := maxEventBytes
 			if len(page.Events) > 0 {
@@ -732,16 +794,36 @@ func (d *Driver) fetchPage(ctx context.Context, keys []eventKey, page *driver.Pa
 	return next, 0, nil
 }
 
+// roundSize is how many of keys one fetch round asks for: as many as fit
+// in one BatchGetItem of maxBatchGet keys with the meta items of their
+// streams (see fetchEvents), at least one.
+func roundSize(keys []eventKey) int {
+	var streams []string
+	for i, k := range keys {
+		if !slices.Contains(streams, k.stream) {
+			streams = append(streams, k.stream)
+		}
+		if i+1+len(streams) > maxBatchGet {
+			return max(i, 1)
+		}
+	}
+	return len(keys)
+}
+
 // maxEventBytes is the most data and metadata one event holds.
 const maxEventBytes = maxItemSize - eventItemOverhead
 
 // fetchEvents reads the events named by keys with strongly consistent
-// BatchGetItem calls and returns them in the order of keys. A removed
-// event (removed[i]) is one whose version lies below its stream's first
-// kept version (known from an earlier read, or read from the stream's
-// meta item when its item is missing) or whose item is a stub. An event
-// not visible yet (its append's log entry is, its items not yet) gets a
-// brief wait; if it is still missing its place holds a zero RecordedEvent.
+// BatchGetItem calls and returns them in the order of keys. Each round
+// reads, in the same requests, the meta items of the streams it asks
+// events of: an event is removed (removed[i]) when its version lies below
+// its stream's first kept version (tb, read in the round, or known from an
+// earlier read) or its item is a stub. So an event whose removal committed
+// before the read began is never returned, whether or not the removal's
+// sweep has deleted its item yet: the commit raises tb before any item is
+// deleted, and tb never goes down (see retention.go). An event not visible
+// yet (its append's log entry is, its items not yet) gets a brief wait; if
+// it is still missing its place holds a zero RecordedEvent.
 func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) (evs []driver.RecordedEvent, removed []bool, err error) {
 	if len(keys) == 0 {
 		return nil, nil, nil
@@ -763,24 +845,47 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) (evs []driver
 		missing = append(missing, k)
 	}
 	for wait := 0; len(missing) > 0; wait++ {
-		for chunk := range slices.Chunk(missing, maxBatchGet) {
-			items, err := d.batchGet(ctx, chunk, "")
-			if err != nil {
-				return nil, nil, wrapNative(err)
+		// The events still wanted, then the meta items of their streams.
+		ask := slices.Clone(missing)
+		metas := 0
+		for _, k := range missing {
+			if !slices.ContainsFunc(ask[len(missing):], func(m eventKey) bool { return m.stream == k.stream }) {
+				ask = append(ask, eventKey{stream: k.stream, version: metaVersion})
+				metas++
 			}
-			for _, item := range items {
-				if isStub(item) {
-					s, err := getStr(item, attrPK)
-					if err != nil {
-						return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
-					}
-					v, err := getNum(item, attrSK)
-					if err != nil {
-						return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
-					}
-					gone[id{s, v}] = true
-					continue
+		}
+		items, err := d.batchGetAll(ctx, ask)
+		if err != nil {
+			return nil, nil, wrapNative(err)
+		}
+		firstKept := make(map[string]uint64, metas)
+		var found []driver.RecordedEvent
+		for _, item := range items {
+			switch {
+			case isMeta(item):
+				s, err := getStr(item, attrPK)
+				if err != nil {
+					return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
 				}
+				m, err := decodeMeta(item)
+				if err != nil {
+					return nil, nil, fmt.Errorf("dynamodb: read all: %q: %w", s, err)
+				}
+				if m.firstKept > 1 {
+					firstKept[s] = m.firstKept
+					d.removed.put(s, m.firstKept)
+				}
+			case isStub(item):
+				s, err := getStr(item, attrPK)
+				if err != nil {
+					return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
+				}
+				v, err := getNum(item, attrSK)
+				if err != nil {
+					return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
+				}
+				gone[id{s, v}] = true
+			default:
 				ev, err := decodeEvent(item)
 				if err != nil {
 					return nil, nil, fmt.Errorf("dynamodb: read all: %w", err)
@@ -790,38 +895,24 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) (evs []driver
 					// entry; its update of the event is not visible yet.
 					continue
 				}
-				got[id{ev.StreamID, ev.Version}] = ev
+				found = append(found, ev)
 			}
 		}
+		for _, ev := range found {
+			if ev.Version < firstKept[ev.StreamID] {
+				gone[id{ev.StreamID, ev.Version}] = true // its removal committed; its sweep has not reached it
+				continue
+			}
+			got[id{ev.StreamID, ev.Version}] = ev
+		}
+		// A missing item may be a removed event's: its stream's meta
+		// item, read in the same round, says.
 		missing = slices.DeleteFunc(slices.Clone(missing), func(k eventKey) bool {
+			if k.version < firstKept[k.stream] {
+				gone[id{k.stream, k.version}] = true
+			}
 			_, ok := got[id{k.stream, k.version}]
 			return ok || gone[id{k.stream, k.version}]
-		})
-		if len(missing) == 0 {
-			break
-		}
-		// A missing item may be a removed event's: its stream's meta item
-		// says (it is written before any item is removed).
-		var streams []string
-		for _, k := range missing {
-			if !slices.Contains(streams, k.stream) {
-				streams = append(streams, k.stream)
-			}
-		}
-		firstKept, err := d.removedBelow(ctx, streams)
-		if err != nil {
-			return nil, nil, wrapNative(err)
-		}
-		missing = slices.DeleteFunc(missing, func(k eventKey) bool {
-			tb, ok := firstKept[k.stream]
-			if ok {
-				d.removed.put(k.stream, tb)
-			}
-			if ok && k.version < tb {
-				gone[id{k.stream, k.version}] = true
-				return true
-			}
-			return false
 		})
 		if len(missing) == 0 || wait >= missingWaits {
 			break
@@ -846,6 +937,38 @@ func (d *Driver) fetchEvents(ctx context.Context, keys []eventKey) (evs []driver
 		evs[i] = ev
 	}
 	return evs, removed, nil
+}
+
+// batchGetConcurrency bounds the BatchGetItem requests of one round in
+// flight at once (a round of 100 events and the meta items of their
+// streams takes two).
+const batchGetConcurrency = 4
+
+// batchGetAll reads the items of keys, strongly consistent, in chunks of
+// maxBatchGet sent concurrently, returning the items found in any order.
+func (d *Driver) batchGetAll(ctx context.Context, keys []eventKey) ([]map[string]types.AttributeValue, error) {
+	if len(keys) <= maxBatchGet {
+		return d.batchGet(ctx, keys, "")
+	}
+	chunks := slices.Collect(slices.Chunk(keys, maxBatchGet))
+	results := make([][]map[string]types.AttributeValue, len(chunks))
+	errs := make([]error, len(chunks))
+	sem := make(chan struct{}, batchGetConcurrency)
+	var wg sync.WaitGroup
+	for i, chunk := range chunks {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			results[i], errs[i] = d.batchGet(ctx, chunk, "")
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return slices.Concat(results...), nil
 }
 
 // missingWaits is how many times a read waits for events of a committed

@@ -32,9 +32,11 @@ import (
 //  2. The sweep: the items of versions below tb-1 are deleted, in version
 //     order, with BatchWriteItem, except version 1, which becomes a stub
 //     too. Then the meta item records that the sweep reached tb (rd). A
-//     sweep cut short (a crash, an error) is finished by the next removal
-//     of the stream: DeleteStream, TruncateStream, SetStreamRetention, or
-//     an append to a stream with a retention setting.
+//     sweep cut short (a crash, an error) is finished by the next
+//     ApplyRetention (DeleteStream and TruncateStream list the stream for
+//     it before their commit, see retained.go) or the next removal of the
+//     stream: DeleteStream, TruncateStream, SetStreamRetention, or an
+//     append to a stream with a retention setting.
 //
 // Stubs are what is left of a removed event whose item must stay: its key,
 // its position (p) and rm. Two per stream at most, version 1 and tb-1:
@@ -49,18 +51,18 @@ import (
 //     dl: it is the stream's last item until an append recreates the
 //     stream at the next version.
 //
-// Readers: a ReadStream from version 1 reads the meta item in the same
-// Query (sk >= 0) and skips what lies below tb; every ReadStream skips
-// stubs; a backward read stops at the first stub above version 1 (what
-// lies below is removed or being removed), and a forward read drops what
-// it read below one. The global log (ReadAll, ReadAllScan, subscriptions)
-// keeps its log entries: the positions of removed events are never reused,
-// and an event whose item is gone is recognised as removed (a stub, or a
-// version below its stream's tb, read from the meta item only when an
-// item is missing) and passed over instead of waited for. Until the sweep
-// has finished, events being removed can still be read from the global log
-// and by forward stream reads that start above version 1 (and by those
-// only while the sweep has not reached the events they read first).
+// Readers never return an event whose removal has committed, whether or
+// not the sweep has reached it: a ReadStream from version 1 reads the meta
+// item in the same Query (sk >= 0) and skips what lies below tb; every
+// ReadStream skips stubs; a backward read stops at the first stub above
+// version 1 (what lies below is removed or being removed), and a forward
+// read drops what it read below one; a read that starts above version 1
+// and cannot tell from the stub below tb reads the meta item (see
+// ReadStream). The global log (ReadAll, ReadAllScan, ReadQuery,
+// subscriptions) keeps its log entries: the positions of removed events
+// are never reused. Its readers fetch, with each round of events, the meta
+// items of their streams (see fetchEvents), and pass over a stub or a
+// version below its stream's tb instead of returning or waiting for it.
 const (
 	// The meta item of a stream (pk = stream ID, sk = 0).
 	attrFirstKept  = "tb" // N: versions below it are removed (or being removed by a sweep)
@@ -255,6 +257,7 @@ func (d *Driver) top(ctx context.Context, stream string) (streamTop, error) {
 // below V. In an indexed table the delete first waits until the orderer has
 // placed the stream's last event.
 func (d *Driver) DeleteStream(ctx context.Context, stream string, expected driver.ExpectedVersion) error {
+	registered := false
 	for attempt := 0; ; attempt++ {
 		t, err := d.top(ctx, stream)
 		if err != nil {
@@ -276,6 +279,13 @@ func (d *Driver) DeleteStream(ctx context.Context, stream string, expected drive
 				return fmt.Errorf("dynamodb: delete %q: version %d has no position yet (no orderer placed it within the order timeout): %w", stream, t.last, errkind.Transient(errNotPlaced))
 			}
 			t.pos = p
+		}
+		if !registered {
+			// So that ApplyRetention finishes a sweep cut short.
+			if err := d.register(ctx, stream); err != nil {
+				return err
+			}
+			registered = true
 		}
 		committed, err := d.commitDelete(ctx, stream, t)
 		if err != nil {
@@ -372,30 +382,33 @@ func (d *Driver) deleteSnapshot(ctx context.Context, stream string) error {
 // stub), then the sweep. A deleted stream, or one with no events, is left
 // as it is (an unfinished sweep is finished).
 func (d *Driver) TruncateStream(ctx context.Context, stream string, before uint64) error {
-	return d.truncate(ctx, stream, before)
+	_, err := d.truncate(ctx, stream, before, true)
+	return err
 }
 
-// truncate removes the events of stream below before.
-func (d *Driver) truncate(ctx context.Context, stream string, before uint64) error {
+// truncate removes the events of stream below before, registering the
+// stream (see register) before its commit when register is set; removed
+// is how many versions its commit removed.
+func (d *Driver) truncate(ctx context.Context, stream string, before uint64, register bool) (removed uint64, err error) {
 	for attempt := 0; ; attempt++ {
 		t, err := d.top(ctx, stream)
 		if err != nil {
-			return wrapNative(err)
+			return 0, wrapNative(err)
 		}
 		m, err := d.meta(ctx, stream)
 		if err != nil {
-			return wrapNative(err)
+			return 0, wrapNative(err)
 		}
 		tb := min(before, t.last+1)
 		if t.version == 0 || tb <= m.firstKept {
-			return d.sweep(ctx, stream, m)
+			return 0, d.sweep(ctx, stream, m)
 		}
 		// The item that becomes the stub below the first kept version.
 		below := tb - 1
 		item := t.item
 		if below != t.last {
 			if item, err = d.getKey(ctx, key(stream, below)); err != nil {
-				return wrapNative(err)
+				return 0, wrapNative(err)
 			}
 			if item == nil {
 				continue // removed meanwhile by a concurrent truncation: look again
@@ -404,22 +417,22 @@ func (d *Driver) truncate(ctx context.Context, stream string, before uint64) err
 		var p uint64
 		if _, ok := item[attrPos]; ok {
 			if p, err = getNum(item, attrPos); err != nil {
-				return fmt.Errorf("dynamodb: truncate %q: %w", stream, err)
+				return 0, fmt.Errorf("dynamodb: truncate %q: %w", stream, err)
 			}
 		}
 		isStubAlready := isStub(item)
 		if d.indexed && p == 0 && !isStubAlready {
 			if p, err = d.awaitPlaced(ctx, stream, below); err != nil {
-				return err
+				return 0, err
 			}
 			if p == 0 {
-				return fmt.Errorf("dynamodb: truncate %q: version %d has no position yet (no orderer placed it within the order timeout): %w", stream, below, errkind.Transient(errNotPlaced))
+				return 0, fmt.Errorf("dynamodb: truncate %q: version %d has no position yet (no orderer placed it within the order timeout): %w", stream, below, errkind.Transient(errNotPlaced))
 			}
 			item[attrPos] = num(p)
 		}
 		stub, err := idStub(item, m.forget)
 		if err != nil {
-			return fmt.Errorf("dynamodb: truncate %q: %w", stream, err)
+			return 0, fmt.Errorf("dynamodb: truncate %q: %w", stream, err)
 		}
 		table := aws.String(d.table)
 		items := []types.TransactWriteItem{{Update: &types.Update{
@@ -438,18 +451,25 @@ func (d *Driver) truncate(ctx context.Context, stream string, before uint64) err
 				ExpressionAttributeNames: map[string]string{"#dl": attrDeleted},
 			}})
 		}
+		if register {
+			// So that ApplyRetention finishes a sweep cut short.
+			if err := d.register(ctx, stream); err != nil {
+				return 0, err
+			}
+			register = false
+		}
 		committed, err := d.transact(ctx, "truncate", stream, items)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if !committed {
 			if attempt >= maxConflicts {
-				return fmt.Errorf("dynamodb: truncate %q: gave up after %d concurrent changes", stream, attempt+1)
+				return 0, fmt.Errorf("dynamodb: truncate %q: gave up after %d concurrent changes", stream, attempt+1)
 			}
 			continue // deleted or truncated further meanwhile: look again
 		}
-		m.firstKept = tb
-		return d.sweep(ctx, stream, m)
+		removed, m.firstKept = tb-m.firstKept, tb
+		return removed, d.sweep(ctx, stream, m)
 	}
 }
 
@@ -474,6 +494,9 @@ func (d *Driver) finishSweep(ctx context.Context, stream string) error {
 func (d *Driver) sweep(ctx context.Context, stream string, m streamMeta) error {
 	if !m.pending() {
 		return nil
+	}
+	if stop := d.stopSweep.Load(); stop != nil && (*stop)(stream) {
+		return nil // a test's crash after the commit
 	}
 	lo := max(m.sweptTo-1, 1) // the stub the last sweep left, and up
 	hi := m.firstKept - 2     // the highest version to remove (tb-1 is the new stub)
@@ -610,6 +633,13 @@ func (d *Driver) recordSweep(ctx context.Context, stream string, to uint64, done
 // kept in the stream's meta item (one UpdateItem), then applied at once as
 // by an append.
 func (d *Driver) SetStreamRetention(ctx context.Context, stream string, r driver.Retention) error {
+	if !r.IsZero() {
+		// First, so that no stream with a retention goes unlisted (an
+		// item listing a stream without one is removed by ApplyRetention).
+		if err := d.register(ctx, stream); err != nil {
+			return err
+		}
+	}
 	in := &awsdynamodb.UpdateItemInput{
 		TableName:                aws.String(d.table),
 		Key:                      key(stream, metaVersion),
@@ -643,7 +673,8 @@ func (d *Driver) SetStreamRetention(ctx context.Context, stream string, r driver
 	if err != nil {
 		return fmt.Errorf("dynamodb: set retention of %q: %w", stream, wrapNative(err))
 	}
-	return d.applyRetention(ctx, stream, r, time.Now())
+	_, err = d.applyRetention(ctx, stream, r, time.Now())
+	return err
 }
 
 func join(parts []string) string {
@@ -667,29 +698,36 @@ func (d *Driver) StreamRetention(ctx context.Context, stream string) (driver.Ret
 // applyRetention removes the events of stream that r no longer keeps at
 // time now: beyond the MaxCount latest, and those recorded before now -
 // MaxAge, oldest first, up to the first one young enough (read in Query
-// pages of retentionCheck events, their times only).
-func (d *Driver) applyRetention(ctx context.Context, stream string, r driver.Retention, now time.Time) error {
+// pages of retentionCheck events, their times only). It also finishes an
+// interrupted sweep. removed is how many versions it removed.
+func (d *Driver) applyRetention(ctx context.Context, stream string, r driver.Retention, now time.Time) (removed uint64, err error) {
 	if r.IsZero() {
-		return d.finishSweep(ctx, stream)
+		return 0, d.finishSweep(ctx, stream)
 	}
 	t, err := d.top(ctx, stream)
 	if err != nil {
-		return wrapNative(err)
+		return 0, wrapNative(err)
 	}
 	if t.version == 0 {
-		return d.finishSweep(ctx, stream)
+		return 0, d.finishSweep(ctx, stream)
 	}
 	cut := r.Cutoff(t.last)
 	if r.MaxAge > 0 {
 		m, err := d.meta(ctx, stream)
 		if err != nil {
-			return wrapNative(err)
+			return 0, wrapNative(err)
 		}
-		if cut, err = d.ageCutoff(ctx, stream, max(cut, m.firstKept), t.last, now.Add(-r.MaxAge)); err != nil {
-			return err
+		from := max(cut, m.firstKept)
+		if from > t.last {
+			// Every event is removed already (a Query of from…last
+			// would be invalid): only a sweep may be left to finish.
+			return 0, d.sweep(ctx, stream, m)
+		}
+		if cut, err = d.ageCutoff(ctx, stream, from, t.last, now.Add(-r.MaxAge)); err != nil {
+			return 0, err
 		}
 	}
-	return d.truncate(ctx, stream, cut)
+	return d.truncate(ctx, stream, cut, false)
 }
 
 // ageCutoff returns the first version from `from` on (at most last+1)
@@ -790,41 +828,9 @@ func (d *Driver) afterAppend(ctx context.Context, stream string, ret *retentionA
 	if m.retention.IsZero() && !m.pending() {
 		return
 	}
-	if err := d.applyRetention(ctx, stream, m.retention, at); err != nil {
+	if _, err := d.applyRetention(ctx, stream, m.retention, at); err != nil {
 		d.logger.Warn("dynamodb: retention not applied after an append", "driver", "dynamodb", "table", d.table, "stream", stream, "error", err)
 	}
-}
-
-// removedBelow reads the first kept version of each stream with strongly
-// consistent BatchGetItem calls (for the global log's readers, when an
-// event item is missing).
-func (d *Driver) removedBelow(ctx context.Context, streams []string) (map[string]uint64, error) {
-	keys := make([]eventKey, len(streams))
-	for i, s := range streams {
-		keys[i] = eventKey{stream: s, version: metaVersion}
-	}
-	out := make(map[string]uint64, len(streams))
-	for chunk := range slices.Chunk(keys, maxBatchGet) {
-		items, err := d.batchGet(ctx, chunk, "pk, "+attrFirstKept)
-		if err != nil {
-			return nil, err
-		}
-		for _, item := range items {
-			s, err := getStr(item, attrPK)
-			if err != nil {
-				return nil, err
-			}
-			if _, ok := item[attrFirstKept]; !ok {
-				continue
-			}
-			tb, err := getNum(item, attrFirstKept)
-			if err != nil {
-				return nil, err
-			}
-			out[s] = tb
-		}
-	}
-	return out, nil
 }
 
 // removedCache remembers the first kept version of streams whose removed

@@ -2,10 +2,13 @@ package dynamodb_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -188,6 +191,12 @@ func (m *writeMeter) handle(ctx context.Context, in middleware.InitializeInput, 
 	case *awsdynamodb.GetItemInput:
 		op, items = "GetItem", 1
 		p.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	case *awsdynamodb.BatchGetItemInput:
+		op = "BatchGetItem"
+		for _, r := range p.RequestItems {
+			items += len(r.Keys)
+		}
+		p.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	}
 	out, md, err := next.HandleInitialize(ctx, in)
 	if op == "" || err != nil {
@@ -213,6 +222,10 @@ func (m *writeMeter) handle(ctx context.Context, in middleware.InitializeInput, 
 		units, items = capacity(r.ConsumedCapacity), len(r.Items)
 	case *awsdynamodb.GetItemOutput:
 		units = capacity(r.ConsumedCapacity)
+	case *awsdynamodb.BatchGetItemOutput:
+		for _, c := range r.ConsumedCapacity {
+			units += aws.ToFloat64(c.CapacityUnits)
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -292,4 +305,156 @@ func TestRemovalCost(t *testing.T) {
 	_, err = store.Append(ctx, plain, eventstore.Exact(1), binaryEvents(1, 100)...)
 	require.NoError(t, err)
 	report("an append of 1 event to a stream without retention", map[string]int{"TransactWriteItems": 1, "GetItem": 1})
+}
+
+// TestRemovalCutShortAfterCommit stops the sweeps of a DeleteStream, a
+// TruncateStream and a SetStreamRetention right after their commit, with
+// nothing swept: no read path returns a removed event (ReadAll forwards and
+// backwards, a subscription, ReadQuery, ReadStream from a middle version in
+// small pages and backwards from it), and the next ApplyRetention finishes
+// the sweeps, after which the events' items are gone.
+func TestRemovalCutShortAfterCommit(t *testing.T) {
+	for _, layout := range []struct {
+		name string
+		opts dynamodb.Options
+	}{{"head", dynamodb.Options{}}, {"indexed", indexedOptions()}} {
+		t.Run(layout.name, func(t *testing.T) {
+			t.Parallel()
+			store, d := newStore(t, newClient(t, nil), layout.opts)
+			ctx := t.Context()
+			id := randomTable()
+			gone, kept, ret, other := "Gone-"+id, "Kept-"+id, "Ret-"+id, "Other-"+id
+			for range 2 { // 20 events each, interleaved with others
+				for _, s := range []string{gone, kept, ret} {
+					_, err := store.Append(ctx, s, eventstore.Any, binaryEvents(10, 10)...)
+					require.NoError(t, err)
+					_, err = store.Append(ctx, other, eventstore.Any, binaryEvents(1, 10)...)
+					require.NoError(t, err)
+				}
+			}
+			dynamodb.StopSweeps(d, func(string) bool { return true })
+			require.NoError(t, store.DeleteStream(ctx, gone, eventstore.Exact(20)))
+			require.NoError(t, store.TruncateStream(ctx, kept, 15))
+			require.NoError(t, store.SetStreamRetention(ctx, ret, eventstore.Retention{MaxCount: 3}))
+			dynamodb.StopSweeps(d, nil)
+			last, err := store.Append(ctx, other, eventstore.Any, binaryEvents(1, 10)...)
+			require.NoError(t, err)
+
+			want := map[string][]uint64{gone: nil, kept: seqOf(15, 20), ret: seqOf(18, 20), other: seqOf(1, 7)}
+			byStream := func(evs []eventstore.RecordedEvent) map[string][]uint64 {
+				out := map[string][]uint64{gone: nil}
+				for _, ev := range evs {
+					out[ev.StreamID] = append(out[ev.StreamID], ev.Version)
+				}
+				return out
+			}
+			collect := func(seq func(func(eventstore.RecordedEvent, error) bool)) []eventstore.RecordedEvent {
+				var evs []eventstore.RecordedEvent
+				for ev, err := range seq {
+					require.NoError(t, err)
+					evs = append(evs, ev)
+				}
+				return evs
+			}
+			check := func(when string) {
+				t.Helper()
+				assert.Equal(t, want, byStream(collect(store.ReadAll(ctx, eventstore.ReadAllOptions{}))), "%s: ReadAll", when)
+				back := collect(store.ReadAll(ctx, eventstore.ReadAllOptions{Backwards: true}))
+				slices.Reverse(back)
+				assert.Equal(t, want, byStream(back), "%s: ReadAll backwards", when)
+				q := eventstore.Query{Items: []eventstore.QueryItem{{Types: []string{"Large"}}}}
+				assert.Equal(t, want, byStream(collect(store.ReadQuery(ctx, q, eventstore.ReadQueryOptions{}))), "%s: ReadQuery", when)
+				for _, tc := range []struct {
+					stream string
+					opts   eventstore.ReadStreamOptions
+					want   []uint64
+				}{
+					{kept, eventstore.ReadStreamOptions{From: 3, Limit: 4}, seqOf(15, 18)},
+					{kept, eventstore.ReadStreamOptions{From: 11}, seqOf(15, 20)},
+					{ret, eventstore.ReadStreamOptions{From: 2, Limit: 2}, seqOf(18, 19)},
+					{gone, eventstore.ReadStreamOptions{From: 5, Limit: 3}, nil},
+					{kept, eventstore.ReadStreamOptions{From: 16, Backwards: true}, []uint64{16, 15}},
+					{kept, eventstore.ReadStreamOptions{From: 9, Backwards: true}, nil},
+					{gone, eventstore.ReadStreamOptions{From: 12, Backwards: true}, nil},
+				} {
+					var vs []uint64
+					for _, ev := range collect(store.ReadStream(ctx, tc.stream, tc.opts)) {
+						vs = append(vs, ev.Version)
+					}
+					assert.Equal(t, tc.want, vs, "%s: ReadStream(%q, %+v)", when, tc.stream, tc.opts)
+				}
+				subCtx, cancel := context.WithCancel(ctx)
+				defer cancel()
+				var delivered []eventstore.RecordedEvent
+				err := store.Subscribe(subCtx, eventstore.SubscribeOptions{BatchSize: 7, PollInterval: 50 * time.Millisecond},
+					func(_ context.Context, ev eventstore.RecordedEvent) error {
+						delivered = append(delivered, ev)
+						if ev.Position == last.Position {
+							cancel()
+						}
+						return nil
+					})
+				require.ErrorIs(t, err, context.Canceled)
+				assert.Equal(t, want, byStream(delivered), "%s: a subscription from the start", when)
+			}
+			check("sweeps cut short after their commit")
+
+			res, err := store.ApplyRetention(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, uint64(1), res.Streams, "ApplyRetention: the one stream with a retention")
+			check("after ApplyRetention")
+			// The items are gone: a read of the table's items finds none
+			// below the first kept versions but the stubs.
+			for s, tb := range map[string]uint64{gone: 21, kept: 15, ret: 18} {
+				items := dynamodb.StreamItems(t, d, s)
+				for _, it := range items {
+					if it.Version > 0 && it.Version < tb-1 && it.Version > 1 {
+						assert.True(t, it.Stub, "%q version %d: an event item left below the first kept version %d after ApplyRetention", s, it.Version, tb)
+					}
+				}
+			}
+			res, err = store.ApplyRetention(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, eventstore.RetentionResult{Streams: 1}, res, "ApplyRetention again: nothing to do")
+		})
+	}
+}
+
+// TestGlobalLogReadCost counts the requests and keys of a ReadAll of 1,000
+// events: of one stream (the meta item of the stream adds a key to each
+// BatchGetItem of 99 events), and of 1,000 streams of one event each (each
+// BatchGetItem asks for 50 events and the meta items of their 50 streams:
+// twice the requests and keys of reading the events alone). Run with -v for
+// the table; docs/dynamodb.md has the figures.
+func TestGlobalLogReadCost(t *testing.T) {
+	var m writeMeter
+	client := newClient(t, nil, m.install)
+	store, _ := newStore(t, client, dynamodb.Options{})
+	ctx := t.Context()
+	one := "One-" + randomTable()
+	for range 20 {
+		_, err := store.Append(ctx, one, eventstore.Any, binaryEvents(50, 10)...)
+		require.NoError(t, err)
+	}
+	m.take()
+	read := func(what string, from eventstore.Position) (last eventstore.Position) {
+		t.Helper()
+		n := 0
+		for ev, err := range store.ReadAll(ctx, eventstore.ReadAllOptions{After: from}) {
+			require.NoError(t, err)
+			n++
+			last = ev.Position
+		}
+		require.Equal(t, 1000, n, what)
+		u := m.take()["BatchGetItem"]
+		t.Logf("ReadAll of %s: BatchGetItem: %d requests, %d keys, %.1f units", what, u.requests, u.items, u.units)
+		return last
+	}
+	last := read("1,000 events of one stream", eventstore.Position{})
+	for i := range 1000 {
+		_, err := store.Append(ctx, fmt.Sprintf("Many%d-%s", i, randomTable()), eventstore.NoStream, binaryEvents(1, 10)...)
+		require.NoError(t, err)
+	}
+	m.take()
+	read("1,000 events of 1,000 streams", last)
 }

@@ -175,8 +175,9 @@
 //
 // The driver implements [driver.StreamDeleter] (the server's soft delete),
 // [driver.StreamTruncater] ($tb) and [driver.RetentionKeeper] ($maxCount,
-// $maxAge). The server hides the events at once and removes them at the
-// next scavenge; the driver leaves them out of ReadAll and subscriptions
+// $maxAge); its [driver.RetentionApplier] does nothing, since the server
+// applies $maxAge and $maxCount on every read. The server hides the events
+// at once and removes them at the next scavenge; the driver leaves them out of ReadAll and subscriptions
 // too, with one read per stream per page of the global log. Where the
 // server's rules differ from the portable ones (an Exact append to a
 // soft-deleted stream, retries of deleted events), the driver adapts; see

@@ -52,9 +52,10 @@ const (
 const softDeleted = math.MaxInt64
 
 var (
-	_ driver.StreamDeleter   = (*Driver)(nil)
-	_ driver.StreamTruncater = (*Driver)(nil)
-	_ driver.RetentionKeeper = (*Driver)(nil)
+	_ driver.StreamDeleter    = (*Driver)(nil)
+	_ driver.StreamTruncater  = (*Driver)(nil)
+	_ driver.RetentionKeeper  = (*Driver)(nil)
+	_ driver.RetentionApplier = (*Driver)(nil)
 )
 
 // DeleteStream implements [driver.StreamDeleter] with the server's soft
@@ -144,6 +145,16 @@ func (d *Driver) SetStreamRetention(ctx context.Context, stream string, r driver
 		}
 		return m, true
 	})
+}
+
+// ApplyRetention implements [driver.RetentionApplier] and does nothing:
+// KurrentDB applies $maxAge and $maxCount itself, on every read (a quiet
+// stream's aged events are hidden as soon as they age), and this driver
+// hides them from ReadAll and subscriptions too. The space is freed by a
+// scavenge, which the server's operators run (docs/kurrentdb.md). The
+// result counts nothing.
+func (d *Driver) ApplyRetention(ctx context.Context) (driver.RetentionResult, error) {
+	return driver.RetentionResult{}, ctx.Err()
 }
 
 // StreamRetention implements [driver.RetentionKeeper].

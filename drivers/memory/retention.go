@@ -9,9 +9,10 @@ import (
 )
 
 var (
-	_ driver.StreamDeleter   = (*Driver)(nil)
-	_ driver.StreamTruncater = (*Driver)(nil)
-	_ driver.RetentionKeeper = (*Driver)(nil)
+	_ driver.StreamDeleter    = (*Driver)(nil)
+	_ driver.StreamTruncater  = (*Driver)(nil)
+	_ driver.RetentionKeeper  = (*Driver)(nil)
+	_ driver.RetentionApplier = (*Driver)(nil)
 )
 
 // DeleteStream implements [driver.StreamDeleter]. The removed events' slots
@@ -76,6 +77,23 @@ func (d *Driver) StreamRetention(ctx context.Context, stream string) (driver.Ret
 	return d.retention[stream], nil
 }
 
+// ApplyRetention implements [driver.RetentionApplier]: it applies the
+// retention of each stream that has one, holding the driver's lock.
+func (d *Driver) ApplyRetention(ctx context.Context) (driver.RetentionResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var res driver.RetentionResult
+	now := time.Now()
+	for stream := range d.retention {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		res.Streams++
+		res.Events += d.applyRetention(stream, now)
+	}
+	return res, nil
+}
+
 // version is the stream's version as appends and readers see it: 0 for a
 // deleted stream not appended to since. d.mu is held.
 func (d *Driver) version(stream string) uint64 {
@@ -90,30 +108,32 @@ func (d *Driver) version(stream string) uint64 {
 func (d *Driver) firstKept(stream string) uint64 { return max(d.first[stream], 1) }
 
 // remove empties the log slots of the stream's events below before (at
-// most up to its last) and moves its first kept version there. d.mu is
-// held for writing.
-func (d *Driver) remove(stream string, before uint64) {
+// most up to its last) and moves its first kept version there, returning
+// how many events it removed. d.mu is held for writing.
+func (d *Driver) remove(stream string, before uint64) (removed uint64) {
 	st := d.streams[stream]
 	before = min(before, uint64(len(st))+1)
 	first := d.firstKept(stream)
 	if before <= first {
-		return
+		return 0
 	}
 	for v := first; v < before; v++ {
 		if i := st[v-1]; i >= 0 {
 			d.log[i] = driver.RecordedEvent{Position: d.log[i].Position}
 			st[v-1] = -1
+			removed++
 		}
 	}
 	d.first[stream] = before
+	return removed
 }
 
 // applyRetention removes the events of stream that its retention no
-// longer keeps at time now. d.mu is held for writing.
-func (d *Driver) applyRetention(stream string, now time.Time) {
+// longer keeps at time now, returning how many. d.mu is held for writing.
+func (d *Driver) applyRetention(stream string, now time.Time) uint64 {
 	r, ok := d.retention[stream]
 	if !ok || d.deleted[stream] {
-		return
+		return 0
 	}
 	st := d.streams[stream]
 	before := max(r.Cutoff(uint64(len(st))), d.firstKept(stream))
@@ -127,7 +147,7 @@ func (d *Driver) applyRetention(stream string, now time.Time) {
 			before++
 		}
 	}
-	d.remove(stream, before)
+	return d.remove(stream, before)
 }
 
 // removed reports whether the log slot of ev was emptied.

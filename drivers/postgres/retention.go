@@ -12,9 +12,10 @@ import (
 )
 
 var (
-	_ driver.StreamDeleter   = (*Driver)(nil)
-	_ driver.StreamTruncater = (*Driver)(nil)
-	_ driver.RetentionKeeper = (*Driver)(nil)
+	_ driver.StreamDeleter    = (*Driver)(nil)
+	_ driver.StreamTruncater  = (*Driver)(nil)
+	_ driver.RetentionKeeper  = (*Driver)(nil)
+	_ driver.RetentionApplier = (*Driver)(nil)
 )
 
 // lockEventsSQL starts every removal: SHARE ROW EXCLUSIVE waits for the
@@ -60,14 +61,17 @@ const firstYoungSQL = `SELECT min(version) FROM {{schema}}.events WHERE stream_i
 // retentionStatements are the statements of retention.go with the schema
 // filled in.
 type retentionStatements struct {
-	lockEvents, head, remove, firstYoung, markDeleted, dropSnapshot, setRetention, getRetention, enable string
+	lockEvents, head, remove, removeCount, firstYoung, markDeleted, dropSnapshot, setRetention, getRetention, enable, retained string
 }
 
 func newRetentionStatements(r *strings.Replacer) retentionStatements {
 	return retentionStatements{
-		lockEvents:   r.Replace(lockEventsSQL),
-		head:         r.Replace(headSQL),
-		remove:       r.Replace(removeSQL),
+		lockEvents:  r.Replace(lockEventsSQL),
+		head:        r.Replace(headSQL),
+		remove:      r.Replace(removeSQL),
+		removeCount: r.Replace(removeSQL + ` RETURNING (SELECT count(*) FROM del)`),
+		retained: r.Replace(`SELECT stream_id FROM {{schema}}.stream_marks
+			WHERE stream_id > $1 AND (max_count > 0 OR max_age_us > 0) ORDER BY stream_id LIMIT $2`),
 		firstYoung:   r.Replace(firstYoungSQL),
 		markDeleted:  r.Replace(`UPDATE {{schema}}.stream_marks SET last = $2, deleted = true, max_count = 0, max_age_us = 0 WHERE stream_id = $1`),
 		dropSnapshot: r.Replace(`DELETE FROM {{schema}}.snapshots WHERE stream_id = $1`),
@@ -194,29 +198,85 @@ func (d *Driver) SetStreamRetention(ctx context.Context, stream string, r driver
 				return err
 			}
 		}
-		base, actual := m.versions()
-		if r.IsZero() || actual == 0 || m.stored == 0 {
-			return nil
-		}
-		before := r.Cutoff(base)
-		if r.MaxAge > 0 {
-			var young *int64
-			var now time.Time
-			if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
-				return err
-			}
-			if err := tx.QueryRow(ctx, d.sql.retention.firstYoung, stream, now.Add(-r.MaxAge)).Scan(&young); err != nil {
-				return err
-			}
-			if young == nil {
-				before = base + 1
-			} else {
-				before = max(before, uint64(*young))
-			}
-		}
-		_, err = tx.Exec(ctx, d.sql.retention.remove, stream, clamp(before), int64(base))
+		_, err = d.applyIn(ctx, tx, stream, m, r)
 		return err
 	})
+}
+
+// applyIn removes the events of stream that r does not keep, in tx, which
+// holds the stream's marks m (see head); it returns how many it removed.
+// MaxAge counts from the transaction's start on the server's clock, as the
+// trigger does.
+func (d *Driver) applyIn(ctx context.Context, tx pgx.Tx, stream string, m marks, r driver.Retention) (int64, error) {
+	base, actual := m.versions()
+	if r.IsZero() || actual == 0 || m.stored == 0 {
+		return 0, nil
+	}
+	before := r.Cutoff(base)
+	if r.MaxAge > 0 {
+		var young *int64
+		var now time.Time
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+			return 0, err
+		}
+		if err := tx.QueryRow(ctx, d.sql.retention.firstYoung, stream, now.Add(-r.MaxAge)).Scan(&young); err != nil {
+			return 0, err
+		}
+		if young == nil {
+			before = base + 1
+		} else {
+			before = max(before, uint64(*young))
+		}
+	}
+	var n int64
+	err := tx.QueryRow(ctx, d.sql.retention.removeCount, stream, clamp(before), int64(base)).Scan(&n)
+	return n, err
+}
+
+// retainedPage is how many streams with a retention one query of
+// ApplyRetention lists.
+const retainedPage = 100
+
+// ApplyRetention implements [driver.RetentionApplier]: it lists the
+// stream_marks rows that hold a retention in pages, in key order, and
+// applies each stream's in a transaction of its own, as SetStreamRetention
+// does (so it needs the same privileges, see docs/postgres.md).
+func (d *Driver) ApplyRetention(ctx context.Context) (driver.RetentionResult, error) {
+	var res driver.RetentionResult
+	after := ""
+	for {
+		rows, err := d.pool.Query(ctx, d.sql.retention.retained, after, retainedPage)
+		if err != nil {
+			return res, wrapNative(err)
+		}
+		streams, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return res, wrapNative(err)
+		}
+		for _, s := range streams {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			var n int64
+			err := d.inTx(ctx, "apply retention", func(tx pgx.Tx) error {
+				m, err := d.head(ctx, tx, s)
+				if err != nil {
+					return err
+				}
+				n, err = d.applyIn(ctx, tx, s, m, m.retention)
+				return err
+			})
+			if err != nil {
+				return res, err
+			}
+			res.Streams++
+			res.Events += uint64(n)
+		}
+		if len(streams) < retainedPage {
+			return res, nil
+		}
+		after = streams[len(streams)-1]
+	}
 }
 
 // StreamRetention implements [driver.RetentionKeeper].

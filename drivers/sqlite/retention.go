@@ -12,9 +12,10 @@ import (
 )
 
 var (
-	_ driver.StreamDeleter   = (*Driver)(nil)
-	_ driver.StreamTruncater = (*Driver)(nil)
-	_ driver.RetentionKeeper = (*Driver)(nil)
+	_ driver.StreamDeleter    = (*Driver)(nil)
+	_ driver.StreamTruncater  = (*Driver)(nil)
+	_ driver.RetentionKeeper  = (*Driver)(nil)
+	_ driver.RetentionApplier = (*Driver)(nil)
 )
 
 // marksColumn is the stream_marks row of the stream ?1 as one JSON array
@@ -41,7 +42,14 @@ const (
 	queryDropSnapshot  = `DELETE FROM snapshots WHERE stream = ?`
 	queryForgetAppends = `DELETE FROM appends WHERE stream = ?`
 	queryMaxPosition2  = `SELECT COALESCE(MAX(position), 0) FROM events`
+	// queryRetained lists the streams with a retention after ?1, in key
+	// order, ?2 at a time.
+	queryRetained = `SELECT stream FROM stream_marks WHERE stream > ?1 AND (max_count > 0 OR max_age > 0) ORDER BY stream LIMIT ?2`
 )
+
+// retainedPage is how many streams one write transaction of ApplyRetention
+// applies the retention of.
+const retainedPage = 64
 
 // marks is a stream's stream_marks row; the zero value for none.
 type marks struct {
@@ -168,14 +176,72 @@ func (d *Driver) StreamRetention(ctx context.Context, stream string) (driver.Ret
 	return driver.Retention{MaxCount: uint64(count), MaxAge: time.Duration(age) * time.Microsecond}, nil
 }
 
+// ApplyRetention implements [driver.RetentionApplier]: it pages through
+// the stream_marks rows that hold a retention, in key order, and applies
+// each page's in one write transaction (so appends wait for at most one
+// page).
+func (d *Driver) ApplyRetention(ctx context.Context) (driver.RetentionResult, error) {
+	var res driver.RetentionResult
+	after := ""
+	for {
+		var streams []string
+		err := d.write(ctx, func(w *writer) error {
+			streams = streams[:0]
+			rows, err := w.conn.QueryContext(ctx, queryRetained, after, retainedPage)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					rows.Close()
+					return err
+				}
+				streams = append(streams, s)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			now := time.Now()
+			for _, s := range streams {
+				stored, m, err := head(ctx, w, s)
+				if err != nil {
+					return err
+				}
+				n, err := applyRetentionN(ctx, w, s, stored, m, now)
+				if err != nil {
+					return err
+				}
+				res.Events += uint64(n)
+			}
+			return nil
+		})
+		if err != nil {
+			return res, mapError(err, nil)
+		}
+		res.Streams += uint64(len(streams))
+		if len(streams) < retainedPage {
+			return res, nil
+		}
+		after = streams[len(streams)-1]
+	}
+}
+
 // applyRetention removes the events of stream that m's retention no longer
 // keeps at time now; stored is the stream's highest stored version. It
 // costs nothing for a stream without retention.
 func applyRetention(ctx context.Context, w *writer, stream string, stored uint64, m marks, now time.Time) error {
+	_, err := applyRetentionN(ctx, w, stream, stored, m, now)
+	return err
+}
+
+// applyRetentionN is applyRetention returning how many events it removed.
+func applyRetentionN(ctx context.Context, w *writer, stream string, stored uint64, m marks, now time.Time) (int64, error) {
 	r := m.retention
 	base, actual := m.versions(stored)
 	if r.IsZero() || actual == 0 {
-		return nil
+		return 0, nil
 	}
 	before := r.Cutoff(base)
 	if r.MaxAge > 0 {
@@ -185,12 +251,12 @@ func applyRetention(ctx context.Context, w *writer, stream string, stored uint64
 		case err == sql.ErrNoRows:
 			before = base + 1
 		case err != nil:
-			return err
+			return 0, err
 		default:
 			before = max(before, uint64(young))
 		}
 	}
-	return remove(ctx, w, stream, before, base)
+	return removeN(ctx, w, stream, before, base)
 }
 
 // remove deletes the events of stream below version before, with their
@@ -198,34 +264,45 @@ func applyRetention(ctx context.Context, w *writer, stream string, stored uint64
 // its stream_marks row keeps. If a removed event had the highest position,
 // a placeholder keeps its position from being given again.
 func remove(ctx context.Context, w *writer, stream string, before, base uint64) error {
+	_, err := removeN(ctx, w, stream, before, base)
+	return err
+}
+
+// removeN is remove returning how many events it deleted.
+func removeN(ctx context.Context, w *writer, stream string, before, base uint64) (int64, error) {
 	var lowest int64
 	if err := w.conn.QueryRowContext(ctx, queryMinVersion, stream).Scan(&lowest); err != nil {
-		return err
+		return 0, err
 	}
 	if lowest == 0 || uint64(lowest) >= before {
-		return nil
+		return 0, nil
 	}
 	if _, err := w.conn.ExecContext(ctx, queryDropPlaceholders); err != nil {
-		return err
+		return 0, err
 	}
 	var top, after int64
 	if err := w.conn.QueryRowContext(ctx, queryMaxPosition2).Scan(&top); err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := w.conn.ExecContext(ctx, queryRemoveTags, stream, int64(before)); err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := w.conn.ExecContext(ctx, queryRemoveEvents, stream, int64(before)); err != nil {
-		return err
+	res, err := w.conn.ExecContext(ctx, queryRemoveEvents, stream, int64(before))
+	if err != nil {
+		return 0, err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, err
 	}
 	if err := w.conn.QueryRowContext(ctx, queryMaxPosition2).Scan(&after); err != nil {
-		return err
+		return 0, err
 	}
 	if after < top {
 		if _, err := w.conn.ExecContext(ctx, queryPlaceholder, top); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	_, err := w.conn.ExecContext(ctx, queryMarkRemoved, stream, int64(base))
-	return err
+	_, err = w.conn.ExecContext(ctx, queryMarkRemoved, stream, int64(base))
+	return n, err
 }
