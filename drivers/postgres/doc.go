@@ -26,7 +26,7 @@
 //     with [ErrSchemaVersion]); false (the default) creates and upgrades.
 //     See [Options.MustExist].
 //   - page_size: how many events a read asks for in one statement (default
-//     1,024, [DefaultPageSize]); see [Options.PageSize]. Pages stay bounded
+//     4,096, [DefaultPageSize]); see [Options.PageSize]. Pages stay bounded
 //     in bytes by the Store's MaxPageBytes.
 //
 // Parameters with the prefix "eventstore_" are reserved for the driver, and
@@ -71,7 +71,7 @@
 //
 // # Pages
 //
-// Reads go in pages of [Options.PageSize] events (1,024 unless set), one
+// Reads go in pages of [Options.PageSize] events (4,096 unless set), one
 // statement each, cut at the Store's MaxPageBytes on the server. A page of
 // the log comes with one head row (the snapshot's horizon and fence, and
 // for an unfiltered read the page's row count, so its slice is allocated

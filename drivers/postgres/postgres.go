@@ -93,10 +93,13 @@ const DefaultMaxConns = 16
 
 // DefaultPageSize is the default [Options.PageSize]. A page costs a round
 // trip and the statement's fixed work (the snapshot, the visibility fence,
-// the byte bound) besides its rows; with the Store's 512 a 1,000-event
-// stream took two statements and a 100,000-event log 196. docs/postgres.md
-// ("Page size") has the measurements that chose it.
-const DefaultPageSize = 1024
+// the byte bound) besides its rows: with the Store's 512 a 100,000-event
+// log took 196 statements, with 4,096 it takes 25 and read at 1.00–1.21×
+// the rate of 1,024 in five runs (BenchmarkPageSize). 8,192 gained a little
+// more in four runs of five but doubles the memory per reader (each
+// catching-up subscription holds a page).
+// docs/postgres.md ("Page size") has the measurements that chose it.
+const DefaultPageSize = 4096
 
 // ErrSchemaVersion reports a schema whose version this driver cannot use
 // as it is: newer than the driver knows (written by a newer release), or,
