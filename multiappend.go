@@ -122,8 +122,19 @@ func (s *Store) appendMulti(ctx context.Context, a MultiAppend) (MultiAppendResu
 	}
 	defer s.release()
 	req.RecordedAt = driver.Now()
+	var clamped map[string]ExpectedVersion
+	for i, e := range req.Expect {
+		if sent, ok := clampExpected(e.Expected); ok {
+			if clamped == nil {
+				clamped = map[string]ExpectedVersion{}
+			}
+			clamped[e.Stream] = ExpectedVersion(e.Expected)
+			req.Expect[i].Expected = sent
+		}
+	}
 	dres, err := s.multi.AppendMulti(ctx, req)
 	if err != nil {
+		restoreExpected(err, clamped)
 		return MultiAppendResult{}, 0, multiErr(multiDuplicateEventID(req, err))
 	}
 	res := MultiAppendResult{Position: Position(dres.Position), Versions: dres.Versions, EventIDs: make([]uuid.UUID, len(req.Records))}

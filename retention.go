@@ -98,6 +98,11 @@ func (s *Store) TruncateStream(ctx context.Context, stream string, before uint64
 // of a stream with no events is kept for when it has some; DeleteStream
 // removes it.
 //
+// MaxAge is kept to the microsecond, rounded up (one nanosecond is one
+// microsecond, never no limit), and at most [MaxRetentionAge]; MaxCount at
+// most math.MaxInt64. [Store.StreamRetention] returns these values (the
+// KurrentDB driver's MaxAge in whole seconds, rounded up).
+//
 // Errors: [ErrInvalidArgument] for a bad stream ID or a negative MaxAge;
 // [ErrNotSupported] when the driver keeps no retention
 // ([driver.RetentionKeeper]); [ErrClosed]; the context's error.
@@ -106,8 +111,9 @@ func (s *Store) SetStreamRetention(ctx context.Context, stream string, r Retenti
 	if err := ValidateStreamID(stream); err != nil {
 		return wrap(err)
 	}
-	if r.MaxAge < 0 {
-		return wrap(invalid(ErrInvalidArgument, "negative max age %s", r.MaxAge))
+	r, err := normalizeRetention(r)
+	if err != nil {
+		return wrap(err)
 	}
 	if s.retention == nil {
 		return wrap(ErrNotSupported)

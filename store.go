@@ -247,9 +247,13 @@ func (s *Store) append(ctx context.Context, stream string, expected ExpectedVers
 		return AppendResult{}, 0, appendErr(stream, err)
 	}
 	defer s.release()
-	req := driver.AppendRequest{Stream: stream, Expected: exp, Events: evs, RecordedAt: driver.Now()}
+	sent, clamped := clampExpected(exp)
+	req := driver.AppendRequest{Stream: stream, Expected: sent, Events: evs, RecordedAt: driver.Now()}
 	dres, err := s.driver.Append(ctx, req)
 	if err != nil {
+		if clamped {
+			restoreExpected(err, map[string]ExpectedVersion{stream: expected})
+		}
 		return AppendResult{}, 0, appendErr(stream, duplicateEventID(stream, evs, err))
 	}
 	res := AppendResult{Version: dres.Version, Position: Position(dres.Position), EventIDs: make([]uuid.UUID, len(evs))}

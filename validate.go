@@ -3,7 +3,9 @@ package eventstore
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -178,6 +180,28 @@ func isJSONObject(b []byte) bool {
 		return c == '{'
 	}
 	return false
+}
+
+// MaxRetentionAge is the longest [Retention] MaxAge a store keeps: the
+// largest [time.Duration] in whole microseconds, the precision of
+// RecordedAt.
+const MaxRetentionAge = time.Duration(math.MaxInt64 / 1000 * 1000)
+
+// normalizeRetention checks r and returns it as every driver keeps it:
+// MaxAge rounded up to a whole microsecond (a MaxAge under one is a limit
+// of one, never none) and at most MaxRetentionAge; MaxCount at most
+// math.MaxInt64, as no backend counts more events in a stream.
+func normalizeRetention(r Retention) (Retention, error) {
+	if r.MaxAge < 0 {
+		return r, invalid(ErrInvalidArgument, "negative max age %s", r.MaxAge)
+	}
+	if r.MaxAge > MaxRetentionAge {
+		r.MaxAge = MaxRetentionAge
+	} else if rem := r.MaxAge % time.Microsecond; rem != 0 {
+		r.MaxAge += time.Microsecond - rem
+	}
+	r.MaxCount = min(r.MaxCount, math.MaxInt64)
+	return r, nil
 }
 
 func validateReadAll(opts ReadAllOptions) error {

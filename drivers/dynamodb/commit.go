@@ -76,9 +76,9 @@ type request struct {
 	// it only checks (see multiappend.go), after the log entry.
 	checks []types.TransactWriteItem
 	// pin, when not 0, is the position the request's first event must
-	// take (a conditional append's condition was checked on the log below
-	// it): it is sent first in its group, and fails with outcome.moved
-	// when the log's head is elsewhere.
+	// take at the latest (a conditional append's condition was checked on
+	// the log below it): it is sent first in its group, and fails with
+	// outcome.moved when the log's head is past it.
 	pin uint64
 
 	// plain is set for an Append's request (not an import's or a
@@ -393,8 +393,10 @@ func (c *committer) commit(group []*request) {
 			}
 			c.next = next
 		}
-		if p := group[0].pin; p != 0 && p != c.next {
-			// The log moved past what the condition was checked on.
+		if p := group[0].pin; p != 0 && p < c.next {
+			// The log moved past what the condition was checked on. (A
+			// pin above c.next: the condition was checked past the head,
+			// or c.next is stale and the log entry's put fails.)
 			group[0].done <- outcome{moved: true}
 			group = group[1:]
 			continue

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -416,16 +417,35 @@ func (d *Driver) storedRun(ctx context.Context, stream string, evs []driver.Even
 // returns whether one matched and, when none did, the last position
 // examined: an append whose first event takes the next position keeps the
 // condition.
+//
+// Removed events (see retention.go) keep their log entries, tags and all,
+// but match nothing, as ReadQuery passes them over: the scan goes on after
+// them. An After past the head of the log examines up to it (capped so
+// that the position after it exists): the append then takes the head's
+// next position (see committer.run).
 func (d *Driver) conditionScan(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
 	if d.tagServed(cond.FailIfEventsMatch) {
 		return d.tagCondition(ctx, cond) // no log scan (see tagindex.go)
 	}
-	s := newSelector(driver.AllQuery{After: cond.After, Limit: 1})
-	s.query, s.whole = &cond.FailIfEventsMatch, true
-	if s, err = d.scanForward(ctx, s, 0); err != nil {
-		return false, 0, err
+	after := cond.After
+	for {
+		s := newSelector(driver.AllQuery{After: after, Limit: 1})
+		s.query, s.whole = &cond.FailIfEventsMatch, true
+		if s, err = d.scanForward(ctx, s, 0); err != nil {
+			return false, 0, err
+		}
+		if len(s.keys) == 0 {
+			return false, min(s.examined, math.MaxUint64-1), nil
+		}
+		_, removed, err := d.fetchEvents(ctx, s.keys[:1])
+		if err != nil {
+			return false, 0, err
+		}
+		if !removed[0] {
+			return true, 0, nil
+		}
+		after = driver.Position{Commit: s.keys[0].pos}
 	}
-	return len(s.keys) > 0, s.examined, nil
 }
 
 // appendPlaced writes a conditional multi-stream append to an indexed

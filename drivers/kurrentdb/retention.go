@@ -139,7 +139,7 @@ func (d *Driver) SetStreamRetention(ctx context.Context, stream string, r driver
 			m.remove(keyMaxCount)
 		}
 		if r.MaxAge > 0 {
-			m.set(keyMaxAge, uint64((r.MaxAge+time.Second-1)/time.Second))
+			m.set(keyMaxAge, ceilSeconds(r.MaxAge))
 		} else {
 			m.remove(keyMaxAge)
 		}
@@ -168,9 +168,21 @@ func (d *Driver) StreamRetention(ctx context.Context, stream string) (driver.Ret
 		r.MaxCount = n
 	}
 	if n, ok := m.num(keyMaxAge); ok {
-		r.MaxAge = time.Duration(n) * time.Second
+		r.MaxAge = math.MaxInt64 // the longest Duration, when n seconds are longer
+		if n <= math.MaxInt64/uint64(time.Second) {
+			r.MaxAge = time.Duration(n) * time.Second
+		}
 	}
 	return r, nil
+}
+
+// ceilSeconds returns d in whole seconds, rounded up, without overflow.
+func ceilSeconds(d time.Duration) uint64 {
+	s := uint64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return s
 }
 
 // changeMeta reads a stream's metadata and version, lets change edit it
