@@ -76,6 +76,7 @@ func SetNoTagIndex(opts *Options) { opts.noTagIndex = true }
 // UnplacedPuts returns how many appends d wrote as one PutItem of an event
 // marked unplaced.
 func UnplacedPuts(d *Driver) uint64 { return d.unplacedPuts.Load() }
+
 // StopSweeps makes d's removals of the streams stop reports stop right
 // after their commit, with nothing swept, as a crash would; nil ends it.
 func StopSweeps(d *Driver, stop func(stream string) bool) {
