@@ -116,16 +116,14 @@ FROM %[1]s.minimal_events WHERE stream_id = $1 AND version >= $2 ORDER BY versio
 const minimalReadAllSQL = `SELECT pos, stream_id, version, event_id, event_type, data, metadata, recorded_at
 FROM %[1]s.minimal_events WHERE pos > $1 ORDER BY pos LIMIT %[2]d`
 
-// columns of one event, as the twins scan them.
+// columns of one event, as the minimal twin scans them (seq holds its
+// position).
 type columns struct {
-	txID, seq, version int64
-	stream, typ        string
-	id                 [16]byte
-	ct                 int16
-	data, meta         []byte
-	at                 time.Time
-	tags               []string
-	mct                pgtype.Int2 // metadata content type: NULL for JSON
+	seq, version int64
+	stream, typ  string
+	id           [16]byte
+	data, meta   []byte
+	at           time.Time
 }
 
 func eventArrays(events []eventstore.Event) (ids [][16]byte, types []string, cts []int16, data, meta [][]byte) {

@@ -37,7 +37,8 @@ func AppendSQL(d *Driver) string { return d.sql.append }
 func GroupAppendSQL(d *Driver) string { return d.sql.groupAppend }
 
 // ReadStreamSQL returns the forward stream read: $1 stream, $2 from, $3
-// limit, $4 the page's bytes.
+// limit, $4 the page's bytes; a head row with the row count, then the
+// events (see streamPageSQL).
 func ReadStreamSQL(d *Driver) string { return d.sql.readStreamFwd }
 
 // ReadAllSQL returns the read of the global log after $1/$2 (limit $3, the
