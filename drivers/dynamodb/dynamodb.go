@@ -173,10 +173,7 @@ type Driver struct {
 	// indexed is set for a table of the indexed log layout: appends write
 	// their events and an inbox item, and the orderer places them in the
 	// log (see order.go).
-	indexed bool
-	// tagIndex is set for a table that has had the tag index since it
-	// was set up (see tagindex.go).
-	tagIndex     bool
+	indexed      bool
 	orderer      *orderer // nil without one (a head table, NoOrderer)
 	orderTimeout time.Duration
 
@@ -190,6 +187,10 @@ type Driver struct {
 	// copy, so that concurrent listings scan the table once.
 	checkpointsCopied atomic.Bool
 	copying           chan struct{}
+
+	// tagIndex is set for a table that has had the tag index since it
+	// was set up (see tagindex.go).
+	tagIndex bool
 
 	mu       sync.Mutex // protects watchers
 	watchers map[chan struct{}]struct{}
