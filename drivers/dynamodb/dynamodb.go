@@ -177,9 +177,6 @@ type Driver struct {
 	// their events and an inbox item, and the orderer places them in the
 	// log (see order.go).
 	indexed bool
-	// tagIndex is set for a table that has had the tag index since it
-	// was set up (see tagindex.go).
-	tagIndex bool
 	// hasUnplaced is set when the table has the global index of unplaced
 	// events; unplaced when the table's item layout uses it (see
 	// unplaced.go).
@@ -197,6 +194,10 @@ type Driver struct {
 	// copy, so that concurrent listings scan the table once.
 	checkpointsCopied atomic.Bool
 	copying           chan struct{}
+
+	// tagIndex is set for a table that has had the tag index since it
+	// was set up (see tagindex.go).
+	tagIndex bool
 
 	mu       sync.Mutex // protects watchers
 	watchers map[chan struct{}]struct{}
