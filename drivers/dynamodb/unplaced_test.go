@@ -26,6 +26,14 @@ const separateOrdererEnv = "EVENTSTORE_DYNAMODB_SEPARATE_ORDERER"
 // same table does, so every single-event append is one PutItem of an event
 // marked unplaced (see unplaced.go), and the others go through the inbox.
 // TestIndexedSingleEventPut covers the path in every run.
+//
+// The five rules of conditional appends (named Condition…) fail here by
+// design: a driver with orderer=off refuses a conditional append to an
+// indexed table with ErrNotSupported (the orderer's lease holder places
+// them; docs/dynamodb.md, "Multi-stream appends, tags and conditions"),
+// and the suite has no feature to declare it. Leave them out with
+//
+//	-run 'TestConformanceIndexedSeparateOrderer/^([^C]|C[^o]|Co[^n]|Con[^d])'
 func TestConformanceIndexedSeparateOrderer(t *testing.T) {
 	if os.Getenv(separateOrdererEnv) != "1" {
 		t.Skipf("the whole suite again with a separate orderer takes minutes: set %s=1 to run it", separateOrdererEnv)
@@ -42,6 +50,8 @@ func (h separateOrderer) NewDriver(t testing.TB) driver.Driver {
 }
 
 func (separateOrderer) Unsupported() map[conformance.Feature]string { return nil }
+
+func (separateOrderer) NativeTypes() []any { return []any{new(*awsdynamodb.Client)} }
 
 func (h separateOrderer) NewStorage(t testing.TB) func() driver.Driver {
 	opts := indexedOptions()
