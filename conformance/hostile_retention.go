@@ -88,8 +88,9 @@ func testHostileDeleteFar(t *testing.T, f *fixture) {
 // version plus one, and far past it; truncating less than before changes
 // nothing; later appends are kept.
 func testHostileTruncateBounds(t *testing.T, f *fixture) {
-	for _, far := range []uint64{6, 7, 1 << 32, 1<<63 - 1, 1 << 63, math.MaxUint64} {
+	for _, far := range []uint64{7, 1 << 63, math.MaxUint64} {
 		t.Run(fmt.Sprint(far), func(t *testing.T) {
+			t.Parallel()
 			f := f.sub(t)
 			s := stream("TruncFar")
 			f.mustAppend(s, eventstore.NoStream, events(5, "Happened")...)
@@ -138,6 +139,7 @@ func testHostileRetentionExtremes(t *testing.T, f *fixture) {
 		{MaxCount: math.MaxUint64, MaxAge: math.MaxInt64},
 	} {
 		t.Run(fmt.Sprintf("%d/%d", r.MaxCount, r.MaxAge), func(t *testing.T) {
+			t.Parallel()
 			f := f.sub(t)
 			s := stream("RetFar")
 			f.mustAppend(s, eventstore.NoStream, events(3, "Happened")...)
@@ -158,6 +160,7 @@ func testHostileRetentionExtremes(t *testing.T, f *fixture) {
 		})
 	}
 	t.Run("MaxAge1ns", func(t *testing.T) {
+		t.Parallel()
 		f := f.sub(t)
 		s := stream("RetTiny")
 		if f.canImport() {

@@ -835,6 +835,10 @@ var mutants = []mutant{
 			q.Query = anyOfTags(q.Query)
 			return d.ReadQuery(ctx, q)
 		})},
+	{"ReadQueryTagsAsPatterns", "ReadQuery reads % and _ in a query's tags as LIKE wildcards", rules("HostileTagsAndTypesMatchExactly"),
+		onReadQuery(func(d *memory.Driver, ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+			return queryLike(ctx, d, q)
+		})},
 	{"ConditionIgnored", "AppendMulti ignores the append condition", rules("ConditionFailsOnlyOnMatchAfterPosition", "ConditionWithoutPositionKeepsNamesUnique", "ConditionRacersHaveOneWinner"),
 		onAppendMulti(func(d *memory.Driver, ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
 			req.Condition = nil
@@ -1191,6 +1195,37 @@ func onCondition(change func(c *driver.AppendCondition)) func(*shelf) *mutated {
 
 // anyOfTags splits each item of q with several tags into one item per tag,
 // so an event matches when it has any of them.
+// queryLike is ReadQuery over the whole log after q.After with the tags of
+// q's items read as LIKE patterns (% any run, _ any one character), as a
+// driver that builds LIKE from tags without escaping them would.
+func queryLike(ctx context.Context, d *memory.Driver, q driver.QueryPage) ([]driver.RecordedEvent, error) {
+	evs, err := d.ReadAll(ctx, driver.AllQuery{After: q.After, Limit: math.MaxInt32})
+	if err != nil {
+		return nil, err
+	}
+	like := func(pattern, tag string) bool {
+		re := regexp.QuoteMeta(pattern)
+		re = strings.NewReplacer("%", ".*", "_", ".").Replace(re)
+		ok, _ := regexp.MatchString("^(?s:"+re+")$", tag)
+		return ok
+	}
+	var out []driver.RecordedEvent
+	for _, ev := range evs {
+		for _, it := range q.Query.Items {
+			if (len(it.Types) == 0 || slices.Contains(it.Types, ev.Type)) && !slices.ContainsFunc(it.Tags, func(p string) bool {
+				return !slices.ContainsFunc(ev.Tags, func(t string) bool { return like(p, t) })
+			}) {
+				out = append(out, ev)
+				break
+			}
+		}
+		if len(out) == q.Limit {
+			break
+		}
+	}
+	return out, nil
+}
+
 func anyOfTags(q driver.Query) driver.Query {
 	var out driver.Query
 	for _, it := range q.Items {
