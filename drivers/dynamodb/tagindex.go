@@ -453,11 +453,26 @@ func (d *Driver) readTagQuery(ctx context.Context, q driver.QueryPage) ([]driver
 // tagCondition is conditionScan served by the tag index (see tagSearch):
 // it looks for one event the condition matches after cond.After below the
 // bound. When none matches, end is the last position below the bound: an
-// append pinned to the bound keeps the condition.
+// append pinned to the bound keeps the condition. Removed events (see
+// retention.go) keep their tag items but match nothing, as in
+// conditionScan: the search goes on after them.
 func (d *Driver) tagCondition(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
-	keys, bound, err := d.tagSearch(ctx, cond.FailIfEventsMatch, cond.After.Commit, 1)
-	if err != nil {
-		return false, 0, err
+	after := cond.After.Commit
+	for {
+		keys, bound, err := d.tagSearch(ctx, cond.FailIfEventsMatch, after, 1)
+		if err != nil {
+			return false, 0, err
+		}
+		if len(keys) == 0 {
+			return false, max(bound-1, cond.After.Commit), nil
+		}
+		_, removed, err := d.fetchEvents(ctx, keys[:1])
+		if err != nil {
+			return false, 0, err
+		}
+		if !removed[0] {
+			return true, 0, nil
+		}
+		after = keys[0].pos
 	}
-	return len(keys) > 0, max(bound-1, cond.After.Commit), nil
 }
