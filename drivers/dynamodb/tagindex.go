@@ -452,8 +452,9 @@ func (d *Driver) readTagQuery(ctx context.Context, q driver.QueryPage) ([]driver
 
 // tagCondition is conditionScan served by the tag index (see tagSearch):
 // it looks for one event the condition matches after cond.After below the
-// bound. When none matches, end is the last position below the bound: an
-// append pinned to the bound keeps the condition. Removed events (see
+// bound. When none matches, end is the last position below the bound (even
+// for an After past it): an append pinned to the bound keeps the
+// condition. Removed events (see
 // retention.go) keep their tag items but match nothing, as in
 // conditionScan: the search goes on after them.
 func (d *Driver) tagCondition(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
@@ -464,7 +465,9 @@ func (d *Driver) tagCondition(ctx context.Context, cond driver.AppendCondition) 
 			return false, 0, err
 		}
 		if len(keys) == 0 {
-			return false, max(bound-1, cond.After.Commit), nil
+			// Nothing lies at or past the bound, an After past it
+			// included: the append is pinned to the bound.
+			return false, bound - 1, nil
 		}
 		_, removed, err := d.fetchEvents(ctx, keys[:1])
 		if err != nil {
