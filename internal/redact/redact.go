@@ -54,7 +54,7 @@ func strict(rawURL string) (out string, ok bool) {
 		u.User != nil && strings.Contains(u.User.Username(), "=") {
 		return "", false // keyword/value, or userinfo where no parser looks for one
 	}
-	if afterAuthority(rawURL, u.Scheme) {
+	if afterAuthority(rawURL, u.Scheme) || keywordSecret(rawURL) {
 		return "", false
 	}
 	changed := false
@@ -165,6 +165,30 @@ func isSecret(param string) bool {
 	p := strings.ToLower(param)
 	for _, s := range secretParams {
 		if strings.Contains(p, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// keywordSecret reports whether rawURL, read as PostgreSQL keyword/value
+// settings (as pgx reads every string not starting with postgres:// or
+// postgresql://), has a key naming a secret: in "pass:?=0000" the key is
+// "pass:?" and 0000 its value, which the query "=0000" does not mask.
+func keywordSecret(rawURL string) bool {
+	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
+		return false
+	}
+	for _, field := range strings.Fields(rawURL) {
+		key, _, ok := strings.Cut(field, "=")
+		if !ok {
+			continue
+		}
+		if i := strings.LastIndexAny(key, "?&"); i >= 0 && isSecret(key[i+1:]) {
+			continue // a query parameter's name: query masks its value
+		}
+		k := strings.ToLower(key)
+		if strings.Contains(k, "pass") || strings.Contains(k, "secret") || strings.Contains(k, "token") {
 			return true
 		}
 	}
