@@ -2,21 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore/internal/kurrentdbtest"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/eventkit/eventstore/internal/testenv"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -105,23 +98,7 @@ func dynamodbURL(t *testing.T) string {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	var b [6]byte
-	rand.Read(b[:])
-	table := "evs-test-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		client := awsdynamodb.New(awsdynamodb.Options{
-			Region:       "us-east-1",
-			BaseEndpoint: aws.String(endpoint),
-			Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		})
-		_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
-		var notFound *types.ResourceNotFoundException
-		if err != nil && !errors.As(err, &notFound) {
-			t.Errorf("delete table %s: %v", table, err)
-		}
-	})
+	table := storetest.DynamoDBTable(t, storetest.DynamoDBClient(t), "evs-test-")
 	q := url.Values{"region": {"us-east-1"}, "endpoint": {endpoint}, "create_table": {"true"}}
 	return "dynamodb://" + table + "?" + q.Encode()
 }

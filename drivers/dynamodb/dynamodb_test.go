@@ -1,23 +1,18 @@
 package dynamodb_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/conformance"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/dynamodb"
-	"github.com/eventkit/eventstore/internal/testenv"
+	"github.com/eventkit/eventstore/internal/storetest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -79,16 +74,12 @@ func (h harness) NewStorage(t testing.TB) func() driver.Driver {
 // optFns edit the client's options last.
 func newClient(t testing.TB, transport http.RoundTripper, optFns ...func(*awsdynamodb.Options)) *awsdynamodb.Client {
 	t.Helper()
-	endpoint := testenv.MustHaveDynamoDB(t)
-	opts := awsdynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	}
 	if transport != nil {
-		opts.HTTPClient = &http.Client{Transport: transport}
+		optFns = append([]func(*awsdynamodb.Options){func(o *awsdynamodb.Options) {
+			o.HTTPClient = &http.Client{Transport: transport}
+		}}, optFns...)
 	}
-	return awsdynamodb.New(opts, optFns...)
+	return storetest.DynamoDBClient(t, optFns...)
 }
 
 // randomTable returns a fresh table name.
@@ -115,15 +106,7 @@ func newDriver(t testing.TB, client *awsdynamodb.Client, opts dynamodb.Options) 
 // deleteTableAtCleanup deletes table when t ends, under its own deadline:
 // t.Context() is already done then.
 func deleteTableAtCleanup(t testing.TB, client *awsdynamodb.Client, table string) {
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
-		var notFound *types.ResourceNotFoundException
-		if err != nil && !errors.As(err, &notFound) {
-			t.Errorf("delete table %s: %v", table, err)
-		}
-	})
+	storetest.DeleteTableAtCleanup(t, client, table)
 }
 
 // newStore returns a Store over a fresh driver, closed when t ends.

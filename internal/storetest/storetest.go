@@ -12,18 +12,9 @@
 package storetest
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"errors"
 	"path/filepath"
 	"testing"
-	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/dynamodb"
@@ -136,25 +127,8 @@ func PostgresOpener(t testing.TB) func() *eventstore.Store {
 // server (DynamoDB Local), deleted when t ends.
 func DynamoDB(t testing.TB) *eventstore.Store {
 	t.Helper()
-	endpoint := testenv.MustHaveDynamoDB(t)
-	client := awsdynamodb.New(awsdynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(endpoint),
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-	})
-	var b [6]byte
-	rand.Read(b[:])
-	table := "test-store-" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		// t.Context() is done by now: use a bounded context of our own.
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_, err := client.DeleteTable(ctx, &awsdynamodb.DeleteTableInput{TableName: aws.String(table)})
-		var notFound *types.ResourceNotFoundException
-		if err != nil && !errors.As(err, &notFound) {
-			t.Errorf("storetest: delete table %s: %v", table, err)
-		}
-	})
+	client := DynamoDBClient(t)
+	table := DynamoDBTable(t, client, "test-store-")
 	d, err := dynamodb.New(t.Context(), client, table, dynamodb.Options{CreateTable: true})
 	if err != nil {
 		t.Fatalf("storetest: open dynamodb table %s: %v", table, err)
