@@ -53,7 +53,10 @@ func (svc *streamsService) Append(call grpc.ClientStreamingServer[api.AppendReq,
 	var expected int64
 	switch e := opts.ExpectedStreamRevision.(type) {
 	case *api.AppendReq_Options_Revision:
-		expected = int64(e.Revision)
+		var err error
+		if expected, err = revisionExpected(e.Revision); err != nil {
+			return err
+		}
 	case *api.AppendReq_Options_NoStream:
 		expected = expectNoStream
 	case *api.AppendReq_Options_Any:
@@ -233,4 +236,17 @@ func withTrailer(ctx context.Context, code codes.Code, msg string, kv ...string)
 func streamDeleted(ctx context.Context, stream string) error {
 	return withTrailer(ctx, codes.FailedPrecondition, fmt.Sprintf("Event stream '%s' is deleted.", stream),
 		"exception", "stream-deleted", "stream-name", stream)
+}
+
+// revisionExpected reads an expected revision as the server does: it casts
+// the uint64 to a signed 64-bit expected version, so 2^64−1, 2^64−2 and
+// 2^64−4 mean no stream, any and stream exists, and its write message
+// throws on any other negative value (-3 is ExpectedVersion.Invalid); the
+// exception reaches the client as an Unknown status.
+func revisionExpected(r uint64) (int64, error) {
+	v := int64(r)
+	if v < expectStreamExists || v == expectInvalid {
+		return 0, status.Error(codes.Unknown, "Exception was thrown by handler.")
+	}
+	return v, nil
 }

@@ -61,9 +61,9 @@ func (svc *streamsService) remove(ctx context.Context, name string, revision any
 func deleteExpected(e any) (int64, error) {
 	switch e := e.(type) {
 	case *api.DeleteReq_Options_Revision:
-		return int64(e.Revision), nil
+		return revisionExpected(e.Revision)
 	case *api.TombstoneReq_Options_Revision:
-		return int64(e.Revision), nil
+		return revisionExpected(e.Revision)
 	case *api.DeleteReq_Options_NoStream, *api.TombstoneReq_Options_NoStream:
 		return expectNoStream, nil
 	case *api.DeleteReq_Options_Any, *api.TombstoneReq_Options_Any:

@@ -925,3 +925,48 @@ func TestRule20StopAndRestart(t *testing.T) {
 		appendEvents(t, fresh, "Restart-1", kdb.Any{}, jsonEvent("Back"))
 	})
 }
+
+// TestExpectedRevisionAboveInt64 sends expected revisions past 2^63−1 by
+// hand. The server casts them to a signed expected version: 2^64−1, 2^64−2
+// and 2^64−4 act as no stream, any and stream exists; every other one is
+// refused (Unknown) and writes nothing.
+func TestExpectedRevisionAboveInt64(t *testing.T) {
+	srv := Start(t, Options{})
+	c := newClient(t, srv)
+	raw := rawClient(t, srv)
+	appendEvents(t, c, "Big-1", kdb.NoStream{}, events(2)...)
+	md := map[string]string{"type": "Placed", "content-type": "application/json"}
+	for _, tc := range []struct {
+		name      string
+		revision  uint64
+		refused   bool
+		wrongFrom bool // a wrong expected version (no stream on Big-1)
+	}{
+		{"2^64-3 (Invalid)", math.MaxUint64 - 2, true, false},
+		{"2^63", 1 << 63, true, false},
+		{"2^64-5", math.MaxUint64 - 4, true, false},
+		{"2^64-1 (no stream)", math.MaxUint64, false, true},
+		{"2^64-2 (any)", math.MaxUint64 - 1, false, false},
+		{"2^64-4 (stream exists)", math.MaxUint64 - 3, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := len(readAll(t, c, kdb.ReadAllOptions{}, 1000))
+			resp, _, err := rawAppend(t, raw, optionsMsg("Big-1", &api.AppendReq_Options{ExpectedStreamRevision: &api.AppendReq_Options_Revision{Revision: tc.revision}}),
+				proposedMsg(uuid.New(), md, nil))
+			after := len(readAll(t, c, kdb.ReadAllOptions{}, 1000))
+			switch {
+			case tc.refused:
+				assert.Equal(t, codes.Unknown, status.Code(err))
+				assert.Equal(t, before, after, "nothing written")
+			case tc.wrongFrom:
+				require.NoError(t, err)
+				assert.NotNil(t, resp.GetWrongExpectedVersion())
+				assert.Equal(t, before, after, "nothing written")
+			default:
+				require.NoError(t, err)
+				assert.NotNil(t, resp.GetSuccess())
+				assert.Equal(t, before+1, after)
+			}
+		})
+	}
+}

@@ -19,6 +19,7 @@ const (
 	expectAny          int64 = -2
 	expectNoStream     int64 = -1
 	expectStreamExists int64 = -4
+	expectInvalid      int64 = -3 // ExpectedVersion.Invalid: refused
 )
 
 // Special event numbers and metadata values.
