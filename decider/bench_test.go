@@ -2,7 +2,10 @@ package decider_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/eventkit/eventstore"
 	"github.com/eventkit/eventstore/decider"
@@ -103,4 +106,63 @@ func rawDeposit(b *testing.B, s *eventstore.Store, stream string) int {
 		b.Fatal(err)
 	}
 	return read
+}
+
+// BenchmarkSealedCatchUp measures what a SnapshotSealer costs a handler
+// that rebuilds its state from sealed events: a joint account of 1,000
+// Holder events (each sealed under its customer's key, 10 customers) on
+// SQLite, a Pay command at a time, no snapshots, so every command reads the
+// whole stream. sealer=on asks the Shredder for each event's key
+// (SnapshotKey: one envelope parse, the key from its cache) before the codec
+// opens it; sealer=off is the same handler without a SnapshotSealer. The
+// two take turns in rounds; ratio is the median of on's rate ÷ off's.
+func BenchmarkSealedCatchUp(b *testing.B) {
+	const history = 1000
+	s := storetest.SQLite(b)
+	ctx := b.Context()
+	sh, reg := sealingCodec(b, s)
+	const stream = "Joint-1"
+	evs := make([]eventstore.Event, history)
+	for i := range evs {
+		ev, err := reg.Encode(ctx, stream, Holder{Customer: fmt.Sprintf("customer-%d", i%10), Name: "Ada"})
+		require.NoError(b, err)
+		evs[i] = ev
+	}
+	_, err := s.Append(ctx, stream, eventstore.NoStream, evs...)
+	require.NoError(b, err)
+	handlers := make(map[string]*decider.Handler[Joint, any])
+	for name, opts := range map[string]decider.Options{"off": {}, "on": {SnapshotSealer: sh}} {
+		h, err := decider.New(s, reg, joint, opts)
+		require.NoError(b, err)
+		handlers[name] = h
+	}
+	round := func(name string) time.Duration {
+		start := time.Now()
+		for range 5 {
+			if _, err := handlers[name].Handle(ctx, stream, Pay{Cents: 1}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	round("off") // warm the key cache and the page cache
+	var ratios []float64
+	var took = map[string]time.Duration{}
+	for i := 0; b.Loop(); i++ {
+		order := []string{"off", "on"}
+		if i%2 == 1 {
+			order = []string{"on", "off"}
+		}
+		d := map[string]time.Duration{}
+		for _, name := range order {
+			d[name] = round(name)
+			took[name] += d[name]
+		}
+		ratios = append(ratios, d["off"].Seconds()/d["on"].Seconds())
+	}
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "on/off")
+	for name, d := range took {
+		b.ReportMetric(float64(b.N*5*history)/d.Seconds(), "events/s-"+name)
+	}
 }

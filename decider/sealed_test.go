@@ -66,6 +66,16 @@ var joint = decider.Decider[Joint, any]{
 // that Shredder, and the codec registry.
 func sealingHandler(t testing.TB, s *eventstore.Store, keys shred.KeyStore) (*decider.Handler[Joint, any], *shred.Shredder, *codec.Registry) {
 	t.Helper()
+	sh, reg := sealingCodec(t, keys)
+	h, err := decider.New(s, reg, joint, decider.Options{SnapshotEvery: 2, SnapshotSealer: sh})
+	require.NoError(t, err)
+	return h, sh, reg
+}
+
+// sealingCodec returns a Shredder over keys sealing Holder's name, and a
+// codec registry of Holder and Paid that seals and opens through it.
+func sealingCodec(t testing.TB, keys shred.KeyStore) (*shred.Shredder, *codec.Registry) {
+	t.Helper()
 	rule, err := shred.RuleOf[Holder]()
 	require.NoError(t, err)
 	sh, err := shred.New(shred.Options{Keys: keys, Rules: map[string]shred.Rule{"Holder": rule}})
@@ -73,9 +83,7 @@ func sealingHandler(t testing.TB, s *eventstore.Store, keys shred.KeyStore) (*de
 	reg := codec.New(codec.WithTransform(sh))
 	require.NoError(t, codec.Register[Holder](reg, "Holder"))
 	require.NoError(t, codec.Register[Paid](reg, "Paid"))
-	h, err := decider.New(s, reg, joint, decider.Options{SnapshotEvery: 2, SnapshotSealer: sh})
-	require.NoError(t, err)
-	return h, sh, reg
+	return sh, reg
 }
 
 // TestSealedSnapshots: with a SnapshotSealer, a snapshot of a state built
