@@ -205,6 +205,9 @@ type Driver struct {
 	closeOnce sync.Once
 	// retryHook, when set by tests, is called before each retried request.
 	retryHook func(op string, err error)
+	// settleHook, when set by tests, is called each time a writer finds
+	// tag items missing below its position (see window.go).
+	settleHook atomic.Pointer[func(next uint64, missing int)]
 	// stopSweep, when set by tests, stops the sweeps of the streams it
 	// reports right after their commit, as a crash would.
 	stopSweep atomic.Pointer[func(stream string) bool]

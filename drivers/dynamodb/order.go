@@ -662,7 +662,13 @@ func (o *orderer) readHead() (uint64, error) {
 	if out.Item == nil {
 		return 1, nil
 	}
-	return getNum(out.Item, attrNext)
+	next, err := getNum(out.Item, attrNext)
+	if err != nil {
+		return 0, err
+	}
+	// Read from the table: the previous holder's last transaction may
+	// still be being applied (see window.go).
+	return next, o.d.settleBelow(o.ctx, next)
 }
 
 // previousPlaced reads, for each stream of the candidates, whether the
