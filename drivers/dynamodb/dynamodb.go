@@ -162,6 +162,9 @@ type Driver struct {
 	bucketHint atomic.Uint64
 	// directAppends counts the appends placed directly (see place.go).
 	directAppends atomic.Uint64
+	// pinnedAppends counts the conditional appends placed without the
+	// orderer's lease (see pinned.go).
+	pinnedAppends atomic.Uint64
 	// unplacedPuts counts the appends written as one PutItem (see
 	// unplaced.go).
 	unplacedPuts atomic.Uint64

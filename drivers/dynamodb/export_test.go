@@ -124,3 +124,7 @@ func StreamItems(t testing.TB, d *Driver, stream string) []StreamItem {
 // SetSettleHook makes d call f each time a writer finds tag items missing
 // below the position it is about to write (see window.go).
 func SetSettleHook(d *Driver, f func(next uint64, missing int)) { d.settleHook.Store(&f) }
+
+// PinnedAppends returns how many conditional appends d placed without
+// holding the orderer's lease (see pinned.go).
+func PinnedAppends(d *Driver) uint64 { return d.pinnedAppends.Load() }
