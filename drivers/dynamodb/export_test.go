@@ -128,3 +128,6 @@ func SetSettleHook(d *Driver, f func(next uint64, missing int)) { d.settleHook.S
 // PinnedAppends returns how many conditional appends d placed without
 // holding the orderer's lease (see pinned.go).
 func PinnedAppends(d *Driver) uint64 { return d.pinnedAppends.Load() }
+
+// HoldsLease reports whether d's orderer holds the orderer's lease.
+func HoldsLease(d *Driver) bool { return d.holdsLease() }
