@@ -414,38 +414,54 @@ func (d *Driver) storedRun(ctx context.Context, stream string, evs []driver.Even
 // its After position, in the tag index when it serves the query (see
 // tagCondition), otherwise in the log entries (which carry the events'
 // types and tags), up to the first position no visible log entry covers
-// yet. It
-// returns whether one matched and, when none did, the last position
-// examined: an append whose first event takes the next position keeps the
-// condition.
+// yet. It returns whether one matched and, when none did, the last
+// position examined: an append whose first event takes the next position
+// keeps the condition.
 //
-// Removed events (see retention.go) keep their log entries, tags and all,
-// but match nothing, as ReadQuery passes them over: the scan goes on after
-// them. An After past the head of the log examines up to it (capped so
-// that the position after it exists): the append then takes the head's
-// next position (see committer.run).
+// An After past the head of the log examines up to it (capped so that the
+// position after it exists): the append then takes the head's next
+// position (see committer.run).
 func (d *Driver) conditionScan(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
 	if d.tagServed(cond.FailIfEventsMatch) {
-		return d.tagCondition(ctx, cond) // no log scan (see tagindex.go)
+		return d.firstUnremoved(ctx, cond.After.Commit, d.tagCondition(cond.FailIfEventsMatch)) // see tagindex.go
 	}
-	after := cond.After
-	for {
-		s := newSelector(driver.AllQuery{After: after, Limit: 1})
+	return d.firstUnremoved(ctx, cond.After.Commit, func(ctx context.Context, after uint64) (*eventKey, uint64, error) {
+		s := newSelector(driver.AllQuery{After: driver.Position{Commit: after}, Limit: 1})
 		s.query, s.whole = &cond.FailIfEventsMatch, true
-		if s, err = d.scanForward(ctx, s, 0); err != nil {
-			return false, 0, err
+		s, err := d.scanForward(ctx, s, 0)
+		if err != nil {
+			return nil, 0, err
 		}
 		if len(s.keys) == 0 {
-			return false, min(s.examined, math.MaxUint64-1), nil
+			return nil, min(s.examined, math.MaxUint64-1), nil
 		}
-		_, removed, err := d.fetchEvents(ctx, s.keys[:1])
+		return &s.keys[0], 0, nil
+	})
+}
+
+// conditionSearch finds the first event a condition's query matches after
+// a position: its key, or nil and the last position examined.
+type conditionSearch func(ctx context.Context, after uint64) (match *eventKey, end uint64, err error)
+
+// firstUnremoved runs search from after until it finds an event that is
+// not removed (see retention.go): removed events keep their log entries
+// and tag items, tags and all, but match nothing, as ReadQuery passes them
+// over, so the search goes on after them. It returns whether one matched
+// and, when none did, the last position examined.
+func (d *Driver) firstUnremoved(ctx context.Context, after uint64, search conditionSearch) (matched bool, end uint64, err error) {
+	for {
+		k, end, err := search(ctx, after)
+		if err != nil || k == nil {
+			return false, end, err
+		}
+		_, removed, err := d.fetchEvents(ctx, []eventKey{*k})
 		if err != nil {
 			return false, 0, err
 		}
 		if !removed[0] {
 			return true, 0, nil
 		}
-		after = driver.Position{Commit: s.keys[0].pos}
+		after = k.pos
 	}
 }
 
