@@ -211,6 +211,9 @@ type Driver struct {
 	// settleHook, when set by tests, is called each time a writer finds
 	// tag items missing below its position (see window.go).
 	settleHook atomic.Pointer[func(next uint64, missing int)]
+	// noSettle, set by benchmarks, turns settling off (the driver as it
+	// was before; see window.go).
+	noSettle atomic.Bool
 	// stopSweep, when set by tests, stops the sweeps of the streams it
 	// reports right after their commit, as a crash would.
 	stopSweep atomic.Pointer[func(stream string) bool]

@@ -131,3 +131,7 @@ func PinnedAppends(d *Driver) uint64 { return d.pinnedAppends.Load() }
 
 // HoldsLease reports whether d's orderer holds the orderer's lease.
 func HoldsLease(d *Driver) bool { return d.holdsLease() }
+
+// SetNoSettle turns off d's settling of the log below a position read
+// from the table (see window.go), for a benchmark's baseline.
+func SetNoSettle(d *Driver) { d.noSettle.Store(true) }

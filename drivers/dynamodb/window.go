@@ -57,7 +57,7 @@ func (d *Driver) settledNext(ctx context.Context) (uint64, error) {
 // a transaction with the entry ending at next-1 are visible, at most
 // settleWait; at once for a table without the tag index.
 func (d *Driver) settleBelow(ctx context.Context, next uint64) error {
-	if !d.tagIndex || next <= 1 {
+	if !d.tagIndex || next <= 1 || d.noSettle.Load() {
 		return nil
 	}
 	keys, err := d.tagKeysBelow(ctx, next)

@@ -1,6 +1,10 @@
 package dynamodb_test
 
 import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -8,8 +12,10 @@ import (
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore"
+	"github.com/eventkit/eventstore/conformance"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/drivers/dynamodb"
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -107,5 +113,95 @@ func TestTagIndexWindow(t *testing.T) {
 			}
 			assert.Equal(t, []eventstore.Position{{Commit: 2}}, got, "ReadQuery by the held event's tag")
 		})
+	}
+}
+
+// requestCounter counts a client's requests by operation (the X-Amz-Target
+// header).
+type requestCounter struct {
+	next http.RoundTripper
+	mu   sync.Mutex // protects ops
+	ops  map[string]int
+}
+
+func (c *requestCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	op := req.Header.Get("X-Amz-Target")
+	op = op[strings.LastIndex(op, ".")+1:]
+	c.mu.Lock()
+	c.ops[op]++
+	c.mu.Unlock()
+	return c.next.RoundTrip(req)
+}
+
+func (c *requestCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ops := c.ops
+	c.ops = map[string]int{}
+	return ops
+}
+
+// BenchmarkSettle measures what settling the log below a position read
+// from the table costs (see window.go) where it applies most: a head table
+// written by two drivers (two processes) at once, every event tagged with
+// a tag of its own (unique usernames), so each lost race for the head
+// settles the entries below, tag items and all. Each round, each driver
+// appends 20 such events one after the other; "settle" and "before" (the
+// settling turned off) run interleaved on tables of their own. Besides
+// events/s it reports the requests per event of each.
+func BenchmarkSettle(b *testing.B) {
+	const perDriver = 20
+	var cs []conformance.Contender
+	counters := map[string]*requestCounter{}
+	for _, name := range []string{"settle", "before"} {
+		rc := &requestCounter{next: http.DefaultTransport, ops: map[string]int{}}
+		counters[name] = rc
+		client := newClient(b, rc)
+		d1 := newDriver(b, client, dynamodb.Options{})
+		d2, err := dynamodb.New(b.Context(), client, d1.Table(), dynamodb.Options{})
+		require.NoError(b, err)
+		stores := []*eventstore.Store{eventstore.New(d1, eventstore.Options{}), eventstore.New(d2, eventstore.Options{})}
+		for i, s := range stores {
+			b.Cleanup(func() { s.Close() })
+			if name == "before" {
+				dynamodb.SetNoSettle([]*dynamodb.Driver{d1, d2}[i])
+			}
+		}
+		cs = append(cs, conformance.Contender{Name: name, Round: func(ctx context.Context) (int, error) {
+			var wg sync.WaitGroup
+			errs := make(chan error, len(stores))
+			for _, s := range stores {
+				wg.Go(func() {
+					for range perDriver {
+						ev := eventstore.NewEvent("Registered", []byte(`{}`))
+						ev.Tags = []string{"username:" + uuid.NewString()}
+						if _, err := s.Append(ctx, conformance.BenchStream("User"), eventstore.NoStream, ev); err != nil {
+							errs <- err
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			close(errs)
+			return len(stores) * perDriver, <-errs
+		}})
+	}
+	for _, rc := range counters {
+		rc.take()
+	}
+	rates := conformance.RunInterleaved(b, 1, cs)
+	b.ReportMetric(conformance.MedianPercent(rates, 0, 1), "settle/before-%")
+	events := float64(len(rates)*2*perDriver + 2*perDriver) // the rounds and the warmup
+	for name, rc := range counters {
+		ops := rc.take()
+		total := 0
+		for _, n := range ops {
+			total += n
+		}
+		b.ReportMetric(float64(total)/events, name+"-requests/event")
+		b.ReportMetric(float64(ops["Query"])/events, name+"-queries/event")
+		b.ReportMetric(float64(ops["BatchGetItem"])/events, name+"-batchgets/event")
+		b.ReportMetric(float64(ops["TransactWriteItems"])/events, name+"-transactions/event")
 	}
 }
