@@ -386,7 +386,7 @@ func (c *committer) commit(group []*request) {
 			c.next = 1 // positions are the orderer's: unused
 		}
 		if c.next == 0 {
-			next, err := d.nextPosition(c.ctx)
+			next, err := d.settledNext(c.ctx) // see window.go
 			if err != nil {
 				deliver(group, outcome{err: err})
 				return

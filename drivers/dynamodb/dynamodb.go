@@ -162,6 +162,9 @@ type Driver struct {
 	bucketHint atomic.Uint64
 	// directAppends counts the appends placed directly (see place.go).
 	directAppends atomic.Uint64
+	// pinnedAppends counts the conditional appends placed without the
+	// orderer's lease (see pinned.go).
+	pinnedAppends atomic.Uint64
 	// unplacedPuts counts the appends written as one PutItem (see
 	// unplaced.go).
 	unplacedPuts atomic.Uint64
@@ -205,6 +208,12 @@ type Driver struct {
 	closeOnce sync.Once
 	// retryHook, when set by tests, is called before each retried request.
 	retryHook func(op string, err error)
+	// settleHook, when set by tests, is called each time a writer finds
+	// tag items missing below its position (see window.go).
+	settleHook atomic.Pointer[func(next uint64, missing int)]
+	// noSettle, set by benchmarks, turns settling off (the driver as it
+	// was before; see window.go).
+	noSettle atomic.Bool
 	// stopSweep, when set by tests, stops the sweeps of the streams it
 	// reports right after their commit, as a crash would.
 	stopSweep atomic.Pointer[func(stream string) bool]

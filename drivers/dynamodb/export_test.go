@@ -39,7 +39,7 @@ func EventItem(stream string, version, pos uint64, e eventstore.Event, at time.T
 func driverEvents(events []eventstore.Event) []driver.Event {
 	out := make([]driver.Event, len(events))
 	for i, e := range events {
-		out[i] = driver.Event{ID: e.ID, Type: e.Type, ContentType: driver.ContentType(e.ContentType), Data: e.Data, Metadata: e.Metadata}
+		out[i] = driver.Event{ID: e.ID, Type: e.Type, ContentType: driver.ContentType(e.ContentType), Data: e.Data, Metadata: e.Metadata, Tags: e.Tags}
 	}
 	return out
 }
@@ -120,3 +120,18 @@ func StreamItems(t testing.TB, d *Driver, stream string) []StreamItem {
 		in.ExclusiveStartKey = page.LastEvaluatedKey
 	}
 }
+
+// SetSettleHook makes d call f each time a writer finds tag items missing
+// below the position it is about to write (see window.go).
+func SetSettleHook(d *Driver, f func(next uint64, missing int)) { d.settleHook.Store(&f) }
+
+// PinnedAppends returns how many conditional appends d placed without
+// holding the orderer's lease (see pinned.go).
+func PinnedAppends(d *Driver) uint64 { return d.pinnedAppends.Load() }
+
+// HoldsLease reports whether d's orderer holds the orderer's lease.
+func HoldsLease(d *Driver) bool { return d.holdsLease() }
+
+// SetNoSettle turns off d's settling of the log below a position read
+// from the table (see window.go), for a benchmark's baseline.
+func SetNoSettle(d *Driver) { d.noSettle.Store(true) }

@@ -103,10 +103,11 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 		var pin uint64
 		unlock := func() {}
 		if req.Condition != nil {
-			if !d.indexed {
+			if !d.indexed || !d.holdsLease() {
 				// Not for correctness (the pin is): the conditional
 				// appends of one driver would only make each other
-				// scan again.
+				// scan again. (The lease holder's take turns on the
+				// orderer's head lock instead.)
 				d.condMu.Lock()
 				unlock = d.condMu.Unlock
 			}
@@ -413,117 +414,153 @@ func (d *Driver) storedRun(ctx context.Context, stream string, evs []driver.Even
 // its After position, in the tag index when it serves the query (see
 // tagCondition), otherwise in the log entries (which carry the events'
 // types and tags), up to the first position no visible log entry covers
-// yet. It
-// returns whether one matched and, when none did, the last position
-// examined: an append whose first event takes the next position keeps the
-// condition.
+// yet. It returns whether one matched and, when none did, the last
+// position examined: an append whose first event takes the next position
+// keeps the condition.
 //
-// Removed events (see retention.go) keep their log entries, tags and all,
-// but match nothing, as ReadQuery passes them over: the scan goes on after
-// them. An After past the head of the log examines up to it (capped so
-// that the position after it exists): the append then takes the head's
-// next position (see committer.run).
+// An After past the head of the log examines up to it (capped so that the
+// position after it exists): the append then takes the head's next
+// position (see committer.run).
 func (d *Driver) conditionScan(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
 	if d.tagServed(cond.FailIfEventsMatch) {
-		return d.tagCondition(ctx, cond) // no log scan (see tagindex.go)
+		return d.firstUnremoved(ctx, cond.After.Commit, d.tagCondition(cond.FailIfEventsMatch)) // see tagindex.go
 	}
-	after := cond.After
-	for {
-		s := newSelector(driver.AllQuery{After: after, Limit: 1})
+	return d.firstUnremoved(ctx, cond.After.Commit, func(ctx context.Context, after uint64) (*eventKey, uint64, error) {
+		s := newSelector(driver.AllQuery{After: driver.Position{Commit: after}, Limit: 1})
 		s.query, s.whole = &cond.FailIfEventsMatch, true
-		if s, err = d.scanForward(ctx, s, 0); err != nil {
-			return false, 0, err
+		s, err := d.scanForward(ctx, s, 0)
+		if err != nil {
+			return nil, 0, err
 		}
 		if len(s.keys) == 0 {
-			return false, min(s.examined, math.MaxUint64-1), nil
+			return nil, min(s.examined, math.MaxUint64-1), nil
 		}
-		_, removed, err := d.fetchEvents(ctx, s.keys[:1])
+		return &s.keys[0], 0, nil
+	})
+}
+
+// conditionSearch finds the first event a condition's query matches after
+// a position: its key, or nil and the last position examined.
+type conditionSearch func(ctx context.Context, after uint64) (match *eventKey, end uint64, err error)
+
+// firstUnremoved runs search from after until it finds an event that is
+// not removed (see retention.go): removed events keep their log entries
+// and tag items, tags and all, but match nothing, as ReadQuery passes them
+// over, so the search goes on after them. It returns whether one matched
+// and, when none did, the last position examined.
+func (d *Driver) firstUnremoved(ctx context.Context, after uint64, search conditionSearch) (matched bool, end uint64, err error) {
+	for {
+		k, end, err := search(ctx, after)
+		if err != nil || k == nil {
+			return false, end, err
+		}
+		_, removed, err := d.fetchEvents(ctx, []eventKey{*k})
 		if err != nil {
 			return false, 0, err
 		}
 		if !removed[0] {
 			return true, 0, nil
 		}
-		after = driver.Position{Commit: s.keys[0].pos}
+		after = k.pos
 	}
 }
 
 // appendPlaced writes a conditional multi-stream append to an indexed
-// table straight into the log, as the lease holder's appends are (see
-// place.go): the transaction moves the orderer's head of the log from
-// r.pin, the position after the last one the condition scan examined, so
-// it fails if anything was placed since. It waits up to the driver's order
-// timeout for its orderer to hold the lease. An append waiting in the
-// inbox takes a later position: its append has not returned yet. A stream
-// whose previous version is not placed yet, or a head that moved, gives
-// outcome.moved (the caller evaluates the append again).
+// table straight into the log. While this driver's orderer holds the lease
+// it does so as the lease holder's appends are (see place.go): the
+// transaction moves the orderer's head of the log from r.pin, the position
+// after the last one the condition scan examined, so it fails if anything
+// was placed since. Otherwise (orderer=off, or another process holds the
+// lease) it takes the pinned path (see pinned.go), which moves the head
+// the same way without the lease. An append waiting in the inbox takes a
+// later position: its append has not returned yet. A stream whose previous
+// version is not placed yet, or a head that moved, gives outcome.moved
+// (the caller evaluates the append again).
 func (d *Driver) appendPlaced(ctx context.Context, r *request) outcome {
 	o := d.orderer
-	if o == nil {
-		return outcome{err: fmt.Errorf("dynamodb: %w: a conditional append to an indexed table is placed by the orderer, which this driver does not run (orderer=off)", eventstore.ErrNotSupported)}
-	}
-	wait := max(d.orderTimeout, time.Second)
-	deadline := time.Now().Add(wait)
-	for !o.holding.Load() {
-		if time.Now().After(deadline) {
-			return outcome{err: fmt.Errorf("dynamodb: %w: a conditional append to an indexed table is placed by the orderer's lease holder, and this driver's orderer did not hold the lease within %s", eventstore.ErrNotSupported, wait)}
-		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
-			return outcome{err: err}
-		}
-	}
-	again := func(wait time.Duration) outcome {
-		if err := sleep(ctx, wait); err != nil {
-			return outcome{err: err}
-		}
-		return outcome{moved: true}
+	if !d.holdsLease() {
+		return d.appendPinned(ctx, r)
 	}
 	o.hmu.Lock()
-	defer o.hmu.Unlock()
 	if o.gen == 0 || time.Until(o.expires) < o.lease/3 || o.ctx.Err() != nil {
-		return again(10 * time.Millisecond)
+		// The lease is being renewed or lost: not the holder's to place.
+		o.hmu.Unlock()
+		return d.appendPinned(ctx, r)
 	}
 	if o.next == 0 {
 		next, err := o.readHead()
 		if err != nil {
+			o.hmu.Unlock()
 			return outcome{err: wrapNative(err)}
 		}
 		o.next = next
 	}
 	if o.next > r.pin {
+		o.hmu.Unlock()
 		return outcome{moved: true}
 	}
-	items, roles, last := o.buildPlaced(r)
+	items, roles, last := d.placedItems(o.fence(uint64(r.count)), o.next, r)
 	_, err := d.client.TransactWriteItems(ctx, &awsdynamodb.TransactWriteItemsInput{
 		TransactItems: items, ClientRequestToken: aws.String(newToken()),
 	}, noRetry)
 	if err == nil {
 		start := o.next
 		o.next += uint64(r.count)
+		o.hmu.Unlock()
 		d.bucketHint.Store(max(d.bucketHint.Load(), start/d.bucketSize))
 		d.notify()
 		return outcome{last: last}
 	}
+	o.next = 0     // the transaction may have been applied, or the head moved: read it again
+	o.hmu.Unlock() // the orderer's pass may be what placedFailed waits for
+	return d.placedFailed(ctx, err, items, roles)
+}
+
+// holdsLease reports whether this driver's orderer holds the lease.
+func (d *Driver) holdsLease() bool { return d.orderer != nil && d.orderer.holding.Load() }
+
+// placedFailed sorts out a failed transaction of a placed append by its
+// cancellation reasons: a version taken or a checked stream grown is a
+// conflict; an invalid request an error; anything else (the head moved, a
+// previous version not placed yet, a transaction conflict, an unknown
+// outcome, which the caller's retry lookup settles) outcome.moved after a
+// moment, waiting for a previous version's position when that was the
+// reason.
+func (d *Driver) placedFailed(ctx context.Context, err error, items []types.TransactWriteItem, roles []itemRole) outcome {
+	again := func(wait time.Duration) outcome {
+		if err := sleep(ctx, wait); err != nil {
+			return outcome{err: err}
+		}
+		return outcome{moved: true}
+	}
 	reasons, cancelled := cancellationReasons(err, len(items))
 	if !cancelled {
-		o.next = 0 // the transaction may have been applied: the retry lookup finds it
 		if classify(err) == classRetry {
 			return again(25 * time.Millisecond)
 		}
 		return outcome{err: wrapNative(err)}
 	}
+	var unplaced []streamVersion
 	for i, cls := range reasons {
 		switch {
 		case cls == classConflict && (roles[i] == roleEvent || roles[i] == roleCheck):
 			return outcome{conflict: true, err: err} // a version taken, a stream grown
-		case cls == classConflict && roles[i] == roleLog:
-			o.next = 0 // the head moved (or the lease went): read it again
+		case cls == classConflict && roles[i] == rolePrevious:
+			k := items[i].ConditionCheck.Key
+			s, _ := getStr(k, attrPK)
+			v, _ := getNum(k, attrSK)
+			unplaced = append(unplaced, streamVersion{s, v})
 		case cls == classInvalid:
 			return outcome{err: wrapNative(err)}
 		}
 	}
-	// The head moved, a previous version is not placed yet, or a
-	// transaction conflicted: evaluate again after a moment.
+	for _, sv := range unplaced {
+		// Placed by the orderer's next pass (or missing: the evaluation
+		// again finds out).
+		if _, err := d.awaitPlaced(ctx, sv.stream, sv.version); err != nil {
+			return outcome{err: err}
+		}
+	}
 	return again(5 * time.Millisecond)
 }
 
@@ -531,14 +568,13 @@ func (d *Driver) appendPlaced(ctx context.Context, r *request) outcome {
 // version of a stream has a position.
 const rolePrevious itemRole = roleEvent + 1
 
-// buildPlaced lays out the transaction that places r at o.next: the
-// orderer's fence, the log entry, the checks of streams only checked, per
-// written stream not new a check that its previous version is placed (so
-// no append of it waits in the inbox), and the event items with their
-// positions. It returns the items, their roles and the position of r's
-// last event. The caller holds o.hmu.
-func (o *orderer) buildPlaced(r *request) ([]types.TransactWriteItem, []itemRole, uint64) {
-	d := o.d
+// placedItems lays out the transaction that places r at position start:
+// the fence (the items that move the head of the log from start), the log
+// entry, the checks of streams only checked, per written stream not new a
+// check that its previous version is placed (so no append of it waits in
+// the inbox), and the event items with their positions. It returns the
+// items, their roles and the position of r's last event.
+func (d *Driver) placedItems(fence []types.TransactWriteItem, start uint64, r *request) ([]types.TransactWriteItem, []itemRole, uint64) {
 	table := aws.String(d.table)
 	var items []types.TransactWriteItem
 	var roles []itemRole
@@ -546,18 +582,18 @@ func (o *orderer) buildPlaced(r *request) ([]types.TransactWriteItem, []itemRole
 		items = append(items, item)
 		roles = append(roles, role)
 	}
-	for _, item := range o.fence(uint64(r.count)) {
+	for _, item := range fence {
 		add(item, roleLog)
 	}
 	var entry map[string]types.AttributeValue
 	if len(r.runs) == 1 {
-		entry = logItem(o.next/d.bucketSize, o.next, r.runs[0].stream, r.runs[0].first, r.runs[0].events)
+		entry = logItem(start/d.bucketSize, start, r.runs[0].stream, r.runs[0].first, r.runs[0].events)
 	} else {
-		entry = runsLogItem(o.next/d.bucketSize, o.next, r.runs)
+		entry = runsLogItem(start/d.bucketSize, start, r.runs)
 	}
 	notExists := aws.String("attribute_not_exists(pk)")
 	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: notExists}}, roleLog)
-	for _, item := range d.tagItems(o.next, r.runs) {
+	for _, item := range d.tagItems(start, r.runs) {
 		add(item, roleLog)
 	}
 	for _, ck := range r.checks {
@@ -576,7 +612,7 @@ func (o *orderer) buildPlaced(r *request) ([]types.TransactWriteItem, []itemRole
 			}}, rolePrevious)
 		}
 	}
-	pos := o.next
+	pos := start
 	for _, rn := range r.runs {
 		for j, e := range rn.events {
 			add(types.TransactWriteItem{Put: &types.Put{

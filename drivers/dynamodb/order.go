@@ -648,21 +648,13 @@ func (o *orderer) pass() (int, error) {
 
 // readHead returns the next free position of the log from its head item.
 func (o *orderer) readHead() (uint64, error) {
-	var out *awsdynamodb.GetItemOutput
-	err := o.d.call(o.ctx, "GetItem", func(ctx context.Context) error {
-		var err error
-		out, err = o.d.client.GetItem(ctx, &awsdynamodb.GetItemInput{
-			TableName: aws.String(o.d.table), Key: key(logHeadPK, 0), ConsistentRead: aws.Bool(true),
-		}, noRetry)
-		return err
-	})
+	next, err := o.d.readHead(o.ctx) // see pinned.go
 	if err != nil {
 		return 0, wrapNative(err)
 	}
-	if out.Item == nil {
-		return 1, nil
-	}
-	return getNum(out.Item, attrNext)
+	// Read from the table: the previous holder's last transaction may
+	// still be being applied (see window.go).
+	return next, o.d.settleBelow(o.ctx, next)
 }
 
 // previousPlaced reads, for each stream of the candidates, whether the
@@ -854,10 +846,6 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 // The caller holds o.hmu.
 func (o *orderer) fence(count uint64) []types.TransactWriteItem {
 	table := aws.String(o.d.table)
-	headCond := "#n = :old"
-	if o.next == 1 {
-		headCond = "attribute_not_exists(pk) OR #n = :old"
-	}
 	return []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{
 			TableName: table, Key: leaseItemKey(ordererGroup, ordererKey),
@@ -867,12 +855,6 @@ func (o *orderer) fence(count uint64) []types.TransactWriteItem {
 				":k": str(ordererKey), ":o": str(o.owner), ":g": num(o.gen), ":now": unixNano(time.Now()),
 			},
 		}},
-		{Update: &types.Update{
-			TableName: table, Key: key(logHeadPK, 0),
-			UpdateExpression:          aws.String("SET #n = :new, #g = :g"),
-			ConditionExpression:       aws.String(headCond),
-			ExpressionAttributeNames:  map[string]string{"#n": attrNext, "#g": attrGeneration},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":old": num(o.next), ":new": num(o.next + count), ":g": num(o.gen)},
-		}},
+		o.d.headMove(o.next, count, o.gen), // see pinned.go
 	}
 }

@@ -450,32 +450,17 @@ func (d *Driver) readTagQuery(ctx context.Context, q driver.QueryPage) ([]driver
 	return page.Events, nil
 }
 
-// tagCondition is conditionScan served by the tag index (see tagSearch):
-// it looks for one event the condition matches after cond.After below the
+// tagCondition is conditionScan's search served by the tag index (see
+// tagSearch): it looks for one event q matches after a position below the
 // bound. When none matches, end is the last position below the bound (even
 // for an After past it): an append pinned to the bound keeps the
-// condition. Removed events (see
-// retention.go) keep their tag items but match nothing, as in
-// conditionScan: the search goes on after them.
-func (d *Driver) tagCondition(ctx context.Context, cond driver.AppendCondition) (matched bool, end uint64, err error) {
-	after := cond.After.Commit
-	for {
-		keys, bound, err := d.tagSearch(ctx, cond.FailIfEventsMatch, after, 1)
-		if err != nil {
-			return false, 0, err
+// condition.
+func (d *Driver) tagCondition(q driver.Query) conditionSearch {
+	return func(ctx context.Context, after uint64) (*eventKey, uint64, error) {
+		keys, bound, err := d.tagSearch(ctx, q, after, 1)
+		if err != nil || len(keys) == 0 {
+			return nil, bound - 1, err
 		}
-		if len(keys) == 0 {
-			// Nothing lies at or past the bound, an After past it
-			// included: the append is pinned to the bound.
-			return false, bound - 1, nil
-		}
-		_, removed, err := d.fetchEvents(ctx, keys[:1])
-		if err != nil {
-			return false, 0, err
-		}
-		if !removed[0] {
-			return true, 0, nil
-		}
-		after = keys[0].pos
+		return &keys[0], 0, nil
 	}
 }

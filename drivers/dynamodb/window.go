@@ -1,0 +1,143 @@
+package dynamodb
+
+import (
+	"context"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// The tag index's window (see tagindex.go). A reader of the tag index
+// reads the last log entry directly and trusts the tag items of every
+// entry below it: that holds while each log entry is written only once the
+// transactions of the entries below it are applied whole. DynamoDB applies
+// a transaction's items one by one, and it serialises transactions per
+// item only (a transaction conflicts with another in progress on the same
+// item, not on its other items), and reads other than TransactGetItems are
+// read-committed per item: a transaction whose log entry is visible may
+// still be applying its tag items. A writer that follows its own last
+// transaction (which returned, so every item of it is applied) is safe. A
+// writer that read the next position from the table (another process's
+// entry in a head table, the head item at an orderer's lease handover, the
+// pin of a conditional append placed by a process that does not hold the
+// lease) may be about to write above a transaction still being applied.
+//
+// Such a writer first settles the log below its position: it reads the
+// log entries of the positions a transaction ending there may cover (an
+// entry holds at most maxTxnItems-1 events, so those starting at
+// next-99 … next-1; a head table's transaction may hold several entries)
+// and confirms with strongly consistent reads that the tag items those
+// entries list exist, waiting for the missing ones. A checked tag item
+// is applied, so an entry written after the check is visible only with
+// every tag item below it. Checking the entry itself in the transaction
+// (a ConditionCheck) would not do: it conflicts only while that one item
+// is being applied.
+
+// settleWait bounds how long a writer waits for the tag items of the
+// entries below it. A transaction's items are applied within milliseconds
+// of each other; a tag item missing for longer is not one being applied
+// (an entry written by a driver from before the index), and waiting would
+// only stop the log.
+const settleWait = 5 * time.Second
+
+// settledNext returns the next free position of a head table's log, read
+// from the table, once the log below it is settled.
+func (d *Driver) settledNext(ctx context.Context) (uint64, error) {
+	next, err := d.nextPosition(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return next, d.settleBelow(ctx, next)
+}
+
+// settleBelow returns once the tag items of the log entries that may share
+// a transaction with the entry ending at next-1 are visible, at most
+// settleWait; at once for a table without the tag index.
+func (d *Driver) settleBelow(ctx context.Context, next uint64) error {
+	if !d.tagIndex || next <= 1 || d.noSettle.Load() {
+		return nil
+	}
+	keys, err := d.tagKeysBelow(ctx, next)
+	if err != nil || len(keys) == 0 {
+		return err
+	}
+	deadline := time.Now().Add(settleWait)
+	for attempt := 1; ; attempt++ {
+		found := make(map[eventKey]bool, len(keys))
+		for chunk := range slices.Chunk(keys, maxBatchGet) {
+			items, err := d.batchGet(ctx, chunk, "pk, sk")
+			if err != nil {
+				return wrapNative(err)
+			}
+			for _, item := range items {
+				pk, _ := getStr(item, attrPK)
+				sk, _ := getNum(item, attrSK)
+				found[eventKey{stream: pk, version: sk}] = true
+			}
+		}
+		if len(found) == len(keys) {
+			return nil
+		}
+		missing := keys[:0]
+		for _, k := range keys {
+			if !found[k] {
+				missing = append(missing, k)
+			}
+		}
+		keys = missing
+		if h := d.settleHook.Load(); h != nil {
+			(*h)(next, len(keys))
+		}
+		if time.Now().After(deadline) {
+			d.logger.Warn("dynamodb: tag items of the log below the next position are still missing; writing on",
+				"driver", "dynamodb", "table", d.table, "next", next, "missing", len(keys), "first", keys[0].stream)
+			return nil
+		}
+		if err := sleep(ctx, min(time.Duration(attempt)*5*time.Millisecond, 100*time.Millisecond)); err != nil {
+			return err
+		}
+	}
+}
+
+// tagKeysBelow returns the keys of the tag items of the log entries that
+// start at positions next-99 … next-1 (strongly consistent queries of
+// their log partitions).
+func (d *Driver) tagKeysBelow(ctx context.Context, next uint64) ([]eventKey, error) {
+	lo := next - min(next-1, maxTxnItems-1)
+	var keys []eventKey
+	for b := lo / d.bucketSize; b <= (next-1)/d.bucketSize; b++ {
+		in := &awsdynamodb.QueryInput{
+			KeyConditionExpression: aws.String("pk = :l AND sk BETWEEN :lo AND :hi"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":l": str(logPK(b)), ":lo": num(lo), ":hi": num(next - 1),
+			},
+		}
+		for {
+			out, err := d.query(ctx, in)
+			if err != nil {
+				return nil, wrapNative(err)
+			}
+			for _, item := range out.Items {
+				e, err := decodeLogEntry(item)
+				if err != nil {
+					return nil, err
+				}
+				if e.tags == nil {
+					continue
+				}
+				tags, _ := tagGroups(entryRuns(e))
+				for _, t := range tags {
+					keys = append(keys, eventKey{stream: tagPK(t), version: e.start})
+				}
+			}
+			if out.LastEvaluatedKey == nil {
+				break
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+	}
+	return keys, nil
+}
