@@ -61,7 +61,7 @@ func (d *Driver) canPutUnplaced(r *request) bool {
 		return false
 	}
 	o := d.orderer
-	return o == nil || !o.holding.Load()
+	return o == nil || !o.holding.Load() || d.async
 }
 
 // putUnplaced writes the event of r, a single-event append, as one
@@ -102,7 +102,24 @@ func (d *Driver) putUnplaced(ctx context.Context, r *request) outcome {
 		return outcome{err: wrapNative(err)}
 	}
 	d.unplacedPuts.Add(1)
+	d.offerUnplaced(item)
 	return outcome{}
+}
+
+// offerUnplaced hands an event just written as one PutItem to the
+// driver's orderer, if it runs one and holds the lease (AsyncPositions),
+// and wakes it: it places the event without waiting for its next read of
+// the index.
+func (d *Driver) offerUnplaced(item map[string]types.AttributeValue) {
+	o := d.orderer
+	if o == nil || !o.holding.Load() {
+		return
+	}
+	c, err := decodeUnplaced(item)
+	if err != nil {
+		return // the index has it: the next read finds it
+	}
+	o.offer(c)
 }
 
 // readUnplaced reads one page (up to 1 MB) of the index of unplaced
@@ -226,7 +243,7 @@ func (d *Driver) prefetchPrevious(ctx context.Context, req driver.AppendRequest)
 	if !d.unplaced || len(req.Events) != 1 || req.Expected.Kind() != driver.ExpectExact || req.Expected.Version() == 0 {
 		return nil
 	}
-	if o := d.orderer; o != nil && o.holding.Load() {
+	if o := d.orderer; o != nil && o.holding.Load() && !d.async {
 		return nil // placed directly (see place.go)
 	}
 	p := &previousRead{done: make(chan struct{})}
