@@ -223,6 +223,10 @@ type Driver struct {
 	closeOnce sync.Once
 	// retryHook, when set by tests, is called before each retried request.
 	retryHook func(op string, err error)
+	// beforePut, when set by tests, is called before the PutItem of a
+	// single-event append (see unplaced.go), after its read of the
+	// previous version.
+	beforePut func(stream string)
 	// stopSweep, when set by tests, stops the sweeps of the streams it
 	// reports right after their commit, as a crash would.
 	stopSweep atomic.Pointer[func(stream string) bool]

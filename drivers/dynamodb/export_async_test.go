@@ -11,3 +11,7 @@ func AwaitPlaced(ctx context.Context, d *Driver, stream string, version uint64) 
 
 // HoldsOrdererLease reports whether d's orderer holds the orderer's lease.
 func HoldsOrdererLease(d *Driver) bool { return d.orderer != nil && d.orderer.holding.Load() }
+
+// SetBeforePut makes d call f before the PutItem of each single-event
+// append, after its read of the previous version.
+func SetBeforePut(d *Driver, f func(stream string)) { d.beforePut = f }
