@@ -128,15 +128,21 @@ func (d *Driver) awaitPlaced(ctx context.Context, stream string, version uint64)
 
 // awaitWritten is awaitPlaced for an event its append has just written:
 // no orderer can have placed it yet, so it looks first after freshWait,
-// then at intervals growing by half, up to 50 ms (appends of other
+// then at intervals growing by half, up to freshMax (appends of other
 // processes are placed a pass or two later: a look at once, and another
-// after 1 and 3 ms, would be spent requests).
+// after 1 and 3 ms, would be spent requests; a pass of the orderer takes
+// a few round trips, so a look every 50 ms found most positions tens of
+// milliseconds late).
 func (d *Driver) awaitWritten(ctx context.Context, stream string, version uint64) (uint64, error) {
 	return d.await(ctx, stream, version, true)
 }
 
-// freshWait is how long awaitWritten waits before its first look.
-const freshWait = 4 * time.Millisecond
+// freshWait is how long awaitWritten waits before its first look, and
+// freshMax the longest between two of its looks.
+const (
+	freshWait = 4 * time.Millisecond
+	freshMax  = 20 * time.Millisecond
+)
 
 func (d *Driver) await(ctx context.Context, stream string, version uint64, fresh bool) (uint64, error) {
 	if d.orderTimeout < 0 {
@@ -147,16 +153,16 @@ func (d *Driver) await(ctx context.Context, stream string, version uint64, fresh
 	// While this driver's orderer holds the lease it says what it placed:
 	// no request until then.
 	local := d.orderer != nil && d.orderer.holding.Load()
-	first := time.Millisecond
+	first, most := time.Millisecond, 50*time.Millisecond
 	grow := func(w time.Duration) time.Duration { return w * 2 }
 	switch {
 	case local:
 		first = 50 * time.Millisecond // woken by the pass that places it
 	case fresh:
-		first, local = freshWait, true // no look before the first wait
+		first, local, most = freshWait, true, freshMax // no look before the first wait
 		grow = func(w time.Duration) time.Duration { return w * 3 / 2 }
 	}
-	for wait := first; ; wait = min(grow(wait), 50*time.Millisecond) {
+	for wait := first; ; wait = min(grow(wait), most) {
 		placed, at := d.placedSignal()
 		if p, ok := at[sv]; ok {
 			return p, nil
