@@ -49,6 +49,7 @@
 //	-pass-rtt        round trip of the orderer's transaction of up to 100 items [25ms]
 //	-order-poll      the longest the idle orderer waits to look again [100ms]
 //	-position-poll   how often an append from another process looks for its position [50ms]
+//	-pass-txns       transactions a pass sends in a row after one read [8]
 //
 // An orderer reading the table's DynamoDB Stream (-orderer streams):
 //
@@ -118,6 +119,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&in.PassRTT, "pass-rtt", in.PassRTT, "round trip of the orderer's transaction of up to -pass-items items")
 	fs.DurationVar(&in.OrderPoll, "order-poll", in.OrderPoll, "the longest the idle orderer waits before it looks at the inbox again")
 	fs.DurationVar(&in.PositionPoll, "position-poll", in.PositionPoll, "how often an append from another process looks for its position at most")
+	fs.IntVar(&in.PassTxns, "pass-txns", in.PassTxns, "transactions one pass of the orderer sends in a row after one read")
 	writersFlag := fs.String("writers", "1,2,4,8,10,20,50,100,200,500,1000", "writer processes, comma-separated")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
@@ -171,6 +173,9 @@ type report struct {
 	Orderer string       `json:"orderer"`
 	Head    []headRow    `json:"head"`
 	Indexed []indexedRow `json:"indexed"`
+	// Async is the indexed layout with position=async (not for -orderer
+	// streams, whose appends never wait).
+	Async   []indexedRow `json:"async,omitempty"`
 	Batches []batchRow   `json:"orderer_batches"`
 	// LogReadEvents is how many events per second of log entries the
 	// log's partition serves to all subscriptions together.
@@ -218,15 +223,10 @@ func model(in Inputs, writers []int) report {
 		h := HeadLayout(in, w)
 		rep.Head = append(rep.Head, headRow{Writers: w, Appends: h.Appends, Bound: h.Bound,
 			PerWriter: h.Appends / float64(w), PeriodMS: ms(h.Period), PerCommit: h.PerCommit, GiveUp: h.GiveUp})
-		x := IndexedLayout(in, w)
-		row := indexedRow{Writers: w, Appends: x.Appends, Bound: x.Bound, Shards: x.Orderer.Shards,
-			Orderer: x.Orderer.Events, OrdererBound: x.Orderer.Bound, Log: x.Log, KeepsUp: x.KeepsUp}
-		if x.KeepsUp {
-			row.TypicalMS, row.WorstMS = ms(x.Delay.Typical), ms(x.Delay.Worst)
-		} else {
-			row.Behind = x.Behind
+		rep.Indexed = append(rep.Indexed, newIndexedRow(IndexedLayout(in, w)))
+		if in.Orderer != OrdererStreams {
+			rep.Async = append(rep.Async, newIndexedRow(AsyncLayout(in, w)))
 		}
-		rep.Indexed = append(rep.Indexed, row)
 	}
 	batches := []int{1, 10, 25, 100}
 	switch in.Orderer {
@@ -251,6 +251,36 @@ func model(in Inputs, writers []int) report {
 		rep.Batches = append(rep.Batches, batchRow{Batch: o.PerEntry, EntryWCU: o.EntryWCU, Events: o.Events, Bound: o.Bound})
 	}
 	return rep
+}
+
+// newIndexedRow is the report of x.
+func newIndexedRow(x Indexed) indexedRow {
+	row := indexedRow{Writers: x.Writers, Appends: x.Appends, Bound: x.Bound, Shards: x.Orderer.Shards,
+		Orderer: x.Orderer.Events, OrdererBound: x.Orderer.Bound, Log: x.Log, KeepsUp: x.KeepsUp}
+	if x.KeepsUp {
+		row.TypicalMS, row.WorstMS = ms(x.Delay.Typical), ms(x.Delay.Worst)
+	} else {
+		row.Behind = x.Behind
+	}
+	return row
+}
+
+// printIndexed prints rows of the indexed layout as a table.
+func printIndexed(w io.Writer, rows []indexedRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "writers\tappends/s\tshards\torderer/s\tlog events/s\tlog delay typical\tworst\t  bound\t")
+	for _, r := range rows {
+		delay, worst := "—", fmt.Sprintf("falls behind %s/s", rate(r.Behind))
+		if r.KeepsUp {
+			delay, worst = fmt.Sprintf("%.0fms", r.TypicalMS), fmt.Sprintf("%.0fms", r.WorstMS)
+		}
+		bound := r.Bound
+		if !r.KeepsUp {
+			bound += "; log: " + r.OrdererBound
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t  %s\t\n", r.Writers, rate(r.Appends), r.Shards, rate(r.Orderer), rate(r.Log), delay, worst, bound)
+	}
+	tw.Flush()
 }
 
 // printReport prints rep as tables.
@@ -281,20 +311,12 @@ func printReport(w io.Writer, in Inputs, rep report) {
 		fmt.Fprintf(w, "\nIndexed layout, orderer reading the DynamoDB Stream: appends write their stream only;\n"+
 			"one orderer places up to %d events per log entry.\n", in.Batch)
 	}
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "writers\tappends/s\tshards\torderer/s\tlog events/s\tlog delay typical\tworst\t  bound\t")
-	for _, r := range rep.Indexed {
-		delay, worst := "—", fmt.Sprintf("falls behind %s/s", rate(r.Behind))
-		if r.KeepsUp {
-			delay, worst = fmt.Sprintf("%.0fms", r.TypicalMS), fmt.Sprintf("%.0fms", r.WorstMS)
-		}
-		bound := r.Bound
-		if !r.KeepsUp {
-			bound += "; log: " + r.OrdererBound
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%s\t  %s\t\n", r.Writers, rate(r.Appends), r.Shards, rate(r.Orderer), rate(r.Log), delay, worst, bound)
+	printIndexed(w, rep.Indexed)
+	if len(rep.Async) > 0 {
+		fmt.Fprintln(w, "\nIndexed layout, position=async: appends return once written and do not wait for their positions;\n"+
+			"the log trails them by the delay below (falls behind: the orderer cannot keep up, appends go on).")
+		printIndexed(w, rep.Async)
 	}
-	tw.Flush()
 
 	fmt.Fprintf(w, "\nOne %s orderer by batch (appends per log entry):\n", in.Orderer)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

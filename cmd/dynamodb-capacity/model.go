@@ -52,6 +52,7 @@ type Inputs struct {
 	InboxBytes   int           // an inbox entry
 	PassItems    int           // items of one transaction at most (100): a pass's lease check, head, log entry, and per single-event append the inbox deletion and the position
 	PassRTT      time.Duration // round trip of the orderer's transaction of up to PassItems items
+	PassTxns     int           // transactions one pass sends in a row after one read, while appends wait (8)
 	OrderPoll    time.Duration // the longest the idle orderer waits before it looks at the inbox again
 	PositionPoll time.Duration // how often an append from a process not holding the lease looks for its position at most
 }
@@ -72,7 +73,7 @@ func DefaultInputs() Inputs {
 		LostRaceCost: 1, MaxHeadRaces: 100,
 		GetRecordsPerSec: 5, ShardReadBytes: 2 << 20, RecordsPerCall: 1000, RecordDelay: 250 * time.Millisecond, MinShards: 4,
 		Batch: 100, EntryCost: 1,
-		Orderer: OrdererIndex, InboxShards: 8, InboxBytes: 150, PassItems: 100, PassRTT: 25 * time.Millisecond,
+		Orderer: OrdererIndex, InboxShards: 8, InboxBytes: 150, PassItems: 100, PassRTT: 25 * time.Millisecond, PassTxns: 8,
 		OrderPoll: 100 * time.Millisecond, PositionPoll: 50 * time.Millisecond,
 	}
 }
@@ -91,7 +92,7 @@ func (in Inputs) Validate() error {
 		{"shard-read-bytes", in.ShardReadBytes}, {"records-per-call", float64(in.RecordsPerCall)},
 		{"min-shards", float64(in.MinShards)}, {"batch", float64(in.Batch)}, {"entry-cost", in.EntryCost},
 		{"inbox-shards", float64(in.InboxShards)}, {"inbox-bytes", float64(in.InboxBytes)}, {"pass-rtt", float64(in.PassRTT)},
-		{"order-poll", float64(in.OrderPoll)}, {"position-poll", float64(in.PositionPoll)},
+		{"order-poll", float64(in.OrderPoll)}, {"position-poll", float64(in.PositionPoll)}, {"pass-txns", float64(in.PassTxns)},
 	}
 	for _, p := range positive {
 		if !(p.v > 0) {
@@ -320,8 +321,11 @@ func LogReadEvents(in Inputs) float64 {
 // each), then sends one transaction (PassRTT) of a lease check, the head,
 // one log entry and, per single-event append, its event's position and
 // (OrdererInbox) the deletion of its inbox entry: PassItems-3 appends at
-// most (97; OrdererInbox: (PassItems-3)/2, 48), or Batch if fewer. So it
-// places at most PerEntry/EntryTime appends per second. With OrdererInbox
+// most (97; OrdererInbox: (PassItems-3)/2, 48), or Batch if fewer. While
+// appends wait, a pass sends PassTxns such transactions in a row after its
+// reads, so it places at most PassTxns·PerEntry appends per 2·ReadRTT +
+// PassTxns·PassRTT (EntryTime is a pass of one transaction, what an
+// append waits for when the orderer keeps up). With OrdererInbox
 // an append writes and deletes its inbox entry in one of InboxShards
 // partitions, 2·TxCost·wcu(inbox) write units there; with OrdererIndex its
 // event's entry is written to and removed from one of InboxShards
@@ -336,7 +340,8 @@ func InboxOrderer(in Inputs) Orderer {
 	o := Orderer{Shards: in.InboxShards, PerEntry: min(in.Batch, (in.PassItems-3)/perAppend)}
 	o.EntryWCU = wcu(in.EntryBase + o.PerEntry*in.EntryPerEvent)
 	o.EntryTime = 2*in.ReadRTT + in.PassRTT
-	o.Events, o.Bound = float64(o.PerEntry)/o.EntryTime.Seconds(), BoundOrdererTrips
+	full := 2*in.ReadRTT + time.Duration(in.PassTxns)*in.PassRTT
+	o.Events, o.Bound = float64(in.PassTxns*o.PerEntry)/full.Seconds(), BoundOrdererTrips
 	if r := float64(in.InboxShards) * in.PartitionWCU / inboxWCU; r < o.Events {
 		o.Events, o.Bound = r, BoundInbox
 	}
@@ -423,4 +428,56 @@ func inboxLayout(in Inputs, w int) Indexed {
 	}
 	x.Log = x.Appends
 	return x
+}
+
+// AsyncLayout models the indexed layout (OrdererIndex or OrdererInbox)
+// with appends that do not wait for their positions (position=async) for
+// w writers, each with one append in flight. A writer's cycle is its
+// by_id lookup (the read of the previous version runs beside it) and its
+// write: with OrdererIndex one PutItem (ReadRTT + PutRTT), with
+// OrdererInbox a transaction (ReadRTT + TxRTT); nothing else waits, so
+// Appends = w/cycle up to the table's quota (TableWCU/AppendWCU) and the
+// index's (OrdererIndex: InboxShards·PartitionWCU/(2·wcu(index entry))).
+// The orderer does not bound the appends; it places min(Appends, its
+// capacity) per second. Within its capacity the log trails by AsyncDelay;
+// past it the log falls behind by Appends - capacity per second (appends
+// go on, unplaced).
+func AsyncLayout(in Inputs, w int) Indexed {
+	o := InboxOrderer(in)
+	x := Indexed{Writers: w, Orderer: o, AppendWCU: InboxAppendWCU(in, o)}
+	write := in.TxRTT
+	if in.Orderer == OrdererIndex {
+		write = in.PutRTT
+	}
+	x.Appends, x.Bound = float64(w)/(in.ReadRTT+write).Seconds(), BoundRoundTrips
+	if r := in.TableWCU / x.AppendWCU; r < x.Appends {
+		x.Appends, x.Bound = r, BoundTable
+	}
+	if in.Orderer == OrdererIndex {
+		if r := float64(in.InboxShards) * in.PartitionWCU / (2 * wcu(in.InboxBytes)); r < x.Appends {
+			x.Appends, x.Bound = r, BoundInbox
+		}
+	}
+	x.Log = math.Min(x.Appends, o.Events)
+	x.Behind = x.Appends - x.Log
+	if x.Appends < o.Events {
+		x.Delay, x.KeepsUp = AsyncDelay(in, o, x.Appends), true
+	}
+	return x
+}
+
+// AsyncDelay is the log's delay with appends that do not wait, at rate
+// appends per second within the orderer's capacity. While passes run back
+// to back (rate·EntryTime ≥ 1), a pass reads (2·ReadRTT) and sends ⌈n/
+// PerEntry⌉ transactions for the n appends that came during the previous
+// pass, so it lasts T = 2·ReadRTT/(1 - rate·PassRTT/PerEntry) (continuous
+// in n); an append waits for the end of the running pass (T/2 typically, T
+// at worst) and for the next (T). Slower, it is InboxDelay.
+func AsyncDelay(in Inputs, o Orderer, rate float64) Delay {
+	if rate*o.EntryTime.Seconds() < 1 {
+		return InboxDelay(in, o, rate)
+	}
+	t := time.Duration(float64(2*in.ReadRTT) / (1 - rate*in.PassRTT.Seconds()/float64(o.PerEntry)))
+	t = max(t, o.EntryTime)
+	return Delay{Cycle: t, Entries: int(ceil(rate * t.Seconds() / float64(o.PerEntry))), Typical: t/2 + t, Worst: 2 * t}
 }

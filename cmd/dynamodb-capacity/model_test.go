@@ -235,12 +235,15 @@ func TestCapacityInboxOrderer(t *testing.T) {
 		events   float64
 		bound    string
 	}{
-		// 48 / 35 ms = 1,371.4/s; the inbox would take 8 × 1,000 / (2 ×
-		// 2 × 1) = 2,000/s.
-		{"Defaults", in, 48, 4, 48 / 0.035, BoundOrdererTrips},
-		// 10 appends per pass, an entry of 750 B: 10 / 35 ms = 285.7/s.
-		{"Batch10", with(in, func(in *Inputs) { in.Batch = 10 }), 10, 1, 10 / 0.035, BoundOrdererTrips},
-		// A 5 ms transaction: 48 / 15 ms = 3,200/s, more than the inbox's 2,000.
+		// 8 transactions of 48 after two reads: 384 / (10 + 200 ms) =
+		// 1,828.6/s; the inbox would take 8 × 1,000 / (2 × 2 × 1) =
+		// 2,000/s.
+		{"Defaults", in, 48, 4, 384 / 0.21, BoundOrdererTrips},
+		// 10 appends per transaction, an entry of 750 B: 80 / 210 ms = 381/s.
+		{"Batch10", with(in, func(in *Inputs) { in.Batch = 10 }), 10, 1, 80 / 0.21, BoundOrdererTrips},
+		// One transaction per pass, as before: 48 / 35 ms = 1,371.4/s.
+		{"OneTransactionPerPass", with(in, func(in *Inputs) { in.PassTxns = 1 }), 48, 4, 48 / 0.035, BoundOrdererTrips},
+		// A 5 ms transaction: 384 / 50 ms = 7,680/s, more than the inbox's 2,000.
 		{"InboxBound", with(in, func(in *Inputs) { in.PassRTT = 5 * time.Millisecond }), 48, 4, 2000, BoundInbox},
 	}
 	for _, tc := range cases {
@@ -303,10 +306,11 @@ func TestCapacityIndexedInbox(t *testing.T) {
 		{"TwoWriters", in, 2, 1.5 / 0.085, BoundRoundTrips, 1000/(2*(1.5/0.085)) + 35, 135},
 		// Passes back to back: cycle 50 + 17.5 + 35 = 102.5 ms: 97.56/s.
 		{"TenWriters", in, 10, 10 / 0.1025, BoundRoundTrips, 52.5, 70},
-		// 9,756/s wanted; the orderer places 1,371.4/s (the table would
-		// take 40,000 / 10.25 = 3,902). The cycle becomes 1,000 / 1,371.4
-		// = 729.17 ms, of which 679.17 waiting for the log; worst a pass more.
-		{"ThousandWriters", in, 1000, 48 / 0.035, BoundOrdererTrips, 729.1666667 - 50, 729.1666667 - 50 + 35},
+		// 9,756/s wanted; the orderer places 1,828.6/s (the table would
+		// take 40,000 / 10.25 = 3,902). The cycle becomes 1,000 / 1,828.6
+		// = 546.875 ms, of which 496.875 waiting for the log; worst a pass
+		// (35 ms) more.
+		{"ThousandWriters", in, 1000, 384 / 0.21, BoundOrdererTrips, 546.875 - 50, 546.875 - 50 + 35},
 		// A table quota of 10,000 WCU/s: 975.61/s; cycle 1.025 s.
 		{"TableQuota", with(in, func(in *Inputs) { in.TableWCU = 10000 }), 1000, 10000 / 10.25, BoundTable, 975, 1010},
 	}
@@ -338,8 +342,9 @@ func TestCapacityCommand(t *testing.T) {
 		stdout []string // each must appear
 		stderr string
 	}{
-		{"Defaults", nil, 0, []string{"Head layout", "Indexed layout", "marked unplaced", "1000", "orderer round trips", "2,771"}, ""},
-		{"Inbox", []string{"-orderer", "inbox"}, 0, []string{"inbox entry", "1,371"}, ""},
+		{"Defaults", nil, 0, []string{"Head layout", "Indexed layout", "marked unplaced", "1000", "orderer round trips", "3,695"}, ""},
+		{"Inbox", []string{"-orderer", "inbox"}, 0, []string{"inbox entry", "1,829"}, ""},
+		{"Async", nil, 0, []string{"position=async", "615", "falls behind 305/s"}, ""},
 		{"Streams", []string{"-orderer", "streams"}, 0, []string{"DynamoDB Stream", "table write quota", "12,500"}, ""},
 		{"BadOrderer", []string{"-orderer", "kinesis"}, 2, nil, "-orderer must be index, inbox or streams"},
 		{"Writers", []string{"-writers", "3"}, 0, []string{"\n        3 "}, ""},
@@ -374,8 +379,8 @@ func TestCapacityCommand(t *testing.T) {
 		require.Len(t, rep.Head, 2)
 		require.Len(t, rep.Indexed, 2)
 		assert.InDelta(t, 0.5, rep.Head[1]["appends_per_s"], 1e-9)
-		assert.InDelta(t, 48/0.035, rep.Indexed[1]["appends_per_s"], 1e-9)
-		assert.InDelta(t, 679.166666, rep.Indexed[1]["log_delay_typical_ms"], 1e-5)
+		assert.InDelta(t, 384/0.21, rep.Indexed[1]["appends_per_s"], 1e-9)
+		assert.InDelta(t, 496.875, rep.Indexed[1]["log_delay_typical_ms"], 1e-5)
 	})
 }
 
@@ -402,11 +407,11 @@ func TestCapacityIndexOrderer(t *testing.T) {
 		events   float64
 		bound    string
 	}{
-		// One item per append: 97 / 35 ms = 2,771.4/s, an entry of
-		// 50 + 97 × 70 = 6,840 B (7 WCU); the index would take 8 × 1,000
-		// / (1 + 1) = 4,000/s.
-		{"Defaults", in, 97, 7, 97 / 0.035, BoundOrdererTrips},
-		// A 5 ms transaction: 97 / 15 ms = 6,467/s, more than the index's 4,000.
+		// One item per append: 8 × 97 / (10 + 8 × 25 ms) = 3,695.2/s, an
+		// entry of 50 + 97 × 70 = 6,840 B (7 WCU); the index would take
+		// 8 × 1,000 / (1 + 1) = 4,000/s.
+		{"Defaults", in, 97, 7, 776 / 0.21, BoundOrdererTrips},
+		// A 5 ms transaction: 776 / 50 ms = 15,520/s, more than the index's 4,000.
 		{"IndexBound", with(in, func(in *Inputs) { in.PassRTT = 5 * time.Millisecond }), 97, 7, 4000, BoundInbox},
 	}
 	for _, tc := range cases {
@@ -426,4 +431,62 @@ func TestCapacityIndexOrderer(t *testing.T) {
 	// look and pass (85 ms): 1 / 133 ms.
 	x := IndexedLayout(in, 1)
 	assert.InDelta(t, 1/0.133, x.Appends, 1e-6, "appends/s")
+}
+
+func TestCapacityAsync(t *testing.T) {
+	in := DefaultInputs()
+	ms := time.Millisecond
+	cases := []struct {
+		name           string
+		in             Inputs
+		writers        int
+		appends        float64
+		bound          string
+		keepsUp        bool
+		typical, worst time.Duration
+		behind         float64
+	}{
+		// The lookup (5 ms, the other reads beside it) and the PutItem
+		// (8 ms): 1 / 13 ms = 76.9/s. 1/rate = 13 ms < a 35 ms pass:
+		// passes back to back; T = 10 ms / (1 - 76.9 × 0.025 / 97) =
+		// 10.2 ms, below a pass, so 35 ms: typical 52.5 ms, worst 70.
+		{"OneWriter", in, 1, 1 / 0.013, BoundRoundTrips, true, 52500 * time.Microsecond, 70 * ms, 0},
+		// 8 / 13 ms = 615.4/s; T = 10 / (1 - 615.4 × 0.025 / 97) =
+		// 11.89 ms, still below a pass: 52.5 / 70 ms.
+		{"EightWriters", in, 8, 8 / 0.013, BoundRoundTrips, true, 52500 * time.Microsecond, 70 * ms, 0},
+		// 50 / 13 ms = 3,846/s wanted, the orderer takes 3,695.2/s: the
+		// log falls behind by 151/s.
+		{"FiftyWriters", in, 50, 50 / 0.013, BoundRoundTrips, false, 0, 0, 50/0.013 - 776/0.21},
+		// The index takes 8 × 1,000 / 2 = 4,000/s.
+		{"IndexBound", in, 1000, 4000, BoundInbox, false, 0, 0, 4000 - 776/0.21},
+		// A 50 ms transaction: the orderer takes 776 / 410 ms =
+		// 1,892.7/s; at 20 writers,
+		// 1,538.5/s: T = 10 / (1 - 1,538.5 × 0.05 / 97) = 48.3 ms, below a
+		// 60 ms pass: 90 / 120 ms.
+		{"SlowPasses", with(in, func(in *Inputs) { in.PassRTT = 50 * ms }), 20, 20 / 0.013, BoundRoundTrips, true, 90 * ms, 120 * ms, 0},
+		// A 150 ms transaction: 6 writers, 461.5/s; one pass of one
+		// transaction is 160 ms, T = 10 / (1 - 461.5 × 0.15 / 97) =
+		// 35.0 ms → 160 ms: 240 / 320 ms.
+		{"VerySlowPasses", with(in, func(in *Inputs) { in.PassRTT = 150 * ms }), 6, 6 / 0.013, BoundRoundTrips, true, 240 * ms, 320 * ms, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			x := AsyncLayout(tc.in, tc.writers)
+			assert.InDelta(t, tc.appends, x.Appends, 1e-6, "appends/s")
+			assert.Equal(t, tc.bound, x.Bound)
+			assert.Equal(t, tc.keepsUp, x.KeepsUp, "keeps up")
+			assert.InDelta(t, tc.behind, x.Behind, 1e-6, "falls behind")
+			if tc.keepsUp {
+				assert.InDelta(t, float64(tc.typical), float64(x.Delay.Typical), float64(time.Microsecond), "typical delay")
+				assert.InDelta(t, float64(tc.worst), float64(x.Delay.Worst), float64(time.Microsecond), "worst delay")
+			}
+		})
+	}
+	// Near the orderer's capacity a pass outgrows one transaction's: at
+	// 3,500/s, T = 10 / (1 - 3,500 × 0.025 / 97) = 102.1 ms: typical
+	// 153.2 ms, worst 204.2 ms.
+	d := AsyncDelay(in, InboxOrderer(in), 3500)
+	tt := time.Duration(float64(10*ms) / (1 - 3500*0.025/97))
+	assert.InDelta(t, float64(tt+tt/2), float64(d.Typical), float64(time.Microsecond), "typical at 3,500/s")
+	assert.InDelta(t, float64(2*tt), float64(d.Worst), float64(time.Microsecond), "worst at 3,500/s")
 }

@@ -45,7 +45,7 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 			return res, err
 		}
 		var first uint64
-		check := false
+		check, recreate := false, false
 		if req.Expected.Kind() == driver.ExpectExact {
 			v := req.Expected.Version()
 			first, check = v+1, v > 0
@@ -60,7 +60,7 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 				if t.last != v {
 					// A deleted stream (version 0) is recreated after its
 					// last version (see retention.go).
-					first, check = t.last+1, false
+					first, check, recreate = t.last+1, false, t.deleted
 				}
 			}
 		} else {
@@ -71,9 +71,10 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 			if !req.Expected.Matches(t.version) {
 				return driver.AppendResult{}, wrongVersion(req, t.version, conflict)
 			}
-			first = t.last + 1
+			first, recreate = t.last+1, t.deleted
 		}
 		r := newRequest(req.Stream, first, check, req.Events, req.RecordedAt)
+		r.runs[0].overFence = recreate // in place of its fence (see fence.go)
 		r.plain = true
 		if attempt == 0 {
 			r.prev = prev

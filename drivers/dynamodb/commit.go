@@ -110,6 +110,9 @@ type run struct {
 	// metaTypes holds the metadata content type of each event of an
 	// import whose metadata is not all JSON; nil means all JSON.
 	metaTypes []driver.ContentType
+	// overFence lets the first event replace the fence of a deleted
+	// stream (see fence.go): its writer read the stream as deleted.
+	overFence bool
 }
 
 // metadataType returns the metadata content type of the run's i-th event.
@@ -357,7 +360,7 @@ func (c *committer) build(group []*request) txn {
 		for _, rn := range r.runs {
 			for j, e := range rn.events {
 				add(types.TransactWriteItem{Put: &types.Put{
-					TableName: table, ConditionExpression: notExists,
+					TableName: table, ConditionExpression: rn.putCond(j),
 					Item: laterInAppend(eventItem(rn.stream, rn.first+uint64(j), evPos, e, rn.recordedAt(j), rn.metadataType(j)), j),
 				}}, roleEvent)
 				pos++

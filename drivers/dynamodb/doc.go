@@ -27,6 +27,9 @@
 //   - orderer: "off" keeps the driver from ordering an indexed table's
 //     log ([Options.NoOrderer]); "on", the default, lets it take the
 //     orderer's lease
+//   - position: "async" makes appends to an indexed table return once
+//     written, without waiting for their positions
+//     ([Options.AsyncPositions]); "wait" is the default
 //
 // Any other parameter, a repeated one, and a query that does not parse (a
 // ';' or a bad %-escape) are rejected with [eventstore.ErrInvalidArgument].
@@ -96,7 +99,10 @@
 // unplaced in that sparse index, which the orderer reads with one Scan.
 // Readers read the log as in the head layout. An append waits
 // for its position up to [Options.OrderTimeout]; past it it succeeds with a
-// zero Position. docs/dynamodb.md ("The indexed log layout") has the
+// zero Position. With [Options.AsyncPositions] it does not wait: a
+// single-event append is one PutItem (the lease holder's too) and returns
+// a zero Position, and the log trails the appends by the orderer's delay.
+// docs/dynamodb.md ("The indexed log layout") has the
 // design, its costs and the measurements that chose it.
 //
 // # Reads

@@ -74,6 +74,21 @@ type Options struct {
 	// runs again. Zero means [DefaultOrderTimeout]; negative means do not
 	// wait (the Position is then always zero).
 	OrderTimeout time.Duration
+	// AsyncPositions (URL parameter position=async) makes appends to an
+	// indexed table return once their events are written, without waiting
+	// for the orderer to place them in the log: a single-event append is
+	// one conditional PutItem (the lease holder's too), and its
+	// [driver.AppendResult] Position is zero unless it was known at once
+	// (an append of several events the lease holder placed directly). A
+	// stream read sees the events at once, with a zero Position until they
+	// are placed; ReadAll and subscriptions see them once the orderer has
+	// placed them, never skipping one. The log then trails the appends by
+	// the orderer's delay (docs/dynamodb.md, "Positions after the append").
+	// For appends from many processes. The default waits (up to
+	// OrderTimeout); a negative OrderTimeout, the older knob, also never
+	// waits, but keeps the lease holder's direct placement and makes
+	// removals of unplaced events fail at once. Ignored for a head table.
+	AsyncPositions bool
 	// OrderPoll is the longest the orderer waits between two looks at the
 	// inbox when it finds nothing: appends through this driver wake it at
 	// once, appends by other processes are found by the poll, which starts
@@ -186,6 +201,9 @@ type Driver struct {
 	hasUnplaced, unplaced bool
 	orderer               *orderer // nil without one (a head table, NoOrderer)
 	orderTimeout          time.Duration
+	// async is set with Options.AsyncPositions: appends do not wait for
+	// their positions (see unplaced.go).
+	async bool
 
 	placedMu sync.Mutex    // protects placedCh and placedAt
 	placedCh chan struct{} // closed (and replaced) after each pass of the local orderer that placed events
@@ -214,6 +232,10 @@ type Driver struct {
 	// noSettle, set by benchmarks, turns settling off (the driver as it
 	// was before; see window.go).
 	noSettle atomic.Bool
+	// beforePut, when set by tests, is called before the PutItem of a
+	// single-event append (see unplaced.go), after its read of the
+	// previous version.
+	beforePut func(stream string)
 	// stopSweep, when set by tests, stops the sweeps of the streams it
 	// reports right after their commit, as a crash would.
 	stopSweep atomic.Pointer[func(stream string) bool]
@@ -276,6 +298,7 @@ func newDriver(ctx context.Context, client *awsdynamodb.Client, table string, op
 	d.tagIndex = lay.tagIndex
 	d.unplaced = lay.unplaced
 	d.orderTimeout = opts.OrderTimeout
+	d.async = d.indexed && opts.AsyncPositions
 	d.placedCh = make(chan struct{})
 	d.committer.start(d)
 	if d.indexed && !opts.NoOrderer {

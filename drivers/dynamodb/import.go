@@ -84,7 +84,9 @@ func importRuns(events []driver.RecordedEvent) ([]run, []importStream) {
 	index := map[string]int{}
 	for i, e := range events {
 		if i == 0 || e.StreamID != events[i-1].StreamID {
-			runs = append(runs, run{stream: e.StreamID, first: e.Version})
+			// An import may write a deleted stream after its last
+			// version (see importGap), in place of its fence.
+			runs = append(runs, run{stream: e.StreamID, first: e.Version, overFence: true})
 		}
 		rn := &runs[len(runs)-1]
 		ev := driver.Event{ID: e.ID, Type: e.Type, ContentType: e.ContentType, Data: e.Data, Metadata: e.Metadata, Tags: e.Tags}

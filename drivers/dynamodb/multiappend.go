@@ -247,7 +247,7 @@ func (d *Driver) multiRequest(req driver.MultiAppendRequest, tops map[string]str
 			v = tops[rec.Stream].last + 1
 		}
 		if n := len(runs); n == 0 || runs[n-1].stream != rec.Stream {
-			runs = append(runs, run{stream: rec.Stream, first: v, at: req.RecordedAt})
+			runs = append(runs, run{stream: rec.Stream, first: v, at: req.RecordedAt, overFence: !ok && tops[rec.Stream].deleted})
 		}
 		runs[len(runs)-1].events = append(runs[len(runs)-1].events, rec.Event)
 		next[rec.Stream] = v + 1
@@ -265,7 +265,7 @@ func (d *Driver) multiRequest(req driver.MultiAppendRequest, tops map[string]str
 		// (versions are dense and never go away).
 		r.checks = append(r.checks, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 			TableName:           aws.String(d.table),
-			ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			ConditionExpression: aws.String(condFreeOrFence), // a deleted stream's fence: still deleted
 			Key:                 key(e.Stream, tops[e.Stream].last+1),
 		}})
 		r.streams = append(r.streams, e.Stream)
@@ -307,7 +307,7 @@ func (d *Driver) versionsHold(ctx context.Context, expect []driver.StreamExpecta
 	gets := make([]types.TransactGetItem, len(expect))
 	for i, e := range expect {
 		gets[i] = types.TransactGetItem{Get: &types.Get{
-			TableName: aws.String(d.table), Key: key(e.Stream, tops[e.Stream].last+1), ProjectionExpression: aws.String(attrSK),
+			TableName: aws.String(d.table), Key: key(e.Stream, tops[e.Stream].last+1), ProjectionExpression: aws.String(attrSK + ", " + attrFence),
 		}}
 	}
 	var out *awsdynamodb.TransactGetItemsOutput
@@ -320,7 +320,7 @@ func (d *Driver) versionsHold(ctx context.Context, expect []driver.StreamExpecta
 		return false, err
 	}
 	for _, r := range out.Responses {
-		if len(r.Item) > 0 {
+		if len(r.Item) > 0 && !isFence(r.Item) {
 			return false, nil
 		}
 	}
@@ -616,7 +616,7 @@ func (d *Driver) placedItems(fence []types.TransactWriteItem, start uint64, r *r
 	for _, rn := range r.runs {
 		for j, e := range rn.events {
 			add(types.TransactWriteItem{Put: &types.Put{
-				TableName: table, ConditionExpression: notExists,
+				TableName: table, ConditionExpression: rn.putCond(j),
 				Item: laterInAppend(eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j), driver.JSON), j),
 			}}, roleEvent)
 			pos++

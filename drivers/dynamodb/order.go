@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"slices"
@@ -105,8 +106,8 @@ func (d *Driver) submit(ctx context.Context, r *request) outcome {
 	} else {
 		o = d.committer.submit(ctx, r)
 	}
-	if !d.indexed || o.err != nil || o.conflict || o.last > 0 {
-		return o // o.last: placed directly (see place.go)
+	if !d.indexed || o.err != nil || o.conflict || o.last > 0 || d.async {
+		return o // o.last: placed directly (see place.go); async: no wait
 	}
 	last := r.runs[len(r.runs)-1]
 	o.last, o.err = d.awaitWritten(ctx, last.stream, last.first+uint64(len(last.events))-1)
@@ -127,15 +128,21 @@ func (d *Driver) awaitPlaced(ctx context.Context, stream string, version uint64)
 
 // awaitWritten is awaitPlaced for an event its append has just written:
 // no orderer can have placed it yet, so it looks first after freshWait,
-// then at intervals growing by half, up to 50 ms (appends of other
+// then at intervals growing by half, up to freshMax (appends of other
 // processes are placed a pass or two later: a look at once, and another
-// after 1 and 3 ms, would be spent requests).
+// after 1 and 3 ms, would be spent requests; a pass of the orderer takes
+// a few round trips, so a look every 50 ms found most positions tens of
+// milliseconds late).
 func (d *Driver) awaitWritten(ctx context.Context, stream string, version uint64) (uint64, error) {
 	return d.await(ctx, stream, version, true)
 }
 
-// freshWait is how long awaitWritten waits before its first look.
-const freshWait = 4 * time.Millisecond
+// freshWait is how long awaitWritten waits before its first look, and
+// freshMax the longest between two of its looks.
+const (
+	freshWait = 4 * time.Millisecond
+	freshMax  = 20 * time.Millisecond
+)
 
 func (d *Driver) await(ctx context.Context, stream string, version uint64, fresh bool) (uint64, error) {
 	if d.orderTimeout < 0 {
@@ -146,16 +153,16 @@ func (d *Driver) await(ctx context.Context, stream string, version uint64, fresh
 	// While this driver's orderer holds the lease it says what it placed:
 	// no request until then.
 	local := d.orderer != nil && d.orderer.holding.Load()
-	first := time.Millisecond
+	first, most := time.Millisecond, 50*time.Millisecond
 	grow := func(w time.Duration) time.Duration { return w * 2 }
 	switch {
 	case local:
 		first = 50 * time.Millisecond // woken by the pass that places it
 	case fresh:
-		first, local = freshWait, true // no look before the first wait
+		first, local, most = freshWait, true, freshMax // no look before the first wait
 		grow = func(w time.Duration) time.Duration { return w * 3 / 2 }
 	}
-	for wait := first; ; wait = min(grow(wait), 50*time.Millisecond) {
+	for wait := first; ; wait = min(grow(wait), most) {
 		placed, at := d.placedSignal()
 		if p, ok := at[sv]; ok {
 			return p, nil
@@ -237,8 +244,13 @@ func (d *Driver) offerOrderer(r *request, shard int, arrival uint64) {
 	if err != nil {
 		return // the inbox has it: the next read finds it
 	}
+	o.offer(candidate{shard: shard, arrival: arrival, entry: e, bytes: uint64(r.size)})
+}
+
+// offer hands the orderer a candidate written by this driver and wakes it.
+func (o *orderer) offer(c candidate) {
 	o.mu.Lock()
-	o.offered = append(o.offered, candidate{shard: shard, arrival: arrival, entry: e, bytes: uint64(r.size)})
+	o.offered = append(o.offered, c)
 	o.mu.Unlock()
 	select {
 	case o.kick <- struct{}{}:
@@ -364,12 +376,20 @@ func (o *orderer) run() {
 // when it finds it empty; busySpell after the last pass that placed
 // something it backs off, doubling up to Options.OrderPoll.
 // A pass woken by appends of this driver, which it is handed, reads the
-// inbox for those of other processes only if it has not for
-// Options.OrderPoll.
+// inbox for those of other processes only if it has not for busyRead (or
+// Options.OrderPoll, when shorter).
 const (
 	busyPoll  = 5 * time.Millisecond
 	busySpell = time.Second
+	busyRead  = 10 * time.Millisecond
 )
+
+// maxPassTxns bounds the transactions of one pass: after one read of the
+// inbox (or the index) and one round of BatchGetItem, a pass places what
+// it read in up to this many transactions in a row, so that a backlog is
+// placed at a transaction per round trip instead of a read, a BatchGetItem
+// and a transaction.
+const maxPassTxns = 8
 
 // sleep waits for d or the driver's closing, and with kickable for a kick
 // (an append through this driver; a driver that does not hold the lease
@@ -531,7 +551,7 @@ func (o *orderer) pass() (int, error) {
 	o.offered = nil
 	o.mu.Unlock()
 	var cands []candidate
-	if len(offered) == 0 || time.Since(o.lastRead) >= o.poll {
+	if len(offered) == 0 || time.Since(o.lastRead) >= min(o.poll, busyRead) {
 		// Appends of other processes are found only in the inbox; those
 		// of this driver are offered, and read again only in passing.
 		var err error
@@ -579,36 +599,50 @@ func (o *orderer) pass() (int, error) {
 			return 0, nil
 		}
 	}
-	excluded := map[int]bool{} // candidates whose items failed their conditions
+	excluded := map[int]bool{} // candidates placed, or whose items failed their conditions
 	token := newToken()
 	transient := 0
+	done, txns := 0, 0                   // events placed by this pass, and its transactions
+	lastOf := map[streamVersion]uint64{} // of every run this pass placed
 	for {
 		sel := o.choose(cands, placed, excluded)
 		if len(sel) == 0 {
-			return 0, nil
+			return done, nil
 		}
 		t := o.build(cands, sel)
 		_, err := d.client.TransactWriteItems(o.ctx, &awsdynamodb.TransactWriteItemsInput{
 			TransactItems: t.items, ClientRequestToken: aws.String(token),
 		}, noRetry)
 		if err == nil {
-			o.recent = map[inboxKey]bool{}
+			if txns == 0 {
+				o.recent = map[inboxKey]bool{}
+			}
 			for _, i := range sel {
 				o.recent[inboxKey{cands[i].shard, cands[i].arrival}] = true
+				excluded[i] = true
+			}
+			for sv, p := range t.lastOf {
+				lastOf[sv] = p
+				placed[sv] = true // what follows in its stream may go next
 			}
 			o.next += t.count
 			d.bucketHint.Store(max(d.bucketHint.Load(), (o.next-t.count)/d.bucketSize))
-			d.signalPlaced(t.lastOf)
+			d.signalPlaced(maps.Clone(lastOf))
 			d.notify()
-			return int(t.count), nil
+			done += int(t.count)
+			if txns++; txns >= maxPassTxns {
+				return done, nil
+			}
+			token, transient = newToken(), 0
+			continue
 		}
 		if o.ctx.Err() != nil {
-			return 0, o.ctx.Err()
+			return done, o.ctx.Err()
 		}
 		reasons, cancelled := cancellationReasons(err, len(t.items))
 		if !cancelled {
 			if classify(err) != classRetry {
-				return 0, wrapNative(err)
+				return done, wrapNative(err)
 			}
 		} else {
 			token = newToken()
@@ -616,19 +650,19 @@ func (o *orderer) pass() (int, error) {
 			for i, cls := range reasons {
 				switch {
 				case cls == classConflict && i == 0:
-					return 0, errLeaseLost
+					return done, errLeaseLost
 				case cls == classConflict && (i == 1 || i == 2):
 					// The head moved: another orderer wrote (a lease
 					// taken over meanwhile), or this one's earlier
 					// transaction did. Read it again.
 					o.next = 0
-					return 0, nil
+					return done, nil
 				case cls == classConflict:
 					excluded[t.owner[i]] = true
 				case cls == classRetry:
 					retry = true
 				case cls != classNone:
-					return 0, wrapNative(err)
+					return done, wrapNative(err)
 				}
 			}
 			if !retry {
@@ -637,11 +671,11 @@ func (o *orderer) pass() (int, error) {
 		}
 		transient++
 		if transient >= d.maxAttempts {
-			return 0, wrapNative(errkind.Transient(err))
+			return done, wrapNative(errkind.Transient(err))
 		}
 		d.retrying("TransactWriteItems", transient, err)
 		if werr := backoff.Wait(o.ctx, transient); werr != nil {
-			return 0, werr
+			return done, werr
 		}
 	}
 }
@@ -689,29 +723,57 @@ func (o *orderer) previousPlaced(cands []candidate) (placed, pending map[streamV
 		}
 	}
 	placed, pending = map[streamVersion]bool{}, map[streamVersion]bool{}
-	for chunk := range slices.Chunk(keys, maxBatchGet) {
-		items, err := o.d.batchGet(o.ctx, chunk, "pk, sk, p, ub")
+	items, err := o.batchGetAll(keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, item := range items {
+		s, err := getStr(item, attrPK)
 		if err != nil {
-			return nil, nil, wrapNative(err)
+			return nil, nil, err
 		}
-		for _, item := range items {
-			s, err := getStr(item, attrPK)
-			if err != nil {
-				return nil, nil, err
-			}
-			v, err := getNum(item, attrSK)
-			if err != nil {
-				return nil, nil, err
-			}
-			if _, ok := item[attrUnplacedShard]; ok || strings.HasPrefix(s, inboxPrefix) {
-				pending[streamVersion{s, v}] = true
-			}
-			if _, ok := item[attrPos]; ok {
-				placed[streamVersion{s, v}] = true
-			}
+		v, err := getNum(item, attrSK)
+		if err != nil {
+			return nil, nil, err
+		}
+		if _, ok := item[attrUnplacedShard]; ok || strings.HasPrefix(s, inboxPrefix) {
+			pending[streamVersion{s, v}] = true
+		}
+		if _, ok := item[attrPos]; ok {
+			placed[streamVersion{s, v}] = true
 		}
 	}
 	return placed, pending, nil
+}
+
+// maxBatchGets bounds the BatchGetItem requests of one pass in flight at
+// once.
+const maxBatchGets = 8
+
+// batchGetAll reads keys (positions and the unplaced marker only) with
+// BatchGetItem requests of up to 100 keys, up to maxBatchGets of them at
+// once, and returns the items found.
+func (o *orderer) batchGetAll(keys []eventKey) ([]map[string]types.AttributeValue, error) {
+	var mu sync.Mutex // protects all and firstErr
+	var all []map[string]types.AttributeValue
+	var firstErr error
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, maxBatchGets)
+	for chunk := range slices.Chunk(keys, maxBatchGet) {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			items, err := o.d.batchGet(o.ctx, chunk, "pk, sk, p, ub")
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = wrapNative(err)
+			}
+			all = append(all, items...)
+		})
+	}
+	wg.Wait()
+	return all, firstErr
 }
 
 // choose returns the candidates (indexes, in arrival order) of the next

@@ -169,7 +169,7 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 		}
 		for j, e := range rn.events {
 			add(types.TransactWriteItem{Put: &types.Put{
-				TableName: table, ConditionExpression: notExists,
+				TableName: table, ConditionExpression: rn.putCond(j), // a recreation: in place of the fence (see fence.go)
 				Item: laterInAppend(eventItem(rn.stream, rn.first+uint64(j), pos, e, rn.recordedAt(j), rn.metadataType(j)), j),
 			}}, placedItem{owner: i, event: true})
 			pos++

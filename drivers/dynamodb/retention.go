@@ -222,8 +222,8 @@ func (d *Driver) top(ctx context.Context, stream string) (streamTop, error) {
 	out, err := d.query(ctx, &awsdynamodb.QueryInput{
 		KeyConditionExpression:    aws.String("pk = :s"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":s": str(stream)},
-		ProjectionExpression:      aws.String("pk, sk, #p, #rm, #dl, #id, #nf"),
-		ExpressionAttributeNames:  map[string]string{"#p": attrPos, "#rm": attrStub, "#dl": attrDeleted, "#id": attrID, "#nf": attrLater},
+		ProjectionExpression:      aws.String("pk, sk, #p, #rm, #dl, #id, #nf, #fc"),
+		ExpressionAttributeNames:  map[string]string{"#p": attrPos, "#rm": attrStub, "#dl": attrDeleted, "#id": attrID, "#nf": attrLater, "#fc": attrFence},
 		ScanIndexForward:          aws.Bool(false),
 		Limit:                     aws.Int32(1),
 	})
@@ -234,6 +234,9 @@ func (d *Driver) top(ctx context.Context, stream string) (streamTop, error) {
 	t := streamTop{item: item}
 	if t.last, err = getNum(item, attrSK); err != nil {
 		return t, err
+	}
+	if isFence(item) {
+		t.last-- // the deleted stream's fence stands for its stub (see fence.go)
 	}
 	if _, ok := item[attrPos]; ok {
 		if t.pos, err = getNum(item, attrPos); err != nil {
@@ -335,6 +338,12 @@ func (d *Driver) commitDelete(ctx context.Context, stream string, t streamTop) (
 			Key:                 key(stream, t.last+1),
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		}},
+	}
+	if d.unplaced {
+		// Version V+1 is fenced, not only checked (see fence.go).
+		items[2] = types.TransactWriteItem{Put: &types.Put{
+			TableName: table, Item: fenceItem(stream, t.last+1, t.pos), ConditionExpression: aws.String(condFree),
+		}}
 	}
 	return d.transact(ctx, "delete", stream, items)
 }
@@ -895,7 +904,7 @@ func (d *Driver) importGap(ctx context.Context, stream string, first uint64) (ok
 	// Position 0: no event had it, but the orderer of an indexed table and
 	// its direct placement look for one before they place version first.
 	items := []types.TransactWriteItem{{Put: &types.Put{
-		TableName: table, Item: stubItem(stream, first-1, 0, true), ConditionExpression: notExists,
+		TableName: table, Item: stubItem(stream, first-1, 0, true), ConditionExpression: aws.String(condFreeOrFence),
 	}}}
 	items[0].Put.Item[attrPos] = num(0)
 	if t.last == 0 && first-1 > 1 {
@@ -905,7 +914,7 @@ func (d *Driver) importGap(ctx context.Context, stream string, first uint64) (ok
 	}
 	if t.last > 0 && t.last+1 < first-1 { // a deleted stream: still at its last version
 		items = append(items, types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
-			TableName: table, Key: key(stream, t.last+1), ConditionExpression: notExists,
+			TableName: table, Key: key(stream, t.last+1), ConditionExpression: aws.String(condFreeOrFence),
 		}})
 	}
 	committed, err := d.transact(ctx, "import", stream, items)

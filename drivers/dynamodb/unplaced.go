@@ -32,10 +32,9 @@ import (
 // An Exact(n) append with n > 0 first reads version n (strongly
 // consistent GetItem): it must exist and not be a deleted stream's stub.
 // A version once seen never goes away, so the put then writes n+1 exactly
-// after it, as the transaction's ConditionCheck would have ensured; the
-// one difference is a DeleteStream committed between the read and the
-// put, after which the append recreates the stream (as an Any append
-// would) instead of failing.
+// after it, as the transaction's ConditionCheck would have ensured. A
+// DeleteStream committed between the read and the put has fenced version
+// n+1 (see fence.go): the put fails as a conflict, as the check would.
 //
 // The orderer reads the index beside the inbox (the index is eventually
 // consistent: it confirms each event with the strongly consistent read of
@@ -61,7 +60,7 @@ func (d *Driver) canPutUnplaced(r *request) bool {
 		return false
 	}
 	o := d.orderer
-	return o == nil || !o.holding.Load()
+	return o == nil || !o.holding.Load() || d.async
 }
 
 // putUnplaced writes the event of r, a single-event append, as one
@@ -89,9 +88,12 @@ func (d *Driver) putUnplaced(ctx context.Context, r *request) outcome {
 	item[attrUnplacedShard] = num(uint64(rand.IntN(unplacedShards)))
 	item[attrUnplacedArrival] = num(newArrival())
 	item[attrBytes] = num(uint64(eventItemSize(e)))
+	if h := d.beforePut; h != nil {
+		h(rn.stream)
+	}
 	err := d.call(ctx, "PutItem", func(ctx context.Context) error {
 		_, err := d.client.PutItem(ctx, &awsdynamodb.PutItemInput{
-			TableName: aws.String(d.table), Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)"),
+			TableName: aws.String(d.table), Item: item, ConditionExpression: rn.putCond(0), // a checked put never replaces a fence
 		}, noRetry)
 		return err
 	})
@@ -102,7 +104,24 @@ func (d *Driver) putUnplaced(ctx context.Context, r *request) outcome {
 		return outcome{err: wrapNative(err)}
 	}
 	d.unplacedPuts.Add(1)
+	d.offerUnplaced(item)
 	return outcome{}
+}
+
+// offerUnplaced hands an event just written as one PutItem to the
+// driver's orderer, if it runs one and holds the lease (AsyncPositions),
+// and wakes it: it places the event without waiting for its next read of
+// the index.
+func (d *Driver) offerUnplaced(item map[string]types.AttributeValue) {
+	o := d.orderer
+	if o == nil || !o.holding.Load() {
+		return
+	}
+	c, err := decodeUnplaced(item)
+	if err != nil {
+		return // the index has it: the next read finds it
+	}
+	o.offer(c)
 }
 
 // readUnplaced reads one page (up to 1 MB) of the index of unplaced
@@ -226,7 +245,7 @@ func (d *Driver) prefetchPrevious(ctx context.Context, req driver.AppendRequest)
 	if !d.unplaced || len(req.Events) != 1 || req.Expected.Kind() != driver.ExpectExact || req.Expected.Version() == 0 {
 		return nil
 	}
-	if o := d.orderer; o != nil && o.holding.Load() {
+	if o := d.orderer; o != nil && o.holding.Load() && !d.async {
 		return nil // placed directly (see place.go)
 	}
 	p := &previousRead{done: make(chan struct{})}

@@ -44,9 +44,10 @@ const (
 	paramConnectTimeout = "connect_timeout"
 	paramLog            = "log"
 	paramOrderer        = "orderer"
+	paramPosition       = "position"
 )
 
-var knownParams = []string{paramConnectTimeout, paramCreateTable, paramEndpoint, paramLog, paramMaxAttempts, paramMustExist, paramOrderer, paramRegion}
+var knownParams = []string{paramConnectTimeout, paramCreateTable, paramEndpoint, paramLog, paramMaxAttempts, paramMustExist, paramOrderer, paramPosition, paramRegion}
 
 // urlConfig is what a dynamodb:// URL says. It holds no credentials: they
 // come from the default AWS chain.
@@ -57,7 +58,7 @@ type urlConfig struct {
 	Options  Options
 }
 
-// parseURL reads "dynamodb://TABLE?region=…&endpoint=…&create_table=true&max_attempts=N&must_exist=true&connect_timeout=S&log=head|indexed&orderer=on|off".
+// parseURL reads "dynamodb://TABLE?region=…&endpoint=…&create_table=true&max_attempts=N&must_exist=true&connect_timeout=S&log=head|indexed&orderer=on|off&position=wait|async".
 // Unknown or repeated parameters, a query that does not parse (a ';' or a
 // bad %-escape), and credentials in the URL are rejected with errors
 // matching eventstore.ErrInvalidArgument; the errors quote parameter names,
@@ -134,6 +135,15 @@ func parseURL(u *url.URL) (urlConfig, error) {
 			return bad("%s: want on or off", paramOrderer)
 		}
 	}
+	if q.Has(paramPosition) {
+		switch q.Get(paramPosition) {
+		case "wait":
+		case "async":
+			c.Options.AsyncPositions = true
+		default:
+			return bad("%s: want wait or async", paramPosition)
+		}
+	}
 	if q.Has(paramMaxAttempts) {
 		n, err := strconv.Atoi(q.Get(paramMaxAttempts))
 		if err != nil || n < 1 {
@@ -181,6 +191,7 @@ func openParsed(ctx context.Context, u *url.URL, opts Options) (*Driver, error) 
 		return nil, fmt.Errorf("dynamodb: open: %w: the URL asks for the %q log layout, Options.Log for %q", eventstore.ErrInvalidArgument, c.Options.Log, opts.Log)
 	}
 	c.Options.NoOrderer = c.Options.NoOrderer || opts.NoOrderer
+	c.Options.AsyncPositions = c.Options.AsyncPositions || opts.AsyncPositions
 	c.Options.OrdererLease, c.Options.OrderTimeout, c.Options.OrderPoll = opts.OrdererLease, opts.OrderTimeout, opts.OrderPoll
 	c.Options.Logger = opts.Logger
 	c.Options.logBucketSize = opts.logBucketSize

@@ -52,20 +52,24 @@ func TestParseURLLog(t *testing.T) {
 		raw       string
 		log       LogLayout
 		noOrderer bool
+		async     bool
 	}{
-		{"dynamodb://events", "", false},
-		{"dynamodb://events?log=head", LogHead, false},
-		{"dynamodb://events?log=indexed", LogIndexed, false},
-		{"dynamodb://events?log=indexed&orderer=off", LogIndexed, true},
-		{"dynamodb://events?orderer=on", "", false},
+		{"dynamodb://events", "", false, false},
+		{"dynamodb://events?log=head", LogHead, false, false},
+		{"dynamodb://events?log=indexed", LogIndexed, false, false},
+		{"dynamodb://events?log=indexed&orderer=off", LogIndexed, true, false},
+		{"dynamodb://events?orderer=on", "", false, false},
+		{"dynamodb://events?log=indexed&position=async", LogIndexed, false, true},
+		{"dynamodb://events?position=wait", "", false, false},
 	} {
 		u, err := url.Parse(tc.raw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c, err := parseURL(u)
-		if err != nil || c.Options.Log != tc.log || c.Options.NoOrderer != tc.noOrderer {
-			t.Errorf("parseURL(%q) = Log %q, NoOrderer %v, %v; want %q, %v", tc.raw, c.Options.Log, c.Options.NoOrderer, err, tc.log, tc.noOrderer)
+		if err != nil || c.Options.Log != tc.log || c.Options.NoOrderer != tc.noOrderer || c.Options.AsyncPositions != tc.async {
+			t.Errorf("parseURL(%q) = Log %q, NoOrderer %v, AsyncPositions %v, %v; want %q, %v, %v",
+				tc.raw, c.Options.Log, c.Options.NoOrderer, c.Options.AsyncPositions, err, tc.log, tc.noOrderer, tc.async)
 		}
 	}
 }
@@ -96,6 +100,10 @@ func TestParseURLRejects(t *testing.T) {
 		"dynamodb://events?log=head&log=indexed",
 		"dynamodb://events?orderer=false",
 		"dynamodb://events?orderer=",
+		"dynamodb://events?position=",
+		"dynamodb://events?position=Async",
+		"dynamodb://events?position=true",
+		"dynamodb://events?position=async&position=wait",
 	} {
 		u, err := url.Parse(raw)
 		if err != nil {
