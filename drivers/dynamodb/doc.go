@@ -271,9 +271,11 @@
 // again. Overlapping conditional appends have one winner, disjoint ones
 // only retry the head, and nothing extra is written; the scan reads every
 // log entry after After. In an indexed table a conditional append is placed
-// by the orderer's lease holder (other processes get
-// [eventstore.ErrNotSupported]). docs/dynamodb.md has the layout, costs
-// and limits.
+// directly, with the head of the log moved from its pin: by the orderer's
+// lease holder with its fence, by any other process without the lease
+// (see pinned.go). A writer that read its next position from the table
+// first waits until the tag items below it are applied (see window.go).
+// docs/dynamodb.md has the layout, costs and limits.
 //
 // # Limits
 //

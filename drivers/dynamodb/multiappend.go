@@ -51,8 +51,8 @@ var (
 //
 // In an indexed table (see [LogIndexed]) an unconditional multi-stream
 // append takes the inbox path, as an import does; a conditional one is
-// placed directly by this driver's orderer while it holds the lease (see
-// appendPlaced), since only the orderer knows the next position.
+// placed directly, its transaction moving the head of the log from the pin
+// (see appendPlaced and pinned.go).
 func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error) {
 	if err := d.checkMultiSize(req); err != nil {
 		return driver.MultiAppendResult{}, err

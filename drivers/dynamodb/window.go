@@ -28,8 +28,9 @@ import (
 // Such a writer first settles the log below its position: it reads the
 // log entries of the positions a transaction ending there may cover (an
 // entry holds at most maxTxnItems-1 events, so those starting at
-// next-99 … next-1; a head table's transaction may hold several entries)
-// and confirms with strongly consistent reads that the tag items those
+// next-99 … next-1: a head table's transaction may hold several entries;
+// an indexed table's holds one, the entry ending at next-1, waited for
+// since the head item may be applied before it) and confirms with strongly consistent reads that the tag items those
 // entries list exist, waiting for the missing ones. A checked tag item
 // is applied, so an entry written after the check is visible only with
 // every tag item below it. Checking the entry itself in the transaction
@@ -60,11 +61,17 @@ func (d *Driver) settleBelow(ctx context.Context, next uint64) error {
 	if !d.tagIndex || next <= 1 || d.noSettle.Load() {
 		return nil
 	}
-	keys, err := d.tagKeysBelow(ctx, next)
+	deadline := time.Now().Add(settleWait)
+	var keys []eventKey
+	var err error
+	if d.indexed {
+		keys, err = d.lastEntryTagKeys(ctx, next, deadline)
+	} else {
+		keys, err = d.tagKeysBelow(ctx, next, deadline)
+	}
 	if err != nil || len(keys) == 0 {
 		return err
 	}
-	deadline := time.Now().Add(settleWait)
 	for attempt := 1; ; attempt++ {
 		found := make(map[eventKey]bool, len(keys))
 		for chunk := range slices.Chunk(keys, maxBatchGet) {
@@ -102,17 +109,97 @@ func (d *Driver) settleBelow(ctx context.Context, next uint64) error {
 	}
 }
 
-// tagKeysBelow returns the keys of the tag items of the log entries that
-// start at positions next-99 … next-1 (strongly consistent queries of
-// their log partitions).
-func (d *Driver) tagKeysBelow(ctx context.Context, next uint64) ([]eventKey, error) {
+// lastEntryTagKeys returns the keys of the tag items of the log entry
+// ending at next-1 of an indexed table. There, every transaction writes one
+// log entry (a pass, a direct placement, a placed conditional append), so
+// only that one can be in flight; but next was read from the head item,
+// which its transaction may have applied before the entry: it waits for
+// the entry too (until deadline).
+func (d *Driver) lastEntryTagKeys(ctx context.Context, next uint64, deadline time.Time) ([]eventKey, error) {
+	for attempt := 1; ; attempt++ {
+		e, ok, err := d.entryCovering(ctx, next-1)
+		if err != nil {
+			return nil, wrapNative(err)
+		}
+		if ok && e.last() == next-1 {
+			var keys []eventKey
+			if e.tags != nil {
+				tags, _ := tagGroups(entryRuns(e))
+				for _, t := range tags {
+					keys = append(keys, eventKey{stream: tagPK(t), version: e.start})
+				}
+			}
+			return keys, nil
+		}
+		if h := d.settleHook.Load(); h != nil {
+			(*h)(next, 1)
+		}
+		if time.Now().After(deadline) {
+			d.logger.Warn("dynamodb: the log entry below the head is still missing; writing on",
+				"driver", "dynamodb", "table", d.table, "next", next)
+			return nil, nil
+		}
+		if err := sleep(ctx, min(time.Duration(attempt)*5*time.Millisecond, 100*time.Millisecond)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// tagKeysBelow returns the keys of the tag items of the log entries of a
+// head table that start at positions next-99 … next-1: those a transaction
+// ending at next-1 may hold. Entries of one transaction become visible one
+// by one too, so it reads the entries from next-198 on (strongly consistent
+// queries of their log partitions) and waits (until deadline) while they
+// leave a gap: every 99 positions hold the start of an entry, so an entry
+// starting at next-99 or later that is not visible yet shows as one.
+func (d *Driver) tagKeysBelow(ctx context.Context, next uint64, deadline time.Time) ([]eventKey, error) {
 	lo := next - min(next-1, maxTxnItems-1)
-	var keys []eventKey
-	for b := lo / d.bucketSize; b <= (next-1)/d.bucketSize; b++ {
+	from := lo - min(lo-1, maxTxnItems-1)
+	for attempt := 1; ; attempt++ {
+		entries, err := d.entriesBetween(ctx, from, next-1)
+		if err != nil {
+			return nil, err
+		}
+		dense := len(entries) > 0 && entries[len(entries)-1].last() == next-1 && (from > 1 || entries[0].start == 1)
+		for i := 1; dense && i < len(entries); i++ {
+			dense = entries[i-1].last()+1 == entries[i].start
+		}
+		if dense {
+			var keys []eventKey
+			for _, e := range entries {
+				if e.start < lo || e.tags == nil {
+					continue
+				}
+				tags, _ := tagGroups(entryRuns(e))
+				for _, t := range tags {
+					keys = append(keys, eventKey{stream: tagPK(t), version: e.start})
+				}
+			}
+			return keys, nil
+		}
+		if h := d.settleHook.Load(); h != nil {
+			(*h)(next, 1)
+		}
+		if time.Now().After(deadline) {
+			d.logger.Warn("dynamodb: the log entries below the next position leave a gap; writing on",
+				"driver", "dynamodb", "table", d.table, "next", next)
+			return nil, nil
+		}
+		if err := sleep(ctx, min(time.Duration(attempt)*5*time.Millisecond, 100*time.Millisecond)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// entriesBetween returns the visible log entries that start at positions
+// lo … hi, in position order.
+func (d *Driver) entriesBetween(ctx context.Context, lo, hi uint64) ([]logEntry, error) {
+	var entries []logEntry
+	for b := lo / d.bucketSize; b <= hi/d.bucketSize; b++ {
 		in := &awsdynamodb.QueryInput{
 			KeyConditionExpression: aws.String("pk = :l AND sk BETWEEN :lo AND :hi"),
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":l": str(logPK(b)), ":lo": num(lo), ":hi": num(next - 1),
+				":l": str(logPK(b)), ":lo": num(lo), ":hi": num(hi),
 			},
 		}
 		for {
@@ -125,13 +212,7 @@ func (d *Driver) tagKeysBelow(ctx context.Context, next uint64) ([]eventKey, err
 				if err != nil {
 					return nil, err
 				}
-				if e.tags == nil {
-					continue
-				}
-				tags, _ := tagGroups(entryRuns(e))
-				for _, t := range tags {
-					keys = append(keys, eventKey{stream: tagPK(t), version: e.start})
-				}
+				entries = append(entries, e)
 			}
 			if out.LastEvaluatedKey == nil {
 				break
@@ -139,5 +220,5 @@ func (d *Driver) tagKeysBelow(ctx context.Context, next uint64) ([]eventKey, err
 			in.ExclusiveStartKey = out.LastEvaluatedKey
 		}
 	}
-	return keys, nil
+	return entries, nil
 }

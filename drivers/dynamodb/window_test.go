@@ -2,6 +2,7 @@ package dynamodb_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -22,7 +23,8 @@ import (
 
 // TestTagIndexWindow builds what a transaction being applied leaves —
 // its log entry at position 2 (and, in an indexed table, the head item
-// moved past it) visible, its tag item not yet — and has a driver that
+// moved past it) visible, its tag item not yet; or in an indexed table
+// the head item alone — and has a driver that
 // reads the next position from the table (another process of a head
 // table; a new lease holder of an indexed table) append. The append must
 // wait for the tag item instead of writing position 3 above it: a reader
@@ -34,9 +36,16 @@ func TestTagIndexWindow(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		opts dynamodb.Options
+		// noEntry leaves the log entry at 2 out too: in an indexed table
+		// the head item is applied, the rest of its transaction is not;
+		// in a head table the entry of another append of the same
+		// transaction, at 3, is (the writer then waits to write 4).
+		noEntry bool
 	}{
-		{"head", dynamodb.Options{}},
-		{"indexed", indexedOptions()},
+		{"head", dynamodb.Options{}, false},
+		{"head, the entry above only", dynamodb.Options{}, true},
+		{"indexed", indexedOptions(), false},
+		{"indexed, head item only", indexedOptions(), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -53,13 +62,25 @@ func TestTagIndexWindow(t *testing.T) {
 			// head at position 2, not its tag item.
 			held := eventstore.NewEvent("Registered", []byte(`{}`))
 			held.Tags = []string{"user:2"}
-			putRaw(t, client, table, dynamodb.LogItem(d1, 2, "User-2", 1, []eventstore.Event{held}))
-			putRaw(t, client, table, dynamodb.EventItem("User-2", 1, 2, held, driver.Now()))
-			if tc.opts.Log == dynamodb.LogIndexed {
+			applyRest := func() {
+				putRaw(t, client, table, dynamodb.LogItem(d1, 2, "User-2", 1, []eventstore.Event{held}))
+				putRaw(t, client, table, dynamodb.EventItem("User-2", 1, 2, held, driver.Now()))
+			}
+			if !tc.noEntry {
+				applyRest()
+			}
+			next := uint64(3) // where the writer must wait to write
+			switch {
+			case tc.opts.Log == dynamodb.LogIndexed:
 				putRaw(t, client, table, map[string]types.AttributeValue{
 					"pk": &types.AttributeValueMemberS{Value: "$loghead"}, "sk": &types.AttributeValueMemberN{Value: "0"},
 					"next": &types.AttributeValueMemberN{Value: "3"}, "g": &types.AttributeValueMemberN{Value: "1"},
 				})
+			case tc.noEntry:
+				other := eventstore.NewEvent("Placed", []byte(`{}`))
+				putRaw(t, client, table, dynamodb.LogItem(d1, 3, "Order-1", 1, []eventstore.Event{other}))
+				putRaw(t, client, table, dynamodb.EventItem("Order-1", 1, 3, other, driver.Now()))
+				next = 4
 			}
 
 			opts := tc.opts
@@ -82,8 +103,8 @@ func TestTagIndexWindow(t *testing.T) {
 				done <- err
 			}()
 			select {
-			case next := <-waiting:
-				assert.Equal(t, uint64(3), next, "the position the writer waits to write")
+			case at := <-waiting:
+				assert.Equal(t, next, at, "the position the writer waits to write")
 			case err := <-done:
 				t.Fatalf("the append returned (%v, at %s) above an entry whose tag item is missing", err, res.Position)
 			case <-time.After(30 * time.Second):
@@ -91,12 +112,15 @@ func TestTagIndexWindow(t *testing.T) {
 			}
 			out, err := client.GetItem(ctx, &awsdynamodb.GetItemInput{
 				TableName: aws.String(table), ConsistentRead: aws.Bool(true),
-				Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "$log#0"}, "sk": &types.AttributeValueMemberN{Value: "3"}},
+				Key: map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: "$log#0"}, "sk": &types.AttributeValueMemberN{Value: fmt.Sprint(next)}},
 			})
 			require.NoError(t, err)
-			assert.Empty(t, out.Item, "no log entry at 3 while the tag item of 2 is missing")
+			assert.Empty(t, out.Item, "no log entry at %d while the tag item of 2 is missing", next)
 
-			// The transaction's last item is applied: the append goes on.
+			// The transaction's last items are applied: the append goes on.
+			if tc.noEntry {
+				applyRest()
+			}
 			putRaw(t, client, table, map[string]types.AttributeValue{
 				"pk": &types.AttributeValueMemberS{Value: "$tag#user:2"}, "sk": &types.AttributeValueMemberN{Value: "2"},
 				"o":  &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberN{Value: "0"}}},
@@ -105,7 +129,7 @@ func TestTagIndexWindow(t *testing.T) {
 				"ev": &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberN{Value: "1"}}},
 			})
 			require.NoError(t, <-done)
-			assert.Equal(t, eventstore.Position{Commit: 3}, res.Position)
+			assert.Equal(t, eventstore.Position{Commit: next}, res.Position)
 			var got []eventstore.Position
 			for ev, err := range second.ReadQuery(ctx, eventstore.Query{Items: []eventstore.QueryItem{{Tags: []string{"user:2"}}}}, eventstore.ReadQueryOptions{}) {
 				require.NoError(t, err)
