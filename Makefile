@@ -39,7 +39,8 @@ bench-scale:
 # times at random while 8 writers append, and 25 consumer-group members
 # killed mid-batch and replaced. `make test` runs them with 5 kills and 1.
 # Then, on DynamoDB Local, the process ordering an indexed table's log
-# killed 25 times while 4 writers append (`make test`: once).
+# killed 25 times while 4 writers append, once with writers that wait for
+# their positions and once with position=async writers (`make test`: once each).
 # EVENTSTORE_CRASH_KILLS=100 make crash kills more.
 crash:
 	./scripts/crash.sh

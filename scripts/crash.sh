@@ -21,7 +21,8 @@ if [[ -z "${EVENTSTORE_POSTGRES_URL:-}" ]]; then
 fi
 CI=true go test -count=1 -timeout 30m -v -run '^TestCrash(Projection|Group)$' ./drivers/postgres ./drivers/sqlite
 # The orderer of an indexed DynamoDB table killed as many times while 4
-# writers append and a subscription runs (drivers/dynamodb, TestCrashOrderer),
+# writers append and a subscription runs, with writers that wait for their
+# positions and with position=async writers (drivers/dynamodb, TestCrashOrderer),
 # on DynamoDB Local (started in memory unless EVENTSTORE_DYNAMODB_ENDPOINT
 # names one).
 if [[ -z "${EVENTSTORE_DYNAMODB_ENDPOINT:-}" ]]; then
