@@ -112,6 +112,38 @@ func TestReadsDecodeLikeScan(t *testing.T) {
 	assert.Equal(t, []byte{0, 1, 2, 255}, got[0][1].Data)
 }
 
+// The events of a page share chunks for their data and metadata
+// (eventDecoder.payload): appending to one event's Data or Metadata, as a
+// caller may, changes no other event, whichever way it was read.
+func TestPayloadsDoNotOverlap(t *testing.T) {
+	d := newDriver(t, newPool(t), postgres.Options{})
+	ctx := t.Context()
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	evs := make([]eventstore.Event, 20)
+	for i := range evs {
+		evs[i] = eventstore.Event{Type: "T", ContentType: eventstore.Binary, Data: []byte{byte(i), byte(i)},
+			Metadata: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+	}
+	_, err := s.Append(ctx, "Chunk-1", eventstore.NoStream, evs...)
+	require.NoError(t, err)
+	stream, err := d.ReadStream(ctx, driver.StreamQuery{Stream: "Chunk-1", From: 1, Limit: 100})
+	require.NoError(t, err)
+	log, err := d.ReadAll(ctx, driver.AllQuery{Limit: 100})
+	require.NoError(t, err)
+	for name, page := range map[string][]driver.RecordedEvent{"stream": stream, "log": log} {
+		require.Len(t, page, len(evs), name)
+		for i := range page {
+			page[i].Data = append(page[i].Data, 0xff, 0xff, 0xff)
+			page[i].Metadata = append(page[i].Metadata, '!')
+		}
+		for i, ev := range page {
+			assert.Equal(t, []byte{byte(i), byte(i), 0xff, 0xff, 0xff}, ev.Data, "%s: event %d", name, i)
+			assert.Equal(t, fmt.Sprintf(`{"i":%d}!`, i), string(ev.Metadata), "%s: event %d", name, i)
+		}
+	}
+}
+
 // Filtered reads of the global log use the indexes of schema version 3 for
 // short lists and a hash lookup per event for long ones, never a linear
 // `= ANY` per event (scan.go), in the generic plans prepared statements
