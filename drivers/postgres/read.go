@@ -36,9 +36,11 @@ const eventBytes = `octet_length(data) + octet_length(metadata) AS n`
 // "FROM … WHERE …" clause) in the order of keys (descending when
 // backwards), at most limit rows cut at maxBytes (see above).
 //
-// The LIMIT is computed first from the sizes of the page's rows (pageRows):
-// their count when they hold fewer than maxBytes, the usual case,
-// otherwise the count of the rows before the cut. A window over
+// The LIMIT is computed first (pageRows): limit itself when no event of
+// the range is large enough for the page to reach maxBytes (one probe of
+// a partial index), otherwise from the sizes of the page's rows: their
+// count when they hold fewer than maxBytes, else the count of the rows
+// before the cut. A window over
 // the page's rows themselves costs more (0.28 ms a page of 512 small
 // events, against 0.08 ms for the second scan), but a filtered read takes
 // it: repeating a filtered scan costs as much as the scan, which may pass
@@ -678,12 +680,13 @@ func (d *Driver) logBlocker(ctx context.Context, fence int64) {
 }
 
 // scanEvents reads the rows of a statement of streamPageSQL: the head row
-// with the page's row count, then rows of eventColumns, until the page
-// holds limit events or maxBytes bytes (driver.Page), which is where the
-// rows of the statement end too. The page is allocated once the head has
-// counted its rows (PostgreSQL runs the branches of a UNION ALL in order,
-// so the head comes first; without it the page starts with room for 512
-// events and grows).
+// with the page's row count (or a bound of it; NULL: none), then rows of
+// eventColumns, until the page holds limit events or maxBytes bytes
+// (driver.Page), which is where the rows of the statement end too. The
+// page is allocated once, at the head's count (PostgreSQL runs the
+// branches of a UNION ALL in order, so the head comes first; without it,
+// or with a NULL count, the page is allocated at its limit, see
+// pageBuilder). The head row is the one whose tx_id is NULL.
 func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, error) {
 	defer rows.Close()
 	page := newPageBuilder(limit, maxBytes)
