@@ -42,8 +42,39 @@ func binaryColumns(fds []pgconn.FieldDescription, oids ...uint32) bool {
 
 // eventDecoder decodes eventColumns in binary format. Consecutive rows of
 // one stream (or type) share one string instead of allocating their own.
+//
+// The data and metadata of the events it decodes are carved from shared
+// chunks (payload), not allocated one by one: each event's Data and
+// Metadata are capped slices, so appending to one reallocates and never
+// writes into a neighbour, but a caller keeping one event's Data keeps its
+// chunk, at most payloadChunk bytes, alive.
 type eventDecoder struct {
 	stream, typ string
+	chunk       []byte // the unused rest of the current chunk
+	next        int    // the size of the next chunk
+}
+
+// payloadChunk is the largest chunk of eventDecoder; a payload larger than
+// an eighth of it gets an allocation of its own. Chunks start at
+// payloadFirst bytes and double, so a page of a few events takes little.
+const (
+	payloadChunk = 64 << 10
+	payloadFirst = 1 << 10
+)
+
+// payload returns n bytes for an event's data and metadata: from the
+// current chunk, a new one, or an allocation of their own.
+func (d *eventDecoder) payload(n int) []byte {
+	if n > payloadChunk/8 {
+		return make([]byte, n)
+	}
+	if len(d.chunk) < n || d.chunk == nil {
+		d.next = min(max(d.next*2, payloadFirst), payloadChunk)
+		d.chunk = make([]byte, max(d.next, n))
+	}
+	b := d.chunk[:n:n]
+	d.chunk = d.chunk[n:]
+	return b
 }
 
 var errBadValue = errors.New("postgres: unexpected column value in an event row")
@@ -63,8 +94,8 @@ func (d *eventDecoder) decode(v [][]byte, ev *driver.RecordedEvent) error {
 	if string(v[5]) != d.typ {
 		d.typ = string(v[5])
 	}
-	// Data and metadata share one allocation.
-	buf := make([]byte, len(v[7])+len(v[8]))
+	// Data and metadata share one slice of a chunk (payload).
+	buf := d.payload(len(v[7]) + len(v[8]))
 	nd := copy(buf, v[7])
 	copy(buf[nd:], v[8])
 	*ev = driver.RecordedEvent{

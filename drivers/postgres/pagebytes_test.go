@@ -82,6 +82,26 @@ func (d *costDriver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver
 	return p, err
 }
 
+// newCostDriver returns a costDriver in a fresh schema, on a pool of its
+// own whose connections count the bytes they read.
+func newCostDriver(t *testing.T) *costDriver {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
+	require.NoError(t, err)
+	read := new(atomic.Int64)
+	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := new(net.Dialer).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return countingConn{Conn: c, read: read}, nil
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return &costDriver{Driver: newDriver(t, pool, postgres.Options{}), read: read}
+}
+
 // takePages returns the pages noted so far and forgets them.
 func (d *costDriver) takePages() []pageCost {
 	d.mu.Lock()
@@ -100,20 +120,7 @@ func (d *costDriver) takePages() []pageCost {
 func TestLargeEventsPageWithinMaxBytes(t *testing.T) {
 	const size, n = 4_000_000, 12
 	const maxPage = eventstore.DefaultMaxPageBytes
-	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(t))
-	require.NoError(t, err)
-	var read atomic.Int64
-	cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		c, err := new(net.Dialer).DialContext(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		return countingConn{Conn: c, read: &read}, nil
-	}
-	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	d := &costDriver{Driver: newDriver(t, pool, postgres.Options{}), read: &read}
+	d := newCostDriver(t)
 	s := eventstore.New(d, eventstore.Options{MaxEventSize: 5 << 20})
 	t.Cleanup(func() { s.Close() })
 	ctx := t.Context()
@@ -299,6 +306,93 @@ func TestPagesStopAtMaxBytes(t *testing.T) {
 					assert.Equal(t, want, got, "%s, %s: versions", tc.name, r.name)
 				}
 			}
+		})
+	}
+}
+
+// A page whose limit times 4,096 bytes fits in its bound is read without
+// counting its rows only when no event of the read's range is larger
+// (pageRows); an event of 30,000 bytes in the range, even after small
+// ones, and the server sends no row past the cut, which falls where
+// driver.Page puts it. Uncounted, each case's statement would send rows up
+// to its limit (the client would drop those past the cut), 30,000 bytes
+// or more beyond the page.
+func TestPagesWithLargeEventsAhead(t *testing.T) {
+	const large = 30_000
+	d := newCostDriver(t)
+	s := eventstore.New(d, eventstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := t.Context()
+	sized := func(n, size int) []eventstore.Event {
+		evs := make([]eventstore.Event, n)
+		for i := range evs {
+			evs[i] = eventstore.Event{Type: "Sized", ContentType: eventstore.Binary, Data: make([]byte, size)}
+		}
+		return evs
+	}
+	// The log: 6 small events of Small-1, then Mixed-1: 1 small, 4 large.
+	_, err := s.Append(ctx, "Small-1", eventstore.NoStream, sized(6, 100)...)
+	require.NoError(t, err)
+	_, err = s.Append(ctx, "Mixed-1", eventstore.NoStream, sized(1, 100)...)
+	require.NoError(t, err)
+	_, err = s.Append(ctx, "Mixed-1", eventstore.Exact(1), sized(4, large)...)
+	require.NoError(t, err)
+	log, err := d.ReadAll(ctx, driver.AllQuery{Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, log, 11)
+
+	for _, tc := range []struct {
+		name            string
+		read            func(limit, maxBytes int) ([]driver.RecordedEvent, error)
+		limit, maxBytes int
+		want            int
+	}{
+		{"stream of small events", func(limit, maxBytes int) ([]driver.RecordedEvent, error) {
+			return d.ReadStream(ctx, driver.StreamQuery{Stream: "Small-1", From: 1, Limit: limit, MaxBytes: maxBytes})
+		}, 4, 4 * 4096, 4},
+		{"stream, large events after a small one", func(limit, maxBytes int) ([]driver.RecordedEvent, error) {
+			return d.ReadStream(ctx, driver.StreamQuery{Stream: "Mixed-1", From: 1, Limit: limit, MaxBytes: maxBytes})
+		}, 4, 4 * 4096, 2},
+		{"stream backwards", func(limit, maxBytes int) ([]driver.RecordedEvent, error) {
+			return d.ReadStream(ctx, driver.StreamQuery{Stream: "Mixed-1", Backwards: true, Limit: limit, MaxBytes: maxBytes})
+		}, 4, 4 * 4096, 1},
+		{"log, large events past small ones", func(limit, maxBytes int) ([]driver.RecordedEvent, error) {
+			return d.ReadAll(ctx, driver.AllQuery{Limit: limit, MaxBytes: maxBytes})
+		}, 10, 10 * 4096, 9},
+		{"log, large events next", func(limit, maxBytes int) ([]driver.RecordedEvent, error) {
+			return d.ReadAll(ctx, driver.AllQuery{After: log[6].Position, Limit: limit, MaxBytes: maxBytes})
+		}, 4, 4 * 4096, 1},
+		{"log backwards", func(limit, maxBytes int) ([]driver.RecordedEvent, error) {
+			return d.ReadAll(ctx, driver.AllQuery{Backwards: true, Limit: limit, MaxBytes: maxBytes})
+		}, 4, 4 * 4096, 1},
+		{"log, no large event in the range", func(limit, maxBytes int) ([]driver.RecordedEvent, error) {
+			return d.ReadAll(ctx, driver.AllQuery{Before: log[7].Position, Limit: limit, MaxBytes: maxBytes})
+		}, 4, 4 * 4096, 4},
+		{"scan", func(limit, maxBytes int) ([]driver.RecordedEvent, error) {
+			p, err := d.ReadAllScan(ctx, driver.AllQuery{After: log[5].Position, Limit: limit, MaxBytes: maxBytes})
+			return p.Events, err
+		}, 4, 4 * 4096, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d.takePages()
+			page, err := tc.read(tc.limit, tc.maxBytes)
+			require.NoError(t, err)
+			assert.Len(t, page, tc.want)
+			cost := d.takePages()
+			require.Len(t, cost, 1)
+			// The rows' other columns and the statement's other messages:
+			// a few hundred bytes a row.
+			assert.LessOrEqual(t, cost[0].wire, cost[0].bytes+8<<10, "bytes from the server beyond the page's")
+			// The rule of driver.Page over the same events without a bound.
+			all, err := tc.read(tc.limit, 0)
+			require.NoError(t, err)
+			p := driver.NewPage(tc.limit, tc.maxBytes)
+			for _, ev := range all {
+				if p.Add(ev) {
+					break
+				}
+			}
+			assert.Equal(t, p.Events, page)
 		})
 	}
 }

@@ -36,9 +36,11 @@ const eventBytes = `octet_length(data) + octet_length(metadata) AS n`
 // "FROM … WHERE …" clause) in the order of keys (descending when
 // backwards), at most limit rows cut at maxBytes (see above).
 //
-// The LIMIT is computed first from the sizes of the page's rows (pageRows):
-// their count when they hold fewer than maxBytes, the usual case,
-// otherwise the count of the rows before the cut. A window over
+// The LIMIT is computed first (pageRows): limit itself when no event of
+// the range is large enough for the page to reach maxBytes (one probe of
+// a partial index), otherwise from the sizes of the page's rows: their
+// count when they hold fewer than maxBytes, else the count of the rows
+// before the cut. A window over
 // the page's rows themselves costs more (0.28 ms a page of 512 small
 // events, against 0.08 ms for the second scan), but a filtered read takes
 // it: repeating a filtered scan costs as much as the scan, which may pass
@@ -56,14 +58,36 @@ func pageSQL(from, keys string, backwards, filtered bool, limit, maxBytes string
 	) e
 ) e WHERE before < ` + maxBytes
 	}
-	return `SELECT ` + eventColumns + ` ` + from + ` ORDER BY ` + order + ` LIMIT ` + pageRows(from, keys, backwards, limit, maxBytes)
+	return `SELECT ` + eventColumns + ` ` + from + ` ORDER BY ` + order + ` LIMIT coalesce(` + pageRows(from, keys, backwards, limit, maxBytes) + `, ` + limit + `)`
 }
 
+// largeEvent is the condition that an event holds more than
+// largeEventBytes of data and metadata: the predicate of the partial
+// indexes events_large_pos_idx and events_large_stream_idx (schema version
+// 9), word for word, so that the planner matches them.
+const (
+	largeEventBytes = 4096
+	largeEvent      = `octet_length(data) + octet_length(metadata) > 4096`
+)
+
 // pageRows returns an expression of the number of rows of an unfiltered
-// page of pageSQL: a count of the rows' sizes, read without their values
-// (a second scan of the same rows, in the same snapshot), when they hold
-// fewer than maxBytes, the usual case; otherwise a window counts the rows
-// before the cut.
+// page of pageSQL, NULL when the page needs no cut:
+//
+//   - When limit events of largeEventBytes fit in maxBytes and no event of
+//     the range (from, to its end) is larger, a probe of a partial index
+//     (empty in a store of small events), no row can reach the cut: the
+//     expression is NULL, and the page is read once with LIMIT limit. Before
+//     session 11 every page took the count below: it read the page's rows
+//     twice, and the second scan was about 60 % of the server's time of a
+//     log page (docs/benchmarks.md, "PostgreSQL reads, session 11").
+//   - Otherwise, a count of the rows' sizes, read without their values (a
+//     second scan of the same rows, in the same snapshot), when they hold
+//     fewer than maxBytes; failing that, a window counts the rows before
+//     the cut.
+//
+// The probe looks at the whole range, not only the page's rows, which it
+// cannot know before reading them: a large event anywhere after the page
+// gives it the count, as every page had before.
 func pageRows(from, keys string, backwards bool, limit, maxBytes string) string {
 	order := keys
 	if backwards {
@@ -72,9 +96,12 @@ func pageRows(from, keys string, backwards bool, limit, maxBytes string) string 
 	sizes := `SELECT ` + keys + `, ` + eventBytes + ` ` + from + ` ORDER BY ` + order + ` LIMIT ` + limit
 	before := `sum(n) OVER (ORDER BY ` + order + ` ROWS UNBOUNDED PRECEDING) - n AS before`
 	return `(
+	SELECT CASE WHEN ` + limit + `::bigint * ` + strconv.Itoa(largeEventBytes) + ` <= ` + maxBytes + `
+		AND (SELECT 1 ` + from + ` AND ` + largeEvent + ` ORDER BY ` + order + ` LIMIT 1) IS NULL THEN NULL
+	ELSE (
 	SELECT CASE WHEN coalesce(sum(n), 0) < ` + maxBytes + ` THEN count(*) ELSE (
 		SELECT count(*) FROM (SELECT ` + before + ` FROM (` + sizes + `) w) w WHERE before < ` + maxBytes + `
-	) END FROM (` + sizes + `) z)`
+	) END FROM (` + sizes + `) z) END)`
 }
 
 // readStreamFwdSQL and readStreamBwdSQL take the stream ($1), the first
@@ -84,19 +111,35 @@ var (
 	readStreamBwdSQL = streamPageSQL(`FROM {{schema}}.events WHERE stream_id = $1 AND version <= $2`, true)
 )
 
+// streamPageSizeSQL returns an upper bound of the rows of a stream page
+// (the page's limit, or fewer): a stream's versions are distinct integers,
+// so no more of them lie between its first or last version and the page's
+// start. Two probes of the stream's index; exact when nothing was deleted
+// from the stream.
+func streamPageSizeSQL(backwards bool) string {
+	last := `coalesce((SELECT max(version) FROM {{schema}}.events WHERE stream_id = $1), 0)`
+	if !backwards {
+		return `greatest(0, least($3::integer, ` + last + ` - $2 + 1))`
+	}
+	first := `coalesce((SELECT min(version) FROM {{schema}}.events WHERE stream_id = $1), 1)`
+	return `greatest(0, least($3::integer, least($2, ` + last + `) - ` + first + ` + 1))`
+}
+
 // streamPageSQL returns a stream read: a head row with the page's row
-// count (pageRows, which the byte bound computes anyway) and NULL event
-// columns, then the page's events (eventColumns) with a NULL count, so
-// scanEvents allocates the page once at its size. Started at a guess and
-// grown as rows came, a page of 1,000 events was allocated three times
-// and copied twice (half the client's CPU of a stream read), and a page
-// of a few events took room for 512.
+// count, or a bound of it, and NULL event columns, then the page's events
+// (eventColumns) with a NULL count, so scanEvents allocates the page once
+// at its size. Started at a guess and grown as rows came, a page of 1,000
+// events was allocated three times and copied twice (half the client's
+// CPU of a stream read), and a page of a few events took room for 512.
+// The count is pageRows' when it counts (for the byte bound), otherwise
+// streamPageSizeSQL's bound, which the page's LIMIT can be too: at least
+// as many rows as the page has.
 func streamPageSQL(from string, backwards bool) string {
 	order := `version`
 	if backwards {
 		order = `version DESC`
 	}
-	return `WITH p AS MATERIALIZED (SELECT ` + pageRows(from, `version`, backwards, `$3::integer`, `$4::bigint`) + ` AS n)
+	return `WITH p AS MATERIALIZED (SELECT coalesce(` + pageRows(from, `version`, backwards, `$3::integer`, `$4::bigint`) + `, ` + streamPageSizeSQL(backwards) + `) AS n)
 SELECT n, NULL::bigint, NULL::bigint, NULL::text, NULL::bigint, NULL::uuid, NULL::text, NULL::smallint, NULL::bytea, NULL::bytea, NULL::timestamptz, NULL::text[], NULL::smallint FROM p
 UNION ALL
 SELECT NULL, e.* FROM p, LATERAL (SELECT ` + eventColumns + ` ` + from + ` ORDER BY ` + order + ` LIMIT p.n) e`
@@ -379,7 +422,7 @@ FROM t)` + headRow(`s`, `NULL::bigint`, ``) + `
 FROM t), g AS MATERIALIZED (
 	SELECT ` + pageRows(from, `tx_id, seq`, q.Backwards, "s."+limit, "s."+maxBytes) + ` AS n FROM s
 )` + headRow(`s, g`, `g.n`, ``) + `
-	SELECT ` + eventColumns + ` ` + from + ` ORDER BY ` + order + ` LIMIT g.n
+	SELECT ` + eventColumns + ` ` + from + ` ORDER BY ` + order + ` LIMIT coalesce(g.n, s.` + limit + `)
 ) e`, args
 }
 
@@ -436,23 +479,15 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		return nil, head, wrapNative(err)
 	}
 	defer rows.Close()
-	page := driver.NewPage(limit, maxBytes)
+	page := newPageBuilder(limit, maxBytes)
 	oids := headOIDs[:]
 	if scan {
 		oids = append(oids, scanHeadOIDs[:]...)
 	}
 	nh := len(oids)
-	// alloc makes the page's slice: at its size once the head row has
-	// counted the events, otherwise as a page that grows.
-	alloc := func() {
-		if page.Events == nil {
-			n := min(limit, 512)
-			if head.rows >= 0 {
-				n = min(limit, head.rows)
-			}
-			page.Events = make([]driver.RecordedEvent, 0, n)
-		}
-	}
+	// alloc makes the page's slice: at its size when the head row has
+	// counted the events (see pageBuilder).
+	alloc := func() { page.size(head.rows) }
 	head.rows = -1
 	sawHead := false
 	fds := rows.FieldDescriptions()
@@ -484,7 +519,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		if !sawHead {
 			return nil, head, errBadValue
 		}
-		return page.Events, head, nil
+		return page.events(), head, nil
 	}
 	var (
 		horizon, fence, n pgtype.Int8
@@ -545,7 +580,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 	if !sawHead {
 		return nil, head, errBadValue
 	}
-	return page.Events, head, nil
+	return page.events(), head, nil
 }
 
 // decodeHead decodes the binary head row of a statement of readAllQuery:
@@ -645,33 +680,33 @@ func (d *Driver) logBlocker(ctx context.Context, fence int64) {
 }
 
 // scanEvents reads the rows of a statement of streamPageSQL: the head row
-// with the page's row count, then rows of eventColumns, until the page
-// holds limit events or maxBytes bytes (driver.Page), which is where the
-// rows of the statement end too. The page is allocated once the head has
-// counted its rows (PostgreSQL runs the branches of a UNION ALL in order,
-// so the head comes first; without it the page starts with room for 512
-// events and grows).
+// with the page's row count (or a bound of it; NULL: none), then rows of
+// eventColumns, until the page holds limit events or maxBytes bytes
+// (driver.Page), which is where the rows of the statement end too. The
+// page is allocated once, at the head's count (PostgreSQL runs the
+// branches of a UNION ALL in order, so the head comes first; without it,
+// or with a NULL count, the page is allocated at its limit, see
+// pageBuilder). The head row is the one whose tx_id is NULL.
 func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, error) {
 	defer rows.Close()
-	page := driver.NewPage(limit, maxBytes)
-	alloc := func(n int) {
-		if page.Events == nil {
-			page.Events = make([]driver.RecordedEvent, 0, max(0, min(limit, n)))
-		}
-	}
+	page := newPageBuilder(limit, maxBytes)
 	fds := rows.FieldDescriptions()
 	if len(fds) > 1 && binaryColumns(fds[:1], pgtype.Int8OID) && binaryColumns(fds[1:], eventOIDs[:]...) {
 		var dec eventDecoder
 		for rows.Next() {
 			v := rows.RawValues()
-			if v[0] != nil { // the head row
-				if len(v[0]) != 8 {
+			if v[1] == nil { // the head row: an event's tx_id is never NULL
+				switch {
+				case v[0] == nil:
+					page.size(-1) // not counted
+				case len(v[0]) != 8:
 					return nil, errBadValue
+				default:
+					page.size(int(binary.BigEndian.Uint64(v[0])))
 				}
-				alloc(int(binary.BigEndian.Uint64(v[0])))
 				continue
 			}
-			alloc(512)
+			page.size(-1)
 			var ev driver.RecordedEvent
 			if err := dec.decode(v[1:], &ev); err != nil {
 				return nil, err
@@ -690,15 +725,19 @@ func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, err
 		)
 		skip := make([]any, len(fds))
 		for rows.Next() {
-			if rows.RawValues()[0] != nil { // the head row
+			if rows.RawValues()[1] == nil { // the head row
 				skip[0] = &head
 				if err := rows.Scan(skip...); err != nil {
 					return nil, wrapNative(err)
 				}
-				alloc(int(*head))
+				if head == nil {
+					page.size(-1) // not counted
+				} else {
+					page.size(int(*head))
+				}
 				continue
 			}
-			alloc(512)
+			page.size(-1)
 			var ev driver.RecordedEvent
 			if err := rows.Scan(nil, &txID, &seq, &ev.StreamID, &ver, &id, &ev.Type, &ct, &ev.Data, &ev.Metadata, &ev.RecordedAt, &ev.Tags, &mct); err != nil {
 				return nil, wrapNative(err)
@@ -720,7 +759,7 @@ func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, err
 	if err := rows.Err(); err != nil {
 		return nil, wrapNative(err)
 	}
-	return page.Events, nil
+	return page.events(), nil
 }
 
 // clamp converts a version or position part to a bigint parameter. Stored

@@ -11,10 +11,12 @@ import (
 )
 
 // TestReadAllPagesAtTheirSize pins what the head row of a read of the log
-// gives the client: an unfiltered page is allocated once at its size (the
-// statement's count, whether the page ends at its limit, at MaxBytes or at
-// the end of the log), and every page, filtered or not, holds the events in
-// order, with nothing left out between pages.
+// gives the client: an unfiltered page that the byte bound may cut is
+// allocated once at its size (the statement's count, whether the page ends
+// at its limit, at MaxBytes or at the end of the log), one that it cannot
+// cut (not counted, see pageRows) at its limit, copied to its size when it
+// ends under a quarter full (pageBuilder); and every page, filtered or not,
+// holds the events in order, with nothing left out between pages.
 func TestReadAllPagesAtTheirSize(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
@@ -35,11 +37,14 @@ func TestReadAllPagesAtTheirSize(t *testing.T) {
 		q         driver.AllQuery
 		sizes     []int // events per page
 		exactCaps bool  // each page's capacity is its length
+		uncounted bool  // each page's capacity is the limit, or its length under a quarter of it
 	}{
-		{"forwards, pages of 10", driver.AllQuery{Limit: 10}, []int{10, 10, 5}, true},
-		{"backwards, pages of 10", driver.AllQuery{Limit: 10, Backwards: true}, []int{10, 10, 5}, true},
-		{"cut at MaxBytes", driver.AllQuery{Limit: 10, MaxBytes: 250}, []int{3, 3, 3, 3, 3, 3, 3, 3, 1}, true},
-		{"filtered on a category", driver.AllQuery{Limit: 3, Filter: driver.Filter{Categories: []string{"B"}}}, []int{3, 2}, false},
+		{"forwards, pages of 10", driver.AllQuery{Limit: 10}, []int{10, 10, 5}, false, true},
+		{"backwards, pages of 10", driver.AllQuery{Limit: 10, Backwards: true}, []int{10, 10, 5}, false, true},
+		{"forwards, pages of 12, the last under a quarter", driver.AllQuery{Limit: 12}, []int{12, 12, 1}, false, true},
+		{"cut at MaxBytes", driver.AllQuery{Limit: 10, MaxBytes: 250}, []int{3, 3, 3, 3, 3, 3, 3, 3, 1}, true, false},
+		{"counted: the limit times 4,096 bytes over MaxBytes", driver.AllQuery{Limit: 10, MaxBytes: 10*largeEventBytes - 1}, []int{10, 10, 5}, true, false},
+		{"filtered on a category", driver.AllQuery{Limit: 3, Filter: driver.Filter{Categories: []string{"B"}}}, []int{3, 2}, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			q := tc.q
@@ -52,8 +57,13 @@ func TestReadAllPagesAtTheirSize(t *testing.T) {
 					break
 				}
 				sizes = append(sizes, len(page))
-				if tc.exactCaps {
+				switch {
+				case tc.exactCaps:
 					assert.Equal(t, len(page), cap(page), "capacity of page %d", len(sizes))
+				case tc.uncounted && len(page) < q.Limit/4:
+					assert.Equal(t, len(page), cap(page), "capacity of page %d", len(sizes))
+				case tc.uncounted:
+					assert.Equal(t, q.Limit, cap(page), "capacity of page %d", len(sizes))
 				}
 				for _, ev := range page {
 					if !last.IsZero() {
