@@ -898,7 +898,8 @@ func BenchmarkPoolSize(b *testing.B) {
 // one run and queued appends launch one more group when they waited twice as
 // long as the fastest recent statement took (the default), group-1-fixed
 // launches only after 50 ms (one statement in flight, as before
-// 2026-12-03); the minimal twin for scale. 1 and 8 clients, all on pools of
+// 2026-12-03), group-2 and group-4 let 2 and 4 statements run before
+// appends wait (with the same adaptive launch); the minimal twin for scale. 1 and 8 clients, all on pools of
 // postgres.DefaultMaxConns, taking turns in rounds as BenchmarkPoolSize
 // does. Findings (docs/postgres.md, "Group commit"): on a quiet machine
 // one statement in flight lifts 8 clients from 73–84% to 91–104% of the
@@ -912,7 +913,8 @@ func BenchmarkGroupCommit(b *testing.B) {
 				name   string
 				group  int
 				launch time.Duration
-			}{{"minimal", 0, 0}, {"group-0", 0, 0}, {"group-1", 1, 0}, {"group-1-fixed", 1, 50 * time.Millisecond}} {
+			}{{"minimal", 0, 0}, {"group-0", 0, 0}, {"group-1", 1, 0}, {"group-1-fixed", 1, 50 * time.Millisecond},
+				{"group-2", 2, 0}, {"group-4", 4, 0}} {
 				bn := newBench(b)
 				tw := twins[0]
 				if side.name == "minimal" {
