@@ -64,11 +64,21 @@ func newBench(b *testing.B) *bench {
 // pgxpool's.
 func benchPool(b *testing.B, n int32) *pgxpool.Pool {
 	b.Helper()
+	return benchPoolWith(b, n, nil)
+}
+
+// benchPoolWith is benchPool with the connections' settings changed by
+// set (when not nil) before the pool opens.
+func benchPoolWith(b *testing.B, n int32, set func(*pgxpool.Config)) *pgxpool.Pool {
+	b.Helper()
 	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg.MaxConns = n
+	if set != nil {
+		set(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
 	if err != nil {
 		b.Fatal(err)
