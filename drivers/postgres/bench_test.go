@@ -64,11 +64,21 @@ func newBench(b *testing.B) *bench {
 // pgxpool's.
 func benchPool(b *testing.B, n int32) *pgxpool.Pool {
 	b.Helper()
+	return benchPoolWith(b, n, nil)
+}
+
+// benchPoolWith is benchPool with the connections' settings changed by
+// set (when not nil) before the pool opens.
+func benchPoolWith(b *testing.B, n int32, set func(*pgxpool.Config)) *pgxpool.Pool {
+	b.Helper()
 	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	cfg.MaxConns = n
+	if set != nil {
+		set(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -898,7 +908,8 @@ func BenchmarkPoolSize(b *testing.B) {
 // one run and queued appends launch one more group when they waited twice as
 // long as the fastest recent statement took (the default), group-1-fixed
 // launches only after 50 ms (one statement in flight, as before
-// 2026-12-03); the minimal twin for scale. 1 and 8 clients, all on pools of
+// 2026-12-03), group-2 and group-4 let 2 and 4 statements run before
+// appends wait (with the same adaptive launch); the minimal twin for scale. 1 and 8 clients, all on pools of
 // postgres.DefaultMaxConns, taking turns in rounds as BenchmarkPoolSize
 // does. Findings (docs/postgres.md, "Group commit"): on a quiet machine
 // one statement in flight lifts 8 clients from 73–84% to 91–104% of the
@@ -912,7 +923,8 @@ func BenchmarkGroupCommit(b *testing.B) {
 				name   string
 				group  int
 				launch time.Duration
-			}{{"minimal", 0, 0}, {"group-0", 0, 0}, {"group-1", 1, 0}, {"group-1-fixed", 1, 50 * time.Millisecond}} {
+			}{{"minimal", 0, 0}, {"group-0", 0, 0}, {"group-1", 1, 0}, {"group-1-fixed", 1, 50 * time.Millisecond},
+				{"group-2", 2, 0}, {"group-4", 4, 0}} {
 				bn := newBench(b)
 				tw := twins[0]
 				if side.name == "minimal" {

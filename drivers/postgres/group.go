@@ -61,7 +61,10 @@ const genericPlanSQL = `SELECT set_config('plan_cache_mode', 'force_generic_plan
 // grouping off). BenchmarkGroupCommit settled on 1: with 8 clients it
 // raised appends from 73–84% to 91–104% of the minimal table's rate and
 // left 1 client as it was. More statements run while appends wait too long
-// (groupLaunchFactor). A variable for that benchmark.
+// (groupLaunchFactor). Re-measured over loads (session 11): 1 beats no
+// grouping at the machine's own load and loses to it beside busy loops; 2
+// is within the noise of 1 (docs/postgres.md, "Group commit"). A variable
+// for that benchmark.
 var groupInflight = 1
 
 // groupMax caps the appends of one group statement, and groupMaxBytes the

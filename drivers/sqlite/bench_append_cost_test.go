@@ -88,7 +88,7 @@ type appendVariant struct {
 const (
 	// headNoAppends is the head query without the appends lookup, with the
 	// same parameters.
-	headNoAppends = `SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1), NULL WHERE ?2 IS NOT NULL`
+	headNoAppends = `SELECT (SELECT COALESCE(MAX(version), 0) FROM events WHERE stream = ?1), NULL, NULL WHERE ?2 IS NOT NULL`
 	// insertAppendIfHead inserts the appends row (stream, first event ID,
 	// first version) if the stream is at first version - 1 and the ID began
 	// no earlier append: one row affected, or none.
@@ -179,7 +179,8 @@ func (v *appendVariant) appendTx(ctx context.Context, stream string, expected in
 	if v.head != nil {
 		var current int64
 		var retryFrom sql.NullInt64
-		if err := v.head.QueryRowContext(ctx, stream, e.ID[:]).Scan(&current, &retryFrom); err != nil {
+		var marks sql.NullString // the stream's stream_marks row: none in a benchmark
+		if err := v.head.QueryRowContext(ctx, stream, e.ID[:]).Scan(&current, &retryFrom, &marks); err != nil {
 			return err
 		}
 		if current != expected || retryFrom.Valid {

@@ -356,7 +356,8 @@ func (rw *raw) append(ctx context.Context, stream string, expected uint64, event
 func (rw *raw) appendTx(ctx context.Context, stream string, expected uint64, events []eventstore.Event) error {
 	var current int64
 	var retryFrom sql.NullInt64
-	if err := rw.head.QueryRowContext(ctx, stream, events[0].ID[:]).Scan(&current, &retryFrom); err != nil {
+	var marks sql.NullString // the stream's stream_marks row: none in a benchmark
+	if err := rw.head.QueryRowContext(ctx, stream, events[0].ID[:]).Scan(&current, &retryFrom, &marks); err != nil {
 		return err
 	}
 	if uint64(current) != expected || retryFrom.Valid {
