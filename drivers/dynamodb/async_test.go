@@ -94,22 +94,7 @@ func TestAsyncPositions(t *testing.T) {
 	assert.Positive(t, dynamodb.UnplacedPuts(holder), "the lease holder's appends written as one PutItem")
 	assert.Zero(t, dynamodb.DirectAppends(holder), "appends placed directly")
 
-	var log []eventstore.RecordedEvent
-	require.Eventually(t, func() bool {
-		log = log[:0]
-		for ev, err := range others.ReadAll(ctx, eventstore.ReadAllOptions{}) {
-			require.NoError(t, err)
-			log = append(log, ev)
-		}
-		return len(log) >= want
-	}, 30*time.Second, 10*time.Millisecond, "events placed in the log")
-	require.Len(t, log, want)
-	last := map[string]uint64{}
-	for i, ev := range log {
-		require.Equal(t, uint64(i+1), ev.Position.Commit, "the log is not dense")
-		require.Equal(t, last[ev.StreamID]+1, ev.Version, "%s out of version order in the log", ev.StreamID)
-		last[ev.StreamID] = ev.Version
-	}
+	log := requireDenseLog(t, others, want)
 	for len(sub) < want {
 		select {
 		case <-delivered:

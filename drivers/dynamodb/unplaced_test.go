@@ -153,22 +153,7 @@ func TestIndexedSingleEventPut(t *testing.T) {
 			}
 
 			want := 5 * len(streams)
-			var all []eventstore.RecordedEvent
-			require.Eventually(t, func() bool {
-				all = all[:0]
-				for e, err := range ordering.ReadAll(ctx, eventstore.ReadAllOptions{}) {
-					require.NoError(t, err)
-					all = append(all, e)
-				}
-				return len(all) >= want
-			}, 30*time.Second, 20*time.Millisecond, "events placed in the log")
-			require.Len(t, all, want)
-			last := map[string]uint64{}
-			for i, e := range all {
-				require.Equal(t, uint64(i+1), e.Position.Commit, "the log is not dense")
-				require.Equal(t, last[e.StreamID]+1, e.Version, "%s out of version order in the log", e.StreamID)
-				last[e.StreamID] = e.Version
-			}
+			requireDenseLog(t, ordering, want)
 			for _, s := range streams {
 				n := 0
 				for e, err := range w.ReadStream(ctx, s, eventstore.ReadStreamOptions{}) {
@@ -180,4 +165,28 @@ func TestIndexedSingleEventPut(t *testing.T) {
 			}
 		})
 	}
+}
+
+// requireDenseLog waits (up to 30 s) until store's log holds want events,
+// and requires exactly those: at positions 1…want with nothing missing, each
+// stream's in version order. It returns them.
+func requireDenseLog(t *testing.T, store *eventstore.Store, want int) []eventstore.RecordedEvent {
+	t.Helper()
+	var log []eventstore.RecordedEvent
+	require.Eventually(t, func() bool {
+		log = log[:0]
+		for ev, err := range store.ReadAll(t.Context(), eventstore.ReadAllOptions{}) {
+			require.NoError(t, err)
+			log = append(log, ev)
+		}
+		return len(log) >= want
+	}, 30*time.Second, 10*time.Millisecond, "events placed in the log")
+	require.Len(t, log, want)
+	last := map[string]uint64{}
+	for i, ev := range log {
+		require.Equal(t, uint64(i+1), ev.Position.Commit, "the log is not dense")
+		require.Equal(t, last[ev.StreamID]+1, ev.Version, "%s out of version order in the log", ev.StreamID)
+		last[ev.StreamID] = ev.Version
+	}
+	return log
 }

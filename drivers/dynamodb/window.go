@@ -95,18 +95,41 @@ func (d *Driver) settleBelow(ctx context.Context, next uint64) error {
 			}
 		}
 		keys = missing
-		if h := d.settleHook.Load(); h != nil {
-			(*h)(next, len(keys))
-		}
-		if time.Now().After(deadline) {
-			d.logger.Warn("dynamodb: tag items of the log below the next position are still missing; writing on",
-				"driver", "dynamodb", "table", d.table, "next", next, "missing", len(keys), "first", keys[0].stream)
-			return nil
-		}
-		if err := sleep(ctx, min(time.Duration(attempt)*5*time.Millisecond, 100*time.Millisecond)); err != nil {
+		if giveUp, err := d.settleRetry(ctx, next, len(keys), attempt, deadline,
+			"dynamodb: tag items of the log below the next position are still missing; writing on",
+			"missing", len(keys), "first", keys[0].stream); giveUp || err != nil {
 			return err
 		}
 	}
+}
+
+// settleRetry follows a settling look that found n items missing: it tells
+// the test hook, and sleeps before the next look (5 ms more each attempt,
+// at most 100 ms). Past deadline it logs msg with attrs instead and reports
+// giveUp: the writer then writes on.
+func (d *Driver) settleRetry(ctx context.Context, next uint64, n, attempt int, deadline time.Time, msg string, attrs ...any) (giveUp bool, err error) {
+	if h := d.settleHook.Load(); h != nil {
+		(*h)(next, n)
+	}
+	if time.Now().After(deadline) {
+		d.logger.Warn(msg, append([]any{"driver", "dynamodb", "table", d.table, "next", next}, attrs...)...)
+		return true, nil
+	}
+	return false, sleep(ctx, min(time.Duration(attempt)*5*time.Millisecond, 100*time.Millisecond))
+}
+
+// entryTagKeys returns the keys of log entry e's tag items: one per
+// distinct tag of its events, none for an entry without tags.
+func entryTagKeys(e logEntry) []eventKey {
+	if e.tags == nil {
+		return nil
+	}
+	tags, _ := tagGroups(entryRuns(e))
+	keys := make([]eventKey, 0, len(tags))
+	for _, t := range tags {
+		keys = append(keys, eventKey{stream: tagPK(t), version: e.start})
+	}
+	return keys
 }
 
 // lastEntryTagKeys returns the keys of the tag items of the log entry
@@ -122,24 +145,10 @@ func (d *Driver) lastEntryTagKeys(ctx context.Context, next uint64, deadline tim
 			return nil, wrapNative(err)
 		}
 		if ok && e.last() == next-1 {
-			var keys []eventKey
-			if e.tags != nil {
-				tags, _ := tagGroups(entryRuns(e))
-				for _, t := range tags {
-					keys = append(keys, eventKey{stream: tagPK(t), version: e.start})
-				}
-			}
-			return keys, nil
+			return entryTagKeys(e), nil
 		}
-		if h := d.settleHook.Load(); h != nil {
-			(*h)(next, 1)
-		}
-		if time.Now().After(deadline) {
-			d.logger.Warn("dynamodb: the log entry below the head is still missing; writing on",
-				"driver", "dynamodb", "table", d.table, "next", next)
-			return nil, nil
-		}
-		if err := sleep(ctx, min(time.Duration(attempt)*5*time.Millisecond, 100*time.Millisecond)); err != nil {
+		if giveUp, err := d.settleRetry(ctx, next, 1, attempt, deadline,
+			"dynamodb: the log entry below the head is still missing; writing on"); giveUp || err != nil {
 			return nil, err
 		}
 	}
@@ -167,25 +176,14 @@ func (d *Driver) tagKeysBelow(ctx context.Context, next uint64, deadline time.Ti
 		if dense {
 			var keys []eventKey
 			for _, e := range entries {
-				if e.start < lo || e.tags == nil {
-					continue
-				}
-				tags, _ := tagGroups(entryRuns(e))
-				for _, t := range tags {
-					keys = append(keys, eventKey{stream: tagPK(t), version: e.start})
+				if e.start >= lo {
+					keys = append(keys, entryTagKeys(e)...)
 				}
 			}
 			return keys, nil
 		}
-		if h := d.settleHook.Load(); h != nil {
-			(*h)(next, 1)
-		}
-		if time.Now().After(deadline) {
-			d.logger.Warn("dynamodb: the log entries below the next position leave a gap; writing on",
-				"driver", "dynamodb", "table", d.table, "next", next)
-			return nil, nil
-		}
-		if err := sleep(ctx, min(time.Duration(attempt)*5*time.Millisecond, 100*time.Millisecond)); err != nil {
+		if giveUp, err := d.settleRetry(ctx, next, 1, attempt, deadline,
+			"dynamodb: the log entries below the next position leave a gap; writing on"); giveUp || err != nil {
 			return nil, err
 		}
 	}
