@@ -120,6 +120,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&in.OrderPoll, "order-poll", in.OrderPoll, "the longest the idle orderer waits before it looks at the inbox again")
 	fs.DurationVar(&in.PositionPoll, "position-poll", in.PositionPoll, "how often an append from another process looks for its position at most")
 	fs.IntVar(&in.PassTxns, "pass-txns", in.PassTxns, "transactions one pass of the orderer sends in a row after one read")
+	fs.BoolVar(&in.KnownStreams, "known-streams", in.KnownStreams, "position=async writers append to streams they wrote from version 1 (no by_id lookup)")
 	writersFlag := fs.String("writers", "1,2,4,8,10,20,50,100,200,500,1000", "writer processes, comma-separated")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {

@@ -55,6 +55,13 @@ type Inputs struct {
 	PassTxns     int           // transactions one pass sends in a row after one read, while appends wait (8)
 	OrderPoll    time.Duration // the longest the idle orderer waits before it looks at the inbox again
 	PositionPoll time.Duration // how often an append from a process not holding the lease looks for its position at most
+
+	// KnownStreams: the writers append to streams they wrote from version
+	// 1 on (an aggregate per process), so an append at position=async
+	// sends no by_id lookup and no read of the previous version
+	// (drivers/dynamodb/known.go): its cycle is its write, the stream's
+	// retention read running beside it.
+	KnownStreams bool
 }
 
 // The orderers IndexedLayout models.
@@ -435,7 +442,8 @@ func inboxLayout(in Inputs, w int) Indexed {
 // w writers, each with one append in flight. A writer's cycle is its
 // by_id lookup (the read of the previous version runs beside it) and its
 // write: with OrdererIndex one PutItem (ReadRTT + PutRTT), with
-// OrdererInbox a transaction (ReadRTT + TxRTT); nothing else waits, so
+// OrdererInbox a transaction (ReadRTT + TxRTT); with KnownStreams the
+// write alone (the retention read beside it, max(ReadRTT, write)); nothing else waits, so
 // Appends = w/cycle up to the table's quota (TableWCU/AppendWCU) and the
 // index's (OrdererIndex: InboxShards·PartitionWCU/(2·wcu(index entry))).
 // The orderer does not bound the appends; it places min(Appends, its
@@ -449,7 +457,11 @@ func AsyncLayout(in Inputs, w int) Indexed {
 	if in.Orderer == OrdererIndex {
 		write = in.PutRTT
 	}
-	x.Appends, x.Bound = float64(w)/(in.ReadRTT+write).Seconds(), BoundRoundTrips
+	cycle := in.ReadRTT + write
+	if in.KnownStreams {
+		cycle = max(in.ReadRTT, write)
+	}
+	x.Appends, x.Bound = float64(w)/cycle.Seconds(), BoundRoundTrips
 	if r := in.TableWCU / x.AppendWCU; r < x.Appends {
 		x.Appends, x.Bound = r, BoundTable
 	}

@@ -454,6 +454,10 @@ func TestCapacityAsync(t *testing.T) {
 		// 8 / 13 ms = 615.4/s; T = 10 / (1 - 615.4 × 0.025 / 97) =
 		// 11.89 ms, still below a pass: 52.5 / 70 ms.
 		{"EightWriters", in, 8, 8 / 0.013, BoundRoundTrips, true, 52500 * time.Microsecond, 70 * ms, 0},
+		// Writers of their own streams: the PutItem alone (8 ms, the
+		// retention read beside it): 8 / 8 ms = 1,000/s; T = 10 / (1 -
+		// 1,000 × 0.025 / 97) = 13.5 ms, below a pass: 52.5 / 70 ms.
+		{"EightWritersKnownStreams", with(in, func(in *Inputs) { in.KnownStreams = true }), 8, 1000, BoundRoundTrips, true, 52500 * time.Microsecond, 70 * ms, 0},
 		// 50 / 13 ms = 3,846/s wanted, the orderer takes 3,695.2/s: the
 		// log falls behind by 151/s.
 		{"FiftyWriters", in, 50, 50 / 0.013, BoundRoundTrips, false, 0, 0, 50/0.013 - 776/0.21},

@@ -40,9 +40,11 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	defer prev.wait()
 	var conflict error // the native error of the last conflict
 	for attempt := 0; ; attempt++ {
-		res, found, err := d.retried(ctx, req, conflict)
-		if err != nil || found {
-			return res, err
+		if attempt > 0 || req.Expected.Kind() != driver.ExpectExact || d.known.lookupNeeded(req.Stream, req.Expected.Version(), req.Events[0].ID) {
+			res, found, err := d.retried(ctx, req, conflict)
+			if err != nil || found {
+				return res, err
+			}
 		}
 		var first uint64
 		check, recreate := false, false
@@ -84,6 +86,7 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 		case o.err != nil && !o.conflict:
 			return driver.AppendResult{}, o.err
 		case !o.conflict:
+			d.known.appended(req.Stream, first, req.Events)
 			d.afterAppend(ctx, req.Stream, ret, req.RecordedAt)
 			return driver.AppendResult{
 				Version:  first + uint64(len(req.Events)) - 1,

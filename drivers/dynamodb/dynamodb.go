@@ -180,6 +180,9 @@ type Driver struct {
 	// pinnedAppends counts the conditional appends placed without the
 	// orderer's lease (see pinned.go).
 	pinnedAppends atomic.Uint64
+	// known is what the driver knows of the streams it appended to (see
+	// known.go).
+	known knownStreams
 	// unplacedPuts counts the appends written as one PutItem (see
 	// unplaced.go).
 	unplacedPuts atomic.Uint64

@@ -249,6 +249,11 @@ func (d *Driver) prefetchPrevious(ctx context.Context, req driver.AppendRequest)
 		return nil // placed directly (see place.go)
 	}
 	p := &previousRead{done: make(chan struct{})}
+	if d.known.exists(req.Stream, req.Expected.Version()) {
+		p.ok = true // see known.go
+		close(p.done)
+		return p
+	}
 	go func() {
 		defer close(p.done)
 		p.ok, p.err = d.previousExists(ctx, req.Stream, req.Expected.Version())
