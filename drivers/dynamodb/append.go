@@ -40,7 +40,7 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 	defer prev.wait()
 	var conflict error // the native error of the last conflict
 	for attempt := 0; ; attempt++ {
-		if attempt > 0 || req.Expected.Kind() != driver.ExpectExact || d.known.lookupNeeded(req.Stream, req.Expected.Version(), req.Events[0].ID) {
+		if attempt > 0 || !d.indexed || req.Expected.Kind() != driver.ExpectExact || d.known.lookupNeeded(req.Stream, req.Expected.Version(), req.Events[0].ID) {
 			res, found, err := d.retried(ctx, req, conflict)
 			if err != nil || found {
 				return res, err
