@@ -165,7 +165,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 func (d *Driver) multiItems(req driver.MultiAppendRequest) int {
 	n := 1 + len(req.Expect) - len(writtenStreams(req))
 	if d.indexed && req.Condition != nil {
-		n += 2 + len(writtenStreams(req))
+		n += placeItems - 1 + len(writtenStreams(req))
 	}
 	return n
 }
@@ -173,18 +173,14 @@ func (d *Driver) multiItems(req driver.MultiAppendRequest) int {
 // checkMultiSize fails a request over a transaction's limits with
 // ErrBatchTooLarge, before anything is written.
 func (d *Driver) checkMultiSize(req driver.MultiAppendRequest) error {
-	items := len(req.Records) + d.multiItems(req)
-	size, tagBytes := 0, 0
-	for _, rec := range req.Records {
-		size += eventItemSize(rec.Event)
-		tagBytes += tagsBytes(rec.Event.Tags)
-	}
-	entry := 128
+	cost := txnCost{items: len(req.Records) + d.multiItems(req), size: 128} // 128: the log entry's own bytes
+	tagBytes := 0
 	for _, s := range writtenStreams(req) {
-		entry += len(s) + 48
+		cost.size += len(s) + 48
 	}
 	for _, rec := range req.Records {
-		entry += len(rec.Event.Type) + 8 + tagsBytes(rec.Event.Tags)
+		cost.size += eventItemSize(rec.Event) + len(rec.Event.Type) + 8 + tagsBytes(rec.Event.Tags)
+		tagBytes += tagsBytes(rec.Event.Tags)
 	}
 	// One tag item per distinct tag (see tagindex.go); the orderer's pass
 	// of an unconditional append to an indexed table is checked when it
@@ -193,11 +189,10 @@ func (d *Driver) checkMultiSize(req driver.MultiAppendRequest) error {
 	for _, rec := range req.Records {
 		runs = append(runs, run{stream: rec.Stream, events: []driver.Event{rec.Event}})
 	}
-	tagItems, tagSize := d.tagCost(runs)
-	items, size = items+tagItems, size+tagSize
-	if items > maxTxnItems || size+entry > maxTxnSize || tagBytes > maxEntryTagsBytes {
+	tags := d.tagCost(runs)
+	if cost = cost.plus(tags); !cost.fits() || tagBytes > maxEntryTagsBytes {
 		return fmt.Errorf("dynamodb: %w: a multi-stream append of %d events and %d streams takes %d transaction items (%d for its distinct tags) and about %d bytes (%d of tags), over DynamoDB's %d items and %d bytes per transaction (and %d bytes of tags per log entry)",
-			eventstore.ErrBatchTooLarge, len(req.Records), len(req.Expect), items, tagItems, size+entry, tagBytes, maxTxnItems, maxTxnSize, maxEntryTagsBytes)
+			eventstore.ErrBatchTooLarge, len(req.Records), len(req.Expect), cost.items, tags.items, cost.size, tagBytes, maxTxnItems, maxTxnSize, maxEntryTagsBytes)
 	}
 	return nil
 }
@@ -585,15 +580,7 @@ func (d *Driver) placedItems(fence []types.TransactWriteItem, start uint64, r *r
 	for _, item := range fence {
 		add(item, roleLog)
 	}
-	var entry map[string]types.AttributeValue
-	if len(r.runs) == 1 {
-		entry = logItem(start/d.bucketSize, start, r.runs[0].stream, r.runs[0].first, r.runs[0].events)
-	} else {
-		entry = runsLogItem(start/d.bucketSize, start, r.runs)
-	}
-	notExists := aws.String("attribute_not_exists(pk)")
-	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: notExists}}, roleLog)
-	for _, item := range d.tagItems(start, r.runs) {
+	for _, item := range d.entryPuts(start, r.runs) {
 		add(item, roleLog)
 	}
 	for _, ck := range r.checks {
