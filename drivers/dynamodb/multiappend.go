@@ -603,6 +603,15 @@ const rolePrevious itemRole = roleEvent + 1
 // check that its previous version is placed (so no append of it waits in
 // the inbox), and the event items with their positions. It returns the
 // items, their roles and the position of r's last event.
+//
+// The orderer's pass (order.go's build) writes the same fence, log entry
+// and tag items (entryPuts), but its events are already written: it
+// updates their positions and deletes their inbox items, where this puts
+// new event items and checks previous versions. So the two share the
+// entry's items only; the lease holder's direct placement (place.go's
+// buildDirect) is the same shape as this for a group of single-run
+// appends, with a stricter check of the previous version (not a deleted
+// stream's stub, which takes the inbox path).
 func (d *Driver) placedItems(fence []types.TransactWriteItem, start uint64, r *request) ([]types.TransactWriteItem, []itemRole, uint64) {
 	table := aws.String(d.table)
 	var items []types.TransactWriteItem
