@@ -57,7 +57,13 @@ type raw struct {
 
 func newRaw(b testing.TB) *raw {
 	b.Helper()
-	r := &raw{client: newClient(b, nil), table: randomTable(), next: 1}
+	return newRawOn(b, newClient(b, nil))
+}
+
+// newRawOn is newRaw on client.
+func newRawOn(b testing.TB, client *awsdynamodb.Client) *raw {
+	b.Helper()
+	r := &raw{client: client, table: randomTable(), next: 1}
 	if _, err := r.client.CreateTable(b.Context(), dynamodb.CreateTableInput(r.table)); err != nil {
 		b.Fatal(err)
 	}

@@ -323,27 +323,16 @@ func (c *committer) build(group []*request) txn {
 			t.owner = append(t.owner, i)
 			t.role = append(t.role, role)
 		}
-		var entry map[string]types.AttributeValue
-		switch {
-		case d.indexed:
+		evPos := pos
+		if d.indexed {
 			// No position: the inbox entry, for the orderer.
 			if r.arrival == 0 {
 				r.shard, r.arrival = rand.IntN(inboxShards), newArrival()
 			}
-			entry = d.inboxItem(r, r.shard, r.arrival)
-		case len(r.runs) == 1:
-			rn := r.runs[0]
-			entry = logItem(pos/d.bucketSize, pos, rn.stream, rn.first, rn.events)
-		default:
-			entry = runsLogItem(pos/d.bucketSize, pos, r.runs)
-		}
-		evPos := pos
-		if d.indexed {
 			evPos = 0
-		}
-		add(types.TransactWriteItem{Put: &types.Put{TableName: table, ConditionExpression: notExists, Item: entry}}, roleLog)
-		if !d.indexed {
-			for _, item := range d.tagItems(pos, r.runs) { // see tagindex.go
+			add(types.TransactWriteItem{Put: &types.Put{TableName: table, ConditionExpression: notExists, Item: d.inboxItem(r, r.shard, r.arrival)}}, roleLog)
+		} else {
+			for _, item := range d.entryPuts(pos, r.runs) { // with its tag items, see tagindex.go
 				add(item, roleLog)
 			}
 		}

@@ -23,22 +23,14 @@ func MultiTransactItems(table string, start uint64, records []eventstore.Record,
 		ev := driver.Event{ID: r.Event.ID, Type: r.Event.Type, ContentType: driver.ContentType(r.Event.ContentType), Data: r.Event.Data, Metadata: r.Event.Metadata, Tags: r.Event.Tags}
 		req.Records = append(req.Records, driver.Record{Stream: r.Stream, Event: ev})
 	}
-	d := &Driver{table: table}
+	d := &Driver{table: table, bucketSize: defaultLogBucketSize, tagIndex: true} // the tag items too (see tagindex.go)
 	tops := make(map[string]streamTop, len(actual))
 	for s, v := range actual {
 		tops[s] = streamTop{version: v, last: v}
 	}
 	r, _ := d.multiRequest(req, tops)
+	items := d.entryPuts(start, r.runs)
 	notExists := aws.String("attribute_not_exists(pk)")
-	var entry map[string]types.AttributeValue
-	if len(r.runs) == 1 {
-		entry = logItem(start/defaultLogBucketSize, start, r.runs[0].stream, r.runs[0].first, r.runs[0].events)
-	} else {
-		entry = runsLogItem(start/defaultLogBucketSize, start, r.runs)
-	}
-	items := []types.TransactWriteItem{{Put: &types.Put{TableName: aws.String(table), ConditionExpression: notExists, Item: entry}}}
-	d.tagIndex = true // the tag items too (see tagindex.go)
-	items = append(items, d.tagItems(start, r.runs)...)
 	pos := start
 	for _, rn := range r.runs {
 		for j, e := range rn.events {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/eventkit/eventstore/driver"
 	"github.com/google/uuid"
@@ -312,6 +313,27 @@ func runsLogItem(bucket, start uint64, runs []run) map[string]types.AttributeVal
 	}
 	setEntryTags(item, all)
 	return item
+}
+
+// entryItem encodes the log entry of runs whose first event has position
+// start: an append's (one run) or an import's.
+func entryItem(bucket, start uint64, runs []run) map[string]types.AttributeValue {
+	if len(runs) == 1 {
+		return logItem(bucket, start, runs[0].stream, runs[0].first, runs[0].events)
+	}
+	return runsLogItem(bucket, start, runs)
+}
+
+// entryPuts returns the items that write the log entry of runs at
+// position start: its put, on condition that no entry has that key (see
+// commit.go), then its tag items (see tagindex.go).
+func (d *Driver) entryPuts(start uint64, runs []run) []types.TransactWriteItem {
+	tags := d.tagItems(start, runs)
+	items := make([]types.TransactWriteItem, 0, 1+len(tags))
+	items = append(items, types.TransactWriteItem{Put: &types.Put{
+		TableName: aws.String(d.table), Item: entryItem(start/d.bucketSize, start, runs), ConditionExpression: aws.String("attribute_not_exists(pk)"),
+	}})
+	return append(items, tags...)
 }
 
 // logEntry is a decoded log item: the events of an append (one run) or an

@@ -60,10 +60,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 	// The written streams' retention, applied once the append has
 	// committed, as Append does (see retention.go).
 	written := writtenStreams(req)
-	rets := make([]*retentionAfterAppend, len(written))
-	for i, s := range written {
-		rets[i] = d.readRetention(ctx, s)
-	}
+	rets := d.readRetentions(ctx, written)
 	defer func() {
 		for _, r := range rets {
 			r.wait()
@@ -157,6 +154,43 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 	}
 }
 
+// readRetentions starts reading the retention of streams, concurrently
+// with the rest of the append, as readRetention does for one stream, with
+// one BatchGetItem of their meta items instead of a GetItem each (a
+// multi-stream append writes at most 99 streams, within its 100 keys).
+// When the batch fails, each stream is read on its own.
+func (d *Driver) readRetentions(ctx context.Context, streams []string) []*retentionAfterAppend {
+	rets := make([]*retentionAfterAppend, len(streams))
+	if len(streams) == 1 {
+		rets[0] = d.readRetention(ctx, streams[0])
+		return rets
+	}
+	for i := range rets {
+		rets[i] = &retentionAfterAppend{ch: make(chan streamMeta, 1)}
+	}
+	go func() {
+		keys := make([]eventKey, len(streams))
+		for i, s := range streams {
+			keys[i] = eventKey{stream: s, version: metaVersion}
+		}
+		items, err := d.batchGet(ctx, keys, "")
+		found := make(map[string]map[string]types.AttributeValue, len(items))
+		for _, item := range items {
+			if s, serr := getStr(item, attrPK); serr == nil {
+				found[s] = item
+			}
+		}
+		for i, s := range streams {
+			m, merr := decodeMeta(found[s])
+			if err != nil || merr != nil {
+				m = d.readRetention(ctx, s).get()
+			}
+			rets[i].ch <- m
+		}
+	}()
+	return rets
+}
+
 // multiItems is how many transaction items a multi-stream append takes at
 // most besides its events: the log entry (or inbox entry) and a check per
 // stream only checked; placed directly (a conditional append to an indexed
@@ -165,7 +199,7 @@ func (d *Driver) AppendMulti(ctx context.Context, req driver.MultiAppendRequest)
 func (d *Driver) multiItems(req driver.MultiAppendRequest) int {
 	n := 1 + len(req.Expect) - len(writtenStreams(req))
 	if d.indexed && req.Condition != nil {
-		n += 2 + len(writtenStreams(req))
+		n += placeItems - 1 + len(writtenStreams(req))
 	}
 	return n
 }
@@ -173,18 +207,14 @@ func (d *Driver) multiItems(req driver.MultiAppendRequest) int {
 // checkMultiSize fails a request over a transaction's limits with
 // ErrBatchTooLarge, before anything is written.
 func (d *Driver) checkMultiSize(req driver.MultiAppendRequest) error {
-	items := len(req.Records) + d.multiItems(req)
-	size, tagBytes := 0, 0
-	for _, rec := range req.Records {
-		size += eventItemSize(rec.Event)
-		tagBytes += tagsBytes(rec.Event.Tags)
-	}
-	entry := 128
+	cost := txnCost{items: len(req.Records) + d.multiItems(req), size: 128} // 128: the log entry's own bytes
+	tagBytes := 0
 	for _, s := range writtenStreams(req) {
-		entry += len(s) + 48
+		cost.size += len(s) + 48
 	}
 	for _, rec := range req.Records {
-		entry += len(rec.Event.Type) + 8 + tagsBytes(rec.Event.Tags)
+		cost.size += eventItemSize(rec.Event) + len(rec.Event.Type) + 8 + tagsBytes(rec.Event.Tags)
+		tagBytes += tagsBytes(rec.Event.Tags)
 	}
 	// One tag item per distinct tag (see tagindex.go); the orderer's pass
 	// of an unconditional append to an indexed table is checked when it
@@ -193,11 +223,10 @@ func (d *Driver) checkMultiSize(req driver.MultiAppendRequest) error {
 	for _, rec := range req.Records {
 		runs = append(runs, run{stream: rec.Stream, events: []driver.Event{rec.Event}})
 	}
-	tagItems, tagSize := d.tagCost(runs)
-	items, size = items+tagItems, size+tagSize
-	if items > maxTxnItems || size+entry > maxTxnSize || tagBytes > maxEntryTagsBytes {
+	tags := d.tagCost(runs)
+	if cost = cost.plus(tags); !cost.fits() || tagBytes > maxEntryTagsBytes {
 		return fmt.Errorf("dynamodb: %w: a multi-stream append of %d events and %d streams takes %d transaction items (%d for its distinct tags) and about %d bytes (%d of tags), over DynamoDB's %d items and %d bytes per transaction (and %d bytes of tags per log entry)",
-			eventstore.ErrBatchTooLarge, len(req.Records), len(req.Expect), items, tagItems, size+entry, tagBytes, maxTxnItems, maxTxnSize, maxEntryTagsBytes)
+			eventstore.ErrBatchTooLarge, len(req.Records), len(req.Expect), cost.items, tags.items, cost.size, tagBytes, maxTxnItems, maxTxnSize, maxEntryTagsBytes)
 	}
 	return nil
 }
@@ -574,6 +603,15 @@ const rolePrevious itemRole = roleEvent + 1
 // check that its previous version is placed (so no append of it waits in
 // the inbox), and the event items with their positions. It returns the
 // items, their roles and the position of r's last event.
+//
+// The orderer's pass (order.go's build) writes the same fence, log entry
+// and tag items (entryPuts), but its events are already written: it
+// updates their positions and deletes their inbox items, where this puts
+// new event items and checks previous versions. So the two share the
+// entry's items only; the lease holder's direct placement (place.go's
+// buildDirect) is the same shape as this for a group of single-run
+// appends, with a stricter check of the previous version (not a deleted
+// stream's stub, which takes the inbox path).
 func (d *Driver) placedItems(fence []types.TransactWriteItem, start uint64, r *request) ([]types.TransactWriteItem, []itemRole, uint64) {
 	table := aws.String(d.table)
 	var items []types.TransactWriteItem
@@ -585,15 +623,7 @@ func (d *Driver) placedItems(fence []types.TransactWriteItem, start uint64, r *r
 	for _, item := range fence {
 		add(item, roleLog)
 	}
-	var entry map[string]types.AttributeValue
-	if len(r.runs) == 1 {
-		entry = logItem(start/d.bucketSize, start, r.runs[0].stream, r.runs[0].first, r.runs[0].events)
-	} else {
-		entry = runsLogItem(start/d.bucketSize, start, r.runs)
-	}
-	notExists := aws.String("attribute_not_exists(pk)")
-	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: notExists}}, roleLog)
-	for _, item := range d.tagItems(start, r.runs) {
+	for _, item := range d.entryPuts(start, r.runs) {
 		add(item, roleLog)
 	}
 	for _, ck := range r.checks {

@@ -3,6 +3,7 @@ package dynamodb_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -169,7 +170,7 @@ func (r *raw) conditional(ctx context.Context, rec eventstore.Record, v uint64, 
 	carrying := map[uint64][]string{} // position → the query's tags its event carries
 	typeAt := map[uint64]string{}
 	for _, tag := range dq.Items[0].Tags {
-		if last <= lo+1 {
+		if last <= after+1 { // no position between After and the last entry (as tagMatches)
 			break
 		}
 		in := &awsdynamodb.QueryInput{
@@ -218,6 +219,47 @@ func (r *raw) conditional(ctx context.Context, rec eventstore.Record, v uint64, 
 	return r.next - 1, nil
 }
 
+// appendCounter counts a contender's requests (on its client's
+// transport) and appends, for requests per append.
+type appendCounter struct {
+	rc      *requestCounter
+	appends int
+}
+
+func newAppendCounter() *appendCounter {
+	return &appendCounter{rc: &requestCounter{next: http.DefaultTransport, ops: map[string]int{}}}
+}
+
+// round wraps a round of appends of eventsPerAppend events each.
+func (c *appendCounter) round(eventsPerAppend int, round func(ctx context.Context) (int, error)) func(ctx context.Context) (int, error) {
+	c.rc.take() // the setup's requests
+	return func(ctx context.Context) (int, error) {
+		n, err := round(ctx)
+		c.appends += n / eventsPerAppend
+		return n, err
+	}
+}
+
+// report reports name's requests per append, in all and of each kind.
+func (c *appendCounter) report(b *testing.B, name string) {
+	ops := c.rc.take()
+	total := 0
+	for op, n := range ops {
+		total += n
+		b.ReportMetric(float64(n)/float64(c.appends), name+"-"+op+"/op")
+	}
+	b.ReportMetric(float64(total)/float64(c.appends), name+"-requests/op")
+}
+
+// runCounted runs the store and its raw twin interleaved, reports
+// store/raw-% and each side's requests per append.
+func runCounted(b *testing.B, eventsPerAppend int, sc, rc *appendCounter, store, raw func(ctx context.Context) (int, error)) {
+	rates := conformance.RunInterleaved(b, 3, []conformance.Contender{{Name: "store", Round: sc.round(eventsPerAppend, store)}, {Name: "raw", Round: rc.round(eventsPerAppend, raw)}})
+	b.ReportMetric(conformance.MedianPercent(rates, 0, 1), "store/raw-%")
+	sc.report(b, "store")
+	rc.report(b, "raw")
+}
+
 // BenchmarkMultiAppend: a transfer (one event to each of two streams of the
 // client's, both at exact versions) and a conditional append (one event
 // tagged with the client's course and a new student, under the condition
@@ -226,13 +268,15 @@ func (r *raw) conditional(ctx context.Context, rec eventstore.Record, v uint64, 
 // requests, sent by hand on the same client: the retry lookup, the version
 // queries, for a condition the last log entry and the tag items of the
 // query's tags after After, and one TransactWriteItems, one at a time), taking turns in rounds. It
-// reports store/raw-% (the target is at least 80).
+// reports store/raw-% (the target is at least 80) and each side's requests
+// per append, in all and per operation.
 func BenchmarkMultiAppend(b *testing.B) {
 	data := conformance.BenchEvents(1)[0].Data
 	for _, clients := range []int{1, 8} {
 		b.Run(fmt.Sprintf("transfer/clients=%d", clients), func(b *testing.B) {
-			s := benchStore(b)
-			rw := newRaw(b)
+			sc, rc := newAppendCounter(), newAppendCounter()
+			s, _ := newStore(b, newClient(b, sc.rc), dynamodb.Options{})
+			rw := newRawOn(b, newClient(b, rc.rc))
 			store := clientRounds(clients, 2, newTransfer, func(ctx context.Context, t *transfer) error {
 				_, err := s.AppendMulti(ctx, eventstore.MultiAppend{
 					Records: []eventstore.Record{
@@ -265,12 +309,12 @@ func BenchmarkMultiAppend(b *testing.B) {
 				t.v++
 				return err
 			})
-			rates := conformance.RunInterleaved(b, 3, []conformance.Contender{{Name: "store", Round: store}, {Name: "raw", Round: raw}})
-			b.ReportMetric(conformance.MedianPercent(rates, 0, 1), "store/raw-%")
+			runCounted(b, 2, sc, rc, store, raw)
 		})
 		b.Run(fmt.Sprintf("condition/clients=%d", clients), func(b *testing.B) {
-			s := benchStore(b)
-			rw := newRaw(b)
+			sc, rc := newAppendCounter(), newAppendCounter()
+			s, _ := newStore(b, newClient(b, sc.rc), dynamodb.Options{})
+			rw := newRawOn(b, newClient(b, rc.rc))
 			store := clientRounds(clients, 1, newCondClient, storeCondition(s, data))
 			raw := clientRounds(clients, 1, newCondClient, func(ctx context.Context, c *condClient) error {
 				ev, q := c.subscribed(data)
@@ -286,8 +330,7 @@ func BenchmarkMultiAppend(b *testing.B) {
 				c.after = eventstore.Position{Commit: pos}
 				return err
 			})
-			rates := conformance.RunInterleaved(b, 3, []conformance.Contender{{Name: "store", Round: store}, {Name: "raw", Round: raw}})
-			b.ReportMetric(conformance.MedianPercent(rates, 0, 1), "store/raw-%")
+			runCounted(b, 1, sc, rc, store, raw)
 		})
 	}
 }

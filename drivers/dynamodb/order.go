@@ -18,7 +18,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsdynamodb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/eventkit/eventstore/driver"
 	"github.com/eventkit/eventstore/internal/errkind"
 	"github.com/google/uuid"
 )
@@ -81,13 +80,7 @@ func newArrival() uint64 { return uint64(time.Now().UnixMicro())*1000 + rand.Uin
 // position. In a table of item layout 2 it is also in the index of
 // unplaced events (see unplaced.go).
 func (d *Driver) inboxItem(r *request, shard int, arrival uint64) map[string]types.AttributeValue {
-	var item map[string]types.AttributeValue
-	if len(r.runs) == 1 {
-		rn := r.runs[0]
-		item = logItem(0, arrival, rn.stream, rn.first, rn.events)
-	} else {
-		item = runsLogItem(0, arrival, r.runs)
-	}
+	item := entryItem(0, arrival, r.runs)
 	item[attrPK] = str(inboxPK(shard))
 	item[attrBytes] = num(uint64(r.size))
 	if d.unplaced {
@@ -783,8 +776,13 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 	var sel []int
 	chosen := make([]bool, len(cands))
 	last := map[string]uint64{} // stream → its last version chosen
-	items, events, bytes := 3, uint64(0), uint64(maxLogItemSize)
+	total, events := txnCost{placeItems, maxLogItemSize}, uint64(0)
 	tagBytes := 0 // of the log entry, which holds every chosen event's tags
+	// Each candidate's items, bytes and tag items (see tagindex.go).
+	costs := make([]txnCost, len(cands))
+	for i, c := range cands {
+		costs[i] = txnCost{c.items(), int(c.bytes)}.plus(o.d.entryTagCost(c.entry))
+	}
 	for progress := true; progress; {
 		progress = false
 		for i, c := range cands {
@@ -792,8 +790,7 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 				continue
 			}
 			ctags := entryTagsBytes(c.entry)
-			tagItems, tagSize := o.d.entryTagCost(c.entry) // see tagindex.go
-			if items+c.items()+tagItems > maxTxnItems || events+c.entry.count > maxTxnItems || bytes+c.bytes+uint64(tagSize) > maxTxnSize ||
+			if !total.plus(costs[i]).fits() || events+c.entry.count > maxTxnItems ||
 				(len(sel) > 0 && tagBytes+ctags > maxEntryTagsBytes) {
 				continue
 			}
@@ -821,7 +818,7 @@ func (o *orderer) choose(cands []candidate, placed map[streamVersion]bool, exclu
 			for s, v := range next {
 				last[s] = v
 			}
-			items, events, bytes = items+c.items()+tagItems, events+c.entry.count, bytes+c.bytes+uint64(tagSize)
+			total, events = total.plus(costs[i]), events+c.entry.count
 			tagBytes += ctags
 		}
 	}
@@ -850,27 +847,10 @@ func (o *orderer) build(cands []candidate, sel []int) orderTxn {
 	var runs []run
 	for _, i := range sel {
 		c := cands[i]
-		for _, r := range c.entry.runs {
-			evs := make([]driver.Event, r.count)
-			for j := range evs {
-				evs[j].Type = c.entry.types[r.offset+uint64(j)]
-				evs[j].Tags = c.entry.tagsAt(r.offset + uint64(j))
-			}
-			runs = append(runs, run{stream: r.stream, first: r.first, events: evs})
-		}
+		runs = append(runs, entryRuns(c.entry)...)
 		t.count += c.entry.count
 	}
-	for _, item := range o.fence(t.count) {
-		add(item, -1)
-	}
-	var entry map[string]types.AttributeValue
-	if len(runs) == 1 {
-		entry = logItem(o.next/d.bucketSize, o.next, runs[0].stream, runs[0].first, runs[0].events)
-	} else {
-		entry = runsLogItem(o.next/d.bucketSize, o.next, runs)
-	}
-	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: aws.String("attribute_not_exists(pk)")}}, -1)
-	for _, item := range d.tagItems(o.next, runs) { // see tagindex.go
+	for _, item := range append(o.fence(t.count), d.entryPuts(o.next, runs)...) { // see tagindex.go
 		add(item, -1)
 	}
 	pos := o.next

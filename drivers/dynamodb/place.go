@@ -127,34 +127,21 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 		count += uint64(r.count)
 		size += r.size
 	}
-	n := 3 + int(count)
+	entrySize := runsLogItemSize(runs)
+	cost := txnCost{placeItems + int(count), size + entrySize}
 	for _, rn := range runs {
 		if rn.first > 1 {
-			n++
+			cost.items++
 		}
 	}
-	entrySize := runsLogItemSize(runs)
-	tagItems, tagSize := d.tagCost(runs) // see tagindex.go
-	n, size = n+tagItems, size+tagSize
-	if n > maxTxnItems || entrySize > maxLogItemSize || size+entrySize > maxTxnSize {
+	if entrySize > maxLogItemSize || !cost.plus(d.tagCost(runs)).fits() { // see tagindex.go
 		return nil, nil, nil, 0, false
 	}
 	add := func(item types.TransactWriteItem, role placedItem) {
 		items = append(items, item)
 		roles = append(roles, role)
 	}
-	for _, item := range o.fence(count) {
-		add(item, placedItem{owner: -1})
-	}
-	var entry map[string]types.AttributeValue
-	if len(runs) == 1 {
-		entry = logItem(o.next/d.bucketSize, o.next, runs[0].stream, runs[0].first, runs[0].events)
-	} else {
-		entry = runsLogItem(o.next/d.bucketSize, o.next, runs)
-	}
-	notExists := aws.String("attribute_not_exists(pk)")
-	add(types.TransactWriteItem{Put: &types.Put{TableName: table, Item: entry, ConditionExpression: notExists}}, placedItem{owner: -1})
-	for _, item := range d.tagItems(o.next, runs) {
+	for _, item := range append(o.fence(count), d.entryPuts(o.next, runs)...) {
 		add(item, placedItem{owner: -1})
 	}
 	pos := o.next

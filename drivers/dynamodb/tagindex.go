@@ -129,28 +129,49 @@ func (d *Driver) tagItems(start uint64, runs []run) []types.TransactWriteItem {
 	return items
 }
 
-// tagCost returns how many transaction items the tag items of an entry
-// covering runs take, and about how many bytes (never fewer than DynamoDB
-// counts); 0 without the tag index.
-func (d *Driver) tagCost(runs []run) (items, size int) {
+// txnCost is what one TransactWriteItems takes, or a part of one: its
+// items, and about how many bytes they take (never fewer than DynamoDB
+// counts). Every builder of a transaction that writes a log entry (the
+// committer's, the orderer's pass, the direct placement, a placed
+// conditional append) adds the tag items of its entry, tagCost, to its own
+// count, and checks the total with fits: the tag index is counted in one
+// place.
+type txnCost struct{ items, size int }
+
+// plus returns the cost of c and o together.
+func (c txnCost) plus(o txnCost) txnCost { return txnCost{c.items + o.items, c.size + o.size} }
+
+// fits reports whether c is within DynamoDB's items and bytes per
+// transaction.
+func (c txnCost) fits() bool { return c.items <= maxTxnItems && c.size <= maxTxnSize }
+
+// placeItems is what a transaction that places events in an indexed
+// table's log takes besides their items: the fence (the orderer's lease
+// check and the head of the log, see order.go's fence) and the log entry.
+const placeItems = 3
+
+// tagCost returns the cost of the tag items of a log entry covering runs:
+// one item per distinct tag; nothing without the tag index.
+func (d *Driver) tagCost(runs []run) txnCost {
 	if !d.tagIndex {
-		return 0, 0
+		return txnCost{}
 	}
 	tags, evs := tagGroups(runs)
+	c := txnCost{items: len(tags)}
 	for _, t := range tags {
-		size += tagItemOverhead + len(tagPrefix) + len(t)
+		c.size += tagItemOverhead + len(tagPrefix) + len(t)
 		for _, e := range evs[t] {
-			size += tagEventOverhead + len(e.typ) + len(e.stream)
+			c.size += tagEventOverhead + len(e.typ) + len(e.stream)
 		}
 	}
-	return len(tags), size
+	return c
 }
 
 // entryTagCost is tagCost for the runs of a log entry (an inbox entry the
 // orderer places). A nil d (an orderer tested on its own) has no index.
-func (d *Driver) entryTagCost(e logEntry) (items, size int) {
+func (d *Driver) entryTagCost(e logEntry) txnCost {
 	if d == nil || !d.tagIndex || e.tags == nil {
-		return 0, 0
+		return txnCost{}
 	}
 	return d.tagCost(entryRuns(e))
 }
@@ -175,22 +196,22 @@ func entryRuns(e logEntry) []run {
 // with an error matching ErrBatchTooLarge, before anything is written:
 // the tag items are never split off into another transaction. In an
 // indexed table the bound is the orderer's pass or the direct placement,
-// whichever takes more items (the lease check, the head of the log, the
-// log entry, the inbox deletion or a check per stream).
+// whichever takes more items (placeItems, and the inbox deletion or a
+// check per stream).
 func (d *Driver) addTagCost(r *request) error {
-	items, size := d.tagCost(r.runs)
-	if items == 0 {
+	tags := d.tagCost(r.runs)
+	if tags.items == 0 {
 		return nil
 	}
-	r.actions += items
-	r.size += size
-	need := r.actions
+	r.actions += tags.items
+	r.size += tags.size
+	need := txnCost{r.actions, r.size}
 	if d.indexed {
-		need = max(need, r.count+4+items, r.count+3+len(r.checks)+len(r.streams)+items)
+		need.items = max(need.items, placeItems+1+r.count+tags.items, placeItems+len(r.checks)+len(r.streams)+r.count+tags.items)
 	}
-	if need > maxTxnItems || r.size > maxTxnSize {
+	if !need.fits() {
 		return fmt.Errorf("dynamodb: %w: %d events with %d distinct tags take %d transaction items (one per event, one per distinct tag, and up to 4 more) and about %d bytes, over DynamoDB's %d items and %d bytes per transaction",
-			eventstore.ErrBatchTooLarge, r.count, items, need, r.size, maxTxnItems, maxTxnSize)
+			eventstore.ErrBatchTooLarge, r.count, tags.items, need.items, need.size, maxTxnItems, maxTxnSize)
 	}
 	return nil
 }

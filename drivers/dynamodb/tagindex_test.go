@@ -131,7 +131,8 @@ func TestTagIndexReadsNoLog(t *testing.T) {
 // TestTagIndexLimits checks that an append whose tag items would take a
 // transaction over DynamoDB's 100 items fails with ErrBatchTooLarge before
 // anything is written, on both layouts, and that one just under the limit
-// is written whole and found by its tags.
+// is written whole and found by its tags; and the same for multi-stream
+// appends, with and without a condition.
 func TestTagIndexLimits(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -174,6 +175,37 @@ func TestTagIndexLimits(t *testing.T) {
 					n++
 				}
 				assert.Equal(t, 1, n, "events tagged %s", tag)
+			}
+			// The same through AppendMulti, across two streams, without
+			// and with a condition (which an indexed table places
+			// directly): over the limit nothing is written, under it the
+			// whole append is.
+			noMatch := eventstore.Query{Items: []eventstore.QueryItem{{Tags: []string{"none:0"}}}}
+			for i, cond := range []*eventstore.AppendCondition{nil, {FailIfEventsMatch: noMatch}} {
+				a, b := fmt.Sprintf("ManyA-%d", i), fmt.Sprintf("ManyB-%d", i)
+				multi := func(n int) eventstore.MultiAppend {
+					ma := eventstore.MultiAppend{Condition: cond, Expect: []eventstore.StreamExpectation{
+						{Stream: a, Expected: eventstore.NoStream}, {Stream: b, Expected: eventstore.NoStream},
+					}}
+					for j, ev := range events(n, 32) {
+						ma.Records = append(ma.Records, eventstore.Record{Stream: []string{a, b}[j%2], Event: ev})
+					}
+					return ma
+				}
+				_, err := s.AppendMulti(ctx, multi(4))
+				require.ErrorIs(t, err, eventstore.ErrBatchTooLarge, "condition %v", cond != nil)
+				for _, st := range []string{a, b} {
+					v, err := s.StreamVersion(ctx, st)
+					require.NoError(t, err)
+					require.Zero(t, v, "nothing is written to %s", st)
+				}
+				_, err = s.AppendMulti(ctx, multi(2))
+				require.NoError(t, err, "condition %v", cond != nil)
+				for _, st := range []string{a, b} {
+					v, err := s.StreamVersion(ctx, st)
+					require.NoError(t, err)
+					require.Equal(t, uint64(1), v, "%s after the append under the limit", st)
+				}
 			}
 		})
 	}

@@ -146,7 +146,8 @@ func writeArgs(streams []string, want []int64, records []eventstore.Record) []an
 			kinds[i], want[i] = 1, 0 // Any
 		}
 	}
-	return []any{streams, kinds, want, firstID, rs, ks, ids, types, cts, data, meta, at, starts, tagIDs, tags}
+	// The last: the metadata content types of an import (none: all JSON).
+	return []any{streams, kinds, want, firstID, rs, ks, ids, types, cts, data, meta, at, starts, tagIDs, tags, []int16{}}
 }
 
 // BenchmarkMultiAppend: a transfer (one event to each of two streams of the

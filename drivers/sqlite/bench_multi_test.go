@@ -209,10 +209,11 @@ func (r *rawMulti) checkHeads(ctx context.Context, streams []string, ids []uuid.
 		var i int
 		var current int64
 		var from sql.NullInt64
-		if err := rows.Scan(&i, &current, &from); err != nil {
+		var marks sql.NullString // the stream's retention marks: none here
+		if err := rows.Scan(&i, &current, &from, &marks); err != nil {
 			return err
 		}
-		if uint64(current) != expected || from.Valid {
+		if uint64(current) != expected || from.Valid || marks.Valid {
 			return fmt.Errorf("raw: %s at version %d, want %d", streams[i], current, expected)
 		}
 	}
