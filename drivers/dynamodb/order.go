@@ -276,10 +276,6 @@ type orderer struct {
 	// starts (nil: at its beginning; see readUnplaced).
 	scanFrom map[string]types.AttributeValue
 	recent   map[inboxKey]bool // inbox entries the last pass placed
-	// placedTo is, per stream, the last version this orderer placed (up
-	// to maxPlacedTo streams): a position once given is never taken
-	// back, so previousPlaced need not read those versions again.
-	placedTo map[string]uint64
 
 	// hmu is held while the head of the log is written (a pass's
 	// transaction, an append placed directly; see place.go) and protects
@@ -289,6 +285,11 @@ type orderer struct {
 	gen     uint64    // the lease's generation while held, else 0
 	expires time.Time // when the lease expires, by this process's clock
 	next    uint64    // the next free position; 0 when it must be read
+	// placedTo is, per stream, the last version this driver placed (by a
+	// pass or directly; up to maxPlacedTo streams): a position once given
+	// is never taken back, so neither previousPlaced nor the direct
+	// placement's check need look at those versions again.
+	placedTo map[string]uint64
 }
 
 func startOrderer(d *Driver, opts Options) *orderer {
@@ -754,8 +755,8 @@ func (o *orderer) previousPlaced(cands []candidate) (placed, pending map[streamV
 // it, it forgets them all.
 const maxPlacedTo = 10_000
 
-// remember records that this orderer placed version sv.version of
-// sv.stream (and so every version before it).
+// remember records that this driver placed version sv.version of
+// sv.stream (and so every version before it). The caller holds o.hmu.
 func (o *orderer) remember(sv streamVersion) {
 	if o.placedTo == nil || len(o.placedTo) >= maxPlacedTo {
 		o.placedTo = map[string]uint64{}
