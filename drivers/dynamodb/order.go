@@ -285,6 +285,11 @@ type orderer struct {
 	gen     uint64    // the lease's generation while held, else 0
 	expires time.Time // when the lease expires, by this process's clock
 	next    uint64    // the next free position; 0 when it must be read
+	// placedTo is, per stream, the last version this driver placed (by a
+	// pass or directly; up to maxPlacedTo streams): a position once given
+	// is never taken back, so neither previousPlaced nor the direct
+	// placement's check need look at those versions again.
+	placedTo map[string]uint64
 }
 
 func startOrderer(d *Driver, opts Options) *orderer {
@@ -617,6 +622,7 @@ func (o *orderer) pass() (int, error) {
 			for sv, p := range t.lastOf {
 				lastOf[sv] = p
 				placed[sv] = true // what follows in its stream may go next
+				o.remember(sv)
 			}
 			o.next += t.count
 			d.bucketHint.Store(max(d.bucketHint.Load(), (o.next-t.count)/d.bucketSize))
@@ -686,7 +692,8 @@ func (o *orderer) readHead() (uint64, error) {
 
 // previousPlaced reads, for each stream of the candidates, whether the
 // version before the first one a candidate writes to it has a position
-// (strongly consistent BatchGetItem, positions only). For a candidate
+// (strongly consistent BatchGetItem, positions only; not for versions this
+// orderer placed itself, see placedTo). For a candidate
 // found in the index of unplaced events it also reads its own item, and
 // returns in pending those still marked unplaced; in a table of item
 // layout 2 it also reads the inbox items of the others, in pending (under
@@ -694,9 +701,14 @@ func (o *orderer) readHead() (uint64, error) {
 func (o *orderer) previousPlaced(cands []candidate) (placed, pending map[streamVersion]bool, err error) {
 	var keys []eventKey
 	seen := map[streamVersion]bool{}
+	placed = map[streamVersion]bool{}
 	for _, c := range cands {
 		for _, r := range c.entry.runs {
 			k := streamVersion{r.stream, r.first - 1}
+			if r.first > 1 && o.placedTo[r.stream] >= r.first-1 {
+				placed[k] = true
+				continue
+			}
 			if r.first > 1 && !seen[k] {
 				seen[k] = true
 				keys = append(keys, eventKey{stream: r.stream, version: r.first - 1})
@@ -715,7 +727,7 @@ func (o *orderer) previousPlaced(cands []candidate) (placed, pending map[streamV
 			keys = append(keys, eventKey{stream: inboxPK(c.shard), version: c.arrival})
 		}
 	}
-	placed, pending = map[streamVersion]bool{}, map[streamVersion]bool{}
+	pending = map[streamVersion]bool{}
 	items, err := o.batchGetAll(keys)
 	if err != nil {
 		return nil, nil, err
@@ -737,6 +749,19 @@ func (o *orderer) previousPlaced(cands []candidate) (placed, pending map[streamV
 		}
 	}
 	return placed, pending, nil
+}
+
+// maxPlacedTo bounds the streams an orderer remembers in placedTo; past
+// it, it forgets them all.
+const maxPlacedTo = 10_000
+
+// remember records that this driver placed version sv.version of
+// sv.stream (and so every version before it). The caller holds o.hmu.
+func (o *orderer) remember(sv streamVersion) {
+	if o.placedTo == nil || len(o.placedTo) >= maxPlacedTo {
+		o.placedTo = map[string]uint64{}
+	}
+	o.placedTo[sv.stream] = max(o.placedTo[sv.stream], sv.version)
 }
 
 // maxBatchGets bounds the BatchGetItem requests of one pass in flight at

@@ -82,6 +82,8 @@ func (c *committer) placeDirect(group []*request) []*request {
 		d.bucketHint.Store(max(d.bucketHint.Load(), start/d.bucketSize))
 		d.directAppends.Add(uint64(len(group)))
 		for i, r := range group {
+			rn := r.runs[0]
+			o.remember(streamVersion{rn.stream, rn.first + uint64(len(rn.events)) - 1})
 			r.done <- outcome{last: last[i]}
 		}
 		d.notify()
@@ -130,7 +132,7 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 	entrySize := runsLogItemSize(runs)
 	cost := txnCost{placeItems + int(count), size + entrySize}
 	for _, rn := range runs {
-		if rn.first > 1 {
+		if o.checksPrevious(rn) {
 			cost.items++
 		}
 	}
@@ -146,7 +148,7 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 	}
 	pos := o.next
 	for i, rn := range runs {
-		if rn.first > 1 {
+		if o.checksPrevious(rn) {
 			add(types.TransactWriteItem{ConditionCheck: &types.ConditionCheck{
 				TableName: table, Key: key(rn.stream, rn.first-1),
 				// Not the stub of a deleted stream (see retention.go):
@@ -164,4 +166,14 @@ func (o *orderer) buildDirect(group []*request) (items []types.TransactWriteItem
 		last = append(last, pos-1)
 	}
 	return items, roles, last, count, true
+}
+
+// checksPrevious reports whether the direct transaction checks that the
+// version before rn's first is placed: not for a stream's first version,
+// nor in item layout 2 for a version this driver placed (placedTo; the
+// check also refuses a deleted stream's stub, and there a put after a
+// deleted stream meets its fence instead, see fence.go). The caller holds
+// o.hmu.
+func (o *orderer) checksPrevious(rn run) bool {
+	return rn.first > 1 && !(o.d.unplaced && o.placedTo[rn.stream] >= rn.first-1)
 }
