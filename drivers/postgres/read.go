@@ -328,6 +328,10 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 // every event committed before it started, unless a writer stays open longer
 // than ReadWait; then it returns what is safe to return, logs the writer's
 // backend, and the rest comes with a later read. It never skips.
+//
+// A forward, unfiltered page is read below pg_snapshot_xmin first, without
+// the fence's work (readBelowXminSQL, belowXmin); the fenced statement
+// reads what that page does not fill.
 func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.RecordedEvent, error) {
 	var first []driver.RecordedEvent
 	if d.belowXmin(q) {

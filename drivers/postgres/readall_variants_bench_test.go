@@ -72,7 +72,7 @@ SELECT e.* FROM s, LATERAL (SELECT ` + cols + ` ` + fenced + `) e`, 0, true, 409
 SELECT s.horizon, s.fence, e.* FROM s, LATERAL (SELECT ` + cols + ` ` + fenced + `) e`, 2, true, 4096, true},
 		{"bare", `SELECT ` + cols + ` FROM ` + q + `.events WHERE (tx_id, seq) > ($1, $2) ORDER BY tx_id, seq LIMIT $3::integer + 0*$4::bigint`, 0, true, 4096, true},
 		{"bare-narrow", `SELECT ` + narrow + ` FROM ` + q + `.events WHERE (tx_id, seq) > ($1, $2) ORDER BY tx_id, seq LIMIT $3::integer + 0*$4::bigint`, 0, true, 4096, true},
-		{"below-xmin", postgres.ReadBelowXminSQL(bn.driver), 0, true, 4096, true},
+		{"below-xmin", postgres.ReadBelowXminSQL(bn.driver), 1, true, 4096, true},
 		{"fence-narrow", prefix + `
 SELECT e.* FROM s, LATERAL (SELECT ` + narrow + ` ` + fenced + `) e`, 0, true, 4096, true},
 	}
