@@ -48,6 +48,10 @@ func ReadAllSQL(d *Driver) string {
 	return q
 }
 
+// ReadBelowXminSQL returns the log page below pg_snapshot_xmin that
+// ReadAll tries first (readBelowXminSQL): $1/$2 after, $3 limit, $4 bytes.
+func ReadBelowXminSQL(d *Driver) string { return d.sql.readBelowXmin }
+
 // ReadAllQuery returns the statement and arguments ReadAll (or with scan,
 // ReadAllScan) sends for q.
 func ReadAllQuery(d *Driver, q driver.AllQuery, scan bool) (string, []any) {

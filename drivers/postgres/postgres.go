@@ -121,6 +121,9 @@ type Driver struct {
 	pageSize int
 	// blockerLogged is the fence of the last transaction logBlocker logged.
 	blockerLogged atomic.Int64
+	// logEnd is where the last forward, unfiltered page of the fenced read
+	// that was not full ended (ReadAll, belowXmin): a hint, not a fence.
+	logEnd atomic.Pointer[driver.Position]
 	// retryHook, when set by tests, is called before each retried attempt.
 	retryHook func(err error)
 
@@ -508,6 +511,7 @@ type statements struct {
 	groupAppend                                             string
 	importEvents                                            string
 	readStreamFwd, readStreamBwd, fence, snapshot           string
+	readBelowXmin                                           string
 	saveSnapshot, loadSnapshot, saveCheckpoint, loadCheckpt string
 	checkpoints, deleteCheckpoint                           string
 	moveCheckpoint, createCheckpoint                        string
@@ -533,6 +537,7 @@ func newStatements(schema string) statements {
 		readStreamFwd:     r.Replace(readStreamFwdSQL),
 		readStreamBwd:     r.Replace(readStreamBwdSQL),
 		fence:             r.Replace(fenceSQL),
+		readBelowXmin:     r.Replace(readBelowXminSQL),
 		snapshot:          r.Replace(snapshotSQL),
 		saveSnapshot:      r.Replace(saveSnapshotSQL),
 		loadSnapshot:      r.Replace(`SELECT version, data FROM {{schema}}.snapshots WHERE stream_id = $1`),

@@ -172,6 +172,7 @@ type twinEvent struct {
 	data, metadata                 []byte
 	recordedAt                     time.Time
 	tags                           sql.NullString // the raw twin's: the driver's tags column
+	metadataContentType            sql.NullInt64  // the raw twin's: the driver's metadata_content_type column
 }
 
 // page runs a keyed page query and scans every row: targets returns the
@@ -388,11 +389,11 @@ func (rw *raw) appendTx(ctx context.Context, stream string, expected uint64, eve
 }
 
 func rawStreamTargets(e *twinEvent, at *int64) []any {
-	return []any{&e.position, &e.version, &e.id, &e.typ, &e.contentType, &e.data, &e.metadata, at, &e.tags}
+	return []any{&e.position, &e.version, &e.id, &e.typ, &e.contentType, &e.data, &e.metadata, at, &e.tags, &e.metadataContentType}
 }
 
 func rawAllTargets(e *twinEvent, at *int64) []any {
-	return []any{&e.stream, &e.position, &e.version, &e.id, &e.typ, &e.contentType, &e.data, &e.metadata, at, &e.tags}
+	return []any{&e.stream, &e.position, &e.version, &e.id, &e.typ, &e.contentType, &e.data, &e.metadata, at, &e.tags, &e.metadataContentType}
 }
 
 func (rw *raw) readStreamAll(ctx context.Context, stream string) (int, error) {
