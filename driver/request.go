@@ -138,6 +138,22 @@ func (p *Page) Add(ev RecordedEvent) (full bool) {
 	return p.Full()
 }
 
+// Next appends a zero event to the page and returns it, for the caller to
+// fill in place (a driver decoding rows saves a copy of each event); it
+// must then call Added.
+func (p *Page) Next() *RecordedEvent {
+	p.Events = append(p.Events, RecordedEvent{})
+	return &p.Events[len(p.Events)-1]
+}
+
+// Added counts the event Next returned, once filled in, and reports
+// whether the page is now full, as Add does.
+func (p *Page) Added() (full bool) {
+	ev := &p.Events[len(p.Events)-1]
+	p.bytes += len(ev.Data) + len(ev.Metadata)
+	return p.Full()
+}
+
 // Full reports whether the page holds Limit events, or MaxBytes or more.
 func (p *Page) Full() bool {
 	return len(p.Events) >= p.limit || (p.maxBytes > 0 && p.bytes >= p.maxBytes)

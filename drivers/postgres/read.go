@@ -793,11 +793,10 @@ func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, err
 				continue
 			}
 			page.size(-1)
-			var ev driver.RecordedEvent
-			if err := dec.decode(v[1:], &ev); err != nil {
+			if err := dec.decode(v[1:], page.Next()); err != nil {
 				return nil, err
 			}
-			if page.Add(ev) {
+			if page.Added() {
 				break
 			}
 		}
