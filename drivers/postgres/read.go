@@ -354,7 +354,24 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 	if err != nil || first == nil {
 		return page, err
 	}
-	return append(first, page...), nil
+	return joinPages(first, page), nil
+}
+
+// joinPages returns the page below xmin and the fenced statement's rest of
+// it as one page, with room as pageBuilder leaves it: its size when the
+// first part was counted (or the page ends under a quarter of the room),
+// else the first part's room (the limit). Appending would grow a counted
+// first part to up to twice the page.
+func joinPages(first, rest []driver.RecordedEvent) []driver.RecordedEvent {
+	n := len(first) + len(rest)
+	room := max(cap(first), n)
+	if n < room/4 {
+		room = n
+	}
+	page := make([]driver.RecordedEvent, n, room)
+	copy(page, first)
+	copy(page[len(first):], rest)
+	return page
 }
 
 // belowXmin reports whether ReadAll tries q's page below xmin first

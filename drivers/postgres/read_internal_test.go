@@ -81,3 +81,36 @@ func TestReadAllPagesAtTheirSize(t *testing.T) {
 		})
 	}
 }
+
+// TestJoinPages checks the room of a page read in two statements (below
+// xmin, then fenced): the rules of pageBuilder, whichever part was counted.
+func TestJoinPages(t *testing.T) {
+	events := func(n, room int) []driver.RecordedEvent {
+		page := make([]driver.RecordedEvent, n, room)
+		for i := range page {
+			page[i].Version = uint64(i + 1)
+		}
+		return page
+	}
+	for _, tc := range []struct {
+		name             string
+		first, rest      []driver.RecordedEvent
+		wantLen, wantCap int
+	}{
+		{"counted first part: the page's size", events(4, 4), events(6, 6), 10, 10},
+		{"uncounted first part: the limit", events(4, 10), events(3, 3), 7, 10},
+		{"under a quarter of the limit: its size", events(1, 16), events(2, 2), 3, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page := joinPages(tc.first, tc.rest)
+			assert.Equal(t, tc.wantLen, len(page))
+			assert.Equal(t, tc.wantCap, cap(page))
+			for i := range tc.first {
+				assert.Equal(t, tc.first[i].Version, page[i].Version)
+			}
+			for i := range tc.rest {
+				assert.Equal(t, tc.rest[i].Version, page[len(tc.first)+i].Version)
+			}
+		})
+	}
+}
