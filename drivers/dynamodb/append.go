@@ -86,7 +86,9 @@ func (d *Driver) Append(ctx context.Context, req driver.AppendRequest) (driver.A
 		case o.err != nil && !o.conflict:
 			return driver.AppendResult{}, o.err
 		case !o.conflict:
-			d.known.appended(req.Stream, first, req.Events)
+			if d.indexed {
+				d.known.appended(req.Stream, first, req.Events) // see known.go
+			}
 			d.afterAppend(ctx, req.Stream, ret, req.RecordedAt)
 			return driver.AppendResult{
 				Version:  first + uint64(len(req.Events)) - 1,

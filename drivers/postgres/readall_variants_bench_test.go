@@ -27,21 +27,9 @@ func BenchmarkReadAllVariants(b *testing.B) {
 	const events = 100_000
 	bn := newBench(b)
 	for done := 0; done < events; done += 1000 {
-		stream := conformance.BenchStream("Bench")
-		for v := 0; v < 1000; v += 500 {
-			evs := conformance.BenchEvents(500)
-			if _, err := bn.store.Append(b.Context(), stream, eventstore.Exact(uint64(v)), evs...); err != nil {
-				b.Fatal(err)
-			}
-			if err := bn.minimalAppend(b.Context(), stream, uint64(v), evs); err != nil {
-				b.Fatal(err)
-			}
-		}
+		bn.seedBoth(b, conformance.BenchStream("Bench"))
 	}
-	q := pgx.Identifier{bn.driver.Schema()}.Sanitize()
-	if _, err := bn.pool.Exec(b.Context(), "ANALYZE "+q+".events; ANALYZE "+q+".minimal_events"); err != nil {
-		b.Fatal(err)
-	}
+	q := bn.analyzeBoth(b)
 	driverSQL := postgres.ReadAllSQL(bn.driver)
 	// prefix is the driver's statement up to its CTE s (the snapshot, the
 	// fence, the parameters p1–p4).
@@ -76,39 +64,11 @@ SELECT s.horizon, s.fence, e.* FROM s, LATERAL (SELECT ` + cols + ` ` + fenced +
 		{"fence-narrow", prefix + `
 SELECT e.* FROM s, LATERAL (SELECT ` + narrow + ` ` + fenced + `) e`, 0, true, 4096, true},
 	}
-	type side struct {
-		tr             *serverTracer
-		client, srv, n float64
-	}
-	sides := make([]*side, 0, len(vs)+1)
+	sides := make([]*cpuSide, 0, len(vs)+1)
 	cs := make([]conformance.Contender, 0, len(vs)+1)
-	onePool := func(sd *side, conns int32) *pgxpool.Pool {
-		cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg.MaxConns = conns
-		cfg.ConnConfig.Tracer = sd.tr
-		pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(pool.Close)
-		return pool
-	}
-	measure := func(sd *side, round func(ctx context.Context) (int, error)) func(ctx context.Context) (int, error) {
-		return func(ctx context.Context) (int, error) {
-			c0, s0 := processCPU(), sd.tr.cpu()
-			n, err := round(ctx)
-			sd.client += processCPU() - c0
-			sd.srv += sd.tr.cpu() - s0
-			sd.n += float64(n)
-			return n, err
-		}
-	}
 	for _, v := range vs {
-		sd := &side{tr: &serverTracer{started: map[uint32]float64{}}}
-		pool := onePool(sd, 1)
+		sd := newCPUSide()
+		pool := sd.pool(b, 1)
 		round := func(ctx context.Context) (int, error) {
 			n := 0
 			var k1, k2 int64
@@ -150,25 +110,13 @@ SELECT e.* FROM s, LATERAL (SELECT ` + narrow + ` ` + fenced + `) e`, 0, true, 4
 			}
 		}
 		sides = append(sides, sd)
-		cs = append(cs, conformance.Contender{Name: v.name, Round: measure(sd, round)})
+		cs = append(cs, conformance.Contender{Name: v.name, Round: sd.measure(round)})
 	}
-	sd := &side{tr: &serverTracer{started: map[uint32]float64{}}}
-	pool := onePool(sd, 2)
-	d, err := postgres.New(b.Context(), pool, postgres.Options{Schema: bn.driver.Schema()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s := eventstore.New(d, eventstore.Options{})
-	b.Cleanup(func() { s.Close() })
+	sd := newCPUSide()
+	s := sd.store(b, bn, 2)
 	sides = append(sides, sd)
-	cs = append(cs, conformance.Contender{Name: "store", Round: measure(sd, conformance.StoreReadAll(s))})
-	rates := conformance.RunInterleaved(b, 3, cs)
-	for i, c := range cs {
-		sd := sides[i]
-		b.ReportMetric(sd.srv/sd.n*1000, c.Name+"-server-ns/ev")
-		b.ReportMetric(sd.client/sd.n*1000, c.Name+"-client-ns/ev")
-		b.ReportMetric(conformance.MedianPercent(rates, i, 0), c.Name+"/minimal-512-%")
-	}
+	cs = append(cs, conformance.Contender{Name: "store", Round: sd.measure(conformance.StoreReadAll(s))})
+	reportCPUSides(b, cs, sides, conformance.RunInterleaved(b, 3, cs), "/minimal-512-%")
 }
 
 // BenchmarkReadStreamVariants is BenchmarkReadAllVariants for a read of one
@@ -179,19 +127,8 @@ SELECT e.* FROM s, LATERAL (SELECT ` + narrow + ` ` + fenced + `) e`, 0, true, 4
 func BenchmarkReadStreamVariants(b *testing.B) {
 	bn := newBench(b)
 	stream := conformance.BenchStream("Bench")
-	for v := 0; v < 1000; v += 500 {
-		evs := conformance.BenchEvents(500)
-		if _, err := bn.store.Append(b.Context(), stream, eventstore.Exact(uint64(v)), evs...); err != nil {
-			b.Fatal(err)
-		}
-		if err := bn.minimalAppend(b.Context(), stream, uint64(v), evs); err != nil {
-			b.Fatal(err)
-		}
-	}
-	q := pgx.Identifier{bn.driver.Schema()}.Sanitize()
-	if _, err := bn.pool.Exec(b.Context(), "ANALYZE "+q+".events; ANALYZE "+q+".minimal_events"); err != nil {
-		b.Fatal(err)
-	}
+	bn.seedBoth(b, stream)
+	q := bn.analyzeBoth(b)
 	cols := `tx_id, seq, stream_id, version, event_id, event_type, content_type, data, metadata, recorded_at, tags, metadata_content_type`
 	type variant struct {
 		name string
@@ -205,30 +142,11 @@ func BenchmarkReadStreamVariants(b *testing.B) {
 		{"driver", postgres.ReadStreamSQL(bn.driver), 4, 4096, true},
 		{"plain-1000", `SELECT ` + cols + ` FROM ` + q + `.events WHERE stream_id = $1 AND version >= $2 ORDER BY version LIMIT 1000`, 3, 1000, false},
 	}
-	type side struct {
-		tr             *serverTracer
-		client, srv, n float64
-	}
-	var sides []*side
+	var sides []*cpuSide
 	var cs []conformance.Contender
-	onePool := func(sd *side) *pgxpool.Pool {
-		cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(b))
-		if err != nil {
-			b.Fatal(err)
-		}
-		cfg.MaxConns = 2
-		cfg.ConnConfig.Tracer = sd.tr
-		pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Cleanup(pool.Close)
-		return pool
-	}
-	add := func(name string, sd *side, read func(ctx context.Context) (int, error)) {
+	add := func(name string, sd *cpuSide, read func(ctx context.Context) (int, error)) {
 		sides = append(sides, sd)
-		cs = append(cs, conformance.Contender{Name: name, Round: func(ctx context.Context) (int, error) {
-			c0, s0 := processCPU(), sd.tr.cpu()
+		cs = append(cs, conformance.Contender{Name: name, Round: sd.measure(func(ctx context.Context) (int, error) {
 			total := 0
 			for range 20 {
 				n, err := read(ctx)
@@ -240,15 +158,12 @@ func BenchmarkReadStreamVariants(b *testing.B) {
 				}
 				total += n
 			}
-			sd.client += processCPU() - c0
-			sd.srv += sd.tr.cpu() - s0
-			sd.n += float64(total)
 			return total, nil
-		}})
+		})})
 	}
 	for _, v := range vs {
-		sd := &side{tr: &serverTracer{started: map[uint32]float64{}}}
-		pool := onePool(sd)
+		sd := newCPUSide()
+		pool := sd.pool(b, 2)
 		add(v.name, sd, func(ctx context.Context) (int, error) {
 			n := 0
 			from := int64(1)
@@ -281,20 +196,92 @@ func BenchmarkReadStreamVariants(b *testing.B) {
 			}
 		})
 	}
-	sd := &side{tr: &serverTracer{started: map[uint32]float64{}}}
-	d, err := postgres.New(b.Context(), onePool(sd), postgres.Options{Schema: bn.driver.Schema()})
+	sd := newCPUSide()
+	read := conformance.StoreReadStream(sd.store(b, bn, 2))
+	add("store", sd, func(ctx context.Context) (int, error) { return read(ctx, stream) })
+	reportCPUSides(b, cs, sides, conformance.RunInterleaved(b, 3, cs), "/minimal-1000-%")
+}
+
+// seedBoth appends one 1,000-event stream to the store and the same events
+// to the minimal table, in appends of 500.
+func (bn *bench) seedBoth(b *testing.B, stream string) {
+	for v := 0; v < 1000; v += 500 {
+		evs := conformance.BenchEvents(500)
+		if _, err := bn.store.Append(b.Context(), stream, eventstore.Exact(uint64(v)), evs...); err != nil {
+			b.Fatal(err)
+		}
+		if err := bn.minimalAppend(b.Context(), stream, uint64(v), evs); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// analyzeBoth analyzes the events table and the minimal table, as
+// bench/compare does after seeding, and returns the schema, quoted.
+func (bn *bench) analyzeBoth(b *testing.B) string {
+	q := pgx.Identifier{bn.driver.Schema()}.Sanitize()
+	if _, err := bn.pool.Exec(b.Context(), "ANALYZE "+q+".events; ANALYZE "+q+".minimal_events"); err != nil {
+		b.Fatal(err)
+	}
+	return q
+}
+
+// cpuSide is one contender of a variants benchmark with the CPU its reads
+// took: the client's (this process) and the server's (its backends).
+type cpuSide struct {
+	tr             *serverTracer
+	client, srv, n float64
+}
+
+func newCPUSide() *cpuSide { return &cpuSide{tr: &serverTracer{started: map[uint32]float64{}}} }
+
+// pool returns a pool of conns connections whose backends' CPU the side
+// counts, closed when b ends.
+func (sd *cpuSide) pool(b *testing.B, conns int32) *pgxpool.Pool {
+	cfg, err := pgxpool.ParseConfig(testenv.MustHavePostgres(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.MaxConns = conns
+	cfg.ConnConfig.Tracer = sd.tr
+	pool, err := pgxpool.NewWithConfig(b.Context(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
+	return pool
+}
+
+// store returns a Store on bn's schema over a pool of the side's.
+func (sd *cpuSide) store(b *testing.B, bn *bench, conns int32) *eventstore.Store {
+	d, err := postgres.New(b.Context(), sd.pool(b, conns), postgres.Options{Schema: bn.driver.Schema()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	s := eventstore.New(d, eventstore.Options{})
 	b.Cleanup(func() { s.Close() })
-	read := conformance.StoreReadStream(s)
-	add("store", sd, func(ctx context.Context) (int, error) { return read(ctx, stream) })
-	rates := conformance.RunInterleaved(b, 3, cs)
+	return s
+}
+
+// measure wraps a round so that the side adds up its events and CPU.
+func (sd *cpuSide) measure(round func(ctx context.Context) (int, error)) func(ctx context.Context) (int, error) {
+	return func(ctx context.Context) (int, error) {
+		c0, s0 := processCPU(), sd.tr.cpu()
+		n, err := round(ctx)
+		sd.client += processCPU() - c0
+		sd.srv += sd.tr.cpu() - s0
+		sd.n += float64(n)
+		return n, err
+	}
+}
+
+// reportCPUSides reports each contender's server and client ns per event
+// and its rate ÷ the first contender's, with the unit suffix.
+func reportCPUSides(b *testing.B, cs []conformance.Contender, sides []*cpuSide, rates [][]float64, suffix string) {
 	for i, c := range cs {
 		sd := sides[i]
 		b.ReportMetric(sd.srv/sd.n*1000, c.Name+"-server-ns/ev")
 		b.ReportMetric(sd.client/sd.n*1000, c.Name+"-client-ns/ev")
-		b.ReportMetric(conformance.MedianPercent(rates, i, 0), c.Name+"/minimal-1000-%")
+		b.ReportMetric(conformance.MedianPercent(rates, i, 0), c.Name+suffix)
 	}
 }
