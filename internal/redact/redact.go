@@ -179,7 +179,7 @@ func keywordSecret(rawURL string) bool {
 	if strings.HasPrefix(rawURL, "postgres://") || strings.HasPrefix(rawURL, "postgresql://") {
 		return false
 	}
-	for _, field := range strings.Fields(rawURL) {
+	for _, field := range keywordFields(rawURL) {
 		key, _, ok := strings.Cut(field, "=")
 		if !ok {
 			continue
@@ -193,4 +193,19 @@ func keywordSecret(rawURL string) bool {
 		}
 	}
 	return false
+}
+
+// keywordFields splits rawURL at white space into "key=value" fields as a
+// keyword/value parser reads them, which allows white space around the '='
+// ("pass:? =0000" is the key "pass:?" with the value 0000).
+func keywordFields(rawURL string) []string {
+	var fields []string
+	for _, f := range strings.Fields(rawURL) {
+		if n := len(fields); n > 0 && (strings.HasPrefix(f, "=") || strings.HasSuffix(fields[n-1], "=")) {
+			fields[n-1] += f
+			continue
+		}
+		fields = append(fields, f)
+	}
+	return fields
 }

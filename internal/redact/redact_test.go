@@ -25,6 +25,8 @@ func TestURL(t *testing.T) {
 		{"'=' in a path", "postgres:/x password=s3cret", "postgres:xxxxx"},
 		{"'=' in a host", "//token=s3cret", "xxxxx"},
 		{"opaque with query", "sqlite:events.db?_txlock=immediate", "sqlite:events.db?_txlock=immediate"},
+		{"keyword with white space before '='", "pass:?x =s3cret", "pass:xxxxx"},
+		{"keyword with white space after '='", "pass:?x= s3cret", "pass:xxxxx"},
 
 		// The lenient url.URL.Query drops a pair with ';' or a bad escape,
 		// so an earlier version found no secret and printed these as given.
