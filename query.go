@@ -72,8 +72,7 @@ func (s *Store) ReadQuery(ctx context.Context, q Query, opts ReadQueryOptions) i
 		return func(ctx context.Context, limit int) ([]driver.RecordedEvent, bool, error) {
 			page.Limit = limit
 			evs, err := guarded(s, ctx, func() ([]driver.RecordedEvent, error) { return s.querier.ReadQuery(ctx, page) })
-			// A driver that returns more than asked must not break the paging.
-			evs = evs[:min(len(evs), page.Limit)]
+			evs = s.limitPage(evs, page.Limit)
 			if err != nil || !driver.PageFull(evs, page.Limit, page.MaxBytes) {
 				return evs, false, err
 			}

@@ -63,10 +63,12 @@ func (s *Store) pagedRead(ctx context.Context, op string, what readName, limit i
 			for _, ev := range page {
 				n++
 				if !yield(recordedFromDriver(ev), nil) {
+					s.recycle(page)
 					return
 				}
 			}
 			remaining -= len(page)
+			s.recycle(page)
 			if !more || (limit > 0 && remaining == 0) {
 				return
 			}
@@ -97,4 +99,26 @@ func guarded[T any](s *Store, ctx context.Context, read func() (T, error)) (T, e
 	}
 	defer s.release()
 	return read()
+}
+
+// limitPage returns the first limit events of a page the driver returned:
+// one that returns more than asked must not break the paging. The surplus
+// is cleared when the page may go back to the driver (see recycle).
+func (s *Store) limitPage(page []driver.RecordedEvent, limit int) []driver.RecordedEvent {
+	if len(page) <= limit {
+		return page
+	}
+	if s.recycler != nil {
+		clear(page[limit:])
+	}
+	return page[:limit]
+}
+
+// recycle gives a page back to a driver that reuses its array
+// (driver.PageRecycler), once every event of it has been handed out as a
+// copy.
+func (s *Store) recycle(page []driver.RecordedEvent) {
+	if s.recycler != nil && cap(page) > 0 {
+		s.recycler.RecyclePage(page)
+	}
 }

@@ -28,6 +28,7 @@ type Store struct {
 	aser        driver.Aser
 	checkpoints driver.CheckpointManager
 	scanner     driver.ScanReader
+	recycler    driver.PageRecycler
 	leaser      driver.Leaser
 	txer        driver.CheckpointTxer
 	lister      driver.StreamLister
@@ -85,6 +86,7 @@ func newStore(d driver.Driver, opts Options, scheme string) *Store {
 	s.aser, _ = d.(driver.Aser)
 	s.checkpoints, _ = d.(driver.CheckpointManager)
 	s.scanner, _ = d.(driver.ScanReader)
+	s.recycler, _ = d.(driver.PageRecycler)
 	s.leaser, _ = d.(driver.Leaser)
 	s.txer, _ = d.(driver.CheckpointTxer)
 	s.lister, _ = d.(driver.StreamLister)
@@ -328,8 +330,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, opts ReadStreamOp
 		return func(ctx context.Context, limit int) ([]driver.RecordedEvent, bool, error) {
 			q.Limit = limit
 			page, err := guarded(s, ctx, func() ([]driver.RecordedEvent, error) { return s.driver.ReadStream(ctx, q) })
-			// A driver that returns more than asked must not break the paging.
-			page = page[:min(len(page), q.Limit)]
+			page = s.limitPage(page, q.Limit)
 			if err != nil || !driver.PageFull(page, q.Limit, q.MaxBytes) {
 				return page, false, err
 			}
@@ -390,7 +391,7 @@ func (s *Store) readAllPage(ctx context.Context, q driver.AllQuery) (page []driv
 		if err != nil {
 			return nil, scanned, false, err
 		}
-		page = p.Events[:min(len(p.Events), q.Limit)]
+		page = s.limitPage(p.Events, q.Limit)
 		scanned = p.Scanned
 		if n := len(page); n > 0 && scanned.Less(page[n-1].Position) {
 			scanned = page[n-1].Position
@@ -404,8 +405,7 @@ func (s *Store) readAllPage(ctx context.Context, q driver.AllQuery) (page []driv
 	if err != nil {
 		return nil, scanned, false, err
 	}
-	// A driver that returns more than asked must not break the paging above.
-	page = page[:min(len(page), q.Limit)]
+	page = s.limitPage(page, q.Limit)
 	if len(page) > 0 {
 		scanned = page[len(page)-1].Position
 	}

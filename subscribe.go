@@ -394,6 +394,8 @@ func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct
 			return fmt.Errorf("read: %w", err)
 		}
 		reread, err := sub.batch(ctx, readStart, page, Position(scanned), onPage)
+		read := len(page)
+		s.recycle(page) // onPage is done with it
 		if err != nil {
 			return err
 		}
@@ -410,7 +412,7 @@ func (sub *subscription) follow(ctx context.Context, wake, changed <-chan struct
 			wait = firstPoll
 			continue // more may be waiting: no need to sleep
 		}
-		if len(page) > 0 {
+		if read > 0 {
 			wait = firstPoll
 		}
 		if err := sub.sleep(ctx, &wake, changed, &wait); err != nil {

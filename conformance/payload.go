@@ -26,6 +26,7 @@ func payloadRules() []rule {
 		{name: "LargeEventsReadWhole", run: testLargeEventsReadWhole},
 		{name: "RecordedAtIsUTCMicroseconds", run: testRecordedAt},
 		{name: "ReadEventsAreCopies", run: testReadEventsAreCopies},
+		{name: "ReadEventsOutliveLaterReads", run: testReadEventsOutliveLaterReads},
 		{name: "AppendCopiesCallerPayloads", run: testAppendCopiesPayloads},
 	}
 }
@@ -330,6 +331,37 @@ func testReadEventsAreCopies(t *testing.T, f *fixture) {
 	}
 	checkPayload(t, "overwrite the data and metadata of events a read returned, then read again", ev, got[0])
 	checkPayload(t, "overwrite the data and metadata of events a read returned, then read all", ev, f.readAll()[0])
+}
+
+// testReadEventsOutliveLaterReads keeps the events of reads while more
+// reads run: a driver that reuses its pages (driver.PageRecycler) or
+// buffers must not change an event a caller holds.
+func testReadEventsOutliveLaterReads(t *testing.T, f *fixture) {
+	s := stream("")
+	var want []eventstore.Event
+	for i := range 40 {
+		ev := eventstore.NewEvent(fmt.Sprintf("Kept%d", i%3), fmt.Appendf(nil, `{"n":%d,"pad":"%s"}`, i, strings.Repeat("x", i)))
+		ev.Metadata = fmt.Appendf(nil, `{"m":%d}`, i)
+		want = append(want, ev)
+	}
+	f.mustAppend(s, eventstore.NoStream, want...)
+	kept := [][]eventstore.RecordedEvent{f.readStream(s), f.readStream(s)}
+	for range 3 {
+		f.readStream(s)
+		f.readAll()
+		collect(t, f.store.ReadStream(f.ctx, s, eventstore.ReadStreamOptions{Backwards: true}))
+	}
+	for _, evs := range kept {
+		if len(evs) != len(want) {
+			t.Fatalf("read %d events, want %d", len(evs), len(want))
+		}
+		for i, ev := range evs {
+			if ev.StreamID != s || ev.Version != uint64(i+1) {
+				t.Errorf("event %d: read as %s@%d, after more reads %s@%d", i, s, i+1, ev.StreamID, ev.Version)
+			}
+			checkPayload(t, "read, then read again several times", want[i], ev)
+		}
+	}
 }
 
 func testAppendCopiesPayloads(t *testing.T, f *fixture) {

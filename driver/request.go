@@ -131,6 +131,12 @@ type Page struct {
 // NewPage starts a page for a query's Limit and MaxBytes.
 func NewPage(limit, maxBytes int) Page { return Page{limit: limit, maxBytes: maxBytes} }
 
+// NewPageIn starts a page as NewPage does, filling room (an empty slice,
+// from a PagePool for example) before it allocates.
+func NewPageIn(room []RecordedEvent, limit, maxBytes int) Page {
+	return Page{Events: room[:0], limit: limit, maxBytes: maxBytes}
+}
+
 // Add appends ev and reports whether the page is now full.
 func (p *Page) Add(ev RecordedEvent) (full bool) {
 	p.Events = append(p.Events, ev)

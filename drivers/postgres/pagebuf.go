@@ -14,14 +14,18 @@ import (
 // allocations and copies for a page of 4,096 events; gathering it in a
 // pooled scratch slice and copying it out cost a third of the client's
 // CPU of a log read (docs/benchmarks.md, "PostgreSQL reads, session 11").
+//
+// The page's array comes from the driver's pool (driver.PagePool) of pages
+// the Store gave back (RecyclePage) when one is large enough.
 type pageBuilder struct {
 	driver.Page
+	pool    *driver.PagePool
 	limit   int
 	counted bool // allocated at the statement's count
 }
 
-func newPageBuilder(limit, maxBytes int) *pageBuilder {
-	return &pageBuilder{Page: driver.NewPage(limit, maxBytes), limit: limit}
+func newPageBuilder(pool *driver.PagePool, limit, maxBytes int) *pageBuilder {
+	return &pageBuilder{Page: driver.NewPage(limit, maxBytes), pool: pool, limit: limit}
 }
 
 // size allocates the page for n events (n < 0: not counted, the limit),
@@ -34,14 +38,20 @@ func (b *pageBuilder) size(n int) {
 	if n < 0 {
 		n = b.limit
 	}
-	b.Events = make([]driver.RecordedEvent, 0, max(0, min(b.limit, n)))
+	b.Events = b.pool.Get(max(0, min(b.limit, n)))
 }
 
 // events returns the page: when it was not counted and holds less than a
 // quarter of its room, a copy at its size.
 func (b *pageBuilder) events() []driver.RecordedEvent {
 	if !b.counted && len(b.Events) < cap(b.Events)/4 {
-		b.Events = append([]driver.RecordedEvent(nil), b.Events...)
+		room := b.Events
+		b.Events = append([]driver.RecordedEvent(nil), room...)
+		b.pool.Put(room)
 	}
 	return b.Events
 }
+
+// RecyclePage implements [driver.PageRecycler]: the array of a page the
+// Store has handed out goes to the pool for a later page.
+func (d *Driver) RecyclePage(events []driver.RecordedEvent) { d.pages.Put(events) }

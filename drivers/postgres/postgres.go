@@ -124,6 +124,8 @@ type Driver struct {
 	// logEnd is where the last forward, unfiltered page of the fenced read
 	// that was not full ended (ReadAll, belowXmin): a hint, not a fence.
 	logEnd atomic.Pointer[driver.Position]
+	// pages keeps the arrays of pages the Store gave back (RecyclePage).
+	pages driver.PagePool
 	// retryHook, when set by tests, is called before each retried attempt.
 	retryHook func(err error)
 
@@ -142,6 +144,7 @@ var (
 	_ driver.Importer          = (*Driver)(nil)
 	_ driver.CheckpointManager = (*Driver)(nil)
 	_ driver.ScanReader        = (*Driver)(nil)
+	_ driver.PageRecycler      = (*Driver)(nil)
 	_ driver.Leaser            = (*Driver)(nil)
 	_ driver.CheckpointTxer    = (*Driver)(nil)
 	_ driver.PageSizer         = (*Driver)(nil)

@@ -307,7 +307,7 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	if err != nil {
 		return nil, wrapNative(err)
 	}
-	return scanEvents(rows, q.Limit, q.MaxBytes)
+	return scanEvents(rows, &d.pages, q.Limit, q.MaxBytes)
 }
 
 // ReadAll implements [driver.Driver]. It returns only events below the
@@ -354,7 +354,10 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 	if err != nil || first == nil {
 		return page, err
 	}
-	return joinPages(first, page), nil
+	joined := joinPages(first, page)
+	d.pages.Put(first)
+	d.pages.Put(page)
+	return joined, nil
 }
 
 // joinPages returns the page below xmin and the fenced statement's rest of
@@ -394,7 +397,7 @@ func (d *Driver) readBelowXmin(ctx context.Context, q driver.AllQuery) ([]driver
 	if err != nil {
 		return nil, wrapNative(err)
 	}
-	return scanEvents(rows, q.Limit, q.MaxBytes)
+	return scanEvents(rows, &d.pages, q.Limit, q.MaxBytes)
 }
 
 // readFenced is ReadAll with the fenced statement (readAllQuery) alone.
@@ -582,7 +585,7 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 		return nil, head, wrapNative(err)
 	}
 	defer rows.Close()
-	page := newPageBuilder(limit, maxBytes)
+	page := newPageBuilder(&d.pages, limit, maxBytes)
 	oids := headOIDs[:]
 	if scan {
 		oids = append(oids, scanHeadOIDs[:]...)
@@ -790,9 +793,9 @@ func (d *Driver) logBlocker(ctx context.Context, fence int64) {
 // branches of a UNION ALL in order, so the head comes first; without it,
 // or with a NULL count, the page is allocated at its limit, see
 // pageBuilder). The head row is the one whose tx_id is NULL.
-func scanEvents(rows pgx.Rows, limit, maxBytes int) ([]driver.RecordedEvent, error) {
+func scanEvents(rows pgx.Rows, pool *driver.PagePool, limit, maxBytes int) ([]driver.RecordedEvent, error) {
 	defer rows.Close()
-	page := newPageBuilder(limit, maxBytes)
+	page := newPageBuilder(pool, limit, maxBytes)
 	fds := rows.FieldDescriptions()
 	if len(fds) > 1 && binaryColumns(fds[:1], pgtype.Int8OID) && binaryColumns(fds[1:], eventOIDs[:]...) {
 		var dec eventDecoder

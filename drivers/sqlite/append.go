@@ -119,7 +119,7 @@ func retried(ctx context.Context, w *writer, req driver.AppendRequest, from uint
 	if err != nil {
 		return driver.AppendResult{}, err
 	}
-	stored, err := scanEvents(rows, req.Stream, len(req.Events), 0)
+	stored, err := scanEvents(rows, nil, req.Stream, len(req.Events), 0)
 	if err != nil {
 		return driver.AppendResult{}, err
 	}

@@ -244,7 +244,7 @@ func multiRetried(ctx context.Context, w *writer, req driver.MultiAppendRequest,
 		if err != nil {
 			return res, false, err
 		}
-		evs, err := scanEvents(rows, s.Stream, len(s.records), 0)
+		evs, err := scanEvents(rows, nil, s.Stream, len(s.records), 0)
 		if err != nil {
 			return res, false, err
 		}

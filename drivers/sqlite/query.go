@@ -145,7 +145,7 @@ func (d *Driver) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.Re
 		if err != nil {
 			return nil, mapError(err, nil)
 		}
-		out, err := scanEvents(rows, "", q.Limit, q.MaxBytes)
+		out, err := scanEvents(rows, &d.pages, "", q.Limit, q.MaxBytes)
 		return out, mapError(err, nil)
 	case len(items) == 0:
 		return nil, nil
@@ -185,7 +185,7 @@ func (d *Driver) queryPage(ctx context.Context, items []driver.QueryItem, after 
 	if err != nil {
 		return nil, mapError(err, nil)
 	}
-	out, err := scanEvents(rows, "", limit, maxBytes)
+	out, err := scanEvents(rows, &d.pages, "", limit, maxBytes)
 	return out, mapError(err, nil)
 }
 

@@ -141,7 +141,7 @@ func (d *Driver) ReadStream(ctx context.Context, q driver.StreamQuery) ([]driver
 	if err != nil {
 		return nil, mapError(err, nil)
 	}
-	out, err := scanEvents(rows, q.Stream, q.Limit, q.MaxBytes)
+	out, err := scanEvents(rows, &d.pages, q.Stream, q.Limit, q.MaxBytes)
 	return out, mapError(err, nil)
 }
 
@@ -171,7 +171,7 @@ func (d *Driver) ReadAll(ctx context.Context, q driver.AllQuery) ([]driver.Recor
 	if err != nil {
 		return nil, mapError(err, nil)
 	}
-	out, err := scanEvents(rows, "", q.Limit, q.MaxBytes)
+	out, err := scanEvents(rows, &d.pages, "", q.Limit, q.MaxBytes)
 	return out, mapError(err, nil)
 }
 
@@ -277,11 +277,17 @@ func filteredQuery(f driver.Filter, backwards bool, after, before int64, limit i
 
 // scanEvents reads rows of streamColumns, or of allColumns when stream is "",
 // until the page holds limit events or maxBytes bytes (driver.Page); the
-// rows left are not read.
-func scanEvents(rows *sql.Rows, stream string, limit, maxBytes int) ([]driver.RecordedEvent, error) {
+// rows left are not read. The page fills room first (pool.Get, or a new
+// array when pool is nil).
+func scanEvents(rows *sql.Rows, pool *driver.PagePool, stream string, limit, maxBytes int) ([]driver.RecordedEvent, error) {
 	defer rows.Close()
-	out := driver.NewPage(limit, maxBytes)
-	out.Events = make([]driver.RecordedEvent, 0, min(limit, 512))
+	var room []driver.RecordedEvent
+	if pool != nil {
+		room = pool.Get(min(limit, 512))
+	} else {
+		room = make([]driver.RecordedEvent, 0, min(limit, 512))
+	}
+	out := driver.NewPageIn(room, limit, maxBytes)
 	var (
 		pos, version, contentType, recordedAt int64
 		tags                                  sql.NullString
@@ -362,3 +368,7 @@ func (d *Driver) ReadAllScan(ctx context.Context, q driver.AllQuery) (driver.Sca
 	}
 	return driver.ScanPage{Events: page, Scanned: driver.Position{Commit: uint64(end)}, End: end == last}, nil
 }
+
+// RecyclePage implements [driver.PageRecycler]: the array of a page the
+// Store has handed out goes to the pool for a later page.
+func (d *Driver) RecyclePage(events []driver.RecordedEvent) { d.pages.Put(events) }

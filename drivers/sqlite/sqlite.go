@@ -128,6 +128,8 @@ type Driver struct {
 	appends appendQueue // appends waiting for the write connection
 
 	read readStmts
+	// pages keeps the arrays of pages the Store gave back (RecyclePage).
+	pages driver.PagePool
 
 	watch watchState
 
@@ -139,6 +141,7 @@ var (
 	_ driver.Driver            = (*Driver)(nil)
 	_ driver.CheckpointManager = (*Driver)(nil)
 	_ driver.ScanReader        = (*Driver)(nil)
+	_ driver.PageRecycler      = (*Driver)(nil)
 	_ driver.Watcher           = (*Driver)(nil)
 	_ driver.Aser              = (*Driver)(nil)
 	_ driver.LimitReporter     = (*Driver)(nil)
