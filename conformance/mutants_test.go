@@ -239,6 +239,16 @@ var mutants = []mutant{
 				}
 			})
 		}},
+	{"RecycledPagesReuseData", "a driver that takes read pages back writes over their events' data", rules("ReadEventsOutliveLaterReads"),
+		func(s *shelf) *mutated {
+			return &mutated{Driver: s.d, recyclePage: func(events []driver.RecordedEvent) {
+				for _, ev := range events {
+					for i := range ev.Data {
+						ev.Data[i] = 'X'
+					}
+				}
+			}}
+		}},
 	{"AppendKeepsCallerData", "Append keeps the caller's data slice instead of a copy", rules("AppendCopiesCallerPayloads"),
 		func(s *shelf) *mutated {
 			var mu sync.Mutex
@@ -949,6 +959,7 @@ type mutated struct {
 	listStreams       func(ctx context.Context, req driver.ListStreamsRequest) (driver.StreamPage, error)
 	appendMulti       func(ctx context.Context, req driver.MultiAppendRequest) (driver.MultiAppendResult, error)
 	readQuery         func(ctx context.Context, q driver.QueryPage) ([]driver.RecordedEvent, error)
+	recyclePage       func(events []driver.RecordedEvent)
 	as                func(target any) bool
 	close             func() error
 	// holdSkips makes the harness open a holdable that reads past held
@@ -1107,6 +1118,15 @@ func (m *mutated) ReadQuery(ctx context.Context, q driver.QueryPage) ([]driver.R
 }
 
 func (m *mutated) As(target any) bool { return m.as != nil && m.as(target) }
+
+// RecyclePage makes every mutant a driver.PageRecycler; without a hook it
+// does nothing, and the Store's pages are garbage as with the memory
+// driver.
+func (m *mutated) RecyclePage(events []driver.RecordedEvent) {
+	if m.recyclePage != nil {
+		m.recyclePage(events)
+	}
+}
 
 func (m *mutated) Close() error {
 	if m.close != nil {
