@@ -62,6 +62,7 @@ func (s *Store) countLag(ctx context.Context, pos Position, filter Filter, limit
 			lag.Oldest = page[0].RecordedAt
 		}
 		lag.Events += len(page)
+		s.recycle(page)
 		if lag.Events > limit {
 			lag.Events, lag.AtLeast = limit, true
 			return lag, nil
