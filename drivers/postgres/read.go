@@ -612,11 +612,10 @@ func (d *Driver) readAllOnce(ctx context.Context, query string, args []any, limi
 				continue // not expected: the statement's rows end there
 			}
 			alloc()
-			var ev driver.RecordedEvent
-			if err := dec.decode(v[nh:], &ev); err != nil {
+			if err := dec.decode(v[nh:], page.Next()); err != nil {
 				return nil, head, err
 			}
-			page.Add(ev)
+			page.Added()
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
