@@ -31,9 +31,9 @@ type PagePool struct{ pool sync.Pool }
 const minPooledPage = 64
 
 // Get returns an empty slice with room for n events: a kept array when one
-// is large enough, else a new one.
+// is large enough, else a new one. A nil pool always allocates.
 func (p *PagePool) Get(n int) []RecordedEvent {
-	if n >= minPooledPage {
+	if p != nil && n >= minPooledPage {
 		if kept, ok := p.pool.Get().(*[]RecordedEvent); ok {
 			if cap(*kept) >= n {
 				return (*kept)[:0]
@@ -46,9 +46,10 @@ func (p *PagePool) Get(n int) []RecordedEvent {
 
 // Put keeps the array of events for a later Get, after clearing the events
 // so that it holds on to no event's bytes. The driver filled events by
-// appending (Page): the elements past its length were never written.
+// appending (Page): the elements past its length were never written. A nil
+// pool keeps nothing.
 func (p *PagePool) Put(events []RecordedEvent) {
-	if cap(events) < minPooledPage {
+	if p == nil || cap(events) < minPooledPage {
 		return
 	}
 	clear(events)

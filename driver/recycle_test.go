@@ -62,3 +62,12 @@ func TestNewPageIn(t *testing.T) {
 	assert.Same(t, &room[:1][0], &page.Events[0])
 	assert.Equal(t, uint64(2), room[:2][1].Version)
 }
+
+// TestNilPagePool checks that a nil pool allocates and keeps nothing.
+func TestNilPagePool(t *testing.T) {
+	var pool *PagePool
+	got := pool.Get(100)
+	assert.Empty(t, got)
+	assert.GreaterOrEqual(t, cap(got), 100)
+	assert.NotPanics(t, func() { pool.Put(append(got, RecordedEvent{Version: 1})) })
+}

@@ -277,17 +277,10 @@ func filteredQuery(f driver.Filter, backwards bool, after, before int64, limit i
 
 // scanEvents reads rows of streamColumns, or of allColumns when stream is "",
 // until the page holds limit events or maxBytes bytes (driver.Page); the
-// rows left are not read. The page fills room first (pool.Get, or a new
-// array when pool is nil).
+// rows left are not read. The page fills an array of pool (nil: a new one).
 func scanEvents(rows *sql.Rows, pool *driver.PagePool, stream string, limit, maxBytes int) ([]driver.RecordedEvent, error) {
 	defer rows.Close()
-	var room []driver.RecordedEvent
-	if pool != nil {
-		room = pool.Get(min(limit, 512))
-	} else {
-		room = make([]driver.RecordedEvent, 0, min(limit, 512))
-	}
-	out := driver.NewPageIn(room, limit, maxBytes)
+	out := driver.NewPageIn(pool.Get(min(limit, 512)), limit, maxBytes)
 	var (
 		pos, version, contentType, recordedAt int64
 		tags                                  sql.NullString
